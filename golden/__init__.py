@@ -1,6 +1,10 @@
-"""exmy.golden: the bit-exact numpy reference model (integer arithmetic only)."""
+"""exmy.golden: the bit-exact numpy reference model (integer arithmetic only).
 
-from .format import (  # noqa: F401
+Imports neither amaranth nor any other exmy package.
+"""
+
+from .core import ROUNDING_MODES, Raw, decode, describe, encode, round_at, to_fraction
+from .format import (
     ALIASES,
     CATALOG,
     FloatFormat,
@@ -9,3 +13,26 @@ from .format import (  # noqa: F401
     parse_float_format,
     parse_format,
 )
+from .ops import convert, exact_product_format, int_multiply, multiply, multiply_raw
+
+__all__ = [
+    "ALIASES",
+    "CATALOG",
+    "ROUNDING_MODES",
+    "FloatFormat",
+    "IntFormat",
+    "Raw",
+    "catalog_formats",
+    "convert",
+    "decode",
+    "describe",
+    "encode",
+    "exact_product_format",
+    "int_multiply",
+    "multiply",
+    "multiply_raw",
+    "parse_float_format",
+    "parse_format",
+    "round_at",
+    "to_fraction",
+]

@@ -1,0 +1,332 @@
+"""Decode and encode (SPEC.md sections 1 and 2): the one place where rounding is written.
+
+Values travel through the golden model as exact ``Raw`` triples, never as floats::
+
+    value = (-1)**sign * (sig + delta) * 2**exp,   0 <= delta < 1, delta > 0 iff sticky
+
+plus ``nan`` and ``inf`` masks. ``sig`` is an int64 array (< 2**62) or, for wide
+accumulators, an object array of Python ints. ``encode`` rounds such a triple into a format:
+the golden twin of the hardware's shared ``Rounder``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+from .format import FloatFormat, IntFormat
+
+__all__ = [
+    "ROUNDING_MODES",
+    "Raw",
+    "decode",
+    "encode",
+    "bit_length",
+    "check_rounding",
+    "to_fraction",
+    "describe",
+]
+
+ROUNDING_MODES = ("rne", "rtz", "rna", "stochastic")
+
+#: Significands handed to the numpy path stay below 2**SIG_LIMIT_BITS so shifts never wrap.
+SIG_LIMIT_BITS = 62
+
+
+class Raw(NamedTuple):
+    """An exact (or exact-plus-sticky) value per lane; see the module docstring."""
+
+    sign: np.ndarray  # uint8 0/1
+    sig: np.ndarray  # int64 >= 0 (or object)
+    exp: np.ndarray  # int64
+    nan: np.ndarray  # bool
+    inf: np.ndarray  # bool
+    sticky: np.ndarray | None = None  # bool, or None for "exact"
+
+
+def _u64(x) -> np.ndarray:
+    return np.asarray(x).astype(np.uint64)
+
+
+def bit_length(x: np.ndarray) -> np.ndarray:
+    """Vectorised ``int.bit_length`` for non-negative int64 arrays (0 for 0)."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.zeros(x.shape, dtype=np.int64)
+    for s in (32, 16, 8, 4, 2, 1):
+        big = (x >> (n + s)) != 0
+        n = n + np.where(big, s, 0)
+    return n + (x >> n != 0)
+
+
+def check_rounding(rounding: str) -> None:
+    if not isinstance(rounding, str):
+        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(
+            f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}"
+        )
+
+
+# -- decode ----------------------------------------------------------------------------------
+def decode(bits, fmt: FloatFormat | IntFormat) -> Raw:
+    """Split encodings into exact ``Raw`` values. Integer formats decode to sig=|v|, exp=0."""
+    b = _u64(bits)
+    if isinstance(fmt, IntFormat):
+        b = b & np.uint64((1 << fmt.bits) - 1)
+        v = b.astype(np.int64)
+        if fmt.signed:
+            v = np.where(v >= (1 << (fmt.bits - 1)), v - (1 << fmt.bits), v)
+        false = np.zeros(b.shape, dtype=bool)
+        return Raw(
+            (v < 0).astype(np.uint8), np.abs(v), np.zeros(b.shape, np.int64), false, false.copy()
+        )
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"Format must be a FloatFormat or IntFormat, not {fmt!r}")
+    M = fmt.man_bits
+    man = (b & np.uint64(fmt.man_mask)).astype(np.int64)
+    e = ((b >> np.uint64(M)) & np.uint64(fmt.exp_max_field)).astype(np.int64)
+    if fmt.signed:
+        sign = ((b >> np.uint64(fmt.sign_shift)) & np.uint64(1)).astype(np.uint8)
+    else:
+        sign = np.zeros(b.shape, dtype=np.uint8)
+    top = e == fmt.exp_max_field
+    if fmt.special == "ieee":
+        nan = top & (man != 0)
+        inf = top & (man == 0)
+    elif fmt.special == "fn":
+        nan = top & (man == fmt.man_mask)
+        inf = np.zeros(b.shape, dtype=bool)
+    elif fmt.special == "fnuz":
+        nan = (sign == 1) & (e == 0) & (man == 0)
+        inf = np.zeros(b.shape, dtype=bool)
+    else:
+        nan = np.zeros(b.shape, dtype=bool)
+        inf = nan.copy()
+    if fmt.zero:
+        normal = e != 0
+        if fmt.subnormals:
+            sub_sig = man
+        else:
+            sub_sig = np.zeros_like(man)
+    else:
+        normal = np.ones(b.shape, dtype=bool)
+        sub_sig = man
+    sig = np.where(normal, man | (1 << M), sub_sig)
+    exp = np.where(normal, e - fmt.bias - M, fmt.emin - M)
+    special = nan | inf
+    sig = np.where(special, 0, sig)
+    exp = np.where(special, 0, exp)
+    if fmt.special == "fnuz":
+        sign = np.where(nan, 0, sign).astype(np.uint8)
+    return Raw(sign, sig.astype(np.int64), exp.astype(np.int64), nan, inf)
+
+
+# -- encode ----------------------------------------------------------------------------------
+def _reduce_wide(raw: Raw, keep_bits: int) -> Raw:
+    """Bring object-dtype (Python int) significands under 2**keep_bits, folding the dropped
+    bits into sticky. Exact for rne/rtz/rna whenever the rounding position is at or above the
+    new LSB (true when keep_bits >= sig_bits + 2)."""
+    sig = raw.sig
+    if sig.dtype != object:
+        return raw
+    flat = sig.ravel()
+    st = (
+        np.zeros(flat.shape, dtype=bool) if raw.sticky is None else raw.sticky.ravel().copy()
+    )
+    exp = raw.exp.ravel().astype(np.int64).copy()
+    out = np.empty(flat.shape, dtype=np.int64)
+    for i, v in enumerate(flat):
+        v = int(v)
+        drop = v.bit_length() - keep_bits
+        if drop > 0:
+            st[i] |= (v & ((1 << drop) - 1)) != 0
+            v >>= drop
+            exp[i] += drop
+        out[i] = v
+    sh = sig.shape
+    return Raw(raw.sign, out.reshape(sh), exp.reshape(sh), raw.nan, raw.inf, st.reshape(sh))
+
+
+def encode(
+    raw: Raw,
+    fmt: FloatFormat | IntFormat,
+    *,
+    rounding: str = "rne",
+    saturate: bool = False,
+    rand=None,
+    rand_bits: int = 0,
+) -> np.ndarray:
+    """Round exact values into ``fmt`` and return the encodings (uint64), per SPEC section 2.
+
+    Overflow follows SPEC 2.3 with one IEEE refinement the spec is silent on: in ``rtz`` a
+    finite value never rounds to Inf (IEEE 754 7.4: round-toward-zero overflow delivers the
+    largest finite number). NaN into a format without NaN gives +0; Inf into a format without
+    Inf overflows. For integer formats the result is rounded to an integer and clamped to the
+    format's range (NaN gives 0): conversion to integers always saturates.
+
+    Stochastic rounding (SPEC 2.1) reads the top ``rand_bits`` discarded bits; a sticky input
+    contributes nothing to them ("the rest are dropped").
+    """
+    check_rounding(rounding)
+    if rounding == "stochastic":
+        if not isinstance(rand_bits, int) or rand_bits < 1:
+            raise ValueError(f"Stochastic rounding needs rand_bits >= 1, not {rand_bits!r}")
+        if rand is None:
+            raise ValueError("Stochastic rounding needs a rand array")
+    if isinstance(fmt, IntFormat):
+        return _encode_int(raw, fmt, rounding, rand, rand_bits)
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"Format must be a FloatFormat or IntFormat, not {fmt!r}")
+
+    raw = _reduce_wide(raw, SIG_LIMIT_BITS)
+    sign = np.asarray(raw.sign).astype(np.int64)
+    sig = np.asarray(raw.sig).astype(np.int64)
+    exp = np.asarray(raw.exp).astype(np.int64)
+    nan = np.asarray(raw.nan, dtype=bool)
+    inf = np.asarray(raw.inf, dtype=bool)
+    sticky = np.zeros(sig.shape, bool) if raw.sticky is None else np.asarray(raw.sticky, bool)
+    M = fmt.man_bits
+
+    # 1. round on the format's grid (exponent unbounded above, subnormal grid below)
+    msb = bit_length(sig) - 1  # -1 for zero
+    q = np.maximum(exp + msb - M, fmt.emin - M)
+    q = np.where(sig == 0, exp, q)
+    kept, inc = round_at(sig, exp, q, sticky, sign, rounding, rand, rand_bits)
+    n = kept + inc  # value = n * 2**q (inexact part decided)
+    nonzero_in = (sig != 0) | sticky
+    # renormalise a carry out of the top
+    carry = n >= (1 << (M + 1))
+    n = np.where(carry, n >> 1, n)
+    q = q + carry
+
+    # 2. fields
+    is_normal = n >= (1 << M)
+    field = np.where(is_normal, q + M + fmt.bias, 0)
+    man = np.where(is_normal, n - (1 << M), n)
+    if not fmt.zero:
+        # no zero: exp field 0 is 2**emin; a result below it becomes min_value
+        field = np.where(n == 0, 0, field)
+        man = np.where(n == 0, 0, man)
+    # subnormals off: flush subnormal results to zero of the same sign
+    if fmt.zero and not fmt.subnormals:
+        man = np.where(is_normal, man, 0)
+
+    mag = (field << M) | man
+    over = (field > fmt.emax_field) | (
+        (field == fmt.emax_field) & (man > fmt.max_man_at_emax)
+    )
+    if fmt.has_inf and not saturate:
+        over_code = np.full(sig.shape, fmt.inf_code, np.int64)
+        if rounding == "rtz":
+            over_code[:] = fmt.max_finite_code
+    elif fmt.special in ("fn", "fnuz") and not saturate and rounding != "rtz":
+        over_code = np.full(sig.shape, -1, np.int64)  # marker: NaN
+    else:
+        over_code = np.full(sig.shape, fmt.max_finite_code, np.int64)
+
+    # Inf inputs: exact Inf if the format has it, else the overflow rule (rtz irrelevant)
+    if fmt.has_inf:
+        inf_code = fmt.inf_code
+    elif saturate or fmt.special == "none":
+        inf_code = fmt.max_finite_code
+    else:
+        inf_code = -1
+    mag = np.where(over, over_code, mag)
+    mag = np.where(inf, inf_code, mag)
+    is_nan_out = nan | (mag == -1)
+    mag = np.where(mag == -1, 0, mag)
+
+    out = mag.astype(np.uint64)
+    if fmt.signed:
+        out = out | (sign.astype(np.uint64) << np.uint64(fmt.sign_shift))
+        if fmt.special == "fnuz":
+            # fnuz has no -0: a zero result is +0
+            out = np.where(mag == 0, np.uint64(0), out)
+    else:
+        # unsigned: negative non-zero values have no encoding
+        neg = (sign == 1) & (nonzero_in | inf)
+        bad = np.uint64(fmt.nan_code) if fmt.has_nan else np.uint64(0)
+        out = np.where(neg & ~nan, bad, out)
+    if not fmt.zero:
+        # zero has no encoding either: exact zero gives NaN (as ml_dtypes does)
+        out = np.where(~nonzero_in & ~inf & ~nan, np.uint64(fmt.nan_code), out)
+    if fmt.has_nan:
+        out = np.where(is_nan_out, np.uint64(fmt.nan_code), out)
+    else:
+        out = np.where(is_nan_out, np.uint64(0), out)
+    return out.astype(np.uint64)
+
+
+def round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
+    """Round ``(sig + sticky) * 2**exp`` to a multiple of ``2**q`` (magnitude, by mode).
+
+    Returns ``(kept, inc)``: the truncated multiple count and the 0/1 increment. Every unit
+    with its own rounding position (approx-fma) calls this rather than re-deriving it.
+    """
+    sig = np.asarray(sig, dtype=np.int64)
+    shift = np.asarray(q - exp, dtype=np.int64)
+    left = np.maximum(-shift, 0)
+    right = np.clip(shift, 0, 63)
+    kept = np.where(shift <= 0, sig << left, sig >> right)
+    rbit = np.where(shift > 0, (sig >> np.maximum(right - 1, 0)) & 1, 0)
+    below = np.where(shift > 1, sig & ((np.int64(1) << np.maximum(right - 1, 0)) - 1), 0)
+    st = (below != 0) | np.asarray(sticky, bool)
+    if rounding == "rne":
+        inc = rbit & (st | (kept & 1)).astype(np.int64)
+    elif rounding == "rna":
+        inc = rbit
+    elif rounding == "rtz":
+        inc = np.zeros_like(kept)
+    else:  # stochastic: round up iff rand + d_R >= 2**R
+        R = rand_bits
+        rem = np.where(shift > 0, sig & ((np.int64(1) << right) - 1), 0)
+        dR = np.where(right >= R, rem >> np.maximum(right - R, 0), rem << np.maximum(R - right, 0))
+        r = _u64(rand).astype(np.int64) & ((1 << R) - 1)
+        inc = ((r + dR) >= (1 << R)).astype(np.int64)
+    return kept, inc.astype(np.int64)
+
+
+def _encode_int(raw: Raw, fmt: IntFormat, rounding, rand, rand_bits) -> np.ndarray:
+    raw = _reduce_wide(raw, SIG_LIMIT_BITS)
+    sig = np.asarray(raw.sig).astype(np.int64)
+    exp = np.asarray(raw.exp).astype(np.int64)
+    sticky = np.zeros(sig.shape, bool) if raw.sticky is None else np.asarray(raw.sticky, bool)
+    sign = np.asarray(raw.sign).astype(np.int64)
+    # integers never exceed 2**32: clamp huge exponents before shifting
+    big = (exp > 40) & (sig != 0)
+    exp_c = np.minimum(exp, 40)
+    kept, inc = round_at(sig, exp_c, np.zeros_like(exp), sticky, sign, rounding, rand, rand_bits)
+    n = kept + inc
+    n = np.where(big | raw.inf, np.int64(1) << 40, n)
+    v = np.where(sign == 1, -n, n)
+    v = np.clip(v, fmt.min_value, fmt.max_value)
+    v = np.where(raw.nan, 0, v)
+    return (v & ((1 << fmt.bits) - 1)).astype(np.uint64)
+
+
+# -- helpers for tests and reports (exact, Python-level; not used by the model) ------------
+def to_fraction(bits: int, fmt: FloatFormat | IntFormat) -> Fraction | float:
+    """Exact value of one encoding: a Fraction, or float('nan') / ±float('inf')."""
+    r = decode(np.array([bits], dtype=np.uint64), fmt)
+    if r.nan[0]:
+        return float("nan")
+    if r.inf[0]:
+        return float("-inf") if r.sign[0] else float("inf")
+    v = Fraction(int(r.sig[0])) * Fraction(2) ** int(r.exp[0])
+    return -v if r.sign[0] else v
+
+
+def describe(bits: int, fmt: FloatFormat | IntFormat) -> str:
+    """``0x3c (+1.5 e4m3fn)``: hex and decoded value, for mismatch reports."""
+    bits = int(bits)
+    digits = max(1, (fmt.width + 3) // 4)
+    v = to_fraction(bits, fmt)
+    if isinstance(v, Fraction):
+        r = decode(np.array([bits], dtype=np.uint64), fmt)
+        neg_zero = v == 0 and r.sign[0] == 1
+        txt = "-0" if neg_zero else f"{float(v):+.9g}"
+    else:
+        txt = str(v)
+    return f"0x{bits:0{digits}x} ({txt} {fmt.name})"

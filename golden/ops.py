@@ -1,0 +1,166 @@
+"""Golden converter and multipliers (SPEC.md sections 3 and 3.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Raw, check_rounding, decode, encode
+from .format import MAX_EXP_BITS, MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
+
+__all__ = [
+    "convert",
+    "multiply",
+    "multiply_raw",
+    "int_multiply",
+    "exact_product_format",
+    "check_rounding_options",
+]
+
+
+def check_rounding_options(rounding: str, rand_bits: int | None) -> None:
+    """Validate a (rounding, rand_bits) pair the way every unit does."""
+    check_rounding(rounding)
+    if rounding == "stochastic":
+        if rand_bits is None:
+            raise ValueError("Stochastic rounding needs rand_bits (the width of the rand port)")
+        if not isinstance(rand_bits, int) or isinstance(rand_bits, bool):
+            raise TypeError(f"rand_bits must be an integer, not {rand_bits!r}")
+        if not 1 <= rand_bits <= 32:
+            raise ValueError(f"rand_bits must be in 1..32, not {rand_bits}")
+    elif rand_bits is not None:
+        raise ValueError(
+            f"rand_bits={rand_bits} is only meaningful with rounding='stochastic', "
+            f"not rounding={rounding!r}"
+        )
+
+
+def convert(
+    a,
+    fmt_in: FloatFormat | IntFormat,
+    fmt_out: FloatFormat | IntFormat,
+    *,
+    rounding: str = "rne",
+    saturate: bool = False,
+    rand=None,
+    rand_bits: int | None = None,
+) -> np.ndarray:
+    """``y = encode(decode(a), fmt_out)``: float->float, int->float and float->int."""
+    fmt_in, fmt_out = parse_format(fmt_in), parse_format(fmt_out)
+    check_rounding_options(rounding, rand_bits)
+    return encode(
+        decode(a, fmt_in),
+        fmt_out,
+        rounding=rounding,
+        saturate=saturate,
+        rand=rand,
+        rand_bits=rand_bits or 0,
+    )
+
+
+def _check_mul_input(fmt, what: str) -> FloatFormat:
+    fmt = parse_format(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(
+            f"Multiplier operand {what} must be a float format, not {fmt}; "
+            f"use the int multiplier for integers"
+        )
+    if not fmt.zero:
+        raise ValueError(
+            f"Multiplier operand {what} format {fmt} has no zero (a block-scale format); "
+            f"multiplying scales is an exponent addition, not a multiplier"
+        )
+    return fmt
+
+
+def exact_product_format(fmt_a: FloatFormat, fmt_b: FloatFormat) -> FloatFormat:
+    """The smallest format that holds every product of ``fmt_a`` x ``fmt_b`` exactly.
+
+    Mantissa Ma + Mb + 1 (two significands of Ma+1 and Mb+1 bits give at most Ma+Mb+2 bits).
+    The finest product quantum 2**(qa + qb) (q = emin - M, subnormal inputs) must lie on the
+    output's subnormal grid, which fixes emin_out = qa + qb + M_out, i.e. the bias; then the
+    exponent width is the smallest whose max_finite >= max_a * max_b. Specials: ``ieee`` when
+    either input has Inf, ``fn`` when either has NaN, else ``none``. Signed unless both
+    inputs are unsigned; subnormals on.
+    """
+    fmt_a = _check_mul_input(fmt_a, "a")
+    fmt_b = _check_mul_input(fmt_b, "b")
+    m_out = fmt_a.man_bits + fmt_b.man_bits + 1
+    emin_out = fmt_a.quantum_exp + fmt_b.quantum_exp + m_out
+    if fmt_a.has_inf or fmt_b.has_inf:
+        special = "ieee"
+    elif fmt_a.has_nan or fmt_b.has_nan:
+        special = "fn"
+    else:
+        special = "none"
+    signed = fmt_a.signed or fmt_b.signed
+    need = fmt_a.max_finite * fmt_b.max_finite
+    bias = 1 - emin_out
+    for e in range(1, MAX_EXP_BITS + 1):
+        if m_out > MAX_MAN_BITS:
+            break
+        if special == "ieee" and e < 2:
+            continue  # an ieee format needs a binade besides the Inf/NaN one
+        f = FloatFormat(e, m_out, bias=bias, special=special, signed=signed)
+        if f.max_finite >= need:
+            return f
+    raise ValueError(
+        f"The exact product of {fmt_a} x {fmt_b} needs more than {MAX_EXP_BITS} exponent or "
+        f"{MAX_MAN_BITS} mantissa bits; give an output format (fmt_out)"
+    )
+
+
+def multiply_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
+    """The exact product as a Raw value (IEEE special-value rules, sign xor)."""
+    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
+    zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
+    zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf
+    nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
+    inf = (ra.inf | rb.inf) & ~nan
+    return Raw(ra.sign ^ rb.sign, ra.sig * rb.sig, ra.exp + rb.exp, nan, inf)
+
+
+def multiply(
+    a,
+    b,
+    fmt_a,
+    fmt_b,
+    fmt_out=None,
+    *,
+    rounding: str = "rne",
+    saturate: bool = False,
+    rand=None,
+    rand_bits: int | None = None,
+) -> np.ndarray:
+    """``y = encode(a*b, fmt_out)``; with no ``fmt_out`` the exact product in
+    ``exact_product_format(fmt_a, fmt_b)``. One rounding; IEEE specials (SPEC 3)."""
+    fmt_a = _check_mul_input(fmt_a, "a")
+    fmt_b = _check_mul_input(fmt_b, "b")
+    check_rounding_options(rounding, rand_bits)
+    if fmt_out is None:
+        fmt_out = exact_product_format(fmt_a, fmt_b)
+    else:
+        fmt_out = parse_format(fmt_out)
+        if not isinstance(fmt_out, FloatFormat):
+            raise ValueError(f"Multiplier output format must be a float format, not {fmt_out}")
+    return encode(
+        multiply_raw(a, b, fmt_a, fmt_b),
+        fmt_out,
+        rounding=rounding,
+        saturate=saturate,
+        rand=rand,
+        rand_bits=rand_bits or 0,
+    )
+
+
+def int_multiply(a, b, fmt_a: IntFormat, fmt_b: IntFormat) -> np.ndarray:
+    """Exact integer product in ``bits_a + bits_b`` bits (two's complement when either input
+    is signed)."""
+    fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
+    for f, w in ((fmt_a, "a"), (fmt_b, "b")):
+        if not isinstance(f, IntFormat):
+            raise ValueError(f"Integer multiplier operand {w} must be an integer format, not {f}")
+    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
+    p = ra.sig * rb.sig
+    p = np.where(ra.sign ^ rb.sign, -p, p)
+    bits = fmt_a.bits + fmt_b.bits
+    return (p & ((1 << bits) - 1)).astype(np.uint64)
