@@ -24,6 +24,7 @@ __all__ = [
     "MAX_EXP_BITS",
     "MAX_MAN_BITS",
     "MAX_INT_BITS",
+    "exact_product_format",
 ]
 
 SPECIALS = ("ieee", "fn", "fnuz", "none")
@@ -404,3 +405,55 @@ def parse_float_format(name: str | FloatFormat) -> FloatFormat:
     if not isinstance(fmt, FloatFormat):
         raise ValueError(f"Format {name!r} is an integer format; a float format is needed here")
     return fmt
+
+
+def _check_mul_input(fmt, what: str) -> FloatFormat:
+    fmt = parse_format(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(
+            f"Multiplier operand {what} must be a float format, not {fmt}; "
+            f"use the int multiplier for integers"
+        )
+    if not fmt.zero:
+        raise ValueError(
+            f"Multiplier operand {what} format {fmt} has no zero (a block-scale format); "
+            f"multiplying scales is an exponent addition, not a multiplier"
+        )
+    return fmt
+
+
+def exact_product_format(fmt_a: FloatFormat, fmt_b: FloatFormat) -> FloatFormat:
+    """The smallest format that holds every product of ``fmt_a`` x ``fmt_b`` exactly.
+
+    Mantissa Ma + Mb + 1 (two significands of Ma+1 and Mb+1 bits give at most Ma+Mb+2 bits).
+    The finest product quantum 2**(qa + qb) (q = emin - M, subnormal inputs) must lie on the
+    output's subnormal grid, which fixes emin_out = qa + qb + M_out, i.e. the bias; then the
+    exponent width is the smallest whose max_finite >= max_a * max_b. Specials: ``ieee`` when
+    either input has Inf, ``fn`` when either has NaN, else ``none``. Signed unless both
+    inputs are unsigned; subnormals on.
+    """
+    fmt_a = _check_mul_input(fmt_a, "a")
+    fmt_b = _check_mul_input(fmt_b, "b")
+    m_out = fmt_a.man_bits + fmt_b.man_bits + 1
+    emin_out = fmt_a.quantum_exp + fmt_b.quantum_exp + m_out
+    if fmt_a.has_inf or fmt_b.has_inf:
+        special = "ieee"
+    elif fmt_a.has_nan or fmt_b.has_nan:
+        special = "fn"
+    else:
+        special = "none"
+    signed = fmt_a.signed or fmt_b.signed
+    need = fmt_a.max_finite * fmt_b.max_finite
+    bias = 1 - emin_out
+    for e in range(1, MAX_EXP_BITS + 1):
+        if m_out > MAX_MAN_BITS:
+            break
+        if special == "ieee" and e < 2:
+            continue  # an ieee format needs a binade besides the Inf/NaN one
+        f = FloatFormat(e, m_out, bias=bias, special=special, signed=signed)
+        if f.max_finite >= need:
+            return f
+    raise ValueError(
+        f"The exact product of {fmt_a} x {fmt_b} needs more than {MAX_EXP_BITS} exponent or "
+        f"{MAX_MAN_BITS} mantissa bits; give an output format (fmt_out)"
+    )

@@ -1,0 +1,477 @@
+"""Float building blocks: ``FloatLayout``, the decoder and the one shared rounder/encoder.
+
+Structure follows HardFloat: decode -> raw datapath -> ``round_encode`` -> encoding. Every
+float unit calls ``decode_float`` for its operands and ``round_encode`` for its result, so
+rounding, overflow, subnormal and special-value rules are written once (here) and mirror
+``exmy.golden.core.encode`` line for line.
+
+The raw-value contract handed to the rounder::
+
+    value = (-1)**sign * (sig + delta) * 2**(exp - (W-1)),   W = len(sig)
+
+``exp`` is the weight of sig's top bit; the leading one sits at bit W-1 or W-2 (or sig is 0);
+``sticky`` says 0 < delta < 1 (bits dropped below sig). ``is_nan``/``is_inf`` override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from exmy.golden.format import FloatFormat, IntFormat
+
+from .util import Pipeline, check_latency, leading_zeros
+
+__all__ = [
+    "FloatLayout",
+    "Unpacked",
+    "decode_float",
+    "decode_int",
+    "normalize",
+    "round_encode",
+    "round_to_int",
+    "Rounder",
+    "ROUNDING_MODES",
+    "check_rounding",
+    "port_shape",
+]
+
+ROUNDING_MODES = ("rne", "rtz", "rna", "stochastic")
+
+
+def check_rounding(rounding, rand_bits, *, allowed=ROUNDING_MODES) -> None:
+    """Validate a unit's (rounding, rand_bits) pair (same messages as the golden model)."""
+    if not isinstance(rounding, str):
+        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
+    if rounding not in allowed:
+        raise ValueError(f"Rounding mode must be one of {', '.join(allowed)}, not {rounding!r}")
+    if rounding == "stochastic":
+        if rand_bits is None:
+            raise ValueError("Stochastic rounding needs rand_bits (the width of the rand port)")
+        if not isinstance(rand_bits, int) or isinstance(rand_bits, bool):
+            raise TypeError(f"rand_bits must be an integer, not {rand_bits!r}")
+        if not 1 <= rand_bits <= 32:
+            raise ValueError(f"rand_bits must be in 1..32, not {rand_bits}")
+    elif rand_bits is not None:
+        raise ValueError(
+            f"rand_bits={rand_bits} is only meaningful with rounding='stochastic', "
+            f"not rounding={rounding!r}"
+        )
+
+
+class FloatLayout(data.StructLayout):
+    """Encoding of ``fmt`` as a struct: fields man, exp, sign (LSB to MSB). Remembers the
+    format, because ``wiring.connect`` only compares widths."""
+
+    def __init__(self, fmt: FloatFormat):
+        if not isinstance(fmt, FloatFormat):
+            raise TypeError(f"FloatLayout needs a FloatFormat, not {fmt!r}")
+        fields = {"man": unsigned(fmt.man_bits), "exp": unsigned(fmt.exp_bits)}
+        if fmt.signed:
+            fields["sign"] = unsigned(1)
+        super().__init__(fields)
+        self.float_format = fmt
+
+    def __eq__(self, other):
+        return isinstance(other, FloatLayout) and other.float_format == self.float_format
+
+    def __hash__(self):
+        return hash(("FloatLayout", self.float_format))
+
+    def __repr__(self):
+        return f"FloatLayout({self.float_format.name})"
+
+
+def port_shape(fmt: FloatFormat | IntFormat):
+    """The port shape for a value in ``fmt`` (a FloatLayout or a plain width)."""
+    if isinstance(fmt, FloatFormat):
+        return FloatLayout(fmt)
+    return unsigned(fmt.width)
+
+
+@dataclass
+class Unpacked:
+    """A decoded operand: value = (-1)**sign * sig * 2**(exp - (len(sig)-1))."""
+
+    sign: Value
+    sig: Value
+    exp: Value
+    is_nan: Value
+    is_inf: Value
+    is_zero: Value
+
+
+def _exp_signal(lo: int, hi: int, name: str) -> Signal:
+    return Signal(range(min(lo, -1), max(hi, 1) + 1), name=name)
+
+
+def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normalize_sub=True):
+    """Split an encoding into sign, significand (p = M+1 bits), exponent and class flags.
+
+    With ``normalize_sub`` subnormal significands are shifted so their leading one is at the
+    top (HardFloat's recoded form): the product of two such significands then has its leading
+    one at bit W-1 or W-2, which is the rounder's contract.
+    """
+    bits = Value.cast(bits)
+    M, E = fmt.man_bits, fmt.exp_bits
+    p = M + 1
+    man = bits[:M]
+    e = bits[M : M + E]
+    sign = bits[M + E] if fmt.signed else Const(0, 1)
+    top = e == fmt.exp_max_field
+    nan = Signal(name=f"{name}_is_nan")
+    inf = Signal(name=f"{name}_is_inf")
+    zero = Signal(name=f"{name}_is_zero")
+    if fmt.special == "ieee":
+        m.d.comb += [nan.eq(top & (man != 0)), inf.eq(top & (man == 0))]
+    elif fmt.special == "fn":
+        m.d.comb += nan.eq(top & (man == fmt.man_mask))
+    elif fmt.special == "fnuz":
+        m.d.comb += nan.eq(sign & (e == 0) & (man == 0))
+    sig = Signal(p, name=f"{name}_sig")
+    exp = _exp_signal(fmt.emin - M - 1, fmt.emax, f"{name}_exp")
+    sgn = Signal(name=f"{name}_sign")
+    m.d.comb += sgn.eq(sign & ~nan)
+    if not fmt.zero:
+        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(e - fmt.bias)]
+        m.d.comb += zero.eq(0)
+        return Unpacked(sgn, sig, exp, nan, inf, zero)
+    sub = e == 0
+    if fmt.subnormals:
+        m.d.comb += zero.eq(sub & (man == 0) & ~nan)
+    else:
+        m.d.comb += zero.eq(sub & ~nan)
+    with m.If(~sub):
+        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(e - fmt.bias)]
+    with m.Elif(zero | nan | ~Const(int(fmt.subnormals), 1)):
+        m.d.comb += [sig.eq(0), exp.eq(fmt.emin)]
+    with m.Else():
+        if normalize_sub and M > 0:
+            lz = leading_zeros(m, man, f"{name}_sub_lz")
+            m.d.comb += [
+                sig.eq((man << (lz + 1))[:p]),
+                exp.eq(fmt.emin - 1 - lz),
+            ]
+        else:
+            m.d.comb += [sig.eq(Cat(man, Const(0, 1))), exp.eq(fmt.emin)]
+    return Unpacked(sgn, sig, exp, nan, inf, zero)
+
+
+def decode_int(m: Module, bits: Value, fmt: IntFormat, name: str) -> Unpacked:
+    """Integer operand as sign and magnitude; sig = |v| (not normalised), exp = bits - 1."""
+    bits = Value.cast(bits)
+    w = fmt.bits
+    sign = Signal(name=f"{name}_sign")
+    mag = Signal(w, name=f"{name}_mag")
+    if fmt.signed:
+        m.d.comb += [sign.eq(bits[w - 1]), mag.eq(Mux(bits[w - 1], -bits.as_signed(), bits))]
+    else:
+        m.d.comb += mag.eq(bits)
+    exp = _exp_signal(w - 1, w - 1, f"{name}_exp")
+    m.d.comb += exp.eq(w - 1)
+    zero = Signal(name=f"{name}_is_zero")
+    m.d.comb += zero.eq(mag == 0)
+    return Unpacked(sign, mag, exp, Const(0, 1), Const(0, 1), zero)
+
+
+def normalize(m: Module, sig: Value, exp: Value, name: str) -> tuple[Signal, Signal]:
+    """Full leading-zero normalisation: shift ``sig`` so its leading one is at the top."""
+    w = len(sig)
+    lz = leading_zeros(m, sig, f"{name}_lz")
+    s = Signal(w, name=f"{name}_sig")
+    e = Signal(signed(len(exp) + max(w, 1).bit_length() + 1), name=f"{name}_exp")
+    m.d.comb += [s.eq((sig << lz)[:w]), e.eq(exp - lz)]
+    return s, e
+
+
+def round_encode(
+    m: Module,
+    fmt: FloatFormat,
+    *,
+    sign: Value,
+    sig: Value,
+    exp: Value,
+    is_nan: Value,
+    is_inf: Value,
+    sticky: Value | None = None,
+    rand: Value | None = None,
+    rounding: str = "rne",
+    saturate: bool = False,
+    exact: bool = False,
+    pipe: Pipeline | None = None,
+    name: str = "rnd",
+) -> Signal:
+    """The shared rounder: raw value (module docstring contract) -> encoding in ``fmt``.
+
+    Rounds as if the exponent range were unbounded above, on the subnormal grid below (also
+    with subnormals off, then flushes), overflow per SPEC 2 with IEEE's rtz rule (rtz never
+    overflows to Inf), canonical NaN, fnuz/unsigned zero and negative rules, e8m0-style
+    formats without zero. ``exact=True`` drops the increment logic for datapaths whose result
+    is known to be representable (the exact multiplier). If ``pipe`` has a cut named
+    ``"round"`` a register stage is placed after the subnormal alignment shift.
+    """
+    M = fmt.man_bits
+    p = M + 1
+    sig = Value.cast(sig)
+    W = max(len(sig), 2)
+    if len(sig) < 2:
+        sig = Cat(Const(0, 2 - len(sig)), sig)
+    sticky = Const(0, 1) if sticky is None else Value.cast(sticky)
+    R = len(rand) if (rounding == "stochastic" and rand is not None) else 0
+    ew = max(len(exp), (abs(fmt.emin) + p + 2).bit_length(), (abs(fmt.emax) + 2).bit_length())
+    ew += 2
+
+    # -- normalise by at most one bit (contract: leading one at W-1 or W-2) ---------------
+    zero_in = Signal(name=f"{name}_zero_in")
+    m.d.comb += zero_in.eq((sig == 0) & ~sticky)
+    top = sig[W - 1]
+    s1 = Signal(W, name=f"{name}_s1_sig")
+    e1 = Signal(signed(ew), name=f"{name}_s1_exp")
+    m.d.comb += [s1.eq(Mux(top, sig, (sig << 1)[:W])), e1.eq(Mux(top, exp, exp - 1))]
+
+    # -- align to the subnormal grid: right shift by emin - e, sticky collects ------------
+    Wx = max(W, p + 2) + R + 1
+    s2 = Cat(Const(0, Wx - W), s1)
+    dmax = p + 1 + R + 1  # shifting further only moves bits into sticky
+    d = Signal(range(dmax + 1), name=f"{name}_sub_shift")
+    below = Signal(name=f"{name}_below_emin")
+    m.d.comb += below.eq(e1 < fmt.emin)
+    diff = Signal(signed(ew + 1), name=f"{name}_sub_diff")
+    m.d.comb += diff.eq(fmt.emin - e1)
+    m.d.comb += d.eq(Mux(below, Mux(diff > dmax, dmax, diff[: len(d)]), 0))
+    s3 = Signal(Wx, name=f"{name}_aligned")
+    lost = Signal(name=f"{name}_lost")
+    m.d.comb += [
+        s3.eq(s2 >> d),
+        lost.eq((s2 & ((Const(1, Wx + 1) << d) - 1)[:Wx]) != 0),
+    ]
+    e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
+    m.d.comb += e3.eq(Mux(below, fmt.emin, e1))
+    st3 = Signal(name=f"{name}_sticky")
+    m.d.comb += st3.eq(sticky | lost)
+
+    if pipe is not None and "round" in pipe.cuts:
+        vals = [s3, e3, st3, zero_in, Value.cast(sign), Value.cast(is_nan), Value.cast(is_inf)]
+        if R:
+            vals.append(Value.cast(rand))
+        vals = pipe.stage("round", *vals)
+        s3, e3, st3, zero_in, sign, is_nan, is_inf = vals[:7]
+        if R:
+            rand = vals[7]
+
+    # -- round: keep p bits, increment by mode --------------------------------------------
+    kept = s3[Wx - p : Wx]
+    rbit = s3[Wx - p - 1]
+    rest = Signal(name=f"{name}_rest")
+    m.d.comb += rest.eq((s3[: Wx - p - 1] != 0) | st3)
+    inc = Signal(name=f"{name}_inc")
+    if exact or rounding == "rtz":
+        m.d.comb += inc.eq(0)
+    elif rounding == "rne":
+        m.d.comb += inc.eq(rbit & (rest | kept[0]))
+    elif rounding == "rna":
+        m.d.comb += inc.eq(rbit)
+    elif rounding == "stochastic":
+        dR = s3[Wx - p - R : Wx - p]
+        m.d.comb += inc.eq((Value.cast(rand)[:R] + dR)[R])
+    else:
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}")
+    r = Signal(p + 1, name=f"{name}_rounded")
+    m.d.comb += r.eq(kept + inc)
+    carry = r[p]
+    normal = Signal(name=f"{name}_normal")
+    m.d.comb += normal.eq(r[p - 1] | carry)
+    man = Signal(max(M, 1), name=f"{name}_man")
+    m.d.comb += man.eq(r[:M] if M else 0)
+    e4 = Signal(signed(ew + 1), name=f"{name}_rounded_exp")
+    m.d.comb += e4.eq(e3 + carry)
+
+    # -- encode: fields, overflow, specials, signs -----------------------------------------
+    E = fmt.exp_bits
+    field = Signal(E, name=f"{name}_field")
+    m.d.comb += field.eq(Mux(normal, (e4 + fmt.bias)[:E], 0))
+    over = Signal(name=f"{name}_overflow")
+    over_expr = e4 > fmt.emax
+    if M:
+        over_expr = over_expr | ((e4 == fmt.emax) & (man > fmt.max_man_at_emax))
+    m.d.comb += over.eq(normal & over_expr)
+    mag_w = E + M
+    mag = Signal(mag_w, name=f"{name}_mag")
+    man_part = man[:M] if M else Const(0, 0)
+    if fmt.zero and not fmt.subnormals:
+        m.d.comb += mag.eq(Mux(normal, Cat(man_part, field), 0))
+    else:
+        m.d.comb += mag.eq(Cat(man_part, field))
+
+    maxf = fmt.max_finite_code
+    NAN = -1
+    if fmt.has_inf and not saturate:
+        over_code = maxf if rounding == "rtz" else fmt.inf_code
+    elif fmt.special in ("fn", "fnuz") and not saturate and rounding != "rtz":
+        over_code = NAN
+    else:
+        over_code = maxf
+    if fmt.has_inf:
+        inf_code = fmt.inf_code
+    elif saturate or fmt.special == "none":
+        inf_code = maxf
+    else:
+        inf_code = NAN
+
+    nan_out = Signal(name=f"{name}_nan_out")
+    mag2 = Signal(mag_w, name=f"{name}_mag_final")
+    nan_terms = Value.cast(is_nan)
+    if over_code == NAN:
+        nan_terms = nan_terms | (over & ~is_inf)
+    if inf_code == NAN:
+        nan_terms = nan_terms | is_inf
+    m.d.comb += mag2.eq(mag)
+    if over_code != NAN:
+        with m.If(over):
+            m.d.comb += mag2.eq(over_code)
+    if inf_code != NAN:
+        with m.If(is_inf):
+            m.d.comb += mag2.eq(inf_code)
+    sgn = Signal(name=f"{name}_sign_out")
+    m.d.comb += sgn.eq(sign)
+    if not fmt.signed:
+        # negative non-zero values have no encoding
+        bad = Signal(name=f"{name}_neg_unsigned")
+        m.d.comb += bad.eq(Value.cast(sign) & (~zero_in | is_inf) & ~is_nan)
+        if fmt.has_nan:
+            nan_terms = nan_terms | bad
+        else:
+            with m.If(bad):
+                m.d.comb += mag2.eq(0)
+    if not fmt.zero:
+        nan_terms = nan_terms | (zero_in & ~is_inf)
+    m.d.comb += nan_out.eq(nan_terms)
+
+    y = Signal(fmt.width, name=f"{name}_y")
+    if fmt.signed:
+        if fmt.special == "fnuz":
+            m.d.comb += y.eq(Cat(mag2, sgn & (mag2 != 0)))
+        else:
+            m.d.comb += y.eq(Cat(mag2, sgn))
+    else:
+        m.d.comb += y.eq(mag2)
+    with m.If(nan_out):
+        m.d.comb += y.eq(fmt.nan_code if fmt.has_nan else 0)
+    return y
+
+
+def round_to_int(
+    m: Module,
+    fmt: IntFormat,
+    *,
+    sign: Value,
+    sig: Value,
+    exp: Value,
+    is_nan: Value,
+    is_inf: Value,
+    rounding: str = "rne",
+    name: str = "rint",
+) -> Signal:
+    """Round a raw value (same contract as ``round_encode``, leading one anywhere) to an
+    integer and clamp it to ``fmt``'s range; NaN gives 0 (conversion to integers saturates,
+    as ``exmy.golden.encode`` does)."""
+    sig = Value.cast(sig)
+    W = len(sig)
+    B = fmt.bits
+    # value = sig * 2**(exp - (W-1)); integer part needs a right shift by (W-1) - exp
+    Wx = W + 2
+    s = Cat(Const(0, 2), sig)  # two extra bits below: round bit and sticky room
+    ew = len(exp) + 2
+    sh = Signal(signed(ew + 1), name=f"{name}_shift")
+    m.d.comb += sh.eq((W - 1) - exp)
+    big = Signal(name=f"{name}_big")  # |value| >= 2**B: certainly out of range
+    m.d.comb += big.eq((exp >= B + 1) & (sig != 0))
+    dmax = Wx + 1
+    d = Signal(range(dmax + 1), name=f"{name}_d")
+    m.d.comb += d.eq(Mux(sh < 0, 0, Mux(sh > dmax, dmax, sh[: len(d)])))
+    lsh = Signal(range(B + 2), name=f"{name}_lsh")
+    m.d.comb += lsh.eq(Mux(sh < 0, Mux(-sh > B + 1, B + 1, (-sh)[: len(lsh)]), 0))
+    shifted = Signal(Wx, name=f"{name}_aligned")
+    lost = Signal(name=f"{name}_lost")
+    m.d.comb += [
+        shifted.eq(s >> d),
+        lost.eq((s & ((Const(1, Wx + 1) << d) - 1)[:Wx]) != 0),
+    ]
+    ipart = Signal(W + B + 3, name=f"{name}_ipart")
+    m.d.comb += ipart.eq(shifted[2:] << lsh)
+    rbit = shifted[1]
+    rest = shifted[0] | lost
+    inc = Signal(name=f"{name}_inc")
+    if rounding == "rne":
+        m.d.comb += inc.eq(rbit & (rest | ipart[0]))
+    elif rounding == "rna":
+        m.d.comb += inc.eq(rbit)
+    elif rounding == "rtz":
+        m.d.comb += inc.eq(0)
+    else:
+        raise ValueError(
+            f"Rounding mode {rounding!r} is not supported for integer outputs; "
+            f"use rne, rtz or rna"
+        )
+    n = Signal(W + B + 4, name=f"{name}_n")
+    m.d.comb += n.eq(ipart + inc)
+    lim_pos = fmt.max_value
+    lim_neg = -fmt.min_value  # magnitude limit for negative values
+    y = Signal(B, name=f"{name}_y")
+    sign = Value.cast(sign)
+    with m.If(is_nan):
+        m.d.comb += y.eq(0)
+    with m.Elif(sign):
+        with m.If(is_inf | big | (n > lim_neg)):
+            m.d.comb += y.eq(fmt.min_value & ((1 << B) - 1))
+        with m.Else():
+            m.d.comb += y.eq(-n)
+    with m.Else():
+        with m.If(is_inf | big | (n > lim_pos)):
+            m.d.comb += y.eq(lim_pos)
+        with m.Else():
+            m.d.comb += y.eq(n)
+    return y
+
+
+class Rounder(wiring.Component):
+    """The shared rounder as a stand-alone component (for testing it against
+    ``exmy.golden.encode`` stage by stage). Ports: sign, sig, exp, sticky, is_nan, is_inf,
+    [rand], y. Latency 0 or 1 (a register after the alignment shift)."""
+
+    def __init__(
+        self, fmt: FloatFormat, sig_width: int, exp_width: int, *, rounding="rne",
+        saturate=False, rand_bits=None, latency=0,
+    ):
+        check_rounding(rounding, rand_bits)
+        self.fmt = fmt
+        self.rounding = rounding
+        self.saturate = saturate
+        self.rand_bits = rand_bits
+        self.latency = check_latency(latency)
+        ports = {
+            "sign": In(1),
+            "sig": In(sig_width),
+            "exp": In(signed(exp_width)),
+            "sticky": In(1),
+            "is_nan": In(1),
+            "is_inf": In(1),
+            "y": Out(fmt.width),
+        }
+        if rounding == "stochastic":
+            ports["rand"] = In(rand_bits)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, self.latency, ["round"])
+        y = round_encode(
+            m, self.fmt, sign=self.sign, sig=self.sig, exp=self.exp, is_nan=self.is_nan,
+            is_inf=self.is_inf, sticky=self.sticky,
+            rand=getattr(self, "rand", None), rounding=self.rounding, saturate=self.saturate,
+            pipe=pipe,
+        )
+        m.d.comb += self.y.eq(pipe.finish(y))
+        return m

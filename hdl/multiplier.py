@@ -1,0 +1,134 @@
+"""Multipliers: exact or rounded float products (any mix of formats) and integer products."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Value
+from amaranth.lib.wiring import In, Out
+from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
+
+from .base import Unit, fmt_arg
+from .float import check_rounding, decode_float, port_shape, round_encode
+from .util import Pipeline, check_bool, check_latency
+
+__all__ = ["Multiplier", "IntMultiplier"]
+
+
+class Multiplier(Unit):
+    """``y = encode(a * b, fmt_out)``, one rounding (SPEC 3, 3.1).
+
+    Without ``fmt_out`` the output format is ``exact_product_format(fmt_a, fmt_b)``, the
+    smallest format that holds every product, and no rounding logic is built. Specials follow
+    IEEE: NaN in -> canonical NaN; Inf x 0 -> NaN; Inf x finite -> Inf (xor sign); zero signs
+    xor (fnuz outputs write +0). Subnormal inputs and outputs are exact (inputs are normalised
+    HardFloat-style before the one significand product). Overflow per SPEC 2 (``saturate``);
+    in ``rtz`` overflow gives max_finite as IEEE requires.
+
+    Datapath and pipeline cut points (``latency`` registers, evenly spaced; more than 2 go to
+    the output): decode + significand product ``|`` align to the output's subnormal grid
+    ``|`` round + encode.
+
+    Ports: ``a``, ``b``, ``y`` (+ ``rand`` for stochastic rounding; ``clk``, ``rst`` when
+    latency > 0).
+    """
+
+    unit = "multiplier"
+
+    def __init__(
+        self, fmt_a, fmt_b, fmt_out=None, *, rounding: str = "rne", saturate: bool = False,
+        rand_bits: int | None = None, latency: int = 0,
+    ):
+        self.fmt_a = fmt_arg(fmt_a, "Operand a", kind=FloatFormat)
+        self.fmt_b = fmt_arg(fmt_b, "Operand b", kind=FloatFormat)
+        out = fmt_arg(fmt_out, "Output", kind=FloatFormat, optional=True)
+        self.exact = out is None
+        self.fmt_out = exact_product_format(self.fmt_a, self.fmt_b) if out is None else out
+        check_rounding(rounding, rand_bits)
+        if self.exact and rounding != "rne":
+            raise ValueError(
+                f"The exact multiplier does not round; rounding={rounding!r} needs an output "
+                f"format (fmt_out)"
+            )
+        self.rounding = rounding
+        self.saturate = check_bool(saturate, "saturate")
+        self.rand_bits = rand_bits
+        self.latency = check_latency(latency)
+        self.params = {
+            "a": self.fmt_a.name, "b": self.fmt_b.name,
+            "out": None if self.exact else self.fmt_out.name,
+            "rounding": None if self.exact else rounding,
+            "rand_bits": rand_bits, "saturate": saturate, "latency": latency,
+        }
+        self.port_formats = {"a": self.fmt_a, "b": self.fmt_b, "y": self.fmt_out}
+        ports = {
+            "a": In(port_shape(self.fmt_a)),
+            "b": In(port_shape(self.fmt_b)),
+            "y": Out(port_shape(self.fmt_out)),
+        }
+        if rounding == "stochastic":
+            ports["rand"] = In(rand_bits)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, self.latency, ["product", "round"])
+        # -- decode (subnormals normalised) ------------------------------------------------
+        a = decode_float(m, self.a.as_value(), self.fmt_a, "a")
+        b = decode_float(m, self.b.as_value(), self.fmt_b, "b")
+        # -- significand product: one `*` so Yosys may map it to a DSP ---------------------
+        w = len(a.sig) + len(b.sig)
+        prod = Signal(w, name="s0_product")
+        m.d.comb += prod.eq(a.sig * b.sig)
+        lo = self.fmt_a.emin - self.fmt_a.man_bits + self.fmt_b.emin - self.fmt_b.man_bits - 2
+        hi = self.fmt_a.emax + self.fmt_b.emax + 2
+        exp = Signal(range(lo, hi + 1), name="s0_exp")
+        m.d.comb += exp.eq(a.exp + b.exp + 1)  # weight of the product's top bit
+        sign = Signal(name="s0_sign")
+        nan = Signal(name="s0_is_nan")
+        inf = Signal(name="s0_is_inf")
+        m.d.comb += [
+            sign.eq(a.sign ^ b.sign),
+            nan.eq(a.is_nan | b.is_nan | (a.is_inf & b.is_zero) | (a.is_zero & b.is_inf)),
+            inf.eq((a.is_inf | b.is_inf) & ~nan),
+        ]
+        rand = getattr(self, "rand", None)
+        vals = [prod, exp, sign, nan, inf] + ([rand.as_value()] if rand is not None else [])
+        vals = pipe.stage("product", *vals)
+        prod, exp, sign, nan, inf = vals[:5]
+        rand = vals[5] if rand is not None else None
+        # -- round and encode (the shared rounder) -----------------------------------------
+        y = round_encode(
+            m, self.fmt_out, sign=sign, sig=prod, exp=exp, is_nan=nan, is_inf=inf,
+            rand=rand, rounding=self.rounding, saturate=self.saturate, exact=self.exact,
+            pipe=pipe,
+        )
+        m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        return m
+
+
+class IntMultiplier(Unit):
+    """Exact integer product ``y = a * b`` in ``bits_a + bits_b`` bits (two's complement when
+    either operand is signed). Ports ``a``, ``b``, ``y``."""
+
+    unit = "int-multiplier"
+
+    def __init__(self, fmt_a, fmt_b, *, latency: int = 0):
+        self.fmt_a = fmt_arg(fmt_a, "Operand a", kind=IntFormat)
+        self.fmt_b = fmt_arg(fmt_b, "Operand b", kind=IntFormat)
+        self.latency = check_latency(latency)
+        w = self.fmt_a.bits + self.fmt_b.bits
+        self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)
+        self.params = {"a": self.fmt_a.name, "b": self.fmt_b.name, "latency": latency}
+        self.port_formats = {"a": self.fmt_a, "b": self.fmt_b, "y": self.fmt_out}
+        super().__init__({"a": In(self.fmt_a.bits), "b": In(self.fmt_b.bits), "y": Out(w)})
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, self.latency, ["product"])
+        a = Value.cast(self.a)
+        b = Value.cast(self.b)
+        a = a.as_signed() if self.fmt_a.signed else a
+        b = b.as_signed() if self.fmt_b.signed else b
+        prod = Signal(len(self.y), name="s0_product")
+        m.d.comb += prod.eq(a * b)
+        m.d.comb += self.y.eq(pipe.finish(pipe.stage("product", prod)))
+        return m

@@ -1,0 +1,113 @@
+"""Small building blocks shared by every unit: leading-zero count, pipeline cut points,
+argument checks."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+
+__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "clog2"]
+
+
+def clog2(n: int) -> int:
+    """Smallest w with 2**w >= n (0 for n <= 1)."""
+    return max(0, (n - 1).bit_length())
+
+
+def check_latency(latency) -> int:
+    if not isinstance(latency, int) or isinstance(latency, bool):
+        raise TypeError(f"Latency must be a non-negative integer, not {latency!r}")
+    if latency < 0:
+        raise ValueError(f"Latency must be a non-negative integer, not {latency}")
+    if latency > 16:
+        raise ValueError(f"Latency must be at most 16 pipeline stages, not {latency}")
+    return latency
+
+
+def check_bool(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, not {value!r}")
+    return value
+
+
+def _lzc(v: Value) -> tuple[Value, Value]:
+    """(count, all_zero) of a value whose width is a power of two; log-depth tree."""
+    w = len(v)
+    if w == 1:
+        return Const(0, 0), ~v[0]
+    half = w // 2
+    hi_c, hi_z = _lzc(v[half:])
+    lo_c, lo_z = _lzc(v[:half])
+    # count has clog2(w)+1 bits' worth of range (w when all zero)
+    count = Mux(hi_z, Cat(lo_c, Const(1, 1)), Cat(hi_c, Const(0, 1)))
+    return count, hi_z & lo_z
+
+
+def leading_zeros(m: Module, v: Value, name: str) -> Signal:
+    """Number of leading zeros of ``v`` (``len(v)`` when ``v`` is 0), as a named signal."""
+    w = len(v)
+    p2 = 1 << clog2(max(w, 1))
+    padded = Cat(Const(0, p2 - w), v) if p2 > w else v
+    count, zero = _lzc(padded)
+    out = Signal(range(w + 1), name=name)
+    m.d.comb += out.eq(Mux(zero, w, count))
+    return out
+
+
+class Pipeline:
+    """Places ``latency`` register stages at a unit's documented cut points.
+
+    A unit declares its cut points in datapath order (``cuts``, names) and calls
+    ``stage(name, *values)`` at each one; the values come back registered (in ``sync``) when
+    that cut holds a register and unchanged otherwise. With ``latency`` <= number of cuts the
+    registers go to evenly spaced cuts; any latency beyond that adds registers at the output
+    (``finish``). Register names are ``s<k>_<signal>``.
+    """
+
+    def __init__(self, m: Module, latency: int, cuts: list[str]):
+        self.m = m
+        self.latency = latency
+        self.cuts = list(cuts)
+        n = len(self.cuts)
+        k = min(latency, n)
+        if k == 0:
+            chosen: set[int] = set()
+        else:
+            # evenly spaced, always including the last cut
+            chosen = {n - 1 - round(i * n / k) for i in range(k)}
+            chosen = {c for c in chosen if 0 <= c < n}
+            i = n - 1
+            while len(chosen) < k:
+                if i not in chosen:
+                    chosen.add(i)
+                i -= 1
+        self.registered = {self.cuts[i] for i in chosen}
+        self.extra = latency - k
+        self.stage_no = 0
+
+    def stage(self, cut: str, *values: Value):
+        if cut not in self.cuts:
+            raise ValueError(f"Unknown pipeline cut {cut!r}; cuts are {self.cuts}")
+        if cut not in self.registered:
+            return values if len(values) != 1 else values[0]
+        self.stage_no += 1
+        out = []
+        for v in values:
+            name = getattr(v, "name", None) or "v"
+            r = Signal.like(v, name=f"s{self.stage_no}_{name}") if isinstance(
+                v, Signal
+            ) else Signal(v.shape(), name=f"s{self.stage_no}_{name}")
+            self.m.d.sync += r.eq(v)
+            out.append(r)
+        return tuple(out) if len(out) != 1 else out[0]
+
+    def finish(self, *values: Value):
+        """Register the outputs ``extra`` more times (latency beyond the cut points)."""
+        vals = list(values)
+        for j in range(self.extra):
+            nxt = []
+            for v in vals:
+                r = Signal(v.shape(), name=f"out{j + 1}_{getattr(v, 'name', 'v')}")
+                self.m.d.sync += r.eq(v)
+                nxt.append(r)
+            vals = nxt
+        return tuple(vals) if len(vals) != 1 else vals[0]
