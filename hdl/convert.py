@@ -1,0 +1,103 @@
+"""Converter: float -> float, int -> float, float -> int (SPEC 3, ``convert``)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib.wiring import In, Out
+
+from exmy.golden.format import FloatFormat, IntFormat
+
+from .base import Unit, fmt_arg
+from .float import (
+    check_rounding,
+    decode_float,
+    decode_int,
+    normalize,
+    port_shape,
+    round_encode,
+    round_to_int,
+)
+from .util import Pipeline, check_bool, check_latency
+
+__all__ = ["Convert"]
+
+
+class Convert(Unit):
+    """``y = encode(decode(a), fmt_out)`` with one rounding (SPEC 2).
+
+    float -> float: any rounding mode (stochastic with a ``rand`` port), ``saturate`` switch,
+    subnormals exact, NaN -> canonical NaN (or +0 where the output has no NaN), Inf ->
+    Inf or the overflow rule. int -> float: the integer is normalised by a leading-zero count,
+    then rounded. float -> int: rounded (rne, rtz, rna) and clamped to the integer range; NaN
+    gives 0, +-Inf the range limits (integer conversion always saturates; IEEE would signal
+    invalid). int -> int is not a conversion exmy offers.
+
+    Pipeline cut points: decode/normalise ``|`` align to the subnormal grid ``|`` round.
+    Ports: ``a``, ``y`` (+ ``rand``; ``clk``, ``rst`` when latency > 0).
+    """
+
+    unit = "convert"
+
+    def __init__(
+        self, fmt_in, fmt_out, *, rounding: str = "rne", saturate: bool = False,
+        rand_bits: int | None = None, latency: int = 0,
+    ):
+        self.fmt_in = fmt_arg(fmt_in, "Input")
+        self.fmt_out = fmt_arg(fmt_out, "Output")
+        if isinstance(self.fmt_in, IntFormat) and isinstance(self.fmt_out, IntFormat):
+            raise ValueError(
+                f"Conversion {self.fmt_in} -> {self.fmt_out} is int -> int; convert supports "
+                f"float -> float, int -> float and float -> int"
+            )
+        if isinstance(self.fmt_out, IntFormat):
+            check_rounding(rounding, rand_bits, allowed=("rne", "rtz", "rna"))
+        else:
+            check_rounding(rounding, rand_bits)
+        self.rounding = rounding
+        self.saturate = check_bool(saturate, "saturate")
+        if saturate and isinstance(self.fmt_out, IntFormat):
+            saturate = False  # integer outputs always saturate; keep the name canonical
+        self.rand_bits = rand_bits
+        self.latency = check_latency(latency)
+        self.params = {
+            "a": self.fmt_in.name, "out": self.fmt_out.name, "rounding": rounding,
+            "rand_bits": rand_bits, "saturate": saturate, "latency": latency,
+        }
+        self.port_formats = {"a": self.fmt_in, "y": self.fmt_out}
+        ports = {"a": In(port_shape(self.fmt_in)), "y": Out(port_shape(self.fmt_out))}
+        if rounding == "stochastic":
+            ports["rand"] = In(rand_bits)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, self.latency, ["decode", "round"])
+        a_bits = self.a.as_value() if isinstance(self.fmt_in, FloatFormat) else self.a
+        # -- decode ------------------------------------------------------------------------
+        if isinstance(self.fmt_in, FloatFormat):
+            a = decode_float(m, a_bits, self.fmt_in, "a")
+            sig, exp = a.sig, a.exp
+        else:
+            a = decode_int(m, a_bits, self.fmt_in, "a")
+            sig, exp = normalize(m, a.sig, a.exp, "a_norm")
+        rand = getattr(self, "rand", None)
+        vals = [sig, exp, a.sign, a.is_nan, a.is_inf] + ([rand] if rand is not None else [])
+        vals = pipe.stage("decode", *vals)
+        sig, exp, sign, nan, inf = vals[:5]
+        rand = vals[5] if rand is not None else None
+        # -- round and encode --------------------------------------------------------------
+        if isinstance(self.fmt_out, FloatFormat):
+            y = round_encode(
+                m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
+                rand=rand, rounding=self.rounding, saturate=self.saturate, pipe=pipe,
+            )
+            m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        else:
+            if "round" in pipe.registered:  # keep the documented latency
+                sig, exp, sign, nan, inf = pipe.stage("round", sig, exp, sign, nan, inf)
+            y = round_to_int(
+                m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
+                rounding=self.rounding,
+            )
+            m.d.comb += self.y.eq(pipe.finish(y))
+        return m
