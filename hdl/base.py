@@ -43,8 +43,13 @@ class Unit(wiring.Component):
                 continue
             if k in ("a", "b", "c", "out", "acc_format"):
                 parts.append(str(v).replace("-", "_"))
+            elif k == "rounding":
+                if v != "rne":
+                    parts.append(str(v))
+            elif k == "rand_bits":
+                parts.append(f"r{v}")
             elif v is True:
-                parts.append(k.replace("_", ""))
+                parts.append({"saturate": "sat"}.get(k, k.replace("_", "")))
             elif k == "latency":
                 parts.append(f"l{v}")
             else:
