@@ -13,6 +13,7 @@ from .format import (
     parse_float_format,
     parse_format,
 )
+from .lmul import LMUL_FORMS, LMUL_OFFSETS, lmul, lmul_raw
 from .ops import convert, exact_product_format, int_multiply, multiply, multiply_raw
 
 __all__ = [
@@ -35,4 +36,8 @@ __all__ = [
     "parse_format",
     "round_at",
     "to_fraction",
+    "LMUL_FORMS",
+    "LMUL_OFFSETS",
+    "lmul",
+    "lmul_raw",
 ]
