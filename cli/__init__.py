@@ -1,1 +1,1 @@
-"""exmy.cli"""
+"""exmy.cli: the `exmy` command line."""

@@ -1,0 +1,53 @@
+"""``exmy generate``: Verilog and its JSON sidecar for a unit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import CliError, add_unit_options, unit_options
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "generate",
+        help="write Verilog (FILE.v) and integration metadata (FILE.json) for a unit",
+        description="Generate synthesizable Verilog for a unit. Beside FILE.v it writes "
+        "FILE.json: module name, unit, latency, parameters and every port's direction, width "
+        "and number format.",
+    )
+    add_unit_options(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file")
+    p.add_argument("--name", metavar="MODULE", help="top module name (default: derived "
+                   "from the parameters, e.g. multiplier_e4m3fn_e4m3fn_l0)")
+    p.set_defaults(run=run)
+
+
+def generate(unit: str, options: dict, output: Path, name: str | None = None) -> dict:
+    """Write FILE.v and FILE.json; return the sidecar dict."""
+    from exmy.hdl.registry import build, sidecar
+    from exmy.hdl.verilog import to_verilog
+
+    comp = build(unit, **options)
+    top = name or comp.module_name
+    text = to_verilog(comp, top)
+    meta = sidecar(comp, text, top)
+    output = Path(output)
+    if output.suffix != ".v":
+        raise CliError(f"Output file must end in .v, not {str(output)!r}")
+    if not output.parent.exists():
+        raise CliError(f"Output folder {str(output.parent)!r} does not exist")
+    output.write_text(text)
+    output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def run(args) -> int:
+    meta = generate(args.unit, unit_options(args), Path(args.output), args.name)
+    ports = ", ".join(
+        f"{n}[{p['width']}]" + (f" {p['format']}" if "format" in p else "")
+        for n, p in meta["ports"].items()
+    )
+    print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: module "
+          f"{meta['module']}, latency {meta['latency']}, ports {ports}")
+    return 0
