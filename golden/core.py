@@ -164,7 +164,8 @@ def encode(
     finite value never rounds to Inf (IEEE 754 7.4: round-toward-zero overflow delivers the
     largest finite number). NaN into a format without NaN gives +0; Inf into a format without
     Inf overflows. For integer formats the result is rounded to an integer and clamped to the
-    format's range (NaN gives 0): conversion to integers always saturates.
+    format's range (NaN gives 0): conversion to integers always saturates. With
+    ``saturate=True`` every Inf, overflowed or given, becomes +-max_finite (SATFINITE).
 
     Stochastic rounding (SPEC 2.1) reads the top ``rand_bits`` discarded bits; a sticky input
     contributes nothing to them ("the rest are dropped").
@@ -226,11 +227,12 @@ def encode(
     else:
         over_code = np.full(sig.shape, fmt.max_finite_code, np.int64)
 
-    # Inf inputs: exact Inf if the format has it, else the overflow rule (rtz irrelevant)
-    if fmt.has_inf:
-        inf_code = fmt.inf_code
-    elif saturate or fmt.special == "none":
+    # Inf values follow the overflow rule (SPEC 2.3): saturate gives max_finite (SATFINITE
+    # semantics, also for Inf results of arithmetic); else Inf, or NaN / max where no Inf
+    if saturate or fmt.special == "none":
         inf_code = fmt.max_finite_code
+    elif fmt.has_inf:
+        inf_code = fmt.inf_code
     else:
         inf_code = -1
     mag = np.where(over, over_code, mag)

@@ -313,10 +313,10 @@ def round_encode(
         over_code = NAN
     else:
         over_code = maxf
-    if fmt.has_inf:
-        inf_code = fmt.inf_code
-    elif saturate or fmt.special == "none":
+    if saturate or fmt.special == "none":
         inf_code = maxf
+    elif fmt.has_inf:
+        inf_code = fmt.inf_code
     else:
         inf_code = NAN
 
