@@ -14,6 +14,16 @@ from .format import (
     parse_format,
 )
 from .lmul import LMUL_FORMS, LMUL_OFFSETS, lmul, lmul_raw
+from .mac import (
+    IntMacParams,
+    MacParams,
+    acc_width_table,
+    float_acc_mac,
+    int_mac,
+    int_mac_params,
+    mac,
+    mac_params,
+)
 from .ops import convert, exact_product_format, int_multiply, multiply, multiply_raw
 
 __all__ = [
@@ -40,4 +50,12 @@ __all__ = [
     "LMUL_OFFSETS",
     "lmul",
     "lmul_raw",
+    "IntMacParams",
+    "MacParams",
+    "acc_width_table",
+    "float_acc_mac",
+    "int_mac",
+    "int_mac_params",
+    "mac",
+    "mac_params",
 ]
