@@ -34,8 +34,10 @@ Conventions (where SPEC 3.4 leaves room, the reading chosen here):
   ±Inf (``ieee``), NaN (``fn``/``fnuz``), ±max_finite (``none``).
 - Operands with exponent field 0 (zeros and subnormals) are zero (denormals-are-zero, as x86
   DAZ: subnormal × Inf is therefore NaN). Specials follow SPEC 3: NaN in → NaN;
-  Inf × 0 → NaN; Inf × (finite non-zero or Inf) → Inf with the xor sign, which into a format
-  without Inf follows the overflow rule. A zero result has the xor sign; ``fnuz`` and
+  Inf × 0 → NaN; Inf × (finite non-zero or Inf) → Inf with the xor sign. That Inf goes
+  through the overflow rule like every unit's (``encode``): with ``saturate=True`` it is
+  ±max_finite (SATFINITE), and into a format without Inf it is NaN (``fn``/``fnuz``) or
+  ±max_finite (``none``). A zero result has the xor sign; ``fnuz`` and
   unsigned outputs give +0; a negative result into an unsigned ``fmt_out`` gives NaN
   (SPEC 2.5).
 
@@ -180,7 +182,7 @@ def lmul(
     offset : {"lmul", "pam"}
         ``2^-l(M)`` or 0 (piecewise affine multiplication).
     saturate : bool
-        Overflow gives ±max_finite instead of Inf/NaN.
+        Overflow and Inf results give ±max_finite instead of Inf/NaN.
 
     Returns
     -------
