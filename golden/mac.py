@@ -643,9 +643,10 @@ def mac(
     - A NaN or ±Inf product (NaN operand, Inf x 0, Inf x finite) sets its flag and adds
       nothing to ``acc``. Formats without NaN and Inf (``none``) never set flags.
     - ``y``: NaN flag, or +Inf and -Inf flags together, give NaN (Inf - Inf); one Inf flag
-      gives that Inf (into a format without Inf: the overflow rule of SPEC 2.3, so ±max_finite
-      with ``saturate`` or for ``none``, else NaN). Otherwise ``y`` rounds the exact
-      accumulator value once.
+      gives that Inf, converted as ``encode`` converts an Inf (SPEC 2.3: ±max_finite with
+      ``saturate`` or into a ``none`` format, NaN into ``fn``/``fnuz``). NaN into a format
+      without NaN gives +0 (SPEC 2.5). Otherwise ``y`` rounds the exact accumulator value
+      once.
     - Deviation from IEEE: the fixed-point accumulator has no -0, so a zero accumulator gives
       ``y = +0`` even when every product was -0 (IEEE would give -0 for a sum of -0s).
     - ``acc`` wraps modulo ``2**acc_bits`` on overflow (``depth`` bounds the safe count,
@@ -816,8 +817,10 @@ def float_acc_mac(
     with its output fed back to ``c``); clear=1 with valid=1 loads ``encode(a*b)`` (the
     product rounded once, keeping a -0 product's sign); clear=1 with valid=0 loads +0; reset
     state +0. Specials live in ``acc`` itself as IEEE says: NaN stays until ``clear``,
-    Inf + -Inf is NaN; into an ``acc_format`` without Inf an infinite result follows SPEC 2.3
-    (NaN, or ±max_finite with ``saturate`` or for ``none``). Zero sums are +0 unless both
+    Inf + -Inf is NaN. Every Inf result (an Inf product or an overflow) is converted as
+    ``encode`` does (SPEC 2.3): with ``saturate`` it becomes ±max_finite (SATFINITE, so the
+    chain then continues from a finite value), into an ``fn``/``fnuz`` acc_format NaN, into
+    ``none`` ±max_finite. Zero sums are +0 unless both
     addends are -0 (rne/rna/rtz/stochastic: never round toward -Inf). Rounding per SPEC 2:
     rne, rtz, rna, or stochastic with a per-cycle ``rand`` stream.
 
