@@ -1,0 +1,181 @@
+"""The results database: one SQLite table of synthesis records keyed by ``flow_key``.
+
+Every record is written in its own transaction (WAL journal), so a process killed at any moment
+leaves the database with whole records only; ``INSERT OR REPLACE`` on the primary key means a
+point run twice is stored once. A second, small table ``points`` maps a sweep point's key (a
+hash of the unit, its parameters, the flow settings and the generator's code) to the
+``flow_key`` of its record, so a rerun can skip a point without regenerating its Verilog.
+
+Scalar record fields are columns; dicts and lists (tool versions, cell counts, utilisation,
+parameters) are stored as JSON text and decoded on the way out.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+__all__ = ["COLUMNS", "ResultsDB"]
+
+#: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
+COLUMNS: tuple[str, ...] = (
+    "flow_key", "status", "unit", "params", "point_key", "top", "target", "family", "device",
+    "dsp_enabled", "widelut", "seed", "freq_mhz", "register_io", "io_mode", "io_bits",
+    "in_bits", "out_bits",
+    "lut", "carry", "widemux", "ff", "dsp", "bram", "lutram", "gates", "depth",
+    "fmax_mhz", "crit_path_ns", "seconds", "synth_seconds", "pnr_seconds",
+    "verilog_sha256", "flow_version", "tool_versions", "cells", "other_cells",
+    "fmax_by_clock", "utilization", "yosys_flags", "error", "log", "created", "extra",
+)
+_JSON = {"params", "tool_versions", "cells", "other_cells", "fmax_by_clock", "utilization",
+         "yosys_flags", "extra"}
+_BOOL = {"dsp_enabled", "widelut", "register_io"}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS records (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "flow_key" else "") for c in COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS records_unit_target ON records (unit, target);
+CREATE TABLE IF NOT EXISTS points (
+    point_key TEXT PRIMARY KEY,
+    flow_key TEXT NOT NULL
+);
+"""
+
+
+class ResultsDB:
+    """A connection to the results database at ``path`` (created if missing).
+
+    Use as a context manager or call :meth:`close`. One writer at a time: the sweep writes
+    from its parent process only.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def put(self, record: dict, point_key: str | None = None) -> None:
+        """Store ``record`` (replacing any record with its ``flow_key``) and, if given, map
+        ``point_key`` to it, all in one transaction."""
+        if "flow_key" not in record or not record["flow_key"]:
+            raise ValueError("Record has no flow_key")
+        row = {c: None for c in COLUMNS}
+        extra = {}
+        for k, v in record.items():
+            if k in row:
+                row[k] = v
+            else:
+                extra[k] = v
+        row["extra"] = extra
+        if row["created"] is None:
+            row["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        if point_key is not None and row["point_key"] is None:
+            row["point_key"] = point_key
+        values = [json.dumps(row[c], sort_keys=True) if c in _JSON else
+                  (int(row[c]) if c in _BOOL and row[c] is not None else row[c])
+                  for c in COLUMNS]
+        with self._transaction():
+            self._con.execute(
+                f"INSERT OR REPLACE INTO records ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
+            if point_key is not None:
+                self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
+                                  (point_key, record["flow_key"]))
+
+    def link(self, point_key: str, flow_key: str) -> None:
+        """Map ``point_key`` to an existing record."""
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
+                              (point_key, flow_key))
+
+    def _transaction(self):
+        con = self._con
+
+        class _Tx:
+            def __enter__(self):
+                con.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, *_):
+                con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Tx()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _decode(self, row: sqlite3.Row | tuple) -> dict:
+        rec = dict(zip(COLUMNS, row, strict=True))
+        for c in _JSON:
+            if rec[c] is not None:
+                rec[c] = json.loads(rec[c])
+        for c in _BOOL:
+            if rec[c] is not None:
+                rec[c] = bool(rec[c])
+        extra = rec.pop("extra") or {}
+        rec.update(extra)
+        return rec
+
+    def get(self, flow_key: str) -> dict | None:
+        """The record with ``flow_key``, or ``None``."""
+        row = self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM records WHERE flow_key = ?",
+                                (flow_key,)).fetchone()
+        return None if row is None else self._decode(row)
+
+    def get_point(self, point_key: str) -> dict | None:
+        """The record a sweep point was mapped to, or ``None``."""
+        row = self._con.execute("SELECT flow_key FROM points WHERE point_key = ?",
+                                (point_key,)).fetchone()
+        return None if row is None else self.get(row[0])
+
+    def flow_keys(self, status: str | None = None) -> set[str]:
+        q = "SELECT flow_key FROM records" + (" WHERE status = ?" if status else "")
+        return {r[0] for r in self._con.execute(q, (status,) if status else ())}
+
+    def records(self, **where) -> list[dict]:
+        """All records, optionally filtered by equality on columns (``target="ecp5"``)."""
+        for k in where:
+            if k not in COLUMNS:
+                raise ValueError(f"Unknown column {k!r}; valid columns are {', '.join(COLUMNS)}")
+        q = f"SELECT {', '.join(COLUMNS)} FROM records"
+        if where:
+            q += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
+        q += " ORDER BY unit, target, created"
+        return [self._decode(r) for r in self._con.execute(q, tuple(where.values()))]
+
+    def __len__(self) -> int:
+        return self._con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_json(self, path: str | os.PathLike) -> None:
+        """Write every record to ``path`` as a JSON list."""
+        Path(path).write_text(json.dumps(self.records(), indent=1, sort_keys=True) + "\n")
+
+    def export_csv(self, path: str | os.PathLike) -> None:
+        """Write every record to ``path`` as CSV: one row per record, the scalar columns, with
+        parameters and tool versions as JSON text; no logs."""
+        cols = [c for c in COLUMNS if c not in ("log", "extra", "cells", "other_cells",
+                                                "utilization", "fmax_by_clock")]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for rec in self.records():
+                w.writerow([json.dumps(rec[c], sort_keys=True) if c in _JSON else rec[c]
+                            for c in cols])
