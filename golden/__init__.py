@@ -4,6 +4,14 @@ Imports neither amaranth nor any other exmy package.
 """
 
 from .core import ROUNDING_MODES, Raw, decode, describe, encode, round_at, to_fraction
+from .fma import (
+    ApproxFmaError,
+    approx_fma,
+    approx_fma_datapath_width,
+    approx_fma_error,
+    fma,
+    fma_raw,
+)
 from .format import (
     ALIASES,
     CATALOG,
@@ -58,4 +66,10 @@ __all__ = [
     "int_mac_params",
     "mac",
     "mac_params",
+    "ApproxFmaError",
+    "approx_fma",
+    "approx_fma_datapath_width",
+    "approx_fma_error",
+    "fma",
+    "fma_raw",
 ]

@@ -1,0 +1,435 @@
+"""Golden fused multiply-add and approximate-normalization FMA (SPEC.md sections 3 and 3.3).
+
+Stages, named as in the hardware: decode and exact product (``ops.multiply_raw``), alignment
+and addition with a sticky bit (``fma_raw``), then either the one shared rounder (``encode``,
+for ``fma``) or the coarse normalization of SPEC 3.3 followed by ``round_at`` and ``encode``
+(for ``approx_fma``). Integer arithmetic only; ``approx_fma_error`` (an analysis function,
+not part of the model) measures the approximation against ``fma`` and the exact value.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .core import Raw, bit_length, check_rounding, decode, encode, round_at
+from .format import FloatFormat, parse_format
+from .ops import multiply_raw
+
+__all__ = [
+    "FMA_ROUNDING_MODES",
+    "APPROX_FMA_ROUNDING_MODES",
+    "MAX_GRANULARITY",
+    "ApproxFmaError",
+    "fma",
+    "fma_raw",
+    "approx_fma",
+    "approx_fma_datapath_width",
+    "approx_fma_error",
+]
+
+FMA_ROUNDING_MODES = ("rne", "rtz", "rna")
+APPROX_FMA_ROUNDING_MODES = ("rne", "rtz")
+#: Largest granularity G: the golden model keeps p + G + 1 + max(product, addend) bits in
+#: int64, and a normalization step wider than 32 bits has no hardware use.
+MAX_GRANULARITY = 32
+
+_ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below everything
+
+
+# -- argument checks -------------------------------------------------------------------------
+def _check_operand(fmt, what: str) -> FloatFormat:
+    fmt = parse_format(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(f"FMA operand {what} must be a float format, not {fmt}")
+    if not fmt.zero:
+        raise ValueError(
+            f"FMA operand {what} format {fmt} has no zero (a block-scale format); "
+            f"apply scales by exponent addition, not in an FMA"
+        )
+    return fmt
+
+
+def _check_output(fmt) -> FloatFormat:
+    fmt = parse_format(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(f"FMA output format must be a float format, not {fmt}")
+    return fmt
+
+
+def _check_mode(rounding, supported: tuple[str, ...], unit: str) -> None:
+    check_rounding(rounding)
+    if rounding not in supported:
+        raise ValueError(f"{unit} supports rounding modes {', '.join(supported)}, not {rounding!r}")
+
+
+def _check_saturate(saturate) -> None:
+    if not isinstance(saturate, bool):
+        raise TypeError(f"saturate must be a bool, not {saturate!r}")
+
+
+def approx_fma_datapath_width(fmt_a, fmt_b, fmt_c) -> int:
+    """Width D of the adder over which SPEC 3.3's leading-zero count runs: every bit position
+    that an exact ``a*b + c`` of these formats can occupy, counted from the highest adder top
+    to the finest quantum, both included::
+
+        R_max = max(emax_a + emax_b + 1, emax_c) + 1        # SPEC 3.3 step 1, largest R
+        L_min = min(qa + qb, qc),  q = emin - M              # finest product / addend quantum
+        D     = R_max - L_min + 1
+
+    The leading-zero count ``lz = R - L`` of a non-zero result never exceeds D - 1, so a window
+    K >= D - 1 never binds (it equals ``window=None``); ``approx_fma`` rejects K > D.
+    Examples: e4m3fn x e4m3fn + e4m3fn: 37; bfloat16: 523; float16: 81; e2m1fn: 9;
+    e4m3fn x e4m3fn + float16: 43. The output format plays no part.
+    """
+    fa = _check_operand(fmt_a, "a")
+    fb = _check_operand(fmt_b, "b")
+    fc = _check_operand(fmt_c, "c")
+    r_max = max(fa.emax + fb.emax + 1, fc.emax) + 1
+    l_min = min(fa.quantum_exp + fb.quantum_exp, fc.quantum_exp)
+    return r_max - l_min + 1
+
+
+def _check_approx(granularity, window, fa, fb, fc) -> None:
+    if not isinstance(granularity, int) or isinstance(granularity, bool):
+        raise TypeError(f"Granularity must be an integer, not {granularity!r}")
+    if granularity < 1 or granularity & (granularity - 1):
+        raise ValueError(f"Granularity must be a power of two >= 1, not {granularity}")
+    if granularity > MAX_GRANULARITY:
+        raise ValueError(f"Granularity must be at most {MAX_GRANULARITY}, not {granularity}")
+    if window is None:
+        return
+    if not isinstance(window, int) or isinstance(window, bool):
+        raise TypeError(f"Window must be an integer or None, not {window!r}")
+    if window < 0:
+        raise ValueError(f"Window must be a non-negative integer or None, not {window}")
+    if window % granularity:
+        lo = window // granularity * granularity
+        hi = lo + granularity
+        fix = f"{hi}" if lo == 0 else f"{lo} or {hi}"
+        raise ValueError(
+            f"Window {window} is not a multiple of granularity {granularity}; use {fix}"
+        )
+    d = approx_fma_datapath_width(fa, fb, fc)
+    if window > d:
+        raise ValueError(
+            f"Window {window} is larger than the datapath ({d} bits for {fa} x {fb} + {fc}); "
+            f"use a window <= {d}, or window=None for no cap"
+        )
+
+
+def _operands(a, b, c):
+    a, b, c = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(c))
+    return a.shape, a.ravel(), b.ravel(), c.ravel()
+
+
+# -- raw datapath: exact product, alignment, addition with a sticky bit ----------------------
+def _sum(a, b, c, fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, precision: int):
+    """``fma_raw`` plus the decoded exponents of the product and of c (for SPEC 3.3's R)."""
+    pr = multiply_raw(a, b, fa, fb)
+    rc = decode(c, fc)
+    sp, ep = pr.sig.astype(np.int64), pr.exp.astype(np.int64)
+    sc, ec = rc.sig.astype(np.int64), rc.exp.astype(np.int64)
+    w_prod = fa.sig_bits + fb.sig_bits
+    w_c = fc.sig_bits
+
+    top_p = np.where(sp != 0, ep + bit_length(sp) - 1, _ZERO_TOP)
+    top_c = np.where(sc != 0, ec + bit_length(sc) - 1, _ZERO_TOP)
+    # X: the addend whose leading bit is higher (kept exactly); Y: the other one
+    swap = top_c > top_p
+    sign_x = np.where(swap, rc.sign, pr.sign).astype(np.int64)
+    sign_y = np.where(swap, pr.sign, rc.sign).astype(np.int64)
+    sig_x, exp_x = np.where(swap, sc, sp), np.where(swap, ec, ep)
+    sig_y, exp_y = np.where(swap, sp, sc), np.where(swap, ep, ec)
+    w_y = np.where(swap, w_prod, w_c)
+    top_x = np.maximum(top_p, top_c)
+    both_zero = top_x == _ZERO_TOP
+
+    # LSB of the adder window. X lies in it exactly. When Y has bits below it, Y < 2**(tx-1),
+    # so the result's leading bit is >= tx - 1 and every permitted rounding position
+    # (>= L - precision + 1) lies at least one bit above the window LSB: the dropped bits of Y
+    # may be folded into a sticky.
+    lsb = np.minimum(np.minimum(exp_x, top_x - precision - 1), top_x - w_y)
+    lsb = np.where(both_zero, 0, lsb)
+    m_x = sig_x << np.clip(exp_x - lsb, 0, 62)
+    sh_y = exp_y - lsb
+    right = np.clip(-sh_y, 0, 62)
+    m_y = np.where(sh_y >= 0, sig_y << np.clip(sh_y, 0, 62), sig_y >> right)
+    sticky = (sh_y < 0) & ((sig_y & ((np.int64(1) << right) - 1)) != 0)
+
+    sub = sign_x != sign_y
+    d = np.where(sub, m_x - m_y, m_x + m_y)
+    # inexact subtraction: X - (kY + r) = (X - kY - 1 + (1 - r)) with 0 < 1 - r < 1
+    d = np.where(sticky & sub, d - 1, d)
+    sign = np.where(d < 0, sign_y, sign_x)
+    sig = np.abs(d)
+    zero = (sig == 0) & ~sticky
+    # IEEE: an exact zero sum is +0 unless both addends are -0 (rne, rtz, rna)
+    sign = np.where(zero, sign_x & sign_y, sign)
+
+    nan = pr.nan | rc.nan | (pr.inf & rc.inf & (pr.sign != rc.sign))
+    inf = (pr.inf | rc.inf) & ~nan
+    sign = np.where(inf, np.where(pr.inf, pr.sign, rc.sign), sign)
+    special = nan | inf
+    sig = np.where(special, 0, sig)
+    sticky = sticky & ~special
+    raw = Raw(sign.astype(np.uint8), sig, lsb.astype(np.int64), nan, inf, sticky)
+    return raw, ep, ec
+
+
+def fma_raw(a, b, c, fmt_a, fmt_b, fmt_c, *, precision: int) -> Raw:
+    """The sum ``a*b + c`` before rounding, as a ``Raw`` (IEEE specials and zero signs).
+
+    Contract (the twin of the hardware's adder output): ``value = (sig + delta) * 2**exp``
+    with ``0 < delta < 1`` iff ``sticky``; ``sig < 2**59`` (int64); the leading bit of the
+    exact sum is at ``L = exp + bit_length(sig) - 1`` exactly. Rounding this value at any
+    quantum ``2**q`` with ``q >= L - precision + 1`` (rne, rtz or rna) gives the same result
+    as rounding the exact sum: the window keeps the larger addend exactly and at least
+    ``precision + 1`` bits below its leading bit; addend bits below that are the sticky.
+    ``fma`` uses ``precision = p_out``; ``approx_fma`` ``p_out + G - 1``.
+    """
+    fa = _check_operand(fmt_a, "a")
+    fb = _check_operand(fmt_b, "b")
+    fc = _check_operand(fmt_c, "c")
+    shape, a, b, c = _operands(a, b, c)
+    raw, _, _ = _sum(a, b, c, fa, fb, fc, precision)
+    return Raw(*(x.reshape(shape) for x in raw))
+
+
+# -- fma -------------------------------------------------------------------------------------
+def fma(
+    a,
+    b,
+    c,
+    fmt_a,
+    fmt_b,
+    fmt_c,
+    fmt_out,
+    *,
+    rounding: str = "rne",
+    saturate: bool = False,
+) -> np.ndarray:
+    """Fused multiply-add ``y = encode(a*b + c, fmt_out)`` with one rounding (SPEC 3).
+
+    Parameters
+    ----------
+    a, b, c : array_like of unsigned int
+        Encodings in ``fmt_a``, ``fmt_b``, ``fmt_c`` (broadcast against each other).
+    fmt_a, fmt_b, fmt_c, fmt_out : FloatFormat or str
+        Any float formats with a zero (the operands); any float format (the result).
+    rounding : {"rne", "rtz", "rna"}
+    saturate : bool
+        Overflow and Inf results give ±max_finite instead of Inf/NaN (SPEC 2.3, SATFINITE as
+        ``encode``: Inf operands too).
+
+    Returns
+    -------
+    numpy.ndarray of uint64: the encodings of y.
+
+    Notes
+    -----
+    IEEE 754 semantics throughout: NaN in gives NaN; Inf x 0 and Inf - Inf give NaN;
+    Inf x finite is Inf with the xor sign. An exact zero sum is +0 unless both addends are
+    -0 (this unit has no round-toward-negative mode); a non-zero sum that rounds to zero
+    keeps its sign. Overflow follows ``encode`` (rtz gives max_finite, as IEEE 7.4). Results
+    are then mapped into ``fmt_out`` as ``encode`` does (no -0 in fnuz, Inf into a format
+    without Inf per SPEC 2.3).
+    """
+    fa = _check_operand(fmt_a, "a")
+    fb = _check_operand(fmt_b, "b")
+    fc = _check_operand(fmt_c, "c")
+    fo = _check_output(fmt_out)
+    _check_mode(rounding, FMA_ROUNDING_MODES, "FMA")
+    _check_saturate(saturate)
+    shape, a, b, c = _operands(a, b, c)
+    raw, _, _ = _sum(a, b, c, fa, fb, fc, fo.sig_bits)
+    return encode(raw, fo, rounding=rounding, saturate=saturate).reshape(shape)
+
+
+# -- approximate-normalization fma -----------------------------------------------------------
+def approx_fma(
+    a,
+    b,
+    c,
+    fmt_a,
+    fmt_b,
+    fmt_c,
+    fmt_out,
+    *,
+    granularity: int,
+    window: int | None = None,
+    rounding: str = "rne",
+    saturate: bool = False,
+) -> np.ndarray:
+    """Approximate-normalization FMA, SPEC 3.3 bit for bit (exmy's own definition).
+
+    Source: the idea of "Floating-Point Multiply-Add with Approximate Normalization for
+    Low-Cost Matrix Engines" (Alexandridis et al., 2024); that paper's exact scheme is not
+    public, so this definition is ours. With p = p_out, emin and M of ``fmt_out``:
+
+    1. raw exponents ``e = max(f, 1) - bias`` (zero and subnormal operands included, not
+       pre-normalized); adder top ``R = max(ea + eb + 1, ec) + 1``;
+    2. ``v = |a*b + c|`` exactly; ``v = 0`` gives the IEEE zero (as ``fma``);
+       ``L = floor(log2 v)``, ``lz = R - L``;
+    3. ``sh = G * floor(lz / G)``, capped at ``window`` K if given; ``P = R - sh``;
+    4. ``q = 2**max(P - p - G + 2, emin - M)``, ``v1 = round(v / q) * q`` (rne or rtz);
+    5. ``v1 < 2**(P - G + 1)`` (only when K capped the shift) gives zero with the sign of
+       ``a*b + c`` (our reading of SPEC's "±0": IEEE's sign of an underflowed result);
+    6. truncate v1 to p significant bits (not finer than ``2**(emin - M)``) and ``encode`` it:
+       it is on the grid, so only the overflow rule of ``encode`` applies (rne: Inf, or NaN
+       for fn/fnuz; rtz: max_finite; ``saturate``: max_finite).
+
+    Specials and zero signs are as in ``fma``. With ``granularity=1, window=None`` the
+    result equals ``fma``; with ``rounding="rtz", window=None`` it also equals ``fma`` for
+    every G (truncation twice on nested grids). With ``window=None`` the result is faithful:
+    error < 1 ulp, at most ``1 - 2**-G`` ulp of the exact value (tests check both).
+
+    Parameters
+    ----------
+    granularity : int
+        G, a power of two in 1..32: the normalization shifter moves in steps of G bits.
+    window : int or None
+        K, a multiple of G in ``0..approx_fma_datapath_width(fmt_a, fmt_b, fmt_c)``: the
+        largest normalization shift; None for no cap. The datapath width D counts every bit
+        position an exact ``a*b + c`` can occupy: ``D = max(emax_a + emax_b + 1, emax_c)
+        + 2 - min(qa + qb, qc)`` with ``q = emin - M``; K > D is an error and K >= D - 1 is
+        the same as None.
+    rounding : {"rne", "rtz"}
+        Step 4's mode (rna and stochastic are not supported).
+    """
+    fa = _check_operand(fmt_a, "a")
+    fb = _check_operand(fmt_b, "b")
+    fc = _check_operand(fmt_c, "c")
+    fo = _check_output(fmt_out)
+    _check_approx(granularity, window, fa, fb, fc)
+    _check_mode(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
+    _check_saturate(saturate)
+    G = granularity
+    p, qmin = fo.sig_bits, fo.quantum_exp
+    shape, a, b, c = _operands(a, b, c)
+
+    # 1.-2. exact sum, leading bit, adder top
+    raw, ep, ec = _sum(a, b, c, fa, fb, fc, p + G - 1)
+    sig, lsb, sticky, sign = raw.sig, raw.exp, raw.sticky, raw.sign
+    live = (sig != 0) & ~raw.nan & ~raw.inf  # sticky implies sig != 0
+    lead = lsb + bit_length(sig) - 1
+    top = np.maximum(ep + fa.man_bits + fb.man_bits + 1, ec + fc.man_bits) + 1
+    lz = np.where(live, top - lead, 0)
+    # 3. coarse shift in steps of G, capped by the window
+    sh = lz // G * G
+    if window is not None:
+        sh = np.minimum(sh, window)
+    pos = top - sh
+    # 4. round at the fixed position below the coarse leading position. Where the quantum is
+    # finer than the adder LSB the sum is exact there (fma_raw's contract), so rounding at the
+    # LSB instead changes nothing and keeps the shift small.
+    q = np.maximum(np.maximum(pos - p - G + 2, qmin), lsb)
+    kept, inc = round_at(sig, lsb, q, sticky, sign, rounding)
+    n = kept + inc
+    lead1 = q + bit_length(n) - 1
+    # 5. below the window: zero
+    flush = (n == 0) | (lead1 < pos - G + 1)
+    # 6. truncate to p bits on the format's grid, then encode (exact but for overflow)
+    t = np.maximum(lead1 - p + 1, qmin)
+    n2, _ = round_at(n, q, t, False, sign, "rtz")
+    n2 = np.where(live & ~flush, n2, 0)
+    out = Raw(sign, n2, t, raw.nan, raw.inf)
+    return encode(out, fo, rounding=rounding, saturate=saturate).reshape(shape)
+
+
+# -- error analysis (exact rationals; not part of the model) ---------------------------------
+class ApproxFmaError(NamedTuple):
+    """Per-lane results and errors of ``approx_fma`` (ulps of the approximate result).
+
+    ``vs_exact`` is ``|y - (a*b + c)| / ulp(y)``; ``vs_fma`` is ``|y - fma| / ulp(y)``, with
+    ``ulp(y) = 2**max(floor(log2|y|) - M, emin - M)`` (``2**(emin - M)`` for y = 0). Lanes
+    where y, fma or a*b + c is NaN or infinite are NaN (not comparable).
+    """
+
+    approx: np.ndarray
+    fma: np.ndarray
+    vs_exact: np.ndarray
+    vs_fma: np.ndarray
+
+    def summary(self) -> dict:
+        """Max and mean of both errors over the comparable lanes, and their count."""
+        ok = ~np.isnan(self.vs_exact)
+        okf = ~np.isnan(self.vs_fma)
+        return {
+            "max_vs_exact": float(self.vs_exact[ok].max()) if ok.any() else float("nan"),
+            "mean_vs_exact": float(self.vs_exact[ok].mean()) if ok.any() else float("nan"),
+            "max_vs_fma": float(self.vs_fma[okf].max()) if okf.any() else float("nan"),
+            "mean_vs_fma": float(self.vs_fma[okf].mean()) if okf.any() else float("nan"),
+            "lanes": int(ok.sum()),
+        }
+
+
+def _ratio(num: int, den_exp: int) -> float:
+    """``num / 2**den_exp`` correctly rounded to a float."""
+    return num / (1 << den_exp) if den_exp >= 0 else float(num * (1 << -den_exp))
+
+
+def approx_fma_error(
+    a,
+    b,
+    c,
+    fmt_a,
+    fmt_b,
+    fmt_c,
+    fmt_out,
+    *,
+    granularity: int,
+    window: int | None = None,
+    rounding: str = "rne",
+    saturate: bool = False,
+) -> ApproxFmaError:
+    """Run ``approx_fma`` and ``fma`` (same mode) and measure the approximation's error in
+    ulps of its own result against both ``fma`` and the exact ``a*b + c`` (see
+    ``ApproxFmaError``). Exact Python-integer arithmetic per lane; an analysis aid."""
+    kw = dict(rounding=rounding, saturate=saturate)
+    y = approx_fma(
+        a, b, c, fmt_a, fmt_b, fmt_c, fmt_out, granularity=granularity, window=window, **kw
+    )
+    f = fma(a, b, c, fmt_a, fmt_b, fmt_c, fmt_out, **kw)
+    fa, fb, fc, fo = (parse_format(x) for x in (fmt_a, fmt_b, fmt_c, fmt_out))
+    shape, a, b, c = _operands(a, b, c)
+    pr = multiply_raw(a, b, fa, fb)
+    rc = decode(c, fc)
+    ry, rf = decode(y.ravel(), fo), decode(f.ravel(), fo)
+    cols = [
+        x.tolist()
+        for x in (
+            pr.sign,
+            pr.sig,
+            pr.exp,
+            rc.sign,
+            rc.sig,
+            rc.exp,
+            ry.sign,
+            ry.sig,
+            ry.exp,
+            rf.sign,
+            rf.sig,
+            rf.exp,
+        )
+    ]
+    bad_in = (pr.nan | pr.inf | rc.nan | rc.inf).tolist()
+    bad_y = (ry.nan | ry.inf).tolist()
+    bad_f = (rf.nan | rf.inf).tolist()
+    n = len(bad_in)
+    e_exact = np.full(n, np.nan)
+    e_fma = np.full(n, np.nan)
+    for i, (ps, pm, pe, cs, cm, ce, ys, ym, ye, fs, fm, fe) in enumerate(zip(*cols, strict=True)):
+        if bad_y[i]:
+            continue
+        # decode's exponent is the quantum of y's binade: the ulp, also for zero/subnormals
+        base = min(pe, ce, ye, fe)
+        yv = (-ym if ys else ym) << (ye - base)
+        if not bad_in[i]:
+            v = ((-pm if ps else pm) << (pe - base)) + ((-cm if cs else cm) << (ce - base))
+            e_exact[i] = _ratio(abs(yv - v), ye - base)
+        if not bad_f[i]:
+            fv = (-fm if fs else fm) << (fe - base)
+            e_fma[i] = _ratio(abs(yv - fv), ye - base)
+    return ApproxFmaError(y, f, e_exact.reshape(shape), e_fma.reshape(shape))
