@@ -609,4 +609,16 @@ def _synthesize_in(wd: Path, t: Target, verilog: str, top: str, ports: dict[str,
         record["error"] = f"nextpnr exited with code {rc}"
         return
     record.update(_parse_report(wd / "report.json"))
+    if record["fmax_mhz"] is None:
+        # nextpnr-himbaechel (Gowin) sometimes finds "no interior timing paths" after routing
+        # when every path is FF -> one LUT -> FF (seen on a 20-bit XOR); its pre-route
+        # estimate is still in the log. Use it, and say so.
+        found = re.findall(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz",
+                           (wd / "nextpnr.log").read_text(errors="replace"))
+        if found:
+            record["fmax_mhz"] = float(found[-1][1])
+            record["fmax_by_clock"] = {found[-1][0]: record["fmax_mhz"]}
+            record["fmax_note"] = "pre-route estimate: nextpnr reported no post-route paths"
+        else:
+            record["fmax_note"] = "nextpnr found no register-to-register path"
     record["status"] = "ok"

@@ -309,3 +309,10 @@ def test_dask_local_cluster(synth_tools, gen, tmp_path):
         assert again["ran"] == 0
     ok = [r for r in res["records"] if r["status"] == "ok"]
     assert len(ok) == 4 and all(r["lut"] or r["gates"] for r in ok)
+
+
+def test_demo_sweep_file_parses():
+    from pathlib import Path
+
+    spec = load_sweep(Path(sweep.__file__).with_name("demo_sweep.toml"))
+    assert len(spec["points"]) == 6
