@@ -340,11 +340,15 @@ def approx_fma(
 
 # -- error analysis (exact rationals; not part of the model) ---------------------------------
 class ApproxFmaError(NamedTuple):
-    """Per-lane results and errors of ``approx_fma`` (ulps of the approximate result).
+    """Per-lane results and errors of ``approx_fma``, in ulps of the correctly rounded result.
 
-    ``vs_exact`` is ``|y - (a*b + c)| / ulp(y)``; ``vs_fma`` is ``|y - fma| / ulp(y)``, with
-    ``ulp(y) = 2**max(floor(log2|y|) - M, emin - M)`` (``2**(emin - M)`` for y = 0). Lanes
-    where y, fma or a*b + c is NaN or infinite are NaN (not comparable).
+    ``vs_exact`` is ``|y - (a*b + c)| / ulp(f)`` and ``vs_fma`` is ``|y - f| / ulp(f)``, where
+    y is ``approx_fma``'s result, f is ``fma``'s (same rounding mode) and
+    ``ulp(f) = 2**max(floor(log2|f|) - M, emin - M)`` (``2**(emin - M)`` for f = 0). The ulp
+    of the correctly rounded result, not of y: a result flushed to zero by a window then
+    counts as the ~2**p ulps it lost, not as a multiple of the subnormal quantum. Faithful
+    results have ``vs_exact < 1`` (ulp(f) >= ulp(a*b + c)). Lanes where y, f or a*b + c is
+    NaN or infinite are NaN (not comparable).
     """
 
     approx: np.ndarray
@@ -384,8 +388,8 @@ def approx_fma_error(
     rounding: str = "rne",
     saturate: bool = False,
 ) -> ApproxFmaError:
-    """Run ``approx_fma`` and ``fma`` (same mode) and measure the approximation's error in
-    ulps of its own result against both ``fma`` and the exact ``a*b + c`` (see
+    """Run ``approx_fma`` and ``fma`` (same mode) and measure the approximation's error
+    against both ``fma`` and the exact ``a*b + c``, in ulps of ``fma``'s result (see
     ``ApproxFmaError``). Exact Python-integer arithmetic per lane; an analysis aid."""
     kw = dict(rounding=rounding, saturate=saturate)
     y = approx_fma(
@@ -421,15 +425,14 @@ def approx_fma_error(
     e_exact = np.full(n, np.nan)
     e_fma = np.full(n, np.nan)
     for i, (ps, pm, pe, cs, cm, ce, ys, ym, ye, fs, fm, fe) in enumerate(zip(*cols, strict=True)):
-        if bad_y[i]:
+        if bad_y[i] or bad_f[i]:
             continue
-        # decode's exponent is the quantum of y's binade: the ulp, also for zero/subnormals
+        # decode's exponent is the quantum of f's binade: its ulp, also for zero/subnormals
         base = min(pe, ce, ye, fe)
         yv = (-ym if ys else ym) << (ye - base)
+        fv = (-fm if fs else fm) << (fe - base)
+        e_fma[i] = _ratio(abs(yv - fv), fe - base)
         if not bad_in[i]:
             v = ((-pm if ps else pm) << (pe - base)) + ((-cm if cs else cm) << (ce - base))
-            e_exact[i] = _ratio(abs(yv - v), ye - base)
-        if not bad_f[i]:
-            fv = (-fm if fs else fm) << (fe - base)
-            e_fma[i] = _ratio(abs(yv - fv), ye - base)
+            e_exact[i] = _ratio(abs(yv - v), fe - base)
     return ApproxFmaError(y, f, e_exact.reshape(shape), e_fma.reshape(shape))

@@ -762,13 +762,66 @@ def test_error_values_against_fraction():
     fmts = (BF16,) * 4
     a, b, c = stimulus(*fmts[:3], 300, rng)
     err = approx_fma_error(a, b, c, *fmts, granularity=8, window=16)
+    assert (err.fma == fma(a, b, c, *fmts)).all()
+    assert (err.approx == approx_fma(a, b, c, *fmts, granularity=8, window=16)).all()
     for i in range(len(a)):
         x = _ref_sum(int(a[i]), int(b[i]), int(c[i]), *fmts[:3])
-        y = ref_decode(int(err.approx[i]), BF16)
-        if x[0] != "num" or y[0] != "num":
-            assert np.isnan(err.vs_exact[i])
+        y, f = ref_decode(int(err.approx[i]), BF16), ref_decode(int(err.fma[i]), BF16)
+        if y[0] != "num" or f[0] != "num":
+            assert np.isnan(err.vs_exact[i]) and np.isnan(err.vs_fma[i])
             continue
-        yv = (-1) ** y[1] * y[2]
-        v = (-1) ** x[1] * x[2]
-        ulp = Fraction(2) ** max(_floor_log2(y[2]) - 7 if y[2] else -133, -133)
-        assert err.vs_exact[i] == float(abs(yv - v) / ulp)
+        yv, fv = (-1) ** y[1] * y[2], (-1) ** f[1] * f[2]
+        ulp = Fraction(2) ** max(_floor_log2(f[2]) - 7 if f[2] else -133, -133)
+        assert err.vs_fma[i] == float(abs(yv - fv) / ulp)
+        if x[0] != "num":
+            assert np.isnan(err.vs_exact[i])
+        else:
+            assert err.vs_exact[i] == float(abs(yv - (-1) ** x[1] * x[2]) / ulp)
+
+
+@pytest.mark.slow
+def test_e4m3fn_exhaustive_slow():
+    """All 2^24 e4m3fn triples: fma (rne) against float64 arithmetic, which is exact here
+    (a*b + c spans at most 37 bits), rounded to the e4m3fn grid in numpy; approx_fma G=1 and
+    rtz equal fma; approx_fma G in {2, 4, 8} faithful."""
+    fmts = (E4M3,) * 4
+    codes = np.arange(256, dtype=np.uint64)
+    vals = _to_float(codes, E4M3)
+    b = np.repeat(codes, 256)
+    c = np.tile(codes, 256)
+    for ai in range(256):
+        a = np.full(b.shape, ai, dtype=np.uint64)
+        with np.errstate(invalid="ignore"):
+            v = vals[ai] * vals[b.astype(np.int64)] + vals[c.astype(np.int64)]
+        mag = np.abs(v)
+        fin = np.isfinite(v) & (mag > 0)
+        e = np.floor(np.log2(np.where(fin, mag, 1.0)))
+        ulp = np.exp2(np.maximum(e - 3, -9))
+        rd = np.floor(mag / ulp) * ulp
+        ru = np.where(rd == mag, rd, rd + ulp)
+        half = mag - rd
+        up = (half > ulp / 2) | ((half == ulp / 2) & (np.mod(rd / ulp, 2) == 1))
+        want = np.where(up, ru, rd)
+        want = np.where(want > 448, np.nan, want)
+        want = np.where(fin, np.copysign(want, v), v)  # zeros and NaN as float64 gives them
+        got = fma(a, b, c, *fmts)
+        gv = _to_float(got, E4M3)
+        ok = (gv == want) & (np.signbit(gv) == np.signbit(want)) | (np.isnan(gv) & np.isnan(want))
+        idx = np.nonzero(~ok)[0]
+        assert not len(idx), _mismatch(
+            "fma vs float64", idx, a, b, c, got, _from_float(want, E4M3), fmts
+        )
+        for mode in ("rne", "rtz"):
+            ref = fma(a, b, c, *fmts, rounding=mode) if mode == "rtz" else got
+            for g in (1, 2, 4, 8) if mode == "rtz" else (1,):
+                ap = approx_fma(a, b, c, *fmts, granularity=g, rounding=mode)
+                _check("approx vs fma", ap, ref, a, b, c, fmts, G=g, rounding=mode)
+        sel = fin & (ru <= 448)
+        for g in (2, 4, 8):
+            ap = approx_fma(a, b, c, *fmts, granularity=g)
+            av = np.abs(_to_float(ap, E4M3))
+            bad = sel & ~((av == rd) | (av == ru))
+            idx = np.nonzero(bad)[0]
+            assert not len(idx), _mismatch(
+                "approx_fma not faithful", idx, a, b, c, ap, _from_float(rd, E4M3), fmts, G=g
+            )
