@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import Raw, bit_length, check_rounding, decode, encode, round_at
-from .format import FloatFormat, parse_format
+from .format import MAX_MAN_BITS, FloatFormat, parse_format
 from .ops import multiply_raw
 
 __all__ = [
@@ -35,6 +35,8 @@ APPROX_FMA_ROUNDING_MODES = ("rne", "rtz")
 #: int64, and a normalization step wider than 32 bits has no hardware use.
 MAX_GRANULARITY = 32
 
+#: Largest ``fma_raw`` precision: p_out + G - 1 for the widest output and granularity.
+MAX_PRECISION = MAX_MAN_BITS + MAX_GRANULARITY
 _ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below everything
 
 
@@ -192,6 +194,10 @@ def fma_raw(a, b, c, fmt_a, fmt_b, fmt_c, *, precision: int) -> Raw:
     fa = _check_operand(fmt_a, "a")
     fb = _check_operand(fmt_b, "b")
     fc = _check_operand(fmt_c, "c")
+    if not isinstance(precision, int) or isinstance(precision, bool):
+        raise TypeError(f"Precision must be an integer, not {precision!r}")
+    if not 1 <= precision <= MAX_PRECISION:
+        raise ValueError(f"Precision must be in 1..{MAX_PRECISION}, not {precision}")
     shape, a, b, c = _operands(a, b, c)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, precision)
     return Raw(*(x.reshape(shape) for x in raw))

@@ -442,6 +442,15 @@ def test_fma_arguments(kw, exc, msg):
     assert str(info.value).startswith(msg)
 
 
+def test_fma_raw_arguments():
+    with pytest.raises(ValueError) as info:
+        fma_raw(0, 0, 0, E4M3, E4M3, E4M3, precision=56)
+    assert str(info.value) == "Precision must be in 1..55, not 56"
+    with pytest.raises(TypeError) as info:
+        fma_raw(0, 0, 0, E4M3, E4M3, E4M3, precision=4.0)
+    assert str(info.value) == "Precision must be an integer, not 4.0"
+
+
 def test_datapath_width_values():
     # D = max(emax_a + emax_b + 1, emax_c) + 2 - min(qa + qb, qc), q = emin - M
     assert approx_fma_datapath_width(E4M3, E4M3, E4M3) == 37
