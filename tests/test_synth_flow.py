@@ -6,6 +6,7 @@ Every synthesis here is an 8x8 multiplier or smaller (1-5 s each once the tools 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -163,9 +164,15 @@ def test_wrapper_shapes():
 PNR_TARGETS = ["ecp5", "ice40", "ice40-up5k", "gowin"]
 
 
+@functools.cache
+def _mul8(target: str) -> dict:
+    # The default-options 8x8 record per target, shared by the tests below (saves syntheses).
+    return synthesize(MUL8, "mul8", MUL8_PORTS, target)
+
+
 @pytest.mark.parametrize("target", PNR_TARGETS + ["xilinx"])
 def test_mul8_record(synth_tools, target):
-    r = synthesize(MUL8, "mul8", MUL8_PORTS, target)
+    r = _mul8(target)
     assert r["status"] == "ok", r["log"]
     assert r["lut"] > 0 and r["ff"] == 32 and r["dsp"] == 0 and r["bram"] == 0
     assert r["other_cells"] == {}, "every cell type is classified"
@@ -190,7 +197,7 @@ def test_generic_gates_and_depth(synth_tools):
 
 
 def test_ecp5_dsp_switch(synth_tools):
-    off = synthesize(MUL8, "mul8", MUL8_PORTS, "ecp5")
+    off = _mul8("ecp5")
     on = synthesize(MUL8, "mul8", MUL8_PORTS, "ecp5", dsp=True)
     assert off["dsp"] == 0 and on["dsp"] >= 1
     assert on["dsp_enabled"] is True and on["lut"] < off["lut"] / 4
@@ -205,7 +212,8 @@ def test_ecp5_widelut_switch(synth_tools):
 
 
 def test_serial_wrapper_costs_the_same(synth_tools):
-    par = synthesize(MUL8, "mul8", MUL8_PORTS, "ice40", io="parallel")
+    par = _mul8("ice40")
+    assert par["io_mode"] == "parallel"
     ser = synthesize(MUL8, "mul8", MUL8_PORTS, "ice40", io="serial")
     assert ser["io_mode"] == "serial" and ser["utilization"]["SB_IO"]["used"] == 3
     assert (ser["lut"], ser["ff"], ser["carry"]) == (par["lut"], par["ff"], par["carry"])
