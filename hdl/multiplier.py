@@ -91,7 +91,7 @@ class Multiplier(Unit):
             inf.eq((a.is_inf | b.is_inf) & ~nan),
         ]
         rand = getattr(self, "rand", None)
-        vals = [prod, exp, sign, nan, inf] + ([rand.as_value()] if rand is not None else [])
+        vals = [prod, exp, sign, nan, inf] + ([rand] if rand is not None else [])
         vals = pipe.stage("product", *vals)
         prod, exp, sign, nan, inf = vals[:5]
         rand = vals[5] if rand is not None else None
