@@ -19,7 +19,6 @@ one simulation, so the simulator's memories stay small whatever the number of ve
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,8 +248,6 @@ for _i, _c in enumerate(b"0123456789abcdef"):
 for _i, _c in enumerate(b"ABCDEF"):
     _NIBBLE[_c] = 10 + _i
 
-_COMMENT = re.compile(rb"^\s*(//.*)?$")
-
 
 def read_hex(path: Path, packing: Packing, n: int) -> dict[str, np.ndarray]:
     """Read ``n`` packed result lines written by ``$writememh``.
@@ -264,22 +261,29 @@ def read_hex(path: Path, packing: Packing, n: int) -> dict[str, np.ndarray]:
     """
     raw = Path(path).read_bytes()
     width = max(packing.digits, 1)
-    lines = [ln.strip() for ln in raw.split(b"\n")]
-    lines = [ln for ln in lines if ln and not ln.startswith(b"//") and not ln.startswith(b"@")]
-    if len(lines) < n:
-        raise RuntimeError(f"Result file {path} has {len(lines)} lines, expected {n}")
-    lines = lines[:n]
-    if any(len(ln) != width for ln in lines):
-        bad = next(i for i, ln in enumerate(lines) if len(ln) != width)
+    # Vectorised line split; Icarus puts a "// 0x<address>" comment every 16 lines.
+    buf = np.frombuffer(raw if raw.endswith(b"\n") else raw + b"\n", dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts
+    first = buf[np.minimum(starts, len(buf) - 1)]
+    data = (lengths > 0) & (first != ord("/")) & (first != ord("@"))
+    starts, lengths = starts[data], lengths[data]
+    if len(starts) < n:
+        raise RuntimeError(f"Result file {path} has {len(starts)} lines, expected {n}")
+    starts, lengths = starts[:n], lengths[:n]
+    if (lengths != width).any():
+        bad = int(np.flatnonzero(lengths != width)[0])
+        line = bytes(buf[starts[bad] : starts[bad] + lengths[bad]])
         raise RuntimeError(
-            f"Result file {path} line {bad} is {lines[bad]!r}, expected {width} hex digits"
+            f"Result file {path} line {bad} is {line!r}, expected {width} hex digits"
         )
-    chars = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(n, width)
+    chars = buf[starts[:, None] + np.arange(width)[None, :]]
     nib = _NIBBLE[chars]
     if (nib == 255).any():
         row = int(np.nonzero((nib == 255).any(axis=1))[0][0])
         raise RuntimeError(
-            f"Result line {row} of {path} is {lines[row].decode(errors='replace')!r}: "
+            f"Result line {row} of {path} is {bytes(chars[row]).decode(errors='replace')!r}: "
             f"the outputs hold X/Z (uninitialised state or an undriven output?)"
         )
     result = {}

@@ -611,3 +611,43 @@ def test_exhaustive_2_pow_24(simulator, tmp_path):
     observed = run(Mul12(), "mul12", {"a": a, "b": b}, ["y"], simulator, tmp_path, timings=timings)
     assert compare(observed, {"y": a * b}) == []
     print(f"\n{simulator}: 2**24 vectors {timings}")
+
+
+# -- vector files ---------------------------------------------------------------------------
+def test_hex_files_round_trip_and_reject_bad_results(tmp_path):
+    pack = tbmod.make_packing([("a", 3), ("w", 70), ("b", 16)])
+    assert [(f.name, f.digits, f.lsb) for f in pack.fields] == [
+        ("a", 1, 88),
+        ("w", 18, 16),
+        ("b", 4, 0),
+    ]
+    w = np.empty(3, dtype=object)
+    w[:] = [0, (1 << 70) - 1, 1 << 69]
+    cols = {
+        "a": np.array([7, 0, 5], np.uint64),
+        "w": w,
+        "b": np.array([1, 0xFFFF, 0xABC], np.uint64),
+    }
+    path = tmp_path / "in.hex"
+    tbmod.write_hex(path, pack, cols, pad_to=5)
+    lines = path.read_text().splitlines()
+    assert lines[:3] == [
+        "7" + "0" * 18 + "0001",
+        "0" + "3" + "f" * 17 + "ffff",
+        "5" + "2" + "0" * 17 + "0abc",
+    ]
+    assert lines[3:] == ["0" * 23] * 2
+    # $writememh style with Icarus' address comments
+    path.write_text("// 0x00000000\n" + "\n".join(lines[:2]) + "\n// 0x00000002\n" + lines[2])
+    back = tbmod.read_hex(path, pack, 3)
+    assert back["a"].tolist() == [7, 0, 5]
+    assert back["w"].tolist() == w.tolist()
+    assert back["b"].tolist() == [1, 0xFFFF, 0xABC]
+    with pytest.raises(RuntimeError, match=r"has 3 lines, expected 4$"):
+        tbmod.read_hex(path, pack, 4)
+    path.write_text(lines[0] + "\n" + lines[1][:-1] + "x\n")
+    with pytest.raises(RuntimeError, match=r"Result line 1 of .* the outputs hold X/Z"):
+        tbmod.read_hex(path, pack, 2)
+    path.write_text(lines[0] + "\nabc\n")
+    with pytest.raises(RuntimeError, match=r"line 1 is b'abc', expected 23 hex digits$"):
+        tbmod.read_hex(path, pack, 2)
