@@ -86,12 +86,14 @@ def module_ports(verilog_text: str) -> dict[str, dict[str, dict]]:
     for m in matches:
         end = verilog_text.find("endmodule", m.end())
         body = verilog_text[m.end() : end if end >= 0 else None]
-        names = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        # escaped identifiers (``\rand `` — Yosys escapes SystemVerilog keywords) name the
+        # same port as their plain spelling
+        names = [p.strip().lstrip("\\") for p in m.group(2).split(",") if p.strip()]
         decls = {}
         for d in _DECL.finditer(body):
             hi, lo = d.group(2), d.group(3)
             width = abs(int(hi) - int(lo)) + 1 if hi is not None else 1
-            decls[d.group(4)] = {
+            decls[d.group(4).lstrip("\\")] = {
                 "dir": {"input": "in", "output": "out"}.get(d.group(1), "inout"),
                 "width": width,
             }

@@ -146,11 +146,12 @@ def testbench_verilog(
         if "rst" in ports:
             conns += ["    .rst(rst)"]
     for f in inputs.fields:
-        conns.append(f"    .{f.name}(cur[{f.lsb + f.width - 1}:{f.lsb}])")
+        # escaped port names: a port may be called like an SV keyword (``rand``)
+        conns.append(f"    .\\{f.name} (cur[{f.lsb + f.width - 1}:{f.lsb}])")
     parts = []
     for f in outputs.fields:
         lines.append(f"  wire [{f.width - 1}:0] o_{f.name};")
-        conns.append(f"    .{f.name}(o_{f.name})")
+        conns.append(f"    .\\{f.name} (o_{f.name})")
         pad = 4 * f.digits - f.width
         if pad:
             parts.append(f"{pad}'d0")
