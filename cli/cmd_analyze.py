@@ -1,0 +1,149 @@
+"""``exmy analyze multiplier``: error statistics of a multiplier (RNE, L-Mul, PAM) on data.
+
+Two measures (``exmy.golden.stats``): *own*, the result against the exact product of the
+quantized inputs (the multiplier's own error), and *end to end*, against the full-precision
+product of the original samples (input quantization included). With no ``--a`` it prints
+the paper comparison: L-Mul with 3 and 4 mantissa bits vs RNE multiplication in
+float8_e4m3fn and float8_e5m2 (``compare_methods``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import CliError
+
+__all__ = ["add_parser", "run"]
+
+#: ``--method`` choices (``exmy.golden.stats.METHODS``, listed here to keep --help cheap)
+METHODS = ("rne", "lmul", "lmul-formula", "pam")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "analyze",
+        help="error statistics of multipliers (RNE, L-Mul, PAM) on random data",
+        description="Multiply pairs of N(0,1) (or Laplace) samples quantized to a format and "
+        "print the error statistics on two measures: own (against the exact product of the "
+        "quantized inputs) and end to end (against the float64 product of the samples). "
+        "Without --a: the paper comparison table (L-Mul with 3 and 4 mantissa bits vs RNE "
+        "multiplication in float8_e4m3fn and float8_e5m2).",
+    )
+    p.add_argument("what", metavar="WHAT", choices=["multiplier"],
+                   help="what to analyze: multiplier")
+    p.add_argument("--a", metavar="FMT",
+                   help="operand format (both operands); omit for the paper comparison")
+    p.add_argument("--method", choices=METHODS,
+                   help="multiplier: rne (exact product rounded to nearest even), lmul "
+                   "(L-Mul, one adder), lmul-formula (the paper's formula), pam (offset 0); "
+                   "default all four")
+    p.add_argument("--samples", type=int, default=1_000_000, metavar="N",
+                   help="number of products (default 1000000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--dist", choices=["normal", "laplace"], default="normal",
+                   help="sample distribution (default normal)")
+    p.set_defaults(run=run)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def _stats_cells(s: dict) -> list[str]:
+    return [
+        _pct(s["mean_rel"]), _pct(s["max_rel"]), _pct(s["rms_rel"]),
+        f"{100 * s['mean_signed_rel']:+.2f}%", f"{s['mean_abs_ulp']:.3f}",
+        f"{s['max_abs_ulp']:.3f}", str(s["n_flushed"]), str(s["n_nonfinite"]),
+    ]
+
+
+_STATS_HEAD = ["mean rel", "max rel", "rms rel", "bias", "mean ulp", "max ulp", "flushed",
+               "non-finite"]
+
+
+def _table(head: list[str], rows: list[list[str]]) -> None:
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+def _footnote() -> None:
+    print()
+    print("own: against the exact product of the quantized inputs (the multiplier's error); "
+          "end to end: against the float64 product of the samples (quantization included). "
+          "rel = |y - x| / |x|; bias = mean (|y| - |x|) / |x|; ulp = the output format's ulp "
+          "at x; flushed = non-zero products returned as zero (counted with rel 1); "
+          "non-finite = overflows to Inf/NaN (left out of the statistics).")
+
+
+def _analyze_format(args) -> int:
+    from exmy.golden.format import FloatFormat, parse_format
+    from exmy.golden.stats import distribution_error, sample
+
+    fmt = parse_format(args.a)
+    if not isinstance(fmt, FloatFormat):
+        raise CliError(f"--a must be a float format, not the integer format {fmt}")
+    methods = [args.method] if args.method else list(METHODS)
+    rng = np.random.default_rng(args.seed)
+    x = sample(rng, args.samples, args.dist)
+    y = sample(rng, args.samples, args.dist)
+    results = [(meth, distribution_error(meth, fmt, x, y)) for meth in methods]
+    print(f"## {fmt}: {args.samples} products of {args.dist} samples (seed {args.seed})")
+    print()
+    rows = []
+    for meth, r in results:
+        rows.append([meth, "own"] + _stats_cells(r["multiplier"]))
+        rows.append([meth, "end to end"] + _stats_cells(r["end_to_end"]))
+    _table(["method", "measure"] + _STATS_HEAD, rows)
+    _footnote()
+    return 0
+
+
+def _claim(rows: list[dict]) -> None:
+    def get(method, fmt, measure):
+        r = next(r for r in rows if r["method"] == method and r["format"] == fmt)
+        return r[measure]["mean_rel"]
+
+    print()
+    print("The paper's claim (mean relative error): L-Mul with 3 mantissa bits is more precise "
+          "than float8_e5m2 multiplication, with 4 bits as precise as float8_e4m3.")
+    print()
+    for measure, label in (("end_to_end", "end to end"), ("multiplier", "own")):
+        m3, m4 = get("lmul", "e8m3", measure), get("lmul", "e8m4", measure)
+        e4, e5 = get("rne", "float8_e4m3fn", measure), get("rne", "float8_e5m2", measure)
+        c3 = "holds" if m3 < e5 else "does not hold"
+        c4 = "holds" if m4 <= e4 * 1.05 else "does not hold"
+        print(f"- {label}: L-Mul M=3 {_pct(m3)} vs RNE float8_e5m2 {_pct(e5)}: {c3}; "
+              f"L-Mul M=4 {_pct(m4)} vs RNE float8_e4m3fn {_pct(e4)}: {c4} (within 5%).")
+
+
+def _comparison(args) -> int:
+    from exmy.golden.stats import compare_methods
+
+    if args.method is not None:
+        raise CliError("--method selects a method for --a; the comparison (no --a) runs all "
+                       "of them")
+    rows = compare_methods(np.random.default_rng(args.seed), args.samples, args.dist)
+    print(f"## L-Mul vs RNE multiplication: {args.samples} products of {args.dist} samples "
+          f"(seed {args.seed})")
+    print()
+    out = []
+    for r in rows:
+        m, e = r["multiplier"], r["end_to_end"]
+        out.append([
+            r["label"], r["format"], _pct(m["mean_rel"]), _pct(m["max_rel"]),
+            f"{m['mean_abs_ulp']:.3f}", _pct(e["mean_rel"]), _pct(e["max_rel"]),
+            f"{e['mean_abs_ulp']:.3f}", _pct(r["paper"]) if r["paper"] is not None else "",
+        ])
+    _table(["method", "operands", "own: mean rel", "max rel", "mean ulp",
+            "end to end: mean rel", "max rel", "mean ulp", "SPEC 3.4"], out)
+    _footnote()
+    _claim(rows)
+    return 0
+
+
+def run(args) -> int:
+    if args.a is None:
+        return _comparison(args)
+    return _analyze_format(args)
