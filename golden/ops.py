@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .core import Raw, check_rounding, decode, encode
@@ -90,6 +92,37 @@ def multiply(
         fmt_out = parse_format(fmt_out)
         if not isinstance(fmt_out, FloatFormat):
             raise ValueError(f"Multiplier output format must be a float format, not {fmt_out}")
+    a = np.asarray(a, dtype=np.uint64)
+    b = np.asarray(b, dtype=np.uint64)
+    if (
+        rounding != "stochastic"
+        and fmt_a.width + fmt_b.width <= TABLE_BITS
+        and a.size >= (1 << (fmt_a.width + fmt_b.width)) // 8
+    ):
+        # Every product of two small formats, computed once by the path below, then looked
+        # up: the same bits, 10-50x faster for exhaustive and large random runs.
+        table = _product_table(fmt_a, fmt_b, fmt_out, rounding, saturate)
+        ma = np.uint64((1 << fmt_a.width) - 1)
+        mb = np.uint64((1 << fmt_b.width) - 1)
+        return table[((a & ma) << np.uint64(fmt_b.width)) | (b & mb)]
+    return _multiply_direct(a, b, fmt_a, fmt_b, fmt_out, rounding, saturate, rand, rand_bits)
+
+
+#: operand pairs of at most this many bits in total use a memoised product table
+TABLE_BITS = 16
+
+
+@functools.lru_cache(maxsize=64)
+def _product_table(fmt_a, fmt_b, fmt_out, rounding, saturate) -> np.ndarray:
+    codes = np.arange(1 << (fmt_a.width + fmt_b.width), dtype=np.uint64)
+    a = codes >> np.uint64(fmt_b.width)
+    b = codes & np.uint64((1 << fmt_b.width) - 1)
+    table = _multiply_direct(a, b, fmt_a, fmt_b, fmt_out, rounding, saturate, None, None)
+    table.setflags(write=False)
+    return table
+
+
+def _multiply_direct(a, b, fmt_a, fmt_b, fmt_out, rounding, saturate, rand, rand_bits):
     return encode(
         multiply_raw(a, b, fmt_a, fmt_b),
         fmt_out,

@@ -3,15 +3,6 @@ Berkeley SoftFloat, hardware vs golden (Amaranth simulator, Icarus and Verilator
 
 import numpy as np
 import pytest
-from oracles import (
-    ml_encode,
-    ml_values,
-    sf_f16_mul,
-    sf_f32_mul,
-    sf_f32_to_bf16,
-    sf_is_nan16,
-    sf_is_nan_bf16,
-)
 
 from exmy.golden import (
     CATALOG,
@@ -24,6 +15,16 @@ from exmy.golden import (
     multiply,
 )
 from exmy.hdl.multiplier import IntMultiplier, Multiplier
+
+from oracles import (
+    ml_encode,
+    ml_values,
+    sf_f16_mul,
+    sf_f32_mul,
+    sf_f32_to_bf16,
+    sf_is_nan16,
+    sf_is_nan_bf16,
+)
 
 F32 = CATALOG["float32"]
 SMALL = [f for f in catalog_formats(8) if f.zero]  # e8m0fnu (no zero) is a scale, not an operand
@@ -258,3 +259,22 @@ def test_hw_int_multiplier(fa, fb, simulator, tmp_path):
 
     res = check(IntMultiplier(fa, fb), simulator, mode="exhaustive", build_dir=tmp_path)
     _assert_ok(res)
+
+
+@pytest.mark.parametrize("fa, fb, fo, rounding",
+                         [("e4m3fn", "e4m3fn", "e4m3fn", "rne"), ("e5m2", "e4m3fn", None, "rne"),
+                          ("e2m1fn", "e3m2fn", "e2m1fn", "rtz")], ids=str)
+def test_golden_product_table_equals_direct_path(fa, fb, fo, rounding):
+    """The memoised table (used for large batches of small formats) and the direct path
+    give the same bits, in any order of operands."""
+    from exmy.golden import parse_format
+    from exmy.golden.ops import _multiply_direct
+
+    fa, fb = parse_format(fa), parse_format(fb)
+    fo_ = exact_product_format(fa, fb) if fo is None else parse_format(fo)
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 1 << fa.width, 200_000, dtype=np.uint64)
+    b = rng.integers(0, 1 << fb.width, 200_000, dtype=np.uint64)
+    table = multiply(a, b, fa, fb, fo, rounding=rounding)
+    direct = _multiply_direct(a, b, fa, fb, fo_, rounding, False, None, None)
+    assert np.array_equal(table, direct)
