@@ -1,0 +1,137 @@
+"""Generated Verilog of every registered unit: Verilator lint clean (only the warning classes
+Amaranth's back end always produces are waived), deterministic, SPEC section 3 port names;
+the sidecar JSON; and the package import rules of STYLE.md."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exmy.hdl.registry import build, sidecar, unit_names
+from exmy.hdl.verilog import port_table, to_verilog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: one or two representative parameter points per unit (every registered unit must appear)
+POINTS = {
+    "convert": [dict(a="float32", out="e4m3fn", rounding="stochastic", rand_bits=8, latency=2),
+                dict(a="int8", out="e2m1fn"), dict(a="e5m2", out="int16", rounding="rtz")],
+    "multiplier": [dict(a="e4m3fn", b="e5m2"), dict(a="bfloat16", out="bfloat16", latency=3)],
+    "int-multiplier": [dict(a="int8", b="uint4", latency=1)],
+    "mac": [dict(a="e4m3fn", out="float16", latency=2), dict(a="e5m2", latency=1)],
+    "int-mac": [dict(a="int8", latency=1)],
+    "fma": [dict(a="e4m3fn", c="e4m3fn", out="e4m3fn"),
+            dict(a="bfloat16", c="bfloat16", out="bfloat16", latency=3)],
+    "approx-fma": [dict(a="bfloat16", c="bfloat16", out="bfloat16", granularity=4)],
+    "lmul": [dict(a="e4m3fn"), dict(a="bfloat16", latency=1)],
+    "dot": [dict(a="e4m3fn", lanes=4)],
+}
+SPEC_PORTS = {"clk", "rst", "a", "b", "c", "y", "rand", "valid", "clear", "acc", "flags"}
+
+
+def _points():
+    for unit in unit_names():
+        for p in POINTS.get(unit, [None]):
+            yield pytest.param(unit, p, id=f"{unit}-{p}")
+
+
+def test_every_unit_has_a_lint_point():
+    missing = [u for u in unit_names() if u not in POINTS]
+    assert not missing, f"add a representative parameter point for {missing}"
+
+
+@pytest.mark.parametrize("unit, params", list(_points()))
+def test_lint_determinism_ports(unit, params, tmp_path):
+    from exmy.sim import lint_verilog
+
+    comp = build(unit, **params)
+    top = comp.module_name
+    text = to_verilog(comp, top)
+    # same parameters, same bytes (a fresh component, not a cached string)
+    assert to_verilog(build(unit, **params), top) == text
+    assert "/work/" not in text and "/tmp/" not in text  # no paths of this machine
+    ports = port_table(comp, text)
+    names = set(ports)
+    lane_ports = {n for n in names if n.rstrip("0123456789") in ("a", "b")}
+    assert names - lane_ports <= SPEC_PORTS, names
+    assert ("clk" in names) == (comp.latency > 0 or unit in ("mac", "int-mac"))
+    lint_verilog(text, top, tmp_path)  # raises LintError with the warnings
+
+
+@pytest.mark.parametrize("unit, params", list(_points())[:6])
+def test_sidecar_describes_every_port(unit, params):
+    comp = build(unit, **params)
+    text = to_verilog(comp, comp.module_name)
+    meta = sidecar(comp, text, comp.module_name)
+    json.dumps(meta)  # serialisable
+    assert meta["unit"] == unit and meta["latency"] == comp.latency
+    assert set(meta["ports"]) == set(port_table(comp, text))
+    for name, p in meta["ports"].items():
+        assert p["dir"] in ("in", "out") and p["width"] > 0
+        if name in ("a", "b", "c", "y"):
+            assert "format" in p
+
+
+# -- import rules (STYLE.md): data flows format -> golden -> hdl -> sim/synth -----------------
+def _imports(folder: str) -> set[str]:
+    found = set()
+    for path in (ROOT / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {(str(path), a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mod = node.module
+                if node.level:  # relative: resolve against the package
+                    pkg = "exmy." + folder
+                    mod = pkg + ("." + mod if mod else "")
+                found |= {(str(path), mod + "." + a.name) for a in node.names} | {
+                    (str(path), mod)}
+    return found
+
+
+def test_golden_imports_neither_amaranth_nor_other_exmy_packages():
+    bad = [(p, m) for p, m in _imports("golden")
+           if m.startswith("amaranth") or (m.startswith("exmy.") and
+                                           not m.startswith("exmy.golden"))]
+    assert not bad
+
+
+def test_hdl_imports_only_golden_formats_and_parameters():
+    allowed = ("exmy.golden.format", "exmy.golden.mac.mac_params",
+               "exmy.golden.mac.int_mac_params", "exmy.golden.fma.approx_fma_datapath_width",
+               "exmy.golden.mac", "exmy.golden.fma", "exmy.golden.lmul")
+    ops = [(p, m) for p, m in _imports("hdl")
+           if m.startswith("exmy.golden") and not m.startswith(allowed)]
+    assert not ops, ops
+    for p, m in _imports("hdl"):
+        assert not m.startswith(("exmy.sim", "exmy.synth", "exmy.cli")), (p, m)
+
+
+def test_sim_and_synth_do_not_import_each_other():
+    for p, m in _imports("sim"):
+        assert not m.startswith("exmy.synth"), (p, m)
+    for p, m in _imports("synth"):
+        # the board self-test may reuse the golden expectations behind exmy.sim.check
+        assert not m.startswith("exmy.sim") or m.startswith("exmy.sim.check"), (p, m)
+
+
+def test_cli_help_is_complete():
+    """`exmy --help` and every subcommand's --help work, and every option has help text."""
+    import argparse
+
+    from exmy.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"formats", "generate", "simulate"} <= set(sub.choices)
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                assert action.help, f"exmy {name} {action.option_strings[0]} has no help"
+        r = subprocess.run([sys.executable, "-m", "exmy.cli.main", name, "--help"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "usage:" in r.stdout, (name, r.stderr)
