@@ -1,0 +1,716 @@
+"""Multiply-accumulate units (SPEC 3.2): the FPGA cost-model MAC.
+
+``MAC``
+    Float operands (any two formats), exact product, two's complement fixed-point (Kulisch)
+    accumulator ``acc`` of ``acc_bits`` bits whose bit 0 weighs ``2**acc_lsb_exp``; sticky
+    NaN/+Inf/-Inf ``flags``; optional ``y``: ``acc`` converted to ``fmt_out`` through the
+    shared rounder. With ``acc_format`` it is the float-accumulator MAC instead (an FMA whose
+    output is fed back to its addend, one rounding per step).
+``IntMAC``
+    Integer operands (signed, unsigned or mixed), one ``*``, the same accumulator.
+
+Widths come from ``exmy.golden.mac.mac_params`` / ``int_mac_params`` (parameter computations,
+not arithmetic), so model and hardware cannot disagree on a width or a binary point.
+
+Timing contract (also in the sidecar, ``extra_metadata``)::
+
+    latency    clock edges from the edge that accepts (a, b, valid, clear) until acc (and
+               flags) show the state after that cycle's update; >= 1, since acc is a register
+    y_latency  further edges from acc to y (0: y is a combinational function of acc)
+
+Latency 0 is illegal for these stateful units: ``acc`` is the accumulator register itself, so
+the earliest it can show a product is one edge after accepting it. Pipeline cut points before
+the accumulator register, in datapath order (``latency - 1`` of them hold registers):
+
+- fixed-point ``MAC``: decode + significand product ``|`` shift onto the accumulator grid
+  ``|`` add into ``acc``. Latency 1: all in one cycle; 2: register after the product; 3:
+  after the product and after the shift; each further stage registers the inputs.
+- float-accumulator ``MAC``: decode + product ``|`` align, add, normalise, round into
+  ``acc`` (this loop cannot be cut: the acc feeds itself). Latency 2: register after the
+  product; each further stage registers the inputs.
+- ``IntMAC``: product ``|`` add. Latency 2: register after the product; further stages
+  register the inputs.
+
+``y_latency`` 1 places a register inside the conversion of ``acc`` to ``y`` (after the
+leading-zero count and normalising shift, before the shared rounder).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.wiring import In, Out
+
+from exmy.golden.format import FloatFormat, IntFormat, parse_format
+from exmy.golden.mac import int_mac_params, mac_params
+
+from .base import Unit
+from .float import check_rounding, decode_float, normalize, port_shape, round_encode
+from .registry import register
+from .util import check_bool, leading_zeros
+
+__all__ = ["MAC", "IntMAC"]
+
+#: flags bits (SPEC 3.2; the golden model's FLAG_* values)
+FLAG_BITS = {"nan": 0, "pos_inf": 1, "neg_inf": 2}
+
+
+# -- argument checks -------------------------------------------------------------------------
+def _operand(value, what: str, kind, unit: str | None = None, other: str | None = None):
+    if not isinstance(value, (str, FloatFormat, IntFormat)):
+        raise TypeError(f"{what} format must be a format name or object, not {value!r}")
+    fmt = parse_format(value)
+    if not isinstance(fmt, kind):
+        want = "a float" if kind is FloatFormat else "an integer"
+        if unit is None:
+            raise ValueError(f"{what} format must be {want} format, not {fmt}")
+        raise ValueError(
+            f"{what} format of unit '{unit}' must be {want} format, not {fmt}; use unit "
+            f"'{other}' for {'integer' if kind is FloatFormat else 'float'} formats"
+        )
+    return fmt
+
+
+def _mac_latency(latency) -> int:
+    if not isinstance(latency, int) or isinstance(latency, bool):
+        raise TypeError(f"MAC latency must be a positive integer, not {latency!r}")
+    if latency < 1:
+        raise ValueError(
+            f"MAC latency must be at least 1, not {latency}: the accumulator is a register, so "
+            f"acc shows a product one clock edge after accepting it at the earliest"
+        )
+    if latency > 16:
+        raise ValueError(f"MAC latency must be at most 16 pipeline stages, not {latency}")
+    return latency
+
+
+def _y_latency(y_latency) -> int:
+    if not isinstance(y_latency, int) or isinstance(y_latency, bool):
+        raise TypeError(f"MAC y_latency must be 0 or 1, not {y_latency!r}")
+    if y_latency not in (0, 1):
+        raise ValueError(f"MAC y_latency must be 0 or 1, not {y_latency}")
+    return y_latency
+
+
+# -- small helpers ---------------------------------------------------------------------------
+class _Stages:
+    """Registers named ``s<k>_<name>`` at the cut points a unit's latency selects."""
+
+    def __init__(self, m: Module):
+        self.m = m
+        self.n = 0
+
+    def reg(self, values: dict[str, Value], tag: str = "") -> dict[str, Value]:
+        self.n += 1
+        out = {}
+        for name, v in values.items():
+            if v is None:
+                out[name] = None
+                continue
+            v = Value.cast(v)
+            r = Signal(v.shape(), name=f"s{self.n}_{tag}{name}")
+            self.m.d.sync += r.eq(v)
+            out[name] = r
+        return out
+
+
+def _rep(bit: Value, n: int) -> Value:
+    return bit.replicate(n) if n > 0 else Const(0, 0)
+
+
+def _accumulate(m: Module, acc: Signal, addend: Value, cin: Value, valid: Value, clear: Value,
+                saturate_acc: bool) -> None:
+    """The accumulator register (two's complement, ``acc_bits`` wide)::
+
+        clear & ~valid:  acc <= 0                              (the flip-flops' sync reset)
+        valid:           acc <= (clear ? 0 : acc) + addend + cin  (their clock enable)
+
+    wrapping or, with ``saturate_acc``, clamping per step (as the golden model does). Using
+    the flip-flops' enable and reset for ``valid`` and ``clear & ~valid`` means the product
+    needs no gating by ``valid`` (measured on ECP5: INT8 MAC 312 instead of 330 LUT4)."""
+    W = len(acc)
+    base = Signal(W, name="acc_base")
+    m.d.comb += base.eq(Mux(clear, 0, acc))
+    if not saturate_acc:
+        nxt = Signal(W, name="acc_sum")
+        m.d.comb += nxt.eq(base + addend + cin)
+    else:
+        # W + 1 bits hold the exact sum: |base| <= 2**(W-1) and |addend| < 2**(W-1)
+        s = Signal(signed(W + 1), name="acc_sum")
+        m.d.comb += s.eq(base.as_signed() + Value.cast(addend).as_signed() + cin)
+        over = Signal(name="acc_overflow")
+        m.d.comb += over.eq(s[W] != s[W - 1])
+        lo, hi = 1 << (W - 1), (1 << (W - 1)) - 1
+        nxt = Mux(over, Mux(s[W], lo, hi), s[:W])
+    with m.If(clear & ~valid):
+        m.d.sync += acc.eq(0)
+    with m.Elif(valid):
+        m.d.sync += acc.eq(nxt)
+
+
+def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
+                  stages: _Stages) -> Signal:
+    """``y = encode(acc, fmt_out)``: two's complement acc -> sign and magnitude -> leading-zero
+    normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
+    NaN; one Inf flag: that Inf, converted as SPEC 2.3 says)."""
+    W = len(acc)
+    neg = acc[W - 1]
+    mag = Signal(W, name="y_mag")
+    m.d.comb += mag.eq((acc ^ _rep(neg, W)) + neg)  # |acc|; -2**(W-1) gives 2**(W-1)
+    lz = leading_zeros(m, mag, "y_lz")
+    top_exp = lsb_exp + W - 1  # weight of mag's top bit
+    # The rounder needs p bits and a round bit (stochastic: the R bits below p, which it
+    # reads even after a subnormal shift); everything below is only a sticky bit, which masks
+    # mag directly (bits below W-k-lz) instead of shifting all W bits.
+    R = len(rand) if rand is not None else 1
+    k = min(W, fmt_out.sig_bits + max(R, 1))
+    sig = Signal(k, name="y_norm_sig")
+    m.d.comb += sig.eq((mag << lz)[W - k : W])
+    sticky = Signal(name="y_sticky")
+    if W > k:
+        # below[i] = OR of mag bits 0..i-1; the dropped bits are mag[0 : W-k-lz]
+        below = Signal(W - k + 1, name="y_below")
+        m.d.comb += below[0].eq(0)
+        for i in range(1, W - k + 1):
+            m.d.comb += below[i].eq(below[i - 1] | mag[i - 1])
+        m.d.comb += sticky.eq((below << lz)[W - k])
+    else:
+        m.d.comb += sticky.eq(0)
+    ew = max(abs(top_exp), W).bit_length() + 3
+    exp = Signal(signed(ew), name="y_norm_exp")
+    m.d.comb += exp.eq(top_exp - lz)
+    if flags is not None:
+        nan = flags[0] | (flags[1] & flags[2])
+        inf = (flags[1] | flags[2]) & ~nan
+        sign = Mux(inf, flags[2], neg)
+    else:
+        nan, inf, sign = Const(0, 1), Const(0, 1), neg
+    v = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": nan, "inf": inf,
+         "rand": rand}
+    if y_latency:
+        # reset state: sig 0, sticky 0 -> +0, what the golden model's idle accumulator gives
+        v = stages.reg(v, "y_")
+    return round_encode(
+        m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
+        is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
+        saturate=saturate, name="y_rnd",
+    )
+
+
+# -- the float MAC ---------------------------------------------------------------------------
+class MAC(Unit):
+    """Float multiply-accumulate (SPEC 3.2), fixed-point or float accumulator.
+
+    Fixed-point accumulator (default). Each cycle with ``valid=1`` the exact product ``a*b``
+    is shifted onto the accumulator's grid and added to ``acc`` (``clear=1`` loads it instead;
+    ``clear=1`` with ``valid=0`` loads 0); reset state 0. The significand product (one ``*``,
+    ``Ma+Mb+2`` bits, subnormals not normalised) is shifted left by
+    ``(ea - emin_a) + (eb - emin_b)`` places (0..``shift_max``), so no product is ever rounded.
+    A NaN or +-Inf product (NaN operand, Inf x 0, Inf x finite) sets its bit of the sticky
+    ``flags`` (bit 0 NaN, bit 1 +Inf, bit 2 -Inf; ``clear`` resets them; absent when both
+    formats are ``none``) and adds nothing. ``acc`` wraps modulo ``2**acc_bits`` on overflow
+    (``depth`` bounds the safe count: ``safe_depth`` worst-case products of one sign fit) or,
+    with ``saturate_acc``, clamps per step.
+
+    ``fmt_out`` adds ``y = encode(acc, fmt_out, rounding, saturate)`` through the shared
+    rounder; NaN flag or both Inf flags give NaN, one Inf flag that Inf (converted as SPEC 2.3
+    says). Deviation from IEEE: the fixed-point accumulator has no -0, so ``y`` is +0 for a
+    zero acc even after -0 products. An ``fmt_out`` narrower than acc's range is allowed; the
+    sidecar says so (``out_saturates``).
+
+    Float accumulator (``acc_format``). ``acc`` holds an encoding of ``acc_format``; each
+    cycle with ``valid=1``: ``acc = encode(a*b + acc, acc_format)`` with one rounding (an FMA
+    with its output fed back); ``clear=1, valid=1`` loads ``encode(a*b)`` (a -0 product stays
+    -0); ``clear=1, valid=0`` loads +0. Specials live in acc as IEEE says (NaN stays until
+    clear, Inf - Inf is NaN; Inf results follow SPEC 2.3, so with ``saturate`` the chain goes
+    on from max_finite). Zero sums are +0 unless both addends are -0. Datapath: exact product
+    (subnormals normalised), the larger-exponent addend placed in an ``S+G+2``-bit window
+    (``S = max(product bits, p_acc)``, ``G = max(2, p_acc + 2 + R - S)`` guard bits, R = 1,
+    or rand_bits for stochastic rounding), the other shifted right with the bits below the
+    window ORed into a sticky bit at the window's bottom. If the shift exceeds G the sum is at
+    least a quarter of the larger addend's top binade, so every bit the rounder reads (the
+    round bit, or the R bits below the kept ones) lies above the sticky bit, and the window
+    value and the exact sum fall in the same open interval between multiples of the sticky
+    bit's neighbour: they round alike. Otherwise the sum is exact. Then a full leading-zero
+    normalisation and the shared rounder.
+
+    See the module docstring for ``latency``, ``y_latency`` and the cut points.
+
+    Ports: ``clk``, ``rst``, ``a``, ``b``, ``valid``, ``clear``, ``acc`` (+ ``flags``, ``y``
+    where they apply; ``rand`` for stochastic rounding).
+    """
+
+    unit = "mac"
+
+    def __init__(
+        self, fmt_a, fmt_b=None, *, depth: int | None = None, acc_bits: int | None = None,
+        fmt_out=None, rounding: str = "rne", saturate: bool = False,
+        saturate_acc: bool = False, acc_format=None, multiplier: str = "exact",
+        rand_bits: int | None = None, latency: int = 1, y_latency: int = 0,
+    ):
+        self.fmt_a = _operand(fmt_a, "Operand a", FloatFormat, "mac", "int-mac")
+        self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b",
+                              FloatFormat, "mac", "int-mac")
+        self.saturate = check_bool(saturate, "saturate")
+        self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
+        self.latency = _mac_latency(latency)
+        self.y_latency = _y_latency(y_latency)
+        self.acc_format = None
+        if acc_format is not None:
+            self.acc_format = _operand(acc_format, "Accumulator", FloatFormat)
+            bad = {"depth": depth, "acc_bits": acc_bits, "fmt_out": fmt_out}
+            bad = [k for k, v in bad.items() if v is not None]
+            if saturate_acc:
+                bad.append("saturate_acc")
+            if y_latency:
+                bad.append("y_latency")
+            if bad:
+                raise ValueError(
+                    f"{', '.join(bad)} {'applies' if len(bad) == 1 else 'apply'} only to the "
+                    f"fixed-point accumulator, not to acc_format={self.acc_format}; the float "
+                    f"accumulator is its own output"
+                )
+            if multiplier != "exact":
+                raise ValueError(
+                    f"The float-accumulator MAC uses the exact product (one FMA rounding), "
+                    f"not multiplier={multiplier!r}"
+                )
+            if not self.acc_format.zero:
+                raise ValueError(
+                    f"Accumulator format {self.acc_format} has no zero (a block-scale format); "
+                    f"clear must load 0"
+                )
+        # golden's parameter computation validates depth, acc_bits, multiplier, operands
+        self.mac_params = mac_params(
+            self.fmt_a, self.fmt_b, depth=4608 if depth is None else depth,
+            acc_bits=acc_bits, multiplier=multiplier,
+        )
+        if multiplier != "exact":
+            raise ValueError(
+                f"Multiplier {multiplier!r} is not built in the MAC hardware yet; use 'exact'"
+            )
+        self.fmt_out = None
+        if fmt_out is not None:
+            self.fmt_out = _operand(fmt_out, "Output", FloatFormat)
+        if self.fmt_out is not None or self.acc_format is not None:
+            check_rounding(rounding, rand_bits)
+        elif rounding != "rne" or rand_bits is not None:
+            raise ValueError(
+                f"The fixed-point MAC rounds only its output y; rounding={rounding!r} needs an "
+                f"output format (fmt_out)"
+            )
+        if saturate and self.fmt_out is None and self.acc_format is None:
+            raise ValueError(
+                "saturate applies to the output y (or a float accumulator); give fmt_out, or "
+                "use saturate_acc to clamp the fixed-point accumulator"
+            )
+        self.rounding = rounding
+        self.rand_bits = rand_bits
+        p = self.mac_params
+        fa, fb = self.fmt_a, self.fmt_b
+        self.has_flags = self.acc_format is None and p.has_flags
+
+        if self.acc_format is not None:
+            self.params = {
+                "a": fa.name, "b": fb.name, "acc_format": self.acc_format.name,
+                "rounding": rounding, "rand_bits": rand_bits, "saturate": saturate,
+                "latency": latency,
+            }
+            self.port_formats = {"a": fa, "b": fb, "acc": self.acc_format}
+            ports = {
+                "a": In(port_shape(fa)), "b": In(port_shape(fb)),
+                "valid": In(1), "clear": In(1),
+                "acc": Out(port_shape(self.acc_format)),
+            }
+        else:
+            out = self.fmt_out
+            self.params = {
+                "a": fa.name, "b": fb.name, "acc_bits": p.acc_bits,
+                "out": None if out is None else out.name,
+                "rounding": None if out is None else rounding, "rand_bits": rand_bits,
+                "saturate": saturate, "saturate_acc": saturate_acc, "latency": latency,
+                "y_latency": y_latency or None,
+            }
+            # acc is a plain two's complement vector (acc_bits, acc_lsb_exp in the metadata)
+            self.port_formats = {"a": fa, "b": fb}
+            ports = {
+                "a": In(port_shape(fa)), "b": In(port_shape(fb)),
+                "valid": In(1), "clear": In(1), "acc": Out(p.acc_bits),
+            }
+            if self.has_flags:
+                ports["flags"] = Out(3)
+            if out is not None:
+                ports["y"] = Out(port_shape(out))
+                self.port_formats["y"] = out
+        if rounding == "stochastic":
+            ports["rand"] = In(rand_bits)
+        super().__init__(ports)
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def cut_points(self) -> list[str]:
+        """The pipeline registers before the accumulator, in datapath order."""
+        pre = ["product", "align"] if self.acc_format is None else ["product"]
+        n = self.latency - 1
+        used = pre[:n]
+        return ["input"] * (n - len(used)) + used
+
+    def extra_metadata(self) -> dict:
+        p = self.mac_params
+        meta = {
+            "latency": self.latency,
+            "timing": (
+                "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
+                "shows the state after that cycle; y_latency: further edges from acc to y"
+            ),
+            "cut_points": self.cut_points,
+        }
+        if self.acc_format is not None:
+            meta.update({"acc_format": self.acc_format.name, "rounding": self.rounding})
+            return meta
+        meta.update({
+            "y_latency": self.y_latency if self.fmt_out is not None else None,
+            "depth": p.depth,
+            "acc_bits": p.acc_bits,
+            "acc_lsb_exp": p.acc_lsb_exp,
+            "min_acc_bits": p.min_acc_bits,
+            "paper_acc_bits": p.paper_acc_bits,
+            "product_bits": p.product_bits,
+            "shift_max": p.shift_max,
+            "safe_depth": p.safe_depth,
+            "acc_overflow": "saturate" if self.saturate_acc else "wrap",
+            "flags": dict(FLAG_BITS) if self.has_flags else None,
+        })
+        if self.fmt_out is not None:
+            meta["out_saturates"] = p.out_saturates(self.fmt_out)
+        return meta
+
+    # -- hardware ---------------------------------------------------------------------------
+    def _inputs(self, m: Module, st: _Stages) -> dict[str, Value]:
+        rand = getattr(self, "rand", None)
+        v = {"a": self.a.as_value(), "b": self.b.as_value(), "valid": self.valid,
+             "clear": self.clear, "rand": None if rand is None else Value.cast(rand)}
+        for _ in range(self.cut_points.count("input")):
+            v = st.reg(v, "in_")
+        return v
+
+    def elaborate(self, platform):
+        if self.acc_format is not None:
+            return self._elaborate_float_acc()
+        m = Module()
+        st = _Stages(m)
+        p = self.mac_params
+        fa, fb = self.fmt_a, self.fmt_b
+        cuts = self.cut_points
+        v = self._inputs(m, st)
+
+        # -- decode: class flags; significand with the hidden bit; exponent field ----------
+        da = decode_float(m, v["a"], fa, "a", normalize_sub=False)
+        db = decode_float(m, v["b"], fb, "b", normalize_sub=False)
+        special = Signal(3, name="s0_special")  # the product's flags bits
+        nan = da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)
+        inf = (da.is_inf | db.is_inf) & ~nan
+        sign = da.sign ^ db.sign
+        m.d.comb += special.eq(Cat(nan, inf & ~sign, inf & sign) if p.has_flags else 0)
+        # en: this product goes into acc. Without specials acc's clock enable does the job
+        # of valid; with them the product is gated anyway, and valid joins that gate.
+        en = Signal(name="s0_add_en")
+        m.d.comb += en.eq(v["valid"] & (special == 0))
+
+        def field_sig(bits: Value, fmt: FloatFormat, gate: Value | None):
+            man = bits[: fmt.man_bits]
+            fld = bits[fmt.man_bits : fmt.man_bits + fmt.exp_bits]
+            nz = fld != 0
+            # max(field, 1): a subnormal sits on the grid of exponent field 1
+            f1 = Cat(fld[0] | ~nz, fld[1:])
+            if fmt.subnormals:
+                sig = Cat(man, nz)
+            else:
+                sig = Cat(man & _rep(nz, fmt.man_bits), nz)  # subnormal codes are zeros
+            if gate is not None:
+                sig = sig & _rep(gate, len(sig))
+            return sig, f1
+
+        # gate the narrower significand with en: a skipped product is 0 (one AND per bit)
+        gate = en if p.has_flags else None
+        gate_a = fa.sig_bits < fb.sig_bits
+        sig_a, f_a = field_sig(v["a"], fa, gate if gate_a else None)
+        sig_b, f_b = field_sig(v["b"], fb, None if gate_a else gate)
+
+        # -- significand product: one `*` (Yosys may map it to a DSP) ---------------------
+        prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
+        m.d.comb += prod.eq(sig_a * sig_b)
+        shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
+        m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
+        neg = Signal(name="s0_neg")
+        m.d.comb += neg.eq(sign & en if p.has_flags else sign)
+        x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
+             "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
+        if "product" in cuts:
+            x = st.reg(x, "p_")
+
+        # -- align: shift onto the accumulator grid ----------------------------------------
+        mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
+        mag = Signal(mag_w, name="s1_aligned")
+        m.d.comb += mag.eq((x["prod"] << x["shift"])[2 : 2 + mag_w])
+        y = {"mag": mag, "neg": x["neg"], "special": x["special"], "valid": x["valid"],
+             "clear": x["clear"], "rand": x["rand"]}
+        if "align" in cuts:
+            y = st.reg(y, "a_")
+
+        # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
+        W = p.acc_bits
+        acc = Signal(W, name="acc_reg")
+        addend = Cat(y["mag"] ^ _rep(y["neg"], mag_w), _rep(y["neg"], W - mag_w))
+        _accumulate(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
+        m.d.comb += self.acc.eq(acc)
+        flags = None
+        if self.has_flags:
+            flags = Signal(3, name="flags_reg")
+            m.d.sync += flags.eq(Mux(y["clear"], 0, flags) | Mux(y["valid"], y["special"], 0))
+            m.d.comb += self.flags.eq(flags)
+
+        # -- convert: y = encode(acc, fmt_out) through the shared rounder -----------------
+        if self.fmt_out is not None:
+            rand = None
+            if y["rand"] is not None:  # rand[i] meets acc after cycle i
+                rand = st.reg({"rand": y["rand"]}, "acc_")["rand"]
+            yv = _acc_to_float(
+                m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
+                saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
+            )
+            m.d.comb += self.y.as_value().eq(yv)
+        return m
+
+    def _elaborate_float_acc(self):
+        m = Module()
+        st = _Stages(m)
+        fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
+        v = self._inputs(m, st)
+
+        # -- decode (subnormals normalised) and the exact product --------------------------
+        da = decode_float(m, v["a"], fa, "a")
+        db = decode_float(m, v["b"], fb, "b")
+        pw = fa.sig_bits + fb.sig_bits
+        prod = Signal(pw, name="s0_product")  # leading one at pw-1 or pw-2 (or 0)
+        m.d.comb += prod.eq(da.sig * db.sig)
+        lo = fa.emin - fa.man_bits + fb.emin - fb.man_bits - 2
+        hi = fa.emax + fb.emax + 2
+        pexp = Signal(range(lo, hi + 1), name="s0_exp")  # weight of prod's top bit
+        m.d.comb += pexp.eq(da.exp + db.exp + 1)
+        pnan = Signal(name="s0_is_nan")
+        pinf = Signal(name="s0_is_inf")
+        pzero = Signal(name="s0_is_zero")
+        m.d.comb += [
+            pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero)
+                    | (da.is_zero & db.is_inf)),
+            pinf.eq((da.is_inf | db.is_inf) & ~pnan),
+            pzero.eq((da.is_zero | db.is_zero) & ~pnan & ~pinf),
+        ]
+        x = {"prod": prod, "exp": pexp, "sign": da.sign ^ db.sign, "nan": pnan, "inf": pinf,
+             "zero": pzero, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
+        if "product" in self.cut_points:
+            x = st.reg(x, "p_")
+
+        # -- the loop: acc decoded, the product as the other addend ------------------------
+        acc = Signal(fc.width, name="acc_reg")
+        dc = decode_float(m, acc, fc, "c")
+        valid, clear = x["valid"], x["clear"]
+        # valid=0 makes the product +0; clear makes acc "absent" (a zero whose sign is the
+        # product's, so a -0 product loads -0 and clear with valid=0 loads +0)
+        ps = Signal(name="p_sign")
+        pz = Signal(name="p_zero")
+        pn = Signal(name="p_nan")
+        pi = Signal(name="p_inf")
+        m.d.comb += [ps.eq(x["sign"] & valid), pz.eq(x["zero"] | ~valid),
+                     pn.eq(x["nan"] & valid), pi.eq(x["inf"] & valid)]
+        cs = Signal(name="c_sign")
+        cz = Signal(name="c_zero")
+        cn = Signal(name="c_nan")
+        ci = Signal(name="c_inf")
+        m.d.comb += [cs.eq(Mux(clear, ps, dc.sign)), cz.eq(dc.is_zero | clear),
+                     cn.eq(dc.is_nan & ~clear), ci.eq(dc.is_inf & ~clear)]
+
+        # -- align: larger-exponent addend on top of the window, the other shifted right ---
+        pc = fc.sig_bits
+        S = max(pw, pc)
+        R = self.rand_bits if self.rounding == "stochastic" else 1
+        G = max(2, pc + 2 + max(R, 1) - S)
+        N = S + G + 2  # carry | S bits | G guard bits | sticky
+        xp = Signal(S, name="al_p_sig")
+        xc = Signal(S, name="al_c_sig")
+        m.d.comb += [
+            xp.eq(Mux(pz, 0, x["prod"] << (S - pw))),
+            xc.eq(Mux(cz, 0, dc.sig << (S - pc))),
+        ]
+        ec = dc.exp
+        swap = Signal(name="al_swap")  # acc is the larger addend
+        m.d.comb += swap.eq(pz | (~cz & (ec > x["exp"])))
+        clo = fc.emin - fc.man_bits - 1
+        span = max(hi - clo, fc.emax - lo) + 1
+        d = Signal(range(-span, span + 1), name="al_diff")
+        m.d.comb += d.eq(Mux(swap, ec - x["exp"], x["exp"] - ec))
+        dcap = S + G
+        dd = Signal(range(dcap + 1), name="al_shift")
+        m.d.comb += dd.eq(Mux(d > dcap, dcap, d[: len(dd)]))
+        big = Mux(swap, xc, xp)
+        small = Signal(S, name="al_small")
+        m.d.comb += small.eq(Mux(swap, xp, xc))
+        sig_big = Mux(swap, cs, ps)
+        sub = Signal(name="al_sub")
+        m.d.comb += sub.eq(ps ^ cs)
+        kept = Signal(S + G, name="al_small_kept")
+        m.d.comb += kept.eq(Cat(Const(0, G), small) >> dd)
+        # bits shifted below window position 1 (positions < dd of the unshifted vector)
+        lost = Signal(name="al_sticky")
+        below = ~(Const((1 << (S + G)) - 1, S + G) << dd)[: S + G]
+        m.d.comb += lost.eq((Cat(Const(0, G), small) & below) != 0)
+        bigw = Cat(Const(0, G + 1), big)  # positions 0..N-2
+        smallw = Cat(lost, kept)
+        s = Signal(signed(N + 1), name="add_sum")
+        m.d.comb += s.eq(Mux(sub, bigw - smallw, bigw + smallw))
+        sneg = s[N]
+        mag = Signal(N, name="add_mag")
+        m.d.comb += mag.eq(Mux(sneg, -s, s)[:N])
+        ew = max(abs(lo), abs(hi), abs(fc.emin - fc.man_bits - 1), abs(fc.emax)).bit_length() + 3
+        top = Signal(signed(ew), name="add_top_exp")  # weight of window bit N-1
+        m.d.comb += top.eq(Mux(swap, ec, x["exp"]) + 1)
+
+        # -- normalise and round into acc_format (the shared rounder) ----------------------
+        nsig, nexp = normalize(m, mag, top, "nrm")
+        nan = Signal(name="res_nan")
+        inf = Signal(name="res_inf")
+        m.d.comb += [
+            nan.eq(pn | cn | (pi & ci & (ps != cs))),
+            inf.eq((pi | ci) & ~nan),
+        ]
+        sign = Signal(name="res_sign")
+        with m.If(inf):
+            m.d.comb += sign.eq(Mux(pi, ps, cs))
+        with m.Elif(mag == 0):  # exact zero: +0 unless both addends are -0
+            m.d.comb += sign.eq(pz & cz & ps & cs)
+        with m.Else():
+            m.d.comb += sign.eq(sig_big ^ sneg)
+        res = round_encode(
+            m, fc, sign=sign, sig=nsig, exp=nexp, is_nan=nan, is_inf=inf, rand=x["rand"],
+            rounding=self.rounding, saturate=self.saturate, name="acc_rnd",
+        )
+        with m.If(valid | clear):
+            m.d.sync += acc.eq(res)
+        m.d.comb += self.acc.as_value().eq(acc)
+        return m
+
+
+# -- the integer MAC -------------------------------------------------------------------------
+class IntMAC(Unit):
+    """Integer multiply-accumulate (SPEC 3.2 with IntFormat operands).
+
+    ``acc <= (clear ? 0 : acc) + (valid ? a*b : 0)``, one ``*`` of the operands as they are
+    (signed, unsigned or mixed), two's complement acc of ``acc_bits`` bits (default from
+    ``int_mac_params``: ``bits_a + bits_b + ceil(log2 depth)``, one more for unsigned x
+    unsigned), wrapping on overflow or clamping per step with ``saturate_acc``. Reset state 0.
+    Timing: ``latency`` edges from accepting (a, b, valid, clear) to acc (>= 1; 2 registers
+    the product; more register the inputs). Ports: ``clk``, ``rst``, ``a``, ``b``,
+    ``valid``, ``clear``, ``acc``.
+    """
+
+    unit = "int-mac"
+
+    def __init__(self, fmt_a, fmt_b=None, *, depth: int | None = None,
+                 acc_bits: int | None = None, saturate_acc: bool = False, latency: int = 1):
+        self.fmt_a = _operand(fmt_a, "Operand a", IntFormat, "int-mac", "mac")
+        self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b", IntFormat,
+                              "int-mac", "mac")
+        self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
+        self.latency = _mac_latency(latency)
+        self.mac_params = int_mac_params(
+            self.fmt_a, self.fmt_b, 4608 if depth is None else depth, acc_bits
+        )
+        p = self.mac_params
+        self.params = {
+            "a": self.fmt_a.name, "b": self.fmt_b.name, "acc_bits": p.acc_bits,
+            "saturate_acc": saturate_acc, "latency": latency,
+        }
+        self.port_formats = {"a": self.fmt_a, "b": self.fmt_b}
+        super().__init__({
+            "a": In(self.fmt_a.bits), "b": In(self.fmt_b.bits), "valid": In(1),
+            "clear": In(1), "acc": Out(p.acc_bits),
+        })
+
+    @property
+    def cut_points(self) -> list[str]:
+        n = self.latency - 1
+        return ["input"] * max(n - 1, 0) + (["product"] if n else [])
+
+    def extra_metadata(self) -> dict:
+        p = self.mac_params
+        return {
+            "latency": self.latency,
+            "timing": (
+                "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
+                "shows the state after that cycle"
+            ),
+            "cut_points": self.cut_points,
+            "depth": p.depth,
+            "acc_bits": p.acc_bits,
+            "acc_lsb_exp": 0,
+            "min_acc_bits": p.min_acc_bits,
+            "paper_acc_bits": p.paper_acc_bits,
+            "product_bits": p.product_bits,
+            "safe_depth": p.safe_depth,
+            "acc_overflow": "saturate" if self.saturate_acc else "wrap",
+        }
+
+    def elaborate(self, platform):
+        m = Module()
+        st = _Stages(m)
+        fa, fb = self.fmt_a, self.fmt_b
+        v = {"a": Value.cast(self.a), "b": Value.cast(self.b), "valid": self.valid,
+             "clear": self.clear}
+        for _ in range(self.cut_points.count("input")):
+            v = st.reg(v, "in_")
+        a, b = v["a"], v["b"]  # no valid gating: acc's enable ignores skipped products
+        a = a.as_signed() if fa.signed else a
+        b = b.as_signed() if fb.signed else b
+        w = fa.bits + fb.bits
+        sgn = fa.signed or fb.signed
+        prod = Signal(signed(w) if sgn else unsigned(w), name="s0_product")
+        m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
+        x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
+        if "product" in self.cut_points:
+            x = st.reg(x, "p_")
+        W = self.mac_params.acc_bits
+        acc = Signal(W, name="acc_reg")
+        pr = x["prod"]
+        addend = pr.as_signed() if sgn else pr
+        ext = Signal(W, name="acc_addend")
+        m.d.comb += ext.eq(addend)  # sign- or zero-extended
+        _accumulate(m, acc, ext, Const(0, 1), x["valid"], x["clear"], self.saturate_acc)
+        m.d.comb += self.acc.eq(acc)
+        return m
+
+
+# -- registry ----------------------------------------------------------------------------------
+@register(
+    "mac",
+    ("a", "b", "out", "rounding", "rand_bits", "saturate", "latency", "depth", "acc_bits",
+     "acc_format", "saturate_acc", "multiplier"),
+    "exact fixed-point multiply-accumulate (or --acc-format: float accumulator); y = acc "
+    "rounded into --out (an --out narrower than acc's range saturates; the sidecar says "
+    "out_saturates)",
+)
+def _mac(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=1,
+         depth=None, acc_bits=None, acc_format=None, saturate_acc=False, multiplier="exact"):
+    if a is None:
+        raise ValueError("Unit 'mac' needs an operand format (--a)")
+    return MAC(a, b, depth=depth, acc_bits=acc_bits, fmt_out=out, rounding=rounding,
+               saturate=saturate, saturate_acc=saturate_acc, acc_format=acc_format,
+               multiplier=multiplier, rand_bits=rand_bits, latency=latency)
+
+
+@register("int-mac", ("a", "b", "latency", "depth", "acc_bits", "saturate_acc"),
+          "integer multiply-accumulate (signed/unsigned), two's complement acc")
+def _int_mac(a=None, b=None, latency=1, depth=None, acc_bits=None, saturate_acc=False):
+    if a is None:
+        raise ValueError("Unit 'int-mac' needs an operand format (--a)")
+    return IntMAC(a, b, depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
+                  latency=latency)
