@@ -184,13 +184,27 @@ def _label(fmt) -> str:
 _COST = ("lut", "ff", "carry", "widemux", "dsp", "fmax_mhz", "crit_path_ns")
 
 
+def _latest(records: Iterable[dict]) -> list[dict]:
+    """The newest record per (unit, params, target, seed, flow options): when the hardware
+    generator changed between sweeps, the database keeps both versions' records (different
+    Verilog, different keys); the cost model uses the current one."""
+    best: dict[str, dict] = {}
+    for r in records:
+        key = json.dumps([r.get(k) for k in ("unit", "params", "target", "seed", "dsp_enabled",
+                                             "widelut", "register_io", "freq_mhz")],
+                         sort_keys=True, default=str)
+        if key not in best or (r.get("created") or "") >= (best[key].get("created") or ""):
+            best[key] = r
+    return list(best.values())
+
+
 def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[dict]:
     """Cost-model rows from result records: one per (format, variant, target), medians over
     seeds of the ok records. ``family`` is ``"mac"`` or ``"mul"``; default ``"mac"`` if any MAC
     record is there, else ``"mul"``. Records with DSPs, without registered IO or with the
     ``-nowidelut`` mapping are left out; so are depths other than the most common one."""
     cand = []
-    for r in records:
+    for r in _latest(records):
         if r.get("status") != "ok" or r.get("dsp_enabled") or r.get("register_io") is False:
             continue
         if r.get("widelut") is False:
@@ -515,6 +529,15 @@ def _by_bits(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _log_axis(axis, set_scale) -> None:
+    """Log scale with plain-number labels (no 3x10^1 minor-tick clutter)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    set_scale("log")
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _plot_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Path, title: str) -> bool:
     import matplotlib
 
@@ -557,7 +580,7 @@ def _plot_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Path, title:
             ax.set_xlabel("total bits")
             ax.set_ylabel(ylabel)
             if metric == "lut":
-                ax.set_yscale("log")
+                _log_axis(ax.yaxis, ax.set_yscale)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=11)
@@ -597,7 +620,7 @@ def _plot_pareto(rows: list[dict], target: str, path: Path, variant: str = "acc"
             xs.append(r["lut"])
             ys.append(r[q])
         ax.plot(xs, ys, color="tab:red", linewidth=1.2, alpha=0.8, label="Pareto front")
-        ax.set_xscale("log")
+        _log_axis(ax.xaxis, ax.set_xscale)
         ax.set_xlabel("LUT4 (MAC, no DSP)")
         ax.set_ylabel(f"SQNR on {_DIST_LABEL[dist]} (dB, best scale)")
         ax.set_title(f"{target}: cost vs error, {_DIST_LABEL[dist]}", fontsize=10)
@@ -633,8 +656,8 @@ def _plot_fit(rows: list[dict], fits: dict, path: Path) -> bool:
         ax.scatter(xs, ys, c=colors, s=14)
         lim = [min(xs + ys) * 0.9, max(xs + ys) * 1.1]
         ax.plot(lim, lim, color="gray", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_axis(ax.xaxis, ax.set_xscale)
+        _log_axis(ax.yaxis, ax.set_yscale)
         ax.set_xlabel("measured LUT4")
         ax.set_ylabel("fitted LUT4")
         ax.set_title(f"{target} {variant}: RMS {fit.rms:.0f}, max {fit.max_abs_pct:.0f}%",

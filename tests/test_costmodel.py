@@ -204,6 +204,9 @@ def test_costmodel_rows():
     assert (e4["E"], e4["M"], e4["bits"], e4["acc_bits"], e4["depth"]) == (4, 3, 8, 49, 4608)
     i8 = rows[0]
     assert (i8["E"], i8["M"], i8["acc_bits"]) == (0, 7, 29)
+    # A regenerated design (new Verilog, new record) replaces the old one, seed by seed.
+    newer = _rec("int-mac", {"a": "int8"}, lut=260, created="2099-01-01T00:00:00")
+    assert [r["lut"] for r in costmodel_rows(recs + [newer]) if r["label"] == "INT8"] == [260]
     mul = costmodel_rows(recs, family="mul")
     assert [(r["label"], r["acc_bits"]) for r in mul] == [("E4M3ieee", 35)]
     # Without MAC records, the multipliers are the rows.
