@@ -149,35 +149,62 @@ def _accumulate(m: Module, acc: Signal, addend: Value, cin: Value, valid: Value,
 
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
                   stages: _Stages) -> Signal:
-    """``y = encode(acc, fmt_out)``: two's complement acc -> sign and magnitude -> leading-zero
+    """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
     normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
-    NaN; one Inf flag: that Inf, converted as SPEC 2.3 says)."""
+    NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
+
+    Only a window of acc's bits can change y, so only the window is negated, counted and
+    shifted (specialised on fmt_out at elaboration time):
+
+    - bits weighing more than 2**emax: any of them set in |acc| means |acc| >= 2**(emax+1),
+      which overflows in every rounding mode; the rounder gets the stand-in 2**(emax+1);
+    - bits weighing less than 2**(emin - M - R) (R = 1, or rand_bits for stochastic
+      rounding): below the finest quantum's round bit (or its R bits), they only matter as a
+      sticky bit;
+    - in between, exact. |acc| = ~acc + 1 for negative acc: the +1 reaches the window only
+      when every bit below it is 0 (then also no sticky), so the negation is a window-wide
+      increment, not an acc-wide one.
+    """
     W = len(acc)
     neg = acc[W - 1]
-    mag = Signal(W, name="y_mag")
-    m.d.comb += mag.eq((acc ^ _rep(neg, W)) + neg)  # |acc|; -2**(W-1) gives 2**(W-1)
-    lz = leading_zeros(m, mag, "y_lz")
-    top_exp = lsb_exp + W - 1  # weight of mag's top bit
-    # The rounder needs p bits and a round bit (stochastic: the R bits below p, which it
-    # reads even after a subnormal shift); everything below is only a sticky bit, which masks
-    # mag directly (bits below W-k-lz) instead of shifting all W bits.
     R = len(rand) if rand is not None else 1
-    k = min(W, fmt_out.sig_bits + max(R, 1))
+    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
+    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
+    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
+    Ww = b_hi - b_lo
+    lo_nz = Signal(name="y_low_sticky")
+    m.d.comb += lo_nz.eq(acc[:b_lo] != 0 if b_lo else 0)
+    ws = Signal(Ww + 1, name="y_window_sum")
+    m.d.comb += ws.eq((acc[b_lo:b_hi] ^ _rep(neg, Ww)) + (neg & ~lo_nz))
+    win = ws[:Ww]
+    big = Signal(name="y_big")  # |acc| >= 2**(emax+1)
+    hi_set = (acc[b_hi:] ^ _rep(neg, W - b_hi)) != 0 if b_hi < W else Const(0, 1)
+    m.d.comb += big.eq(ws[Ww] | hi_set)
+    lz = leading_zeros(m, win, "y_lz")
+    top_exp = lsb_exp + b_hi - 1  # weight of the window's top bit
+    # The rounder needs p bits and a round bit (stochastic: the R bits below p, which it
+    # reads even after a subnormal shift); everything below is only a sticky bit.
+    k = min(Ww, fmt_out.sig_bits + max(R, 1))
     sig = Signal(k, name="y_norm_sig")
-    m.d.comb += sig.eq((mag << lz)[W - k : W])
     sticky = Signal(name="y_sticky")
-    if W > k:
-        # below[i] = OR of mag bits 0..i-1; the dropped bits are mag[0 : W-k-lz]
-        below = Signal(W - k + 1, name="y_below")
-        m.d.comb += below[0].eq(0)
-        for i in range(1, W - k + 1):
-            m.d.comb += below[i].eq(below[i - 1] | mag[i - 1])
-        m.d.comb += sticky.eq((below << lz)[W - k])
-    else:
-        m.d.comb += sticky.eq(0)
-    ew = max(abs(top_exp), W).bit_length() + 3
+    ew = max(abs(top_exp), abs(fmt_out.emax), W).bit_length() + 3
     exp = Signal(signed(ew), name="y_norm_exp")
-    m.d.comb += exp.eq(top_exp - lz)
+    dropped = Const(0, 1)
+    if Ww > k:
+        # below[i] = OR of window bits 0..i-1; the dropped bits are win[0 : Ww-k-lz]
+        below = Signal(Ww - k + 1, name="y_below")
+        m.d.comb += below[0].eq(0)
+        for i in range(1, Ww - k + 1):
+            m.d.comb += below[i].eq(below[i - 1] | win[i - 1])
+        dropped = (below << lz)[Ww - k]
+    with m.If(big):  # a stand-in that overflows as |acc| does
+        m.d.comb += [sig.eq(1 << (k - 1)), exp.eq(fmt_out.emax + 1), sticky.eq(0)]
+    with m.Else():
+        m.d.comb += [
+            sig.eq((win << lz)[Ww - k : Ww]),
+            exp.eq(top_exp - lz),
+            sticky.eq(lo_nz | dropped),
+        ]
     if flags is not None:
         nan = flags[0] | (flags[1] & flags[2])
         inf = (flags[1] | flags[2]) & ~nan

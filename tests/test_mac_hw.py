@@ -12,8 +12,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
-from exmy.golden import CATALOG, IntFormat, catalog_formats
+from exmy.golden import CATALOG, IntFormat, catalog_formats, parse_format
 from exmy.hdl.mac import MAC, IntMAC
 from exmy.hdl.registry import build, sidecar
 from exmy.hdl.verilog import port_table, to_verilog
@@ -181,6 +183,77 @@ def test_cut_points(comp, cuts):
     assert comp.cut_points == cuts
     assert comp.extra_metadata()["cut_points"] == cuts
     assert len(cuts) == comp.latency - 1  # acc itself is the last register
+
+
+# -- the conversion acc -> y against golden encode, stage by stage ----------------------------
+class _AccToFloat(wiring.Component):
+    """The MAC's acc -> y conversion alone (combinational), acc as an input port."""
+
+    def __init__(self, W, lsb, fmt, rounding, saturate, R):
+        self.W, self.lsb, self.fmt = W, lsb, parse_format(fmt)
+        self.rounding, self.saturate, self.R = rounding, saturate, R
+        ports = {"acc": In(W), "y": Out(self.fmt.width)}
+        if R:
+            ports["rand"] = In(R)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Module
+
+        from exmy.hdl.mac import _acc_to_float, _Stages
+
+        m = Module()
+        y = _acc_to_float(m, self.acc, None, self.lsb, self.fmt, rounding=self.rounding,
+                          saturate=self.saturate, rand=self.rand if self.R else None,
+                          y_latency=0, stages=_Stages(m))
+        m.d.comb += self.y.eq(y)
+        return m
+
+
+@pytest.mark.parametrize(
+    "W, lsb, fmt, rounding, saturate, R",
+    [
+        # (window = the bits between the overflow bits above and the sticky-only bits below)
+        (12, -4, "e2m1fn", "rne", False, 0),  # overflow bits, window and sticky bits
+        (12, -5, "e2m1fn", "stochastic", False, 2),  # R exact bits below the quantum
+        (14, -8, "e3m4-ieee-ftz", "rtz", False, 0),  # subnormal grid, then flush
+        (16, -18, "e4m3fn", "rne", False, 0),  # sticky bits and window only
+        (14, -7, "e4m3fn", "rna", True, 0),  # window reaches the top of acc
+        (12, 2, "e4m3fn", "rne", True, 0),  # every bit above emax: saturate
+        (12, -40, "e4m3fn", "rne", False, 0),  # every bit below the round bit: sticky only
+        (14, -16, "e4m3fn", "stochastic", False, 3),
+        (14, -4, "e4m3-u", "rne", False, 0),  # negative values into an unsigned format
+        (12, -8, "e8m0fnu", "rne", False, 0),  # no zero in the output
+    ],
+)
+def test_acc_to_y_exhaustive(W, lsb, fmt, rounding, saturate, R):
+    """Every acc value of W bits (two's complement, bit 0 weighs 2**lsb) converted by the
+    hardware equals golden ``encode`` of the exact value: the window (overflow above, sticky
+    below, negation as a window-wide increment) loses nothing."""
+    from exmy.golden import Raw, encode
+    from exmy.sim import run_vectors
+
+    def make():
+        return _AccToFloat(W, lsb, fmt, rounding, saturate, R)
+
+    comp = make()
+    ports = port_table(comp, to_verilog(comp, "acc_to_y"))
+    acc = np.arange(1 << W, dtype=np.uint64)
+    inputs = {"acc": acc}
+    rng = np.random.default_rng(5)
+    rand = rng.integers(0, 1 << R, len(acc), dtype=np.uint64) if R else None
+    if R:
+        inputs["rand"] = rand
+    got = run_vectors(None, None, ports, inputs, ["y"], 0, "amaranth", None, component=make)
+    val = acc.astype(np.int64) - ((acc >> np.uint64(W - 1)).astype(np.int64) << W)
+    n = len(acc)
+    raw = Raw((val < 0).astype(np.uint8), np.abs(val), np.full(n, lsb, np.int64),
+              np.zeros(n, bool), np.zeros(n, bool))
+    want = encode(raw, comp.fmt, rounding=rounding, saturate=saturate, rand=rand,
+                  rand_bits=R)
+    bad = np.nonzero(got["y"] != want)[0]
+    assert len(bad) == 0, [(int(val[i]), hex(int(got["y"][i])), hex(int(want[i])))
+                           for i in bad[:5]]
 
 
 # -- the accumulator width, proven in hardware ------------------------------------------------
