@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -96,7 +98,7 @@ def build(
     log = build_dir / f"build_{simulator}.log"
     runner = get_runner(simulator)
     runner.log.setLevel(logging.WARNING)
-    try:
+    def _build():
         runner.build(
             sources=[dut_v, tb_v],
             hdl_toplevel=tb.TB_TOP,
@@ -106,10 +108,29 @@ def build(
             always=True,
             log_file=log,
         )
+
+    try:
+        _build()
     except (RuntimeError, SystemExit) as exc:
-        raise SimulationError(
-            f"{simulator} build of {top} failed ({exc}); log {log}:\n{_tail(log)}"
-        ) from None
+        # Verilator's precompiled header under ccache occasionally vanishes mid-build on a
+        # loaded machine ("Vtop__pch.h.slow: linker input file not found"); a clean rebuild
+        # without the object cache succeeds. A real error fails the second time too.
+        if simulator != "verilator":
+            raise SimulationError(
+                f"{simulator} build of {top} failed ({exc}); log {log}:\n{_tail(log)}"
+            ) from None
+        shutil.rmtree(sim_dir, ignore_errors=True)
+        sim_dir.mkdir(parents=True, exist_ok=True)
+        saved = os.environ.pop("OBJCACHE", None)
+        try:
+            _build()
+        except (RuntimeError, SystemExit) as exc2:
+            raise SimulationError(
+                f"{simulator} build of {top} failed twice ({exc2}); log {log}:\n{_tail(log)}"
+            ) from None
+        finally:
+            if saved is not None:
+                os.environ["OBJCACHE"] = saved
     if not exe.is_file():
         raise SimulationError(f"{simulator} build of {top} made no {exe}; log {log}:\n{_tail(log)}")
     stamp.write_text(key)
