@@ -294,7 +294,7 @@ def round_encode(
     m.d.comb += field.eq(Mux(normal, (e4 + fmt.bias)[:E], 0))
     over = Signal(name=f"{name}_overflow")
     over_expr = e4 > fmt.emax
-    if M:
+    if M and fmt.max_man_at_emax < fmt.man_mask:  # (an all-ones bound is never exceeded)
         over_expr = over_expr | ((e4 == fmt.emax) & (man > fmt.max_man_at_emax))
     m.d.comb += over.eq(normal & over_expr)
     mag_w = E + M
