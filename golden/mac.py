@@ -43,6 +43,7 @@ import numpy as np
 
 from .core import Raw, decode, encode
 from .format import CATALOG, FloatFormat, IntFormat, catalog_formats, parse_format
+from .lmul import check_lmul_formats, lmul_offset, lmul_raw
 from .ops import check_rounding_options, multiply_raw
 
 __all__ = [
@@ -124,16 +125,60 @@ class ProductModel:
     geometry: Callable[[FloatFormat, FloatFormat], ProductGeometry]
 
 
-#: Multiplier models by name. ``"exact"`` is SPEC 3.1's exact product. The L-Mul unit adds
-#: ``"lmul"`` here (its products are normal numbers of the operand format's precision, so its
-#: geometry has a coarser ``lsb_exp`` and may exceed ``max_a * max_b``); nothing else in this
-#: module changes.
+def _lmul_format(fmt_a: FloatFormat, fmt_b: FloatFormat) -> FloatFormat:
+    if fmt_a != fmt_b:
+        raise ValueError(
+            f"The L-Mul MAC multiplies operands of one format (SPEC 3.4), not {fmt_a} x "
+            f"{fmt_b}; use multiplier='exact' for mixed formats"
+        )
+    check_lmul_formats(fmt_a)  # M >= 1, a zero
+    return fmt_a
+
+
+def _lmul_lsb(fmt: FloatFormat) -> int:
+    # every non-zero L-Mul product is 1.man * 2**(field - bias) with field >= 1
+    return 1 - fmt.bias - fmt.man_bits
+
+
+def _lmul_product(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
+    """SPEC 3.4's L-Mul product (adder form, offset 2^-l(M)) as an exact Raw, accumulated
+    exactly: subnormal operands count as zero and results below the normal range are ±0, as
+    in the L-Mul unit, but a result above max_finite keeps its true value (the MAC encodes
+    nothing before ``y``; the unbounded exponent costs at most one accumulator bit)."""
+    fmt = _lmul_format(fmt_a, fmt_b)
+    raw = lmul_raw(a, b, fmt)
+    exp = np.where(np.asarray(raw.sig) == 0, _lmul_lsb(fmt), raw.exp).astype(np.int64)
+    return Raw(raw.sign, raw.sig, exp, raw.nan, raw.inf)
+
+
+def _lmul_geometry(fmt_a: FloatFormat, fmt_b: FloatFormat) -> ProductGeometry:
+    fmt = _lmul_format(fmt_a, fmt_b)
+    M = fmt.man_bits
+    # the adder's largest sum: both magnitudes max_finite (t is monotone in the value)
+    t = 2 * fmt.max_finite_code - (fmt.bias << M) + lmul_offset(M)
+    field = t >> M
+    mx = (((t & ((1 << M) - 1)) | (1 << M)) << (field - 1)) if field >= 1 else 0
+    return ProductGeometry(
+        lsb_exp=_lmul_lsb(fmt),
+        max_pos=mx,
+        max_neg=-mx if fmt.signed else 0,
+        sig_bits=M + 1,
+        shift_max=max(field - 1, 0),
+    )
+
+
+#: Multiplier models by name. ``"exact"`` is SPEC 3.1's exact product; ``"lmul"`` is SPEC
+#: 3.4's L-Mul (same-format operands, M >= 1): its products are normal numbers of the operand
+#: format's precision, so its grid is ``2**(1 - bias - M)`` (coarser than the exact one), and
+#: its largest product (the adder's carry may reach the next binade) can exceed
+#: ``max_finite**2``; it is accumulated unbounded, never turned into Inf.
 MULTIPLIERS: dict[str, ProductModel] = {
     "exact": ProductModel("exact", multiply_raw, _exact_geometry),
+    "lmul": ProductModel("lmul", _lmul_product, _lmul_geometry),
 }
 
 #: Multiplier names SPEC 3.2 defines but this module may not have yet, for a helpful error.
-_PLANNED_MULTIPLIERS = {"lmul": "SPEC 3.4"}
+_PLANNED_MULTIPLIERS: dict[str, str] = {}
 
 
 # -- shared width arithmetic -----------------------------------------------------------------

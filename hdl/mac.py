@@ -311,10 +311,7 @@ class MAC(Unit):
             self.fmt_a, self.fmt_b, depth=4608 if depth is None else depth,
             acc_bits=acc_bits, multiplier=multiplier,
         )
-        if multiplier != "exact":
-            raise ValueError(
-                f"Multiplier {multiplier!r} is not built in the MAC hardware yet; use 'exact'"
-            )
+        self.multiplier = multiplier
         self.fmt_out = None
         if fmt_out is not None:
             self.fmt_out = _operand(fmt_out, "Output", FloatFormat)
@@ -356,6 +353,7 @@ class MAC(Unit):
                 "rounding": None if out is None else rounding, "rand_bits": rand_bits,
                 "saturate": saturate, "saturate_acc": saturate_acc, "latency": latency,
                 "y_latency": y_latency or None,
+                "multiplier": None if multiplier == "exact" else multiplier,
             }
             # acc is a plain two's complement vector (acc_bits, acc_lsb_exp in the metadata)
             self.port_formats = {"a": fa, "b": fb}
@@ -396,6 +394,7 @@ class MAC(Unit):
             return meta
         meta.update({
             "y_latency": self.y_latency if self.fmt_out is not None else None,
+            "multiplier": p.multiplier,
             "depth": p.depth,
             "acc_bits": p.acc_bits,
             "acc_lsb_exp": p.acc_lsb_exp,
@@ -434,7 +433,11 @@ class MAC(Unit):
         da = decode_float(m, v["a"], fa, "a", normalize_sub=False)
         db = decode_float(m, v["b"], fb, "b", normalize_sub=False)
         special = Signal(3, name="s0_special")  # the product's flags bits
-        nan = da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)
+        z_a, z_b = da.is_zero, db.is_zero
+        if self.multiplier == "lmul":  # denormals-are-zero (SPEC 3.4): subnormal x Inf is NaN
+            z_a = v["a"][fa.man_bits : fa.man_bits + fa.exp_bits] == 0
+            z_b = v["b"][fb.man_bits : fb.man_bits + fb.exp_bits] == 0
+        nan = da.is_nan | db.is_nan | (da.is_inf & z_b) | (z_a & db.is_inf)
         inf = (da.is_inf | db.is_inf) & ~nan
         sign = da.sign ^ db.sign
         m.d.comb += special.eq(Cat(nan, inf & ~sign, inf & sign) if p.has_flags else 0)
@@ -463,11 +466,15 @@ class MAC(Unit):
         sig_a, f_a = field_sig(v["a"], fa, gate if gate_a else None)
         sig_b, f_b = field_sig(v["b"], fb, None if gate_a else gate)
 
-        # -- significand product: one `*` (Yosys may map it to a DSP) ---------------------
-        prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
-        m.d.comb += prod.eq(sig_a * sig_b)
-        shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
-        m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
+        if self.multiplier == "lmul":
+            prod, shift, drop = self._lmul_product(m, v, nan, inf, en)
+        else:
+            # -- significand product: one `*` (Yosys may map it to a DSP) -----------------
+            prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
+            m.d.comb += prod.eq(sig_a * sig_b)
+            shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
+            m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
+            drop = 2
         neg = Signal(name="s0_neg")
         m.d.comb += neg.eq(sign & en if p.has_flags else sign)
         x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
@@ -478,7 +485,7 @@ class MAC(Unit):
         # -- align: shift onto the accumulator grid ----------------------------------------
         mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
         mag = Signal(mag_w, name="s1_aligned")
-        m.d.comb += mag.eq((x["prod"] << x["shift"])[2 : 2 + mag_w])
+        m.d.comb += mag.eq((x["prod"] << x["shift"])[drop : drop + mag_w])
         y = {"mag": mag, "neg": x["neg"], "special": x["special"], "valid": x["valid"],
              "clear": x["clear"], "rand": x["rand"]}
         if "align" in cuts:
@@ -507,6 +514,33 @@ class MAC(Unit):
             )
             m.d.comb += self.y.as_value().eq(yv)
         return m
+
+    def _lmul_product(self, m: Module, v, nan, inf, en):
+        """SPEC 3.4's L-Mul in place of the significand product: one (E+M)-bit addition
+        ``t = |a| + |b| - (B << M) + 2^(M - l(M))`` of the magnitude fields; the product is
+        ``1.t_man * 2**(t_field - B)``, i.e. ``1.t_man`` shifted left by ``t_field - 1`` onto
+        the grid ``2**(1 - B - M)`` (returned as shift ``t_field`` with one bit dropped).
+        Subnormal operands (exponent field 0) count as zero and ``t_field <= 0`` gives 0, as
+        in ``LMul``; a ``t`` beyond max_finite is accumulated at its true value."""
+        from exmy.golden.lmul import lmul_offset
+
+        f = self.fmt_a
+        E, M = f.exp_bits, f.man_bits
+        p = self.mac_params
+        mag_a = v["a"][: E + M]
+        mag_b = v["b"][: E + M]
+        zero = (mag_a[M:] == 0) | (mag_b[M:] == 0)
+        k = lmul_offset(M) - (f.bias << M)
+        t = Signal(signed(E + M + 3), name="s0_lmul_t")
+        m.d.comb += t.eq(mag_a.as_unsigned() + mag_b.as_unsigned() + Const(k, signed(E + M + 3)))
+        live = ~zero & (t >= (1 << M)) & ~nan & ~inf
+        if p.has_flags:
+            live = live & en
+        prod = Signal(M + 1, name="s0_product")
+        m.d.comb += prod.eq(Mux(live, Cat(t[:M], Const(1, 1)), 0))
+        shift = Signal(max(p.shift_max + 1, 1).bit_length(), name="s0_shift")
+        m.d.comb += shift.eq(t[M:])
+        return prod, shift, 1
 
     def _elaborate_float_acc(self):
         m = Module()

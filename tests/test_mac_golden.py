@@ -270,11 +270,12 @@ def test_block_scale_operand():
 
 
 def test_unknown_multiplier():
-    with pytest.raises(ValueError, match=r"^Multiplier must be one of 'exact', not 'booth'$"):
+    with pytest.raises(ValueError,
+                       match=r"^Multiplier must be one of 'exact', 'lmul', not 'booth'$"):
         mac_params(E4M3FN, E4M3FN, multiplier="booth")
-    with pytest.raises(ValueError, match=r"^Multiplier 'lmul' \(SPEC 3.4\) is not available in "
-                       r"the MAC yet; use one of 'exact'$"):
-        mac_params(E4M3FN, E4M3FN, multiplier="lmul")
+    with pytest.raises(ValueError, match=r"^The L-Mul MAC multiplies operands of one format "
+                       r"\(SPEC 3.4\), not e4m3fn x e5m2; use multiplier='exact'"):
+        mac_params(E4M3FN, E5M2, multiplier="lmul")
     with pytest.raises(TypeError, match=r"^Multiplier must be a string, not 3$"):
         mac_params(E4M3FN, E4M3FN, multiplier=3)
 
@@ -362,7 +363,7 @@ def test_out_saturates():
 
 def test_multiplier_registry_hook():
     # the L-Mul engineer adds an entry; the exact one is there with a geometry function
-    assert set(MULTIPLIERS) == {"exact"}
+    assert set(MULTIPLIERS) == {"exact", "lmul"}
     g = MULTIPLIERS["exact"].geometry(E4M3FN, E5M2)
     assert g.lsb_exp == -9 - 16 and g.max_pos == -g.max_neg
 
@@ -773,3 +774,57 @@ def test_float_acc_saturate_inf_product():
     a, b = _e5("inf", "ninf"), _e5("one", "one")
     out = float_acc_mac(a, b, 1, [1, 0], E5M2, E5M2, "float16", saturate=True)["acc"]
     assert out.tolist() == [0x7BFF, 0xFBFF]  # -Inf + 65504 = -Inf -> -max_finite
+
+
+# -- multiplier="lmul" (SPEC 3.2 with SPEC 3.4 products) -------------------------------------
+def test_lmul_geometry_e4m3fn():
+    p = mac_params(E4M3FN, E4M3FN, multiplier="lmul")
+    # grid 2^(1 - 7 - 3); largest t = 2*0x7E - (7 << 3) + 1 = 197: 1.101b * 2^(24 - 7)
+    assert p.acc_lsb_exp == -9
+    assert p.max_product == 0b1101 << 23
+    assert p.max_product * 2.0**-9 > 448.0**2  # the adder's carry exceeds max_finite^2
+    assert p.ident.endswith("_lmul") and p.summary()["multiplier"] == "lmul"
+
+
+@pytest.mark.parametrize("fmt", ["e4m3fn", "e5m2", "e4m3fnuz", "e3m2fn", "e2m3fn"])
+def test_lmul_mac_vs_independent_reference(fmt):
+    """Per-cycle Python ints: the L-Mul unit's products, encoded into a format with a wide
+    exponent (same M) so that none overflows, decoded exactly onto the acc grid."""
+    from exmy.golden import decode, parse_format
+    from exmy.golden.lmul import lmul
+
+    f = parse_format(fmt)
+    wide = FloatFormat(f.exp_bits + 3, f.man_bits, f.bias, "ieee")  # same underflow point
+    p = mac_params(f, f, multiplier="lmul", depth=64)
+    rng = np.random.default_rng(5)
+    n = 120_000
+    a = rng.integers(0, 1 << f.width, n, dtype=np.uint64)
+    b = rng.integers(0, 1 << f.width, n, dtype=np.uint64)
+    valid = (rng.random(n) < 0.9).astype(np.uint8)
+    clear = (rng.random(n) < 0.02).astype(np.uint8)
+    w = decode(lmul(a, b, f, wide), wide)
+    got = mac(a, b, valid, clear, f, f, params=p)
+    acc, fl = 0, 0
+    lo, hi = -(1 << (p.acc_bits - 1)), (1 << (p.acc_bits - 1))
+    for i in range(n):
+        if clear[i]:
+            acc, fl = 0, 0
+        if valid[i]:
+            if w.nan[i]:
+                fl |= 1
+            elif w.inf[i]:
+                fl |= 4 if w.sign[i] else 2
+            else:
+                q = Fraction(int(w.sig[i])) * Fraction(2) ** int(w.exp[i])
+                q /= Fraction(2) ** p.acc_lsb_exp
+                assert q.denominator == 1 and abs(q) <= p.max_product
+                acc += -int(q) if w.sign[i] else int(q)
+                acc = (acc - lo) % (hi - lo) + lo
+        assert got["acc_value"][i] == acc and got["flags"][i] == fl, (fmt, i)
+
+
+def test_lmul_mac_no_inf_on_overflow():
+    big = np.array([0x7E], np.uint64)  # e4m3fn max_finite: L-Mul square beyond 448
+    out = mac(big, big, 1, 0, E4M3FN, E4M3FN, multiplier="lmul", fmt_out=CATALOG["float32"])
+    assert out["flags"][0] == 0
+    assert int(out["acc_value"][0]) == 0b1101 << 23

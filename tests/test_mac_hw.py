@@ -68,10 +68,11 @@ def _re(msg: str) -> str:
          "Rounding mode must be one of rne, rtz, rna, stochastic, not 'up'"),
         (("e4m3fn",), {"fmt_out": "e4m3fn", "rounding": "stochastic"}, ValueError,
          "Stochastic rounding needs rand_bits"),
-        (("e4m3fn",), {"multiplier": "lmul"}, ValueError,
-         "Multiplier 'lmul' (SPEC 3.4) is not available in the MAC yet; use one of 'exact'"),
+        (("e4m3fn", "e5m2"), {"multiplier": "lmul"}, ValueError,
+         "The L-Mul MAC multiplies operands of one format (SPEC 3.4), not e4m3fn x e5m2; use "
+         "multiplier='exact' for mixed formats"),
         (("e4m3fn",), {"multiplier": "booth"}, ValueError,
-         "Multiplier must be one of 'exact', not 'booth'"),
+         "Multiplier must be one of 'exact', 'lmul', not 'booth'"),
         (("e4m3fn",), {"acc_format": "bfloat16", "depth": 64}, ValueError,
          "depth applies only to the fixed-point accumulator, not to acc_format=bfloat16"),
         (("e4m3fn",), {"acc_format": "bfloat16", "acc_bits": 60, "fmt_out": "e4m3fn"},
@@ -405,6 +406,8 @@ CONFIGS = {
     "e2m1fn-e4m3fn": ("mac", "e2m1fn", "e4m3fn", {}),
     "int8": ("int-mac", "int8", "int8", {}),
     "uint4-int4": ("int-mac", "uint4", "int4", {}),
+    "e4m3fn-lmul-out": ("mac", "e4m3fn", "e4m3fn", {"multiplier": "lmul", "fmt_out": "e4m3fn"}),
+    "e5m2-lmul": ("mac", "e5m2", "e5m2", {"multiplier": "lmul"}),
 }
 
 
