@@ -26,6 +26,7 @@ import argparse
 
 import ml_dtypes
 import numpy as np
+
 from exmy.golden import CATALOG, FloatFormat, approx_fma_error
 
 FORMATS = ("bfloat16", "e4m3fn")

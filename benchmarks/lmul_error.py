@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+
 from exmy.golden import FloatFormat, parse_format
 from exmy.golden.stats import (
     compare_methods,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from amaranth.lib import wiring
+
 from exmy.golden.format import FloatFormat, IntFormat, parse_format
 
 __all__ = ["Unit", "fmt_arg"]

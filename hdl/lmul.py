@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
+
 from exmy.golden.format import FloatFormat, IntFormat, parse_format
 
 from .base import Unit

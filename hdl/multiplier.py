@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib.wiring import In, Out
+
 from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
 
 from .base import Unit, fmt_arg

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from exmy import golden
 from exmy.golden.format import FloatFormat
 from exmy.hdl.verilog import port_table, to_verilog

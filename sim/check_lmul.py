@@ -10,6 +10,7 @@ Importing this module registers the adapter.
 from __future__ import annotations
 
 import numpy as np
+
 from exmy import golden
 
 from . import vectors as V

@@ -14,6 +14,7 @@ computes a value: the golden model owns values. Random generators are passed in
 from __future__ import annotations
 
 import numpy as np
+
 from exmy.golden.format import FloatFormat, IntFormat
 
 __all__ = [

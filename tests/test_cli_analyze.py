@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+
 from exmy.cli.main import main
 from exmy.golden.stats import compare_methods, distribution_error, sample
 

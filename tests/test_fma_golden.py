@@ -11,6 +11,7 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+
 from exmy.golden import CATALOG, describe
 from exmy.golden.fma import (
     approx_fma,

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from exmy.golden import CATALOG, IntFormat, catalog_formats, parse_format
 from exmy.golden.lmul import lmul, lmul_l, lmul_offset
 

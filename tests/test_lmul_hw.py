@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 import pytest
+
 from exmy import golden
 from exmy.golden import catalog_formats
 from exmy.hdl.lmul import LMul, lmul_l, lmul_offset

@@ -17,6 +17,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import softfloatpy as sf
+
 from exmy.golden import CATALOG, FloatFormat, IntFormat, catalog_formats
 from exmy.golden.mac import (
     MULTIPLIERS,

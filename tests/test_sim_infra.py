@@ -12,12 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import exmy.sim.testbench as tbmod
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+import exmy.sim.testbench as tbmod
 from exmy.hdl.verilog import port_table, to_verilog
 from exmy.sim import compare, have_simulator, lint_verilog, run_vectors
 from exmy.sim import tools as simtools

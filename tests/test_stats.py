@@ -7,6 +7,7 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+
 from exmy.golden import CATALOG, parse_format
 from exmy.golden.stats import (
     COMPARISON_ROWS,

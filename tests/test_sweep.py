@@ -17,6 +17,7 @@ import textwrap
 import time
 
 import pytest
+
 from exmy.synth import sweep
 from exmy.synth.db import ResultsDB
 from exmy.synth.report import write_report

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from exmy.synth import flow, tools
 from exmy.synth.flow import synthesize
 from exmy.synth.tools import ToolNotFoundError

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+
 from exmy.golden.format import FloatFormat, IntFormat, catalog_formats, parse_format
 from exmy.sim import vectors as V
 
