@@ -39,8 +39,17 @@ def register(name: str, options: tuple[str, ...], summary: str):
 
 
 def unit_names() -> list[str]:
+    """Registered unit names in a fixed order (the order of ``UNIT_MODULES``, then of
+    registration), whatever order the unit modules happened to be imported in."""
     _load_units()
-    return list(UNITS)
+    names = list(UNITS)
+
+    def key(n):
+        mod = UNITS[n].build.__module__
+        rank = UNIT_MODULES.index(mod) if mod in UNIT_MODULES else len(UNIT_MODULES)
+        return (rank, names.index(n))
+
+    return sorted(names, key=key)
 
 
 #: modules whose import registers units (each calls ``register``); later units add a line
@@ -70,7 +79,7 @@ def build(unit: str, **options) -> Unit:
     if not isinstance(unit, str):
         raise TypeError(f"Unit name must be a string, not {unit!r}")
     if unit not in UNITS:
-        raise ValueError(f"Unknown unit {unit!r}; units are {', '.join(UNITS)}")
+        raise ValueError(f"Unknown unit {unit!r}; units are {', '.join(unit_names())}")
     info = UNITS[unit]
     given = {k: v for k, v in options.items() if v is not None}
     extra = sorted(set(given) - set(info.options))
