@@ -11,6 +11,15 @@ The raw-value contract handed to the rounder::
 
 ``exp`` is the weight of sig's top bit; the leading one sits at bit W-1 or W-2 (or sig is 0);
 ``sticky`` says 0 < delta < 1 (bits dropped below sig). ``is_nan``/``is_inf`` override.
+
+Approximate normalization (``round_encode(..., granularity=G)``, SPEC 3.3, the
+approximate-normalization FMA): same value contract, but ``exp`` is P, the coarse leading
+position of a sum normalised in steps of G, and the leading one sits anywhere in sig's top G
+bits (lower, or nowhere, only when a window capped the normalization). The rounder rounds at
+the fixed position ``2**max(P - p - G + 2, emin - M)`` (p + G - 1 bits kept), flushes a
+result below ``2**(P - G + 1)`` to a signed zero, and finishes with a (G+1)-way fine shift
+that truncates the rounded value to p bits. G = 1 (leading one at W-1, no window) rounds
+exactly as the default contract does.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
 from exmy.golden.format import FloatFormat, IntFormat
 
 from .util import Pipeline, check_latency, leading_zeros
@@ -202,6 +212,11 @@ def round_encode(
     exact: bool = False,
     pipe: Pipeline | None = None,
     name: str = "rnd",
+    granularity: int | None = None,
+    capped: bool = True,
+    flush: Value | None = None,
+    flush_index: Value | None = None,
+    align_max: int | None = None,
 ) -> Signal:
     """The shared rounder: raw value (module docstring contract) -> encoding in ``fmt``.
 
@@ -211,9 +226,45 @@ def round_encode(
     formats without zero. ``exact=True`` drops the increment logic for datapaths whose result
     is known to be representable (the exact multiplier). If ``pipe`` has a cut named
     ``"round"`` a register stage is placed after the subnormal alignment shift.
+
+    ``granularity=G`` selects the approximate-normalization contract (module docstring,
+    SPEC 3.3 steps 4-6): no pre-normalization, p + G - 1 bits kept (the alignment to the
+    subnormal grid keeps the rounding quantum at or above ``emin - M``), the rounded value
+    ``n`` (p + G bits) is flushed to a signed zero when it is below ``2**(P - G + 1)``, else
+    a (G+1)-way fine shift puts its leading one on top and truncates it to p bits (never
+    finer than the subnormal quantum: the subnormal case is the largest shift). A flushed
+    result counts as an exact zero for the zero rules (SPEC 3.3 step 5: unsigned formats give
+    +0, formats without zero NaN). ``capped=False`` says no window capped the normalization
+    (the leading one is in the top G bits), so only ``n = 0`` can flush; ``flush`` forces the
+    flush (a window so small that the result lies wholly below the rounding position);
+    ``flush_index`` gives the threshold as a bit index of n (for callers whose ``exp`` is not
+    SPEC's P, see ``align_max``).
+
+    ``align_max=k`` is HardFloat's shortcut for datapaths that stop their normalization shift
+    near emin: the caller guarantees ``exp >= e_align - k`` (``e_align`` = emin, or emin + G - 1
+    with ``granularity``), so the alignment shifter is built for at most k places (none for
+    0). In the default contract a value with ``exp <= emin`` is then not pre-normalised (its
+    leading one may sit anywhere: a subnormal on its grid); with ``granularity`` the
+    caller's ``exp`` may lie above SPEC's P (a coarse shift stopped early), so a capped caller
+    passes ``flush_index``.
     """
     M = fmt.man_bits
     p = M + 1
+    approx = granularity is not None
+    if approx:
+        if not isinstance(granularity, int) or granularity < 1 or granularity & (granularity - 1):
+            raise ValueError(f"Granularity must be a power of two >= 1, not {granularity!r}")
+        if rounding not in ("rne", "rtz", "rna") or exact:
+            raise ValueError(
+                f"The approximate-normalization rounder supports rounding modes rne, rtz, rna, "
+                f"not {rounding!r}{' (exact)' if exact else ''}"
+            )
+
+    G = granularity if approx else 1
+    pk = p + G - 1  # bits kept by the rounding step
+    # exponent (weight of the top kept bit) below which the rounding quantum would drop
+    # under emin - M: there the value is aligned to the subnormal grid first
+    e_align = fmt.emin + G - 1 if approx else fmt.emin
     sig = Value.cast(sig)
     W = max(len(sig), 2)
     if len(sig) < 2:
@@ -222,25 +273,41 @@ def round_encode(
     R = len(rand) if (rounding == "stochastic" and rand is not None) else 0
     ew = max(len(exp), (abs(fmt.emin) + p + 2).bit_length(), (abs(fmt.emax) + 2).bit_length())
     ew += 2
+    if approx:
+        ew = max(ew, (abs(fmt.emin) + pk + 2).bit_length() + 2)
 
-    # -- normalise by at most one bit (contract: leading one at W-1 or W-2) ---------------
     zero_in = Signal(name=f"{name}_zero_in")
     m.d.comb += zero_in.eq((sig == 0) & ~sticky)
-    top = sig[W - 1]
     s1 = Signal(W, name=f"{name}_s1_sig")
     e1 = Signal(signed(ew), name=f"{name}_s1_exp")
-    m.d.comb += [s1.eq(Mux(top, sig, (sig << 1)[:W])), e1.eq(Mux(top, exp, exp - 1))]
+    if approx:
+        # -- approximate normalization: the caller's coarse shift is all there is -----------
+        m.d.comb += [s1.eq(sig), e1.eq(exp)]
+    elif align_max is not None:
+        # -- one more bit of normalization unless at or below emin (then a subnormal) ------
+        shl = Signal(name=f"{name}_s1_shift")
+        m.d.comb += shl.eq(~sig[W - 1] & (Value.cast(exp) > fmt.emin))
+        m.d.comb += [s1.eq(Mux(shl, (sig << 1)[:W], sig)), e1.eq(exp - shl)]
+    else:
+        # -- normalise by at most one bit (contract: leading one at W-1 or W-2) -----------
+        top = sig[W - 1]
+        m.d.comb += [s1.eq(Mux(top, sig, (sig << 1)[:W])), e1.eq(Mux(top, exp, exp - 1))]
 
-    # -- align to the subnormal grid: right shift by emin - e, sticky collects ------------
-    Wx = max(W, p + 2) + R + 1
+    # -- align to the subnormal grid: right shift by e_align - e, sticky collects ---------
+    Wx = max(W, pk + 2) + R + 1
     s2 = Cat(Const(0, Wx - W), s1)
-    dmax = p + 1 + R + 1  # shifting further only moves bits into sticky
-    d = Signal(range(dmax + 1), name=f"{name}_sub_shift")
+    dmax = pk + 1 + R + 1  # shifting further only moves bits into sticky
+    if align_max is not None:
+        dmax = min(dmax, align_max)
+    d = Signal(range(dmax + 1), name=f"{name}_sub_shift") if dmax else Const(0, 1)
     below = Signal(name=f"{name}_below_emin")
-    m.d.comb += below.eq(e1 < fmt.emin)
+    m.d.comb += below.eq(Const(0, 1) if dmax == 0 else e1 < e_align)
     diff = Signal(signed(ew + 1), name=f"{name}_sub_diff")
-    m.d.comb += diff.eq(fmt.emin - e1)
-    m.d.comb += d.eq(Mux(below, Mux(diff > dmax, dmax, diff[: len(d)]), 0))
+    m.d.comb += diff.eq(e_align - e1)
+    if align_max is None:
+        m.d.comb += d.eq(Mux(below, Mux(diff > dmax, dmax, diff[: len(d)]), 0))
+    elif dmax:  # the caller guarantees diff <= dmax
+        m.d.comb += d.eq(Mux(below, diff[: len(d)], 0))
     s3 = Signal(Wx, name=f"{name}_aligned")
     lost = Signal(name=f"{name}_lost")
     m.d.comb += [
@@ -248,24 +315,41 @@ def round_encode(
         lost.eq((s2 & ((Const(1, Wx + 1) << d) - 1)[:Wx]) != 0),
     ]
     e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
-    m.d.comb += e3.eq(Mux(below, fmt.emin, e1))
+    m.d.comb += e3.eq(Mux(below, e_align, e1))
     st3 = Signal(name=f"{name}_sticky")
     m.d.comb += st3.eq(sticky | lost)
 
+    extra: list[Value] = []
+    if approx:
+        # SPEC 3.3 step 5 threshold 2**(P - G + 1) as a bit index of the rounded value n:
+        # p - 1 before the alignment shift, d places lower after it (0: only n = 0 flushes)
+        thr = Signal(range(max(p, 2)), name=f"{name}_flush_index")
+        if flush_index is not None:
+            m.d.comb += thr.eq(flush_index)
+        elif capped and p > 1:
+            m.d.comb += thr.eq(Mux(d >= p - 1, 0, (p - 1 - d)[: len(thr)]))
+        else:
+            m.d.comb += thr.eq(0)
+        fl = Signal(name=f"{name}_flush_in")
+        m.d.comb += fl.eq(Const(0, 1) if flush is None else Value.cast(flush))
+        extra = [thr, fl]
+
     if pipe is not None and "round" in pipe.cuts:
         vals = [s3, e3, st3, zero_in, Value.cast(sign), Value.cast(is_nan), Value.cast(is_inf)]
+        vals += extra
         if R:
             vals.append(Value.cast(rand))
         vals = pipe.stage("round", *vals)
         s3, e3, st3, zero_in, sign, is_nan, is_inf = vals[:7]
+        extra = list(vals[7 : 7 + len(extra)])
         if R:
-            rand = vals[7]
+            rand = vals[-1]
 
-    # -- round: keep p bits, increment by mode --------------------------------------------
-    kept = s3[Wx - p : Wx]
-    rbit = s3[Wx - p - 1]
+    # -- round: keep pk bits, increment by mode -------------------------------------------
+    kept = s3[Wx - pk : Wx]
+    rbit = s3[Wx - pk - 1]
     rest = Signal(name=f"{name}_rest")
-    m.d.comb += rest.eq((s3[: Wx - p - 1] != 0) | st3)
+    m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
     inc = Signal(name=f"{name}_inc")
     if exact or rounding == "rtz":
         m.d.comb += inc.eq(0)
@@ -278,15 +362,32 @@ def round_encode(
         m.d.comb += inc.eq((Value.cast(rand)[:R] + dR)[R])
     else:
         raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}")
-    r = Signal(p + 1, name=f"{name}_rounded")
+    r = Signal(pk + 1, name=f"{name}_rounded")
     m.d.comb += r.eq(kept + inc)
-    carry = r[p]
     normal = Signal(name=f"{name}_normal")
-    m.d.comb += normal.eq(r[p - 1] | carry)
     man = Signal(max(M, 1), name=f"{name}_man")
-    m.d.comb += man.eq(r[:M] if M else 0)
     e4 = Signal(signed(ew + 1), name=f"{name}_rounded_exp")
-    m.d.comb += e4.eq(e3 + carry)
+    if approx:
+        # -- SPEC 3.3 step 5: below 2**(P - G + 1) -> signed zero -------------------------
+        thr, fl = extra
+        flushed = Signal(name=f"{name}_flush")
+        m.d.comb += flushed.eq(fl | ((r >> thr) == 0))
+        # -- step 6: fine shift by f in 0..G (leading one of n's top G bits; G: none, the
+        # subnormal case), truncating the G - f bits below the p kept -------------------
+        f = leading_zeros(m, r[p : pk + 1], f"{name}_fine_shift")
+        rr = Signal(p, name=f"{name}_truncated")
+        m.d.comb += rr.eq((r << f)[G : G + p])
+        m.d.comb += [
+            normal.eq(rr[p - 1] & ~flushed),
+            man.eq(Mux(flushed, 0, rr[:M]) if M else 0),
+            e4.eq(e3 + 1 - f),
+        ]
+        zero_in = zero_in | flushed
+    else:
+        carry = r[p]
+        m.d.comb += normal.eq(r[p - 1] | carry)
+        m.d.comb += man.eq(r[:M] if M else 0)
+        m.d.comb += e4.eq(e3 + carry)
 
     # -- encode: fields, overflow, specials, signs -----------------------------------------
     E = fmt.exp_bits

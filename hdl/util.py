@@ -60,10 +60,15 @@ class Pipeline:
     ``stage(name, *values)`` at each one; the values come back registered (in ``sync``) when
     that cut holds a register and unchanged otherwise. With ``latency`` <= number of cuts the
     registers go to evenly spaced cuts; any latency beyond that adds registers at the output
-    (``finish``). Register names are ``s<k>_<signal>``.
+    (``finish``). ``placement`` overrides the spacing for some latencies: ``{k: (cut, ...)}``
+    (a unit whose stages are uneven names the cuts that balance them, measured). Register
+    names are ``s<k>_<signal>``.
     """
 
-    def __init__(self, m: Module, latency: int, cuts: list[str]):
+    def __init__(
+        self, m: Module, latency: int, cuts: list[str],
+        placement: dict[int, tuple[str, ...]] | None = None,
+    ):
         self.m = m
         self.latency = latency
         self.cuts = list(cuts)
@@ -71,6 +76,12 @@ class Pipeline:
         k = min(latency, n)
         if k == 0:
             chosen: set[int] = set()
+        elif placement and k in placement:
+            names = placement[k]
+            if len(set(names)) != k or not set(names) <= set(self.cuts):
+                raise ValueError(f"Placement for latency {k} must name {k} of {self.cuts}, "
+                                 f"not {names}")
+            chosen = {self.cuts.index(c) for c in names}
         else:
             # evenly spaced, always including the last cut
             chosen = {n - 1 - round(i * n / k) for i in range(k)}
