@@ -4,9 +4,9 @@ Same flow as ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` (default wide-LUT mapp
 ``synth_ice40``, nextpnr 0.11 (ECP5 LFE5U-85F, iCE40 HX8K), ``--freq 100``, inputs and
 outputs registered (FFs counted), median of seeds 1-3 (``--quick``: seed 1).
 
-1. ``fma`` vs ``approx-fma`` with G = 4 and 8 (no window) for bfloat16 and E4M3FN (a, b, c
-   and y in one format): LUT4, FF, Fmax and the ratios approx / exact. The seed paper
-   (Alexandridis et al. 2024) reports ~16% area saving for bfloat16 (ASIC).
+1. ``fma`` vs ``approx-fma`` with G = 2, 4 and 8 (no window) and G = 4, K = 16 for bfloat16
+   and E4M3FN (a, b, c and y in one format): LUT4, FF, Fmax and the ratios approx / exact.
+   The seed paper (Alexandridis et al. 2024) reports ~16% area saving for bfloat16 (ASIC).
 2. Where the area is: the significand multiplier alone (the one ``*``) and the back end that
    approximate normalization changes (``exmy.hdl.fma.normalize_round``: normalization,
    rounding, encoding, synthesized on its own from the adder's magnitude), as shares of the
@@ -32,7 +32,9 @@ from exmy.synth.sweep import default_make_design, run_sweep
 
 TARGETS = ("ecp5", "ice40")
 FORMATS = ("bfloat16", "e4m3fn")
-GRANULARITIES = (4, 8)
+GRANULARITIES = (2, 4, 8)
+#: ApproxFMA points: (G, K) - every granularity without a window, and one windowed point
+VARIANTS = [(g, None) for g in GRANULARITIES] + [(4, 16)]
 #: ANCHORS.md, HardFloat FMA with this flow: (ECP5 LUT4, FF, ECP5 Fmax MHz, iCE40 LUT4)
 HARDFLOAT_FMA = {
     "e4m3": (406, 32, 24, 426),
@@ -117,12 +119,16 @@ def _fingerprint() -> str:
 make_design.fingerprint = _fingerprint
 
 
+def _approx_params(base: dict, g: int, k: int | None) -> dict:
+    return {**base, "granularity": g} if k is None else {**base, "granularity": g, "window": k}
+
+
 def _unit_designs() -> list[tuple[str, dict]]:
     out = []
     for f in FORMATS:
         base = {"a": f, "b": f, "c": f, "out": f, "rounding": "rne"}
         out.append(("fma", base))
-        out += [("approx-fma", {**base, "granularity": g}) for g in GRANULARITIES]
+        out += [("approx-fma", _approx_params(base, g, k)) for g, k in VARIANTS]
     for f in HARDFLOAT_FMA:
         out.append(("fma", {"a": f, "b": f, "c": f, "out": f, "rounding": "rne"}))
     return out
@@ -202,16 +208,17 @@ def main(argv: list[str] | None = None) -> int:
             e = _median(recs, "fma", base, t)
             rows.append([f, t, "fma", _n(e and e["lut"]), _n(e and e["ff"]),
                          _n(e and e["fmax_mhz"], 1), "1.00", "1.00"])
-            for g in GRANULARITIES:
-                a = _median(recs, "approx-fma", {**base, "granularity": g}, t)
-                rows.append([f, t, f"approx-fma G={g}", _n(a and a["lut"]), _n(a and a["ff"]),
+            for g, kw in VARIANTS:
+                a = _median(recs, "approx-fma", _approx_params(base, g, kw), t)
+                label = f"approx-fma G={g}" + (f" K={kw}" if kw else "")
+                rows.append([f, t, label, _n(a and a["lut"]), _n(a and a["ff"]),
                              _n(a and a["fmax_mhz"], 1), _ratio(a and a["lut"], e and e["lut"]),
                              _ratio(a and a["fmax_mhz"], e and e["fmax_mhz"])])
                 if a and e and a["lut"] and e["lut"]:
-                    savings[(f, t, g)] = 1 - a["lut"] / e["lut"]
+                    savings[(f, t, g, kw)] = 1 - a["lut"] / e["lut"]
     print(_table(rows))
     if "bfloat16" in FORMATS and savings:
-        best = max((v for (f, _, _), v in savings.items() if f == "bfloat16"), default=None)
+        best = max((v for (f, *_), v in savings.items() if f == "bfloat16"), default=None)
         if best is not None:
             print(f"\nbfloat16: best approximate-normalization LUT saving here {best:+.1%} "
                   f"(the seed paper: {PAPER_SAVING:.0%}, ASIC area).")
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("fma back end (normalize, round, encode)", "piece:back", {"fmt": f}, whole),
             ) + tuple(
                 (f"approx G={g} back end", "piece:back", {"fmt": f, "granularity": g},
-                 _median(recs, "approx-fma", {**base, "granularity": g}, t))
+                 _median(recs, "approx-fma", _approx_params(base, g, None), t))
                 for g in GRANULARITIES
             ):
                 r = _median(recs, unit, params, t)
