@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import Raw, bit_length, check_rounding, decode, encode, round_at
-from .format import MAX_MAN_BITS, FloatFormat, parse_format
+from .format import MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
 from .ops import multiply_raw
 
 __all__ = [
@@ -27,6 +27,10 @@ __all__ = [
     "approx_fma",
     "approx_fma_datapath_width",
     "approx_fma_error",
+    "check_fma_operand",
+    "check_fma_output",
+    "check_fma_rounding",
+    "check_approx_params",
 ]
 
 FMA_ROUNDING_MODES = ("rne", "rtz", "rna")
@@ -41,7 +45,11 @@ _ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below eve
 
 
 # -- argument checks -------------------------------------------------------------------------
-def _check_operand(fmt, what: str) -> FloatFormat:
+def check_fma_operand(fmt, what: str) -> FloatFormat:
+    """FMA operand ``what`` (a, b or c): a float format with a zero. A parameter check shared
+    with ``exmy.hdl.fma`` (one set of messages)."""
+    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
+        raise TypeError(f"FMA operand {what} format must be a format name or object, not {fmt!r}")
     fmt = parse_format(fmt)
     if not isinstance(fmt, FloatFormat):
         raise ValueError(f"FMA operand {what} must be a float format, not {fmt}")
@@ -53,17 +61,22 @@ def _check_operand(fmt, what: str) -> FloatFormat:
     return fmt
 
 
-def _check_output(fmt) -> FloatFormat:
+def check_fma_output(fmt) -> FloatFormat:
+    """FMA output format: any float format (shared with ``exmy.hdl.fma``)."""
+    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
+        raise TypeError(f"FMA output format must be a format name or object, not {fmt!r}")
     fmt = parse_format(fmt)
     if not isinstance(fmt, FloatFormat):
         raise ValueError(f"FMA output format must be a float format, not {fmt}")
     return fmt
 
 
-def _check_mode(rounding, supported: tuple[str, ...], unit: str) -> None:
+def check_fma_rounding(rounding, supported: tuple[str, ...], unit: str) -> str:
+    """``rounding`` is a mode ``unit`` supports (shared with ``exmy.hdl.fma``)."""
     check_rounding(rounding)
     if rounding not in supported:
         raise ValueError(f"{unit} supports rounding modes {', '.join(supported)}, not {rounding!r}")
+    return rounding
 
 
 def _check_saturate(saturate) -> None:
@@ -85,15 +98,17 @@ def approx_fma_datapath_width(fmt_a, fmt_b, fmt_c) -> int:
     Examples: e4m3fn x e4m3fn + e4m3fn: 37; bfloat16: 523; float16: 81; e2m1fn: 9;
     e4m3fn x e4m3fn + float16: 43. The output format plays no part.
     """
-    fa = _check_operand(fmt_a, "a")
-    fb = _check_operand(fmt_b, "b")
-    fc = _check_operand(fmt_c, "c")
+    fa = check_fma_operand(fmt_a, "a")
+    fb = check_fma_operand(fmt_b, "b")
+    fc = check_fma_operand(fmt_c, "c")
     r_max = max(fa.emax + fb.emax + 1, fc.emax) + 1
     l_min = min(fa.quantum_exp + fb.quantum_exp, fc.quantum_exp)
     return r_max - l_min + 1
 
 
-def _check_approx(granularity, window, fa, fb, fc) -> None:
+def check_approx_params(granularity, window, fa, fb, fc) -> None:
+    """SPEC 3.3's granularity G and window K for operand formats ``fa``, ``fb``, ``fc`` (shared
+    with ``exmy.hdl.fma``)."""
     if not isinstance(granularity, int) or isinstance(granularity, bool):
         raise TypeError(f"Granularity must be an integer, not {granularity!r}")
     if granularity < 1 or granularity & (granularity - 1):
@@ -191,9 +206,9 @@ def fma_raw(a, b, c, fmt_a, fmt_b, fmt_c, *, precision: int) -> Raw:
     ``precision + 1`` bits below its leading bit; addend bits below that are the sticky.
     ``fma`` uses ``precision = p_out``; ``approx_fma`` ``p_out + G - 1``.
     """
-    fa = _check_operand(fmt_a, "a")
-    fb = _check_operand(fmt_b, "b")
-    fc = _check_operand(fmt_c, "c")
+    fa = check_fma_operand(fmt_a, "a")
+    fb = check_fma_operand(fmt_b, "b")
+    fc = check_fma_operand(fmt_c, "c")
     if not isinstance(precision, int) or isinstance(precision, bool):
         raise TypeError(f"Precision must be an integer, not {precision!r}")
     if not 1 <= precision <= MAX_PRECISION:
@@ -242,11 +257,11 @@ def fma(
     are then mapped into ``fmt_out`` as ``encode`` does (no -0 in fnuz, Inf into a format
     without Inf per SPEC 2.3).
     """
-    fa = _check_operand(fmt_a, "a")
-    fb = _check_operand(fmt_b, "b")
-    fc = _check_operand(fmt_c, "c")
-    fo = _check_output(fmt_out)
-    _check_mode(rounding, FMA_ROUNDING_MODES, "FMA")
+    fa = check_fma_operand(fmt_a, "a")
+    fb = check_fma_operand(fmt_b, "b")
+    fc = check_fma_operand(fmt_c, "c")
+    fo = check_fma_output(fmt_out)
+    check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
     _check_saturate(saturate)
     shape, a, b, c = _operands(a, b, c)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, fo.sig_bits)
@@ -304,12 +319,12 @@ def approx_fma(
     rounding : {"rne", "rtz"}
         Step 4's mode (rna and stochastic are not supported).
     """
-    fa = _check_operand(fmt_a, "a")
-    fb = _check_operand(fmt_b, "b")
-    fc = _check_operand(fmt_c, "c")
-    fo = _check_output(fmt_out)
-    _check_approx(granularity, window, fa, fb, fc)
-    _check_mode(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
+    fa = check_fma_operand(fmt_a, "a")
+    fb = check_fma_operand(fmt_b, "b")
+    fc = check_fma_operand(fmt_c, "c")
+    fo = check_fma_output(fmt_out)
+    check_approx_params(granularity, window, fa, fb, fc)
+    check_fma_rounding(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
     _check_saturate(saturate)
     G = granularity
     p, qmin = fo.sig_bits, fo.quantum_exp

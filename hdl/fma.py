@@ -12,13 +12,22 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib.wiring import In, Out
 
-# A pure width computation over format facts (a parameter helper, like golden's mac_params),
-# not an arithmetic function of the model: hdl uses it only to validate ``window``.
-from exmy.golden.fma import approx_fma_datapath_width
-from exmy.golden.format import FloatFormat, IntFormat, parse_format
+# Parameter checks over format facts (like golden's mac_params), not arithmetic functions of
+# the model: one set of messages for the golden functions and the components.
+from exmy.golden.fma import (
+    APPROX_FMA_ROUNDING_MODES,
+    FMA_ROUNDING_MODES,
+    MAX_GRANULARITY,
+    approx_fma_datapath_width,
+    check_approx_params,
+    check_fma_operand,
+    check_fma_output,
+    check_fma_rounding,
+)
+from exmy.golden.format import FloatFormat
 
 from .base import Unit
-from .float import ROUNDING_MODES, decode_float, port_shape, round_encode
+from .float import decode_float, port_shape, round_encode
 from .registry import register
 from .util import Pipeline, check_bool, check_latency, leading_zeros
 
@@ -33,10 +42,6 @@ __all__ = [
     "fma_window_bits",
 ]
 
-FMA_ROUNDING_MODES = ("rne", "rtz", "rna")
-APPROX_FMA_ROUNDING_MODES = ("rne", "rtz")
-#: largest granularity (as the golden model: a wider normalization step has no hardware use)
-MAX_GRANULARITY = 32
 #: pipeline cut points in datapath order (``latency`` registers go to evenly spaced cuts)
 FMA_CUTS = ("product", "sum", "norm", "round")
 #: FMA normalization: coarse shift in groups of this many bits, then a narrow fine shift
@@ -53,70 +58,6 @@ FMA_PLACEMENT: dict[int, tuple[str, ...]] = {
     2: ("product", "sum"),
     3: ("product", "sum", "norm"),
 }
-
-
-# -- argument checks (the golden model's messages: tests pin both to the same text) ----------
-def _operand(fmt, what: str) -> FloatFormat:
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"FMA operand {what} format must be a format name or object, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(f"FMA operand {what} must be a float format, not {fmt}")
-    if not fmt.zero:
-        raise ValueError(
-            f"FMA operand {what} format {fmt} has no zero (a block-scale format); "
-            f"apply scales by exponent addition, not in an FMA"
-        )
-    return fmt
-
-
-def _output(fmt) -> FloatFormat:
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"FMA output format must be a format name or object, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(f"FMA output format must be a float format, not {fmt}")
-    return fmt
-
-
-def _rounding(rounding, supported: tuple[str, ...], unit: str) -> str:
-    if not isinstance(rounding, str):
-        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(
-            f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}"
-        )
-    if rounding not in supported:
-        raise ValueError(f"{unit} supports rounding modes {', '.join(supported)}, not {rounding!r}")
-    return rounding
-
-
-def _granularity_window(granularity, window, fa, fb, fc) -> None:
-    if not isinstance(granularity, int) or isinstance(granularity, bool):
-        raise TypeError(f"Granularity must be an integer, not {granularity!r}")
-    if granularity < 1 or granularity & (granularity - 1):
-        raise ValueError(f"Granularity must be a power of two >= 1, not {granularity}")
-    if granularity > MAX_GRANULARITY:
-        raise ValueError(f"Granularity must be at most {MAX_GRANULARITY}, not {granularity}")
-    if window is None:
-        return
-    if not isinstance(window, int) or isinstance(window, bool):
-        raise TypeError(f"Window must be an integer or None, not {window!r}")
-    if window < 0:
-        raise ValueError(f"Window must be a non-negative integer or None, not {window}")
-    if window % granularity:
-        lo = window // granularity * granularity
-        hi = lo + granularity
-        fix = f"{hi}" if lo == 0 else f"{lo} or {hi}"
-        raise ValueError(
-            f"Window {window} is not a multiple of granularity {granularity}; use {fix}"
-        )
-    d = approx_fma_datapath_width(fa, fb, fc)
-    if window > d:
-        raise ValueError(
-            f"Window {window} is larger than the datapath ({d} bits for {fa} x {fb} + {fc}); "
-            f"use a window <= {d}, or window=None for no cap"
-        )
 
 
 # -- the datapath ------------------------------------------------------------------------------
@@ -446,10 +387,10 @@ def clog(n: int) -> int:
 # -- the units ------------------------------------------------------------------------------
 class _FmaUnit(Unit):
     def _setup(self, fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, extra):
-        self.fmt_a = _operand(fmt_a, "a")
-        self.fmt_b = _operand(fmt_b, "b")
-        self.fmt_c = _operand(fmt_c, "c")
-        self.fmt_out = self.fmt_c if fmt_out is None else _output(fmt_out)
+        self.fmt_a = check_fma_operand(fmt_a, "a")
+        self.fmt_b = check_fma_operand(fmt_b, "b")
+        self.fmt_c = check_fma_operand(fmt_c, "c")
+        self.fmt_out = self.fmt_c if fmt_out is None else check_fma_output(fmt_out)
         self.saturate = check_bool(saturate, "saturate")
         self.latency = check_latency(latency)
         self.params = {
@@ -559,7 +500,7 @@ class FMA(_FmaUnit):
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, rounding: str = "rne",
         saturate: bool = False, latency: int = 0,
     ):
-        self.rounding = _rounding(rounding, FMA_ROUNDING_MODES, "FMA")
+        self.rounding = check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
         self._setup(fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, {})
 
 
@@ -607,11 +548,13 @@ class ApproxFMA(_FmaUnit):
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, granularity: int, window: int | None = None,
         rounding: str = "rne", saturate: bool = False, latency: int = 0,
     ):
-        fa, fb, fc = _operand(fmt_a, "a"), _operand(fmt_b, "b"), _operand(fmt_c, "c")
+        fa, fb, fc = (check_fma_operand(f, w) for f, w in ((fmt_a, "a"), (fmt_b, "b"),
+                                                            (fmt_c, "c")))
         if fmt_out is not None:
-            _output(fmt_out)
-        _granularity_window(granularity, window, fa, fb, fc)
-        self.rounding = _rounding(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
+            check_fma_output(fmt_out)
+        check_approx_params(granularity, window, fa, fb, fc)
+        self.rounding = check_fma_rounding(rounding, APPROX_FMA_ROUNDING_MODES,
+                                           "Approximate FMA")
         self.granularity = granularity
         self.window = window
         self._setup(fa, fb, fc, fmt_out, rounding, saturate, latency,

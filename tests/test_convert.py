@@ -9,6 +9,7 @@ import pytest
 from exmy.golden import CATALOG, catalog_formats, convert, describe, parse_format, to_fraction
 from exmy.hdl.convert import Convert
 
+from hwtest import assert_ok
 from oracles import ml_encode, ml_values, sf_f32_to_bf16, sf_f32_to_f16, sf_is_nan16
 
 F32 = CATALOG["float32"]
@@ -157,9 +158,6 @@ def test_golden_stochastic_rounding_is_unbiased_and_bit_exact():
 
 
 # -- hardware vs golden ----------------------------------------------------------------------
-def _assert_ok(res):
-    assert res.ok, "\n".join([res.summary()] + res.mismatches)
-
 
 @pytest.mark.parametrize("fout", EIGHT_BIT, ids=str)
 def test_hw_float32_to_small_1m_vectors(fout, tmp_path):
@@ -168,7 +166,7 @@ def test_hw_float32_to_small_1m_vectors(fout, tmp_path):
     comp = Convert("float32", fout)
     res = check(comp, "verilator", mode="random", n=1_000_000, seed=11, build_dir=tmp_path)
     assert res.vectors >= 1_000_000
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
@@ -183,7 +181,7 @@ def test_hw_16bit_to_fp8_exhaustive_modes(fout, kw, simulator, tmp_path):
     comp = Convert("bfloat16", fout, **kw)
     res = check(comp, simulator, mode="exhaustive", seed=2, build_dir=tmp_path)
     assert res.exhaustive and res.vectors == 1 << 16
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +197,7 @@ def test_hw_conversions_exhaustive_icarus(fin, fout, kw, tmp_path):
     from exmy.sim.check import check
 
     res = check(Convert(fin, fout, **kw), "icarus", mode="exhaustive", build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("fin, fout", [("float32", "e4m3fn"), ("e5m2", "e2m1fn"),
@@ -208,4 +206,4 @@ def test_hw_amaranth_simulator(fin, fout):
     from exmy.sim.check import check
 
     res = check(Convert(fin, fout), "amaranth", mode="auto", n=20_000, seed=4)
-    _assert_ok(res)
+    assert_ok(res)

@@ -407,7 +407,7 @@ def _call_approx(**kw):
             "exponent addition, not in an FMA",
         ),
         (dict(fmt_out="int8"), ValueError, "FMA output format must be a float format, not int8"),
-        (dict(fmt_a=3), TypeError, "Format name must be a string, not 3"),
+        (dict(fmt_a=3), TypeError, "FMA operand a format must be a format name or object, not 3"),
     ],
 )
 def test_approx_fma_arguments(kw, exc, msg):

@@ -29,7 +29,9 @@ from exmy.golden import CATALOG
 from exmy.hdl.fma import FMA, FMA_CUTS, ApproxFMA, fma_window_bits
 from exmy.hdl.registry import build
 from exmy.hdl.verilog import port_table, to_verilog
-from exmy.sim import have_simulator, lint_verilog
+from exmy.sim import lint_verilog
+
+from hwtest import assert_ok, esc, need
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -50,21 +52,7 @@ def _verilator_pch(monkeypatch):
         monkeypatch.setenv("MAKEFLAGS", f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip())
 
 
-def need(simulator: str) -> None:
-    """Skip (naming the tool) when a simulator is missing, except in CI, where it fails."""
-    if simulator != "amaranth" and not have_simulator(simulator):
-        msg = f"simulator {simulator!r} is not installed (run `make setup`)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
-
-def _assert_ok(res):
-    assert res.ok, "\n".join([res.summary()] + res.mismatches)
-
-
-def _esc(msg: str) -> str:
-    return "".join("\\" + c if c in "()[]{}.*+?^$|\\" else c for c in msg)
 
 
 def _unit(fmts, **kw):
@@ -154,15 +142,15 @@ def test_validation_matches_golden(unit, kw, exc, msg):
 def test_validation_hw_only(unit, kw, exc, msg):
     args = dict(_ARGS)
     args.update(kw)
-    with pytest.raises(exc, match=_esc(msg)):
+    with pytest.raises(exc, match=esc(msg)):
         unit(**args)
 
 
 def test_registry_defaults_and_errors():
-    with pytest.raises(ValueError, match=_esc("Unit 'fma' needs an operand format (--a)")):
+    with pytest.raises(ValueError, match=esc("Unit 'fma' needs an operand format (--a)")):
         build("fma")
     with pytest.raises(ValueError,
-                       match=_esc("Unit 'approx-fma' needs a granularity (--granularity G)")):
+                       match=esc("Unit 'approx-fma' needs a granularity (--granularity G)")):
         build("approx-fma", a="bfloat16")
     with pytest.raises(ValueError, match="Unit 'fma' does not take --granularity"):
         build("fma", a="bfloat16", granularity=4)
@@ -291,7 +279,7 @@ def test_hw_amaranth(fmts, kw):
         pick = np.random.default_rng(11).choice(len(inputs["a"]), 3000, replace=False)
         inputs = {k: v[pick] for k, v in inputs.items()}
     res = check(comp, "amaranth", inputs=inputs)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 # -- hardware vs golden: cocotb (Icarus, Verilator) ------------------------------------------
@@ -316,7 +304,7 @@ def _check(comp, simulator, tmp_path, mode="auto", n=100_000, seed=1):
     _COMPS.setdefault(key, comp)
     inputs, full, _ = _stimulus(key, mode, n, seed)
     res = check(comp, simulator, inputs=inputs, build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
     return res, full
 
 

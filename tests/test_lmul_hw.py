@@ -13,7 +13,6 @@ builds) and 1M random vectors of bfloat16 and float16 per form.
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -23,7 +22,9 @@ from exmy.golden import catalog_formats
 from exmy.hdl.lmul import LMul, lmul_l, lmul_offset
 from exmy.hdl.registry import build
 from exmy.hdl.verilog import port_table, to_verilog
-from exmy.sim import have_simulator, lint_verilog
+from exmy.sim import lint_verilog
+
+from hwtest import assert_ok, esc, need
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -33,21 +34,7 @@ FORMATS = [f for f in catalog_formats(8) if f.man_bits >= 1]
 POINTS = list(itertools.product(["adder", "formula"], ["lmul", "pam"], [False, True], [0, 1]))
 
 
-def need(simulator: str) -> None:
-    """Skip (naming the tool) when a simulator is missing, except in CI, where it fails."""
-    if simulator != "amaranth" and not have_simulator(simulator):
-        msg = f"simulator {simulator!r} is not installed (run `make setup`)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
-
-def _assert_ok(res):
-    assert res.ok, "\n".join([res.summary()] + res.mismatches)
-
-
-def _esc(msg: str) -> str:
-    return "".join("\\" + c if c in "()[]{}.*+?^$|\\" else c for c in msg)
 
 
 # -- argument validation: same messages as golden lmul --------------------------------------
@@ -80,7 +67,7 @@ def _esc(msg: str) -> str:
     ],
 )
 def test_validation_matches_golden(args, kwargs, exc, msg):
-    with pytest.raises(exc, match=_esc(msg)) as hw:
+    with pytest.raises(exc, match=esc(msg)) as hw:
         LMul(*args, **kwargs)
     with pytest.raises(exc) as gold:
         golden.lmul(np.zeros(1, np.uint64), np.zeros(1, np.uint64), *args, **kwargs)
@@ -96,12 +83,12 @@ def test_validation_matches_golden(args, kwargs, exc, msg):
     ],
 )
 def test_latency_validation(kwargs, exc, msg):
-    with pytest.raises(exc, match=_esc(msg)):
+    with pytest.raises(exc, match=esc(msg)):
         LMul("e4m3fn", **kwargs)
 
 
 def test_registry_validation():
-    with pytest.raises(ValueError, match=_esc("Unit 'lmul' needs an operand format (--a)")):
+    with pytest.raises(ValueError, match=esc("Unit 'lmul' needs an operand format (--a)")):
         build("lmul")
     with pytest.raises(ValueError, match="Unit 'lmul' does not take --b; it takes --a, --out, "
                        "--form, --offset, --saturate, --latency"):
@@ -184,7 +171,7 @@ def test_hw_amaranth(fmt, form, offset, saturate, latency):
     # few thousand vectors a second here; the Verilog simulators take the exhaustive runs)
     res = check(comp, "amaranth", mode="auto" if fmt.width <= 6 else "random", n=4096, seed=7)
     assert res.exhaustive == (fmt.width <= 6)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 # -- hardware vs golden: cocotb, Icarus and Verilator, exhaustive --------------------------
@@ -215,7 +202,7 @@ def test_hw_verilog_exhaustive(simulator, fmt, form, offset, saturate, latency, 
     comp = LMul(fmt, form=form, offset=offset, saturate=saturate, latency=latency)
     res = check(comp, simulator, mode="exhaustive", build_dir=tmp_path)
     assert res.exhaustive and res.vectors == 1 << (2 * fmt.width)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 #: output formats other than the input: widened exponent (no overflow), other specials and
@@ -243,7 +230,7 @@ def test_hw_verilog_output_formats(simulator, fa, fo, kw, tmp_path):
 
     need(simulator)
     res = check(LMul(fa, fo, **kw), simulator, mode="exhaustive", build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 # -- hardware vs golden: wide formats, random ----------------------------------------------
@@ -261,7 +248,7 @@ def test_hw_verilog_wide_random(fmt, kw, simulator, tmp_path):
     need(simulator)
     res = check(LMul(fmt, **kw), simulator, mode="random", n=100_000, build_dir=tmp_path,
                 seed=11)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.slow
@@ -275,4 +262,4 @@ def test_hw_verilog_wide_random_1m(fmt, form, simulator, tmp_path):
     comp = LMul(fmt, form=form, saturate=form == "formula", latency=1 if form == "adder" else 0)
     res = check(comp, simulator, mode="random", n=1_000_000, build_dir=tmp_path, seed=12)
     assert res.vectors == 1_000_000
-    _assert_ok(res)
+    assert_ok(res)

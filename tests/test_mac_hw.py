@@ -20,6 +20,8 @@ from exmy.hdl.mac import MAC, IntMAC
 from exmy.hdl.registry import build, sidecar
 from exmy.hdl.verilog import port_table, to_verilog
 
+from hwtest import assert_ok
+
 N_CYCLES = 100_000  # per configuration and simulator (issue 3)
 
 
@@ -336,9 +338,6 @@ def _stream(comp, n, seed=1, pairs=False):
     return mac_stream(comp, n, np.random.default_rng(seed), pairs=pairs)[0]
 
 
-def _assert_ok(res):
-    assert res.ok, "\n".join([res.summary()] + res.mismatches)
-
 
 @pytest.mark.parametrize(
     "comp",
@@ -361,7 +360,7 @@ def test_hw_amaranth(comp):
     from exmy.sim.check import check
 
     res = check(comp, "amaranth", inputs=_stream(comp, 1500))
-    _assert_ok(res)
+    assert_ok(res)
 
 
 # -- hardware vs golden: Icarus, option variety (shorter streams) ---------------------------
@@ -395,7 +394,7 @@ def test_hw_icarus_variants(comp, tmp_path):
     small = comp.fmt_a.width + comp.fmt_b.width <= 12  # every pair fits in the stream
     res = check(comp, "icarus", inputs=_stream(comp, n, seed=7, pairs=small),
                 build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 # -- hardware vs golden: the default tier, >= 100k cycles per configuration ---------------
@@ -430,7 +429,7 @@ def test_hw_stream(name, latency, simulator, tmp_path):
     res = check(comp, simulator, n=N_CYCLES, seed=11, build_dir=tmp_path)
     assert res.vectors >= N_CYCLES
     assert res.exhaustive  # every product of the format pair was applied
-    _assert_ok(res)
+    assert_ok(res)
 
 
 def test_hw_stream_float_acc(tmp_path):
@@ -472,7 +471,7 @@ def test_hw_stream_catalog(unit, fa, fb, latency, simulator, tmp_path):
     kw = {} if unit == "int-mac" else {"fmt_out": fa}
     comp = _make(unit, fa, fb, kw, latency)
     res = check(comp, simulator, n=N_CYCLES, seed=13, build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 def test_catalog_list():

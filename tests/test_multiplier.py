@@ -16,6 +16,7 @@ from exmy.golden import (
 )
 from exmy.hdl.multiplier import IntMultiplier, Multiplier
 
+from hwtest import assert_ok
 from oracles import (
     ml_encode,
     ml_values,
@@ -188,9 +189,6 @@ def test_golden_bfloat16_multiply_matches_softfloat(mode):
 
 
 # -- hardware vs golden ----------------------------------------------------------------------
-def _assert_ok(res):
-    assert res.ok, "\n".join([res.summary()] + res.mismatches)
-
 
 @pytest.mark.parametrize("fmt", SMALL, ids=str)
 @pytest.mark.parametrize("exact", [False, True], ids=["rounded", "exact"])
@@ -200,7 +198,7 @@ def test_hw_amaranth_exhaustive(fmt, exact):
     comp = Multiplier(fmt, fmt, None if exact else fmt)
     res = check(comp, "amaranth", mode="exhaustive")
     assert res.exhaustive and res.vectors == 1 << (2 * fmt.width)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
@@ -214,7 +212,7 @@ def test_hw_verilog_exhaustive(fmt, exact, latency, simulator, tmp_path):
     assert comp.latency == latency
     res = check(comp, simulator, mode="exhaustive", build_dir=tmp_path)
     assert res.vectors == 1 << (2 * fmt.width)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
@@ -239,7 +237,7 @@ def test_hw_verilog_modes_exhaustive(fa, fb, fo, kw, simulator, tmp_path):
 
     comp = Multiplier(fa, fb, fo, **kw)
     res = check(comp, simulator, mode="exhaustive", build_dir=tmp_path, seed=3)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
@@ -249,7 +247,7 @@ def test_hw_verilog_wide_random(fmt, simulator, tmp_path):
 
     comp = Multiplier(fmt, fmt, fmt, latency=2)
     res = check(comp, simulator, mode="random", n=200_000, build_dir=tmp_path, seed=5)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
@@ -258,7 +256,7 @@ def test_hw_int_multiplier(fa, fb, simulator, tmp_path):
     from exmy.sim.check import check
 
     res = check(IntMultiplier(fa, fb), simulator, mode="exhaustive", build_dir=tmp_path)
-    _assert_ok(res)
+    assert_ok(res)
 
 
 @pytest.mark.parametrize("fa, fb, fo, rounding",

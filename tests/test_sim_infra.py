@@ -24,20 +24,14 @@ from exmy.sim import compare, have_simulator, lint_verilog, run_vectors
 from exmy.sim import tools as simtools
 from exmy.sim.tools import LintError, ToolNotFoundError
 
+from hwtest import need
+
 # Argument-checking tests build components they never elaborate.
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 SIMS = ["icarus", "verilator", "amaranth"]
 HDL_SIMS = ["icarus", "verilator"]
 
-
-def need(simulator: str) -> None:
-    """Skip (naming the tool) when a simulator is missing, except in CI, where it fails."""
-    if not have_simulator(simulator):
-        msg = f"simulator {simulator!r} is not installed (run `make setup`)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 # -- tiny designs ---------------------------------------------------------------------------
