@@ -539,6 +539,11 @@ class ApproxFMA(_FmaUnit):
     (``benchmarks/approx_fma_error.py``; the tests check < 1 ulp). A window K adds flushes to
     zero of results more than K bits below R.
 
+    Measured (``benchmarks/fma_area.py``, ECP5 LUT4): no area saving against ``FMA``, whose
+    exact normalizer already shifts in 4-bit groups and fine-shifts only the kept bits
+    (bfloat16: G = 2 / 4 / 8 687 / 684 / 811 LUT4 vs 683); against a one-level (full-width)
+    normalizer, 775 LUT4, G = 4 saves 12%, near the paper's 16%.
+
     Latency and ports as ``FMA``.
     """
 
