@@ -574,6 +574,8 @@ def _formats(unit, a, b, c, out):
     """--b defaults to --a; --c to --out, else --a; --out to --c."""
     if a is None:
         raise ValueError(f"Unit {unit!r} needs an operand format (--a)")
+    if out is not None:
+        check_fma_output(out)  # before c defaults to it: the message names --out, not c
     b = a if b is None else b
     c = (out if out is not None else a) if c is None else c
     return a, b, c, out
