@@ -1,5 +1,5 @@
-"""Helpers shared by the hardware test files: simulator availability, check results, and
-messages as regular expressions."""
+"""Helpers shared by the test files: simulator availability, check results, messages as
+regular expressions, and the one-line CLI error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from exmy.sim import have_simulator
 
-__all__ = ["need", "assert_ok", "esc"]
+__all__ = ["need", "assert_ok", "esc", "cli_error"]
 
 
 def need(simulator: str) -> None:
@@ -31,3 +31,12 @@ def assert_ok(res) -> None:
 def esc(msg: str) -> str:
     """``msg`` as a regular expression that matches it literally."""
     return re.escape(msg)
+
+
+def cli_error(capsys) -> str:
+    """The CLI's error output so far: exactly one non-empty line, no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    return lines[0]

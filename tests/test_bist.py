@@ -38,14 +38,7 @@ from exmy.synth.bist import (
 )
 from exmy.synth.tools import ToolNotFoundError, warm_up
 
-
-def _err(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
+from hwtest import cli_error
 
 # -- argument validation -----------------------------------------------------------------------
 
@@ -105,7 +98,7 @@ def test_build_argument_errors(tmp_path):
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
-    assert _err(capsys) == message
+    assert cli_error(capsys) == message
 
 
 def test_cli_reports_build_errors_in_one_line(monkeypatch, capsys):
@@ -115,7 +108,7 @@ def test_cli_reports_build_errors_in_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(B, "build_bitstream", too_large)
     assert main(["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker"]) == 2
-    assert _err(capsys) == (
+    assert cli_error(capsys) == (
         "exmy build: error: Design too large for board icebreaker (iCE40UP5K-SG48): it needs "
         "6018 logic cells (LUT4 + flip-flop) (ICESTORM_LC) of 5280")
 

