@@ -51,9 +51,10 @@ PAPER_SAVING = 0.16
 # Designs: exmy units, plus the pieces of section 2
 # --------------------------------------------------------------------------------------------
 
-def _piece(kind: str, fmt: str, granularity: int | None):
+def _piece(kind: str, fmt: str, granularity: int | None, coarse: int = 4):
     """The significand multiplier (``mul``) or the back end (``back``) of the FMA of ``fmt``
-    (a, b, c, y in ``fmt``) as a component of its own."""
+    (a, b, c, y in ``fmt``) as a component of its own; ``coarse``: the exact normalizer's
+    group size (1: one level)."""
     from amaranth.hdl import Module, signed
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
@@ -89,7 +90,7 @@ def _piece(kind: str, fmt: str, granularity: int | None):
             y = normalize_round(
                 m, f, mag=self.mag, sticky=self.sticky, sign=self.sign, r_w=self.r_w,
                 is_nan=self.nan, is_inf=self.inf, r_range=(r_lo, r_hi), floor_out=True,
-                granularity=granularity,
+                granularity=granularity, coarse=coarse,
             )
             m.d.comb += self.y.eq(y)
             return m
@@ -107,21 +108,19 @@ def make_design(point: dict) -> tuple[str, str, dict]:
         from exmy.hdl import fma as hdl_fma
         from exmy.hdl.verilog import port_table, to_verilog
 
+        class OneLevelFMA(hdl_fma.FMA):
+            coarse = 1
+
         kind = unit[len("piece:"):]
         params = point["params"]
         if kind == "fma1":
             f = params["fmt"]
-            comp = hdl_fma.FMA(f, f, f, f)
+            comp = OneLevelFMA(f, f, f, f)
         else:
-            comp = _piece(kind.rstrip("1"), params["fmt"], params.get("granularity"))
+            comp = _piece(kind.rstrip("1"), params["fmt"], params.get("granularity"),
+                          coarse=1 if kind.endswith("1") else hdl_fma.FMA_COARSE)
         top = f"{kind}_{params['fmt']}_g{params.get('granularity') or 0}"
-        saved = hdl_fma.FMA_COARSE
-        if kind.endswith("1"):
-            hdl_fma.FMA_COARSE = 1  # read when the component elaborates (in to_verilog)
-        try:
-            text = to_verilog(comp, top)
-        finally:
-            hdl_fma.FMA_COARSE = saved
+        text = to_verilog(comp, top)
         return text, top, port_table(comp, text)
     return default_make_design(point)
 

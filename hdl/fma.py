@@ -48,7 +48,7 @@ FMA_CUTS = ("product", "sum", "norm", "round")
 #: (ECP5 LUT4, registered I/O, seed 1; coarse 2 / 4 / 8: e4m3 303 / 302 / 333, bfloat16
 #: 729 / 683 / 710, float16 1183 / 1139 / 1057)
 FMA_COARSE = 4
-#: which cuts hold the registers at latency 1-3 (measured: ``benchmarks/fma_area.py``; the
+#: which cuts hold the registers at latency 1-3 (measured: ``benchmarks/fma_placement.py``; the
 #: rounder's "round" cut is nearly free for same-format FMAs, so spacing evenly is not even)
 #: (ECP5 LUT4 Fmax, bfloat16 / e4m3fn: latency 1 at sum 35 / 41 MHz, at round 24 / 33;
 #: latency 2 product+sum 38 / 47, sum+round 33 / 43; latency 3 product+sum+norm 43 / 51,
@@ -91,13 +91,15 @@ def fma_datapath(
     rounding: str = "rne",
     saturate: bool = False,
     pipe: Pipeline | None = None,
+    coarse: int = FMA_COARSE,
 ) -> Signal:
     """Build ``y = a*b + c`` into ``m`` and return the encoding of y in ``fo``.
 
     ``granularity=None``: exact normalization (full leading-zero count and shift) and the
     default rounder contract (the FMA). ``granularity=G`` (with ``window`` K or None):
     SPEC 3.3's coarse normalization and the rounder's approximate mode (ApproxFMA). Pipeline
-    cut points (``pipe``): ``FMA_CUTS``.
+    cut points (``pipe``): ``FMA_CUTS``. ``coarse``: the FMA normalizer's group size
+    (``FMA_COARSE``; 1 gives a one-level full-width shift, for comparisons).
     """
     approx = granularity is not None
     G = granularity if approx else 1
@@ -252,7 +254,7 @@ def fma_datapath(
     return normalize_round(
         m, fo, mag=mag, sticky=sticky, sign=sign, r_w=r_w, is_nan=nan, is_inf=inf,
         r_range=(r_lo, r_hi), floor_out=floor_out, granularity=granularity, k_cap=k_cap,
-        flush_cap=flush_cap, rounding=rounding, saturate=saturate, pipe=pipe,
+        flush_cap=flush_cap, rounding=rounding, saturate=saturate, pipe=pipe, coarse=coarse,
     )
 
 
@@ -274,6 +276,7 @@ def normalize_round(
     rounding: str = "rne",
     saturate: bool = False,
     pipe: Pipeline | None = None,
+    coarse: int = FMA_COARSE,
 ) -> Signal:
     """The FMA datapath's back end (cut points ``norm``, ``round``): normalise the adder's
     magnitude ``mag`` (window top weight ``r_w``, in ``r_range``; ``sticky`` below it) and
@@ -299,7 +302,9 @@ def normalize_round(
     # FMA: Gn = FMA_COARSE, then an exact fine count over the top Gn - 1 bits and a fine
     # shift of the few bits the rounder keeps (the small stages on narrow data); the
     # rounder's one-bit step finishes (HardFloat normalises to within one bit).
-    Gn = G if approx else FMA_COARSE
+    if not isinstance(coarse, int) or coarse < 1 or coarse & (coarse - 1):
+        raise ValueError(f"Normalizer group size must be a power of two >= 1, not {coarse!r}")
+    Gn = G if approx else coarse
     lgn = clog(Gn)
     keep = po + Gn if approx else po + 2  # approx: p + G - 1 and the round bit
     Wn = -(-W // Gn) * Gn
@@ -386,6 +391,11 @@ def clog(n: int) -> int:
 
 # -- the units ------------------------------------------------------------------------------
 class _FmaUnit(Unit):
+    #: the exact normalizer's group size and the register placement (a subclass may change
+    #: them for comparisons: benchmarks/fma_area.py, benchmarks/fma_placement.py)
+    coarse = FMA_COARSE
+    placement = FMA_PLACEMENT
+
     def _setup(self, fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, extra):
         self.fmt_a = check_fma_operand(fmt_a, "a")
         self.fmt_b = check_fma_operand(fmt_b, "b")
@@ -419,12 +429,12 @@ class _FmaUnit(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.latency, list(FMA_CUTS), FMA_PLACEMENT)
+        pipe = Pipeline(m, self.latency, list(FMA_CUTS), self.placement)
         y = fma_datapath(
             m, self.a.as_value(), self.b.as_value(), self.c.as_value(),
             self.fmt_a, self.fmt_b, self.fmt_c, self.fmt_out,
             granularity=self.granularity, window=self.window, rounding=self.rounding,
-            saturate=self.saturate, pipe=pipe,
+            saturate=self.saturate, pipe=pipe, coarse=self.coarse,
         )
         m.d.comb += self.y.as_value().eq(pipe.finish(y))
         return m
