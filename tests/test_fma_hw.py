@@ -177,20 +177,26 @@ def test_properties(latency):
 
 
 def test_pipeline_placement():
+    """``Pipeline(placement=...)`` puts the registers at the named cuts for the latencies it
+    lists and spaces them evenly (the last cut first) for the others; FMAs use it."""
     from amaranth.hdl import Module
 
     from exmy.hdl.fma import FMA_PLACEMENT
     from exmy.hdl.util import Pipeline
 
     m = Module()
-    got = [Pipeline(m, k, list(FMA_CUTS), FMA_PLACEMENT).registered for k in range(6)]
-    assert got == [set(), {"sum"}, {"product", "sum"}, {"product", "sum", "norm"},
-                   set(FMA_CUTS), set(FMA_CUTS)]
-    assert Pipeline(m, 5, list(FMA_CUTS), FMA_PLACEMENT).extra == 1
-    # without a placement the registers are evenly spaced, the last cut first
-    assert Pipeline(m, 3, ["a", "b", "c", "d"]).registered == {"a", "c", "d"}
+    cuts = ["a", "b", "c", "d"]
+    place = {1: ("b",), 2: ("a", "b")}
+    got = [Pipeline(m, k, cuts, place).registered for k in range(6)]
+    assert got == [set(), {"b"}, {"a", "b"}, {"a", "c", "d"}, set(cuts), set(cuts)]
+    assert Pipeline(m, 5, cuts, place).extra == 1
+    assert Pipeline(m, 1, cuts).registered == {"d"}
     with pytest.raises(ValueError, match="Placement for latency 2 must name 2 of"):
         Pipeline(m, 2, ["a", "b", "c"], {2: ("a", "x")})
+    with pytest.raises(ValueError, match="Placement for latency 2 must name 2 of"):
+        Pipeline(m, 2, ["a", "b", "c"], {2: ("a", "a")})
+    for k, names in FMA_PLACEMENT.items():  # a placement for FMA_CUTS, one cut per register
+        assert len(set(names)) == k and set(names) <= set(FMA_CUTS)
 
 
 def test_window_widths():
