@@ -71,7 +71,8 @@ def check_rounding(rounding: str) -> None:
 
 # -- decode ----------------------------------------------------------------------------------
 def decode(bits, fmt: FloatFormat | IntFormat) -> Raw:
-    """Split encodings into exact ``Raw`` values. Integer formats decode to sig=|v|, exp=0."""
+    """Split encodings into exact ``Raw`` values. Integer formats decode to sig=|v|,
+    exp=scale_exp (0 but for scaled formats such as mxint8)."""
     b = _u64(bits)
     if isinstance(fmt, IntFormat):
         b = b & np.uint64((1 << fmt.bits) - 1)
@@ -79,9 +80,8 @@ def decode(bits, fmt: FloatFormat | IntFormat) -> Raw:
         if fmt.signed:
             v = np.where(v >= (1 << (fmt.bits - 1)), v - (1 << fmt.bits), v)
         false = np.zeros(b.shape, dtype=bool)
-        return Raw(
-            (v < 0).astype(np.uint8), np.abs(v), np.zeros(b.shape, np.int64), false, false.copy()
-        )
+        exp = np.full(b.shape, fmt.scale_exp, np.int64)
+        return Raw((v < 0).astype(np.uint8), np.abs(v), exp, false, false.copy())
     if not isinstance(fmt, FloatFormat):
         raise TypeError(f"Format must be a FloatFormat or IntFormat, not {fmt!r}")
     M = fmt.man_bits
@@ -296,6 +296,7 @@ def _encode_int(raw: Raw, fmt: IntFormat, rounding, rand, rand_bits) -> np.ndarr
     exp = np.asarray(raw.exp).astype(np.int64)
     sticky = np.zeros(sig.shape, bool) if raw.sticky is None else np.asarray(raw.sticky, bool)
     sign = np.asarray(raw.sign).astype(np.int64)
+    exp = exp - fmt.scale_exp  # count in units of the code's implied scale
     # integers never exceed 2**32: clamp huge exponents before shifting
     big = (exp > 40) & (sig != 0)
     exp_c = np.minimum(exp, 40)

@@ -266,15 +266,23 @@ class FloatFormat:
 
 @dataclass(frozen=True)
 class IntFormat:
-    """Two's complement (``signed=True``) or unsigned integer of ``bits`` bits."""
+    """Two's complement (``signed=True``) or unsigned integer of ``bits`` bits.
+
+    ``scale_exp`` (default 0) gives every code an implied scale: value = code * 2**scale_exp.
+    The one named case is the OCP MX element ``mxint8`` = ``IntFormat(8, scale_exp=-6)``
+    (SPEC 5.2); other scaled formats are named ``int<N>-s<E>``.
+    """
 
     bits: int
     signed: bool = field(default=True)
+    scale_exp: int = field(default=0)
 
     def __post_init__(self) -> None:
         _check_int(self.bits, "Integer width", 1, MAX_INT_BITS)
         if not isinstance(self.signed, bool):
             raise TypeError(f"signed must be a bool, not {self.signed!r}")
+        if not isinstance(self.scale_exp, int) or isinstance(self.scale_exp, bool):
+            raise TypeError(f"scale_exp must be an integer, not {self.scale_exp!r}")
 
     @property
     def width(self) -> int:
@@ -290,11 +298,16 @@ class IntFormat:
 
     @property
     def name(self) -> str:
-        return f"{'' if self.signed else 'u'}int{self.bits}"
+        base = f"{'' if self.signed else 'u'}int{self.bits}"
+        if self.scale_exp == 0:
+            return base
+        if (self.bits, self.signed, self.scale_exp) == (8, True, -6):
+            return "mxint8"
+        return f"{base}-s{self.scale_exp}"
 
     @property
     def ident(self) -> str:
-        return self.name
+        return self.name.replace("-", "_")
 
     def __str__(self) -> str:
         return self.name
@@ -354,7 +367,7 @@ _GENERIC = re.compile(
     r"^e(?P<e>\d+)m(?P<m>\d+)(?:-(?P<special>ieee|fn|fnuz|none))?(?:-b(?P<bias>-?\d+))?"
     r"(?P<ftz>-ftz)?(?P<u>-u)?(?P<nz>-nz)?$"
 )
-_INT = re.compile(r"^(?P<u>u?)int(?P<bits>\d+)$")
+_INT = re.compile(r"^(?P<u>u?)int(?P<bits>\d+)(?:-s(?P<s>-?\d+))?$")
 
 
 def _suggest(name: str) -> str:
@@ -374,9 +387,11 @@ def parse_format(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat
     key = name.strip()
     if key in CATALOG:
         return CATALOG[key]
+    if key == "mxint8":
+        return IntFormat(8, scale_exp=-6)
     m = _INT.match(key)
     if m:
-        return IntFormat(int(m["bits"]), signed=not m["u"])
+        return IntFormat(int(m["bits"]), signed=not m["u"], scale_exp=int(m["s"] or 0))
     m = _GENERIC.match(key)
     if m:
         e, mm = int(m["e"]), int(m["m"])

@@ -1,0 +1,402 @@
+"""Golden dot products (SPEC.md section 5.1): N lanes, exact products, an exact sum, one
+rounding; or the exact sums into the SPEC 3.2 fixed-point accumulator.
+
+``dot``
+    ``y = encode(sum_i a_i * b_i [+ c], fmt_out)`` over the last axis.
+``dot_mac``
+    The MAC of dot products: each cycle's exact dot product is added to ``acc`` with the
+    cycle semantics of ``golden.mac.mac`` (``valid``/``clear``/``acc``/``flags``/``y``).
+``dot_raw`` / ``sum_raw``
+    The exact sum before rounding, as a ``Raw``; ``golden.mx`` builds on them.
+
+Operands are float or integer formats (mixed allowed, and integer formats with an implied
+scale such as ``mxint8``). Integer arithmetic only: products and sums are exact numpy int64 or
+Python integers; the only rounding is ``core.encode``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .core import Raw, decode, encode
+from .format import FloatFormat, IntFormat, parse_format
+from .mac import _acc_raw, _accumulate, _check_bool, _pack_acc, _streams
+from .params import (
+    DEFAULT_DEPTH,
+    FLAG_NAN,
+    FLAG_NEG_INF,
+    FLAG_POS_INF,
+    _check_acc_bits,
+    _check_depth,
+    _min_width,
+    _safe_count,
+    ceil_log2,
+)
+
+__all__ = [
+    "DOT_ROUNDING_MODES",
+    "DotParams",
+    "dot",
+    "dot_mac",
+    "dot_params",
+    "dot_raw",
+    "format_range",
+    "sum_raw",
+]
+
+#: Rounding modes of the dot units' one rounding (stochastic would need a rand port).
+DOT_ROUNDING_MODES = ("rne", "rtz", "rna")
+
+
+# -- formats ---------------------------------------------------------------------------------
+def format_range(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
+    """``(q, lo, hi)``: every finite value of ``fmt`` is an integer multiple of ``2**q`` in
+    ``[lo, hi] * 2**q``."""
+    if isinstance(fmt, IntFormat):
+        return fmt.scale_exp, fmt.min_value, fmt.max_value
+    q = fmt.quantum_exp
+    hi = Fraction(fmt.max_finite) / Fraction(2) ** q
+    if hi.denominator != 1:  # cannot happen: max_finite lies on the quantum grid
+        raise RuntimeError(f"max_finite of {fmt} is off its grid")
+    return q, (-int(hi) if fmt.signed else 0), int(hi)
+
+
+def check_operand(fmt, what: str, unit: str = "Dot") -> FloatFormat | IntFormat:
+    """A dot operand: a float format with a zero, or an integer format."""
+    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
+        raise TypeError(
+            f"{unit} operand {what} format must be a FloatFormat, IntFormat or a name, "
+            f"not {fmt!r}"
+        )
+    fmt = parse_format(fmt)
+    if isinstance(fmt, FloatFormat) and not fmt.zero:
+        raise ValueError(
+            f"{unit} operand {what} format {fmt} has no zero (a block-scale format); it "
+            f"cannot be an operand"
+        )
+    return fmt
+
+
+def check_float(fmt, what: str) -> FloatFormat:
+    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
+        raise TypeError(f"{what} format must be a FloatFormat or a name, not {fmt!r}")
+    fmt = parse_format(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(f"{what} format must be a float format, not {fmt}")
+    return fmt
+
+
+def check_dot_rounding(rounding) -> str:
+    if not isinstance(rounding, str):
+        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
+    if rounding not in DOT_ROUNDING_MODES:
+        raise ValueError(
+            f"Dot-product rounding must be one of {', '.join(DOT_ROUNDING_MODES)}, not "
+            f"{rounding!r}"
+        )
+    return rounding
+
+
+def check_lanes(lanes) -> int:
+    if not isinstance(lanes, int) or isinstance(lanes, bool):
+        raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
+    if lanes < 1:
+        raise ValueError(f"Lane count must be a positive integer, not {lanes}")
+    return lanes
+
+
+def product_range(fmt_a, fmt_b) -> tuple[int, int, int]:
+    """``(q, max_neg, max_pos)`` of one product ``a*b``, in units of ``2**q``."""
+    qa, la, ha = format_range(fmt_a)
+    qb, lb, hb = format_range(fmt_b)
+    corners = [x * y for x in (la, ha) for y in (lb, hb)]
+    return qa + qb, min(min(corners), 0), max(max(corners), 0)
+
+
+# -- the exact sum ---------------------------------------------------------------------------
+def _specials(raw: Raw, axis: int = -1):
+    """NaN / Inf / sign of the sum of the terms along ``axis`` (SPEC 3: NaN in -> NaN,
+    +Inf and -Inf together -> NaN)."""
+    pos = np.any(raw.inf & (raw.sign == 0), axis=axis)
+    neg = np.any(raw.inf & (raw.sign == 1), axis=axis)
+    nan = np.any(raw.nan, axis=axis) | (pos & neg)
+    inf = (pos | neg) & ~nan
+    return nan, inf, neg
+
+
+def sum_raw(terms: Raw, lsb: int, max_bits: int) -> Raw:
+    """The exact sum of ``terms`` along the last axis as a Raw with exponent ``lsb``.
+
+    Every finite term must be an integer multiple of ``2**lsb``; ``max_bits`` bounds the
+    magnitude of every partial sum (in units of ``2**lsb``), which picks int64 or Python
+    integers. Zero sums are +0 unless every term is -0 (SPEC 5.1).
+    """
+    nan, inf, neg_inf = _specials(terms)
+    special = terms.nan | terms.inf
+    shift = np.where(special, 0, np.asarray(terms.exp, np.int64) - lsb)
+    if np.any(shift < 0):
+        raise RuntimeError("A dot-product term lies below the accumulation grid")
+    sig = np.where(special, 0, terms.sig)
+    if max_bits <= 62:
+        mag = np.asarray(sig, np.int64) << shift
+        s = np.sum(np.where(terms.sign == 1, -mag, mag), axis=-1)
+        sig_out = np.abs(s)
+    else:
+        mag = np.asarray(sig).astype(object) << shift.astype(object)
+        s = np.sum(np.where(terms.sign == 1, -mag, mag), axis=-1)
+        s = np.asarray(s, dtype=object)
+        sig_out = np.abs(s)
+    all_neg_zero = np.all((terms.sign == 1) & (sig == 0) & ~special, axis=-1)
+    neg = np.asarray(s < 0, bool) | all_neg_zero
+    sign = np.where(inf, neg_inf, neg).astype(np.uint8)
+    sig_out = np.where(nan | inf, 0, sig_out)
+    if sig_out.dtype == object and sig_out.ndim and max_bits <= 62:
+        sig_out = sig_out.astype(np.int64)
+    exp = np.full(np.shape(sign), lsb, np.int64)
+    return Raw(sign, sig_out, exp, np.asarray(nan), np.asarray(inf))
+
+
+def _products(a, b, fmt_a, fmt_b) -> Raw:
+    """Exact products a_i * b_i as a Raw (IEEE specials: Inf x 0 = NaN), any formats."""
+    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
+    zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
+    zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf
+    nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
+    inf = (ra.inf | rb.inf) & ~nan
+    return Raw(ra.sign ^ rb.sign, ra.sig * rb.sig, ra.exp + rb.exp, nan, inf)
+
+
+def _operands(a, b):
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape or a.ndim < 1:
+        raise ValueError(
+            f"Dot operands a and b must have one shape (..., N) with N lanes, not {a.shape} "
+            f"and {b.shape}"
+        )
+    if a.shape[-1] < 1:
+        raise ValueError("Lane count must be a positive integer, not 0")
+    return a.astype(np.uint64), b.astype(np.uint64)
+
+
+def dot_raw(a, b, fmt_a, fmt_b, *, c=None, fmt_c=None) -> Raw:
+    """The exact ``sum_i a_i*b_i [+ c]`` over the last axis, before rounding (a Raw)."""
+    fmt_a = check_operand(fmt_a, "a")
+    fmt_b = check_operand(fmt_b, "b")
+    a, b = _operands(a, b)
+    n = a.shape[-1]
+    prod = _products(a, b, fmt_a, fmt_b)
+    lsb, lo, hi = product_range(fmt_a, fmt_b)
+    top = max(hi, -lo) * n
+    if (c is None) != (fmt_c is None):
+        raise ValueError("Give both c and fmt_c, or neither")
+    if c is not None:
+        fmt_c = check_float(fmt_c, "Dot addend c")
+        c = np.asarray(c).astype(np.uint64)
+        if c.shape != a.shape[:-1]:
+            raise ValueError(
+                f"Dot addend c must have the shape {a.shape[:-1]} of one result, not {c.shape}"
+            )
+        rc = decode(c, fmt_c)
+        qc, _, hc = format_range(fmt_c)
+        new = min(lsb, qc)
+        top = (top << (lsb - new)) + (hc << (qc - new))
+        lsb = new
+        pairs = zip(prod[:5], rc[:5], strict=True)
+        prod = Raw(*(np.concatenate([x, y[..., None]], axis=-1) for x, y in pairs))
+    return sum_raw(prod, lsb, top.bit_length() + 1)
+
+
+def dot(a, b, fmt_a, fmt_b, *, c=None, fmt_c=None, fmt_out="float32", rounding="rne"):
+    """N-lane dot product with one rounding (SPEC 5.1).
+
+    Parameters
+    ----------
+    a, b : integer arrays of shape (..., N)
+        Encodings in ``fmt_a`` / ``fmt_b`` (float formats with a zero, or integer formats,
+        mixed allowed); the dot product runs over the last axis.
+    c : integer array of shape (...), optional
+        An addend in the float format ``fmt_c``, added exactly before the rounding.
+    fmt_out : FloatFormat or name
+        Output format (default float32).
+    rounding : {"rne", "rtz", "rna"}
+
+    Returns
+    -------
+    uint64 array of shape (...): ``encode(sum_i a_i*b_i [+ c], fmt_out, rounding)``.
+
+    Notes
+    -----
+    Products and the sum are exact; NaN in any lane, Inf x 0, or +Inf and -Inf together give
+    NaN; an exact zero sum is +0 unless every term (c included) is -0, as IEEE says for
+    rne/rtz/rna.
+    """
+    fmt_out = check_float(fmt_out, "Dot output")
+    check_dot_rounding(rounding)
+    return encode(dot_raw(a, b, fmt_a, fmt_b, c=c, fmt_c=fmt_c), fmt_out, rounding=rounding)
+
+
+# -- the accumulating dot product --------------------------------------------------------------
+@dataclass(frozen=True)
+class DotParams:
+    """Widths of the accumulating dot product (SPEC 5.1 with SPEC 3.2's accumulator).
+
+    Every product is an integer multiple of ``2**acc_lsb_exp`` (the product of the operands'
+    finest quanta), in ``[max_neg, max_pos]`` units; one cycle adds ``lanes`` of them, and
+    ``depth`` counts dot products, so the default ``acc_bits`` is the smallest two's
+    complement width that holds ``depth * lanes`` worst-case products (``min_acc_bits``).
+    ``sum_bits`` is the width of one cycle's exact sum (the adder tree's output).
+    """
+
+    fmt_a: FloatFormat | IntFormat
+    fmt_b: FloatFormat | IntFormat
+    lanes: int
+    depth: int = DEFAULT_DEPTH
+    acc_bits: int = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fmt_a", check_operand(self.fmt_a, "a"))
+        object.__setattr__(self, "fmt_b", check_operand(self.fmt_b, "b"))
+        check_lanes(self.lanes)
+        _check_depth(self.depth)
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", self.min_acc_bits)
+        what = f"{self.fmt_a} x {self.fmt_b} dot ({self.lanes} lanes)"
+        _check_acc_bits(self.acc_bits, self.sum_bits, self.min_acc_bits, what)
+
+    def _range(self):
+        return product_range(self.fmt_a, self.fmt_b)
+
+    @property
+    def acc_lsb_exp(self) -> int:
+        return self._range()[0]
+
+    @property
+    def max_pos(self) -> int:
+        return self._range()[2] * self.lanes
+
+    @property
+    def max_neg(self) -> int:
+        return self._range()[1] * self.lanes
+
+    @property
+    def product_bits(self) -> int:
+        _, lo, hi = self._range()
+        return _min_width(1, hi, lo)
+
+    @property
+    def sum_bits(self) -> int:
+        return _min_width(1, self.max_pos, self.max_neg)
+
+    @property
+    def guard_bits(self) -> int:
+        return ceil_log2(self.depth)
+
+    @property
+    def min_acc_bits(self) -> int:
+        return _min_width(self.depth, self.max_pos, self.max_neg)
+
+    @property
+    def safe_depth(self) -> int:
+        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
+
+    @property
+    def has_flags(self) -> bool:
+        return any(
+            isinstance(f, FloatFormat) and f.special != "none" for f in (self.fmt_a, self.fmt_b)
+        )
+
+    def summary(self) -> dict:
+        return {
+            "a": str(self.fmt_a),
+            "b": str(self.fmt_b),
+            "lanes": self.lanes,
+            "depth": self.depth,
+            "acc_bits": self.acc_bits,
+            "acc_lsb_exp": self.acc_lsb_exp,
+            "min_acc_bits": self.min_acc_bits,
+            "product_bits": self.product_bits,
+            "sum_bits": self.sum_bits,
+            "safe_depth": self.safe_depth,
+        }
+
+
+def dot_params(fmt_a, fmt_b, lanes, *, depth=DEFAULT_DEPTH, acc_bits=None) -> DotParams:
+    """The accumulating dot product's widths (see ``DotParams``)."""
+    return DotParams(fmt_a, fmt_b, lanes, depth=depth, acc_bits=acc_bits)
+
+
+def accumulate_raw(
+    block: Raw, valid, clear, acc_bits: int, lsb: int, *, saturate_acc: bool, fmt_out, rounding
+) -> dict[str, np.ndarray]:
+    """Run SPEC 3.2's accumulator over one exact Raw value per cycle (``block``, 1-D, every
+    finite value a multiple of ``2**lsb``): golden.mac's accumulator, flags and ``y``."""
+    special = np.where(block.nan, FLAG_NAN, 0) | np.where(
+        block.inf, np.where(block.sign == 1, FLAG_NEG_INF, FLAG_POS_INF), 0
+    )
+    special = np.asarray(special, np.uint8)
+    shift = np.asarray(block.exp, np.int64) - lsb
+    prod = [
+        0 if special[i] else (-1 if block.sign[i] else 1) * (int(block.sig[i]) << int(shift[i]))
+        for i in range(len(special))
+    ]
+    vals, flags = _accumulate(prod, special, valid, clear, acc_bits, saturate_acc)
+    pattern, value = _pack_acc(vals, acc_bits)
+    out = {"acc": pattern, "acc_value": value, "flags": flags}
+    if fmt_out is not None:
+        out["y"] = encode(_acc_raw(vals, flags, lsb), fmt_out, rounding=rounding)
+    return out
+
+
+def dot_mac(
+    a,
+    b,
+    valid,
+    clear,
+    fmt_a,
+    fmt_b,
+    *,
+    params: DotParams | None = None,
+    depth: int | None = None,
+    acc_bits: int | None = None,
+    fmt_out=None,
+    rounding: str = "rne",
+    saturate_acc: bool = False,
+) -> dict[str, np.ndarray]:
+    """A MAC of dot products (SPEC 5.1 ``accumulate=True``): cycle ``i`` adds the exact
+    ``sum_j a[i, j] * b[i, j]`` to the fixed-point accumulator with ``golden.mac.mac``'s cycle
+    semantics (``valid``/``clear``, sticky NaN/+Inf/-Inf ``flags``, wrap or ``saturate_acc``,
+    ``y = encode(acc, fmt_out)``). ``a``, ``b``: shape (cycles, lanes).
+
+    Returns ``acc`` (bit patterns), ``acc_value``, ``flags`` and (with ``fmt_out``) ``y``.
+    """
+    fmt_a = check_operand(fmt_a, "a")
+    fmt_b = check_operand(fmt_b, "b")
+    a, b = _operands(a, b)
+    if a.ndim != 2:
+        raise ValueError(f"Dot MAC operands must have shape (cycles, lanes), not {a.shape}")
+    given = {k: v for k, v in {"depth": depth, "acc_bits": acc_bits}.items() if v is not None}
+    if params is None:
+        params = dot_params(fmt_a, fmt_b, a.shape[1], **given)
+    elif not isinstance(params, DotParams):
+        raise TypeError(f"params must be a DotParams, not {params!r}")
+    elif given:
+        raise ValueError(f"Give either params or {', '.join(given)}, not both")
+    if (params.fmt_a, params.fmt_b, params.lanes) != (fmt_a, fmt_b, a.shape[1]):
+        raise ValueError(
+            f"params are for {params.fmt_a} x {params.fmt_b} with {params.lanes} lanes, not "
+            f"{fmt_a} x {fmt_b} with {a.shape[1]}"
+        )
+    _check_bool(saturate_acc, "saturate_acc")
+    if fmt_out is not None:
+        fmt_out = check_float(fmt_out, "Dot output")
+        check_dot_rounding(rounding)
+    valid, clear = _streams(np.zeros(len(a)), np.zeros(len(a)), valid, clear)[2:4]
+    raw = dot_raw(a, b, fmt_a, fmt_b)
+    return accumulate_raw(
+        raw, valid, clear, params.acc_bits, params.acc_lsb_exp,
+        saturate_acc=saturate_acc, fmt_out=fmt_out, rounding=rounding,
+    )
