@@ -80,6 +80,13 @@ def check_scale_format(fmt) -> FloatFormat:
 def check_mx_element(fmt, what: str = "element") -> FloatFormat | IntFormat:
     """An MX element: a float format with a zero (e8m0fnu is a scale), or an integer format
     such as mxint8."""
+    if isinstance(fmt, (str, FloatFormat)):
+        parsed = parse_format(fmt)
+        if isinstance(parsed, FloatFormat) and not parsed.zero:
+            raise ValueError(
+                f"MX {what} format {parsed} is a block-scale format (it has no zero), not an "
+                f"element format; use one of {', '.join(MX_ELEMENTS)}"
+            )
     return check_operand(fmt, what, unit="MX")
 
 
