@@ -8,6 +8,16 @@ hash of the unit, its parameters, the flow settings and the generator's code) to
 
 Scalar record fields are columns; dicts and lists (tool versions, cell counts, utilisation,
 parameters) are stored as JSON text and decoded on the way out.
+
+A third table, ``claims``, lets several sweeps share one database: a sweep claims a point
+(``point_key``, its owner id, host, pid and a heartbeat time) before it runs it, and a point
+claimed by another live sweep is left to that sweep. A claim is stale, and may be taken over,
+when its heartbeat is older than :data:`CLAIM_STALE_SECONDS` or its owner was a process on this
+host that no longer exists (a killed sweep).
+
+Opening checks the file: a directory, a path that cannot be opened, a file that is not SQLite,
+or an SQLite database that is not exmy's raise ``ValueError`` naming the path; exmy's tables
+are only ever created in a new or empty file.
 """
 
 from __future__ import annotations
@@ -15,11 +25,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import sqlite3
 import time
 from pathlib import Path
 
-__all__ = ["COLUMNS", "ResultsDB"]
+__all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "ResultsDB"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -45,21 +56,100 @@ CREATE TABLE IF NOT EXISTS points (
     flow_key TEXT NOT NULL
 );
 """
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    point_key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+#: A claim whose owner has not refreshed it for this long is abandoned (its sweep refreshes
+#: every :data:`HEARTBEAT_SECONDS`).
+CLAIM_STALE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _stale(claim: tuple, now: float) -> bool:
+    _, host, pid, heartbeat = claim
+    if now - heartbeat > CLAIM_STALE_SECONDS:
+        return True
+    return host == socket.gethostname() and not _pid_alive(pid)
 
 
 class ResultsDB:
-    """A connection to the results database at ``path`` (created if missing).
+    """A connection to the results database at ``path``.
 
-    Use as a context manager or call :meth:`close`. One writer at a time: the sweep writes
-    from its parent process only.
+    Use as a context manager or call :meth:`close`. With ``create=True`` (the default) a
+    missing or empty file becomes a new database; with ``create=False`` (readers such as
+    ``exmy report``) it is an error and nothing is written. Any other file must already be an
+    exmy results database: a directory, an unopenable path, a file that is not SQLite ("file is
+    not a database") or someone else's SQLite database raise ``ValueError`` naming the path.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
-        self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
-        self._con.executescript(_SCHEMA)
+        if self.path.is_dir():
+            raise ValueError(f"Results database {self.path} is a directory; give a file such "
+                             f"as {self.path / 'exmy-results.sqlite'}")
+        exists = self.path.exists()
+        if not create and (not exists or self.path.stat().st_size == 0):
+            raise ValueError(f"Results database {self.path} "
+                             f"{'is empty' if exists else 'does not exist'}; run `exmy sweep` "
+                             "or `exmy synth` first, or give another database")
+        try:
+            self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as e:
+            raise ValueError(f"Cannot open results database {self.path}: {e}; check that its "
+                             "folder exists and is writable") from None
+        try:
+            self._open(create)
+        except sqlite3.Error as e:
+            self._con.close()
+            raise ValueError(f"Cannot use {self.path} as a results database: {e}") from None
+        except ValueError:
+            self._con.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        # Read the schema before writing anything (even the WAL pragma rewrites the header).
+        try:
+            tables = {r[0] for r in self._con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as e:
+            if "not a database" in str(e) or "malformed" in str(e):
+                raise ValueError(f"Results database {self.path} is not an SQLite database "
+                                 f"({e}); give another --db or delete the file") from None
+            raise
+        if not tables:
+            if not create:
+                raise ValueError(f"Results database {self.path} is empty; run `exmy sweep` or "
+                                 "`exmy synth` first, or give another database")
+        elif not {"records", "points"} <= tables:
+            raise ValueError(f"{self.path} is an SQLite database but not an exmy results "
+                             f"database (its tables are {', '.join(sorted(tables))}); give "
+                             "another --db")
+        else:
+            cols = {r[1] for r in self._con.execute("PRAGMA table_info(records)")}
+            missing = [c for c in COLUMNS if c not in cols]
+            if missing:
+                raise ValueError(f"{self.path} has a 'records' table that is not exmy's (no "
+                                 f"column {missing[0]!r}); give another --db")
+        if create:
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.executescript(_SCHEMA + _CLAIMS)
 
     def close(self) -> None:
         self._con.close()
@@ -99,12 +189,50 @@ class ResultsDB:
             if point_key is not None:
                 self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
                                   (point_key, record["flow_key"]))
+                self._con.execute("DELETE FROM claims WHERE point_key = ?", (point_key,))
 
     def link(self, point_key: str, flow_key: str) -> None:
-        """Map ``point_key`` to an existing record."""
+        """Map ``point_key`` to an existing record (and drop the point's claim)."""
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
                               (point_key, flow_key))
+            self._con.execute("DELETE FROM claims WHERE point_key = ?", (point_key,))
+
+    # -- claims: sweeps sharing the database ----------------------------------------------------
+
+    def claim(self, point_key: str, owner: str, *,
+              retry_failed: bool = False) -> tuple[str, dict | None]:
+        """Claim a sweep point for ``owner`` (a sweep's unique id), atomically.
+
+        Returns ``("done", record)`` when a record is already mapped to the point (a failed one
+        counts unless ``retry_failed``), ``("busy", None)`` when another sweep holds a live
+        claim on it, else ``("claimed", None)`` (a stale claim is taken over).
+        """
+        now = time.time()
+        with self._transaction():
+            row = self._con.execute("SELECT flow_key FROM points WHERE point_key = ?",
+                                    (point_key,)).fetchone()
+            rec = None if row is None else self.get(row[0])
+            if rec is not None and (rec["status"] == "ok" or not retry_failed):
+                return "done", rec
+            c = self._con.execute("SELECT owner, host, pid, heartbeat FROM claims "
+                                  "WHERE point_key = ?", (point_key,)).fetchone()
+            if c is not None and c[0] != owner and not _stale(c, now):
+                return "busy", None
+            self._con.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                              (point_key, owner, socket.gethostname(), os.getpid(), now))
+        return "claimed", None
+
+    def heartbeat(self, owner: str) -> None:
+        """Refresh every claim of ``owner``."""
+        with self._transaction():
+            self._con.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?",
+                              (time.time(), owner))
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (a sweep that ends)."""
+        with self._transaction():
+            self._con.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def _transaction(self):
         con = self._con

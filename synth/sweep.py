@@ -27,10 +27,17 @@ rerunning it skips every recorded point and redoes the rest; the primary keys ma
 impossible. A point that fails (a tool error, or ``make_design`` raising) is recorded with
 ``status="failed"`` and its log, and does not stop the others; reruns skip it unless
 ``retry_failed=True``.
+
+Sharing and lost workers: a sweep claims each point in the database before running it
+(:meth:`exmy.synth.db.ResultsDB.claim`), so two sweeps on one database split the work instead
+of both doing all of it. A point runs as two steps, design then synthesis, whose arguments
+carry everything they need (nothing is scattered to or cached on workers): a step lost with its
+worker (a killed Dask worker, a crashed local process) is submitted again.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import functools
 import hashlib
@@ -38,21 +45,26 @@ import inspect
 import itertools
 import json
 import os
+import socket
+import sqlite3
 import sys
+import threading
 import time
 import tomllib
 import traceback
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import flow
-from .db import ResultsDB
+from .db import HEARTBEAT_SECONDS, ResultsDB
 from .tools import tool_version
 
 __all__ = [
     "POINT_KEYS",
     "SWEEP_KEYS",
     "UNIT_KEYS",
+    "connect_dask",
     "default_make_design",
     "design_fingerprint",
     "expand_sweep",
@@ -160,12 +172,7 @@ def point_key(point: dict, fingerprint: str, tool_versions: dict[str, str]) -> s
 # The worker side
 # --------------------------------------------------------------------------------------------
 
-_KNOWN: frozenset[str] = frozenset()
-
-
-def _init_worker(known: frozenset[str]) -> None:
-    global _KNOWN
-    _KNOWN = known
+def _init_worker() -> None:
     # If the sweep's parent is killed (SIGKILL: no cleanup), exit instead of lingering.
     import threading
 
@@ -190,30 +197,45 @@ def _failed_record(point: dict, pkey: str, error: str, log: str, t0: float) -> d
     }
 
 
-def _run_point(point: dict, pkey: str, make_design: Callable, known=None) -> dict:
-    """Generate and synthesize one point. Returns a record, or ``{"hit": flow_key}`` when an
-    identical design was synthesized before."""
-    known = _KNOWN if known is None else known
+def _flow_opts(point: dict) -> dict:
+    opts = {k: point[k] for k in ("dsp", "register_io")}
+    opts.update({k: point[k] for k in ("seed", "freq_mhz", "widelut", "io")
+                 if point[k] is not None})
+    return opts
+
+
+def _design(point: dict, pkey: str, make_design: Callable) -> dict:
+    """Worker step 1: generate the design and its flow key. Returns ``{"flow_key", "verilog",
+    "top", "ports"}``, or ``{"failed": record}`` when the generator or the flow settings
+    refuse the point. Everything a step needs travels in its arguments (no state on workers),
+    so a step lost with its worker is simply run again."""
     t0 = time.monotonic()
     try:
         verilog, top, ports = make_design(point)
     except Exception as e:  # noqa: BLE001 - any generator error is this point's failure
-        return _failed_record(point, pkey, f"make_design raised {type(e).__name__}: {e}",
-                              traceback.format_exc(), t0)
-    opts = {k: point[k] for k in ("dsp", "register_io")}
-    opts.update({k: point[k] for k in ("seed", "freq_mhz", "widelut", "io")
-                 if point[k] is not None})
+        return {"failed": _failed_record(point, pkey, f"make_design raised "
+                                         f"{type(e).__name__}: {e}", traceback.format_exc(),
+                                         t0)}
     try:
         t = flow.TARGETS[point["target"]]
         versions = {k: tool_version(k) for k in flow._tools_for(t)}
-        settings = flow.flow_settings(point["target"], **opts)
+        settings = flow.flow_settings(point["target"], **_flow_opts(point))
         key = flow.flow_key(verilog, top, flow._check_ports(ports), settings, versions)
-        if key in known:
-            return {"hit": key}
-        rec = flow.synthesize(verilog, top, ports, point["target"], **opts)
     except (TypeError, ValueError) as e:
-        return _failed_record(point, pkey, f"{type(e).__name__}: {e}",
-                              traceback.format_exc(), t0)
+        return {"failed": _failed_record(point, pkey, f"{type(e).__name__}: {e}",
+                                         traceback.format_exc(), t0)}
+    return {"flow_key": key, "verilog": verilog, "top": top, "ports": ports}
+
+
+def _synthesize(point: dict, pkey: str, design: dict) -> dict:
+    """Worker step 2: synthesize the design of step 1; the point's record."""
+    t0 = time.monotonic()
+    try:
+        rec = flow.synthesize(design["verilog"], design["top"], design["ports"],
+                              point["target"], **_flow_opts(point))
+    except (TypeError, ValueError) as e:
+        return _failed_record(point, pkey, f"{type(e).__name__}: {e}", traceback.format_exc(),
+                              t0)
     rec.update(unit=point["unit"], params=point["params"], point_key=pkey)
     return rec
 
@@ -224,6 +246,120 @@ def _versions_for(targets: list[str]) -> dict[str, dict[str, str]]:
         t = flow.TARGETS[name]
         out[name] = {k: tool_version(k) for k in flow._tools_for(t)}
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Executors: in this process, local processes, Dask
+# --------------------------------------------------------------------------------------------
+
+class _Inline:
+    """``jobs=1``: each step runs in this process when submitted."""
+
+    cap = 1
+
+    def submit(self, fn, *args):
+        fut = cf.Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 - re-raised by fut.result()
+            fut.set_exception(e)
+        return fut
+
+    def wait(self, futs, timeout):
+        return [f for f in futs if f.done()]
+
+    def lost(self, fut, exc) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _Pool:
+    """Local worker processes. A worker that dies (killed, out of memory) breaks the pool:
+    the pool is replaced and the lost steps are resubmitted."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.cap = 2 * jobs
+        self._new()
+
+    def _new(self):
+        self.ex = cf.ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker)
+        self._pool_of: dict = {}
+
+    def submit(self, fn, *args):
+        fut = self.ex.submit(fn, *args)
+        self._pool_of[fut] = self.ex
+        return fut
+
+    def wait(self, futs, timeout):
+        return cf.wait(futs, timeout, cf.FIRST_COMPLETED).done
+
+    def lost(self, fut, exc) -> bool:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if not isinstance(exc, BrokenProcessPool):
+            return False
+        if self._pool_of.pop(fut, None) is self.ex:
+            self.ex.shutdown(wait=False, cancel_futures=True)
+            self._new()
+        return True
+
+    def close(self) -> None:
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+
+class _Dask:
+    """A ``dask.distributed`` client. Steps lost with a worker (cancelled futures,
+    ``KilledWorker`` after the scheduler's own retries) are resubmitted."""
+
+    def __init__(self, client):
+        self.client = client
+        self.cap = max(4, 2 * sum(client.nthreads().values()))
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False)
+
+    def wait(self, futs, timeout):
+        from distributed import wait
+
+        try:
+            with self.client.as_current():
+                return wait(futs, timeout=timeout, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            return []
+
+    def lost(self, fut, exc) -> bool:
+        from distributed.scheduler import KilledWorker
+
+        return (isinstance(exc, (KilledWorker, cf.CancelledError))
+                or fut.status in ("cancelled", "lost"))
+
+    def close(self) -> None:
+        pass
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes this sweep's claims every :data:`~exmy.synth.db.HEARTBEAT_SECONDS` on its own
+    connection, so a long point never looks abandoned to another sweep."""
+
+    def __init__(self, db_path, owner: str):
+        super().__init__(daemon=True, name="exmy-sweep-heartbeat")
+        self.db_path, self.owner = db_path, owner
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        with ResultsDB(self.db_path) as db:
+            while not self._stop_event.wait(HEARTBEAT_SECONDS):
+                try:
+                    db.heartbeat(self.owner)
+                except sqlite3.Error:  # busy for 60 s: try again next time
+                    pass
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,23 +405,69 @@ class _Progress:
 # run_sweep
 # --------------------------------------------------------------------------------------------
 
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+DASK_CONNECT_SECONDS = 5
+#: How often a step lost with its worker is resubmitted before the point is given up (for this
+#: run only: nothing is recorded, so the next run tries again).
+MAX_RESUBMITS = 3
+_POLL_SECONDS = 1.0
+
+
+def _dask_address(executor) -> str:
+    if not isinstance(executor, str):
+        raise TypeError(f"Executor must be a string 'dask://HOST:PORT', not {executor!r}")
+    if executor.startswith("dask://"):
+        return "tcp://" + executor[len("dask://"):]
+    if executor.split("://")[0] in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
+        return executor  # a scheduler address as Dask prints it
+    raise ValueError(f"Executor must be 'dask://HOST:PORT' (or a Dask scheduler address such "
+                     f"as 'tcp://HOST:PORT'), not {executor!r}")
+
+
+def connect_dask(address: str, timeout: float = DASK_CONNECT_SECONDS):
+    """A ``dask.distributed.Client`` for the scheduler at ``address``; ``ValueError`` naming
+    the address when no scheduler answers within ``timeout`` seconds."""
+    import logging
+
+    from dask.distributed import Client
+
+    # The client logs each failed attempt; the error below says it once.
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise ValueError(f"Cannot reach the Dask scheduler at {address} (no answer within "
+                         f"{timeout:g} s: {e}); start one with `dask scheduler` and at least "
+                         "one `dask worker ADDRESS`, then give the address it prints") from None
+    finally:
+        log.setLevel(level)
+
+
 def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results.sqlite", *,
               jobs: int = 1, executor: str | None = None,
               make_design: Callable[[dict], tuple[str, str, dict]] | None = None,
               progress: bool = True, retry_failed: bool = False) -> dict:
     """Run every point not yet in the database at ``db_path``.
 
+    Several sweeps may share one database at the same time (other processes, other hosts on a
+    shared file system that supports SQLite locking): each point is claimed in the database
+    before it runs, a point another live sweep has claimed is left to it, and its record is
+    used when it lands.
+
     Parameters
     ----------
     points : iterable of dict
         Sweep points (see the module docstring); duplicates are run once.
     db_path : path
-        SQLite results database (created if missing).
+        SQLite results database (created if missing; an existing file must be one).
     jobs : int
         Local worker processes (``1``: run in this process).
     executor : str, optional
         ``"dask://HOST:PORT"`` (or a scheduler address such as ``"tcp://HOST:PORT"``) to run
-        on a ``dask.distributed`` scheduler instead; the workers need the tools installed.
+        on a ``dask.distributed`` scheduler instead; the workers need the tools installed. A
+        worker lost mid-sweep costs only its running points, which are resubmitted.
     make_design : callable, optional
         Picklable ``point -> (verilog, top, ports)``; default :func:`default_make_design`.
     progress : bool
@@ -297,24 +479,16 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
     -------
     dict
         ``{"records": [record per unique point, in order], "total", "cached", "ran",
-        "failed", "seconds"}``.
+        "failed", "resubmitted", "lost", "seconds"}``: ``cached`` counts points answered from
+        the database (including points another sweep ran meanwhile), ``resubmitted`` the
+        steps run again after their worker was lost, ``lost`` the points given up after
+        :data:`MAX_RESUBMITS` resubmissions (reported failed, not recorded).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int):
         raise TypeError(f"Jobs must be an integer, not {jobs!r}")
     if jobs < 1:
         raise ValueError(f"Jobs must be a positive integer, not {jobs}")
-    client = None
-    address = None
-    if executor is not None:
-        if not isinstance(executor, str):
-            raise TypeError(f"Executor must be a string 'dask://HOST:PORT', not {executor!r}")
-        if executor.startswith("dask://"):
-            address = "tcp://" + executor[len("dask://"):]
-        elif executor.split("://")[0] in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
-            address = executor  # a scheduler address as Dask prints it
-        else:
-            raise ValueError(f"Executor must be 'dask://HOST:PORT' (or a Dask scheduler "
-                             f"address such as 'tcp://HOST:PORT'), not {executor!r}")
+    address = None if executor is None else _dask_address(executor)
     make_design = make_design or default_make_design
     t0 = time.monotonic()
 
@@ -327,18 +501,17 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
             seen.add(blob)
             norm.append(n)
 
-    if address is not None:
-        from dask.distributed import Client
-
-        client = Client(address)
+    # An unreachable scheduler or a bad database fails here, before any work.
+    client = None if address is None else connect_dask(address)
     try:
-        return _sweep(norm, db_path, jobs, client, make_design, progress, retry_failed, t0)
+        with ResultsDB(db_path) as db:
+            return _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0)
     finally:
         if client is not None:
             client.close()
 
 
-def _sweep(norm, db_path, jobs, client, make_design, progress, retry_failed, t0) -> dict:
+def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> dict:
     targets = sorted({p["target"] for p in norm})
     if client is not None:
         versions = client.submit(_versions_for, targets, pure=False).result()
@@ -348,65 +521,122 @@ def _sweep(norm, db_path, jobs, client, make_design, progress, retry_failed, t0)
     keys = [point_key(p, fingerprint, versions[p["target"]]) for p in norm]
 
     results: dict[str, dict] = {}
-    todo = []
+    pending: collections.deque = collections.deque()
     bar = _Progress(len(norm), progress)
-    with ResultsDB(db_path) as db:
-        for p, k in zip(norm, keys, strict=True):
-            rec = db.get_point(k)
-            if rec is not None and (rec["status"] == "ok" or not retry_failed):
-                results[k] = rec
-                bar.update(cached=True, failed=rec["status"] != "ok")
-            else:
-                todo.append((p, k))
-        known = frozenset(db.flow_keys(None if not retry_failed else "ok"))
-        ran = 0
-
-        def finish(p, k, out):
-            nonlocal ran
-            if "hit" in out:
-                db.link(k, out["hit"])
-                rec = db.get(out["hit"])
-                results[k] = rec
-                bar.update(cached=True, failed=rec["status"] != "ok")
-                return
-            db.put(out, point_key=k)
-            results[k] = db.get(out["flow_key"])  # the stored form: every column present
-            ran += 1
-            bar.update(failed=out["status"] != "ok")
-
-        if not todo:
-            pass
-        elif client is not None:
-            from dask.distributed import as_completed
-
-            # A list of one: Dask would scatter a bare set element by element.
-            known_f = client.scatter([known], broadcast=True)[0]
-            futs = {client.submit(_run_point, p, k, make_design, known_f, pure=False): (p, k)
-                    for p, k in todo}
-            for fut in as_completed(futs):
-                p, k = futs[fut]
-                finish(p, k, fut.result())
-        elif jobs == 1:
-            for p, k in todo:
-                finish(p, k, _run_point(p, k, make_design, known))
+    for p, k in zip(norm, keys, strict=True):
+        rec = db.get_point(k)
+        if rec is not None and (rec["status"] == "ok" or not retry_failed):
+            results[k] = rec
+            bar.update(cached=True, failed=rec["status"] != "ok")
         else:
-            with cf.ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                        initargs=(known,)) as ex:
-                futs = {ex.submit(_run_point, p, k, make_design): (p, k) for p, k in todo}
-                for fut in cf.as_completed(futs):
-                    p, k = futs[fut]
-                    finish(p, k, fut.result())
-        bar.update(final=True)
+            pending.append((p, k))
+    stats = {"ran": 0, "resubmitted": 0, "lost": 0}
+    if pending:
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        ex = (_Dask(client) if client is not None else _Pool(jobs) if jobs > 1 else _Inline())
+        beat = _Heartbeat(db.path, owner)
+        beat.start()
+        try:
+            _run_points(db, ex, pending, owner, make_design, retry_failed, results, bar, stats)
+        finally:
+            beat.stop()
+            ex.close()
+            db.release(owner)
+    bar.update(final=True)
 
     recs = [results[k] for k in keys]
     return {
         "records": recs,
         "total": len(norm),
-        "cached": len(norm) - ran,
-        "ran": ran,
+        "cached": len(norm) - stats["ran"] - stats["lost"],
+        "ran": stats["ran"],
         "failed": sum(r["status"] != "ok" for r in recs),
+        "resubmitted": stats["resubmitted"],
+        "lost": stats["lost"],
         "seconds": round(time.monotonic() - t0, 3),
     }
+
+
+def _run_points(db, ex, pending, owner, make_design, retry_failed, results, bar, stats) -> None:
+    """Claim, design, synthesize and record ``pending`` points, at most ``ex.cap`` steps in
+    flight; points another sweep holds are checked again every second until they land or
+    their claim goes stale."""
+    inflight: dict = {}  # future -> (fn, args, tries)
+    waiting: list = []  # (point, key) claimed by another sweep
+
+    def usable(rec):
+        return rec is not None and (rec["status"] == "ok" or not retry_failed)
+
+    def done_from_db(k, rec):
+        results[k] = rec
+        bar.update(cached=True, failed=rec["status"] != "ok")
+
+    def record(k, rec):
+        db.put(rec, point_key=k)
+        results[k] = db.get(rec["flow_key"])  # the stored form: every column present
+        stats["ran"] += 1
+        bar.update(failed=rec["status"] != "ok")
+
+    while pending or inflight or waiting:
+        while pending and len(inflight) < ex.cap:
+            p, k = pending.popleft()
+            state, rec = db.claim(k, owner, retry_failed=retry_failed)
+            if state == "done":
+                done_from_db(k, rec)
+            elif state == "busy":
+                waiting.append((p, k))
+            else:
+                args = (p, k, make_design)
+                inflight[ex.submit(_design, *args)] = (_design, args, 0)
+        if not inflight:
+            if waiting:  # only other sweeps' points are left: wait for them
+                time.sleep(_POLL_SECONDS)
+                pending.extend(waiting)
+                waiting.clear()
+            continue
+        done = ex.wait(list(inflight), _POLL_SECONDS if waiting else None)
+        if waiting and not done:
+            pending.extend(waiting)
+            waiting.clear()
+        for fut in done:
+            fn, args, tries = inflight.pop(fut)
+            p, k = args[0], args[1]
+            try:
+                out = fut.result()
+            except Exception as e:
+                if not ex.lost(fut, e):
+                    raise
+                if tries >= MAX_RESUBMITS:
+                    stats["lost"] += 1
+                    results[k] = _db_form(_failed_record(
+                        p, k, f"lost with its worker {tries + 1} times ({type(e).__name__}: "
+                        f"{e}); not recorded, a rerun tries again", "", time.monotonic()))
+                    bar.update(failed=True)
+                    continue
+                stats["resubmitted"] += 1
+                inflight[ex.submit(fn, *args)] = (fn, args, tries + 1)
+                continue
+            if fn is _synthesize:
+                record(k, out)
+            elif "failed" in out:
+                record(k, out["failed"])
+            else:
+                rec = db.get(out["flow_key"])
+                if usable(rec):  # the same Verilog and flow were synthesized before
+                    db.link(k, out["flow_key"])
+                    done_from_db(k, rec)
+                else:
+                    args = (p, k, out)
+                    inflight[ex.submit(_synthesize, *args)] = (_synthesize, args, 0)
+
+
+def _db_form(rec: dict) -> dict:
+    """``rec`` with every database column present (as :meth:`ResultsDB.get` returns it)."""
+    from .db import COLUMNS
+
+    out = {c: None for c in COLUMNS if c != "extra"}
+    out.update(rec)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
