@@ -3,12 +3,89 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from pathlib import Path
 
-__all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError"]
+__all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "output_file",
+           "output_dir"]
 
 
 class CliError(Exception):
     """A user error the CLI reports in one line with exit code 2."""
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def output_file(path, flag: str = "-o", suffix: str | None = None) -> Path:
+    """Check, before any work starts, that ``path`` can be written as a file; return it.
+
+    Raises :class:`CliError` naming ``flag``, the path and the fix when ``path`` is empty, is
+    a directory, lacks ``suffix``, its folder does not exist (or is not a folder) or the file
+    cannot be created there (``/proc/x.v``, a read-only folder). Creates nothing: a probe file
+    that did not exist before is removed again.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise CliError(f"{flag} needs a file name, not an empty string")
+    path = Path(text)
+    if path.is_dir():
+        raise CliError(f"{flag} {text!r} is a directory; give a file name inside it, e.g. "
+                       f"{str(path / ('out' + (suffix or '')))!r}")
+    if suffix is not None and path.suffix != suffix:
+        raise CliError(f"{flag} file must end in {suffix}, not {text!r}")
+    parent = path.parent
+    if not parent.exists():
+        raise CliError(f"{flag} {text!r}: folder {str(parent)!r} does not exist; create it "
+                       f"first (mkdir -p {str(parent)!r}) or choose another path")
+    if not parent.is_dir():
+        raise CliError(f"{flag} {text!r}: {str(parent)!r} is a file, not a folder")
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise CliError(f"{flag} {text!r} cannot be written ({_why(exc)}); choose a writable "
+                       f"place") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+    return path
+
+
+def output_dir(path, flag: str = "-o") -> Path:
+    """Check that ``path`` is (or can be made) a writable folder, make it, return it.
+
+    Its parent must exist (a typo does not silently create a tree of folders). Raises
+    :class:`CliError` naming ``flag``, the path and the fix otherwise.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise CliError(f"{flag} needs a folder name, not an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{flag} {text!r} is a file, not a folder; give a folder name")
+    if not path.exists():
+        parent = path.parent
+        if not parent.exists():
+            raise CliError(f"{flag} {text!r}: parent folder {str(parent)!r} does not exist; "
+                           f"create it first (mkdir -p {str(parent)!r}) or choose another "
+                           f"path")
+        if not parent.is_dir():
+            raise CliError(f"{flag} {text!r}: {str(parent)!r} is a file, not a folder")
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise CliError(f"{flag} {text!r} cannot be created ({_why(exc)}); choose a "
+                           f"writable place") from None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CliError(f"{flag} {text!r} is not writable ({_why(exc)}); choose a writable "
+                       f"place") from None
+    return path
 
 
 def _pos_int(text: str) -> int:
@@ -59,16 +136,20 @@ UNIT_OPTIONS = [
 
 
 def add_unit_options(p: argparse.ArgumentParser) -> None:
+    """The ``UNIT`` argument and the options of :data:`UNIT_OPTIONS` that at least one
+    registered unit takes (an option of a unit that does not exist is not offered)."""
     from exmy.hdl.registry import UNITS, unit_names
 
     names = unit_names()
+    taken = {o for n in names for o in UNITS[n].options}
     lines = "\n".join(f"  {n:16s} {UNITS[n].summary}" for n in names)
     p.add_argument("unit", metavar="UNIT", help=f"one of: {', '.join(names)}")
     p.epilog = (p.epilog or "") + f"\nunits:\n{lines}\n"
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     g = p.add_argument_group("unit options (each unit takes a subset)")
     for flag, dest, kw in UNIT_OPTIONS:
-        g.add_argument(flag, dest=dest, **kw)
+        if dest in taken:
+            g.add_argument(flag, dest=dest, **kw)
 
 
 def unit_options(args: argparse.Namespace) -> dict:

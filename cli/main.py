@@ -16,9 +16,6 @@ COMMANDS = [
     "exmy.cli.cmd_formats",
     "exmy.cli.cmd_generate",
     "exmy.cli.cmd_simulate",
-]
-#: optional subcommands (added by later work); skipped while their module does not exist
-OPTIONAL_COMMANDS = [
     "exmy.cli.cmd_synth",
     "exmy.cli.cmd_sweep",
     "exmy.cli.cmd_report",
@@ -29,22 +26,33 @@ OPTIONAL_COMMANDS = [
 
 
 def _modules():
-    mods = [importlib.import_module(m) for m in COMMANDS]
-    for name in OPTIONAL_COMMANDS:
-        try:
-            mods.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return mods
+    return [importlib.import_module(m) for m in COMMANDS]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("exmy")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``exmy CMD: error: ...`` and the ``--help`` to read,
+    exit code 2 (argparse prints its whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="exmy",
         description="Generate, verify and cost hardware for low-precision arithmetic "
         "(ExMy minifloats, integers, L-Mul).",
     )
+    p.add_argument("--version", action="version", version=f"exmy {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in _modules():
         mod.add_parser(sub)
@@ -52,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
+        print("exmy: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
     try:
@@ -61,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand whose options were wrong
+        cmd = f"exmy {args.command}"
+        print(f"{cmd}: error: unrecognized arguments: {' '.join(extra)} (see `{cmd} --help`)",
+              file=sys.stderr)
+        return 2
     try:
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
@@ -73,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exmy {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise
-    except KeyboardInterrupt:
+    except OSError as exc:
+        # a file the command reads or writes: one line naming it, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"exmy {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: one line (a command may say what it had done, e.g. exmy.sim's
+        # CheckInterrupted), exit code 130 like a shell
+        print(f"exmy {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
 
 
