@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CliError
+from .common import output_dir
 
 DEFAULT_DB = "exmy-results.sqlite"
 
@@ -29,23 +29,26 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from exmy.synth.db import ResultsDB
     from exmy.synth.report import write_report
 
-    db = Path(args.db)
-    if not db.exists():
-        raise CliError(f"Results database {db} does not exist; run `exmy sweep` or "
-                       "`exmy synth` first, or give --db")
-    out = Path(args.out)
-    res = write_report(db, out)
+    # The database first (it must exist and be exmy's; nothing is created or added to it),
+    # then the output folder.
+    ResultsDB(args.db, create=False).close()
+    out = output_dir(args.out, "-o")
+    res = write_report(args.db, out)
     files = res["tables"] + res["plots"]
     if args.costmodel:
         from exmy.synth.costmodel import write_costmodel_report
 
-        cm = write_costmodel_report(db, out)
+        cm = write_costmodel_report(args.db, out)
         files += cm["tables"] + cm["plots"] + ([cm["markdown"]] if cm["markdown"] else [])
         for (target, variant), fit in sorted(cm["fits"].items()):
             print(f"cost model {target} {variant}: {fit.formula()}  (RMS {fit.rms:.0f} LUT, "
                   f"max {fit.max_abs_pct:.0f}%, {fit.n} points)")
+        if not cm["tables"]:
+            print(f"no cost model: {args.db} has no MAC cost-model points (ok mac/int-mac "
+                  "records, one operand format, no DSPs); `exmy sweep costmodel` makes them")
     print(f"wrote {len(files)} files to {out}:")
     for f in files:
         print(f"  {Path(f).name}")

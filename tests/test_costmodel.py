@@ -61,18 +61,14 @@ def test_sweep_special_and_reference():
             {"name": "mac", "params": {"a": {"int": [3, 4], "special": "none"}}}]})
 
 
-def test_costmodel_points_and_fallback():
-    pts = costmodel_points(units=["mac", "int-mac"])
+def test_costmodel_points():
+    pts = costmodel_points()
     # 27 minifloats x (acc, +y) + 6 ints, on ecp5 and ice40.
     assert len(pts) == (27 * 2 + 6) * 2
     assert {p["target"] for p in pts} == {"ecp5", "ice40"}
     assert {p["unit"] for p in pts} == {"mac", "int-mac"}
     assert sum(p["params"].get("out") == p["params"]["a"] for p in pts) == 27 * 2
     assert all(not p["dsp"] for p in pts)
-    fb = costmodel_points(units=["multiplier", "int-multiplier"])
-    assert len(fb) == len(pts)
-    assert {p["unit"] for p in fb} == {"multiplier", "int-multiplier"}
-    assert not any("depth" in p["params"] for p in fb)
 
 
 # -- error measures ------------------------------------------------------------------------------
@@ -209,8 +205,11 @@ def test_costmodel_rows():
     assert [r["lut"] for r in costmodel_rows(recs + [newer]) if r["label"] == "INT8"] == [260]
     mul = costmodel_rows(recs, family="mul")
     assert [(r["label"], r["acc_bits"]) for r in mul] == [("E4M3ieee", 35)]
-    # Without MAC records, the multipliers are the rows.
-    assert costmodel_rows([r for r in recs if r["unit"] == "multiplier"])[0]["family"] == "mul"
+    # Without MAC records there is no cost model (the multipliers only on request).
+    assert costmodel_rows([r for r in recs if r["unit"] == "multiplier"]) == []
+    with pytest.raises(ValueError, match=r"^Cost-model family must be one of mac, mul, not "
+                       r"'add'"):
+        costmodel_rows(recs, family="add")
 
 
 def test_pareto_and_crossover():
@@ -257,7 +256,13 @@ def test_report_on_synthetic_records(tmp_path):
     md = (tmp_path / "costmodel.md").read_text()
     assert "| INT6 | 6 |" in md and "| E3M2 | 6 |" in md and "Pareto fronts" in md
     assert write_costmodel_report([], tmp_path / "empty")["tables"] == []
-    with pytest.raises(ValueError, match=r"does not exist; run a sweep first"):
+    assert not (tmp_path / "empty").exists()
+    # Multipliers only: nothing written either (no "MAC not registered" files).
+    muls = [_rec("multiplier", {"a": r["params"]["a"]}, r["target"], lut=r["lut"])
+            for r in recs if r["unit"] == "mac"]
+    assert write_costmodel_report(muls, tmp_path / "muls")["plots"] == []
+    assert not (tmp_path / "muls").exists()
+    with pytest.raises(ValueError, match=r"nope\.sqlite does not exist; run `exmy sweep`"):
         write_costmodel_report(str(tmp_path / "nope.sqlite"), tmp_path)
 
 

@@ -620,3 +620,52 @@ def test_lost_steps_are_resubmitted(gen, tmp_path, fn_name, monkeypatch):
     lost = [r for r in results.values() if r["status"] == "failed"]
     assert len(lost) == 1 and lost[0]["error"].startswith(
         "lost with its worker 4 times (CancelledError: lost with its worker); not recorded")
+
+
+# -- the generic report's plots ------------------------------------------------------------------
+
+def test_report_plots_group_by_family(tmp_path, monkeypatch):
+    """A real sweep's shape (MACs with and without y over many formats, integer MACs): one
+    panel per unit family and option set, a line per exponent width, labelled points, and the
+    legend outside the axes (it covered the data when every format was its own line)."""
+    from exmy.synth import report
+
+    with ResultsDB(tmp_path / "r.sqlite") as db:
+        i = 0
+        for fmt in sweep.exmy_formats(3, 6, "none") + ["int3", "int4", "int5", "int6"]:
+            unit = "int-mac" if fmt.startswith("int") else "mac"
+            variants = [{"a": fmt}] + ([{"a": fmt, "out": fmt}] if unit == "mac" else [])
+            for params in variants:
+                i += 1
+                db.put({"flow_key": f"k{i}", "status": "ok", "unit": unit, "params": params,
+                        "target": "ice40", "lut": 10 * i, "fmax_mhz": 200.0 - i, "seed": 1,
+                        "dsp_enabled": False})
+        rows = report.summarize(db.records())
+    panels = report._panels(rows, "ice40", "lut")
+    assert sorted(panels) == ["mac", "mac out=a's format"]
+    assert {s for s, *_ in panels["mac"]} == {"INT", "E=1", "E=2", "E=3", "E=4", "E=5"}
+    assert {s for s, *_ in panels["mac out=a's format"]} == {"E=1", "E=2", "E=3", "E=4", "E=5"}
+    assert [(s, b, lab) for s, b, _, lab in panels["mac"] if lab == "e4m1-none"] == [
+        ("E=4", 6, "e4m1-none")]
+
+    import matplotlib.figure
+
+    legends, labels = [], []
+    orig = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *a, **k):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            leg = ax.get_legend()
+            legends.append((ax.get_window_extent(), leg.get_window_extent()))
+            labels.extend(t.get_text() for t in ax.texts)
+        return orig(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    out = write_report(tmp_path / "r.sqlite", tmp_path / "rep")
+    assert sorted(os.path.basename(p) for p in out["plots"]) == ["fmax_ice40.png",
+                                                                 "lut_ice40.png"]
+    assert len(legends) == 4  # two panels per plot
+    for ax_box, leg_box in legends:
+        assert leg_box.x0 >= ax_box.x1  # beside the axes, never over the data
+    assert "e4m1" in labels and "int5" in labels  # points labelled ("-none" said in the title)
