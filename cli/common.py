@@ -132,6 +132,17 @@ UNIT_OPTIONS = [
     ("--form", "form", dict(choices=["adder", "formula"], help="lmul: adder or formula")),
     ("--offset", "offset", dict(choices=["lmul", "pam"], help="lmul: offset kind")),
     ("--lanes", "lanes", dict(type=_pos_int, metavar="N", help="dot: number of lanes")),
+    ("--elem", "elem", dict(metavar="FMT", help="mx-dot: element format of A (e4m3fn, e5m2, "
+                            "e2m3fn, e3m2fn, e2m1fn, mxint8, ...)")),
+    ("--elem-b", "elem_b", dict(metavar="FMT", help="mx-dot: element format of B (default: "
+                                "--elem)")),
+    ("--block", "block", dict(type=_pos_int, metavar="K", help="mx-dot: block size k "
+                              "(default 32; 16 with --scale e4m3fn)")),
+    ("--scale", "scale", dict(metavar="FMT", help="mx-dot: block-scale format, e8m0fnu "
+                              "(OCP MX, default) or e4m3fn (NVFP4)")),
+    ("--accumulate", "accumulate", dict(action="store_true", default=None,
+                                        help="dot, mx-dot: add each result into a fixed-point "
+                                        "accumulator (MAC ports valid/clear/acc/flags/y)")),
 ]
 
 

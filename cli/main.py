@@ -22,6 +22,7 @@ COMMANDS = [
     "exmy.cli.cmd_analyze",
     "exmy.cli.cmd_build",
     "exmy.cli.cmd_demo",
+    "exmy.cli.cmd_quantize",
 ]
 
 
