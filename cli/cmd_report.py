@@ -39,7 +39,7 @@ def run(args) -> int:
     res = write_report(args.db, out)
     files = res["tables"] + res["plots"]
     if args.costmodel:
-        from exmy.synth.costmodel import write_costmodel_report
+        from exmy.synth.report import write_costmodel_report
 
         cm = write_costmodel_report(args.db, out)
         files += cm["tables"] + cm["plots"] + ([cm["markdown"]] if cm["markdown"] else [])

@@ -29,13 +29,13 @@ Pareto (:func:`pareto_front`, :func:`crossover`)
     per target and distribution, the formats no other format beats on both LUTs and SQNR, and
     for each integer width the cheapest minifloat at least as accurate.
 
-:func:`write_costmodel_report` writes the CSV tables, PNG plots and a markdown snippet for the
-README; ``exmy report`` calls it when the database holds cost-model points.
+The CSV tables, PNG plots and markdown snippet for the README are written by
+:func:`exmy.synth.report.write_costmodel_report` (``exmy report``) from these functions'
+numbers.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -60,7 +60,6 @@ __all__ = [
     "format_error",
     "pareto_front",
     "quantize_values",
-    "write_costmodel_report",
 ]
 
 #: The cost-model sweep file.
@@ -214,47 +213,19 @@ def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[d
 # --------------------------------------------------------------------------------------------
 
 def quantize_values(x: np.ndarray, fmt, scale: float = 1.0) -> np.ndarray:
-    """``scale * q(x / scale)``: round to nearest (ties to even), saturating, as float64.
+    """``scale * q(x / scale)`` as float64: round to nearest (ties to even), saturating.
 
-    Floats: the nearest finite value of ``fmt`` (ties to the even encoding, as the golden
-    ``quantize`` rounds; tests check they agree), found in the table of its values. Integers:
-    ``clip(rint(x), min, max)``.
+    Floats: the golden quantizer, :func:`exmy.golden.stats.quantize` (the shared ``encode``),
+    decoded with :func:`exmy.golden.stats.values`. Integers: ``clip(rint(x), min, max)``.
     """
     from exmy.golden.format import IntFormat, parse_format
+    from exmy.golden.stats import quantize, values
 
     fmt = parse_format(fmt)
     y = np.asarray(x, dtype=np.float64) / scale
     if isinstance(fmt, IntFormat):
         return np.clip(np.rint(y), fmt.min_value, fmt.max_value) * scale
-    table = _magnitudes(fmt)
-    a = np.abs(y)
-    i = np.clip(np.searchsorted(table, a), 1, len(table) - 1)
-    lo, hi = table[i - 1], table[i]
-    dlo, dhi = a - lo, hi - a
-    # A tie goes to the candidate that is an even multiple of the spacing hi - lo (the
-    # even significand; for M = 0 that is the upper power of two, or zero).
-    odd = np.fmod(lo / (hi - lo), 2.0) == 1.0
-    pick_hi = (dhi < dlo) | ((dhi == dlo) & odd)
-    q = np.where(pick_hi, hi, lo)
-    q = np.where(a >= table[-1], table[-1], np.where(a <= 0, 0.0, q))
-    if fmt.signed:
-        q = np.where(y < 0, -q, q)
-    else:
-        q = np.where(y < 0, 0.0, q)
-    return q * scale
-
-
-_MAG_CACHE: dict = {}
-
-
-def _magnitudes(fmt) -> np.ndarray:
-    """Finite non-negative values of ``fmt`` by encoding (increasing; index = code)."""
-    if fmt not in _MAG_CACHE:
-        from exmy.golden.stats import values
-
-        codes = np.arange(fmt.max_finite_code + 1, dtype=np.uint64)
-        _MAG_CACHE[fmt] = values(codes, fmt)
-    return _MAG_CACHE[fmt]
+    return values(quantize(y, fmt), fmt) * scale
 
 
 def _sqnr(x: np.ndarray, q: np.ndarray) -> float:
@@ -461,22 +432,6 @@ def _with_errors(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _write_csv(path: Path, rows: list[dict], cols: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
-
-
-def _fmt(v, nd: int = 0) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float) and math.isinf(v):
-        return "∞"
-    return f"{v:.{nd}f}" if isinstance(v, float) or nd else str(v)
-
-
 def _by_bits(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
@@ -500,286 +455,3 @@ def _by_bits(rows: list[dict]) -> list[dict]:
                        float_fmax_max=max(fm) if fm else None)
         out.append(row)
     return out
-
-
-def _log_axis(axis, set_scale) -> None:
-    """Log scale with plain-number labels (no 3x10^1 minor-tick clutter)."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    set_scale("log")
-    axis.set_major_formatter(ScalarFormatter())
-    axis.set_minor_formatter(NullFormatter())
-
-
-def _plot_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Path, title: str) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    targets = sorted({r["target"] for r in rows})
-    variants = [v for v in ("acc", "out") if any(r["variant"] == v for r in rows)]
-    if not targets or not variants:
-        return False
-    fig, axes = plt.subplots(len(targets), len(variants), squeeze=False,
-                             figsize=(5.2 * len(variants), 3.8 * len(targets)), dpi=110)
-    for ti, target in enumerate(targets):
-        for vi, variant in enumerate(variants):
-            ax = axes[ti][vi]
-            sel = [r for r in rows if r["target"] == target and r["variant"] == variant
-                   and r.get(metric) is not None]
-            series: dict[str, list] = defaultdict(list)
-            for r in sel:
-                series["INT" if r["kind"] == "int" else f"E={r['E']}"].append(
-                    (r["bits"], r[metric]))
-            if variant == "out" and "INT" not in series:
-                # Integer MACs have no y; their accumulator-only cost, for reference.
-                series["INT (no y)"] = [(r["bits"], r[metric]) for r in rows
-                                        if r["target"] == target and r["variant"] == "acc"
-                                        and r["kind"] == "int" and r.get(metric) is not None]
-            for name in sorted(series, key=lambda s: (not s.startswith("INT"), s)):
-                pts = sorted(series[name])
-                if not pts:
-                    continue
-                style = dict(marker="o", markersize=4)
-                if name.startswith("INT"):
-                    style = dict(color="black", linewidth=2.2, marker="s",
-                                 linestyle="-" if name == "INT" else "--")
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name, **style)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(f"{target}, {'MAC + conversion to y' if variant == 'out' else 'MAC'}",
-                         fontsize=10)
-            ax.set_xlabel("total bits")
-            ax.set_ylabel(ylabel)
-            if metric == "lut":
-                _log_axis(ax.yaxis, ax.set_yscale)
-            ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7, ncol=2)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
-
-
-def _plot_pareto(rows: list[dict], target: str, path: Path, variant: str = "acc") -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sel = [r for r in rows if r["target"] == target and r["variant"] == variant
-           and r.get("lut") is not None]
-    if not sel:
-        return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
-    cmap = plt.get_cmap("viridis")
-    for ax, dist in zip(axes, DISTS, strict=True):
-        q = f"sqnr_{dist}"
-        for r in sel:
-            if r["kind"] == "int":
-                ax.scatter(r["lut"], r[q], marker="s", color="black", s=30, zorder=3)
-            else:
-                ax.scatter(r["lut"], r[q], marker="o", color=cmap(r["E"] / 8), s=22, zorder=3)
-            ax.annotate(r["label"], (r["lut"], r[q]), fontsize=6, xytext=(3, 2),
-                        textcoords="offset points")
-        front = pareto_front(sel, "lut", q)
-        xs, ys = [], []
-        for r in front:
-            if xs:
-                xs.append(r["lut"])
-                ys.append(ys[-1])
-            xs.append(r["lut"])
-            ys.append(r[q])
-        ax.plot(xs, ys, color="tab:red", linewidth=1.2, alpha=0.8, label="Pareto front")
-        _log_axis(ax.xaxis, ax.set_xscale)
-        ax.set_xlabel("LUT4 (MAC, no DSP)")
-        ax.set_ylabel(f"SQNR on {_DIST_LABEL[dist]} (dB, best scale)")
-        ax.set_title(f"{target}: cost vs error, {_DIST_LABEL[dist]}", fontsize=10)
-        ax.grid(True, alpha=0.3, which="both")
-        ax.scatter([], [], marker="s", color="black", label="INT")
-        ax.scatter([], [], marker="o", color=cmap(0.4), label="minifloat (colour: E)")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
-
-
-def _plot_fit(rows: list[dict], fits: dict, path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not fits:
-        return False
-    keys = sorted(fits)
-    fig, axes = plt.subplots(1, len(keys), squeeze=False, figsize=(4.2 * len(keys), 4),
-                             dpi=110)
-    for ax, key in zip(axes[0], keys, strict=True):
-        target, variant = key
-        fit = fits[key]
-        sel = [r for r in rows if r["target"] == target and r["variant"] == variant
-               and r.get("lut") is not None]
-        xs = [r["lut"] for r in sel]
-        ys = [fit.predict(r) for r in sel]
-        colors = ["black" if r["kind"] == "int" else "tab:blue" for r in sel]
-        ax.scatter(xs, ys, c=colors, s=14)
-        lim = [min(xs + ys) * 0.9, max(xs + ys) * 1.1]
-        ax.plot(lim, lim, color="gray", linewidth=0.8)
-        _log_axis(ax.xaxis, ax.set_xscale)
-        _log_axis(ax.yaxis, ax.set_yscale)
-        ax.set_xlabel("measured LUT4")
-        ax.set_ylabel("fitted LUT4")
-        ax.set_title(f"{target} {variant}: RMS {fit.rms:.0f}, max {fit.max_abs_pct:.0f}%",
-                     fontsize=9)
-        ax.grid(True, alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
-
-
-def _markdown(rows: list[dict], fits: dict, cross: dict, family: str, tools: str) -> str:
-    targets = sorted({r["target"] for r in rows})
-    depth = next((r["depth"] for r in rows if r["depth"]), None)
-    unit = (f"exact MAC (`mac`/`int-mac`), depth {depth}, a × a" if family == "mac" else
-            "multiplier (`multiplier`/`int-multiplier`), a × a")
-    lines = [
-        f"Cost model: {unit}; registered IO, no DSPs, Yosys default mapping "
-        f"(ECP5 wide-LUT on), {tools}. LUT = logic LUT4s; Fmax in MHz (nextpnr, seed median). "
-        "Minifloats are `eXmY-none` (no Inf/NaN, bias 2^(E-1)-1, subnormals). SQNR in dB at "
-        "the best per-tensor scale; dot = depth-N dot products of N(0,1) vectors.",
-        "",
-    ]
-    idx = {(r["format"], r["variant"], r["target"]): r for r in rows}
-    formats = sorted({(r["bits"], r["kind"] == "float", r["E"], r["format"], r["label"])
-                      for r in rows})
-    has_out = any(r["variant"] == "out" for r in rows)
-    head = ["format", "bits", "acc bits"]
-    for t in targets:
-        head += [f"{t} LUT", f"{t} Fmax"]
-        if has_out:
-            head += [f"{t} LUT +y"]
-    head += ["SQNR N(0,1)", "SQNR Laplace", "dot SQNR"]
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "---|" * len(head))
-    for bits, _, _, name, label in formats:
-        any_row = next(idx[k] for k in idx if k[0] == name)
-        cells = [label, str(bits), str(any_row["acc_bits"])]
-        for t in targets:
-            r = idx.get((name, "acc", t))
-            cells += [_fmt(r and r["lut"]), _fmt(r and r["fmax_mhz"], 0)]
-            if has_out:
-                ro = idx.get((name, "out", t))
-                cells += [_fmt(ro and ro["lut"])]
-        cells += [_fmt(any_row["sqnr_normal"], 1), _fmt(any_row["sqnr_laplace"], 1),
-                  _fmt(any_row["dot_sqnr"], 1)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Fitted LUT model (least squares, integers as E = 0, M = bits − 1):", ""]
-    lines.append("| target | variant | model | points | RMS | mean err | max err | R² |")
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for (t, v), fit in sorted(fits.items()):
-        lines.append(f"| {t} | {'MAC + y' if v == 'out' else 'MAC'} | {fit.formula()} | "
-                     f"{fit.n} | {fit.rms:.0f} | {fit.mean_abs_pct:.0f}% | "
-                     f"{fit.max_abs_pct:.0f}% | {fit.r2:.3f} |")
-    lines += ["", "Pareto fronts (LUTs vs SQNR, MAC without y):", ""]
-    for (t, dist), c in sorted(cross.items()):
-        lines.append(f"- {t}, {_DIST_LABEL[dist]}: " + " → ".join(c["front"]))
-    lines += ["", "Per integer width, the cheapest minifloat at least as accurate, and the "
-              "most accurate minifloat no larger (MAC without y):", ""]
-    lines.append("| target | data | INT | LUT | SQNR | cheapest float ≥ SQNR | LUT ratio | "
-                 "best float ≤ LUT | SQNR gain |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    for (t, dist), c in sorted(cross.items()):
-        for p in c["per_int"]:
-            lines.append(
-                f"| {t} | {_DIST_LABEL[dist]} | {p['int']} | {_fmt(p['int_lut'])} | "
-                f"{_fmt(p['int_sqnr'], 1)} | {p['match'] or '–'} ({_fmt(p['match_lut'])}) | "
-                f"{_fmt(p['lut_ratio'], 2)} | {p['rival'] or '–'} ({_fmt(p['rival_sqnr'], 1)}"
-                f" dB) | {_fmt(p['sqnr_gain'], 1)} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str | os.PathLike,
-                           family: str | None = None) -> dict:
-    """Write the cost-model tables (``costmodel_points.csv``, ``costmodel_by_bits.csv``,
-    ``costmodel_fit.csv``, ``costmodel_pareto.csv``), plots (``costmodel_lut.png``,
-    ``costmodel_fmax.png``, ``costmodel_pareto_<target>.png``, ``costmodel_fit.png``) and
-    ``costmodel.md`` into ``out_dir``. ``records`` is a list of result records or a database
-    path. ``family`` is ``"mac"`` (default) or ``"mul"``. Returns ``{"tables", "plots",
-    "markdown", "fits", "crossover"}``; when there are no records of the family it writes
-    nothing (not even ``out_dir``) and the lists are empty."""
-    if not isinstance(records, list):
-        from .db import ResultsDB
-
-        with ResultsDB(records, create=False) as db:
-            records = db.records()
-    rows = costmodel_rows(records, family)
-    result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {}}
-    if not rows:
-        return result
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fam = rows[0]["family"]
-    rows = _with_errors(rows)
-    fits = {}
-    for t in sorted({r["target"] for r in rows}):
-        for v in ("acc", "out"):
-            sel = [r for r in rows if r["target"] == t and r["variant"] == v]
-            if len(sel) >= len(MODELS[v]) + 2:
-                fit = fit_luts(sel, v)
-                fits[(t, v)] = fit
-                for r in sel:
-                    r["lut_fit"] = fit.predict(r)
-    cross = {}
-    for t in sorted({r["target"] for r in rows}):
-        sel = [r for r in rows if r["target"] == t and r["variant"] == "acc"]
-        if any(r["kind"] == "int" for r in sel) and any(r["kind"] == "float" for r in sel):
-            for dist in DISTS:
-                cross[(t, dist)] = crossover(sel, f"sqnr_{dist}")
-    cols = ["target", "variant", "format", "label", "kind", "bits", "E", "M", "acc_bits",
-            "depth", "seeds", "lut", "lut_fit", "ff", "carry", "widemux", "dsp", "fmax_mhz",
-            "crit_path_ns", "sqnr_normal", "sqnr_laplace", "sqnr_normal_unscaled",
-            "sqnr_laplace_unscaled", "scale_normal", "scale_laplace", "dot_sqnr"]
-    tables = {n: out / n for n in ("costmodel_points.csv", "costmodel_by_bits.csv",
-                                   "costmodel_fit.csv", "costmodel_pareto.csv")}
-    _write_csv(tables["costmodel_points.csv"], rows, cols)
-    _write_csv(tables["costmodel_by_bits.csv"], _by_bits(rows),
-               ["target", "variant", "bits", "int_format", "int_lut", "int_fmax",
-                "float_min_format", "float_min_lut", "float_median_lut", "float_max_format",
-                "float_max_lut", "float_fmax_min", "float_fmax_max"])
-    fit_rows = [{"target": t, "variant": v, "points": f.n, "rms": f.rms,
-                 "mean_abs_pct": f.mean_abs_pct, "max_abs_pct": f.max_abs_pct, "r2": f.r2,
-                 "formula": f.formula(), **{f"c[{k}]": c for k, c in f.coef.items()}}
-                for (t, v), f in sorted(fits.items())]
-    fcols = ["target", "variant", "points", "rms", "mean_abs_pct", "max_abs_pct", "r2",
-             "formula"] + [f"c[{n}]" for n, _ in MODELS["out"]]
-    _write_csv(tables["costmodel_fit.csv"], fit_rows, fcols)
-    prow = [{"target": t, "data": dist, **p, "front": " ".join(c["front"])}
-            for (t, dist), c in sorted(cross.items()) for p in c["per_int"]]
-    _write_csv(tables["costmodel_pareto.csv"], prow,
-               ["target", "data", "int", "int_lut", "int_sqnr", "match", "match_lut",
-                "match_sqnr", "lut_ratio", "rival", "rival_lut", "rival_sqnr", "sqnr_gain",
-                "front"])
-    plots = []
-    title = "exmy MAC" if fam == "mac" else "exmy multiplier"
-    for metric, label, name in (("lut", "LUT4", "costmodel_lut.png"),
-                                ("fmax_mhz", "Fmax (MHz)", "costmodel_fmax.png")):
-        if _plot_vs_bits(rows, metric, label, out / name, f"{title}: {label} vs total bits"):
-            plots.append(str(out / name))
-    for t in sorted({r["target"] for r in rows}):
-        p = out / f"costmodel_pareto_{t}.png"
-        if _plot_pareto(rows, t, p):
-            plots.append(str(p))
-    if _plot_fit(rows, fits, out / "costmodel_fit.png"):
-        plots.append(str(out / "costmodel_fit.png"))
-    tv = next((r.get("tool_versions") for r in records if r.get("tool_versions")), {}) or {}
-    tools = ", ".join(f"{k} {v}" for k, v in sorted(tv.items())) or "tool versions unknown"
-    md = out / "costmodel.md"
-    md.write_text(_markdown(rows, fits, cross, fam, tools))
-    result.update(tables=[str(p) for p in tables.values()], plots=plots, markdown=str(md),
-                  fits=fits, crossover=cross, rows=rows)
-    return result
