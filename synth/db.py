@@ -117,7 +117,8 @@ class ResultsDB:
             self._open(create)
         except sqlite3.Error as e:
             self._con.close()
-            raise ValueError(f"Cannot use {self.path} as a results database: {e}") from None
+            raise ValueError(f"Cannot use {self.path} as a results database ({e}); check that "
+                             "the file and its folder are writable") from None
         except ValueError:
             self._con.close()
             raise
