@@ -271,7 +271,7 @@ class _Inline:
     def lost(self, fut, exc) -> bool:
         return False
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         pass
 
 
@@ -306,8 +306,8 @@ class _Pool:
             self._new()
         return True
 
-    def close(self) -> None:
-        self.ex.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        self.ex.shutdown(wait=wait, cancel_futures=True)
 
 
 class _Dask:
@@ -336,8 +336,8 @@ class _Dask:
         return (isinstance(exc, (KilledWorker, cf.CancelledError))
                 or fut.status in ("cancelled", "lost"))
 
-    def close(self) -> None:
-        pass
+    def close(self, wait: bool = True) -> None:
+        pass  # the client's close (run_sweep) releases whatever is still running
 
 
 class _Heartbeat(threading.Thread):
@@ -536,11 +536,18 @@ def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> d
         ex = (_Dask(client) if client is not None else _Pool(jobs) if jobs > 1 else _Inline())
         beat = _Heartbeat(db.path, owner)
         beat.start()
+        interrupted = False
         try:
             _run_points(db, ex, pending, owner, make_design, retry_failed, results, bar, stats)
+        except KeyboardInterrupt:
+            interrupted = True
+            bar.update(final=True)
+            raise KeyboardInterrupt(
+                f"interrupted: {stats['ran']} points synthesized and recorded in {db.path} this "
+                f"run, {len(results)} of {len(norm)} done; the same command resumes") from None
         finally:
             beat.stop()
-            ex.close()
+            ex.close(wait=not interrupted)
             db.release(owner)
     bar.update(final=True)
 
