@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from exmy.golden.params import LMUL_FORMS, LMUL_OFFSETS, MULTIPLIER_NAMES, ROUNDING_MODES
+
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "output_file",
            "output_dir"]
 
@@ -96,6 +98,11 @@ def _pos_int(text: str) -> int:
     return v
 
 
+def _values(choices) -> list[str]:
+    """CLI choices from a params enum tuple (plain strings: argparse quotes them with repr)."""
+    return [str(c) for c in choices]
+
+
 #: (flag, dest, kwargs) — every unit option; the registry rejects options a unit lacks.
 UNIT_OPTIONS = [
     ("--a", "a", dict(metavar="FMT", help="format of operand a (catalog name, alias, "
@@ -104,7 +111,7 @@ UNIT_OPTIONS = [
     ("--c", "c", dict(metavar="FMT", help="format of addend c (fma, approx-fma)")),
     ("--out", "out", dict(metavar="FMT", help="output format y (multiplier: omit for the "
                           "exact product format)")),
-    ("--rounding", "rounding", dict(choices=["rne", "rtz", "rna", "stochastic"],
+    ("--rounding", "rounding", dict(choices=_values(ROUNDING_MODES),
                                     help="rounding mode (default rne)")),
     ("--rand-bits", "rand_bits", dict(type=_pos_int, metavar="R",
                                       help="width of the rand port for stochastic rounding")),
@@ -123,14 +130,14 @@ UNIT_OPTIONS = [
     ("--saturate-acc", "saturate_acc", dict(action="store_true", default=None,
                                             help="mac: clamp the accumulator instead of "
                                             "wrapping")),
-    ("--multiplier", "multiplier", dict(choices=["exact", "lmul"],
+    ("--multiplier", "multiplier", dict(choices=_values(MULTIPLIER_NAMES),
                                         help="mac: product kind (default exact)")),
     ("--granularity", "granularity", dict(type=_pos_int, metavar="G",
                                           help="approx-fma: normalization step (power of 2)")),
     ("--window", "window", dict(type=_pos_int, metavar="K",
                                 help="approx-fma: cap on the normalization shift")),
-    ("--form", "form", dict(choices=["adder", "formula"], help="lmul: adder or formula")),
-    ("--offset", "offset", dict(choices=["lmul", "pam"], help="lmul: offset kind")),
+    ("--form", "form", dict(choices=_values(LMUL_FORMS), help="lmul: adder or formula")),
+    ("--offset", "offset", dict(choices=_values(LMUL_OFFSETS), help="lmul: offset kind")),
     ("--lanes", "lanes", dict(type=_pos_int, metavar="N", help="dot: number of lanes")),
     ("--elem", "elem", dict(metavar="FMT", help="mx-dot: element format of A (e4m3fn, e5m2, "
                             "e2m3fn, e3m2fn, e2m1fn, mxint8, ...)")),

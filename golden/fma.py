@@ -13,9 +13,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import Raw, bit_length, check_rounding, decode, encode, round_at
-from .format import MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
+from .core import Raw, bit_length, decode, encode, round_at
+from .format import FloatFormat, parse_format
 from .ops import multiply_raw
+
+# the parameter checks and geometry live in .params (shared with exmy.hdl); re-exported here
+from .params import (  # noqa: F401
+    APPROX_FMA_ROUNDING_MODES,
+    FMA_ROUNDING_MODES,
+    MAX_GRANULARITY,
+    MAX_PRECISION,
+    approx_fma_datapath_width,
+    check_approx_params,
+    check_fma_operand,
+    check_fma_output,
+    check_fma_rounding,
+)
 
 __all__ = [
     "FMA_ROUNDING_MODES",
@@ -33,107 +46,12 @@ __all__ = [
     "check_approx_params",
 ]
 
-FMA_ROUNDING_MODES = ("rne", "rtz", "rna")
-APPROX_FMA_ROUNDING_MODES = ("rne", "rtz")
-#: Largest granularity G: the golden model keeps p + G + 1 + max(product, addend) bits in
-#: int64, and a normalization step wider than 32 bits has no hardware use.
-MAX_GRANULARITY = 32
-
-#: Largest ``fma_raw`` precision: p_out + G - 1 for the widest output and granularity.
-MAX_PRECISION = MAX_MAN_BITS + MAX_GRANULARITY
 _ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below everything
-
-
-# -- argument checks -------------------------------------------------------------------------
-def check_fma_operand(fmt, what: str) -> FloatFormat:
-    """FMA operand ``what`` (a, b or c): a float format with a zero. A parameter check shared
-    with ``exmy.hdl.fma`` (one set of messages)."""
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"FMA operand {what} format must be a format name or object, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(f"FMA operand {what} must be a float format, not {fmt}")
-    if not fmt.zero:
-        raise ValueError(
-            f"FMA operand {what} format {fmt} has no zero (a block-scale format); "
-            f"apply scales by exponent addition, not in an FMA"
-        )
-    return fmt
-
-
-def check_fma_output(fmt) -> FloatFormat:
-    """FMA output format: any float format (shared with ``exmy.hdl.fma``)."""
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"FMA output format must be a format name or object, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(f"FMA output format must be a float format, not {fmt}")
-    return fmt
-
-
-def check_fma_rounding(rounding, supported: tuple[str, ...], unit: str) -> str:
-    """``rounding`` is a mode ``unit`` supports (shared with ``exmy.hdl.fma``)."""
-    check_rounding(rounding)
-    if rounding not in supported:
-        raise ValueError(f"{unit} supports rounding modes {', '.join(supported)}, not {rounding!r}")
-    return rounding
 
 
 def _check_saturate(saturate) -> None:
     if not isinstance(saturate, bool):
         raise TypeError(f"saturate must be a bool, not {saturate!r}")
-
-
-def approx_fma_datapath_width(fmt_a, fmt_b, fmt_c) -> int:
-    """Width D of the adder over which SPEC 3.3's leading-zero count runs: every bit position
-    that an exact ``a*b + c`` of these formats can occupy, counted from the highest adder top
-    to the finest quantum, both included::
-
-        R_max = max(emax_a + emax_b + 1, emax_c) + 1        # SPEC 3.3 step 1, largest R
-        L_min = min(qa + qb, qc),  q = emin - M              # finest product / addend quantum
-        D     = R_max - L_min + 1
-
-    The leading-zero count ``lz = R - L`` of a non-zero result never exceeds D - 1, so a window
-    K >= D - 1 never binds (it equals ``window=None``); ``approx_fma`` rejects K > D.
-    Examples: e4m3fn x e4m3fn + e4m3fn: 37; bfloat16: 523; float16: 81; e2m1fn: 9;
-    e4m3fn x e4m3fn + float16: 43. The output format plays no part.
-    """
-    fa = check_fma_operand(fmt_a, "a")
-    fb = check_fma_operand(fmt_b, "b")
-    fc = check_fma_operand(fmt_c, "c")
-    r_max = max(fa.emax + fb.emax + 1, fc.emax) + 1
-    l_min = min(fa.quantum_exp + fb.quantum_exp, fc.quantum_exp)
-    return r_max - l_min + 1
-
-
-def check_approx_params(granularity, window, fa, fb, fc) -> None:
-    """SPEC 3.3's granularity G and window K for operand formats ``fa``, ``fb``, ``fc`` (shared
-    with ``exmy.hdl.fma``)."""
-    if not isinstance(granularity, int) or isinstance(granularity, bool):
-        raise TypeError(f"Granularity must be an integer, not {granularity!r}")
-    if granularity < 1 or granularity & (granularity - 1):
-        raise ValueError(f"Granularity must be a power of two >= 1, not {granularity}")
-    if granularity > MAX_GRANULARITY:
-        raise ValueError(f"Granularity must be at most {MAX_GRANULARITY}, not {granularity}")
-    if window is None:
-        return
-    if not isinstance(window, int) or isinstance(window, bool):
-        raise TypeError(f"Window must be an integer or None, not {window!r}")
-    if window < 0:
-        raise ValueError(f"Window must be a non-negative integer or None, not {window}")
-    if window % granularity:
-        lo = window // granularity * granularity
-        hi = lo + granularity
-        fix = f"{hi}" if lo == 0 else f"{lo} or {hi}"
-        raise ValueError(
-            f"Window {window} is not a multiple of granularity {granularity}; use {fix}"
-        )
-    d = approx_fma_datapath_width(fa, fb, fc)
-    if window > d:
-        raise ValueError(
-            f"Window {window} is larger than the datapath ({d} bits for {fa} x {fb} + {fc}); "
-            f"use a window <= {d}, or window=None for no cap"
-        )
 
 
 def _operands(a, b, c):

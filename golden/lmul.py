@@ -50,68 +50,23 @@ from __future__ import annotations
 import numpy as np
 
 from .core import Raw, decode, encode
-from .format import FloatFormat, IntFormat, parse_format
+
+# the parameter checks and the offset live in .params (shared with exmy.hdl); re-exported here
+from .params import (
+    LMUL_FORMS,
+    LMUL_OFFSETS,
+    check_lmul_formats,
+    check_lmul_options,
+    lmul_l,
+    lmul_offset,
+)
 
 __all__ = ["LMUL_FORMS", "LMUL_OFFSETS", "lmul", "lmul_l", "lmul_offset", "lmul_raw"]
 
-LMUL_FORMS = ("adder", "formula")
-LMUL_OFFSETS = ("lmul", "pam")
-
-
-def lmul_l(m: int) -> int:
-    """The paper's l(m): m for m <= 3, 3 for m = 4, 4 for m > 4."""
-    return m if m <= 3 else (3 if m == 4 else 4)
-
-
-def lmul_offset(m: int, offset: str = "lmul") -> int:
-    """The offset added to the mantissa field, in units of its LSB: 2^(M - l(M)), or 0 (pam)."""
-    return 0 if offset == "pam" else 1 << (m - lmul_l(m))
-
-
-def _check_format(fmt, what: str) -> FloatFormat:
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"L-Mul {what} format must be a FloatFormat or a format name, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(
-            f"L-Mul {what} format must be a float format, not the integer format {fmt}"
-        )
-    if fmt.man_bits < 1:
-        raise ValueError(
-            f"L-Mul {what} format must have at least 1 mantissa bit, not {fmt.man_bits} ({fmt}): "
-            f"with M = 0 there is no mantissa to add"
-        )
-    if not fmt.zero:
-        raise ValueError(f"L-Mul {what} format must have a zero, not {fmt} (a block-scale format)")
-    return fmt
 
 
 def _check_options(form, offset, saturate) -> None:
-    if not isinstance(form, str):
-        raise TypeError(f"L-Mul form must be a string, not {form!r}")
-    if form not in LMUL_FORMS:
-        raise ValueError(f"L-Mul form must be one of {', '.join(LMUL_FORMS)}, not {form!r}")
-    if not isinstance(offset, str):
-        raise TypeError(f"L-Mul offset must be a string, not {offset!r}")
-    if offset not in LMUL_OFFSETS:
-        raise ValueError(f"L-Mul offset must be one of {', '.join(LMUL_OFFSETS)}, not {offset!r}")
-    if not isinstance(saturate, bool):
-        raise TypeError(f"saturate must be a bool, not {saturate!r}")
-
-
-def check_lmul_formats(fmt, fmt_out=None) -> tuple[FloatFormat, FloatFormat]:
-    """Validate (and parse) an L-Mul input format and optional output format."""
-    fmt = _check_format(fmt, "input")
-    if fmt_out is None:
-        return fmt, fmt
-    fmt_out = _check_format(fmt_out, "output")
-    if fmt_out.man_bits != fmt.man_bits:
-        raise ValueError(
-            f"L-Mul output format must have the input's mantissa width, not {fmt_out} "
-            f"(M = {fmt_out.man_bits}) for input {fmt} (M = {fmt.man_bits}); only the exponent "
-            f"may be widened"
-        )
-    return fmt, fmt_out
+    check_lmul_options(form, offset, saturate)
 
 
 def lmul_raw(a, b, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmul") -> Raw:

@@ -36,15 +36,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import NamedTuple
+from functools import partial
 
 import numpy as np
 
 from .core import Raw, decode, encode
 from .format import CATALOG, FloatFormat, IntFormat, catalog_formats, parse_format
-from .lmul import check_lmul_formats, lmul_offset, lmul_raw
+from .lmul import lmul_raw
 from .ops import check_rounding_options, multiply_raw
+
+# the widths and parameter checks live in .params (shared with exmy.hdl); re-exported here
+from .params import (
+    DEFAULT_DEPTH,
+    FLAG_NAN,
+    FLAG_NEG_INF,
+    FLAG_POS_INF,
+    MULTIPLIER_NAMES,
+    IntMacParams,
+    MacParams,
+    ProductGeometry,
+    check_mac_operand,
+    int_mac_params,
+    lmul_lsb,
+    lmul_mac_format,
+    mac_params,
+    parse_format_arg,
+    product_geometry,
+)
 
 __all__ = [
     "DEFAULT_DEPTH",
@@ -62,55 +80,8 @@ __all__ = [
     "mac_params",
 ]
 
-#: Products per dot product when nothing else is said (SPEC 3.2).
-DEFAULT_DEPTH = 4608
 
-FLAG_NAN = 1
-FLAG_POS_INF = 2
-FLAG_NEG_INF = 4
-
-
-def _ceil_log2(n: int) -> int:
-    """ceil(log2 n) for n >= 1 (0 for n = 1)."""
-    return (n - 1).bit_length()
-
-
-# -- the multiplier hook ---------------------------------------------------------------------
-class ProductGeometry(NamedTuple):
-    """Where one product lands on the accumulator's grid.
-
-    ``lsb_exp``: every product is an integer multiple of ``2**lsb_exp``. ``max_pos`` /
-    ``max_neg``: the largest positive and the most negative finite product, in units of
-    ``2**lsb_exp`` (``max_neg <= 0``). ``sig_bits``: width of the multiplier's significand
-    product. ``shift_max``: the product's significand is shifted left by 0..shift_max places
-    to reach the grid.
-    """
-
-    lsb_exp: int
-    max_pos: int
-    max_neg: int
-    sig_bits: int
-    shift_max: int
-
-
-def _exact_geometry(fmt_a: FloatFormat, fmt_b: FloatFormat) -> ProductGeometry:
-    # decode() gives every finite operand as sig * 2**exp with
-    # exp in [emin - M, emax - M] (subnormals at emin - M), sig < 2**(M+1).
-    lsb = fmt_a.quantum_exp + fmt_b.quantum_exp
-    top = Fraction(fmt_a.max_finite * fmt_b.max_finite) / Fraction(2) ** lsb
-    if top.denominator != 1:  # cannot happen: both maxima lie on their quantum grids
-        raise RuntimeError(f"Product maximum {top} of {fmt_a} x {fmt_b} is off the grid")
-    mx = int(top)
-    signed = fmt_a.signed or fmt_b.signed
-    return ProductGeometry(
-        lsb_exp=lsb,
-        max_pos=mx,
-        max_neg=-mx if signed else 0,
-        sig_bits=fmt_a.sig_bits + fmt_b.sig_bits,
-        shift_max=(fmt_a.emax - fmt_a.emin) + (fmt_b.emax - fmt_b.emin),
-    )
-
-
+# -- the multiplier hook (the product functions; their geometry is in .params) ---------------
 @dataclass(frozen=True)
 class ProductModel:
     """One entry of ``MULTIPLIERS``: how a MAC's multiplier forms products.
@@ -125,46 +96,15 @@ class ProductModel:
     geometry: Callable[[FloatFormat, FloatFormat], ProductGeometry]
 
 
-def _lmul_format(fmt_a: FloatFormat, fmt_b: FloatFormat) -> FloatFormat:
-    if fmt_a != fmt_b:
-        raise ValueError(
-            f"The L-Mul MAC multiplies operands of one format (SPEC 3.4), not {fmt_a} x "
-            f"{fmt_b}; use multiplier='exact' for mixed formats"
-        )
-    check_lmul_formats(fmt_a)  # M >= 1, a zero
-    return fmt_a
-
-
-def _lmul_lsb(fmt: FloatFormat) -> int:
-    # every non-zero L-Mul product is 1.man * 2**(field - bias) with field >= 1
-    return 1 - fmt.bias - fmt.man_bits
-
-
 def _lmul_product(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
     """SPEC 3.4's L-Mul product (adder form, offset 2^-l(M)) as an exact Raw, accumulated
     exactly: subnormal operands count as zero and results below the normal range are ±0, as
     in the L-Mul unit, but a result above max_finite keeps its true value (the MAC encodes
     nothing before ``y``; the unbounded exponent costs at most one accumulator bit)."""
-    fmt = _lmul_format(fmt_a, fmt_b)
+    fmt = lmul_mac_format(fmt_a, fmt_b)
     raw = lmul_raw(a, b, fmt)
-    exp = np.where(np.asarray(raw.sig) == 0, _lmul_lsb(fmt), raw.exp).astype(np.int64)
+    exp = np.where(np.asarray(raw.sig) == 0, lmul_lsb(fmt), raw.exp).astype(np.int64)
     return Raw(raw.sign, raw.sig, exp, raw.nan, raw.inf)
-
-
-def _lmul_geometry(fmt_a: FloatFormat, fmt_b: FloatFormat) -> ProductGeometry:
-    fmt = _lmul_format(fmt_a, fmt_b)
-    M = fmt.man_bits
-    # the adder's largest sum: both magnitudes max_finite (t is monotone in the value)
-    t = 2 * fmt.max_finite_code - (fmt.bias << M) + lmul_offset(M)
-    field = t >> M
-    mx = (((t & ((1 << M) - 1)) | (1 << M)) << (field - 1)) if field >= 1 else 0
-    return ProductGeometry(
-        lsb_exp=_lmul_lsb(fmt),
-        max_pos=mx,
-        max_neg=-mx if fmt.signed else 0,
-        sig_bits=M + 1,
-        shift_max=max(field - 1, 0),
-    )
 
 
 #: Multiplier models by name. ``"exact"`` is SPEC 3.1's exact product; ``"lmul"`` is SPEC
@@ -173,326 +113,10 @@ def _lmul_geometry(fmt_a: FloatFormat, fmt_b: FloatFormat) -> ProductGeometry:
 #: its largest product (the adder's carry may reach the next binade) can exceed
 #: ``max_finite**2``; it is accumulated unbounded, never turned into Inf.
 MULTIPLIERS: dict[str, ProductModel] = {
-    "exact": ProductModel("exact", multiply_raw, _exact_geometry),
-    "lmul": ProductModel("lmul", _lmul_product, _lmul_geometry),
+    "exact": ProductModel("exact", multiply_raw, partial(product_geometry, "exact")),
+    "lmul": ProductModel("lmul", _lmul_product, partial(product_geometry, "lmul")),
 }
-
-#: Multiplier names SPEC 3.2 defines but this module may not have yet, for a helpful error.
-_PLANNED_MULTIPLIERS: dict[str, str] = {}
-
-
-# -- shared width arithmetic -----------------------------------------------------------------
-def _min_width(count: int, max_pos: int, max_neg: int) -> int:
-    """Smallest two's complement width holding every sum of ``count`` products in
-    ``[max_neg, max_pos]``: ``count*max_pos <= 2**(W-1) - 1`` and
-    ``count*max_neg >= -2**(W-1)``."""
-    w_pos = (count * max_pos).bit_length() + 1
-    w_neg = (count * -max_neg - 1).bit_length() + 1 if max_neg < 0 else 1
-    return max(w_pos, w_neg, 2)
-
-
-def _safe_count(acc_bits: int, max_pos: int, max_neg: int) -> int:
-    """How many worst-case products of one sign (either sign) fit without overflow."""
-    half = 1 << (acc_bits - 1)
-    counts = []
-    if max_pos > 0:
-        counts.append((half - 1) // max_pos)
-    if max_neg < 0:
-        counts.append(half // -max_neg)
-    return min(counts) if counts else 0
-
-
-def _check_depth(depth) -> int:
-    if not isinstance(depth, int) or isinstance(depth, bool):
-        raise TypeError(f"MAC depth must be a positive integer, not {depth!r}")
-    if depth < 1:
-        raise ValueError(f"MAC depth must be a positive integer, not {depth}")
-    return depth
-
-
-def _check_acc_bits(acc_bits, product_bits: int, default: int, what: str) -> None:
-    if not isinstance(acc_bits, int) or isinstance(acc_bits, bool):
-        raise TypeError(f"Accumulator width must be an integer, not {acc_bits!r}")
-    if acc_bits < product_bits:
-        raise ValueError(
-            f"Accumulator width {acc_bits} is smaller than one {what} product "
-            f"({product_bits} bits); use acc_bits >= {product_bits}, or leave it unset for "
-            f"the default {default}"
-        )
-
-
-class _WidthsMixin:
-    """Width properties shared by ``MacParams`` and ``IntMacParams``."""
-
-    depth: int
-    acc_bits: int
-
-    def _geom(self) -> ProductGeometry:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    @property
-    def acc_lsb_exp(self) -> int:
-        """Bit 0 of ``acc`` weighs ``2**acc_lsb_exp``."""
-        return self._geom().lsb_exp
-
-    @property
-    def guard_bits(self) -> int:
-        """``ceil(log2 depth)``: the bits ``depth`` products add above one product."""
-        return _ceil_log2(self.depth)
-
-    @property
-    def max_product(self) -> int:
-        """Largest product magnitude, in units of ``2**acc_lsb_exp``."""
-        g = self._geom()
-        return max(g.max_pos, -g.max_neg)
-
-    @property
-    def product_bits(self) -> int:
-        """Two's complement width of one product on the grid: the smallest legal acc_bits."""
-        g = self._geom()
-        return _min_width(1, g.max_pos, g.max_neg)
-
-    @property
-    def min_acc_bits(self) -> int:
-        """Smallest width holding every sum of ``depth`` products exactly (no overflow)."""
-        g = self._geom()
-        return _min_width(self.depth, g.max_pos, g.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        """How many worst-case products of one sign ``acc_bits`` holds without overflow
-        (>= depth for the default width; one more may wrap)."""
-        g = self._geom()
-        return _safe_count(self.acc_bits, g.max_pos, g.max_neg)
-
-    @property
-    def acc_min(self) -> int:
-        """Most negative accumulator value, in LSB units."""
-        return -(1 << (self.acc_bits - 1))
-
-    @property
-    def acc_max(self) -> int:
-        """Most positive accumulator value, in LSB units."""
-        return (1 << (self.acc_bits - 1)) - 1
-
-    def out_saturates(self, fmt_out: FloatFormat) -> bool:
-        """True if some accumulator value lies beyond ``fmt_out``'s max_finite, so that
-        ``y`` overflows (saturates, or becomes Inf/NaN per SPEC 2.3) for it. Allowed; the CLI
-        states it. Negative accumulator values into an unsigned ``fmt_out`` are not covered
-        here (SPEC 2.5 gives NaN or +0)."""
-        big = Fraction(1 << (self.acc_bits - 1)) * Fraction(2) ** self.acc_lsb_exp
-        return big > fmt_out.max_finite
-
-
-@dataclass(frozen=True)
-class MacParams(_WidthsMixin):
-    """Widths of the float MAC's fixed-point accumulator (SPEC 3.2).
-
-    Derivation (exact multiplier). ``decode`` writes every finite operand of a format with
-    quantum ``q = emin - M`` as ``sig * 2**exp`` with integer ``sig`` and ``exp >= q``, so
-    every product is an integer multiple of ``2**(qa + qb)``: that is ``acc_lsb_exp``, and no
-    product is ever rounded. The largest product magnitude in LSB units is
-    ``P = max_finite_a * max_finite_b / 2**acc_lsb_exp`` (``max_product``); the most negative
-    product is ``-P`` when either format is signed, else 0. Then
-
-    - ``product_bits = bitlen(P) + 1``: one product as a two's complement number; the
-      multiplier's significand product has ``sig_bits_a + sig_bits_b`` bits
-      (``product_sig_bits``) and is shifted left by 0..``shift_max`` places,
-      ``shift_max = (emax_a - emin_a) + (emax_b - emin_b)``.
-    - default ``acc_bits = min_acc_bits = bitlen(depth * P) + 1``: the smallest two's
-      complement width with ``depth * P <= 2**(acc_bits-1) - 1``. It never exceeds
-      ``product_bits + guard_bits`` (``guard_bits = ceil(log2 depth)``) and is one less
-      when ``depth * P`` stays below the next power of two.
-    - ``paper_acc_bits = 2**Ea + Ma + 2**Eb + Mb + ceil(log2 depth) - 1``: the seed paper's
-      minifloat formula, for comparison only.
-
-    Example, e4m3fn x e4m3fn, depth 4608: q = -9 each, ``acc_lsb_exp = -18``,
-    P = 448**2 * 2**18 (36 bits), ``product_bits`` 37, ``acc_bits`` 49, paper 50.
-
-    ``acc_bits`` may be given explicitly (at least ``product_bits``); ``safe_depth`` then
-    says how many worst-case products fit. Operands are float formats with a zero (a
-    block-scale format such as e8m0fnu is not a multiplier operand, as in ``multiply``).
-    ``multiplier`` names an entry of ``MULTIPLIERS``.
-    """
-
-    fmt_a: FloatFormat
-    fmt_b: FloatFormat
-    depth: int = DEFAULT_DEPTH
-    acc_bits: int = None  # type: ignore[assignment]
-    multiplier: str = "exact"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fmt_a", _check_mac_operand(self.fmt_a, "a"))
-        object.__setattr__(self, "fmt_b", _check_mac_operand(self.fmt_b, "b"))
-        _check_depth(self.depth)
-        _check_multiplier(self.multiplier)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.fmt_a} x {self.fmt_b}"
-        _check_acc_bits(self.acc_bits, self.product_bits, self.min_acc_bits, what)
-
-    def _geom(self) -> ProductGeometry:
-        return MULTIPLIERS[self.multiplier].geometry(self.fmt_a, self.fmt_b)
-
-    @property
-    def product_sig_bits(self) -> int:
-        """Width of the multiplier's significand product (Ma + Mb + 2 for ``exact``)."""
-        return self._geom().sig_bits
-
-    @property
-    def shift_max(self) -> int:
-        """A product's significand is shifted left by 0..shift_max places onto the grid."""
-        return self._geom().shift_max
-
-    @property
-    def paper_acc_bits(self) -> int:
-        """The seed paper's minifloat width ``2^Ea + Ma + 2^Eb + Mb + ceil(log2 n) - 1``."""
-        a, b = self.fmt_a, self.fmt_b
-        return (
-            (1 << a.exp_bits) + a.man_bits + (1 << b.exp_bits) + b.man_bits
-            + self.guard_bits - 1
-        )
-
-    @property
-    def has_flags(self) -> bool:
-        """Whether products can be NaN/Inf (False when both formats are ``none``)."""
-        return self.fmt_a.special != "none" or self.fmt_b.special != "none"
-
-    @property
-    def ident(self) -> str:
-        """Verilog module name: ``mac_e4m3fn_e4m3fn_acc49`` (plus ``_<multiplier>``)."""
-        s = f"mac_{self.fmt_a.ident}_{self.fmt_b.ident}_acc{self.acc_bits}"
-        return s if self.multiplier == "exact" else f"{s}_{self.multiplier}"
-
-    def summary(self) -> dict:
-        """The numbers a sidecar or report needs, as plain ints/strings."""
-        return {
-            "a": str(self.fmt_a),
-            "b": str(self.fmt_b),
-            "multiplier": self.multiplier,
-            "depth": self.depth,
-            "acc_bits": self.acc_bits,
-            "acc_lsb_exp": self.acc_lsb_exp,
-            "min_acc_bits": self.min_acc_bits,
-            "paper_acc_bits": self.paper_acc_bits,
-            "guard_bits": self.guard_bits,
-            "product_bits": self.product_bits,
-            "product_sig_bits": self.product_sig_bits,
-            "shift_max": self.shift_max,
-            "safe_depth": self.safe_depth,
-            "has_flags": self.has_flags,
-        }
-
-
-@dataclass(frozen=True)
-class IntMacParams(_WidthsMixin):
-    """Widths of the integer MAC's accumulator (SPEC 3.2; ``acc_lsb_exp`` is 0).
-
-    The default is SPEC's ``bits_a + bits_b + ceil(log2 depth)`` (``formula_acc_bits``),
-    widened to ``min_acc_bits`` where that formula does not hold the sum. Products lie in
-    ``[max_neg, max_pos]`` (the extreme corner products of the two ranges); ``min_acc_bits``
-    is the smallest two's complement width with ``depth * max_pos <= 2**(W-1) - 1`` and
-    ``depth * max_neg >= -2**(W-1)``. Signed x signed: ``max_pos = 2**(ba+bb-2)``, the formula
-    suffices (tight when depth is a power of two). Signed x unsigned: suffices with room.
-    Unsigned x unsigned: ``max_pos = (2**ba-1)(2**bb-1)`` needs ``ba + bb + g + 1`` bits in a
-    two's complement register (the formula assumes a sign bit in the product), so the default
-    is one bit wider than the formula there. ``paper_acc_bits = ra + rb + ceil(log2 n) + 1``.
-    """
-
-    fmt_a: IntFormat
-    fmt_b: IntFormat
-    depth: int = DEFAULT_DEPTH
-    acc_bits: int = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fmt_a", _check_int_operand(self.fmt_a, "a"))
-        object.__setattr__(self, "fmt_b", _check_int_operand(self.fmt_b, "b"))
-        _check_depth(self.depth)
-        default = max(self.formula_acc_bits, self.min_acc_bits)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", default)
-        _check_acc_bits(self.acc_bits, self.product_bits, default, f"{self.fmt_a} x {self.fmt_b}")
-
-    def _geom(self) -> ProductGeometry:
-        a, b = self.fmt_a, self.fmt_b
-        corners = [x * y for x in (a.min_value, a.max_value) for y in (b.min_value, b.max_value)]
-        return ProductGeometry(0, max(max(corners), 0), min(min(corners), 0), a.bits + b.bits, 0)
-
-    @property
-    def formula_acc_bits(self) -> int:
-        """SPEC 3.2's integer default ``bits_a + bits_b + ceil(log2 depth)``."""
-        return self.fmt_a.bits + self.fmt_b.bits + self.guard_bits
-
-    @property
-    def paper_acc_bits(self) -> int:
-        """The seed paper's integer width ``ra + rb + ceil(log2 n) + 1``."""
-        return self.fmt_a.bits + self.fmt_b.bits + self.guard_bits + 1
-
-    @property
-    def ident(self) -> str:
-        """Verilog module name: ``int_mac_int8_int8_acc29``."""
-        return f"int_mac_{self.fmt_a.ident}_{self.fmt_b.ident}_acc{self.acc_bits}"
-
-    def summary(self) -> dict:
-        return {
-            "a": str(self.fmt_a),
-            "b": str(self.fmt_b),
-            "depth": self.depth,
-            "acc_bits": self.acc_bits,
-            "acc_lsb_exp": 0,
-            "min_acc_bits": self.min_acc_bits,
-            "formula_acc_bits": self.formula_acc_bits,
-            "paper_acc_bits": self.paper_acc_bits,
-            "guard_bits": self.guard_bits,
-            "product_bits": self.product_bits,
-            "safe_depth": self.safe_depth,
-        }
-
-
-# -- argument checks -------------------------------------------------------------------------
-def _parse(fmt, what: str):
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"{what} format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
-    return parse_format(fmt)
-
-
-def _check_mac_operand(fmt, what: str) -> FloatFormat:
-    fmt = _parse(fmt, f"MAC operand {what}")
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(
-            f"MAC operand {what} must be a float format, not {fmt}; use int_mac for integer "
-            f"formats"
-        )
-    if not fmt.zero:
-        raise ValueError(
-            f"MAC operand {what} format {fmt} has no zero (a block-scale format); a MAC "
-            f"multiplies values, not scales"
-        )
-    return fmt
-
-
-def _check_int_operand(fmt, what: str) -> IntFormat:
-    fmt = _parse(fmt, f"Integer MAC operand {what}")
-    if not isinstance(fmt, IntFormat):
-        raise ValueError(
-            f"Integer MAC operand {what} must be an integer format, not {fmt}; use mac for "
-            f"float formats"
-        )
-    return fmt
-
-
-def _check_multiplier(multiplier) -> None:
-    if not isinstance(multiplier, str):
-        raise TypeError(f"Multiplier must be a string, not {multiplier!r}")
-    if multiplier in MULTIPLIERS:
-        return
-    known = ", ".join(repr(m) for m in MULTIPLIERS)
-    if multiplier in _PLANNED_MULTIPLIERS:
-        raise ValueError(
-            f"Multiplier {multiplier!r} ({_PLANNED_MULTIPLIERS[multiplier]}) is not available "
-            f"in the MAC yet; use one of {known}"
-        )
-    raise ValueError(f"Multiplier must be one of {known}, not {multiplier!r}")
+assert tuple(MULTIPLIERS) == MULTIPLIER_NAMES
 
 
 def _check_bool(value, what: str) -> None:
@@ -501,7 +125,7 @@ def _check_bool(value, what: str) -> None:
 
 
 def _float_out(fmt, what: str) -> FloatFormat:
-    fmt = _parse(fmt, what)
+    fmt = parse_format_arg(fmt, what)
     if not isinstance(fmt, FloatFormat):
         raise ValueError(f"{what} format must be a float format, not {fmt}")
     return fmt
@@ -527,25 +151,6 @@ def _streams(a, b, valid, clear, extra=None):
         if not np.all((x == 0) | (x == 1)):
             raise ValueError(f"MAC input {name} must hold only 0 and 1")
     return [np.ascontiguousarray(x) for x in out]
-
-
-def mac_params(
-    fmt_a,
-    fmt_b,
-    *,
-    depth: int = DEFAULT_DEPTH,
-    acc_bits: int | None = None,
-    multiplier: str = "exact",
-) -> MacParams:
-    """The float MAC's widths (see ``MacParams`` for the derivation); formats may be names."""
-    return MacParams(fmt_a, fmt_b, depth=depth, acc_bits=acc_bits, multiplier=multiplier)
-
-
-def int_mac_params(
-    fmt_a, fmt_b, depth: int = DEFAULT_DEPTH, acc_bits: int | None = None
-) -> IntMacParams:
-    """The integer MAC's widths (see ``IntMacParams``); formats may be names."""
-    return IntMacParams(fmt_a, fmt_b, depth=depth, acc_bits=acc_bits)
 
 
 def _resolve_params(cls, factory, params, fmt_a, fmt_b, kwargs):
@@ -871,8 +476,8 @@ def float_acc_mac(
 
     Returns ``{"acc": uint64 encodings}``, per cycle, the state after that cycle.
     """
-    fmt_a = _check_mac_operand(fmt_a, "a")
-    fmt_b = _check_mac_operand(fmt_b, "b")
+    fmt_a = check_mac_operand(fmt_a, "a")
+    fmt_b = check_mac_operand(fmt_b, "b")
     acc_format = _check_acc_format(acc_format)
     check_rounding_options(rounding, rand_bits)
     _check_bool(saturate, "saturate")

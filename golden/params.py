@@ -107,7 +107,7 @@ MAX_RAND_BITS = 32
 
 def ceil_log2(n: int) -> int:
     """Smallest w with ``2**w >= n`` (0 for n <= 1): the one ceil-log2 of exmy."""
-    return max(0, (n - 1).bit_length())
+    return (n - 1).bit_length() if n > 1 else 0
 
 
 # -- the one parser for formats and scalar options ---------------------------------------------

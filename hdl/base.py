@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from amaranth.lib import wiring
 
-from exmy.golden.format import FloatFormat, IntFormat, parse_format
-
-__all__ = ["Unit", "fmt_arg"]
+__all__ = ["Unit", "UnitInfo", "unit_builder"]
 
 
-def fmt_arg(value, what: str, *, kind=None, optional=False):
-    """Parse a format argument (name or object); ``kind`` restricts to FloatFormat/IntFormat."""
-    if value is None:
-        if optional:
-            return None
-        raise TypeError(f"{what} format is required")
-    if not isinstance(value, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"{what} format must be a format name or object, not {value!r}")
-    fmt = parse_format(value)
-    if kind is FloatFormat and not isinstance(fmt, FloatFormat):
-        raise ValueError(f"{what} format must be a float format, not {fmt}")
-    if kind is IntFormat and not isinstance(fmt, IntFormat):
-        raise ValueError(f"{what} format must be an integer format, not {fmt}")
-    return fmt
+@dataclass(frozen=True)
+class UnitInfo:
+    """One row of the unit table (``exmy.hdl.units.UNIT_TABLE``): CLI name, the builder
+    ``fn(**options) -> Unit``, the options it takes, a one-line summary."""
+
+    name: str
+    build: Callable[..., Unit]
+    options: tuple[str, ...]
+    summary: str
+
+
+def unit_builder(name: str, options: tuple[str, ...], summary: str):
+    """Decorator: mark ``fn(**options) -> Unit`` as the builder of unit ``name`` (its
+    ``unit_info``). Nothing is registered: ``exmy.hdl.units.UNIT_TABLE`` lists every builder."""
+
+    def deco(fn):
+        fn.unit_info = UnitInfo(name, fn, tuple(options), summary)
+        return fn
+
+    return deco
 
 
 class Unit(wiring.Component):

@@ -6,18 +6,25 @@ from amaranth.hdl import Module
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat
+from exmy.golden.params import (
+    INT_ROUNDING_MODES,
+    ROUNDING_MODES,
+    Rounding,
+    check_bool,
+    check_format,
+    check_rounding_options,
+)
 
-from .base import Unit, fmt_arg
+from .base import Unit
 from .float import (
-    check_rounding,
     decode_float,
     decode_int,
     normalize,
     port_shape,
-    round_encode,
+    round_standard,
     round_to_int,
 )
-from .util import Pipeline, check_bool, check_latency
+from .util import Pipeline, check_latency
 
 __all__ = ["Convert"]
 
@@ -42,18 +49,15 @@ class Convert(Unit):
         self, fmt_in, fmt_out, *, rounding: str = "rne", saturate: bool = False,
         rand_bits: int | None = None, latency: int = 0,
     ):
-        self.fmt_in = fmt_arg(fmt_in, "Input")
-        self.fmt_out = fmt_arg(fmt_out, "Output")
+        self.fmt_in = check_format(fmt_in, "Input")
+        self.fmt_out = check_format(fmt_out, "Output")
         if isinstance(self.fmt_in, IntFormat) and isinstance(self.fmt_out, IntFormat):
             raise ValueError(
                 f"Conversion {self.fmt_in} -> {self.fmt_out} is int -> int; convert supports "
                 f"float -> float, int -> float and float -> int"
             )
-        if isinstance(self.fmt_out, IntFormat):
-            check_rounding(rounding, rand_bits, allowed=("rne", "rtz", "rna"))
-        else:
-            check_rounding(rounding, rand_bits)
-        self.rounding = rounding
+        allowed = INT_ROUNDING_MODES if isinstance(self.fmt_out, IntFormat) else ROUNDING_MODES
+        self.rounding = check_rounding_options(rounding, rand_bits, allowed=allowed)
         self.saturate = check_bool(saturate, "saturate")
         if saturate and isinstance(self.fmt_out, IntFormat):
             saturate = False  # integer outputs always saturate; keep the name canonical
@@ -65,7 +69,7 @@ class Convert(Unit):
         }
         self.port_formats = {"a": self.fmt_in, "y": self.fmt_out}
         ports = {"a": In(port_shape(self.fmt_in)), "y": Out(port_shape(self.fmt_out))}
-        if rounding == "stochastic":
+        if self.rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
 
@@ -87,7 +91,7 @@ class Convert(Unit):
         rand = vals[5] if rand is not None else None
         # -- round and encode --------------------------------------------------------------
         if isinstance(self.fmt_out, FloatFormat):
-            y = round_encode(
+            y = round_standard(
                 m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
                 rand=rand, rounding=self.rounding, saturate=self.saturate, pipe=pipe,
             )

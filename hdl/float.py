@@ -31,6 +31,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat
+from exmy.golden.params import (
+    APPROX_FMA_ROUNDING_MODES,
+    INT_ROUNDING_MODES,
+    ROUNDING_MODES,
+    Rounding,
+    Special,
+    check_rounding_options,
+)
 
 from .util import Pipeline, check_latency, leading_zeros
 
@@ -40,36 +48,17 @@ __all__ = [
     "decode_float",
     "decode_int",
     "normalize",
+    "product_inf",
+    "product_nan",
+    "encode_fields",
+    "round_align_max",
+    "round_approximate",
     "round_encode",
+    "round_standard",
     "round_to_int",
     "Rounder",
-    "ROUNDING_MODES",
-    "check_rounding",
     "port_shape",
 ]
-
-ROUNDING_MODES = ("rne", "rtz", "rna", "stochastic")
-
-
-def check_rounding(rounding, rand_bits, *, allowed=ROUNDING_MODES) -> None:
-    """Validate a unit's (rounding, rand_bits) pair (same messages as the golden model)."""
-    if not isinstance(rounding, str):
-        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
-    if rounding not in allowed:
-        raise ValueError(f"Rounding mode must be one of {', '.join(allowed)}, not {rounding!r}")
-    if rounding == "stochastic":
-        if rand_bits is None:
-            raise ValueError("Stochastic rounding needs rand_bits (the width of the rand port)")
-        if not isinstance(rand_bits, int) or isinstance(rand_bits, bool):
-            raise TypeError(f"rand_bits must be an integer, not {rand_bits!r}")
-        if not 1 <= rand_bits <= 32:
-            raise ValueError(f"rand_bits must be in 1..32, not {rand_bits}")
-    elif rand_bits is not None:
-        raise ValueError(
-            f"rand_bits={rand_bits} is only meaningful with rounding='stochastic', "
-            f"not rounding={rounding!r}"
-        )
-
 
 class FloatLayout(data.StructLayout):
     """Encoding of ``fmt`` as a struct: fields man, exp, sign (LSB to MSB). Remembers the
@@ -113,6 +102,22 @@ class Unpacked:
     is_zero: Value
 
 
+def product_nan(a: Unpacked, b: Unpacked, *, a_zero: Value | None = None,
+                b_zero: Value | None = None) -> Value:
+    """SPEC 3's product rule, the one place it is written: ``a*b`` is NaN when either operand
+    is NaN or it is Inf x 0 (``a_zero``/``b_zero`` override the zero flags: L-Mul counts
+    subnormals as zero). The golden twin is ``exmy.golden.ops.multiply_raw``."""
+    az = a.is_zero if a_zero is None else a_zero
+    bz = b.is_zero if b_zero is None else b_zero
+    return a.is_nan | b.is_nan | (a.is_inf & bz) | (az & b.is_inf)
+
+
+def product_inf(a: Unpacked, b: Unpacked, nan: Value) -> Value:
+    """The other half of the product rule: Inf when either operand is Inf and ``nan`` (the
+    product's NaN flag, from :func:`product_nan`) is not set."""
+    return (a.is_inf | b.is_inf) & ~nan
+
+
 def _exp_signal(lo: int, hi: int, name: str) -> Signal:
     return Signal(range(min(lo, -1), max(hi, 1) + 1), name=name)
 
@@ -134,11 +139,11 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
     nan = Signal(name=f"{name}_is_nan")
     inf = Signal(name=f"{name}_is_inf")
     zero = Signal(name=f"{name}_is_zero")
-    if fmt.special == "ieee":
+    if fmt.special == Special.IEEE:
         m.d.comb += [nan.eq(top & (man != 0)), inf.eq(top & (man == 0))]
-    elif fmt.special == "fn":
+    elif fmt.special == Special.FN:
         m.d.comb += nan.eq(top & (man == fmt.man_mask))
-    elif fmt.special == "fnuz":
+    elif fmt.special == Special.FNUZ:
         m.d.comb += nan.eq(sign & (e == 0) & (man == 0))
     sig = Signal(p, name=f"{name}_sig")
     exp = _exp_signal(fmt.emin - M - 1, fmt.emax, f"{name}_exp")
@@ -196,6 +201,58 @@ def normalize(m: Module, sig: Value, exp: Value, name: str) -> tuple[Signal, Sig
     return s, e
 
 
+def round_standard(
+    m: Module,
+    fmt: FloatFormat,
+    *,
+    sign: Value,
+    sig: Value,
+    exp: Value,
+    is_nan: Value,
+    is_inf: Value,
+    sticky: Value | None = None,
+    rand: Value | None = None,
+    rounding: str = Rounding.RNE,
+    saturate: bool = False,
+    exact: bool = False,
+    pipe: Pipeline | None = None,
+    name: str = "rnd",
+) -> Signal:
+    """Rounder contract 1, **standard** (golden twin: ``exmy.golden.encode`` of the same
+    value): ``value = (-1)**sign * (sig + delta) * 2**(exp - (W-1))`` with the leading one at
+    bit W-1 or W-2 (or sig = 0), ``sticky`` iff 0 < delta < 1, ``is_nan`` / ``is_inf``
+    overriding. One rounding per ``rounding`` (stochastic reads ``rand``), then
+    :func:`encode_fields`. ``exact=True`` (the value is known to be representable) drops the
+    increment logic. ``pipe``'s cut ``"round"`` registers after the subnormal alignment."""
+    return round_encode(m, fmt, sign=sign, sig=sig, exp=exp, is_nan=is_nan, is_inf=is_inf,
+                        sticky=sticky, rand=rand, rounding=rounding, saturate=saturate,
+                        exact=exact, pipe=pipe, name=name)
+
+
+def round_align_max(m: Module, fmt: FloatFormat, *, align_max: int, **raw) -> Signal:
+    """Rounder contract 2, **align_max** (HardFloat's shortcut; golden twin: ``encode``): the
+    arguments of :func:`round_standard` (``rand`` and ``exact`` excepted), and the caller
+    stopped its normalization near emin, guaranteeing ``exp >= emin - align_max``: a value
+    with ``exp <= emin`` is not pre-normalised (a subnormal on its grid, leading one
+    anywhere), the alignment shifter is built for at most ``align_max`` places (none for 0)."""
+    return round_encode(m, fmt, align_max=align_max, **raw)
+
+
+def round_approximate(m: Module, fmt: FloatFormat, *, granularity: int, capped: bool = True,
+                      flush: Value | None = None, flush_index: Value | None = None,
+                      align_max: int | None = None, **raw) -> Signal:
+    """Rounder contract 3, **approximate** normalization (SPEC 3.3 steps 4-6; golden twin:
+    ``exmy.golden.approx_fma``'s ``round_at`` at the coarse position, then ``encode``), with
+    the arguments of :func:`round_standard` (``rand`` and ``exact`` excepted): ``exp`` is P,
+    the coarse leading position; the leading one sits in sig's top G bits (or lower only when
+    a window ``capped`` the shift); rounds at the fixed position p + G - 1 bits below the top,
+    flushes results below ``2**(P - G + 1)`` (``flush`` forces it, ``flush_index`` gives the
+    threshold as a bit index), then truncates to p bits. Rounding rne or rtz
+    (``APPROX_FMA_ROUNDING_MODES``)."""
+    return round_encode(m, fmt, granularity=granularity, capped=capped, flush=flush,
+                        flush_index=flush_index, align_max=align_max, **raw)
+
+
 def round_encode(
     m: Module,
     fmt: FloatFormat,
@@ -207,7 +264,7 @@ def round_encode(
     is_inf: Value,
     sticky: Value | None = None,
     rand: Value | None = None,
-    rounding: str = "rne",
+    rounding: str = Rounding.RNE,
     saturate: bool = False,
     exact: bool = False,
     pipe: Pipeline | None = None,
@@ -218,7 +275,9 @@ def round_encode(
     flush_index: Value | None = None,
     align_max: int | None = None,
 ) -> Signal:
-    """The shared rounder: raw value (module docstring contract) -> encoding in ``fmt``.
+    """The shared rounder behind the three contracts (:func:`round_standard`,
+    :func:`round_align_max`, :func:`round_approximate`; new callers use those): raw value
+    (module docstring contract) -> encoding in ``fmt``.
 
     Rounds as if the exponent range were unbounded above, on the subnormal grid below (also
     with subnormals off, then flushes), overflow per SPEC 2 with IEEE's rtz rule (rtz never
@@ -254,10 +313,11 @@ def round_encode(
     if approx:
         if not isinstance(granularity, int) or granularity < 1 or granularity & (granularity - 1):
             raise ValueError(f"Granularity must be a power of two >= 1, not {granularity!r}")
-        if rounding not in ("rne", "rtz", "rna") or exact:
+        if rounding not in APPROX_FMA_ROUNDING_MODES or exact:
             raise ValueError(
-                f"The approximate-normalization rounder supports rounding modes rne, rtz, rna, "
-                f"not {rounding!r}{' (exact)' if exact else ''}"
+                f"The approximate-normalization rounder supports rounding modes "
+                f"{', '.join(APPROX_FMA_ROUNDING_MODES)}, not {str(rounding)!r}"
+                f"{' (exact)' if exact else ''}"
             )
 
     G = granularity if approx else 1
@@ -270,7 +330,7 @@ def round_encode(
     if len(sig) < 2:
         sig = Cat(Const(0, 2 - len(sig)), sig)
     sticky = Const(0, 1) if sticky is None else Value.cast(sticky)
-    R = len(rand) if (rounding == "stochastic" and rand is not None) else 0
+    R = len(rand) if (rounding == Rounding.STOCHASTIC and rand is not None) else 0
     ew = max(len(exp), (abs(fmt.emin) + p + 2).bit_length(), (abs(fmt.emax) + 2).bit_length())
     ew += 2
     if approx:
@@ -351,17 +411,18 @@ def round_encode(
     rest = Signal(name=f"{name}_rest")
     m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
     inc = Signal(name=f"{name}_inc")
-    if exact or rounding == "rtz":
+    if exact or rounding == Rounding.RTZ:
         m.d.comb += inc.eq(0)
-    elif rounding == "rne":
+    elif rounding == Rounding.RNE:
         m.d.comb += inc.eq(rbit & (rest | kept[0]))
-    elif rounding == "rna":
+    elif rounding == Rounding.RNA:
         m.d.comb += inc.eq(rbit)
-    elif rounding == "stochastic":
+    elif rounding == Rounding.STOCHASTIC:
         dR = s3[Wx - p - R : Wx - p]
         m.d.comb += inc.eq((Value.cast(rand)[:R] + dR)[R])
     else:
-        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}")
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, "
+                         f"not {str(rounding)!r}")
     r = Signal(pk + 1, name=f"{name}_rounded")
     m.d.comb += r.eq(kept + inc)
     normal = Signal(name=f"{name}_normal")
@@ -390,6 +451,38 @@ def round_encode(
         m.d.comb += e4.eq(e3 + carry)
 
     # -- encode: fields, overflow, specials, signs -----------------------------------------
+    return encode_fields(
+        m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero_in, is_nan=is_nan,
+        is_inf=is_inf, rounding=rounding, saturate=saturate, name=name,
+    )
+
+
+def encode_fields(
+    m: Module,
+    fmt: FloatFormat,
+    *,
+    sign: Value,
+    normal: Value,
+    man: Value,
+    exp: Value,
+    zero: Value,
+    is_nan: Value,
+    is_inf: Value,
+    rounding: str = Rounding.RNE,
+    saturate: bool = False,
+    name: str = "rnd",
+) -> Signal:
+    """The encode stage (golden's ``encode`` after its rounding): a rounded value -> its
+    encoding in ``fmt``, with the overflow rule (SPEC 2; rtz never overflows to Inf), the
+    Inf and NaN rules, canonical NaN, fnuz/unsigned zero and negative rules and formats
+    without zero.
+
+    Input contract: ``normal`` says the value ``1.man * 2**exp`` is normal (else it is the
+    subnormal ``0.man * 2**emin``, or zero); ``exp`` may exceed emax (overflow); ``zero`` says
+    the value is an exact zero (for the zero rules); ``is_nan`` / ``is_inf`` override.
+    """
+    M = fmt.man_bits
+    e4, zero_in = exp, zero
     E = fmt.exp_bits
     field = Signal(E, name=f"{name}_field")
     m.d.comb += field.eq(Mux(normal, (e4 + fmt.bias)[:E], 0))
@@ -409,12 +502,12 @@ def round_encode(
     maxf = fmt.max_finite_code
     NAN = -1
     if fmt.has_inf and not saturate:
-        over_code = maxf if rounding == "rtz" else fmt.inf_code
-    elif fmt.special in ("fn", "fnuz") and not saturate and rounding != "rtz":
+        over_code = maxf if rounding == Rounding.RTZ else fmt.inf_code
+    elif fmt.special in (Special.FN, Special.FNUZ) and not saturate and rounding != Rounding.RTZ:
         over_code = NAN
     else:
         over_code = maxf
-    if saturate or fmt.special == "none":
+    if saturate or fmt.special == Special.NONE:
         inf_code = maxf
     elif fmt.has_inf:
         inf_code = fmt.inf_code
@@ -452,7 +545,7 @@ def round_encode(
 
     y = Signal(fmt.width, name=f"{name}_y")
     if fmt.signed:
-        if fmt.special == "fnuz":
+        if fmt.special == Special.FNUZ:
             m.d.comb += y.eq(Cat(mag2, sgn & (mag2 != 0)))
         else:
             m.d.comb += y.eq(Cat(mag2, sgn))
@@ -472,7 +565,7 @@ def round_to_int(
     exp: Value,
     is_nan: Value,
     is_inf: Value,
-    rounding: str = "rne",
+    rounding: str = Rounding.RNE,
     name: str = "rint",
 ) -> Signal:
     """Round a raw value (same contract as ``round_encode``, leading one anywhere) to an
@@ -505,16 +598,16 @@ def round_to_int(
     rbit = shifted[1]
     rest = shifted[0] | lost
     inc = Signal(name=f"{name}_inc")
-    if rounding == "rne":
+    if rounding == Rounding.RNE:
         m.d.comb += inc.eq(rbit & (rest | ipart[0]))
-    elif rounding == "rna":
+    elif rounding == Rounding.RNA:
         m.d.comb += inc.eq(rbit)
-    elif rounding == "rtz":
+    elif rounding == Rounding.RTZ:
         m.d.comb += inc.eq(0)
     else:
         raise ValueError(
-            f"Rounding mode {rounding!r} is not supported for integer outputs; "
-            f"use rne, rtz or rna"
+            f"Rounding mode {str(rounding)!r} is not supported for integer outputs; "
+            f"use {', '.join(INT_ROUNDING_MODES)}"
         )
     n = Signal(W + B + 4, name=f"{name}_n")
     m.d.comb += n.eq(ipart + inc)
@@ -546,9 +639,8 @@ class Rounder(wiring.Component):
         self, fmt: FloatFormat, sig_width: int, exp_width: int, *, rounding="rne",
         saturate=False, rand_bits=None, latency=0,
     ):
-        check_rounding(rounding, rand_bits)
+        self.rounding = check_rounding_options(rounding, rand_bits)
         self.fmt = fmt
-        self.rounding = rounding
         self.saturate = saturate
         self.rand_bits = rand_bits
         self.latency = check_latency(latency)
@@ -561,14 +653,14 @@ class Rounder(wiring.Component):
             "is_inf": In(1),
             "y": Out(fmt.width),
         }
-        if rounding == "stochastic":
+        if self.rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.latency, ["round"])
-        y = round_encode(
+        y = round_standard(
             m, self.fmt, sign=self.sign, sig=self.sig, exp=self.exp, is_nan=self.is_nan,
             is_inf=self.is_inf, sticky=self.sticky,
             rand=getattr(self, "rand", None), rounding=self.rounding, saturate=self.saturate,

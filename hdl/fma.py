@@ -12,24 +12,32 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib.wiring import In, Out
 
-# Parameter checks over format facts (like golden's mac_params), not arithmetic functions of
-# the model: one set of messages for the golden functions and the components.
-from exmy.golden.fma import (
+from exmy.golden.format import FloatFormat
+from exmy.golden.params import (
     APPROX_FMA_ROUNDING_MODES,
     FMA_ROUNDING_MODES,
     MAX_GRANULARITY,
     approx_fma_datapath_width,
+    ceil_log2,
     check_approx_params,
+    check_bool,
     check_fma_operand,
     check_fma_output,
     check_fma_rounding,
+    fma_window_bits,
 )
-from exmy.golden.format import FloatFormat
 
-from .base import Unit
-from .float import decode_float, port_shape, round_encode
-from .registry import register
-from .util import Pipeline, check_bool, check_latency, leading_zeros
+from .base import Unit, unit_builder
+from .float import (
+    decode_float,
+    port_shape,
+    product_inf,
+    product_nan,
+    round_align_max,
+    round_approximate,
+    round_standard,
+)
+from .util import Pipeline, check_latency, leading_zeros
 
 __all__ = [
     "FMA",
@@ -45,14 +53,10 @@ __all__ = [
 #: pipeline cut points in datapath order (``latency`` registers go to evenly spaced cuts)
 FMA_CUTS = ("product", "sum", "norm", "round")
 #: FMA normalization: coarse shift in groups of this many bits, then a narrow fine shift
-#: (ECP5 LUT4, registered I/O, seed 1; coarse 2 / 4 / 8: e4m3 303 / 302 / 333, bfloat16
-#: 729 / 683 / 710, float16 1183 / 1139 / 1057)
+#: (chosen by measurement: docs/results/fma_area.md, "Design parameters")
 FMA_COARSE = 4
-#: which cuts hold the registers at latency 1-3 (measured: ``benchmarks/fma_placement.py``; the
-#: rounder's "round" cut is nearly free for same-format FMAs, so spacing evenly is not even)
-#: (ECP5 LUT4 Fmax, bfloat16 / e4m3fn: latency 1 at sum 35 / 41 MHz, at round 24 / 33;
-#: latency 2 product+sum 38 / 47, sum+round 33 / 43; latency 3 product+sum+norm 43 / 51,
-#: product+norm+round 27 / 34; combinational 20 / 25)
+#: which cuts hold the registers at latency 1-3 (chosen by measuring every placement with
+#: ``benchmarks/fma_placement.py``; the numbers: docs/results/fma_area.md)
 FMA_PLACEMENT: dict[int, tuple[str, ...]] = {
     1: ("sum",),
     2: ("product", "sum"),
@@ -61,17 +65,6 @@ FMA_PLACEMENT: dict[int, tuple[str, ...]] = {
 
 
 # -- the datapath ------------------------------------------------------------------------------
-def fma_window_bits(fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, fo: FloatFormat,
-                    granularity: int = 1) -> int:
-    """Width W of the adder window (carry bit included); see ``FMA`` for the derivation::
-
-        W = max(wp + pc + 1, max(wp, pc) + po + G + 1),   wp = pa + pb
-    """
-    wp = fa.sig_bits + fb.sig_bits
-    pc = fc.sig_bits
-    return max(wp + pc + 1, max(wp, pc) + fo.sig_bits + granularity + 1)
-
-
 def _range(lo: int, hi: int):
     return range(min(lo, -1), max(hi, 1) + 1)
 
@@ -108,7 +101,7 @@ def fma_datapath(
     pa, pb, pc = fa.sig_bits, fb.sig_bits, fc.sig_bits
     wp = pa + pb
     W = fma_window_bits(fa, fb, fc, fo, G)
-    lg = clog(G)
+    lg = ceil_log2(G)
     # c's exponent range not finer than the output's (the usual case): every non-zero X has
     # its top at or above emin_out, so a zero X's window can stay at or above emin_out + 1 and
     # the normalization can stop near emin_out (HardFloat's way): the rounder needs no
@@ -137,8 +130,8 @@ def fma_datapath(
     nan = Signal(name="s0_is_nan")
     inf = Signal(name="s0_is_inf")
     inf_sign = Signal(name="s0_inf_sign")
-    nan_p = da.is_nan | db.is_nan | (da.is_inf & db.is_zero) | (da.is_zero & db.is_inf)
-    inf_p = (da.is_inf | db.is_inf) & ~nan_p
+    nan_p = product_nan(da, db)
+    inf_p = product_inf(da, db, nan_p)
     m.d.comb += [
         sign_p.eq(da.sign ^ db.sign),
         zero_p.eq(da.is_zero | db.is_zero),
@@ -243,7 +236,8 @@ def fma_datapath(
             if s_max > window:
                 flush_cap = Signal(name="s1_window_flush")
                 m.d.comb += flush_cap.eq(off > window)
-            m.d.comb += k_cap.eq(Mux(off > window, 0, ((window - off) >> clog(G))[: len(k_cap)]))
+            m.d.comb += k_cap.eq(
+                Mux(off > window, 0, ((window - off) >> ceil_log2(G))[: len(k_cap)]))
     vals = [mag, sticky, sign, r_w, nan, inf]
     if k_cap is not None:
         vals += [k_cap, flush_cap]
@@ -286,7 +280,7 @@ def normalize_round(
     synthesize the part that approximate normalization changes on its own."""
     approx = granularity is not None
     G = granularity if approx else 1
-    lg = clog(G)
+    lg = ceil_log2(G)
     po = fo.sig_bits
     W = len(mag)
     r_lo, r_hi = r_range
@@ -305,7 +299,7 @@ def normalize_round(
     if not isinstance(coarse, int) or coarse < 1 or coarse & (coarse - 1):
         raise ValueError(f"Normalizer group size must be a power of two >= 1, not {coarse!r}")
     Gn = G if approx else coarse
-    lgn = clog(Gn)
+    lgn = ceil_log2(Gn)
     keep = po + Gn if approx else po + 2  # approx: p + G - 1 and the round bit
     Wn = -(-W // Gn) * Gn
     mag = Cat(Const(0, Wn - W), mag)
@@ -370,23 +364,21 @@ def normalize_round(
         flush_index = vals[7]
 
     # -- round and encode (the shared rounder) ----------------------------------------------
-    return round_encode(
-        m, fo, sign=sign, sig=sig_r, exp=p_exp, is_nan=nan, is_inf=inf, sticky=st_r,
-        rounding=rounding, saturate=saturate, pipe=pipe, name="rnd",
-        granularity=granularity, capped=k_cap is not None,
-        flush=flush_cap if approx else None, flush_index=flush_index,
-        align_max=(G - 1 if approx else 0) if floor_out else None,
-    )
+    raw = dict(sign=sign, sig=sig_r, exp=p_exp, is_nan=nan, is_inf=inf, sticky=st_r,
+               rounding=rounding, saturate=saturate, pipe=pipe, name="rnd")
+    if approx:
+        return round_approximate(
+            m, fo, granularity=granularity, capped=k_cap is not None, flush=flush_cap,
+            flush_index=flush_index, align_max=G - 1 if floor_out else None, **raw)
+    if floor_out:
+        return round_align_max(m, fo, align_max=0, **raw)
+    return round_standard(m, fo, **raw)
 
 
 def _trailing_zeros(m: Module, v: Value, name: str) -> Signal:
     """Trailing zeros of ``v`` (``len(v)`` for 0): the leading-zero tree on the reversed bits."""
     v = Value.cast(v)
     return leading_zeros(m, Cat(*(v[i] for i in reversed(range(len(v))))), name)
-
-
-def clog(n: int) -> int:
-    return (n - 1).bit_length() if n > 1 else 0
 
 
 # -- the units ------------------------------------------------------------------------------
@@ -472,7 +464,7 @@ class FMA(_FmaUnit):
        computed from the magnitude's trailing zeros, so the wide shifter's low outputs are
        never built. When c's exponent range is not finer than the output's (every same-
        format FMA) the shift stops at ``emin_out`` (HardFloat's way), so the rounder needs no
-       subnormal alignment shifter (``round_encode(align_max=0)``); else the rounder aligns.
+       subnormal alignment shifter (``round_align_max(align_max=0)``); else the rounder aligns.
     4. ``round_encode`` (its one-bit normalization step finishes), encode.
 
     Window width (``fma_window_bits``): ``W = max(wp + pc + 1, max(wp, pc) + po + 2)``.
@@ -488,10 +480,7 @@ class FMA(_FmaUnit):
     round bit. Widths: e4m3fn 14 bits, e5m2 11, bfloat16 26, float16 35 (HardFloat's FMA
     about 3p + 2).
 
-    Measured (ECP5 LUT4 ``-nodsp``, registered I/O, nextpnr; ``benchmarks/fma_area.py``):
-    e4m3 302 LUT4 / 25 MHz, bfloat16 683 / 20 MHz, float16 1139 / 20 MHz, against
-    HardFloat's 406 / 24, 933 / 20, 1601 / 19 (0.74x, 0.73x, 0.71x LUTs); the significand
-    multiplier is about 40% of it.
+    Area and Fmax against HardFloat: docs/results/fma_area.md (``benchmarks/fma_area.py``).
 
     Latency (``latency`` registers at the cut points decode + product ``|product|``
     alignment + add ``|sum|`` normalization ``|norm|`` the rounder's subnormal alignment (if
@@ -539,20 +528,16 @@ class ApproxFMA(_FmaUnit):
     moves the window down by a multiple of G so the G-bit groups stay aligned to R), then a
     leading-zero count over ``ceil(W/G)`` group-OR bits, a left shift in steps of G (log2(W/G)
     stages instead of log2(W)), rounding at the fixed position p + G - 1 bits below the top
-    and a (G+1)-way fine shift that truncates (``round_encode(granularity=G)``). With K the
+    and a (G+1)-way fine shift that truncates (``round_approximate``). With K the
     group count is capped at ``(K - (R - Rw))/G``; a window entirely below R - K gives ±0.
 
     Where it departs from the paper: the paper's own grouping, rounding point and window are
     unknown; here the sum is rounded once at a position that depends only on the coarse
     shift, then truncated, so results are faithful (K = None): error below 1 ulp of the exact
-    ``a*b + c``; measured max 0.75 ulp for G = 2, 0.91 for G = 4, 0.99 for G = 8
-    (``benchmarks/approx_fma_error.py``; the tests check < 1 ulp). A window K adds flushes to
-    zero of results more than K bits below R.
+    ``a*b + c`` (``benchmarks/approx_fma_error.py`` measures it; the tests check < 1 ulp). A
+    window K adds flushes to zero of results more than K bits below R.
 
-    Measured (``benchmarks/fma_area.py``, ECP5 LUT4): no area saving against ``FMA``, whose
-    exact normalizer already shifts in 4-bit groups and fine-shifts only the kept bits
-    (bfloat16: G = 2 / 4 / 8 687 / 684 / 811 LUT4 vs 683); against a one-level (full-width)
-    normalizer, 775 LUT4, G = 4 saves 12%, near the paper's 16%.
+    Area against ``FMA`` and a one-level normalizer: docs/results/fma_area.md.
 
     Latency and ports as ``FMA``.
     """
@@ -591,15 +576,15 @@ def _formats(unit, a, b, c, out):
     return a, b, c, out
 
 
-@register("fma", _FMA_OPTS, "y = a*b + c with one rounding (b defaults to a, c to out or a)")
-def _fma(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0):
+@unit_builder("fma", _FMA_OPTS, "y = a*b + c with one rounding (b defaults to a, c to out or a)")
+def fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0):
     a, b, c, out = _formats("fma", a, b, c, out)
     return FMA(a, b, c, out, rounding=rounding, saturate=saturate, latency=latency)
 
 
-@register("approx-fma", _FMA_OPTS + ("granularity", "window"),
+@unit_builder("approx-fma", _FMA_OPTS + ("granularity", "window"),
           "y ~ a*b + c with approximate normalization (SPEC 3.3; --granularity, --window)")
-def _approx_fma(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0,
+def approx_fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0,
                 granularity=None, window=None):
     a, b, c, out = _formats("approx-fma", a, b, c, out)
     if granularity is None:

@@ -5,73 +5,30 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib.wiring import In, Out
 
-from exmy.golden.format import FloatFormat, IntFormat, parse_format
+from exmy.golden.format import FloatFormat
+from exmy.golden.params import (
+    LMUL_FORMS,
+    LMUL_OFFSETS,
+    LMulForm,
+    check_lmul_formats,
+    check_lmul_options,
+    lmul_l,
+    lmul_offset,
+)
 
-from .base import Unit
-from .float import decode_float, port_shape, round_encode
-from .registry import register
-from .util import Pipeline, check_bool, check_latency
+from .base import Unit, unit_builder
+from .float import decode_float, port_shape, product_inf, product_nan, round_standard
+from .util import Pipeline, check_latency
 
 __all__ = ["LMul", "LMUL_FORMS", "LMUL_OFFSETS", "check_lmul_args", "lmul_l", "lmul_offset"]
 
-LMUL_FORMS = ("adder", "formula")
-LMUL_OFFSETS = ("lmul", "pam")
-
-
-def lmul_l(m: int) -> int:
-    """The paper's l(m): m for m <= 3, 3 for m = 4, 4 for m > 4."""
-    return m if m <= 3 else (3 if m == 4 else 4)
-
-
-def lmul_offset(m: int, offset: str = "lmul") -> int:
-    """The constant added to the mantissa field, in units of its LSB: 2^(M - l(M)), or 0."""
-    return 0 if offset == "pam" else 1 << (m - lmul_l(m))
-
-
-# The argument checks raise exactly the messages of the golden ``exmy.golden.lmul`` (hdl may
-# import golden's formats but not its operations; tests/test_lmul_hw.py pins the two to
-# the same text).
-def _check_format(fmt, what: str) -> FloatFormat:
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"L-Mul {what} format must be a FloatFormat or a format name, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(
-            f"L-Mul {what} format must be a float format, not the integer format {fmt}"
-        )
-    if fmt.man_bits < 1:
-        raise ValueError(
-            f"L-Mul {what} format must have at least 1 mantissa bit, not {fmt.man_bits} ({fmt}): "
-            f"with M = 0 there is no mantissa to add"
-        )
-    if not fmt.zero:
-        raise ValueError(f"L-Mul {what} format must have a zero, not {fmt} (a block-scale format)")
-    return fmt
-
 
 def check_lmul_args(fmt, fmt_out=None, form="adder", offset="lmul", saturate=False):
-    """Validate and parse L-Mul parameters; returns ``(fmt, fmt_out)``."""
-    fmt = _check_format(fmt, "input")
-    if fmt_out is None:
-        out = fmt
-    else:
-        out = _check_format(fmt_out, "output")
-        if out.man_bits != fmt.man_bits:
-            raise ValueError(
-                f"L-Mul output format must have the input's mantissa width, not {out} "
-                f"(M = {out.man_bits}) for input {fmt} (M = {fmt.man_bits}); only the exponent "
-                f"may be widened"
-            )
-    if not isinstance(form, str):
-        raise TypeError(f"L-Mul form must be a string, not {form!r}")
-    if form not in LMUL_FORMS:
-        raise ValueError(f"L-Mul form must be one of {', '.join(LMUL_FORMS)}, not {form!r}")
-    if not isinstance(offset, str):
-        raise TypeError(f"L-Mul offset must be a string, not {offset!r}")
-    if offset not in LMUL_OFFSETS:
-        raise ValueError(f"L-Mul offset must be one of {', '.join(LMUL_OFFSETS)}, not {offset!r}")
-    check_bool(saturate, "saturate")
-    return fmt, out
+    """Validate and parse L-Mul parameters (``exmy.golden.params``, the golden model's own
+    checks); returns ``(fmt, fmt_out, form, offset)``."""
+    fmt, out = check_lmul_formats(fmt, fmt_out)
+    form, offset = check_lmul_options(form, offset, saturate)
+    return fmt, out, form, offset
 
 
 class LMul(Unit):
@@ -150,9 +107,8 @@ class LMul(Unit):
         self, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmul",
         saturate: bool = False, latency: int = 0,
     ):
-        self.fmt, self.fmt_out = check_lmul_args(fmt, fmt_out, form, offset, saturate)
-        self.form = form
-        self.offset = offset
+        self.fmt, self.fmt_out, self.form, self.offset = check_lmul_args(
+            fmt, fmt_out, form, offset, saturate)
         self.saturate = saturate
         self.latency = check_latency(latency)
         out = None if self.fmt_out == self.fmt else self.fmt_out.name
@@ -195,8 +151,8 @@ class LMul(Unit):
         zero = Signal(name="s0_is_zero")
         sign = Signal(name="s0_sign")
         m.d.comb += [
-            nan.eq(a.is_nan | b.is_nan | (a.is_inf & zb) | (za & b.is_inf)),
-            inf.eq((a.is_inf | b.is_inf) & ~nan),
+            nan.eq(product_nan(a, b, a_zero=za, b_zero=zb)),
+            inf.eq(product_inf(a, b, nan)),
             zero.eq((za | zb) & ~nan & ~inf),
             sign.eq(a.sign ^ b.sign),
         ]
@@ -214,7 +170,7 @@ class LMul(Unit):
         Wo = fo.exp_bits + M
         # t: the result's magnitude code (exponent field above M mantissa bits), signed
         t = Signal(range(min(f_lo, 0) << M, (max(f_hi, 1) + 1) << M), name="s1_sum")
-        if self.form == "adder":
+        if self.form == LMulForm.ADDER:
             # one (E+M)-bit adder; the constant (offset in the mantissa bits, bias in the
             # exponent bits) is folded in
             m.d.comb += t.eq(mag_a + mag_b + (c + (k_exp << M)))
@@ -248,7 +204,7 @@ class LMul(Unit):
         m.d.comb += neg.eq(sign & ~flush if not fo.signed else 0)
         special = Signal(name="s2_special")
         m.d.comb += special.eq(nan | inf | flush | over | neg)
-        y_special = round_encode(
+        y_special = round_standard(
             m, fo, sign=sign, sig=Const(0, M + 1), exp=Const(fo.emin), is_nan=nan,
             is_inf=inf | over | neg, saturate=self.saturate, exact=True, name="enc",
         )
@@ -259,9 +215,9 @@ class LMul(Unit):
         return m
 
 
-@register("lmul", ("a", "out", "form", "offset", "saturate", "latency"),
+@unit_builder("lmul", ("a", "out", "form", "offset", "saturate", "latency"),
           "y ~ a*b by one integer addition (L-Mul, SPEC 3.4)")
-def _lmul(a=None, out=None, form="adder", offset="lmul", saturate=False, latency=0):
+def lmul_builder(a=None, out=None, form="adder", offset="lmul", saturate=False, latency=0):
     if a is None:
         raise ValueError("Unit 'lmul' needs an operand format (--a)")
     return LMul(a, out, form=form, offset=offset, saturate=saturate, latency=latency)

@@ -9,8 +9,8 @@
 ``IntMAC``
     Integer operands (signed, unsigned or mixed), one ``*``, the same accumulator.
 
-Widths come from ``exmy.golden.mac.mac_params`` / ``int_mac_params`` (parameter computations,
-not arithmetic), so model and hardware cannot disagree on a width or a binary point.
+Widths come from ``exmy.golden.params.mac_params`` / ``int_mac_params`` (parameter
+computations, not arithmetic), so model and hardware cannot disagree on a width or a binary point.
 
 Timing contract (also in the sidecar, ``extra_metadata``)::
 
@@ -41,17 +41,36 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat, parse_format
-from exmy.golden.mac import int_mac_params, mac_params
+from exmy.golden.params import (
+    DEFAULT_DEPTH,
+    FLAG_NAN,
+    FLAG_NEG_INF,
+    FLAG_POS_INF,
+    Rounding,
+    check_bool,
+    check_rounding_options,
+    int_mac_params,
+    lmul_offset,
+    mac_params,
+    stochastic_bits,
+)
 
-from .base import Unit
-from .float import check_rounding, decode_float, normalize, port_shape, round_encode
-from .registry import register
-from .util import check_bool, leading_zeros
+from .base import Unit, unit_builder
+from .float import (
+    decode_float,
+    normalize,
+    port_shape,
+    product_inf,
+    product_nan,
+    round_standard,
+)
+from .util import Pipeline, check_latency, leading_zeros
 
 __all__ = ["MAC", "IntMAC"]
 
 #: flags bits (SPEC 3.2; the golden model's FLAG_* values)
-FLAG_BITS = {"nan": 0, "pos_inf": 1, "neg_inf": 2}
+FLAG_BITS = {name: flag.bit_length() - 1 for name, flag in
+             (("nan", FLAG_NAN), ("pos_inf", FLAG_POS_INF), ("neg_inf", FLAG_NEG_INF))}
 
 
 # -- argument checks -------------------------------------------------------------------------
@@ -71,16 +90,11 @@ def _operand(value, what: str, kind, unit: str | None = None, other: str | None 
 
 
 def _mac_latency(latency) -> int:
-    if not isinstance(latency, int) or isinstance(latency, bool):
-        raise TypeError(f"MAC latency must be a positive integer, not {latency!r}")
-    if latency < 1:
-        raise ValueError(
-            f"MAC latency must be at least 1, not {latency}: the accumulator is a register, so "
-            f"acc shows a product one clock edge after accepting it at the earliest"
-        )
-    if latency > 16:
-        raise ValueError(f"MAC latency must be at most 16 pipeline stages, not {latency}")
-    return latency
+    return check_latency(
+        latency, minimum=1, what="MAC latency",
+        why="the accumulator is a register, so acc shows a product one clock edge after "
+            "accepting it at the earliest",
+    )
 
 
 def _y_latency(y_latency) -> int:
@@ -92,27 +106,6 @@ def _y_latency(y_latency) -> int:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-class _Stages:
-    """Registers named ``s<k>_<name>`` at the cut points a unit's latency selects."""
-
-    def __init__(self, m: Module):
-        self.m = m
-        self.n = 0
-
-    def reg(self, values: dict[str, Value], tag: str = "") -> dict[str, Value]:
-        self.n += 1
-        out = {}
-        for name, v in values.items():
-            if v is None:
-                out[name] = None
-                continue
-            v = Value.cast(v)
-            r = Signal(v.shape(), name=f"s{self.n}_{tag}{name}")
-            self.m.d.sync += r.eq(v)
-            out[name] = r
-        return out
-
-
 def _rep(bit: Value, n: int) -> Value:
     return bit.replicate(n) if n > 0 else Const(0, 0)
 
@@ -148,7 +141,7 @@ def _accumulate(m: Module, acc: Signal, addend: Value, cin: Value, valid: Value,
 
 
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
-                  stages: _Stages) -> Signal:
+                  stages: Pipeline) -> Signal:
     """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
     normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
     NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
@@ -215,8 +208,8 @@ def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, 
          "rand": rand}
     if y_latency:
         # reset state: sig 0, sticky 0 -> +0, what the golden model's idle accumulator gives
-        v = stages.reg(v, "y_")
-    return round_encode(
+        v = stages.register(v, "y_")
+    return round_standard(
         m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
         is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
         saturate=saturate, name="y_rnd",
@@ -308,7 +301,7 @@ class MAC(Unit):
                 )
         # golden's parameter computation validates depth, acc_bits, multiplier, operands
         self.mac_params = mac_params(
-            self.fmt_a, self.fmt_b, depth=4608 if depth is None else depth,
+            self.fmt_a, self.fmt_b, depth=DEFAULT_DEPTH if depth is None else depth,
             acc_bits=acc_bits, multiplier=multiplier,
         )
         self.multiplier = multiplier
@@ -316,7 +309,7 @@ class MAC(Unit):
         if fmt_out is not None:
             self.fmt_out = _operand(fmt_out, "Output", FloatFormat)
         if self.fmt_out is not None or self.acc_format is not None:
-            check_rounding(rounding, rand_bits)
+            rounding = check_rounding_options(rounding, rand_bits)
         elif rounding != "rne" or rand_bits is not None:
             raise ValueError(
                 f"The fixed-point MAC rounds only its output y; rounding={rounding!r} needs an "
@@ -366,7 +359,7 @@ class MAC(Unit):
             if out is not None:
                 ports["y"] = Out(port_shape(out))
                 self.port_formats["y"] = out
-        if rounding == "stochastic":
+        if rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
 
@@ -411,19 +404,19 @@ class MAC(Unit):
         return meta
 
     # -- hardware ---------------------------------------------------------------------------
-    def _inputs(self, m: Module, st: _Stages) -> dict[str, Value]:
+    def _inputs(self, m: Module, st: Pipeline) -> dict[str, Value]:
         rand = getattr(self, "rand", None)
         v = {"a": self.a.as_value(), "b": self.b.as_value(), "valid": self.valid,
              "clear": self.clear, "rand": None if rand is None else Value.cast(rand)}
         for _ in range(self.cut_points.count("input")):
-            v = st.reg(v, "in_")
+            v = st.register(v, "in_")
         return v
 
     def elaborate(self, platform):
         if self.acc_format is not None:
             return self._elaborate_float_acc()
         m = Module()
-        st = _Stages(m)
+        st = Pipeline(m)
         p = self.mac_params
         fa, fb = self.fmt_a, self.fmt_b
         cuts = self.cut_points
@@ -437,8 +430,8 @@ class MAC(Unit):
         if self.multiplier == "lmul":  # denormals-are-zero (SPEC 3.4): subnormal x Inf is NaN
             z_a = v["a"][fa.man_bits : fa.man_bits + fa.exp_bits] == 0
             z_b = v["b"][fb.man_bits : fb.man_bits + fb.exp_bits] == 0
-        nan = da.is_nan | db.is_nan | (da.is_inf & z_b) | (z_a & db.is_inf)
-        inf = (da.is_inf | db.is_inf) & ~nan
+        nan = product_nan(da, db, a_zero=z_a, b_zero=z_b)
+        inf = product_inf(da, db, nan)
         sign = da.sign ^ db.sign
         m.d.comb += special.eq(Cat(nan, inf & ~sign, inf & sign) if p.has_flags else 0)
         # en: this product goes into acc. Without specials acc's clock enable does the job
@@ -480,7 +473,7 @@ class MAC(Unit):
         x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
              "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
         if "product" in cuts:
-            x = st.reg(x, "p_")
+            x = st.register(x, "p_")
 
         # -- align: shift onto the accumulator grid ----------------------------------------
         mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
@@ -489,7 +482,7 @@ class MAC(Unit):
         y = {"mag": mag, "neg": x["neg"], "special": x["special"], "valid": x["valid"],
              "clear": x["clear"], "rand": x["rand"]}
         if "align" in cuts:
-            y = st.reg(y, "a_")
+            y = st.register(y, "a_")
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
         W = p.acc_bits
@@ -507,7 +500,7 @@ class MAC(Unit):
         if self.fmt_out is not None:
             rand = None
             if y["rand"] is not None:  # rand[i] meets acc after cycle i
-                rand = st.reg({"rand": y["rand"]}, "acc_")["rand"]
+                rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
             yv = _acc_to_float(
                 m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
                 saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
@@ -522,8 +515,6 @@ class MAC(Unit):
         the grid ``2**(1 - B - M)`` (returned as shift ``t_field`` with one bit dropped).
         Subnormal operands (exponent field 0) count as zero and ``t_field <= 0`` gives 0, as
         in ``LMul``; a ``t`` beyond max_finite is accumulated at its true value."""
-        from exmy.golden.lmul import lmul_offset
-
         f = self.fmt_a
         E, M = f.exp_bits, f.man_bits
         p = self.mac_params
@@ -544,7 +535,7 @@ class MAC(Unit):
 
     def _elaborate_float_acc(self):
         m = Module()
-        st = _Stages(m)
+        st = Pipeline(m)
         fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
         v = self._inputs(m, st)
 
@@ -562,15 +553,14 @@ class MAC(Unit):
         pinf = Signal(name="s0_is_inf")
         pzero = Signal(name="s0_is_zero")
         m.d.comb += [
-            pnan.eq(da.is_nan | db.is_nan | (da.is_inf & db.is_zero)
-                    | (da.is_zero & db.is_inf)),
-            pinf.eq((da.is_inf | db.is_inf) & ~pnan),
+            pnan.eq(product_nan(da, db)),
+            pinf.eq(product_inf(da, db, pnan)),
             pzero.eq((da.is_zero | db.is_zero) & ~pnan & ~pinf),
         ]
         x = {"prod": prod, "exp": pexp, "sign": da.sign ^ db.sign, "nan": pnan, "inf": pinf,
              "zero": pzero, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
         if "product" in self.cut_points:
-            x = st.reg(x, "p_")
+            x = st.register(x, "p_")
 
         # -- the loop: acc decoded, the product as the other addend ------------------------
         acc = Signal(fc.width, name="acc_reg")
@@ -594,7 +584,7 @@ class MAC(Unit):
         # -- align: larger-exponent addend on top of the window, the other shifted right ---
         pc = fc.sig_bits
         S = max(pw, pc)
-        R = self.rand_bits if self.rounding == "stochastic" else 1
+        R = stochastic_bits(self.rounding, self.rand_bits)
         G = max(2, pc + 2 + max(R, 1) - S)
         N = S + G + 2  # carry | S bits | G guard bits | sticky
         xp = Signal(S, name="al_p_sig")
@@ -651,7 +641,7 @@ class MAC(Unit):
             m.d.comb += sign.eq(pz & cz & ps & cs)
         with m.Else():
             m.d.comb += sign.eq(sig_big ^ sneg)
-        res = round_encode(
+        res = round_standard(
             m, fc, sign=sign, sig=nsig, exp=nexp, is_nan=nan, is_inf=inf, rand=x["rand"],
             rounding=self.rounding, saturate=self.saturate, name="acc_rnd",
         )
@@ -684,7 +674,7 @@ class IntMAC(Unit):
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
         self.latency = _mac_latency(latency)
         self.mac_params = int_mac_params(
-            self.fmt_a, self.fmt_b, 4608 if depth is None else depth, acc_bits
+            self.fmt_a, self.fmt_b, DEFAULT_DEPTH if depth is None else depth, acc_bits
         )
         p = self.mac_params
         self.params = {
@@ -723,12 +713,12 @@ class IntMAC(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        st = _Stages(m)
+        st = Pipeline(m)
         fa, fb = self.fmt_a, self.fmt_b
         v = {"a": Value.cast(self.a), "b": Value.cast(self.b), "valid": self.valid,
              "clear": self.clear}
         for _ in range(self.cut_points.count("input")):
-            v = st.reg(v, "in_")
+            v = st.register(v, "in_")
         a, b = v["a"], v["b"]  # no valid gating: acc's enable ignores skipped products
         a = a.as_signed() if fa.signed else a
         b = b.as_signed() if fb.signed else b
@@ -738,7 +728,7 @@ class IntMAC(Unit):
         m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
         x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
         if "product" in self.cut_points:
-            x = st.reg(x, "p_")
+            x = st.register(x, "p_")
         W = self.mac_params.acc_bits
         acc = Signal(W, name="acc_reg")
         pr = x["prod"]
@@ -751,7 +741,7 @@ class IntMAC(Unit):
 
 
 # -- registry ----------------------------------------------------------------------------------
-@register(
+@unit_builder(
     "mac",
     ("a", "b", "out", "rounding", "rand_bits", "saturate", "latency", "depth", "acc_bits",
      "acc_format", "saturate_acc", "multiplier"),
@@ -759,7 +749,7 @@ class IntMAC(Unit):
     "rounded into --out (an --out narrower than acc's range saturates; the sidecar says "
     "out_saturates)",
 )
-def _mac(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=1,
+def mac_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=1,
          depth=None, acc_bits=None, acc_format=None, saturate_acc=False, multiplier="exact"):
     if a is None:
         raise ValueError("Unit 'mac' needs an operand format (--a)")
@@ -768,9 +758,9 @@ def _mac(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=Fals
                multiplier=multiplier, rand_bits=rand_bits, latency=latency)
 
 
-@register("int-mac", ("a", "b", "latency", "depth", "acc_bits", "saturate_acc"),
+@unit_builder("int-mac", ("a", "b", "latency", "depth", "acc_bits", "saturate_acc"),
           "integer multiply-accumulate (signed/unsigned), two's complement acc")
-def _int_mac(a=None, b=None, latency=1, depth=None, acc_bits=None, saturate_acc=False):
+def int_mac_builder(a=None, b=None, latency=1, depth=None, acc_bits=None, saturate_acc=False):
     if a is None:
         raise ValueError("Unit 'int-mac' needs an operand format (--a)")
     return IntMAC(a, b, depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,

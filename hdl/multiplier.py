@@ -6,10 +6,11 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
+from exmy.golden.params import Rounding, check_bool, check_format, check_rounding_options
 
-from .base import Unit, fmt_arg
-from .float import check_rounding, decode_float, port_shape, round_encode
-from .util import Pipeline, check_bool, check_latency
+from .base import Unit
+from .float import decode_float, port_shape, product_inf, product_nan, round_standard
+from .util import Pipeline, check_latency
 
 __all__ = ["Multiplier", "IntMultiplier"]
 
@@ -38,18 +39,18 @@ class Multiplier(Unit):
         self, fmt_a, fmt_b, fmt_out=None, *, rounding: str = "rne", saturate: bool = False,
         rand_bits: int | None = None, latency: int = 0,
     ):
-        self.fmt_a = fmt_arg(fmt_a, "Operand a", kind=FloatFormat)
-        self.fmt_b = fmt_arg(fmt_b, "Operand b", kind=FloatFormat)
-        out = fmt_arg(fmt_out, "Output", kind=FloatFormat, optional=True)
+        self.fmt_a = check_format(fmt_a, "Operand a", kind=FloatFormat)
+        self.fmt_b = check_format(fmt_b, "Operand b", kind=FloatFormat)
+        out = check_format(fmt_out, "Output", kind=FloatFormat, optional=True)
         self.exact = out is None
         self.fmt_out = exact_product_format(self.fmt_a, self.fmt_b) if out is None else out
-        check_rounding(rounding, rand_bits)
-        if self.exact and rounding != "rne":
+        mode = check_rounding_options(rounding, rand_bits)
+        if self.exact and mode != Rounding.RNE:
             raise ValueError(
                 f"The exact multiplier does not round; rounding={rounding!r} needs an output "
                 f"format (fmt_out)"
             )
-        self.rounding = rounding
+        self.rounding = mode
         self.saturate = check_bool(saturate, "saturate")
         self.rand_bits = rand_bits
         self.latency = check_latency(latency)
@@ -65,7 +66,7 @@ class Multiplier(Unit):
             "b": In(port_shape(self.fmt_b)),
             "y": Out(port_shape(self.fmt_out)),
         }
-        if rounding == "stochastic":
+        if self.rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
 
@@ -88,8 +89,8 @@ class Multiplier(Unit):
         inf = Signal(name="s0_is_inf")
         m.d.comb += [
             sign.eq(a.sign ^ b.sign),
-            nan.eq(a.is_nan | b.is_nan | (a.is_inf & b.is_zero) | (a.is_zero & b.is_inf)),
-            inf.eq((a.is_inf | b.is_inf) & ~nan),
+            nan.eq(product_nan(a, b)),
+            inf.eq(product_inf(a, b, nan)),
         ]
         rand = getattr(self, "rand", None)
         vals = [prod, exp, sign, nan, inf] + ([rand] if rand is not None else [])
@@ -97,7 +98,7 @@ class Multiplier(Unit):
         prod, exp, sign, nan, inf = vals[:5]
         rand = vals[5] if rand is not None else None
         # -- round and encode (the shared rounder) -----------------------------------------
-        y = round_encode(
+        y = round_standard(
             m, self.fmt_out, sign=sign, sig=prod, exp=exp, is_nan=nan, is_inf=inf,
             rand=rand, rounding=self.rounding, saturate=self.saturate, exact=self.exact,
             pipe=pipe,
@@ -113,8 +114,8 @@ class IntMultiplier(Unit):
     unit = "int-multiplier"
 
     def __init__(self, fmt_a, fmt_b, *, latency: int = 0):
-        self.fmt_a = fmt_arg(fmt_a, "Operand a", kind=IntFormat)
-        self.fmt_b = fmt_arg(fmt_b, "Operand b", kind=IntFormat)
+        self.fmt_a = check_format(fmt_a, "Operand a", kind=IntFormat)
+        self.fmt_b = check_format(fmt_b, "Operand b", kind=IntFormat)
         self.latency = check_latency(latency)
         w = self.fmt_a.bits + self.fmt_b.bits
         self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)

@@ -2,80 +2,30 @@
 vocabulary shared by ``exmy generate``, ``exmy simulate``, ``exmy synth`` and sweeps.
 
 Options are CLI-style names with underscores (``a``, ``b``, ``c``, ``out``, ``rounding``,
-``rand_bits``, ``saturate``, ``latency``, ...). A unit registers the options it accepts; an
-option it does not accept is an error naming the ones it does.
+``rand_bits``, ``saturate``, ``latency``, ...). Each builder declares the options it accepts
+(``exmy.hdl.base.unit_builder``); an option it does not accept is an error naming the ones it
+does. The table itself is ``exmy.hdl.units.UNIT_TABLE``: explicit, no import side effects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from .base import Unit
+from .base import Unit, UnitInfo
+from .units import UNIT_TABLE
 from .verilog import port_table, to_verilog
 
-__all__ = ["UnitInfo", "UNITS", "register", "build", "build_verilog", "sidecar", "unit_names"]
+__all__ = ["UnitInfo", "UNITS", "build", "build_verilog", "sidecar", "unit_names"]
 
-
-@dataclass(frozen=True)
-class UnitInfo:
-    name: str
-    build: Callable[..., Unit]
-    options: tuple[str, ...]
-    summary: str
-
-
-UNITS: dict[str, UnitInfo] = {}
-
-
-def register(name: str, options: tuple[str, ...], summary: str):
-    """Decorator: register ``fn(**options) -> Unit`` as the builder of unit ``name``."""
-
-    def deco(fn):
-        UNITS[name] = UnitInfo(name, fn, tuple(options), summary)
-        return fn
-
-    return deco
+#: every unit by CLI name, in the order of ``exmy.hdl.units.UNIT_TABLE`` (the one table)
+UNITS: dict[str, UnitInfo] = {info.name: info for info in UNIT_TABLE}
 
 
 def unit_names() -> list[str]:
-    """Registered unit names in a fixed order (the order of ``UNIT_MODULES``, then of
-    registration), whatever order the unit modules happened to be imported in."""
-    _load_units()
-    names = list(UNITS)
-
-    def key(n):
-        mod = UNITS[n].build.__module__
-        rank = UNIT_MODULES.index(mod) if mod in UNIT_MODULES else len(UNIT_MODULES)
-        return (rank, names.index(n))
-
-    return sorted(names, key=key)
-
-
-#: modules whose import registers units (each calls ``register``); later units add a line
-UNIT_MODULES = [
-    "exmy.hdl.units",
-    "exmy.hdl.mac",
-    "exmy.hdl.fma",
-    "exmy.hdl.lmul",
-    "exmy.hdl.dot",
-]
-
-
-def _load_units() -> None:
-    import importlib
-
-    for name in UNIT_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module
-                raise
+    """Unit names in the fixed order of ``UNIT_TABLE``."""
+    return list(UNITS)
 
 
 def build(unit: str, **options) -> Unit:
     """Build the component of ``unit`` from CLI-style options (None means "not given")."""
-    _load_units()
     if not isinstance(unit, str):
         raise TypeError(f"Unit name must be a string, not {unit!r}")
     if unit not in UNITS:

@@ -1,32 +1,33 @@
-"""Small building blocks shared by every unit: leading-zero count, pipeline cut points,
-argument checks."""
+"""Small building blocks shared by every unit: leading-zero count, the pipeline, the latency
+check."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
-__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "clog2"]
+from exmy.golden.params import ceil_log2, check_bool
+
+__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "MAX_LATENCY"]
+
+#: most pipeline stages a unit takes
+MAX_LATENCY = 16
 
 
-def clog2(n: int) -> int:
-    """Smallest w with 2**w >= n (0 for n <= 1)."""
-    return max(0, (n - 1).bit_length())
-
-
-def check_latency(latency) -> int:
+def check_latency(latency, *, minimum: int = 0, what: str = "Latency",
+                  why: str | None = None) -> int:
+    """The one latency check: an integer in ``minimum..MAX_LATENCY``. ``what`` names it in
+    messages (``"MAC latency"``); ``why`` explains the minimum when it is not 0."""
+    kind = "a non-negative" if minimum == 0 else "a positive"
     if not isinstance(latency, int) or isinstance(latency, bool):
-        raise TypeError(f"Latency must be a non-negative integer, not {latency!r}")
-    if latency < 0:
-        raise ValueError(f"Latency must be a non-negative integer, not {latency}")
-    if latency > 16:
-        raise ValueError(f"Latency must be at most 16 pipeline stages, not {latency}")
+        raise TypeError(f"{what} must be {kind} integer, not {latency!r}")
+    if latency < minimum:
+        if minimum == 0:
+            raise ValueError(f"{what} must be {kind} integer, not {latency}")
+        raise ValueError(f"{what} must be at least {minimum}, not {latency}" +
+                         (f": {why}" if why else ""))
+    if latency > MAX_LATENCY:
+        raise ValueError(f"{what} must be at most {MAX_LATENCY} pipeline stages, not {latency}")
     return latency
-
-
-def check_bool(value, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be a bool, not {value!r}")
-    return value
 
 
 def _lzc(v: Value) -> tuple[Value, Value]:
@@ -37,7 +38,7 @@ def _lzc(v: Value) -> tuple[Value, Value]:
     half = w // 2
     hi_c, hi_z = _lzc(v[half:])
     lo_c, lo_z = _lzc(v[:half])
-    # count has clog2(w)+1 bits' worth of range (w when all zero)
+    # count has ceil_log2(w)+1 bits' worth of range (w when all zero)
     count = Mux(hi_z, Cat(lo_c, Const(1, 1)), Cat(hi_c, Const(0, 1)))
     return count, hi_z & lo_z
 
@@ -45,7 +46,7 @@ def _lzc(v: Value) -> tuple[Value, Value]:
 def leading_zeros(m: Module, v: Value, name: str) -> Signal:
     """Number of leading zeros of ``v`` (``len(v)`` when ``v`` is 0), as a named signal."""
     w = len(v)
-    p2 = 1 << clog2(max(w, 1))
+    p2 = 1 << ceil_log2(max(w, 1))
     padded = Cat(Const(0, p2 - w), v) if p2 > w else v
     count, zero = _lzc(padded)
     out = Signal(range(w + 1), name=name)
@@ -54,7 +55,8 @@ def leading_zeros(m: Module, v: Value, name: str) -> Signal:
 
 
 class Pipeline:
-    """Places ``latency`` register stages at a unit's documented cut points.
+    """Places ``latency`` register stages at a unit's documented cut points: the one pipeline
+    of exmy (every unit, the MACs included).
 
     A unit declares its cut points in datapath order (``cuts``, names) and calls
     ``stage(name, *values)`` at each one; the values come back registered (in ``sync``) when
@@ -62,11 +64,16 @@ class Pipeline:
     registers go to evenly spaced cuts; any latency beyond that adds registers at the output
     (``finish``). ``placement`` overrides the spacing for some latencies: ``{k: (cut, ...)}``
     (a unit whose stages are uneven names the cuts that balance them, measured). Register
-    names are ``s<k>_<signal>``.
+    names are ``s<k>_<signal>``. Values may be plain values or layout views (a view comes
+    back as a registered view of the same layout).
+
+    ``register(values, tag)`` registers a dict of named values unconditionally (a unit that
+    decides its cuts itself, such as the MACs, whose accumulator loop sets the structure);
+    its registers share the stage counter: ``s<k>_<tag><name>``.
     """
 
     def __init__(
-        self, m: Module, latency: int, cuts: list[str],
+        self, m: Module, latency: int = 0, cuts: list[str] | tuple[str, ...] = (),
         placement: dict[int, tuple[str, ...]] | None = None,
     ):
         self.m = m
@@ -110,6 +117,20 @@ class Pipeline:
             self.m.d.sync += r.eq(v)
             out.append(r)
         return tuple(out) if len(out) != 1 else out[0]
+
+    def register(self, values: dict[str, Value | None], tag: str = "") -> dict:
+        """Register every value of ``values`` (None passes through) as ``s<k>_<tag><name>``."""
+        self.stage_no += 1
+        out = {}
+        for name, v in values.items():
+            if v is None:
+                out[name] = None
+                continue
+            v = Value.cast(v)
+            r = Signal(v.shape(), name=f"s{self.stage_no}_{tag}{name}")
+            self.m.d.sync += r.eq(v)
+            out[name] = r
+        return out
 
     def finish(self, *values: Value):
         """Register the outputs ``extra`` more times (latency beyond the cut points)."""

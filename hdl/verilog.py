@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 
 from amaranth.back import verilog as _verilog
-from amaranth.hdl import Shape, ValueCastable
-from amaranth.hdl._ir import PortDirection
+from amaranth.hdl import Fragment, Shape, ValueCastable
 from amaranth.lib import wiring
 
-__all__ = ["to_verilog", "port_table", "module_ports"]
+__all__ = ["to_verilog", "port_table", "module_ports", "uses_clock"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
@@ -30,11 +29,33 @@ def _flat_ports(component: wiring.Component):
         yield "__".join(map(str, path)), member, value
 
 
+def uses_clock(component: wiring.Component) -> bool:
+    """Whether the elaborated design drives anything in a clocked domain (then its Verilog has
+    ``clk`` and ``rst``): read from the design itself, not from its Verilog."""
+    _check_component(component)
+    stack = [Fragment.get(component, None)]
+    while stack:
+        frag = stack.pop()
+        if any(domain != "comb" and stmts for domain, stmts in frag.statements.items()):
+            return True
+        stack.extend(sub for sub, *_ in frag.subfragments)
+    return False
+
+
+def _spec_order(names: list[str], inputs: set[str]) -> list[str]:
+    """SPEC's port order: clk, rst, then the inputs, then the outputs (each in signature
+    order)."""
+    clock = [n for n in ("clk", "rst") if n in names]
+    rest = [n for n in names if n not in clock]
+    return clock + [n for n in rest if n in inputs] + [n for n in rest if n not in inputs]
+
+
 def to_verilog(component: wiring.Component, name: str) -> str:
     """Convert ``component`` to Verilog with top module ``name``.
 
     Ports are the component's signature members, flattened with ``__`` between path elements;
-    a sync domain adds ``clk`` and ``rst`` (synchronous, active high).
+    a sync domain adds ``clk`` and ``rst`` (synchronous, active high). The module header lists
+    them in SPEC order: ``clk``, ``rst``, the inputs, the outputs (``port_table``'s order).
 
     Parameters
     ----------
@@ -52,18 +73,40 @@ def to_verilog(component: wiring.Component, name: str) -> str:
         raise TypeError(f"Module name must be a string, not {name!r}")
     if not _IDENT.match(name):
         raise ValueError(f"Module name must be a Verilog identifier, not {name!r}")
-    ports = {}
-    for port_name, member, value in _flat_ports(component):
-        if isinstance(value, ValueCastable):
-            value = value.as_value()
-        if len(value) == 0:
-            continue  # zero-width members have no Verilog port
-        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
-        ports[port_name] = (value, direction)
-    text = _verilog.convert(component, name=name, ports=ports, emit_src=False)
+    if any(Shape.cast(member.shape).width == 0 for _, member, _ in _flat_ports(component)):
+        # zero-width members have no Verilog port; the others keep their direction, which
+        # Amaranth infers from the design when it is not given
+        ports = []
+        for port_name, _member, value in _flat_ports(component):
+            if isinstance(value, ValueCastable):
+                value = value.as_value()
+            if len(value):
+                ports.append((port_name, value, None))
+        text = _verilog.convert(component, name=name, ports=ports, emit_src=False)
+    else:
+        text = _verilog.convert(component, name=name, emit_src=False)
     # Belt and braces: no attribute may name a file on this machine.
     text = re.sub(r"\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)\s*", "", text)
-    return text
+    return _order_header(text, name, component)
+
+
+def _order_header(text: str, name: str, component: wiring.Component) -> str:
+    """Rewrite the top module's port list in SPEC order (Yosys writes it in its own order;
+    the declarations below the header are untouched)."""
+    names = ["clk", "rst"] + [n for n, _, _ in _flat_ports(component)]
+    inputs = {n for n, member, _ in _flat_ports(component) if member.flow == wiring.In}
+    inputs |= {"clk", "rst"}
+    head = re.compile(r"^(module\s+" + re.escape(name) + r"\s*\()([^)]*)(\)\s*;)", re.MULTILINE)
+    m = head.search(text)
+    if m is None:  # pragma: no cover - Yosys always writes the header this way
+        raise RuntimeError(f"No module header for {name!r} in the generated Verilog")
+    tokens = [t.strip() for t in m.group(2).split(",") if t.strip()]
+    plain = {t.lstrip("\\").strip(): t for t in tokens}
+    order = _spec_order([n for n in names if n in plain], inputs)
+    order += [n for n in plain if n not in order]  # (none: every port is a member or clock)
+    # an escaped identifier (``\\rand``: Yosys escapes SystemVerilog keywords) ends at a space
+    listed = ", ".join(plain[n] + " " if plain[n].startswith("\\") else n for n in order)
+    return text[: m.start(2)] + listed + text[m.end(2):]
 
 
 _MODULE = re.compile(r"^\s*module\s+(\\?\S+?)\s*\(([^)]*)\)\s*;", re.MULTILINE)
@@ -104,46 +147,60 @@ def module_ports(verilog_text: str) -> dict[str, dict[str, dict]]:
 def port_table(component: wiring.Component, verilog_text: str | None = None) -> dict[str, dict]:
     """Flat ports of ``component`` as ``{name: {"dir": "in" | "out", "width": int}}``.
 
-    Order: ``clk`` and ``rst`` first when the design has a sync domain (detected from the
-    generated Verilog's top module ports), then the signature members in declaration order
-    (nested members flattened with ``__``).
+    Read from the component: its signature members (nested members flattened with ``__``,
+    zero-width members left out) and, when its design uses a clocked domain, ``clk`` and
+    ``rst``. Order: SPEC's, as in the Verilog module header: ``clk``, ``rst``, the inputs,
+    the outputs.
 
     Parameters
     ----------
     component : amaranth.lib.wiring.Component
     verilog_text : str, optional
-        The output of :func:`to_verilog` for this component; generated when omitted.
+        Verilog said to be generated from ``component`` (by :func:`to_verilog`); when given,
+        it is checked to declare exactly these ports.
 
     Raises
     ------
     ValueError
-        If the Verilog has no module whose ports match the component's signature.
+        If ``verilog_text`` has no module whose ports match the table.
     """
     _check_component(component)
     table: dict[str, dict] = {}
+    if uses_clock(component):
+        table = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
     for port_name, member, _ in _flat_ports(component):
         width = Shape.cast(member.shape).width
         if width == 0:
             continue  # no Verilog port
         table[port_name] = {"dir": "in" if member.flow == wiring.In else "out", "width": width}
-    if verilog_text is None:
-        verilog_text = to_verilog(component, "exmy_port_probe")
+    inputs = {n for n, p in table.items() if p["dir"] == "in"}
+    table = {n: table[n] for n in _spec_order(list(table), inputs)}
+    if verilog_text is not None:
+        _check_verilog_ports(table, verilog_text)
+    return table
+
+
+def _check_verilog_ports(table: dict[str, dict], verilog_text: str) -> None:
+    signature = {n: p for n, p in table.items() if n not in ("clk", "rst")}
     modules = module_ports(verilog_text)
     top = None
     for ports in modules.values():
-        if set(table) <= set(ports):
+        if set(signature) <= set(ports):
             top = ports
     if top is None:
         raise ValueError(
-            f"No module in the Verilog has all of the component's ports {sorted(table)}; "
+            f"No module in the Verilog has all of the component's ports {sorted(signature)}; "
             f"modules found: {sorted(modules)}"
         )
-    extra = {n: p for n, p in top.items() if n not in table}
-    unknown = sorted(set(extra) - {"clk", "rst"})
+    unknown = sorted(set(top) - set(signature) - {"clk", "rst"})
     if unknown:
         raise ValueError(
             f"The Verilog top module has ports {unknown} that the component's signature lacks "
             f"(only clk and rst are expected); domains other than sync are not supported"
         )
-    clocked = {n: {"dir": "in", "width": 1} for n in ("clk", "rst") if n in extra}
-    return {**clocked, **table}
+    clocked = {"clk", "rst"} & set(top)
+    if clocked != {"clk", "rst"} & set(table):
+        raise ValueError(
+            f"The Verilog top module has clock ports {sorted(clocked)}, but the component's "
+            f"design {'uses' if 'clk' in table else 'does not use'} a clocked domain"
+        )
