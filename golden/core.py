@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .format import FloatFormat, IntFormat
+from .format import FloatFormat, IntFormat, parse_format
 
 __all__ = [
     "ROUNDING_MODES",
@@ -24,6 +24,7 @@ __all__ = [
     "decode",
     "encode",
     "bit_length",
+    "check_encodings",
     "check_rounding",
     "to_fraction",
     "describe",
@@ -69,21 +70,104 @@ def check_rounding(rounding: str) -> None:
         )
 
 
+def _parse_fmt(fmt) -> FloatFormat | IntFormat:
+    """A format object, or a name through the one parser (``parse_format``)."""
+    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
+        raise TypeError(f"Format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
+    return parse_format(fmt)
+
+
+def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> np.ndarray:
+    """``bits`` (an integer or an array-like of integers) as a uint64 array, after checking
+    that every value is an encoding of ``fmt``: an integer in ``0 .. 2**fmt.width - 1``.
+
+    Raises ``TypeError`` for a non-integer (a float, a bool, a string; for an array, its first
+    element) and ``ValueError`` for the smallest or largest value when it is out of range,
+    naming the value, the format and ``what`` (``"Operand a"``). An array costs one argmin and
+    one argmax.
+    """
+    top = (1 << fmt.width) - 1
+
+    def bad_type(v):
+        return TypeError(f"{what} must be an integer encoding of {fmt.name}, not {v!r}")
+
+    def bad_value(v, where=""):
+        hexv = f" ({v:#x})" if v > 9 else ""
+        return ValueError(
+            f"{what} must be an encoding of {fmt.name} (0..{top:#x}), not {v}{hexv}{where}"
+        )
+
+    if isinstance(bits, np.ndarray):
+        arr = bits
+    elif isinstance(bits, (bool, np.bool_)):
+        raise bad_type(bits)
+    elif isinstance(bits, (int, np.integer)):
+        v = int(bits)
+        if not 0 <= v <= top:
+            raise bad_value(v)
+        return np.asarray(v, dtype=np.uint64)
+    elif bits is None or isinstance(bits, (float, complex, str, bytes, np.generic)):
+        raise bad_type(bits)
+    else:
+        arr = np.asarray(bits)
+    if arr.size == 0:
+        return arr.astype(np.uint64)
+    flat = arr.ravel()
+    kind = arr.dtype.kind
+    if kind == "O":
+        for v in flat:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise bad_type(v)
+        vals = [int(v) for v in flat]
+        lo_i = min(range(len(vals)), key=vals.__getitem__)
+        hi_i = max(range(len(vals)), key=vals.__getitem__)
+    elif kind in "iu":
+        vals = flat
+        lo_i, hi_i = int(np.argmin(flat)), int(np.argmax(flat))
+    else:
+        if kind in "fc":  # the first element that is not a whole number, else the first
+            frac = ~np.isfinite(flat) | (flat != np.round(flat)) if kind == "f" else flat.imag
+            first = flat[int(np.argmax(frac != 0))]
+        else:
+            first = flat[0]
+        raise TypeError(
+            f"{what} must be integer encodings of {fmt.name}, not a {arr.dtype} array "
+            f"(holding {first.item() if isinstance(first, np.generic) else first!r})"
+        )
+
+    def at(i):
+        if arr.ndim == 0:
+            return ""
+        idx = i if arr.ndim == 1 else tuple(int(j) for j in np.unravel_index(i, arr.shape))
+        return f" at index {idx}"
+
+    if int(vals[lo_i]) < 0:
+        raise bad_value(int(vals[lo_i]), at(lo_i))
+    if int(vals[hi_i]) > top:
+        raise bad_value(int(vals[hi_i]), at(hi_i))
+    if kind == "O":
+        return np.array(vals, dtype=np.uint64).reshape(arr.shape)
+    return arr.astype(np.uint64, copy=False)
+
+
 # -- decode ----------------------------------------------------------------------------------
-def decode(bits, fmt: FloatFormat | IntFormat) -> Raw:
+def decode(bits, fmt: FloatFormat | IntFormat | str) -> Raw:
     """Split encodings into exact ``Raw`` values. Integer formats decode to sig=|v|,
-    exp=scale_exp (0 but for scaled formats such as mxint8)."""
-    b = _u64(bits)
+    exp=scale_exp (0 but for scaled formats such as mxint8).
+
+    ``fmt`` may be a name (``"e4m3fn"``), parsed by ``parse_format``. ``bits`` must be integer
+    encodings of ``fmt`` (``check_encodings``): a float, or a value outside
+    ``0 .. 2**width - 1``, raises TypeError / ValueError instead of being masked.
+    """
+    fmt = _parse_fmt(fmt)
+    b = check_encodings(bits, fmt)
     if isinstance(fmt, IntFormat):
-        b = b & np.uint64((1 << fmt.bits) - 1)
         v = b.astype(np.int64)
         if fmt.signed:
             v = np.where(v >= (1 << (fmt.bits - 1)), v - (1 << fmt.bits), v)
         false = np.zeros(b.shape, dtype=bool)
         exp = np.full(b.shape, fmt.scale_exp, np.int64)
         return Raw((v < 0).astype(np.uint8), np.abs(v), exp, false, false.copy())
-    if not isinstance(fmt, FloatFormat):
-        raise TypeError(f"Format must be a FloatFormat or IntFormat, not {fmt!r}")
     M = fmt.man_bits
     man = (b & np.uint64(fmt.man_mask)).astype(np.int64)
     e = ((b >> np.uint64(M)) & np.uint64(fmt.exp_max_field)).astype(np.int64)
@@ -119,7 +203,8 @@ def decode(bits, fmt: FloatFormat | IntFormat) -> Raw:
     sig = np.where(special, 0, sig)
     exp = np.where(special, 0, exp)
     if fmt.special == "fnuz":
-        sign = np.where(nan, 0, sign).astype(np.uint8)
+        # fnuz has no -0: with subnormals off, sign-1 exp-0 codes other than the NaN are +0
+        sign = np.where(nan | (sig == 0), 0, sign).astype(np.uint8)
     return Raw(sign, sig.astype(np.int64), exp.astype(np.int64), nan, inf)
 
 
@@ -151,7 +236,7 @@ def _reduce_wide(raw: Raw, keep_bits: int) -> Raw:
 
 def encode(
     raw: Raw,
-    fmt: FloatFormat | IntFormat,
+    fmt: FloatFormat | IntFormat | str,
     *,
     rounding: str = "rne",
     saturate: bool = False,
@@ -168,8 +253,9 @@ def encode(
     ``saturate=True`` every Inf, overflowed or given, becomes +-max_finite (SATFINITE).
 
     Stochastic rounding (SPEC 2.1) reads the top ``rand_bits`` discarded bits; a sticky input
-    contributes nothing to them ("the rest are dropped").
+    contributes nothing to them ("the rest are dropped"). ``fmt`` may be a name.
     """
+    fmt = _parse_fmt(fmt)
     check_rounding(rounding)
     if rounding == "stochastic":
         if not isinstance(rand_bits, int) or rand_bits < 1:
@@ -178,8 +264,6 @@ def encode(
             raise ValueError("Stochastic rounding needs a rand array")
     if isinstance(fmt, IntFormat):
         return _encode_int(raw, fmt, rounding, rand, rand_bits)
-    if not isinstance(fmt, FloatFormat):
-        raise TypeError(f"Format must be a FloatFormat or IntFormat, not {fmt!r}")
 
     raw = _reduce_wide(raw, SIG_LIMIT_BITS)
     sign = np.asarray(raw.sign).astype(np.int64)
@@ -282,9 +366,14 @@ def round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
     elif rounding == "rtz":
         inc = np.zeros_like(kept)
     else:  # stochastic: round up iff rand + d_R >= 2**R
+        # d_R = bits shift-1 .. shift-R of sig (the top R discarded bits), read at the true
+        # shift: a shift past sig's width gives 0 (clipping it to 63 read sig's own bits)
         R = rand_bits
-        rem = np.where(shift > 0, sig & ((np.int64(1) << right) - 1), 0)
-        dR = np.where(right >= R, rem >> np.maximum(right - R, 0), rem << np.maximum(R - right, 0))
+        lo = shift - R  # the bit of sig that lands on d_R's LSB
+        dR = np.where(
+            lo >= 0, sig >> np.clip(lo, 0, 63), sig << np.clip(-lo, 0, 63)
+        ) & ((1 << R) - 1)
+        dR = np.where(shift > 0, dR, 0)
         r = _u64(rand).astype(np.int64) & ((1 << R) - 1)
         inc = ((r + dR) >= (1 << R)).astype(np.int64)
     return kept, inc.astype(np.int64)
@@ -297,9 +386,10 @@ def _encode_int(raw: Raw, fmt: IntFormat, rounding, rand, rand_bits) -> np.ndarr
     sticky = np.zeros(sig.shape, bool) if raw.sticky is None else np.asarray(raw.sticky, bool)
     sign = np.asarray(raw.sign).astype(np.int64)
     exp = exp - fmt.scale_exp  # count in units of the code's implied scale
-    # integers never exceed 2**32: clamp huge exponents before shifting
-    big = (exp > 40) & (sig != 0)
-    exp_c = np.minimum(exp, 40)
+    # integers never exceed 2**32: a value of 2**40 or more saturates (decided here, before
+    # a left shift could wrap int64: sig << exp for sig of up to 62 bits)
+    big = ((exp + bit_length(sig)) > 40) & (sig != 0)
+    exp_c = np.where(big, 0, exp)
     kept, inc = round_at(sig, exp_c, np.zeros_like(exp), sticky, sign, rounding, rand, rand_bits)
     n = kept + inc
     n = np.where(big | raw.inf, np.int64(1) << 40, n)
@@ -310,9 +400,20 @@ def _encode_int(raw: Raw, fmt: IntFormat, rounding, rand, rand_bits) -> np.ndarr
 
 
 # -- helpers for tests and reports (exact, Python-level; not used by the model) ------------
-def to_fraction(bits: int, fmt: FloatFormat | IntFormat) -> Fraction | float:
-    """Exact value of one encoding: a Fraction, or float('nan') / ±float('inf')."""
-    r = decode(np.array([bits], dtype=np.uint64), fmt)
+def _one_code(bits, fmt, what: str) -> tuple[np.ndarray, FloatFormat | IntFormat]:
+    fmt = _parse_fmt(fmt)
+    if isinstance(bits, (list, tuple, np.ndarray)) and np.ndim(bits) != 0:
+        raise TypeError(f"{what} takes one encoding of {fmt.name}, not {bits!r}")
+    return check_encodings(bits, fmt, f"{what} input").reshape(1), fmt
+
+
+def to_fraction(bits: int, fmt: FloatFormat | IntFormat | str) -> Fraction | float:
+    """Exact value of one encoding: a Fraction, or float('nan') / ±float('inf').
+
+    ``fmt`` may be a name; ``bits`` must be one integer encoding of it (``check_encodings``).
+    """
+    code, fmt = _one_code(bits, fmt, "to_fraction")
+    r = decode(code, fmt)
     if r.nan[0]:
         return float("nan")
     if r.inf[0]:
@@ -321,13 +422,14 @@ def to_fraction(bits: int, fmt: FloatFormat | IntFormat) -> Fraction | float:
     return -v if r.sign[0] else v
 
 
-def describe(bits: int, fmt: FloatFormat | IntFormat) -> str:
+def describe(bits: int, fmt: FloatFormat | IntFormat | str) -> str:
     """``0x3c (+1.5 e4m3fn)``: hex and decoded value, for mismatch reports."""
-    bits = int(bits)
+    code, fmt = _one_code(bits, fmt, "describe")
+    bits = int(code[0])
     digits = max(1, (fmt.width + 3) // 4)
     v = to_fraction(bits, fmt)
     if isinstance(v, Fraction):
-        r = decode(np.array([bits], dtype=np.uint64), fmt)
+        r = decode(code, fmt)
         neg_zero = v == 0 and r.sign[0] == 1
         txt = "-0" if neg_zero else f"{float(v):+.9g}"
     else:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import Raw, bit_length, decode, encode, round_at
+from .core import Raw, bit_length, check_encodings, decode, encode, round_at
 from .format import FloatFormat, parse_format
 from .ops import multiply_raw
 
@@ -54,8 +54,12 @@ def _check_saturate(saturate) -> None:
         raise TypeError(f"saturate must be a bool, not {saturate!r}")
 
 
-def _operands(a, b, c):
-    a, b, c = np.broadcast_arrays(np.asarray(a), np.asarray(b), np.asarray(c))
+def _operands(a, b, c, fa, fb, fc):
+    a, b, c = (
+        check_encodings(x, f, f"Operand {w}")
+        for x, f, w in ((a, fa, "a"), (b, fb, "b"), (c, fc, "c"))
+    )
+    a, b, c = np.broadcast_arrays(a, b, c)
     return a.shape, a.ravel(), b.ravel(), c.ravel()
 
 
@@ -131,7 +135,7 @@ def fma_raw(a, b, c, fmt_a, fmt_b, fmt_c, *, precision: int) -> Raw:
         raise TypeError(f"Precision must be an integer, not {precision!r}")
     if not 1 <= precision <= MAX_PRECISION:
         raise ValueError(f"Precision must be in 1..{MAX_PRECISION}, not {precision}")
-    shape, a, b, c = _operands(a, b, c)
+    shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, precision)
     return Raw(*(x.reshape(shape) for x in raw))
 
@@ -181,7 +185,7 @@ def fma(
     fo = check_fma_output(fmt_out)
     check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
     _check_saturate(saturate)
-    shape, a, b, c = _operands(a, b, c)
+    shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, fo.sig_bits)
     return encode(raw, fo, rounding=rounding, saturate=saturate).reshape(shape)
 
@@ -246,7 +250,7 @@ def approx_fma(
     _check_saturate(saturate)
     G = granularity
     p, qmin = fo.sig_bits, fo.quantum_exp
-    shape, a, b, c = _operands(a, b, c)
+    shape, a, b, c = _operands(a, b, c, fa, fb, fc)
 
     # 1.-2. exact sum, leading bit, adder top
     raw, ep, ec = _sum(a, b, c, fa, fb, fc, p + G - 1)
@@ -336,7 +340,7 @@ def approx_fma_error(
     )
     f = fma(a, b, c, fmt_a, fmt_b, fmt_c, fmt_out, **kw)
     fa, fb, fc, fo = (parse_format(x) for x in (fmt_a, fmt_b, fmt_c, fmt_out))
-    shape, a, b, c = _operands(a, b, c)
+    shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     pr = multiply_raw(a, b, fa, fb)
     rc = decode(c, fc)
     ry, rf = decode(y.ravel(), fo), decode(f.ravel(), fo)

@@ -108,6 +108,11 @@ class FloatFormat:
             )
         if not self.zero and self.special == "fnuz":
             raise ValueError("A format without zero cannot use 'fnuz' (its NaN is the zero code)")
+        if not self.zero and self.special != "fn":
+            raise ValueError(
+                f"A format without zero needs special 'fn' (values it cannot encode, such as "
+                f"zero, encode to its NaN), not {self.special!r}"
+            )
         if self.emax_field < self.min_exp_field:
             raise ValueError(f"Format {self.generic_name} has no finite normal numbers")
 
@@ -410,7 +415,13 @@ def parse_format(name: str | FloatFormat | IntFormat) -> FloatFormat | IntFormat
         try:
             return FloatFormat(e, mm, **kw)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"Format {name!r} is not valid: {exc}") from None
+            hint = ""
+            if m["nz"] and kw.get("special") != "fn":
+                try:  # the same name with -fn, when that is a valid format
+                    hint = f"; did you mean {FloatFormat(e, mm, **{**kw, 'special': 'fn'}).name!r}?"
+                except (TypeError, ValueError):
+                    pass
+            raise ValueError(f"Format {name!r} is not valid: {exc}{hint}") from None
     raise ValueError(f"Unknown format {name!r}{_suggest(key)}")
 
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, decode, encode
+from .core import Raw, check_encodings, decode, encode
 
 # the parameter checks and the offset live in .params (shared with exmy.hdl); re-exported here
 from .params import (
@@ -78,6 +78,7 @@ def lmul_raw(a, b, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmu
     """
     fmt, fmt_out = check_lmul_formats(fmt, fmt_out)
     _check_options(form, offset, False)
+    a, b = check_encodings(a, fmt, "Operand a"), check_encodings(b, fmt, "Operand b")
     M = fmt.man_bits
     # -- decode: specials and sign from the shared decoder, the raw magnitude fields by hand
     ra, rb = decode(a, fmt), decode(b, fmt)

@@ -40,7 +40,7 @@ from functools import partial
 
 import numpy as np
 
-from .core import Raw, decode, encode
+from .core import Raw, check_encodings, decode, encode
 from .format import CATALOG, FloatFormat, IntFormat, catalog_formats, parse_format
 from .lmul import lmul_raw
 from .ops import check_rounding_options, multiply_raw
@@ -332,6 +332,7 @@ def mac(
     if fmt_out is not None:
         fmt_out = _float_out(fmt_out, "MAC output")
         check_rounding_options(rounding, rand_bits)
+    a, b = check_encodings(a, p.fmt_a, "Operand a"), check_encodings(b, p.fmt_b, "Operand b")
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)
 
     # -- multiply: exact products as Raw, then onto the grid in LSB units
@@ -390,6 +391,7 @@ def int_mac(
         {"depth": depth, "acc_bits": acc_bits},
     )
     _check_bool(saturate_acc, "saturate_acc")
+    a, b = check_encodings(a, p.fmt_a, "Operand a"), check_encodings(b, p.fmt_b, "Operand b")
     a, b, valid, clear = _streams(a, b, valid, clear)
     ra, rb = decode(a, p.fmt_a), decode(b, p.fmt_b)
     prod = [
@@ -481,6 +483,7 @@ def float_acc_mac(
     acc_format = _check_acc_format(acc_format)
     check_rounding_options(rounding, rand_bits)
     _check_bool(saturate, "saturate")
+    a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)
     rnd = r[0].astype(np.uint64) if r else None
     n = len(a)

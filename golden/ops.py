@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from .core import Raw, check_rounding, decode, encode
+from .core import Raw, check_encodings, check_rounding, decode, encode
 from .format import FloatFormat, IntFormat, _check_mul_input, exact_product_format, parse_format
 
 __all__ = [
@@ -46,9 +46,12 @@ def convert(
     rand=None,
     rand_bits: int | None = None,
 ) -> np.ndarray:
-    """``y = encode(decode(a), fmt_out)``: float->float, int->float and float->int."""
+    """``y = encode(decode(a), fmt_out)``: float->float, int->float and float->int.
+
+    ``a``: integer encodings of ``fmt_in`` (anything else raises, naming the value)."""
     fmt_in, fmt_out = parse_format(fmt_in), parse_format(fmt_out)
     check_rounding_options(rounding, rand_bits)
+    a = check_encodings(a, fmt_in, "Operand a")
     return encode(
         decode(a, fmt_in),
         fmt_out,
@@ -61,7 +64,9 @@ def convert(
 
 def multiply_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
     """The exact product as a Raw value (IEEE special-value rules, sign xor)."""
-    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
+    fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
+    ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
+    rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
     zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
     zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf
     nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
@@ -92,8 +97,8 @@ def multiply(
         fmt_out = parse_format(fmt_out)
         if not isinstance(fmt_out, FloatFormat):
             raise ValueError(f"Multiplier output format must be a float format, not {fmt_out}")
-    a = np.asarray(a, dtype=np.uint64)
-    b = np.asarray(b, dtype=np.uint64)
+    a = check_encodings(a, fmt_a, "Operand a")
+    b = check_encodings(b, fmt_b, "Operand b")
     if (
         rounding != "stochastic"
         and fmt_a.width + fmt_b.width <= TABLE_BITS
@@ -140,7 +145,8 @@ def int_multiply(a, b, fmt_a: IntFormat, fmt_b: IntFormat) -> np.ndarray:
     for f, w in ((fmt_a, "a"), (fmt_b, "b")):
         if not isinstance(f, IntFormat):
             raise ValueError(f"Integer multiplier operand {w} must be an integer format, not {f}")
-    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
+    ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
+    rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
     p = ra.sig * rb.sig
     p = np.where(ra.sign ^ rb.sign, -p, p)
     bits = fmt_a.bits + fmt_b.bits

@@ -1,0 +1,544 @@
+"""Property-based tests of the golden model (issue 11): ``decode``, ``encode``, ``convert`` and
+``multiply`` over the whole format grammar (E 1-8, M 0-10, every special, non-default biases,
+ftz, unsigned, no zero; integer formats) and every rounding mode, stochastic at every R,
+against an exact ``fractions.Fraction`` reference written here from SPEC sections 1 and 2
+(it reads only a format's fields, never golden's derived properties or functions).
+
+Examples: the ``default`` hypothesis profile of tests/conftest.py (deterministic); the slow
+tier reruns this file with ``--hypothesis-profile=long`` (100x the examples, random seed).
+Also here: the issue 11 reproducers of the stochastic-rounding bug (a rounding shift past 63
+bits read the wrong bits), in the golden model and in the hardware.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from exmy.golden import (
+    CATALOG,
+    FloatFormat,
+    IntFormat,
+    Raw,
+    catalog_formats,
+    convert,
+    decode,
+    encode,
+    mac,
+    multiply,
+    parse_format,
+    to_fraction,
+)
+
+MODES = ("rne", "rtz", "rna", "stochastic")
+#: examples per test in the loaded profile (default tier: conftest.DEFAULT_EXAMPLES)
+N = settings.default.max_examples
+
+
+# -- the reference ---------------------------------------------------------------------------
+def _pow2(e: int) -> Fraction:
+    return Fraction(2) ** e
+
+
+def _floor_log2(x: Fraction) -> int:
+    e = x.numerator.bit_length() - x.denominator.bit_length()
+    while _pow2(e) > x:
+        e -= 1
+    while _pow2(e + 1) <= x:
+        e += 1
+    return e
+
+
+class Ref:
+    """SPEC 1.1 geometry of a FloatFormat, from its fields only."""
+
+    def __init__(self, f: FloatFormat):
+        self.E, self.M, self.B = f.exp_bits, f.man_bits, f.bias
+        self.special, self.sub, self.signed, self.zero = f.special, f.subnormals, f.signed, f.zero
+        E, M = self.E, self.M
+        self.top = (1 << E) - 1
+        if self.special == "ieee":
+            ef, mf = self.top - 1, (1 << M) - 1
+        elif self.special == "fn":
+            ef, mf = (self.top - 1, 0) if M == 0 else (self.top, (1 << M) - 2)
+        else:
+            ef, mf = self.top, (1 << M) - 1
+        self.max_code = (ef << M) | mf
+        self.max_finite = _pow2(ef - self.B) * (1 + Fraction(mf, 1 << M))
+        self.emax = ef - self.B
+        self.emin = (1 if self.zero else 0) - self.B
+        self.nan_code = {
+            "ieee": (self.top << M) | (1 << (M - 1)) if M else None,
+            "fn": (1 << (E + M)) - 1,
+            "fnuz": 1 << (E + M),
+            "none": None,
+        }[self.special]
+        self.inf_code = self.top << M if self.special == "ieee" else None
+
+    def decode(self, code: int):
+        """(sign, magnitude): magnitude a Fraction, "inf" or "nan"."""
+        E, M = self.E, self.M
+        s = (code >> (E + M)) & 1 if self.signed else 0
+        e, m = (code >> M) & self.top, code & ((1 << M) - 1)
+        if self.special == "ieee" and e == self.top:
+            return (s, "inf") if m == 0 else (0, "nan")
+        if self.special == "fn" and e == self.top and m == (1 << M) - 1:
+            return (0, "nan")
+        if self.special == "fnuz" and (s, e, m) == (1, 0, 0):
+            return (0, "nan")
+        if not self.zero:
+            return (s, _pow2(e - self.B))
+        if e == 0:
+            mag = _pow2(1 - self.B) * Fraction(m, 1 << M) if self.sub else Fraction(0)
+            if mag == 0 and self.special == "fnuz":
+                s = 0  # fnuz has no -0 (SPEC 1.1, also with subnormals off)
+            return (s, mag)
+        return (s, _pow2(e - self.B) * (1 + Fraction(m, 1 << M)))
+
+    def _code(self, s: int, v: Fraction) -> int:
+        E, M = self.E, self.M
+        if v == 0:
+            mag = 0
+        else:
+            e = _floor_log2(v)
+            if self.zero and e < self.emin:
+                man = v / _pow2(self.emin - M)
+                assert man.denominator == 1 and man < (1 << M)
+                mag = int(man)
+            else:
+                man = v / _pow2(e - M) - (1 << M)
+                assert man.denominator == 1 and 0 <= man < (1 << M)
+                mag = ((e + self.B) << M) | int(man)
+        if not self.signed or (self.special == "fnuz" and mag == 0):
+            return mag
+        return (s << (E + M)) | mag
+
+    def encode(self, val, mode: str, saturate: bool, rand: int, R: int, extra=None) -> int:
+        """SPEC 2 with the README's decisions (rtz never overflows to Inf/NaN; saturate also
+        maps Inf to max_finite). ``extra``: the value used for the rounding decision of
+        rne/rtz/rna when a sticky input lies strictly between representable neighbours."""
+        s, x = val
+        nan = self.nan_code if self.nan_code is not None else 0
+        if x == "nan":
+            return nan
+        if not self.signed and s == 1 and (x == "inf" or x != 0):
+            return nan  # a negative non-zero value has no encoding
+        if x == "inf":
+            if saturate or self.special == "none":
+                return self.max_code | (s << (self.E + self.M) if self.signed else 0)
+            return nan if self.inf_code is None else self.inf_code | (s << (self.E + self.M))
+        if x == 0 and not self.zero:
+            return nan
+        v = _round(x if extra is None else extra, self.emin, self.M, mode, rand, R)
+        if self.zero and not self.sub and v < _pow2(self.emin):
+            v = Fraction(0)  # flush after rounding on the subnormal grid
+        if not self.zero and v < _pow2(self.emin):
+            v = _pow2(self.emin)
+        if v > self.max_finite:
+            sign = s << (self.E + self.M) if self.signed else 0
+            if saturate or self.special == "none" or mode == "rtz":
+                return self.max_code | sign
+            return nan if self.inf_code is None else self.inf_code | sign
+        return self._code(s, v)
+
+
+def _round(x: Fraction, emin: int, M: int, mode: str, rand: int, R: int, q=None) -> Fraction:
+    """Round the magnitude x to the grid 2**q (default: the format's at x) by mode."""
+    if x == 0:
+        return x
+    if q is None:
+        q = max(_floor_log2(x) - M, emin - M)
+    t = x / _pow2(q)
+    n = t.numerator // t.denominator
+    frac = t - n
+    if mode == "rne":
+        up = frac > Fraction(1, 2) or (frac == Fraction(1, 2) and n % 2 == 1)
+    elif mode == "rna":
+        up = frac >= Fraction(1, 2)
+    elif mode == "rtz":
+        up = False
+    else:  # SPEC 2.1: round up iff rand/2**R + d_R >= 1, d_R = d truncated to R bits
+        d_r = (frac * (1 << R)).numerator // (frac * (1 << R)).denominator
+        up = rand + d_r >= 1 << R
+    return (n + up) * _pow2(q)
+
+
+def ref_encode_int(f: IntFormat, val, mode: str, rand: int, R: int, extra=None) -> int:
+    """Integer outputs round by mode, then clamp (NaN gives 0): README decision."""
+    s, x = val
+    lo, hi = (-(1 << (f.bits - 1)), (1 << (f.bits - 1)) - 1) if f.signed else (0, (1 << f.bits) - 1)
+    if x == "nan":
+        v = 0
+    elif x == "inf":
+        v = lo if s else hi
+    else:
+        n = _round(x if extra is None else extra, 0, 0, mode, rand, R, q=0)
+        v = min(max(-n if s else n, lo), hi)
+    return int(v) & ((1 << f.bits) - 1)
+
+
+def ref_decode_int(f: IntFormat, code: int):
+    v = code - (1 << f.bits) if f.signed and code >> (f.bits - 1) else code
+    return (1 if v < 0 else 0, Fraction(abs(v)))
+
+
+def ref_decode(f, code):
+    return ref_decode_int(f, code) if isinstance(f, IntFormat) else Ref(f).decode(code)
+
+
+def ref_encode(f, val, mode, saturate, rand, R, extra=None):
+    if isinstance(f, IntFormat):
+        return ref_encode_int(f, val, mode, rand, R, extra)
+    return Ref(f).encode(val, mode, saturate, rand, R, extra)
+
+
+def ref_multiply(va, vb):
+    (sa, xa), (sb, xb) = va, vb
+    if "nan" in (xa, xb) or ("inf", 0) in ((xa, xb), (xb, xa)):
+        return (0, "nan")
+    if "inf" in (xa, xb):
+        return (sa ^ sb, "inf")
+    return (sa ^ sb, xa * xb)
+
+
+def raw_value(raw: Raw, i: int):
+    """Lane i of a golden Raw as (sign, magnitude) (for comparing decode)."""
+    if raw.nan[i]:
+        return (0, "nan")
+    if raw.inf[i]:
+        return (int(raw.sign[i]), "inf")
+    return (int(raw.sign[i]), Fraction(int(raw.sig[i])) * _pow2(int(raw.exp[i])))
+
+
+# -- strategies ------------------------------------------------------------------------------
+@st.composite
+def generic_formats(draw, need_zero: bool = False) -> FloatFormat:
+    E = draw(st.integers(1, 8))
+    M = draw(st.integers(0, 10))
+    zero = True if (need_zero or M > 0) else draw(st.booleans())
+    signed = draw(st.booleans())
+    if zero:
+        specials = [s for s in ("ieee", "fn", "fnuz", "none")
+                    if not (s == "ieee" and M == 0) and not (s == "fnuz" and not signed)]
+        special = draw(st.sampled_from(specials))
+        sub = draw(st.booleans())
+    else:
+        special, sub = "fn", False
+    default = (1 << (E - 1)) - 1
+    bias = draw(st.one_of(st.just(default), st.integers(default - (1 << E) - 4,
+                                                        default + (1 << E) + 4)))
+    try:
+        return FloatFormat(E, M, bias=bias, special=special, subnormals=sub, signed=signed,
+                           zero=zero)
+    except ValueError:  # e.g. E = 1 ieee: no finite normal binade
+        assume(False)
+
+
+def float_formats(need_zero: bool = False):
+    cat = [f for f in catalog_formats() if f.zero or not need_zero]
+    return st.one_of(st.sampled_from(cat), generic_formats(need_zero))
+
+
+int_formats = st.builds(IntFormat, st.integers(1, 32), st.booleans())
+any_formats = st.one_of(float_formats(), int_formats)
+
+
+@st.composite
+def codes(draw, f, n_max: int = 24) -> list[int]:
+    """Encodings of f: random, plus the edges (0, ±max, specials, the sign boundary)."""
+    top = (1 << f.width) - 1
+    edge = [0, 1, top, top - 1, top >> 1, (top >> 1) + 1, (top >> 1) - 1]
+    if isinstance(f, FloatFormat):
+        r = Ref(f)
+        edge += [r.max_code, r.max_code - 1, (1 << f.man_bits), (1 << f.man_bits) - 1]
+        edge += [c for c in (r.nan_code, r.inf_code) if c is not None]
+    edge = [c for c in edge if 0 <= c <= top]
+    return draw(st.lists(st.one_of(st.sampled_from(edge), st.integers(0, top)),
+                         min_size=1, max_size=n_max))
+
+
+def rounding_options(draw, mode: str | None = None, R: int | None = None):
+    mode = draw(st.sampled_from(MODES)) if mode is None else mode
+    if mode != "stochastic":
+        return mode, None
+    return mode, draw(st.integers(1, 32)) if R is None else R
+
+
+@st.composite
+def raw_values(draw, f, n_max: int = 16):
+    """Exact values (sign, sig, exp, sticky, nan, inf) spread over f's whole range and far
+    beyond it on both sides; significands up to 61 bits (rounding shifts past 63 bits)."""
+    if isinstance(f, IntFormat):
+        lo, hi = -80, f.bits + 45
+    else:
+        r = Ref(f)
+        lo, hi = r.emin - f.man_bits - 80, r.emax + 8
+    lanes = []
+    for _ in range(draw(st.integers(1, n_max))):
+        kind = draw(st.sampled_from(["num"] * 8 + ["zero", "nan", "inf"]))
+        k = draw(st.integers(1, 61))
+        sig = draw(st.integers(1 << (k - 1), (1 << k) - 1)) if kind == "num" else 0
+        t = draw(st.integers(lo, hi))  # weight of the leading bit
+        lanes.append((draw(st.integers(0, 1)), sig, t - k + 1 if sig else draw(
+            st.integers(-100, 100)), draw(st.booleans()) and kind == "num", kind))
+    return lanes
+
+
+def _raw(lanes) -> Raw:
+    sign = np.array([x[0] for x in lanes], np.uint8)
+    sig = np.array([x[1] for x in lanes], np.int64)
+    exp = np.array([x[2] for x in lanes], np.int64)
+    sticky = np.array([x[3] for x in lanes], bool)
+    nan = np.array([x[4] == "nan" for x in lanes], bool)
+    inf = np.array([x[4] == "inf" for x in lanes], bool)
+    return Raw(sign, sig, exp, nan, inf, sticky)
+
+
+def _lane_value(lane):
+    s, sig, exp, _, kind = lane
+    if kind == "nan":
+        return (0, "nan")
+    if kind == "inf":
+        return (s, "inf")
+    return (s, Fraction(sig) * _pow2(exp))
+
+
+def _rounding_shift(f, x: Fraction) -> int:
+    """Exponent of the rounding quantum at x (the reference's q)."""
+    if isinstance(f, IntFormat):
+        return 0
+    r = Ref(f)
+    return max(_floor_log2(x) - f.man_bits, r.emin - f.man_bits)
+
+
+def _hexs(xs) -> list[str]:
+    return [hex(int(x)) for x in xs]
+
+
+# -- properties ------------------------------------------------------------------------------
+@settings(max_examples=N)
+@given(st.data())
+def test_decode_matches_reference(data):
+    """decode and to_fraction of any encoding of any format equal SPEC 1.1's value."""
+    f = data.draw(any_formats, "fmt")
+    cs = data.draw(codes(f, 48), "codes")
+    raw = decode(np.array(cs, np.uint64), f)
+    for i, c in enumerate(cs):
+        want = ref_decode(f, c)
+        assert raw_value(raw, i) == want, (f, hex(c))
+        got = to_fraction(c, f)
+        if want[1] == "nan":
+            assert got != got
+        elif want[1] == "inf":
+            assert got == (-1) ** want[0] * float("inf")
+        else:
+            assert got == (-1) ** want[0] * want[1]
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_format_names_round_trip(data):
+    """Every format of the grammar prints a name that parses back to it."""
+    f = data.draw(any_formats, "fmt")
+    assert parse_format(str(f)) == f
+
+
+def _check_encode(data, mode=None, R=None):
+    f = data.draw(any_formats, "fmt")
+    mode, R = rounding_options(data.draw, mode, R)
+    saturate = data.draw(st.booleans(), "saturate")
+    lanes = data.draw(raw_values(f), "values")
+    # a sticky input says "a little more than sig": only meaningful when the rounding
+    # position lies above sig's LSB (the Raw contract), so drop it elsewhere
+    lanes = [
+        (s, sig, e, st_ and _rounding_shift(f, Fraction(sig) * _pow2(e)) > e, kind)
+        for s, sig, e, st_, kind in lanes
+    ]
+    rand = [data.draw(st.integers(0, (1 << R) - 1)) for _ in lanes] if R else [0] * len(lanes)
+    got = encode(_raw(lanes), f, rounding=mode, saturate=saturate,
+                 rand=np.array(rand, np.uint64) if R else None, rand_bits=R or 0)
+    for i, lane in enumerate(lanes):
+        val = _lane_value(lane)
+        extra = None
+        if lane[3] and mode != "stochastic":  # strictly between sig and sig + 1
+            extra = (Fraction(lane[1]) + Fraction(1, 2)) * _pow2(lane[2])
+        want = ref_encode(f, val, mode, saturate, rand[i], R or 0, extra)
+        assert int(got[i]) == want, (f, mode, R, saturate, lane, rand[i], hex(int(got[i])),
+                                     hex(want))
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_encode_matches_reference(data):
+    """encode of exact values (and NaN, ±Inf, ±0, sticky values) into any format, any mode,
+    saturate or not, equals SPEC 2 computed with Fractions."""
+    _check_encode(data)
+
+
+@pytest.mark.parametrize("R", range(1, 33))
+@settings(max_examples=max(N // 12, 8))
+@given(st.data())
+def test_encode_stochastic_every_R(R, data):
+    """Stochastic rounding at every width R of the rand port (SPEC 2.1)."""
+    _check_encode(data, "stochastic", R)
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_convert_matches_reference(data):
+    """convert between any two formats (float or integer), any mode: decode then encode."""
+    fi = data.draw(any_formats, "fmt_in")
+    fo = data.draw(any_formats, "fmt_out")
+    mode, R = rounding_options(data.draw)
+    saturate = data.draw(st.booleans(), "saturate")
+    cs = data.draw(codes(fi), "codes")
+    rand = [data.draw(st.integers(0, (1 << R) - 1)) for _ in cs] if R else [0] * len(cs)
+    got = convert(np.array(cs, np.uint64), fi, fo, rounding=mode, saturate=saturate,
+                  rand=np.array(rand, np.uint64) if R else None, rand_bits=R)
+    for i, c in enumerate(cs):
+        want = ref_encode(fo, ref_decode(fi, c), mode, saturate, rand[i], R or 0)
+        assert int(got[i]) == want, (fi, fo, mode, R, saturate, hex(c), rand[i],
+                                     hex(int(got[i])), hex(want))
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_multiply_matches_reference(data):
+    """multiply of any two formats with a zero into any float format (or the exact product
+    format), any mode: the exact product (IEEE specials) rounded once."""
+    fa = data.draw(float_formats(need_zero=True), "fmt_a")
+    fb = data.draw(float_formats(need_zero=True), "fmt_b")
+    exact = data.draw(st.integers(0, 3), "exact") == 0
+    fo = None if exact else data.draw(float_formats(), "fmt_out")
+    mode, R = ("rne", None) if exact else rounding_options(data.draw)
+    saturate = False if exact else data.draw(st.booleans(), "saturate")
+    a = data.draw(codes(fa), "a")
+    b = data.draw(st.lists(st.integers(0, (1 << fb.width) - 1), min_size=len(a),
+                           max_size=len(a)), "b")
+    rand = [data.draw(st.integers(0, (1 << R) - 1)) for _ in a] if R else [0] * len(a)
+    try:
+        got = multiply(np.array(a, np.uint64), np.array(b, np.uint64), fa, fb, fo,
+                       rounding=mode, saturate=saturate,
+                       rand=np.array(rand, np.uint64) if R else None, rand_bits=R)
+    except ValueError as exc:  # no exact product format within E <= 11, M <= 23
+        assert exact and "needs more than" in str(exc)
+        return
+    for i in range(len(a)):
+        p = ref_multiply(ref_decode(fa, a[i]), ref_decode(fb, b[i]))
+        if exact:  # the product is exact: decoding y gives it back (zero sign: SPEC 2.4)
+            got_v = ref_decode(parse_format(str(_exact_format(fa, fb))), int(got[i]))
+            assert got_v[1] == p[1] or (got_v[1] != got_v[1] and p[1] != p[1]), (
+                fa, fb, hex(a[i]), hex(b[i]), hex(int(got[i])))
+            if p[1] not in ("nan",):
+                want_sign = p[0] if _exact_format(fa, fb).signed else 0
+                assert got_v[0] == want_sign or p[1] == "nan", (fa, fb, hex(a[i]), hex(b[i]))
+            continue
+        want = ref_encode(fo, p, mode, saturate, rand[i], R or 0)
+        assert int(got[i]) == want, (fa, fb, fo, mode, R, saturate, hex(a[i]), hex(b[i]),
+                                     rand[i], hex(int(got[i])), hex(want))
+
+
+def _exact_format(fa, fb):
+    from exmy.golden import exact_product_format
+
+    return exact_product_format(fa, fb)
+
+
+@pytest.mark.slow
+def test_golden_properties_long():
+    """The slow tier: this file's properties with the ``long`` profile (100x the examples)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q",
+         "-m", "not slow", "--hypothesis-profile=long", str(Path(__file__))],
+        env=env, capture_output=True, text=True,
+    )
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
+
+
+# -- issue 11 reproducers: stochastic rounding with a rounding shift past 63 bits ------------
+E4M3FN = CATALOG["e4m3fn"]
+
+
+def _one(sig: int, exp: int) -> Raw:
+    return Raw(np.array([0], np.uint8), np.array([sig], np.int64), np.array([exp], np.int64),
+               np.array([False]), np.array([False]))
+
+
+@pytest.mark.parametrize("k", [0, 20, 40, 52, 61])
+def test_stochastic_encode_tiny_value_never_rounds_up(k):
+    """2**-40 (as sig 2**k, any k) into e4m3fn, R = 11, rand 2047: exact d_11 is 0, so
+    2047/2**11 + 0 < 1 and the result is 0x00 (gave 0x01 for k = 61)."""
+    y = encode(_one(1 << k, -40 - k), E4M3FN, rounding="stochastic", rand=np.array([2047]),
+               rand_bits=11)
+    assert _hexs(y) == ["0x0"]
+
+
+@pytest.mark.parametrize("k", [0, 23, 52, 61])
+def test_stochastic_float_to_int_tiny_value_never_rounds_up(k):
+    """int8 of 2**-70, R = 16, rand 65535 gives 0 (gave 1 for significands of 52+ bits)."""
+    y = encode(_one(1 << k, -70 - k), IntFormat(8), rounding="stochastic",
+               rand=np.array([65535]), rand_bits=16)
+    assert _hexs(y) == ["0x0"]
+
+
+def test_stochastic_multiply_float32_tiny_product():
+    """float32 0x35ffffff squared (about 2**-39) into e4m3fn, R = 16, rand 65535 gives 0x00;
+    rand 0 too."""
+    a = np.array([0x35FFFFFF, 0x35FFFFFF], np.uint64)
+    y = multiply(a, a, "float32", "float32", "e4m3fn", rounding="stochastic",
+                 rand=np.array([65535, 0]), rand_bits=16)
+    assert _hexs(y) == ["0x0", "0x0"]
+
+
+def _mac_y(rand):
+    n = len(rand)
+    return mac(np.full(n, 0xB254), np.full(n, 0x009A), 1, 1, "bfloat16", "bfloat16",
+               fmt_out="bfloat16", rounding="stochastic", rand=np.array(rand), rand_bits=3)["y"]
+
+
+def test_stochastic_mac_y_tiny_product_never_rounds_up():
+    """A bfloat16 MAC cleared each cycle, y in bfloat16, R = 3: the product about -2**-152
+    gives -0 for every rand (gave 0x8001 for rand 5, 6, 7)."""
+    assert _hexs(_mac_y(range(8))) == ["0x8000"] * 8
+
+
+def test_hw_stochastic_reproducers_match_golden():
+    """The same reproducers on the hardware (Amaranth simulator): the multiplier and the MAC's
+    y path equal the (fixed) golden model and the exact expectation."""
+    from exmy.hdl.mac import MAC
+    from exmy.hdl.multiplier import Multiplier
+    from exmy.hdl.verilog import port_table
+    from exmy.sim import run_vectors
+
+    def mul():
+        return Multiplier("float32", "float32", "e4m3fn", rounding="stochastic", rand_bits=16)
+
+    a = np.array([0x35FFFFFF] * 3, np.uint64)
+    rand = np.array([65535, 1, 0], np.uint64)
+    got = run_vectors(None, None, port_table(mul()), {"a": a, "b": a, "rand": rand}, ["y"], 0,
+                      "amaranth", None, component=mul)["y"]
+    want = multiply(a, a, "float32", "float32", "e4m3fn", rounding="stochastic", rand=rand,
+                    rand_bits=16)
+    assert _hexs(got) == _hexs(want) == ["0x0"] * 3
+
+    def mac_unit():
+        return MAC("bfloat16", "bfloat16", fmt_out="bfloat16", rounding="stochastic",
+                   rand_bits=3, latency=1)
+
+    comp = mac_unit()
+    n = 8
+    ins = {"a": np.full(n, 0xB254, np.uint64), "b": np.full(n, 0x009A, np.uint64),
+           "valid": np.ones(n, np.uint64), "clear": np.ones(n, np.uint64),
+           "rand": np.arange(n, dtype=np.uint64)}
+    got = run_vectors(None, None, port_table(comp), ins, ["y"], comp.latency, "amaranth", None,
+                      component=mac_unit)["y"]
+    assert _hexs(got) == _hexs(_mac_y(range(n))) == ["0x8000"] * n
