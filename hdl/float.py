@@ -148,7 +148,11 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
     sig = Signal(p, name=f"{name}_sig")
     exp = _exp_signal(fmt.emin - M - 1, fmt.emax, f"{name}_exp")
     sgn = Signal(name=f"{name}_sign")
-    m.d.comb += sgn.eq(sign & ~nan)
+    if fmt.special == Special.FNUZ and not fmt.subnormals:
+        # fnuz has no -0: sign-1 exp-0 codes other than the NaN are +0 (SPEC 1.1)
+        m.d.comb += sgn.eq(sign & ~nan & ~zero)
+    else:
+        m.d.comb += sgn.eq(sign & ~nan)
     if not fmt.zero:
         m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(e - fmt.bias)]
         m.d.comb += zero.eq(0)

@@ -43,6 +43,12 @@ F32 = CATALOG["float32"]
         (dict(exp_bits=1, man_bits=1, special="ieee"), ValueError,
          "has no finite normal numbers"),
         (dict(exp_bits=4, man_bits=3, signed=1), TypeError, "signed must be a bool, not 1"),
+        # SPEC 1.1: a format without zero must have a NaN (issue 11: encode crashed on these)
+        (dict(exp_bits=4, man_bits=0, special="none", subnormals=False, zero=False), ValueError,
+         "A format without zero needs special 'fn' (values it cannot encode, such as zero, "
+         "encode to its NaN), not 'none'"),
+        (dict(exp_bits=8, man_bits=0, bias=127, signed=False, subnormals=False, zero=False),
+         ValueError, "A format without zero needs special 'fn'"),
     ],
 )
 def test_float_format_validation(kwargs, exc, msg):
@@ -69,6 +75,12 @@ def test_int_format_validation(bits, exc, msg):
         ("e0m3", "Format 'e0m3' is not valid: Exponent width must be in 1..11, not 0"),
         ("e4m0-ieee", "Format 'e4m0-ieee' is not valid: Special-value scheme 'ieee' needs"),
         ("int0", "Integer width must be in 1..32, not 0"),
+        ("e4m0-nz", "Format 'e4m0-nz' is not valid: A format without zero needs special 'fn' "
+         "(values it cannot encode, such as zero, encode to its NaN), not 'none'; did you mean "
+         "'e4m0-fn-nz'?"),
+        ("e8m0-none-u-nz", "Format 'e8m0-none-u-nz' is not valid: A format without zero needs "
+         "special 'fn' (values it cannot encode, such as zero, encode to its NaN), not 'none'; "
+         "did you mean 'e8m0fnu'?"),
     ],
 )
 def test_parse_errors(name, msg):
@@ -251,3 +263,48 @@ def test_saturate_and_overflow_rules(fmt):
     # rtz never overflows a finite value to Inf (IEEE 754 7.4)
     rtz = encode(decode(big[:2], F32), fmt, rounding="rtz")
     assert list(rtz) == [mf, mf | sign]
+
+
+# -- fnuz with subnormals off (SPEC 1.1: no -0) -------------------------------------------
+FNUZ_FTZ = FloatFormat(4, 3, bias=8, special="fnuz", subnormals=False)
+
+
+def test_fnuz_ftz_sign_one_exp_zero_decodes_to_plus_zero():
+    """Every sign-1, exp-0 code but the NaN (0x80) is +0; sign-0 exp-0 codes are +0 too."""
+    codes = np.arange(0x80, 0x88, dtype=np.uint64)
+    r = decode(codes, FNUZ_FTZ)
+    assert r.nan.tolist() == [True] + [False] * 7
+    assert r.sign.tolist() == [0] * 8 and r.sig.tolist() == [0] * 8
+    assert [describe(c, FNUZ_FTZ) for c in (0x81, 0x87)] == [
+        "0x81 (+0 e4m3-fnuz-b8-ftz)", "0x87 (+0 e4m3-fnuz-b8-ftz)"]
+    # and they convert as +0: into float16 (which has -0) they give 0x0000, not 0x8000
+    from exmy.golden import convert
+
+    assert convert(codes[1:], FNUZ_FTZ, "float16").tolist() == [0] * 7
+
+
+def test_hw_fnuz_ftz_zero_operands_are_plus_zero():
+    """The hardware decoder agrees (it gave -0 too): Convert into float16 and a multiplier
+    into float16, on the Amaranth simulator, equal golden on every exp-0 code."""
+    from exmy.golden import convert, multiply
+    from exmy.hdl.convert import Convert
+    from exmy.hdl.multiplier import Multiplier
+    from exmy.hdl.verilog import port_table
+    from exmy.sim import run_vectors
+
+    a = np.array([0x00, 0x01, 0x07, 0x80, 0x81, 0x85, 0x87, 0x8F], np.uint64)
+    b = np.full(len(a), 0x38, np.uint64)  # +1.0 in e4m3fn
+
+    def conv():
+        return Convert(FNUZ_FTZ, "float16")
+
+    def mul():
+        return Multiplier(FNUZ_FTZ, "e4m3fn", "float16")
+
+    got = run_vectors(None, None, port_table(conv()), {"a": a}, ["y"], 0, "amaranth", None,
+                      component=conv)["y"]
+    want = convert(a, FNUZ_FTZ, "float16")
+    assert got.tolist() == want.tolist() == [0, 0, 0, 0x7E00, 0, 0, 0, 0xA380]
+    got = run_vectors(None, None, port_table(mul()), {"a": a, "b": b}, ["y"], 0, "amaranth",
+                      None, component=mul)["y"]
+    assert got.tolist() == multiply(a, b, FNUZ_FTZ, "e4m3fn", "float16").tolist() == want.tolist()
