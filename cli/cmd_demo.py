@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from .common import CliError, output_dir
+
 #: (title, unit, options, simulators, mode) — checked in this order when the unit exists
 DEMO_CHECKS = [
     ("E4M3FN multiplier, RNE", "multiplier",
@@ -50,8 +52,11 @@ def run(args) -> int:
     from exmy.hdl.verilog import to_verilog
     from exmy.sim.check import check
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.vectors < 1:
+        raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
+    if args.jobs < 1:
+        raise CliError(f"-j/--jobs must be a positive integer, not {args.jobs}")
+    out = output_dir(args.out, "--out")
     (out / "verilog").mkdir(exist_ok=True)
     units = set(unit_names())
     t_start = time.perf_counter()
@@ -79,9 +84,8 @@ def run(args) -> int:
             print(f"   [{status}] {title}: {res.summary()}")
             for m in res.mismatches[:5]:
                 print(f"          {m}")
-            lines.append(f"| {title} | `{top}` | {sim} | {res.vectors:,}"
-                         f"{' (all)' if res.exhaustive else ''} | {res.mismatch_count} | "
-                         f"{res.vectors_per_s:,.0f} |")
+            lines.append(f"| {title} | `{top}` | {sim} | {res.coverage.describe()} | "
+                         f"{res.mismatch_count} | {res.vectors_per_s:,.0f} |")
     report_dir = None
     if not args.no_synth:
         print("2. synthesize a small sweep (Yosys + nextpnr, ECP5 and iCE40, registered I/O)")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+import time
 
-from .common import CliError, add_unit_options, unit_options
+from .common import CliError, add_unit_options, output_dir, unit_options
 
 
 def add_parser(sub):
@@ -14,7 +15,9 @@ def add_parser(sub):
         "model",
         description="Generate the unit, simulate it on Icarus Verilog or Verilator through "
         "cocotb (or on the Amaranth simulator), and compare every output with the golden "
-        "model bit for bit. Exit code 1 on any mismatch.",
+        "model bit for bit. Exit code 1 on any mismatch. Any number of vectors runs in "
+        "bounded memory (batches of about a million, one simulator run each); the summary says "
+        "exactly which vectors ran; Ctrl-C stops with the count checked so far (exit 130).",
     )
     add_unit_options(p)
     p.add_argument("--simulator", choices=["icarus", "verilator", "amaranth"],
@@ -22,27 +25,70 @@ def add_parser(sub):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--exhaustive", action="store_true",
                    help="every input combination (default when inputs total <= 16 bits)")
-    g.add_argument("--vectors", type=int, metavar="N",
-                   help="number of sampled vectors: corners, biased and uniform random "
-                   "(default 100000 when not exhaustive)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--build-dir", metavar="DIR", help="keep the simulator build here")
+    g.add_argument("--vectors", type=_count, metavar="N",
+                   help="number of sampled vectors: the unit's corner and edge sets, then "
+                   "biased and uniform random (FMA units: N random on top of the corner cube; "
+                   "default 100000 when not exhaustive)")
+    p.add_argument("--seed", type=_count, default=0, metavar="S",
+                   help="random seed, a non-negative integer (default 0)")
+    p.add_argument("--build-dir", metavar="DIR", help="keep the simulator build here (DIR is "
+                   "created; its parent must exist)")
     p.set_defaults(run=run)
+
+
+def _count(text: str) -> int:
+    """An integer option (``1000000``, ``1_000_000`` or ``1e6``)."""
+    import argparse
+
+    try:
+        v = float(text) if "e" in text.lower() and text.lower() != "e" else int(text)
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError
+        return int(v)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+
+
+class _Progress:
+    """One stderr line every 10 s while a long check runs."""
+
+    def __init__(self):
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, checked: int, planned: int, mismatches: int) -> None:
+        now = time.monotonic()
+        if checked < planned and now - self.last >= 10:
+            self.last = now
+            print(f"  checked {checked:,} of {planned:,} vectors, {mismatches:,} mismatches "
+                  f"({now - self.t0:.0f} s)", file=sys.stderr, flush=True)
 
 
 def run(args) -> int:
     from exmy.hdl.registry import build
-    from exmy.sim.check import check
+    from exmy.sim.check import BATCH, CheckInterrupted, check
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
+    build_dir = output_dir(args.build_dir, "--build-dir") if args.build_dir is not None else None
     comp = build(args.unit, **unit_options(args))
     mode = "exhaustive" if args.exhaustive else ("random" if args.vectors else "auto")
-    build_dir = Path(args.build_dir) if args.build_dir else None
-    if build_dir is not None:
-        build_dir.mkdir(parents=True, exist_ok=True)
-    res = check(comp, args.simulator, mode=mode, n=args.vectors or 100_000, seed=args.seed,
-                build_dir=build_dir)
+    n = args.vectors or 100_000
+    kept = (f"simulator build kept in {str(build_dir)!r}" if build_dir is not None
+            else "nothing saved")
+    try:
+        if args.vectors is not None and args.vectors > BATCH:
+            print(f"  {comp.module_name} on {args.simulator}: {args.vectors:,} vectors in "
+                  f"batches of {BATCH:,}; Ctrl-C stops and says what was checked",
+                  file=sys.stderr, flush=True)
+        res = check(comp, args.simulator, mode=mode, n=n, seed=args.seed, build_dir=build_dir,
+                    progress=_Progress())
+    except CheckInterrupted as exc:
+        raise KeyboardInterrupt(f"{exc}; {kept}") from None
+    except KeyboardInterrupt:  # before check() started
+        raise KeyboardInterrupt(f"interrupted after 0 of {n:,} vectors, 0 mismatches; "
+                                f"{kept}") from None
     print(res.summary())
     for line in res.mismatches[:10]:
         print("  " + line)

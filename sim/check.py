@@ -4,13 +4,19 @@ from ``exmy.golden``, simulation through ``run_vectors``, a bit-exact comparison
 No arithmetic lives here: expected values come from the golden functions, stimulus from
 ``exmy.sim.vectors`` (encodings, never values). Each unit registers an ``Adapter`` that says
 how to make its stimulus and which golden function gives its expected outputs.
+
+Any number of vectors runs in bounded memory: :func:`check` makes, simulates and compares
+them in batches of :data:`BATCH` (one simulator run each; a stateful unit starts each batch
+from reset, in the hardware and in the golden model alike). The first batch is the unit's
+stimulus for ``min(n, BATCH)`` vectors (its corner and edge sets included); later batches
+are random vectors from the adapter's ``more``. A :class:`Coverage` says exactly what ran.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,21 +29,74 @@ from exmy.hdl.verilog import port_table, to_verilog
 from . import compare, run_vectors
 from . import vectors as V
 
-__all__ = ["Adapter", "ADAPTERS", "register_adapter", "CheckResult", "check", "stimulus_for"]
+__all__ = ["Adapter", "ADAPTERS", "register_adapter", "CheckResult", "check", "stimulus_for",
+           "Coverage", "CheckInterrupted", "BATCH"]
 
 #: inputs of at most this many bits in total are checked exhaustively by default
 EXHAUSTIVE_BITS = 16
+#: vectors per simulator run: one batch's stimulus, expected and observed values are all that
+#: is held in memory, whatever the number of vectors
+BATCH = 1 << 20
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a stimulus holds: ``parts``, ``(label, count)`` in stimulus order (``corner``,
+    ``random``, ...), and whether it is every input combination (``bool(coverage)``)."""
+
+    parts: tuple[tuple[str, int], ...]
+    exhaustive: bool = False
+
+    def __bool__(self) -> bool:
+        return self.exhaustive
+
+    @property
+    def total(self) -> int:
+        return sum(c for _, c in self.parts)
+
+    def __add__(self, other: Coverage) -> Coverage:
+        counts: dict[str, int] = dict(self.parts)
+        for label, c in other.parts:
+            counts[label] = counts.get(label, 0) + c
+        return Coverage(tuple(counts.items()), self.exhaustive and other.exhaustive)
+
+    def describe(self) -> str:
+        """``65,536 vectors (exhaustive)`` or ``1,054,872 vectors (1,000,000 random + 54,872
+        corner-cube)``."""
+        if self.exhaustive:
+            return f"{self.total:,} vectors (exhaustive: every input combination)"
+        parts = [(label, c) for label, c in self.parts if c]
+        if len(parts) == 1:
+            return f"{self.total:,} vectors ({parts[0][0]})"
+        return f"{self.total:,} vectors ({' + '.join(f'{c:,} {lb}' for lb, c in parts)})"
+
+
+def _coverage(full, n: int) -> Coverage:
+    """An adapter's second return value as a Coverage (older adapters return a bool)."""
+    if isinstance(full, Coverage):
+        if full.total != n:
+            raise RuntimeError(f"Stimulus coverage counts {full.total} vectors but the stimulus "
+                               f"has {n} (a bug in the adapter)")
+        return full
+    return Coverage((("exhaustive" if full else "sampled", n),), bool(full))
 
 
 @dataclass
 class Adapter:
-    """How to check one unit: ``stimulus(comp, mode, n, rng) -> inputs``,
-    ``expected(comp, inputs) -> outputs``, ``describe(comp, inputs, i) -> str``."""
+    """How to check one unit: ``stimulus(comp, mode, n, rng) -> (inputs, coverage)``,
+    ``expected(comp, inputs) -> outputs``, ``describe(comp, inputs, i) -> str``.
+
+    ``more(comp, m, rng) -> inputs``, optional: ``m`` further random vectors (the random part
+    of ``stimulus``), for the batches after the first. ``fixed_in_n``: the stimulus's corner
+    and edge sets count towards ``n`` (False: ``n`` random vectors come on top of them).
+    """
 
     stimulus: Callable
     expected: Callable
     describe: Callable
     outputs: tuple[str, ...] = ("y",)
+    more: Callable | None = None
+    fixed_in_n: bool = True
 
 
 ADAPTERS: dict[str, Adapter] = {}
@@ -49,6 +108,10 @@ def register_adapter(unit: str, adapter: Adapter) -> None:
 
 @dataclass
 class CheckResult:
+    """What :func:`check` ran and found. ``exhaustive``: every input combination was applied;
+    ``coverage`` says exactly which vectors ran; ``mismatches`` holds at most 20 lines (and a
+    count line), ``mismatch_count`` counts every failing vector."""
+
     unit: str
     module: str
     simulator: str
@@ -58,6 +121,7 @@ class CheckResult:
     build_s: float = 0.0
     sim_s: float = 0.0
     total_s: float = 0.0
+    coverage: Coverage | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,12 +134,24 @@ class CheckResult:
     mismatch_count: int = 0
 
     def summary(self) -> str:
-        kind = "exhaustive" if self.exhaustive else "sampled"
+        cov = self.coverage if self.coverage is not None else Coverage(
+            (("exhaustive" if self.exhaustive else "sampled", self.vectors),), self.exhaustive)
         return (
-            f"{self.module} on {self.simulator}: {self.vectors} vectors ({kind}), "
-            f"{self.mismatch_count} mismatches, {self.vectors_per_s:,.0f} vectors/s "
+            f"{self.module} on {self.simulator}: {cov.describe()}, "
+            f"{self.mismatch_count:,} mismatches, {self.vectors_per_s:,.0f} vectors/s "
             f"(simulation {self.sim_s:.2f} s, build {self.build_s:.2f} s)"
         )
+
+
+class CheckInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`check`. The message says how far it got (``interrupted after
+    3,145,728 of 10,000,000 vectors, 0 mismatches``); ``checked``, ``planned`` and
+    ``mismatches`` hold the numbers."""
+
+    def __init__(self, checked: int, planned: int, mismatches: int):
+        self.checked, self.planned, self.mismatches = checked, planned, mismatches
+        super().__init__(f"interrupted after {checked:,} of {planned:,} vectors, "
+                         f"{mismatches:,} mismatches")
 
 
 def _rand_port(comp, n, rng):
@@ -84,60 +160,60 @@ def _rand_port(comp, n, rng):
     return None
 
 
-def _float_operand_pool(fmt, n, rng, around=None) -> np.ndarray:
-    """Encodings of ``fmt`` for sampled checks: corners, biased and uniform random, and (for
-    a conversion into ``around``) the codes at and next to every rounding boundary."""
-    parts = [V.corners(fmt)]
-    if around is not None:
-        parts.append(V.boundaries(fmt, around))
-    rest = max(n - sum(len(p) for p in parts), 0)
-    parts.append(V.biased(fmt, rest // 2, rng))
-    parts.append(V.uniform(fmt, rest - rest // 2, rng))
-    return np.concatenate(parts).astype(np.uint64)
+def _random_operand(fmt, m, rng) -> np.ndarray:
+    """``m`` random encodings of ``fmt``: floats half biased, half uniform; integers uniform."""
+    if isinstance(fmt, FloatFormat):
+        return np.concatenate([V.biased(fmt, m // 2, rng), V.uniform(fmt, m - m // 2, rng)]
+                              ).astype(np.uint64)
+    return V.uniform(fmt, m, rng).astype(np.uint64)
 
 
 def _operands(fmts, mode, n, rng):
-    """Tuple of operand arrays: exhaustive when the space is small, else corner crosses plus
-    biased and uniform random."""
+    """``(operand arrays, Coverage)``: exhaustive when the space is small, else every corner
+    combination and random operands (biased and uniform) up to ``n`` vectors in total."""
     total_bits = sum(f.width for f in fmts)
     if mode == "exhaustive" or (mode == "auto" and total_bits <= EXHAUSTIVE_BITS):
         if total_bits > 26:
             raise ValueError(
                 f"Exhaustive checking of {total_bits} input bits is too large (max 26 bits)"
             )
-        return V.exhaustive(*fmts), True
-    cols = []
+        cols = V.exhaustive(*fmts)
+        return cols, Coverage((("exhaustive", len(cols[0])),), True)
     corner_cross = V.exhaustive_of([V.corners(f) for f in fmts])
     k = len(corner_cross[0])
-    for j, f in enumerate(fmts):
-        rest = max(n - k, 0)
-        parts = [corner_cross[j]]
-        if isinstance(f, FloatFormat):
-            parts.append(V.biased(f, rest // 2, rng))
-            parts.append(V.uniform(f, rest - rest // 2, rng))
-        else:
-            parts.append(V.uniform(f, rest, rng))
-        cols.append(np.concatenate(parts).astype(np.uint64))
-    return tuple(cols), False
+    rest = max(n - k, 0)
+    cols = tuple(np.concatenate([corner_cross[j], _random_operand(f, rest, rng)])
+                 for j, f in enumerate(fmts))
+    return cols, Coverage((("corner" if len(fmts) == 1 else "corner x corner", k),
+                           ("random", rest)))
+
+
+def _with_rand(comp, inputs: dict, rng) -> dict:
+    r = _rand_port(comp, len(next(iter(inputs.values()))), rng)
+    if r is not None:
+        inputs["rand"] = r
+    return inputs
 
 
 # -- convert --------------------------------------------------------------------------------
 def _convert_stimulus(comp, mode, n, rng):
     fi = comp.fmt_in
     if mode == "exhaustive" or (mode == "auto" and fi.width <= EXHAUSTIVE_BITS):
-        (a,), full = V.exhaustive(fi), True
+        (a,) = V.exhaustive(fi)
+        cov = Coverage((("exhaustive", len(a)),), True)
     else:
-        around = comp.fmt_out if isinstance(fi, FloatFormat) else None
+        parts = [("corner", V.corners(fi))]
         if isinstance(fi, FloatFormat):
-            a = _float_operand_pool(fi, n, rng, around=around)
-        else:
-            a = np.concatenate([V.corners(fi), V.uniform(fi, n, rng)]).astype(np.uint64)
-        full = False
-    inputs = {"a": a}
-    r = _rand_port(comp, len(a), rng)
-    if r is not None:
-        inputs["rand"] = r
-    return inputs, full
+            parts.append(("rounding-boundary", V.boundaries(fi, comp.fmt_out)))
+        rest = max(n - sum(len(x) for _, x in parts), 0)
+        parts.append(("random", _random_operand(fi, rest, rng)))
+        a = np.concatenate([x for _, x in parts]).astype(np.uint64)
+        cov = Coverage(tuple((label, len(x)) for label, x in parts))
+    return _with_rand(comp, {"a": a}, rng), cov
+
+
+def _convert_more(comp, m, rng):
+    return _with_rand(comp, {"a": _random_operand(comp.fmt_in, m, rng)}, rng)
 
 
 def _convert_expected(comp, inputs):
@@ -157,18 +233,20 @@ def _convert_describe(comp, inputs, i):
 
 
 register_adapter(
-    "convert", Adapter(_convert_stimulus, _convert_expected, _convert_describe)
+    "convert", Adapter(_convert_stimulus, _convert_expected, _convert_describe,
+                       more=_convert_more)
 )
 
 
 # -- multiplier -------------------------------------------------------------------------------
 def _mul_stimulus(comp, mode, n, rng):
-    (a, b), full = _operands((comp.fmt_a, comp.fmt_b), mode, n, rng)
-    inputs = {"a": a, "b": b}
-    r = _rand_port(comp, len(a), rng)
-    if r is not None:
-        inputs["rand"] = r
-    return inputs, full
+    (a, b), cov = _operands((comp.fmt_a, comp.fmt_b), mode, n, rng)
+    return _with_rand(comp, {"a": a, "b": b}, rng), cov
+
+
+def _mul_more(comp, m, rng):
+    return _with_rand(comp, {"a": _random_operand(comp.fmt_a, m, rng),
+                             "b": _random_operand(comp.fmt_b, m, rng)}, rng)
 
 
 def _mul_expected(comp, inputs):
@@ -191,7 +269,8 @@ def _two_operand_describe(comp, inputs, i):
     return s
 
 
-register_adapter("multiplier", Adapter(_mul_stimulus, _mul_expected, _two_operand_describe))
+register_adapter("multiplier", Adapter(_mul_stimulus, _mul_expected, _two_operand_describe,
+                                       more=_mul_more))
 
 
 def _imul_expected(comp, inputs):
@@ -199,7 +278,8 @@ def _imul_expected(comp, inputs):
 
 
 register_adapter(
-    "int-multiplier", Adapter(_mul_stimulus, _imul_expected, _two_operand_describe)
+    "int-multiplier", Adapter(_mul_stimulus, _imul_expected, _two_operand_describe,
+                              more=_mul_more)
 )
 
 
@@ -220,17 +300,84 @@ def _load_adapters() -> None:
 
 
 # -- the check ------------------------------------------------------------------------------
-def stimulus_for(comp, mode="auto", n=100_000, seed=0):
-    """``(inputs, exhaustive)`` the check would use for ``comp``."""
+def _check_mode_n(comp, mode, n) -> Adapter:
     _load_adapters()
     if comp.unit not in ADAPTERS:
         raise ValueError(f"No simulation check is defined for unit {comp.unit!r}")
     if mode not in ("auto", "exhaustive", "random"):
         raise ValueError(f"Stimulus mode must be auto, exhaustive or random, not {mode!r}")
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"Number of vectors must be a positive integer, not {n!r}")
+    return ADAPTERS[comp.unit]
+
+
+def stimulus_for(comp, mode="auto", n=100_000, seed=0):
+    """``(inputs, coverage)``: the stimulus :func:`check` starts with for ``comp`` (all of it
+    when ``n <= BATCH``). ``bool(coverage)`` is True when it is every input combination."""
+    adapter = _check_mode_n(comp, mode, n)
     rng = np.random.default_rng(seed)
-    return ADAPTERS[comp.unit].stimulus(comp, mode, n, rng)
+    inputs, full = adapter.stimulus(comp, mode, int(n), rng)
+    return inputs, _coverage(full, _length(inputs))
+
+
+def _length(inputs: dict) -> int:
+    return len(next(iter(inputs.values())))
+
+
+def _slices(inputs: dict, cov: Coverage, batch: int):
+    """Cut one stimulus into batches of at most ``batch`` vectors, each with its coverage
+    (the parts in stimulus order, cut where the batch ends)."""
+    n = _length(inputs)
+    bounds = []
+    pos = 0
+    for label, c in cov.parts:
+        bounds.append((label, pos, pos + c))
+        pos += c
+    for lo in range(0, max(n, 1), batch):
+        hi = min(n, lo + batch)
+        parts = tuple((label, min(hi, b) - max(lo, a)) for label, a, b in bounds
+                      if min(hi, b) > max(lo, a))
+        yield {k: v[lo:hi] for k, v in inputs.items()}, Coverage(parts, cov.exhaustive)
+
+
+def _batches(comp, adapter: Adapter, mode: str, n: int, rng, batch: int, plan: list
+             ) -> Iterator[tuple[dict, Coverage]]:
+    """The stimulus of :func:`check` in batches; ``plan[0]`` is kept up to date with the
+    total number of vectors planned."""
+    first, full = adapter.stimulus(comp, mode, min(n, batch), rng)
+    cov = _coverage(full, _length(first))
+    rest = 0
+    if not cov.exhaustive and "random" in dict(cov.parts):
+        rest = max(n - (cov.total if adapter.fixed_in_n else min(n, batch)), 0)
+    plan[0] = cov.total + rest
+    yield from _slices(first, cov, batch)
+    del first
+    while rest > 0:
+        m = min(rest, batch)
+        if adapter.more is not None:
+            inputs, c = adapter.more(comp, m, rng), Coverage((("random", m),))
+        else:  # an adapter without ``more``: its whole stimulus again, fresh random part
+            inputs, full = adapter.stimulus(comp, "random", m, rng)
+            c = _coverage(full, _length(inputs))
+            plan[0] += c.total - m
+        rest -= m
+        yield inputs, c
+
+
+def _diff(observed: dict, expected: dict) -> np.ndarray:
+    bad = None
+    for o, exp in expected.items():
+        obs = observed[o]
+        if obs.dtype == object or np.asarray(exp).dtype == object:
+            d = np.array([int(x) != int(y) for x, y in zip(obs, exp, strict=True)], dtype=bool)
+        else:
+            d = obs.astype(np.uint64) != np.asarray(exp).astype(np.uint64)
+        bad = d if bad is None else bad | d
+    return bad
+
+
+#: mismatch lines kept in a CheckResult (every mismatch is counted)
+MISMATCH_LINES = 20
 
 
 def check(
@@ -243,53 +390,94 @@ def check(
     build_dir: Path | None = None,
     verilog: str | None = None,
     inputs: dict | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> CheckResult:
     """Simulate ``comp`` (an exmy unit) and compare every output bit with the golden model.
 
     ``mode``: ``auto`` (exhaustive when the inputs total at most 16 bits, else ``n`` sampled
     vectors: corners, biased and uniform random), ``exhaustive`` or ``random``. Mismatch lines
     show hex and decoded inputs and the module name (the parameter point).
+
+    Vectors are made, simulated and compared ``batch`` at a time (one simulator run per
+    batch; a stateful unit starts each batch from reset), so memory stays bounded for any
+    ``n``. ``progress(checked, planned, mismatches)`` is called after each batch.
+
+    Raises
+    ------
+    CheckInterrupted
+        On Ctrl-C (KeyboardInterrupt), saying how many vectors were checked.
     """
-    _load_adapters()
-    adapter = ADAPTERS.get(comp.unit)
-    if adapter is None:
-        raise ValueError(f"No simulation check is defined for unit {comp.unit!r}")
-    t0 = time.perf_counter()
-    top = comp.module_name
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"Batch size must be a positive integer, not {batch!r}")
     if inputs is None:
-        inputs, full = stimulus_for(comp, mode, n, seed)
+        adapter = _check_mode_n(comp, mode, n)
     else:
-        full = False
-    expected = adapter.expected(comp, inputs)
-    outputs = list(adapter.outputs)
+        _load_adapters()
+        adapter = ADAPTERS.get(comp.unit)
+        if adapter is None:
+            raise ValueError(f"No simulation check is defined for unit {comp.unit!r}")
+    t0 = time.perf_counter()
+    state = {"checked": 0, "planned": int(n) if inputs is None else _length(inputs), "count": 0}
+    try:
+        return _run_batches(comp, adapter, simulator, mode, n, seed, build_dir, verilog, inputs,
+                            batch, progress, state, t0)
+    except KeyboardInterrupt:
+        raise CheckInterrupted(state["checked"], state["planned"], state["count"]) from None
+
+
+def _run_batches(comp, adapter, simulator, mode, n, seed, build_dir, verilog, inputs, batch,
+                 progress, state, t0) -> CheckResult:
+    """The body of :func:`check`; ``state`` holds the counts so far (for Ctrl-C)."""
+    top = comp.module_name
     if simulator == "amaranth":
         ports = port_table(comp, to_verilog(comp, top) if verilog is None else verilog)
     else:
         verilog = verilog if verilog is not None else to_verilog(comp, top)
         ports = port_table(comp, verilog)
-    timings: dict = {}
+    plan = [state["planned"]]
+    if inputs is None:
+        batches = _batches(comp, adapter, mode, int(n), np.random.default_rng(seed), batch, plan)
+    else:
+        batches = _slices(inputs, Coverage((("given", _length(inputs)),)), batch)
+    checked = count = 0
+    lines: list[str] = []
+    cov: Coverage | None = None
+    build_s = sim_s = 0.0
     with tempfile.TemporaryDirectory(prefix="exmy-sim-") as tmp:
         bdir = Path(build_dir) if build_dir is not None else Path(tmp)
-        observed = run_vectors(
-            verilog, top, ports, inputs, outputs, comp.latency, simulator, bdir,
-            component=comp, timings=timings,
-        )
-    lines = compare(
-        observed, {o: expected[o] for o in outputs},
-        describe=lambda i: f"[{top}] vector {i}: {adapter.describe(comp, inputs, i)}",
+        for part, c in batches:
+            state["planned"] = plan[0]
+            expected = adapter.expected(comp, part)
+            outputs = list(adapter.outputs)
+            timings: dict = {}
+            observed = run_vectors(
+                verilog, top, ports, part, outputs, comp.latency, simulator, bdir,
+                component=comp, timings=timings,
+            )
+            build_s += timings.get("build_s", 0.0)
+            sim_s += timings.get("sim_s", 0.0)
+            expected = {o: expected[o] for o in outputs}
+            bad = _diff(observed, expected)
+            if bad is not None and bad.any():
+                count += int(bad.sum())
+                if len(lines) < MISMATCH_LINES:
+                    at = checked
+                    new = compare(
+                        observed, expected, limit=MISMATCH_LINES - len(lines),
+                        describe=lambda i, at=at, part=part: (
+                            f"[{top}] vector {at + i}: {adapter.describe(comp, part, i)}"),
+                    )
+                    lines += [x for x in new if not x.startswith("... ")]
+            checked += _length(part)
+            state.update(checked=checked, count=count)
+            cov = c if cov is None else cov + c
+            if progress is not None:
+                progress(checked, plan[0], count)
+    if count > len(lines):
+        lines.append(f"... {count:,} of {checked:,} vectors mismatch")
+    return CheckResult(
+        comp.unit, top, simulator, checked, lines, bool(cov),
+        build_s=build_s, sim_s=sim_s, total_s=time.perf_counter() - t0, coverage=cov,
+        mismatch_count=count,
     )
-    count = 0
-    if lines:
-        diff = np.zeros(len(next(iter(inputs.values()))), dtype=bool)
-        for o in outputs:
-            diff |= np.array([int(x) != int(y) for x, y in zip(observed[o], expected[o],
-                                                                strict=True)])
-        count = int(diff.sum())
-    n_vec = len(next(iter(inputs.values())))
-    res = CheckResult(
-        comp.unit, top, simulator, n_vec, lines, full,
-        build_s=timings.get("build_s", 0.0), sim_s=timings.get("sim_s", 0.0),
-        total_s=time.perf_counter() - t0,
-    )
-    res.mismatch_count = count
-    return res

@@ -23,7 +23,7 @@ from exmy import golden
 from exmy.golden.format import FloatFormat
 
 from . import vectors as V
-from .check import Adapter, register_adapter
+from .check import Adapter, Coverage, register_adapter
 
 __all__ = ["addend_set", "fma_stimulus", "pairs_by_addends", "FMA_ADDENDS"]
 
@@ -61,13 +61,14 @@ def pairs_by_addends(fa, fb, fc, rng) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return a, b, c
 
 
-def fma_stimulus(fa, fb, fc, n: int, rng: np.random.Generator):
-    """``(a, b, c)``: the corner cube (every corner triple) and ``n`` seeded vectors in equal
-    shares: uniform; biased operands (``vectors.biased``); product and addend exponents within
-    3 binades; massive cancellation (c = -(a*b rounded to c's format), nudged by up to 3
-    codes); overflow edge (product and addend near max_finite); underflow edge (products
-    around c's subnormal range, subnormal addends)."""
-    k = max(n // 6, 1)
+def fma_stimulus(fa, fb, fc, n: int, rng: np.random.Generator, *, cube: bool = True):
+    """``(a, b, c)``: the corner cube (every corner triple; not with ``cube=False``) and
+    ``n`` seeded vectors in six equal shares (sizes differing by at most one): uniform;
+    biased operands (``vectors.biased``); product and addend exponents within 3 binades;
+    massive cancellation (c = -(a*b rounded to c's format), nudged by up to 3 codes);
+    overflow edge (product and addend near max_finite); underflow edge (products around c's
+    subnormal range, subnormal addends)."""
+    share = iter([n // 6 + (i < n % 6) for i in range(6)])
 
     def uni(f, m):
         return V.uniform(f, m, rng)
@@ -85,15 +86,19 @@ def fma_stimulus(fa, fb, fc, n: int, rng: np.random.Generator):
         eb = rng.integers(lo, hi + 1, m) - (np.maximum(ea, 1) - fa.bias) + fb.bias
         return fields(fa, m, ea, ea), fields(fb, m, eb, eb)
 
-    parts = [V.exhaustive_of([V.corners(fa), V.corners(fb), V.corners(fc)])]
+    parts = [V.exhaustive_of([V.corners(fa), V.corners(fb), V.corners(fc)])] if cube else []
+    k = next(share)
     parts.append((uni(fa, k), uni(fb, k), uni(fc, k)))
+    k = next(share)
     parts.append((V.biased(fa, k, rng), V.biased(fb, k, rng), V.biased(fc, k, rng)))
     # product and addend exponents close
+    k = next(share)
     a, b = uni(fa, k), uni(fb, k)
     ec = (np.maximum(exp_field(a, fa), 1) - fa.bias + np.maximum(exp_field(b, fb), 1) - fb.bias
           + fc.bias + rng.integers(-3, 4, k))
     parts.append((a, b, fields(fc, k, ec, ec)))
     # massive cancellation: c = -(a*b rounded into c's format), nudged by a few codes
+    k = next(share)
     a, b = uni(fa, k), uni(fb, k)
     c = golden.multiply(a, b, fa, fb, fc, saturate=True)
     mag_mask = (1 << (fc.exp_bits + fc.man_bits)) - 1
@@ -102,9 +107,11 @@ def fma_stimulus(fa, fb, fc, n: int, rng: np.random.Generator):
     sign = (~c >> np.uint64(fc.sign_shift)) & np.uint64(1) if fc.signed else 0
     parts.append((a, b, _codes(fc, sign, mag >> np.uint64(fc.man_bits), mag)))
     # overflow edge
+    k = next(share)
     top = fc.exp_max_field
     parts.append((*pair(k, fc.emax - 3, fc.emax + 1), fields(fc, k, top - 3, top)))
     # underflow edge
+    k = next(share)
     parts.append((*pair(k, fc.emin - fc.man_bits - 3, fc.emin + 1), fields(fc, k, 0, 2)))
     return tuple(np.concatenate([p[i] for p in parts]).astype(np.uint64) for i in range(3))
 
@@ -113,12 +120,19 @@ def _fma_stimulus(comp, mode, n, rng):
     fa, fb, fc = comp.fmt_a, comp.fmt_b, comp.fmt_c
     if mode == "exhaustive":
         a, b, c = V.exhaustive(fa, fb, fc)
-        return {"a": a, "b": b, "c": c}, True
+        return {"a": a, "b": b, "c": c}, Coverage((("exhaustive", len(a)),), True)
     if mode == "auto" and fa.width + fb.width <= 16 and fc.width <= 16:
         a, b, c = pairs_by_addends(fa, fb, fc, rng)
-        return {"a": a, "b": b, "c": c}, False
+        k = len(a) >> (fa.width + fb.width)
+        return {"a": a, "b": b, "c": c}, Coverage(((f"every (a, b) pair x {k} addends",
+                                                     len(a)),))
     a, b, c = fma_stimulus(fa, fb, fc, n, rng)
-    return {"a": a, "b": b, "c": c}, False
+    return {"a": a, "b": b, "c": c}, Coverage((("corner-cube", len(a) - n), ("random", n)))
+
+
+def _fma_more(comp, m, rng):
+    a, b, c = fma_stimulus(comp.fmt_a, comp.fmt_b, comp.fmt_c, m, rng, cube=False)
+    return {"a": a, "b": b, "c": c}
 
 
 def _fma_expected(comp, inputs):
@@ -144,5 +158,7 @@ def _fma_describe(comp, inputs, i):
     return s + ")"
 
 
-register_adapter("fma", Adapter(_fma_stimulus, _fma_expected, _fma_describe))
-register_adapter("approx-fma", Adapter(_fma_stimulus, _fma_expected, _fma_describe))
+register_adapter("fma", Adapter(_fma_stimulus, _fma_expected, _fma_describe, more=_fma_more,
+                                fixed_in_n=False))
+register_adapter("approx-fma", Adapter(_fma_stimulus, _fma_expected, _fma_describe,
+                                       more=_fma_more, fixed_in_n=False))

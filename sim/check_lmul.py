@@ -14,7 +14,7 @@ import numpy as np
 from exmy import golden
 
 from . import vectors as V
-from .check import Adapter, _operands, register_adapter
+from .check import Adapter, Coverage, _operands, _random_operand, register_adapter
 
 __all__ = ["edge_partners"]
 
@@ -43,14 +43,26 @@ def edge_partners(comp, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _lmul_stimulus(comp, mode, n, rng):
     f = comp.fmt
-    (a, b), full = _operands((f, f), mode, n, rng)
-    if not full:
+    (a, b), cov = _operands((f, f), mode, n, rng)
+    if not cov:
         k = len(V.corners(f)) ** 2
         m = max(len(a) - k, 0) // 3
         if m:
             b = b.copy()
             b[k : k + m] = edge_partners(comp, a[k : k + m], rng)
-    return {"a": a, "b": b}, full
+        cov = Coverage((("corner x corner", k), ("exponent-edge", m),
+                        ("random", len(a) - k - m)))
+    return {"a": a, "b": b}, cov
+
+
+def _lmul_more(comp, m, rng):
+    """``m`` random vectors: a third exponent-edge pairs, the rest biased and uniform."""
+    f = comp.fmt
+    a, b = _random_operand(f, m, rng), _random_operand(f, m, rng)
+    e = m // 3
+    if e:
+        b[:e] = edge_partners(comp, a[:e], rng)
+    return {"a": a, "b": b}
 
 
 def _lmul_expected(comp, inputs):
@@ -71,4 +83,5 @@ def _lmul_describe(comp, inputs, i):
     )
 
 
-register_adapter("lmul", Adapter(_lmul_stimulus, _lmul_expected, _lmul_describe))
+register_adapter("lmul", Adapter(_lmul_stimulus, _lmul_expected, _lmul_describe,
+                                 more=_lmul_more))

@@ -39,7 +39,7 @@ from exmy import golden
 from exmy.golden.format import FloatFormat
 
 from . import vectors as V
-from .check import Adapter, register_adapter
+from .check import Adapter, Coverage, register_adapter
 
 __all__ = ["mac_stream", "extreme_operands", "mac_expected"]
 
@@ -108,6 +108,33 @@ def mac_stream(comp, n: int, rng: np.random.Generator, *, pairs: bool = True
     """The stimulus stream described in the module docstring: ``(inputs, every_pair)``.
     ``pairs=False`` uses corner x corner instead of every pair (short streams for slow
     simulators)."""
+    inputs, every, _ = _mac_stream(comp, n, rng, pairs)
+    return inputs, every
+
+
+def _random_segment(comp, m: int, rng) -> tuple[np.ndarray, ...]:
+    """Segment 4: ``m`` cycles of random operands, valid=0 cycles and clears."""
+    fa, fb = comp.fmt_a, comp.fmt_b
+    a = np.concatenate([V.biased(fa, m // 2, rng), V.uniform(fa, m - m // 2, rng)])
+    b = np.concatenate([V.biased(fb, m // 2, rng), V.uniform(fb, m - m // 2, rng)])
+    perm = rng.permutation(m)
+    return (a[perm], b[perm], (rng.random(m) < 0.75).astype(np.uint8), _clears(m, 1 / 64, rng))
+
+
+def _pack(comp, segs, rng) -> dict:
+    inputs = {
+        "a": np.concatenate([s[0] for s in segs]).astype(np.uint64),
+        "b": np.concatenate([s[1] for s in segs]).astype(np.uint64),
+        "valid": np.concatenate([s[2] for s in segs]).astype(np.uint64),
+        "clear": np.concatenate([s[3] for s in segs]).astype(np.uint64),
+    }
+    if getattr(comp, "rounding", None) == "stochastic":
+        inputs["rand"] = rng.integers(0, 1 << comp.rand_bits, len(inputs["a"]),
+                                      dtype=np.uint64)
+    return inputs
+
+
+def _mac_stream(comp, n, rng, pairs) -> tuple[dict, bool, Coverage]:
     fa, fb = comp.fmt_a, comp.fmt_b
     segs: list[tuple[np.ndarray, ...]] = []
 
@@ -149,25 +176,23 @@ def mac_stream(comp, n: int, rng: np.random.Generator, *, pairs: bool = True
     segs.append((a, b, (rng.random(m) < 0.8).astype(np.uint8), _clears(m, 1 / 6, rng)))
 
     # 4. random up to n cycles
-    used = sum(len(s[0]) for s in segs)
-    m = max(n - used, 0)
+    used = [len(x[0]) for x in segs]
+    m = max(n - sum(used), 0)
     if m:
-        a = np.concatenate([V.biased(fa, m // 2, rng), V.uniform(fa, m - m // 2, rng)])
-        b = np.concatenate([V.biased(fb, m // 2, rng), V.uniform(fb, m - m // 2, rng)])
-        perm = rng.permutation(m)
-        segs.append((a[perm], b[perm], (rng.random(m) < 0.75).astype(np.uint8),
-                     _clears(m, 1 / 64, rng)))
+        segs.append(_random_segment(comp, m, rng))
+    k = len(extreme_operands(comp))
+    cov = Coverage((
+        ("every product pair" if every else "corner x corner", used[0]),
+        ("accumulator-range", sum(used[1 : 2 + k])),
+        ("special-value", used[-1]),
+        ("random", m),
+    ))
+    return _pack(comp, segs, rng), every, cov
 
-    inputs = {
-        "a": np.concatenate([s[0] for s in segs]).astype(np.uint64),
-        "b": np.concatenate([s[1] for s in segs]).astype(np.uint64),
-        "valid": np.concatenate([s[2] for s in segs]).astype(np.uint64),
-        "clear": np.concatenate([s[3] for s in segs]).astype(np.uint64),
-    }
-    if getattr(comp, "rounding", None) == "stochastic":
-        inputs["rand"] = rng.integers(0, 1 << comp.rand_bits, len(inputs["a"]),
-                                      dtype=np.uint64)
-    return inputs, every
+
+def mac_more(comp, m: int, rng) -> dict:
+    """``m`` further cycles of segment 4 (random), a stream of its own from reset."""
+    return _pack(comp, [_random_segment(comp, m, rng)], rng)
 
 
 def mac_outputs(comp) -> tuple[str, ...]:
@@ -216,7 +241,7 @@ class MacAdapter(Adapter):
     outputs and ``outputs`` returns them."""
 
     def __init__(self):
-        super().__init__(self._stimulus, self._expected, _describe, ("acc",))
+        super().__init__(self._stimulus, self._expected, _describe, ("acc",), more=mac_more)
         self._current: tuple[str, ...] = ("acc",)
 
     @property
@@ -231,7 +256,8 @@ class MacAdapter(Adapter):
     def _stimulus(comp, mode, n, rng):
         # "exhaustive" and "auto" both apply every product when the pair space is small;
         # a stream cannot be exhaustive over sequences, so n sets the length either way.
-        return mac_stream(comp, n, rng)
+        inputs, _, cov = _mac_stream(comp, n, rng, True)
+        return inputs, cov
 
     def _expected(self, comp, inputs):
         self._current = mac_outputs(comp)
