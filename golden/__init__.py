@@ -3,7 +3,16 @@
 Imports neither amaranth nor any other exmy package.
 """
 
-from .core import ROUNDING_MODES, Raw, decode, describe, encode, round_at, to_fraction
+from .core import (
+    ROUNDING_MODES,
+    Raw,
+    check_encodings,
+    decode,
+    describe,
+    encode,
+    round_at,
+    to_fraction,
+)
 from .fma import (
     ApproxFmaError,
     approx_fma,
@@ -43,6 +52,7 @@ __all__ = [
     "Raw",
     "catalog_formats",
     "convert",
+    "check_encodings",
     "decode",
     "describe",
     "encode",
