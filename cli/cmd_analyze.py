@@ -68,13 +68,33 @@ def _table(head: list[str], rows: list[list[str]]) -> None:
         print("| " + " | ".join(r) + " |")
 
 
-def _footnote() -> None:
+#: (word in a column header, its explanation) in footnote order
+_EXPLAIN = [
+    ("own", "own: against the exact product of the quantized inputs (the multiplier's error)"),
+    ("end to end", "end to end: against the float64 product of the samples (quantization "
+                   "included)"),
+    ("rel", "rel = |y - x| / |x|"),
+    ("bias", "bias = mean (|y| - |x|) / |x|"),
+    ("ulp", "ulp = the output format's ulp at x"),
+    ("flushed", "flushed = non-zero products returned as zero (counted with rel 1)"),
+    ("non-finite", "non-finite = overflows to Inf/NaN (left out of the statistics)"),
+    ("SPEC 3.4", "SPEC 3.4 = the mean relative error the L-Mul paper reports"),
+]
+
+
+def _footnote(head: list[str], rows: list[list[str]]) -> None:
+    """Explain the words the table uses (its header and, for own / end to end, its cells),
+    and nothing else."""
+    text = " ".join(head + [c for r in rows for c in r[:2]])
+    used = [why for word, why in _EXPLAIN if re_word(word).search(text)]
     print()
-    print("own: against the exact product of the quantized inputs (the multiplier's error); "
-          "end to end: against the float64 product of the samples (quantization included). "
-          "rel = |y - x| / |x|; bias = mean (|y| - |x|) / |x|; ulp = the output format's ulp "
-          "at x; flushed = non-zero products returned as zero (counted with rel 1); "
-          "non-finite = overflows to Inf/NaN (left out of the statistics).")
+    print("; ".join(used) + ".")
+
+
+def re_word(word: str):
+    import re
+
+    return re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
 
 
 def _analyze_format(args) -> int:
@@ -95,8 +115,9 @@ def _analyze_format(args) -> int:
     for meth, r in results:
         rows.append([meth, "own"] + _stats_cells(r["multiplier"]))
         rows.append([meth, "end to end"] + _stats_cells(r["end_to_end"]))
-    _table(["method", "measure"] + _STATS_HEAD, rows)
-    _footnote()
+    head = ["method", "measure"] + _STATS_HEAD
+    _table(head, rows)
+    _footnote(head, rows)
     return 0
 
 
@@ -136,9 +157,10 @@ def _comparison(args) -> int:
             f"{m['mean_abs_ulp']:.3f}", _pct(e["mean_rel"]), _pct(e["max_rel"]),
             f"{e['mean_abs_ulp']:.3f}", _pct(r["paper"]) if r["paper"] is not None else "",
         ])
-    _table(["method", "operands", "own: mean rel", "max rel", "mean ulp",
-            "end to end: mean rel", "max rel", "mean ulp", "SPEC 3.4"], out)
-    _footnote()
+    head = ["method", "operands", "own: mean rel", "max rel", "mean ulp",
+            "end to end: mean rel", "max rel", "mean ulp", "SPEC 3.4"]
+    _table(head, out)
+    _footnote(head, [])
     _claim(rows)
     return 0
 

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from .common import CliError, add_unit_options, unit_options
+from pathlib import Path
+
+from .common import CliError, add_unit_options, output_dir, unit_options
+
+#: what ``exmy build`` says when amaranth-boards is missing
+BOARDS_HINT = ("exmy build needs the amaranth-boards package, which is not installed; install "
+               "it with `pip install amaranth-boards==0.0.21` (or `pip install 'exmy[boards]'`, "
+               "or `make setup` in the exmy checkout)")
+
+
+def _require_boards() -> None:
+    try:
+        import amaranth_boards  # noqa: F401
+    except ImportError:
+        raise CliError(BOARDS_HINT) from None
 
 
 def _fault(text: str) -> tuple[str, int]:
@@ -30,8 +44,9 @@ def add_parser(sub):
     add_unit_options(p)
     p.add_argument("--board", required=True, metavar="BOARD",
                    help=f"target board (required): {', '.join(BOARDS)}")
-    p.add_argument("-o", "--output", metavar="DIR", default="build",
-                   help="build directory (default ./build)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="build directory, one per board (default build/BOARD); a bitstream "
+                   "left there by an earlier build is removed first")
     p.add_argument("--vectors", type=int, metavar="N",
                    help="LFSR vectors (default: exhaustive for <= 16 input bits, else 65536)")
     p.add_argument("--inject-fault", type=_fault, metavar="PORT:BIT",
@@ -42,14 +57,29 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from exmy.synth.bist import BuildError, build_bitstream
+    from exmy.synth.bist import BOARDS, BuildError, build_bitstream
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
+    if args.board not in BOARDS:
+        raise CliError(f"Unknown board {args.board!r}; boards are {', '.join(BOARDS)}")
+    _require_boards()
+    from exmy.hdl.registry import build
+
+    build(args.unit, **unit_options(args))  # option errors before any folder is touched
+    if args.output is None:
+        if not Path("build").exists():
+            Path("build").mkdir()
+        args.output = str(Path("build") / args.board)
+    out = output_dir(args.output, "-o")
+    # whatever an earlier build (of any board) left: a stale bitstream must not sit beside
+    # the new one (build_design removes this board's own intermediate files)
+    for stale in {b.bitstream for b in BOARDS.values()} | {"record.json"}:
+        (out / stale).unlink(missing_ok=True)
     try:
-        r = build_bitstream(args.unit, unit_options(args), args.board, args.output,
+        r = build_bitstream(args.unit, unit_options(args), args.board, out,
                             vectors=args.vectors, fault=args.inject_fault, seed=args.seed)
     except BuildError as e:
         raise CliError(str(e)) from None
@@ -63,7 +93,7 @@ def run(args) -> int:
     print(f"  utilisation: {util}")
     print(f"  Fmax {fmax} at a {r['clock_mhz']:g} MHz board clock"
           + ("" if r["timing_met"] else " -- TIMING NOT MET: the self-test may fail on the board"))
-    print(f"  bitstream: {r['bitstream']}  (record: {args.output}/record.json)")
+    print(f"  bitstream: {r['bitstream']}  (record: {out / 'record.json'})")
     print(f"  program:   {r['program']}")
     print(f"  LEDs:      {r['leds']}; UART 115200 8N1 reports PASS/FAIL once per second")
     return 0

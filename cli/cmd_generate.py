@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import CliError, add_unit_options, unit_options
+from .common import add_unit_options, output_file, unit_options
 
 
 def add_parser(sub):
@@ -23,27 +23,24 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def generate(unit: str, options: dict, output: Path, name: str | None = None) -> dict:
+def generate(unit: str, options: dict, output: str | Path, name: str | None = None) -> dict:
     """Write FILE.v and FILE.json; return the sidecar dict."""
     from exmy.hdl.registry import build, sidecar
     from exmy.hdl.verilog import to_verilog
 
+    output = output_file(output, "-o", suffix=".v")
+    output_file(output.with_suffix(".json"), "-o (its .json sidecar)")
     comp = build(unit, **options)
     top = name or comp.module_name
     text = to_verilog(comp, top)
     meta = sidecar(comp, text, top)
-    output = Path(output)
-    if output.suffix != ".v":
-        raise CliError(f"Output file must end in .v, not {str(output)!r}")
-    if not output.parent.exists():
-        raise CliError(f"Output folder {str(output.parent)!r} does not exist")
     output.write_text(text)
     output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
 def run(args) -> int:
-    meta = generate(args.unit, unit_options(args), Path(args.output), args.name)
+    meta = generate(args.unit, unit_options(args), args.output, args.name)
     ports = ", ".join(
         f"{n}[{p['width']}]" + (f" {p['format']}" if "format" in p else "")
         for n, p in meta["ports"].items()

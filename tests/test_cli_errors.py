@@ -1,0 +1,467 @@
+"""Clean CLI errors (one line ``exmy CMD: error: ...``, exit code 2, never a traceback) for
+generate, simulate, analyze, build and the top level; what ``exmy simulate`` says it ran;
+bounded-memory batches and Ctrl-C.
+
+The exit-code and one-line checks run ``main()`` in-process (``cli_error``); the Ctrl-C
+tests start ``exmy`` as a real process and send it SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exmy.cli import cmd_build
+from exmy.cli.main import COMMANDS, build_parser, main
+from exmy.hdl.registry import UNITS, build, unit_names
+from exmy.sim import check as C
+from exmy.sim.check import CheckInterrupted, Coverage, check, stimulus_for
+
+from hwtest import cli_error, need
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+E2M1 = ["--a", "e2m1fn", "--out", "e2m1fn"]
+
+
+# -- output paths ----------------------------------------------------------------------------
+def test_generate_unwritable_output(capsys):
+    assert main(["generate", "multiplier", *E2M1, "-o", "/proc/x.v"]) == 2
+    assert re.fullmatch(r"exmy generate: error: -o '/proc/x\.v' cannot be written \(.+\); "
+                        r"choose a writable place", cli_error(capsys))
+    assert not Path("/proc/x.v").exists()
+
+
+def test_generate_output_is_a_directory(tmp_path, capsys):
+    assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path)]) == 2
+    assert cli_error(capsys) == (f"exmy generate: error: -o '{tmp_path}' is a directory; give a "
+                                 f"file name inside it, e.g. '{tmp_path / 'out.v'}'")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("missing/x.v", "exmy generate: error: -o '{d}/missing/x.v': folder '{d}/missing' does not "
+                    "exist; create it first (mkdir -p '{d}/missing') or choose another path"),
+    ("x.txt", "exmy generate: error: -o file must end in .v, not '{d}/x.txt'"),
+    ("afile/x.v", "exmy generate: error: -o '{d}/afile/x.v': '{d}/afile' is a file, not a "
+                  "folder"),
+])
+def test_generate_bad_output_paths(name, message, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path / name)]) == 2
+    assert cli_error(capsys) == message.format(d=tmp_path)
+
+
+def test_generate_empty_output(capsys):
+    assert main(["generate", "multiplier", *E2M1, "-o", ""]) == 2
+    assert cli_error(capsys) == "exmy generate: error: -o needs a file name, not an empty string"
+
+
+def test_generate_paths_with_spaces_and_unicode(tmp_path, capsys):
+    d = tmp_path / "a dir ünï"
+    d.mkdir()
+    assert main(["generate", "multiplier", *E2M1, "-o", str(d / "m ü.v")]) == 0
+    assert "module multiplier_e2m1fn_e2m1fn_e2m1fn_l0" in (d / "m ü.v").read_text()
+    assert sorted(p.name for p in d.iterdir()) == ["m ü.json", "m ü.v"]
+
+
+def test_generate_checks_the_sidecar_path(tmp_path, capsys):
+    (tmp_path / "m.json").mkdir()
+    assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path / "m.v")]) == 2
+    assert cli_error(capsys).startswith(
+        f"exmy generate: error: -o (its .json sidecar) '{tmp_path / 'm.json'}' is a directory")
+    assert not (tmp_path / "m.v").exists()  # nothing written when the sidecar cannot be
+
+
+@pytest.mark.parametrize("name, message", [
+    ("no/such/dir", "exmy simulate: error: --build-dir '{d}/no/such/dir': parent folder "
+                    "'{d}/no/such' does not exist; create it first (mkdir -p '{d}/no/such') or "
+                    "choose another path"),
+    ("afile", "exmy simulate: error: --build-dir '{d}/afile' is a file, not a folder; give a "
+              "folder name"),
+])
+def test_simulate_bad_build_dir(name, message, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    argv = ["simulate", "multiplier", *E2M1, "--build-dir", str(tmp_path / name)]
+    assert main(argv) == 2
+    assert cli_error(capsys) == message.format(d=tmp_path)
+    assert not (tmp_path / "no").exists()
+
+
+def test_simulate_unwritable_build_dir(capsys):
+    assert main(["simulate", "multiplier", *E2M1, "--build-dir", "/proc/exmy-sim"]) == 2
+    assert re.fullmatch(r"exmy simulate: error: --build-dir '/proc/exmy-sim' cannot be created "
+                        r"\(.+\); choose a writable place", cli_error(capsys))
+
+
+def test_main_turns_os_errors_into_one_line(monkeypatch, capsys):
+    from exmy.cli import cmd_formats
+
+    def boom(args):
+        raise PermissionError(13, "Permission denied", "/somewhere/file")
+
+    monkeypatch.setattr(cmd_formats, "run", boom)
+    assert main(["formats"]) == 2
+    assert cli_error(capsys) == "exmy formats: error: Permission denied: /somewhere/file"
+
+
+# -- simulate arguments ----------------------------------------------------------------------
+def _code(argv) -> int:
+    """main's exit code, also when argparse exits."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--vectors", "0"], "exmy simulate: error: --vectors must be a positive integer, not 0"),
+    (["--vectors", "-5"], "exmy simulate: error: --vectors must be a positive integer, not -5"),
+    (["--seed", "-1"], "exmy simulate: error: --seed must be a non-negative integer, not -1"),
+    (["--vectors", "1.5"], "exmy simulate: error: argument --vectors: must be an integer, not "
+                           "'1.5' (see `exmy simulate --help`)"),
+    (["--vectors", ""], "exmy simulate: error: argument --vectors: must be an integer, not '' "
+                        "(see `exmy simulate --help`)"),
+    (["--simulator", "modelsim"], "exmy simulate: error: argument --simulator: invalid choice: "
+                                  "'modelsim' (choose from "),
+    (["--exhaustive", "--vectors", "5"], "exmy simulate: error: argument --vectors: not allowed "
+                                         "with argument --exhaustive"),
+])
+def test_simulate_argument_errors(extra, message, capsys):
+    assert _code(["simulate", "multiplier", *E2M1, *extra]) == 2
+    assert cli_error(capsys).startswith(message)
+
+
+def test_vectors_accepts_exponent_notation():
+    p = build_parser()
+    assert p.parse_args(["simulate", "multiplier", "--vectors", "1e7"]).vectors == 10_000_000
+    assert p.parse_args(["simulate", "multiplier", "--vectors", "1_000"]).vectors == 1000
+
+
+# -- build ------------------------------------------------------------------------------------
+def test_build_without_amaranth_boards(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "amaranth_boards", None)  # import fails
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker"]) == 2
+    assert cli_error(capsys) == f"exmy build: error: {cmd_build.BOARDS_HINT}"
+    assert "pip install amaranth-boards==" in cmd_build.BOARDS_HINT
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("out, message", [
+    ("afile", "exmy build: error: -o '{d}/afile' is a file, not a folder; give a folder name"),
+    ("no/dir", "exmy build: error: -o '{d}/no/dir': parent folder '{d}/no' does not exist; "
+               "create it first (mkdir -p '{d}/no') or choose another path"),
+    ("", "exmy build: error: -o needs a folder name, not an empty string"),
+])
+def test_build_bad_output(out, message, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    o = str(tmp_path / out) if out else ""
+    assert main(["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "-o", o]) == 2
+    assert cli_error(capsys) == message.format(d=tmp_path)
+
+
+def test_build_unwritable_output(capsys):
+    argv = ["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "-o", "/proc/b"]
+    assert main(argv) == 2
+    assert re.fullmatch(r"exmy build: error: -o '/proc/b' cannot be created \(.+\); choose a "
+                        r"writable place", cli_error(capsys))
+
+
+def _fake_build(seen):
+    """A build_bitstream stand-in recording the folder's contents when it is called."""
+
+    def fake(unit, options, board, out_dir, **kw):
+        out = Path(out_dir)
+        seen.append((board, out, sorted(p.name for p in out.iterdir())))
+        name = "top.bin" if board == "icebreaker" else "top.bit"
+        (out / name).write_text("new")
+        return {"bist": {"mode": "exhaustive", "vectors": 16, "expected_signature": "0"},
+                "fmax_mhz": 50.0, "utilization": {}, "module": "m", "board": board,
+                "device": "d", "lut": 1, "carry": 0, "ff": 1, "dsp": 0, "bram": 0,
+                "clock_mhz": 12.0, "timing_met": True, "bitstream": str(out / name),
+                "program": "prog", "leds": ""}
+
+    return fake
+
+
+def test_build_output_is_per_board_and_clean(monkeypatch, tmp_path, capsys):
+    from exmy.synth import bist
+
+    seen: list = []
+    monkeypatch.setattr(bist, "build_bitstream", _fake_build(seen))
+    monkeypatch.chdir(tmp_path)
+    # default: build/BOARD, one folder per board
+    for board in ("ulx3s-85f", "icebreaker"):
+        assert main(["build", "multiplier", "--a", "e2m1fn", "--board", board]) == 0
+    assert [(b, o) for b, o, _ in seen] == [("ulx3s-85f", Path("build/ulx3s-85f")),
+                                            ("icebreaker", Path("build/icebreaker"))]
+    assert "bitstream: build/icebreaker/top.bin  (record: build/icebreaker/record.json)" in (
+        capsys.readouterr().out)
+    # one -o for two boards: the other board's stale bitstream is gone before the build
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "top.bit").write_text("stale ulx3s")
+    (shared / "record.json").write_text("{}")
+    (shared / "keep.txt").write_text("")
+    argv = ["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "-o", str(shared)]
+    assert main(argv) == 0
+    assert seen[-1][2] == ["keep.txt"]
+    assert sorted(p.name for p in shared.iterdir()) == ["keep.txt", "top.bin"]
+
+
+def test_build_option_errors_touch_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "multiplier", "--a", "e4m3zz", "--board", "icebreaker"]) == 2
+    assert cli_error(capsys).startswith("exmy build: error: ")
+    assert not (tmp_path / "build").exists()
+
+
+# -- top level --------------------------------------------------------------------------------
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"exmy {version('exmy')}\n"
+
+
+def test_commands_are_one_plain_list():
+    import exmy.cli.main as M
+
+    assert not hasattr(M, "OPTIONAL_COMMANDS")
+    for name in COMMANDS:
+        __import__(name)  # every listed command exists
+
+
+def test_unknown_option_is_one_line(capsys):
+    assert _code(["generate", "multiplier", "--frobnicate", "-o", "x.v"]) == 2
+    assert cli_error(capsys) == ("exmy generate: error: unrecognized arguments: --frobnicate "
+                                 "(see `exmy generate --help`)")
+
+
+@pytest.mark.parametrize("command", ["generate", "simulate", "synth", "build"])
+def test_only_options_of_existing_units_are_offered(command):
+    """Every unit option in --help is taken by a registered unit (no --lanes without dot)."""
+    p = build_parser()
+    sub = next(a for a in p._actions if a.dest == "command").choices[command]
+    offered = {a.dest for a in sub._actions}
+    taken = {o for n in unit_names() for o in UNITS[n].options}
+    from exmy.cli.common import UNIT_OPTIONS
+
+    for _, dest, _ in UNIT_OPTIONS:
+        assert (dest in offered) == (dest in taken), dest
+    if "dot" not in unit_names():
+        assert "lanes" not in offered
+
+
+# -- analyze footer ---------------------------------------------------------------------------
+def _footer(out: str) -> str:
+    lines = out.splitlines()
+    i = max(k for k, line in enumerate(lines) if line.startswith("|"))
+    return lines[i + 2]
+
+
+def test_analyze_comparison_footer_explains_only_its_columns(capsys):
+    assert main(["analyze", "multiplier", "--samples", "2000"]) == 0
+    foot = _footer(capsys.readouterr().out)
+    for word in ("own:", "end to end:", "rel =", "ulp =", "SPEC 3.4 ="):
+        assert word in foot
+    for word in ("bias", "flushed", "non-finite"):
+        assert word not in foot
+
+
+def test_analyze_format_footer_explains_every_column(capsys):
+    assert main(["analyze", "multiplier", "--a", "e4m3fn", "--method", "rne",
+                 "--samples", "2000"]) == 0
+    foot = _footer(capsys.readouterr().out)
+    for word in ("own:", "end to end:", "rel =", "bias =", "ulp =", "flushed =",
+                 "non-finite ="):
+        assert word in foot
+    assert "SPEC 3.4" not in foot
+
+
+# -- what ran ---------------------------------------------------------------------------------
+def test_coverage_describes_exactly():
+    c = Coverage((("corner-cube", 54_872), ("random", 1_000_000)))
+    assert c.describe() == "1,054,872 vectors (54,872 corner-cube + 1,000,000 random)"
+    assert not c and c.total == 1_054_872
+    e = Coverage((("exhaustive", 65_536),), True)
+    assert e and e.describe() == "65,536 vectors (exhaustive: every input combination)"
+    assert (c + Coverage((("random", 5),))).describe() == (
+        "1,054,877 vectors (54,872 corner-cube + 1,000,005 random)")
+
+
+def test_random_mac_run_is_not_called_exhaustive():
+    comp = build("mac", a="e4m3fn", out="float16")
+    inputs, cov = stimulus_for(comp, "random", 300_000)
+    assert not cov and len(inputs["a"]) == cov.total == 300_000
+    assert [label for label, _ in cov.parts] == ["every product pair", "accumulator-range",
+                                                 "special-value", "random"]
+    assert cov.parts[0][1] == 65_536
+    assert "exhaustive" not in cov.describe()
+
+
+def test_fma_vectors_are_n_random_plus_the_corner_cube():
+    comp = build("fma", a="bfloat16", c="bfloat16", out="bfloat16")
+    inputs, cov = stimulus_for(comp, "random", 1_000_000)
+    assert len(inputs["a"]) == 1_054_872
+    assert cov.describe() == "1,054,872 vectors (54,872 corner-cube + 1,000,000 random)"
+
+
+def test_sampled_multiplier_counts_corners_in_n():
+    comp = build("multiplier", a="bfloat16", out="bfloat16")
+    inputs, cov = stimulus_for(comp, "random", 5000)
+    assert len(inputs["a"]) == 5000
+    assert cov.describe() == "5,000 vectors (1,444 corner x corner + 3,556 random)"
+
+
+# -- batches: bounded memory, exact counts, Ctrl-C ----------------------------------------------
+def _fake_run(calls, interrupt_after=None):
+    """A run_vectors stand-in: the golden outputs themselves (so every vector passes), and
+    the batch sizes it was given."""
+
+    def run(verilog, top, ports, inputs, outputs, latency, simulator, build_dir, component=None,
+            timings=None):
+        if interrupt_after is not None and len(calls) == interrupt_after:
+            raise KeyboardInterrupt
+        calls.append(len(next(iter(inputs.values()))))
+        exp = C.ADAPTERS[component.unit].expected(component, inputs)
+        return {o: exp[o] for o in outputs}
+
+    return run
+
+
+@pytest.mark.parametrize("unit, opts, n, total", [
+    ("multiplier", dict(a="bfloat16", out="bfloat16"), 5000, 5000),
+    ("convert", dict(a="float32", out="e4m3fn"), 5000, 5000),
+    ("fma", dict(a="e4m3fn", c="e4m3fn", out="e4m3fn"), 5000, 5000 + 32_768),
+    ("lmul", dict(a="bfloat16"), 5000, 5000),
+    ("mac", dict(a="bfloat16", out="bfloat16"), 30_000, 30_000),
+])
+def test_batches_cover_exactly_n(unit, opts, n, total, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(C, "run_vectors", _fake_run(calls))
+    comp = build(unit, **opts)
+    res = check(comp, "icarus", mode="random", n=n, batch=1024)
+    assert res.ok and res.vectors == sum(calls) == res.coverage.total == total
+    assert max(calls) <= 1024  # the corner set's batch is cut too
+    assert dict(res.coverage.parts)["random"] >= n // 2
+
+
+def test_huge_vector_count_allocates_one_batch(monkeypatch):
+    """--vectors 10**13: only one batch exists at a time; Ctrl-C says how far it got."""
+    calls: list[int] = []
+    monkeypatch.setattr(C, "run_vectors", _fake_run(calls, interrupt_after=3))
+    comp = build("convert", a="float32", out="e4m3fn")
+    with pytest.raises(CheckInterrupted) as e:
+        check(comp, "icarus", mode="random", n=10**13, batch=4096)
+    assert calls == [4096] * 3
+    assert str(e.value) == "interrupted after 12,288 of 10,000,000,000,000 vectors, 0 mismatches"
+    assert (e.value.checked, e.value.planned, e.value.mismatches) == (12_288, 10**13, 0)
+    assert isinstance(e.value, KeyboardInterrupt)
+
+
+def test_mismatches_are_counted_across_batches(monkeypatch):
+    calls: list[int] = []
+    good = _fake_run(calls)
+
+    def broken(*args, **kw):  # flip bit 0 of y in every 100th vector of each batch
+        out = good(*args, **kw)
+        y = out["y"].copy()
+        y[::100] ^= np.uint64(1)
+        return {"y": y}
+
+    monkeypatch.setattr(C, "run_vectors", broken)
+    comp = build("multiplier", a="bfloat16", out="bfloat16")
+    res = check(comp, "icarus", mode="random", n=3500, batch=2000)
+    assert calls == [2000, 1500]
+    assert res.mismatch_count == 20 + 15
+    assert res.mismatches[0].startswith("[multiplier_bfloat16_bfloat16_bfloat16_l0] vector 0: ")
+    assert res.mismatches[19].startswith("[multiplier_bfloat16_bfloat16_bfloat16_l0] vector "
+                                         "1900: ")
+    assert res.mismatches[-1] == "... 35 of 3,500 vectors mismatch"
+    assert len(res.mismatches) == C.MISMATCH_LINES + 1
+
+
+def test_batched_run_on_a_simulator(tmp_path):
+    """Three real simulator runs of one unit (E2M1 multiplier, exhaustive 256 vectors cut
+    into batches of 100) agree with the golden model; the build is reused."""
+    need("icarus")
+    comp = build("multiplier", a="e2m1fn", out="e2m1fn")
+    res = check(comp, "icarus", mode="exhaustive", batch=100, build_dir=tmp_path)
+    assert res.ok and res.exhaustive and res.vectors == 256
+    assert res.summary().startswith("multiplier_e2m1fn_e2m1fn_e2m1fn_l0 on icarus: 256 vectors "
+                                    "(exhaustive: every input combination), 0 mismatches")
+
+
+def test_check_rejects_bad_batch():
+    comp = build("multiplier", a="e2m1fn", out="e2m1fn")
+    with pytest.raises(ValueError, match=r"^Batch size must be a positive integer, not 0$"):
+        check(comp, batch=0)
+
+
+def _start(argv, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+SIGINT_ARGV = ["simulate", "convert", "--a", "float32", "--out", "e4m3fn", "--simulator",
+               "verilator", "--vectors", "10000000000000"]
+
+
+def _interrupt(proc, wait_for: str, timeout: float) -> tuple[int, str]:
+    """Read stderr until a line containing ``wait_for``, send SIGINT, return (code, stderr)."""
+    seen = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if wait_for in line:
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"no {wait_for!r} within {timeout} s: {''.join(seen)}")
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    return proc.returncode, "".join(seen) + rest
+
+
+def test_sigint_says_what_was_checked(tmp_path):
+    """Ctrl-C (a real SIGINT to a real process) during a 10**13-vector simulate: one line, exit
+    130, nothing allocated up front."""
+    need("verilator")
+    proc = _start(SIGINT_ARGV, cwd=tmp_path)
+    code, err = _interrupt(proc, "Ctrl-C stops", 120)
+    last = err.strip().splitlines()[-1]
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000,000 vectors, "
+                        r"0 mismatches; nothing saved", last), err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigint_after_batches_reports_them(tmp_path):
+    """As above, interrupted after the progress line: the count is whole batches."""
+    need("verilator")
+    proc = _start([*SIGINT_ARGV, "--build-dir", str(tmp_path / "b")], cwd=tmp_path)
+    code, err = _interrupt(proc, "checked", 600)
+    last = err.strip().splitlines()[-1]
+    assert code == 130, err
+    m = re.fullmatch(r"exmy simulate: interrupted after ([\d,]+) of 10,000,000,000,000 vectors, "
+                     r"0 mismatches; simulator build kept in '.*/b'", last)
+    assert m, err
+    assert int(m.group(1).replace(",", "")) % C.BATCH == 0
+    assert int(m.group(1).replace(",", "")) >= C.BATCH
