@@ -16,24 +16,22 @@ Python integers; the only rounding is ``core.encode``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
-
 import numpy as np
 
 from .core import Raw, decode, encode
-from .format import FloatFormat, IntFormat, parse_format
 from .mac import _acc_raw, _accumulate, _check_bool, _pack_acc, _streams
-from .params import (
-    DEFAULT_DEPTH,
+from .params import (  # the dot parameters live in .params (shared with exmy.hdl)
+    DOT_ROUNDING_MODES,
     FLAG_NAN,
     FLAG_NEG_INF,
     FLAG_POS_INF,
-    _check_acc_bits,
-    _check_depth,
-    _min_width,
-    _safe_count,
-    ceil_log2,
+    DotParams,
+    check_dot_rounding,
+    check_float,
+    check_operand,
+    dot_params,
+    format_range,
+    product_range,
 )
 
 __all__ = [
@@ -46,75 +44,6 @@ __all__ = [
     "format_range",
     "sum_raw",
 ]
-
-#: Rounding modes of the dot units' one rounding (stochastic would need a rand port).
-DOT_ROUNDING_MODES = ("rne", "rtz", "rna")
-
-
-# -- formats ---------------------------------------------------------------------------------
-def format_range(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
-    """``(q, lo, hi)``: every finite value of ``fmt`` is an integer multiple of ``2**q`` in
-    ``[lo, hi] * 2**q``."""
-    if isinstance(fmt, IntFormat):
-        return fmt.scale_exp, fmt.min_value, fmt.max_value
-    q = fmt.quantum_exp
-    hi = Fraction(fmt.max_finite) / Fraction(2) ** q
-    if hi.denominator != 1:  # cannot happen: max_finite lies on the quantum grid
-        raise RuntimeError(f"max_finite of {fmt} is off its grid")
-    return q, (-int(hi) if fmt.signed else 0), int(hi)
-
-
-def check_operand(fmt, what: str, unit: str = "Dot") -> FloatFormat | IntFormat:
-    """A dot operand: a float format with a zero, or an integer format."""
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(
-            f"{unit} operand {what} format must be a FloatFormat, IntFormat or a name, "
-            f"not {fmt!r}"
-        )
-    fmt = parse_format(fmt)
-    if isinstance(fmt, FloatFormat) and not fmt.zero:
-        raise ValueError(
-            f"{unit} operand {what} format {fmt} has no zero (a block-scale format); it "
-            f"cannot be an operand"
-        )
-    return fmt
-
-
-def check_float(fmt, what: str) -> FloatFormat:
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"{what} format must be a FloatFormat or a name, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise ValueError(f"{what} format must be a float format, not {fmt}")
-    return fmt
-
-
-def check_dot_rounding(rounding) -> str:
-    if not isinstance(rounding, str):
-        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
-    if rounding not in DOT_ROUNDING_MODES:
-        raise ValueError(
-            f"Dot-product rounding must be one of {', '.join(DOT_ROUNDING_MODES)}, not "
-            f"{rounding!r}"
-        )
-    return rounding
-
-
-def check_lanes(lanes) -> int:
-    if not isinstance(lanes, int) or isinstance(lanes, bool):
-        raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
-    if lanes < 1:
-        raise ValueError(f"Lane count must be a positive integer, not {lanes}")
-    return lanes
-
-
-def product_range(fmt_a, fmt_b) -> tuple[int, int, int]:
-    """``(q, max_neg, max_pos)`` of one product ``a*b``, in units of ``2**q``."""
-    qa, la, ha = format_range(fmt_a)
-    qb, lb, hb = format_range(fmt_b)
-    corners = [x * y for x in (la, ha) for y in (lb, hb)]
-    return qa + qb, min(min(corners), 0), max(max(corners), 0)
-
 
 # -- the exact sum ---------------------------------------------------------------------------
 def _specials(raw: Raw, axis: int = -1):
@@ -240,95 +169,6 @@ def dot(a, b, fmt_a, fmt_b, *, c=None, fmt_c=None, fmt_out="float32", rounding="
 
 
 # -- the accumulating dot product --------------------------------------------------------------
-@dataclass(frozen=True)
-class DotParams:
-    """Widths of the accumulating dot product (SPEC 5.1 with SPEC 3.2's accumulator).
-
-    Every product is an integer multiple of ``2**acc_lsb_exp`` (the product of the operands'
-    finest quanta), in ``[max_neg, max_pos]`` units; one cycle adds ``lanes`` of them, and
-    ``depth`` counts dot products, so the default ``acc_bits`` is the smallest two's
-    complement width that holds ``depth * lanes`` worst-case products (``min_acc_bits``).
-    ``sum_bits`` is the width of one cycle's exact sum (the adder tree's output).
-    """
-
-    fmt_a: FloatFormat | IntFormat
-    fmt_b: FloatFormat | IntFormat
-    lanes: int
-    depth: int = DEFAULT_DEPTH
-    acc_bits: int = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fmt_a", check_operand(self.fmt_a, "a"))
-        object.__setattr__(self, "fmt_b", check_operand(self.fmt_b, "b"))
-        check_lanes(self.lanes)
-        _check_depth(self.depth)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.fmt_a} x {self.fmt_b} dot ({self.lanes} lanes)"
-        _check_acc_bits(self.acc_bits, self.sum_bits, self.min_acc_bits, what)
-
-    def _range(self):
-        return product_range(self.fmt_a, self.fmt_b)
-
-    @property
-    def acc_lsb_exp(self) -> int:
-        return self._range()[0]
-
-    @property
-    def max_pos(self) -> int:
-        return self._range()[2] * self.lanes
-
-    @property
-    def max_neg(self) -> int:
-        return self._range()[1] * self.lanes
-
-    @property
-    def product_bits(self) -> int:
-        _, lo, hi = self._range()
-        return _min_width(1, hi, lo)
-
-    @property
-    def sum_bits(self) -> int:
-        return _min_width(1, self.max_pos, self.max_neg)
-
-    @property
-    def guard_bits(self) -> int:
-        return ceil_log2(self.depth)
-
-    @property
-    def min_acc_bits(self) -> int:
-        return _min_width(self.depth, self.max_pos, self.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
-
-    @property
-    def has_flags(self) -> bool:
-        return any(
-            isinstance(f, FloatFormat) and f.special != "none" for f in (self.fmt_a, self.fmt_b)
-        )
-
-    def summary(self) -> dict:
-        return {
-            "a": str(self.fmt_a),
-            "b": str(self.fmt_b),
-            "lanes": self.lanes,
-            "depth": self.depth,
-            "acc_bits": self.acc_bits,
-            "acc_lsb_exp": self.acc_lsb_exp,
-            "min_acc_bits": self.min_acc_bits,
-            "product_bits": self.product_bits,
-            "sum_bits": self.sum_bits,
-            "safe_depth": self.safe_depth,
-        }
-
-
-def dot_params(fmt_a, fmt_b, lanes, *, depth=DEFAULT_DEPTH, acc_bits=None) -> DotParams:
-    """The accumulating dot product's widths (see ``DotParams``)."""
-    return DotParams(fmt_a, fmt_b, lanes, depth=depth, acc_bits=acc_bits)
-
-
 def accumulate_raw(
     block: Raw, valid, clear, acc_bits: int, lsb: int, *, saturate_acc: bool, fmt_out, rounding
 ) -> dict[str, np.ndarray]:

@@ -16,8 +16,6 @@ is ``core.encode``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .core import Raw, bit_length, decode, encode
@@ -26,14 +24,23 @@ from .dot import (
     accumulate_raw,
     check_dot_rounding,
     check_float,
-    check_operand,
     format_range,
     product_range,
     sum_raw,
 )
-from .format import CATALOG, FloatFormat, IntFormat, parse_format
+from .format import CATALOG
 from .mac import _check_bool, _streams
-from .params import DEFAULT_DEPTH, _check_acc_bits, _check_depth, _min_width, _safe_count
+from .params import (  # the MX parameters live in .params (shared with exmy.hdl)
+    MX_ELEMENTS,
+    MX_SCALES,
+    MxDotParams,
+    check_block,
+    check_mx_element,
+    check_scale_format,
+    default_block,
+    elem_emax,
+    mx_dot_params,
+)
 
 __all__ = [
     "MX_ELEMENTS",
@@ -50,65 +57,6 @@ __all__ = [
     "mx_dot_raw",
     "mx_quantize",
 ]
-
-#: OCP MX v1.0 element formats (any other float format with a zero is accepted too).
-MX_ELEMENTS = (
-    "float8_e4m3fn", "float8_e5m2", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn", "mxint8",
-)
-
-#: Block-scale formats exmy accepts: the OCP MX scale and the NVFP4 scale. Both have no Inf
-#: (so a scale is a finite number or NaN), and the hardware multiplies them exactly: E8M0 is
-#: an exponent addition, E4M3 a 4 x 4-bit significand product. Other formats are refused
-#: rather than guessed at (no standard defines their quantization rule).
-MX_SCALES = ("float8_e8m0fnu", "float8_e4m3fn")
-
-
-def check_scale_format(fmt) -> FloatFormat:
-    """The block-scale format: float8_e8m0fnu (OCP MX) or float8_e4m3fn (NVFP4)."""
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"Block-scale format must be a FloatFormat or a name, not {fmt!r}")
-    fmt = parse_format(fmt)
-    if fmt not in (CATALOG[s] for s in MX_SCALES):
-        raise ValueError(
-            f"Block-scale format must be float8_e8m0fnu (OCP MX) or float8_e4m3fn (NVFP4), "
-            f"not {fmt}: these two are the standards' scales and the ones with an exact "
-            f"scale product and a defined quantization rule"
-        )
-    return fmt
-
-
-def check_mx_element(fmt, what: str = "element") -> FloatFormat | IntFormat:
-    """An MX element: a float format with a zero (e8m0fnu is a scale), or an integer format
-    such as mxint8."""
-    if isinstance(fmt, (str, FloatFormat)):
-        parsed = parse_format(fmt)
-        if isinstance(parsed, FloatFormat) and not parsed.zero:
-            raise ValueError(
-                f"MX {what} format {parsed} is a block-scale format (it has no zero), not an "
-                f"element format; use one of {', '.join(MX_ELEMENTS)}"
-            )
-    return check_operand(fmt, what, unit="MX")
-
-
-def check_block(block) -> int:
-    if not isinstance(block, int) or isinstance(block, bool):
-        raise TypeError(f"Block size must be a positive integer, not {block!r}")
-    if block < 1:
-        raise ValueError(f"Block size must be a positive integer, not {block}")
-    return block
-
-
-def default_block(scale_fmt) -> int:
-    """32 for the OCP MX scale, 16 for NVFP4's E4M3 scale."""
-    return 16 if check_scale_format(scale_fmt) == CATALOG["float8_e4m3fn"] else 32
-
-
-def elem_emax(fmt: FloatFormat | IntFormat) -> int:
-    """Exponent of the largest power of two of the element format (OCP's emax_elem)."""
-    if isinstance(fmt, IntFormat):
-        return fmt.max_value.bit_length() - 1 + fmt.scale_exp
-    return fmt.emax
-
 
 # -- the block dot product ---------------------------------------------------------------------
 def _scale_times(s: Raw, sa: Raw, sb: Raw, lsb: int | None = None) -> Raw:
@@ -175,110 +123,6 @@ def mx_dot(
     check_dot_rounding(rounding)
     raw = mx_dot_raw(a, b, scale_a, scale_b, elem, elem_b=elem_b, scale_fmt=scale_fmt)
     return encode(raw, fmt_out, rounding=rounding)
-
-
-@dataclass(frozen=True)
-class MxDotParams:
-    """Widths of the accumulating block dot product (SPEC 5.2 with SPEC 3.2's accumulator).
-
-    Every block Dot is an integer multiple of ``2**acc_lsb_exp`` = the product of the two
-    elements' finest quanta and of the two scales' finest quanta (2^-127 each for E8M0, so
-    exactness across blocks spans the scales' whole range). One block adds at most ``block``
-    products of ``max_product`` times the largest scale squared; the default ``acc_bits``
-    holds ``depth`` such blocks (``depth`` counts blocks).
-    """
-
-    elem: FloatFormat | IntFormat
-    elem_b: FloatFormat | IntFormat
-    block: int
-    scale_fmt: FloatFormat
-    depth: int = DEFAULT_DEPTH
-    acc_bits: int = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "elem", check_mx_element(self.elem, "element"))
-        object.__setattr__(self, "elem_b", check_mx_element(self.elem_b, "element b"))
-        object.__setattr__(self, "scale_fmt", check_scale_format(self.scale_fmt))
-        check_block(self.block)
-        _check_depth(self.depth)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.elem} x {self.elem_b} block of {self.block}"
-        _check_acc_bits(self.acc_bits, self.block_bits, self.min_acc_bits, what)
-
-    @property
-    def product_lsb_exp(self) -> int:
-        return product_range(self.elem, self.elem_b)[0]
-
-    @property
-    def scale_lsb_exp(self) -> int:
-        return format_range(self.scale_fmt)[0]
-
-    @property
-    def scale_max(self) -> int:
-        """Largest scale magnitude in units of ``2**scale_lsb_exp``."""
-        return format_range(self.scale_fmt)[2]
-
-    @property
-    def sum_bits(self) -> int:
-        """Two's complement width of one block's element sum (the adder tree's output)."""
-        _, lo, hi = product_range(self.elem, self.elem_b)
-        return _min_width(self.block, hi, lo)
-
-    @property
-    def acc_lsb_exp(self) -> int:
-        return self.product_lsb_exp + 2 * self.scale_lsb_exp
-
-    @property
-    def max_pos(self) -> int:
-        _, lo, hi = product_range(self.elem, self.elem_b)
-        return max(hi, -lo) * self.block * self.scale_max**2
-
-    @property
-    def max_neg(self) -> int:
-        return -self.max_pos
-
-    @property
-    def block_bits(self) -> int:
-        """Two's complement width of one scaled block Dot on the accumulator grid."""
-        return _min_width(1, self.max_pos, self.max_neg)
-
-    @property
-    def min_acc_bits(self) -> int:
-        return _min_width(self.depth, self.max_pos, self.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
-
-    def summary(self) -> dict:
-        return {
-            "elem": str(self.elem),
-            "elem_b": str(self.elem_b),
-            "block": self.block,
-            "scale": str(self.scale_fmt),
-            "depth": self.depth,
-            "acc_bits": self.acc_bits,
-            "acc_lsb_exp": self.acc_lsb_exp,
-            "min_acc_bits": self.min_acc_bits,
-            "sum_bits": self.sum_bits,
-            "block_bits": self.block_bits,
-            "safe_depth": self.safe_depth,
-        }
-
-
-def mx_dot_params(
-    elem, *, elem_b=None, block=None, scale_fmt="float8_e8m0fnu", depth=DEFAULT_DEPTH,
-    acc_bits=None,
-) -> MxDotParams:
-    """The accumulating block dot product's widths (``block`` default 32, 16 for E4M3
-    scales)."""
-    if block is None:
-        block = default_block(scale_fmt)
-    return MxDotParams(
-        elem, elem if elem_b is None else elem_b, block, scale_fmt, depth=depth,
-        acc_bits=acc_bits,
-    )
 
 
 def mx_dot_mac(

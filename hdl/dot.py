@@ -9,7 +9,7 @@ Both share one datapath, written once here:
 2. per lane the exact significand product (one ``*``) shifted left by ``off_a + off_b``: the
    product on the block's common grid ``2**(q_a + q_b)``, never rounded;
 3. an adder tree over the signed aligned products, exact: its width (``sum_bits``) holds
-   ``lanes`` worst-case products (``exmy.golden.dot.DotParams`` / ``MxDotParams``);
+   ``lanes`` worst-case products (``exmy.golden.params.DotParams`` / ``MxDotParams``);
 4. ``MXDot``: the block scale applied once, to the sum, not per lane: an E8M0 scale pair adds
    ``off_a + off_b`` to the exponent; E4M3 scales multiply the sum by their 4 x 4-bit
    significand product (exact); a NaN scale gives NaN, an Inf sum times a zero scale NaN;
@@ -31,24 +31,23 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib.wiring import In, Out
 
-from exmy.golden.dot import (
+from exmy.golden.format import FloatFormat, IntFormat
+from exmy.golden.params import (
+    DEFAULT_DEPTH,
+    check_block,
+    check_bool,
     check_dot_rounding,
     check_float,
     check_lanes,
-    check_operand,
-    dot_params,
-    format_range,
-    product_range,
-)
-from exmy.golden.format import FloatFormat, IntFormat
-from exmy.golden.mx import (
-    check_block,
     check_mx_element,
+    check_operand,
     check_scale_format,
     default_block,
+    dot_params,
+    format_range,
     mx_dot_params,
+    product_range,
 )
-from exmy.golden.params import DEFAULT_DEPTH, check_bool
 
 from .base import Unit, unit_builder
 from .float import decode_float, decode_int, normalize, port_shape, round_encode
@@ -243,7 +242,7 @@ class Dot(_DotBase):
     (mixed allowed); ``fmt_c``: an optional float addend, placed on the common grid
     ``min(q_a + q_b, q_c)``. With ``accumulate=True`` each cycle's exact sum goes into a
     fixed-point accumulator (SPEC 3.2: ``valid``, ``clear``, ``acc``, ``flags``, ``y``;
-    widths from ``golden.dot.DotParams``, ``depth`` counting dot products); no addend then.
+    widths from ``golden.params.DotParams``, ``depth`` counting dot products); no addend then.
 
     Ports ``a0..a{N-1}``, ``b0..b{N-1}`` (``c``), ``y`` (+ MAC ports). See the module
     docstring for the datapath and ``latency``.
@@ -394,7 +393,7 @@ class MXDot(_DotBase):
     ``scale_b`` in ``float8_e8m0fnu`` (default) or ``float8_e4m3fn``. Exact products and sum
     on the elements' grid, the scale applied once, one rounding; or ``accumulate=True``: the
     exact block value into a fixed-point accumulator on the grid ``2**(q_a + q_b + 2 q_s)``
-    (``golden.mx.MxDotParams``; E8M0 scales make it span 2^-254..2^254 times the element
+    (``golden.params.MxDotParams``; E8M0 scales make it span 2^-254..2^254 times the element
     range: exact across blocks) with the MAC contract (``valid``, ``clear``, ``acc``,
     ``flags``, ``y``). Ports ``scale_a``, ``scale_b``, ``a0..a{k-1}``, ``b0..b{k-1}``, ``y``.
     """

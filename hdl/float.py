@@ -61,13 +61,15 @@ __all__ = [
 ]
 
 class FloatLayout(data.StructLayout):
-    """Encoding of ``fmt`` as a struct: fields man, exp, sign (LSB to MSB). Remembers the
-    format, because ``wiring.connect`` only compares widths."""
+    """Encoding of ``fmt`` as a struct: fields man (absent when M = 0), exp, sign (LSB to
+    MSB). Remembers the format, because ``wiring.connect`` only compares widths."""
 
     def __init__(self, fmt: FloatFormat):
         if not isinstance(fmt, FloatFormat):
             raise TypeError(f"FloatLayout needs a FloatFormat, not {fmt!r}")
-        fields = {"man": unsigned(fmt.man_bits), "exp": unsigned(fmt.exp_bits)}
+        # (no zero-width "man" field for M = 0 formats: it would be a [-1:0] wire in Verilog)
+        fields = {"man": unsigned(fmt.man_bits)} if fmt.man_bits else {}
+        fields["exp"] = unsigned(fmt.exp_bits)
         if fmt.signed:
             fields["sign"] = unsigned(1)
         super().__init__(fields)

@@ -28,8 +28,10 @@ POINTS = {
     "approx-fma": [dict(a="bfloat16", c="bfloat16", out="bfloat16", granularity=4)],
     "lmul": [dict(a="e4m3fn"), dict(a="bfloat16", latency=1)],
     "dot": [dict(a="e4m3fn", lanes=4)],
+    "mx-dot": [dict(elem="e2m1fn", block=4), dict(elem="e4m3fn", block=2, accumulate=True)],
 }
-SPEC_PORTS = {"clk", "rst", "a", "b", "c", "y", "rand", "valid", "clear", "acc", "flags"}
+SPEC_PORTS = {"clk", "rst", "a", "b", "c", "y", "rand", "valid", "clear", "acc", "flags",
+              "scale_a", "scale_b"}
 
 
 def _points():
