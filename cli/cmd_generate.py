@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_unit_options, output_file, unit_options
+from .common import CliError, add_unit_options, output_file, unit_options
 
 
 def add_parser(sub):
@@ -28,6 +28,9 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
     from exmy.hdl.registry import build, sidecar
     from exmy.hdl.verilog import to_verilog
 
+    if name is not None and not name.strip():
+        raise CliError("--name needs a Verilog module name, not an empty string (omit it for "
+                       "the name derived from the parameters)")
     output = output_file(output, "-o", suffix=".v")
     output_file(output.with_suffix(".json"), "-o (its .json sidecar)")
     comp = build(unit, **options)

@@ -64,6 +64,17 @@ def test_generate_empty_output(capsys):
     assert cli_error(capsys) == "exmy generate: error: -o needs a file name, not an empty string"
 
 
+@pytest.mark.parametrize("name, message", [
+    ("", "exmy generate: error: --name needs a Verilog module name, not an empty string (omit "
+         "it for the name derived from the parameters)"),
+    ("1bad", "exmy generate: error: Module name must be a Verilog identifier, not '1bad'"),
+])
+def test_generate_bad_module_name(name, message, tmp_path, capsys):
+    assert main(["generate", "multiplier", *E2M1, "--name", name, "-o", str(tmp_path / "m.v")]) == 2
+    assert cli_error(capsys) == message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generate_paths_with_spaces_and_unicode(tmp_path, capsys):
     d = tmp_path / "a dir ünï"
     d.mkdir()
