@@ -22,19 +22,22 @@ from amaranth.sim import Simulator
 from exmy.cli.main import main
 from exmy.hdl.registry import build
 from exmy.synth import bist as B
+from exmy.synth import selftest as S
 from exmy.synth.bist import (
     BOARDS,
+    BistTop,
+    BuildError,
+    build_bitstream,
+    build_design,
+    overflow_message,
+)
+from exmy.synth.selftest import (
     LFSR16_TAPS,
     LFSR64_TAPS,
     Bist,
-    BistTop,
-    BuildError,
     bist_plan,
-    build_bitstream,
-    build_design,
     lfsr_sequence,
     misr_signature,
-    overflow_message,
 )
 from exmy.synth.tools import ToolNotFoundError, warm_up
 
@@ -179,13 +182,13 @@ def test_lfsr64_is_maximal_length():
 
 def test_lfsr16_is_maximal_length():
     assert LFSR16_TAPS == (15, 14, 12, 3)
-    seq = lfsr_sequence(B.CTRL_SEED, 16, LFSR16_TAPS, (1 << 16))
+    seq = lfsr_sequence(S.CTRL_SEED, 16, LFSR16_TAPS, (1 << 16))
     assert len(set(seq[:-1].tolist())) == (1 << 16) - 1 and 0 not in seq
     assert seq[-1] == seq[0]
 
 
 def test_lfsr64_model_matches_the_recurrence():
-    seq = lfsr_sequence(B._lfsr_seed(0), 64, LFSR64_TAPS, 200)
+    seq = lfsr_sequence(S._lfsr_seed(0), 64, LFSR64_TAPS, 200)
     bits = [(int(seq[0]) >> k) & 1 for k in range(64)][::-1]  # a_0 .. a_63, oldest first
     for i in range(1, 200):
         bits.append(bits[-64] ^ bits[-63] ^ bits[-61] ^ bits[-60])
@@ -208,7 +211,7 @@ def test_fold32_of_wide_outputs():
     a = np.array([0x1, 0x80000000], dtype=np.uint64)         # 32 bits at offset 0
     b = np.array([0x3, 0x0], dtype=np.uint64)                 # 3 bits at offset 32
     wide = np.array([1 << 69, 0], dtype=object)               # 70 bits at offset 35
-    f = B._fold32([a, b, wide], [32, 3, 70])
+    f = S._fold32([a, b, wide], [32, 3, 70])
     # b lands on bits 0-2, bit 69 of `wide` on global bit 104 = fold bit 8
     assert f.tolist() == [0x1 ^ 0x3 ^ (1 << 8), 0x80000000]
 
