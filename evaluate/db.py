@@ -1,0 +1,83 @@
+"""Accuracy records in the results database (the SQLite file of ``exmy sweep``/``exmy synth``).
+
+exmy.evaluate owns one table, ``evaluate_results``, beside synth's tables in the same file, so
+that a report can join accuracy to cost. Its schema version is stored in
+``evaluate_schema(version)``; a file written by another version is refused with a clear error
+instead of being misread. One row per (configuration, sentence count, model): a configuration
+run twice costs nothing the second time, and a killed ``exmy evaluate FILE.toml`` resumes
+where it stopped (each configuration is committed when it finishes).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+__all__ = ["SCHEMA_VERSION", "EvaluateDB"]
+
+SCHEMA_VERSION = 1
+_COLUMNS = (
+    "key", "config", "sentences", "model", "cosine_mean", "cosine_min", "nn_agreement",
+    "spearman", "seconds", "record", "created",
+)
+
+
+class EvaluateDB:
+    """The ``evaluate_results`` table of a results database file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        try:
+            self.con = sqlite3.connect(str(self.path), timeout=60)
+            self._init()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"Results database {self.path} is not usable: {exc}") from None
+
+    def _init(self) -> None:
+        cur = self.con.cursor()
+        cur.execute("CREATE TABLE IF NOT EXISTS evaluate_schema (version INTEGER NOT NULL)")
+        rows = cur.execute("SELECT version FROM evaluate_schema").fetchall()
+        if not rows:
+            cur.execute("INSERT INTO evaluate_schema VALUES (?)", (SCHEMA_VERSION,))
+        elif rows[0][0] != SCHEMA_VERSION:
+            raise ValueError(
+                f"Results database {self.path} has evaluate schema version {rows[0][0]}, not "
+                f"{SCHEMA_VERSION}; use another --db file"
+            )
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS evaluate_results ("
+            " key TEXT NOT NULL, config TEXT NOT NULL, sentences INTEGER NOT NULL,"
+            " model TEXT NOT NULL, cosine_mean REAL, cosine_min REAL, nn_agreement REAL,"
+            " spearman REAL, seconds REAL, record TEXT NOT NULL, created REAL NOT NULL,"
+            " PRIMARY KEY (key, sentences, model))"
+        )
+        self.con.commit()
+
+    def get(self, key: str, sentences: int, model: str) -> dict | None:
+        row = self.con.execute(
+            "SELECT record FROM evaluate_results WHERE key = ? AND sentences = ? AND model = ?",
+            (key, sentences, model),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, config: dict, model: str, record: dict) -> None:
+        with self.con:
+            self.con.execute(
+                f"INSERT OR REPLACE INTO evaluate_results ({', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                (
+                    key, json.dumps(config, sort_keys=True), int(record["sentences"]), model,
+                    record.get("cosine_mean"), record.get("cosine_min"),
+                    record.get("nn_agreement"), record.get("spearman"), record.get("seconds"),
+                    json.dumps(record, sort_keys=True), time.time(),
+                ),
+            )
+
+    def rows(self) -> list[dict]:
+        cur = self.con.execute("SELECT record FROM evaluate_results ORDER BY created")
+        return [json.loads(r[0]) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,177 @@
+"""Run unit configurations on the model and measure them against the float32 forward pass.
+
+Sentences: evaluate/sentences.txt; every 8th sentence (index 7, 15, ...) is held out for
+calibration (the activation amax of every linear layer's input, from the float32 model), the
+others are the evaluation set (``--sentences N`` takes its first N). Metrics against the
+float32 embeddings of the evaluation set:
+
+``cosine_mean`` / ``cosine_min``
+    cosine similarity of each sentence's embedding with its float32 embedding.
+``nn_agreement``
+    the fraction of sentences whose nearest neighbour (cosine, itself excluded) is the same
+    sentence as with float32.
+``spearman``
+    Spearman rank correlation of all pairwise similarities (i < j) against float32's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import LINEAR_NAMES, MiniLM, load_model, load_sentences
+from .units import Config, LinearUnit
+
+__all__ = ["CALIB_EVERY", "Evaluator", "metrics", "spearman", "split_sentences"]
+
+#: Every CALIB_EVERY-th sentence is held out for calibration.
+CALIB_EVERY = 8
+
+
+def split_sentences(sentences: list[str]) -> tuple[list[str], list[str]]:
+    """(evaluation, calibration) sentences."""
+    ev = [s for i, s in enumerate(sentences) if i % CALIB_EVERY != CALIB_EVERY - 1]
+    cal = [s for i, s in enumerate(sentences) if i % CALIB_EVERY == CALIB_EVERY - 1]
+    return ev, cal
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    n = len(x)
+    # tie groups: [start, end) of equal values in sorted order
+    edge = np.concatenate([[True], xs[1:] != xs[:-1], [True]])
+    starts = np.flatnonzero(edge[:-1])
+    ends = np.flatnonzero(edge[1:]) + 1
+    avg = (starts + ends - 1) / 2.0 + 1.0
+    r = np.empty(n, np.float64)
+    r[order] = np.repeat(avg, ends - starts)
+    return r
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson correlation of the average ranks)."""
+    ra, rb = _ranks(np.asarray(a, np.float64)), _ranks(np.asarray(b, np.float64))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+
+
+def metrics(emb: np.ndarray, ref: np.ndarray) -> dict:
+    """The four measures of ``emb`` against ``ref`` (rows L2-normalised)."""
+    emb = np.asarray(emb, np.float64)
+    ref = np.asarray(ref, np.float64)
+    bad = ~np.all(np.isfinite(emb), axis=1)
+    cos = np.where(bad, np.nan, (emb * ref).sum(1))
+    n = len(ref)
+    sim_r = ref @ ref.T
+    sim_e = np.nan_to_num(emb) @ np.nan_to_num(emb).T
+    np.fill_diagonal(sim_r, -np.inf)
+    np.fill_diagonal(sim_e, -np.inf)
+    nn = float(np.mean(np.argmax(sim_r, 1) == np.argmax(sim_e, 1))) if n > 1 else float("nan")
+    iu = np.triu_indices(n, 1)
+    rho = spearman(sim_e[iu], sim_r[iu]) if n > 2 else float("nan")
+    return {
+        "cosine_mean": float(np.nanmean(cos)) if not bad.all() else float("nan"),
+        "cosine_min": float(np.nanmin(cos)) if not bad.all() else float("nan"),
+        "nn_agreement": nn,
+        "spearman": rho,
+        "nonfinite": int(bad.sum()),
+    }
+
+
+@dataclass
+class _Run:
+    units: dict
+
+
+class Evaluator:
+    """The model, the sentence split, the calibration and the float32 baseline, loaded once
+    for any number of configurations."""
+
+    def __init__(self, sentences: int | None = None, model: MiniLM | None = None):
+        self.model = model or load_model()
+        ev, cal = split_sentences(load_sentences())
+        if sentences is not None:
+            if not isinstance(sentences, int) or isinstance(sentences, bool):
+                raise TypeError(f"Sentence count must be an integer, not {sentences!r}")
+            if not 3 <= sentences <= len(ev):
+                raise ValueError(
+                    f"Sentence count must be in 3..{len(ev)} (the evaluation set), not "
+                    f"{sentences}"
+                )
+            ev = ev[:sentences]
+        self.sentences = ev
+        self.calibration = cal
+        self.ids = self.model.tokenize(ev)
+        self._amax: dict | None = None
+        self._ref: np.ndarray | None = None
+
+    @property
+    def amax(self) -> dict:
+        """max|x| of every linear layer's input on the calibration sentences (float32 model)."""
+        if self._amax is None:
+            from .model import float32_linear, forward
+
+            amax: dict = {}
+
+            def record(layer, name, x, w, b):
+                amax[(layer, name)] = max(amax.get((layer, name), 0.0), float(np.abs(x).max()))
+                return float32_linear(layer, name, x, w, b)
+
+            forward(self.model, self.model.tokenize(self.calibration), record)
+            self._amax = amax
+        return self._amax
+
+    @property
+    def reference(self) -> np.ndarray:
+        """float32 embeddings of the evaluation sentences."""
+        if self._ref is None:
+            from .model import float32_linear, forward
+
+            self._ref = forward(self.model, self.ids, float32_linear)
+        return self._ref
+
+    def units(self, cfg: Config) -> dict:
+        """One LinearUnit per linear layer (weights quantized once)."""
+        out = {}
+        for layer in range(self.model.layers):
+            for name in LINEAR_NAMES:
+                w, b = self.model.linear_weight(layer, name)
+                out[(layer, name)] = LinearUnit(cfg, w, b, self.amax[(layer, name)])
+        return out
+
+    def embed(self, cfg: Config) -> tuple[np.ndarray, dict]:
+        """Embeddings of the evaluation sentences with ``cfg`` in every linear layer."""
+        from .model import forward
+
+        units = self.units(cfg)
+
+        def linear(layer, name, x, w, b):
+            return units[(layer, name)](x)
+
+        emb = forward(self.model, self.ids, linear)
+        stats: dict = {}
+        for u in units.values():
+            for k, v in u.stats.items():
+                stats[k] = stats.get(k, 0) + v
+        return emb, stats
+
+    def evaluate(self, cfg: Config) -> dict:
+        """Metrics of ``cfg`` against float32, with the time it took (seconds, wall)."""
+        ref = self.reference
+        _ = self.amax
+        t0 = time.perf_counter()
+        emb, stats = self.embed(cfg)
+        seconds = time.perf_counter() - t0
+        m = metrics(emb, ref)
+        m["seconds"] = round(seconds, 3)
+        m["sentences"] = len(self.sentences)
+        m["tokens"] = int(sum(len(i) for i in self.ids))
+        if "elements" in stats:
+            m["exact_recomputed"] = int(stats["exact_recomputed"])
+        return m
