@@ -514,24 +514,70 @@ def check_multiplier(multiplier) -> str:
     raise ValueError(f"Multiplier must be one of {known}, not {multiplier!r}")
 
 
-class _WidthsMixin:
-    """Width properties shared by ``MacParams`` and ``IntMacParams``."""
+class _AccWidths:
+    """What every accumulator-width object (MAC, integer MAC, dot, MX dot) derives from
+    ``depth``, ``acc_bits`` and the extreme addends ``max_pos`` / ``max_neg`` (LSB units)."""
 
     depth: int
     acc_bits: int
+    max_pos: int
+    max_neg: int
+
+    def _settle_acc_bits(self, smallest: int, what: str, default: int | None = None) -> None:
+        """Check ``depth``; default ``acc_bits`` (``min_acc_bits`` unless ``default``) and
+        check it holds one addend of ``smallest`` bits."""
+        _check_depth(self.depth)
+        default = self.min_acc_bits if default is None else default
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", default)
+        _check_acc_bits(self.acc_bits, smallest, default, what)
+
+    @property
+    def guard_bits(self) -> int:
+        """``ceil(log2 depth)``: the bits ``depth`` addends add above one."""
+        return ceil_log2(self.depth)
+
+    @property
+    def min_acc_bits(self) -> int:
+        """Smallest width holding every sum of ``depth`` addends exactly (no overflow)."""
+        return _min_width(self.depth, self.max_pos, self.max_neg)
+
+    @property
+    def safe_depth(self) -> int:
+        """How many worst-case addends of one sign ``acc_bits`` holds without overflow
+        (>= depth for the default width; one more may wrap)."""
+        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
+
+    @property
+    def acc_min(self) -> int:
+        """Most negative accumulator value, in LSB units."""
+        return -(1 << (self.acc_bits - 1))
+
+    @property
+    def acc_max(self) -> int:
+        """Most positive accumulator value, in LSB units."""
+        return (1 << (self.acc_bits - 1)) - 1
+
+
+class _WidthsMixin(_AccWidths):
+    """Width properties shared by ``MacParams`` and ``IntMacParams`` (their addend is one
+    product, ``_geom()``)."""
 
     def _geom(self) -> ProductGeometry:  # pragma: no cover - overridden
         raise NotImplementedError
 
     @property
+    def max_pos(self) -> int:
+        return self._geom().max_pos
+
+    @property
+    def max_neg(self) -> int:
+        return self._geom().max_neg
+
+    @property
     def acc_lsb_exp(self) -> int:
         """Bit 0 of ``acc`` weighs ``2**acc_lsb_exp``."""
         return self._geom().lsb_exp
-
-    @property
-    def guard_bits(self) -> int:
-        """``ceil(log2 depth)``: the bits ``depth`` products add above one product."""
-        return ceil_log2(self.depth)
 
     @property
     def max_product(self) -> int:
@@ -544,29 +590,6 @@ class _WidthsMixin:
         """Two's complement width of one product on the grid: the smallest legal acc_bits."""
         g = self._geom()
         return _min_width(1, g.max_pos, g.max_neg)
-
-    @property
-    def min_acc_bits(self) -> int:
-        """Smallest width holding every sum of ``depth`` products exactly (no overflow)."""
-        g = self._geom()
-        return _min_width(self.depth, g.max_pos, g.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        """How many worst-case products of one sign ``acc_bits`` holds without overflow
-        (>= depth for the default width; one more may wrap)."""
-        g = self._geom()
-        return _safe_count(self.acc_bits, g.max_pos, g.max_neg)
-
-    @property
-    def acc_min(self) -> int:
-        """Most negative accumulator value, in LSB units."""
-        return -(1 << (self.acc_bits - 1))
-
-    @property
-    def acc_max(self) -> int:
-        """Most positive accumulator value, in LSB units."""
-        return (1 << (self.acc_bits - 1)) - 1
 
     def out_saturates(self, fmt_out: FloatFormat) -> bool:
         """True if some accumulator value lies beyond ``fmt_out``'s max_finite, so that
@@ -619,10 +642,7 @@ class MacParams(_WidthsMixin):
         object.__setattr__(self, "fmt_b", check_mac_operand(self.fmt_b, "b"))
         _check_depth(self.depth)
         check_multiplier(self.multiplier)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.fmt_a} x {self.fmt_b}"
-        _check_acc_bits(self.acc_bits, self.product_bits, self.min_acc_bits, what)
+        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b}")
 
     def _geom(self) -> ProductGeometry:
         return product_geometry(self.multiplier, self.fmt_a, self.fmt_b)
@@ -701,10 +721,8 @@ class IntMacParams(_WidthsMixin):
         object.__setattr__(self, "fmt_a", check_int_mac_operand(self.fmt_a, "a"))
         object.__setattr__(self, "fmt_b", check_int_mac_operand(self.fmt_b, "b"))
         _check_depth(self.depth)
-        default = max(self.formula_acc_bits, self.min_acc_bits)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", default)
-        _check_acc_bits(self.acc_bits, self.product_bits, default, f"{self.fmt_a} x {self.fmt_b}")
+        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b}",
+                              max(self.formula_acc_bits, self.min_acc_bits))
 
     def _geom(self) -> ProductGeometry:
         a, b = self.fmt_a, self.fmt_b
@@ -831,7 +849,7 @@ def product_range(fmt_a, fmt_b) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
-class DotParams:
+class DotParams(_AccWidths):
     """Widths of the accumulating dot product (SPEC 5.1 with SPEC 3.2's accumulator).
 
     Every product is an integer multiple of ``2**acc_lsb_exp`` (the product of the operands'
@@ -851,11 +869,8 @@ class DotParams:
         object.__setattr__(self, "fmt_a", check_operand(self.fmt_a, "a"))
         object.__setattr__(self, "fmt_b", check_operand(self.fmt_b, "b"))
         check_lanes(self.lanes)
-        _check_depth(self.depth)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.fmt_a} x {self.fmt_b} dot ({self.lanes} lanes)"
-        _check_acc_bits(self.acc_bits, self.sum_bits, self.min_acc_bits, what)
+        self._settle_acc_bits(self.sum_bits,
+                              f"{self.fmt_a} x {self.fmt_b} dot ({self.lanes} lanes)")
 
     def _range(self):
         return product_range(self.fmt_a, self.fmt_b)
@@ -880,18 +895,6 @@ class DotParams:
     @property
     def sum_bits(self) -> int:
         return _min_width(1, self.max_pos, self.max_neg)
-
-    @property
-    def guard_bits(self) -> int:
-        return ceil_log2(self.depth)
-
-    @property
-    def min_acc_bits(self) -> int:
-        return _min_width(self.depth, self.max_pos, self.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
 
     @property
     def has_flags(self) -> bool:
@@ -979,7 +982,7 @@ def elem_emax(fmt: FloatFormat | IntFormat) -> int:
 
 
 @dataclass(frozen=True)
-class MxDotParams:
+class MxDotParams(_AccWidths):
     """Widths of the accumulating block dot product (SPEC 5.2 with SPEC 3.2's accumulator).
 
     Every block Dot is an integer multiple of ``2**acc_lsb_exp`` = the product of the two
@@ -1001,11 +1004,7 @@ class MxDotParams:
         object.__setattr__(self, "elem_b", check_mx_element(self.elem_b, "element b"))
         object.__setattr__(self, "scale_fmt", check_scale_format(self.scale_fmt))
         check_block(self.block)
-        _check_depth(self.depth)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", self.min_acc_bits)
-        what = f"{self.elem} x {self.elem_b} block of {self.block}"
-        _check_acc_bits(self.acc_bits, self.block_bits, self.min_acc_bits, what)
+        self._settle_acc_bits(self.block_bits, f"{self.elem} x {self.elem_b} block of {self.block}")
 
     @property
     def product_lsb_exp(self) -> int:
@@ -1043,14 +1042,6 @@ class MxDotParams:
     def block_bits(self) -> int:
         """Two's complement width of one scaled block Dot on the accumulator grid."""
         return _min_width(1, self.max_pos, self.max_neg)
-
-    @property
-    def min_acc_bits(self) -> int:
-        return _min_width(self.depth, self.max_pos, self.max_neg)
-
-    @property
-    def safe_depth(self) -> int:
-        return _safe_count(self.acc_bits, self.max_pos, self.max_neg)
 
     def summary(self) -> dict:
         return {

@@ -207,32 +207,25 @@ def normalize(m: Module, sig: Value, exp: Value, name: str) -> tuple[Signal, Sig
     return s, e
 
 
-def round_standard(
-    m: Module,
-    fmt: FloatFormat,
-    *,
-    sign: Value,
-    sig: Value,
-    exp: Value,
-    is_nan: Value,
-    is_inf: Value,
-    sticky: Value | None = None,
-    rand: Value | None = None,
-    rounding: str = Rounding.RNE,
-    saturate: bool = False,
-    exact: bool = False,
-    pipe: Pipeline | None = None,
-    name: str = "rnd",
-) -> Signal:
+#: round_encode's arguments that select the align_max or approximate contract
+_CONTRACT_ARGS = ("align_max", "granularity", "capped", "flush", "flush_index")
+
+
+def round_standard(m: Module, fmt: FloatFormat, **raw) -> Signal:
     """Rounder contract 1, **standard** (golden twin: ``exmy.golden.encode`` of the same
-    value): ``value = (-1)**sign * (sig + delta) * 2**(exp - (W-1))`` with the leading one at
-    bit W-1 or W-2 (or sig = 0), ``sticky`` iff 0 < delta < 1, ``is_nan`` / ``is_inf``
-    overriding. One rounding per ``rounding`` (stochastic reads ``rand``), then
-    :func:`encode_fields`. ``exact=True`` (the value is known to be representable) drops the
-    increment logic. ``pipe``'s cut ``"round"`` registers after the subnormal alignment."""
-    return round_encode(m, fmt, sign=sign, sig=sig, exp=exp, is_nan=is_nan, is_inf=is_inf,
-                        sticky=sticky, rand=rand, rounding=rounding, saturate=saturate,
-                        exact=exact, pipe=pipe, name=name)
+    value). Arguments (keywords): ``sign``, ``sig``, ``exp``, ``is_nan``, ``is_inf``,
+    optional ``sticky``, ``rand``, ``rounding``, ``saturate``, ``exact``, ``pipe``, ``name``.
+
+    Value: ``(-1)**sign * (sig + delta) * 2**(exp - (W-1))`` with the leading one at bit W-1
+    or W-2 (or sig = 0), ``sticky`` iff 0 < delta < 1, ``is_nan`` / ``is_inf`` overriding.
+    One rounding per ``rounding`` (stochastic reads ``rand``), then :func:`encode_fields`.
+    ``exact=True`` (the value is known to be representable) drops the increment logic.
+    ``pipe``'s cut ``"round"`` registers after the subnormal alignment."""
+    other = [k for k in _CONTRACT_ARGS if k in raw]
+    if other:
+        raise TypeError(f"round_standard takes no {', '.join(other)}; use round_align_max or "
+                        f"round_approximate")
+    return round_encode(m, fmt, **raw)
 
 
 def round_align_max(m: Module, fmt: FloatFormat, *, align_max: int, **raw) -> Signal:

@@ -192,3 +192,10 @@ def test_round_approximate_g1_matches_golden_encode(fmt, rounding):
     got = np.array(_simulate(dut, v, ["y"])["y"])
     want = _golden(v, fmt, W, rounding=rounding)
     assert np.array_equal(got, want)
+
+
+def test_round_standard_refuses_other_contracts_arguments():
+    m = Module()
+    with pytest.raises(TypeError, match=r"^round_standard takes no align_max, granularity; use "
+                       r"round_align_max or round_approximate$"):
+        round_standard(m, parse_format("e4m3fn"), align_max=0, granularity=2)
