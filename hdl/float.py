@@ -56,6 +56,7 @@ __all__ = [
     "round_encode",
     "round_standard",
     "round_to_int",
+    "RawLayout",
     "Rounder",
     "port_shape",
 ]
@@ -629,10 +630,41 @@ def round_to_int(
     return y
 
 
+class RawLayout(data.StructLayout):
+    """The raw intermediate as a typed struct, in golden's convention (``exmy.golden.Raw``,
+    same field meanings)::
+
+        value = (-1)**sign * (sig + delta) * 2**exp      exp: the weight of sig's LSB
+        sticky  = (0 < delta < 1)                         bits dropped below sig
+        is_nan, is_inf override the value; is_zero = the value is an exact zero
+                                                          (sig == 0, not sticky, not special)
+
+    ``sig`` is ``sig_width`` bits, ``exp`` a signed ``exp_width``-bit integer. A stage that
+    hands a ``RawLayout`` value to the rounder (``Rounder``) is tested against golden's
+    ``encode`` of the same ``Raw``, field for field (tests/test_raw_stages.py). Inside the
+    datapaths the exponent is the weight of the *top* bit (``exp + sig_width - 1``), which is
+    what :func:`round_standard` takes.
+    """
+
+    def __init__(self, sig_width: int, exp_width: int):
+        if not isinstance(sig_width, int) or sig_width < 1:
+            raise ValueError(f"RawLayout sig_width must be a positive integer, not {sig_width!r}")
+        if not isinstance(exp_width, int) or exp_width < 2:
+            raise ValueError(f"RawLayout exp_width must be an integer >= 2, not {exp_width!r}")
+        super().__init__({
+            "sign": unsigned(1), "exp": signed(exp_width), "sig": unsigned(sig_width),
+            "sticky": unsigned(1), "is_nan": unsigned(1), "is_inf": unsigned(1),
+            "is_zero": unsigned(1),
+        })
+        self.sig_width, self.exp_width = sig_width, exp_width
+
+
 class Rounder(wiring.Component):
-    """The shared rounder as a stand-alone component (for testing it against
-    ``exmy.golden.encode`` stage by stage). Ports: sign, sig, exp, sticky, is_nan, is_inf,
-    [rand], y. Latency 0 or 1 (a register after the alignment shift)."""
+    """The standard rounder contract as a stand-alone component: ``raw`` (a
+    :class:`RawLayout` value, golden's convention) -> ``y``, the encoding in ``fmt``; the
+    golden twin is ``exmy.golden.encode`` of the same ``Raw``. The leading one of ``sig``
+    must be at its top bit or the one below (or sig = 0). Ports: ``raw``, [``rand``], ``y``.
+    Latency 0 or 1 (a register after the alignment shift)."""
 
     def __init__(
         self, fmt: FloatFormat, sig_width: int, exp_width: int, *, rounding="rne",
@@ -643,15 +675,7 @@ class Rounder(wiring.Component):
         self.saturate = saturate
         self.rand_bits = rand_bits
         self.latency = check_latency(latency)
-        ports = {
-            "sign": In(1),
-            "sig": In(sig_width),
-            "exp": In(signed(exp_width)),
-            "sticky": In(1),
-            "is_nan": In(1),
-            "is_inf": In(1),
-            "y": Out(fmt.width),
-        }
+        ports = {"raw": In(RawLayout(sig_width, exp_width)), "y": Out(fmt.width)}
         if self.rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
@@ -659,9 +683,13 @@ class Rounder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.latency, ["round"])
+        raw = self.raw
+        W = len(raw.sig)
+        top = Signal(signed(len(raw.exp) + 1), name="raw_top_exp")  # weight of sig's top bit
+        m.d.comb += top.eq(raw.exp + (W - 1))
         y = round_standard(
-            m, self.fmt, sign=self.sign, sig=self.sig, exp=self.exp, is_nan=self.is_nan,
-            is_inf=self.is_inf, sticky=self.sticky,
+            m, self.fmt, sign=raw.sign, sig=raw.sig, exp=top, is_nan=raw.is_nan,
+            is_inf=raw.is_inf, sticky=raw.sticky,
             rand=getattr(self, "rand", None), rounding=self.rounding, saturate=self.saturate,
             pipe=pipe,
         )

@@ -11,13 +11,15 @@ import zlib
 import numpy as np
 import pytest
 from amaranth.hdl import Module, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from exmy.golden import Raw, decode, encode, multiply_raw
 from exmy.golden.format import parse_format
 from exmy.hdl.float import (
+    RawLayout,
+    Rounder,
     decode_float,
     product_inf,
     product_nan,
@@ -37,7 +39,9 @@ def _simulate(dut, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[st
     async def bench(ctx):
         for i in range(n):
             for name, vals in inputs.items():
-                ctx.set(getattr(dut, name), int(vals[i]))
+                port = getattr(dut, name)
+                port = port.as_value() if isinstance(port, data.View) else port
+                ctx.set(port, int(vals[i]))
             for o in outputs:
                 got[o].append(ctx.get(getattr(dut, o)))
 
@@ -194,8 +198,49 @@ def test_round_approximate_g1_matches_golden_encode(fmt, rounding):
     assert np.array_equal(got, want)
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_round_standard_refuses_other_contracts_arguments():
     m = Module()
     with pytest.raises(TypeError, match=r"^round_standard takes no align_max, granularity; use "
                        r"round_align_max or round_approximate$"):
         round_standard(m, parse_format("e4m3fn"), align_max=0, granularity=2)
+
+
+@pytest.mark.parametrize("fmt, rounding, R", [("float8_e4m3fn", "rne", 0),
+                                              ("float8_e5m2", "stochastic", 4),
+                                              ("bfloat16", "rtz", 0)])
+def test_rounder_takes_golden_raw_field_for_field(fmt, rounding, R):
+    """The typed raw intermediate (RawLayout, golden's exponent convention) into the Rounder
+    component against golden encode of the same Raw, no conversion in the test."""
+    fmt = parse_format(fmt)
+    W = fmt.sig_bits + 6
+    rng = np.random.default_rng(zlib.crc32(f"rounder {fmt.name} {rounding}".encode()))
+    v = _raw_values(fmt, W, rng)
+    lsb = v["exp"] - (W - 1)  # golden's convention: the weight of sig's LSB
+    zero = (v["sig"] == 0) & (v["sticky"] == 0) & (v["is_nan"] == 0) & (v["is_inf"] == 0)
+    layout = RawLayout(W, 10)
+    fields = {"sign": v["sign"], "exp": lsb, "sig": v["sig"], "sticky": v["sticky"],
+              "is_nan": v["is_nan"], "is_inf": v["is_inf"], "is_zero": zero}
+    packed = [layout.const({k: int(x[i]) for k, x in fields.items()}).as_value().value
+              for i in range(N)]
+    ins = {"raw": np.array(packed, dtype=object)}
+    kw = {}
+    if R:
+        ins["rand"] = rng.integers(0, 1 << R, N)
+        kw = dict(rand=ins["rand"], rand_bits=R)
+    dut = Rounder(fmt, W, 10, rounding=rounding, rand_bits=R or None)
+    got = np.array(_simulate(dut, ins, ["y"])["y"])
+    raw = Raw(v["sign"].astype(np.uint8), v["sig"].astype(np.int64), lsb.astype(np.int64),
+              v["is_nan"].astype(bool), v["is_inf"].astype(bool), v["sticky"].astype(bool))
+    assert np.array_equal(got, encode(raw, fmt, rounding=rounding, **kw))
+
+
+def test_raw_layout_arguments():
+    assert list(dict(RawLayout(8, 6).members)) == ["sign", "exp", "sig", "sticky", "is_nan",
+                                                   "is_inf", "is_zero"]
+    with pytest.raises(ValueError, match=r"^RawLayout sig_width must be a positive integer, "
+                       r"not 0$"):
+        RawLayout(0, 6)
+    with pytest.raises(ValueError, match=r"^RawLayout exp_width must be an integer >= 2, "
+                       r"not 1$"):
+        RawLayout(8, 1)
