@@ -23,6 +23,7 @@ COMMANDS = [
     "exmy.cli.cmd_build",
     "exmy.cli.cmd_demo",
     "exmy.cli.cmd_quantize",
+    "exmy.cli.cmd_prove",
     "exmy.cli.cmd_evaluate",
 ]
 
