@@ -165,7 +165,16 @@ def _comparison(args) -> int:
     return 0
 
 
+#: largest --samples: the statistics hold every sample in memory (about 250 bytes each)
+MAX_SAMPLES = 10_000_000
+
+
 def run(args) -> int:
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise CliError(f"--samples must be in 1..{MAX_SAMPLES:,} (every sample is held in "
+                       f"memory; repeat with other --seed values for more), not {args.samples}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     if args.a is None:
         return _comparison(args)
     return _analyze_format(args)

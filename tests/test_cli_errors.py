@@ -274,6 +274,21 @@ def test_only_options_of_existing_units_are_offered(command):
         assert "lanes" not in offered
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--samples", "10000000000000"], "exmy analyze: error: --samples must be in 1..10,000,000 "
+     "(every sample is held in memory; repeat with other --seed values for more), not "
+     "10000000000000"),
+    (["--samples", "0"], "exmy analyze: error: --samples must be in 1..10,000,000 (every sample "
+     "is held in memory; repeat with other --seed values for more), not 0"),
+    (["--seed", "-1"], "exmy analyze: error: --seed must be a non-negative integer, not -1"),
+    (["--a", "int8"], "exmy analyze: error: --a must be a float format, not the integer format "
+     "int8"),
+])
+def test_analyze_argument_errors(extra, message, capsys):
+    assert _code(["analyze", "multiplier", *extra]) == 2
+    assert cli_error(capsys) == message
+
+
 # -- analyze footer ---------------------------------------------------------------------------
 def _footer(out: str) -> str:
     lines = out.splitlines()
