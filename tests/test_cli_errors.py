@@ -437,8 +437,10 @@ def test_check_rejects_bad_batch():
 
 def _start(argv, **kw):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # SIGINT handled as in a terminal, even if pytest itself was started with it ignored
     return subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 SIGINT_ARGV = ["simulate", "convert", "--a", "float32", "--out", "e4m3fn", "--simulator",
