@@ -69,28 +69,12 @@ class LMul(Unit):
     the output's magnitude code, so it is packed as it is (nothing to round). Every other
     case (zero, flush, overflow, Inf, NaN, negative into unsigned) is encoded by the shared
     encoder ``round_encode`` with constant datapath inputs, so the rules live in one place
-    and only their logic is built. Calling ``round_encode`` on the exact value instead builds
-    its subnormal-alignment shifter and exponent re-biasing for nothing: measured on
-    ``synth_ice40`` (registered I/O) 58 vs 41 LUTs for float8_e4m3fn, 74 vs 45 for
-    float8_e5m2, 112 vs 79 for bfloat16, and 77 vs 132 MHz (e4m3fn).
+    and only their logic is built (calling the rounder on the exact value instead builds its
+    subnormal-alignment shifter and exponent re-biasing for nothing; the measurement is in
+    docs/results/design_choices.md).
 
-    Error (golden ``exmy.golden.stats``; numbers from ``benchmarks/lmul_error.py``, seed 0,
-    also printed by ``exmy analyze multiplier``). Over every pair of normal operands, output
-    exponent widened (no overflow/underflow), mean / max relative error against the exact
-    product:
-
-    ============  ===============  ===============  ===============  ===============
-    operands      adder            formula          pam              RNE multiply
-    ============  ===============  ===============  ===============  ===============
-    e5m2 (M=2)    14.67% / 25.00%  13.02% / 25.00%   3.57% / 11.11%   3.57% / 11.11%
-    e4m3fn (M=3)   5.22% / 12.50%   8.02% / 21.78%   3.81% / 11.11%   1.90% /  5.19%
-    e3m4 (M=4)     5.14% / 12.50%   7.51% / 20.86%   3.83% / 11.11%   1.07% /  3.03%
-    ============  ===============  ===============  ===============  ===============
-
-    End to end on 10^6 products of N(0,1) samples (quantized with RNE; L-Mul operands with 8
-    exponent bits), mean relative error against the float64 product: L-Mul M=3 5.70%
-    (formula 7.60%, pam 4.83%), L-Mul M=4 5.29%, RNE float8_e4m3fn 4.51%, RNE float8_e5m2
-    7.17%: M=3 beats e5m2 as the paper claims, M=4 does not match e4m3.
+    Error: ``exmy.golden.stats`` measures it (``benchmarks/lmul_error.py``, ``exmy analyze
+    multiplier``); the numbers are in docs/results/design_choices.md and the README.
 
     Latency and pipeline cut points (``latency`` registers, evenly spaced over the cuts, the
     last cut first; more than 2 go to the output): decode (operand classes, magnitude
