@@ -120,6 +120,11 @@ def run(args) -> int:
             lines.append(_csv_to_md(summary))
         print(f"3. report: {report_dir}/ ({len(written.get('tables', []))} tables, "
               f"{len(written.get('plots', []))} plots)")
+    print("4. evaluate a few unit configurations on all-MiniLM-L6-v2 (20 sentences)")
+    from exmy.evaluate.run import demo_evaluate
+
+    lines += ["", "## Accuracy on all-MiniLM-L6-v2", ""]
+    lines += demo_evaluate(out / "exmy-results.sqlite")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     took = time.perf_counter() - t_start
     verdict = "all checks passed" if not failures else f"{failures} FAILED"

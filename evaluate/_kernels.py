@@ -20,7 +20,10 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["gelu", "fixed_matmul", "float_acc_matmul", "approx_fma_matmul", "round_int_f32"]
+__all__ = [
+    "gelu", "fixed_matmul", "float_acc_matmul", "float_acc_matmul_fast", "approx_fma_matmul",
+    "round_int_f32",
+]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -236,3 +239,65 @@ def approx_fma_matmul(
                 acc = -r if v < 0.0 else r
             out[t, n] = acc
     return out
+
+
+# -- float accumulators, fast path ------------------------------------------------------------
+_NB = 8  # independent accumulator chains interleaved per inner loop (instruction parallelism)
+_SIGN = np.int64(-0x8000000000000000)
+_MAG = np.int64(0x7FFFFFFFFFFFFFFF)
+_INF_BITS = np.int64(0x7FF0000000000000)
+
+
+@numba.njit(inline="always")
+def _step_bits(acc, p, d, half_m1, low_mask, min_normal_bits, max_bits, man_bits, emin,
+               max_finite, overflow):
+    """One FMA-chain step: round(acc + p) into the accumulator format (RNE), as
+    ``float_acc_matmul``'s loop body, with the rounding done on float64 bit patterns for
+    results in the normal range (the rest take ``_round_fmt``)."""
+    s, err = _two_sum(acc, p)
+    sb = np.float64(s).view(np.int64)
+    mag = sb & _MAG
+    if mag >= _INF_BITS:  # Inf or NaN stays (products are finite)
+        return s
+    if err != 0.0 and (sb & 1) == 0:  # round to odd
+        if (err > 0.0) == (s > 0.0):
+            sb += 1
+        else:
+            sb -= 1
+        mag = sb & _MAG
+    if mag < min_normal_bits:
+        return _round_fmt(np.int64(sb).view(np.float64), man_bits, emin, max_finite, overflow)
+    mag = (mag + half_m1 + ((mag >> d) & 1)) & low_mask
+    if mag > max_bits:
+        return overflow if sb >= 0 else -overflow
+    return np.int64(mag | (sb & _SIGN)).view(np.float64)
+
+
+@numba.njit(parallel=True, cache=True)
+def float_acc_matmul_fast(xv, wv, man_bits, emin, max_finite, overflow):
+    """``float_acc_matmul`` on operand values (float64, exact products), ``_NB`` output
+    columns at a time so that independent chains overlap. Same results bit for bit."""
+    T, K = xv.shape
+    N = wv.shape[0]
+    out = np.empty((T, N), np.float64)
+    d = 52 - man_bits
+    half_m1 = (np.int64(1) << (d - 1)) - 1
+    low_mask = ~((np.int64(1) << d) - 1)
+    min_normal_bits = np.int64(emin + 1023) << 52
+    max_bits = np.float64(max_finite).view(np.int64)
+    nblk = (N + _NB - 1) // _NB
+    for job in numba.prange(T * nblk):
+        t = job // nblk
+        n0 = (job % nblk) * _NB
+        acc = np.full(_NB, -0.0)
+        nn = min(_NB, N - n0)
+        for k in range(K):
+            x = xv[t, k]
+            for j in range(nn):
+                acc[j] = _step_bits(acc[j], x * wv[n0 + j, k], d, half_m1, low_mask,
+                                    min_normal_bits, max_bits, man_bits, emin, max_finite,
+                                    overflow)
+        for j in range(nn):
+            out[t, n0 + j] = acc[j]
+    return out
+

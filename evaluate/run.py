@@ -24,7 +24,10 @@ import numpy as np
 from .model import LINEAR_NAMES, MiniLM, load_model, load_sentences
 from .units import Config, LinearUnit
 
-__all__ = ["CALIB_EVERY", "Evaluator", "metrics", "spearman", "split_sentences"]
+__all__ = [
+    "CALIB_EVERY", "DEMO_CONFIGS", "Evaluator", "demo_evaluate", "metrics", "spearman",
+    "split_sentences",
+]
 
 #: Every CALIB_EVERY-th sentence is held out for calibration.
 CALIB_EVERY = 8
@@ -150,9 +153,16 @@ class Evaluator:
         from .model import forward
 
         units = self.units(cfg)
+        last: dict = {}
 
         def linear(layer, name, x, w, b):
-            return units[(layer, name)](x)
+            u = units[(layer, name)]
+            if last.get("x") is x and last.get("key") == u.act_key:
+                q = last["q"]  # query, key and value share their input
+            else:
+                q = u.quantize_acts(x)
+                last.update(x=x, key=u.act_key, q=q)
+            return u(x, q)
 
         emb = forward(self.model, self.ids, linear)
         stats: dict = {}
@@ -175,3 +185,40 @@ class Evaluator:
         if "elements" in stats:
             m["exact_recomputed"] = int(stats["exact_recomputed"])
         return m
+
+
+#: The configurations ``exmy demo`` evaluates (a short run on a subset).
+DEMO_CONFIGS = (
+    Config("e4m3fn", "e4m3fn", scaling="channel"),
+    Config("int4", "int8", scaling="channel"),
+    Config("e2m1fn", "e2m1fn", scaling="mx"),
+)
+
+
+def demo_evaluate(db_path, sentences: int = 20) -> list[str]:
+    """``exmy demo``'s evaluation step: DEMO_CONFIGS on the first ``sentences`` evaluation
+    sentences, stored in the results database ``db_path``; prints one line per configuration
+    and returns a markdown table."""
+    from .db import EvaluateDB
+    from .model import MODEL_PACKAGE
+
+    ev = Evaluator(sentences)
+    db = EvaluateDB(db_path)
+    model_id = f"{MODEL_PACKAGE}:{ev.model.folder.name}"
+    lines = ["| configuration | cosine mean | cosine min | nn agreement | Spearman | s |",
+             "|---|---|---|---|---|---|"]
+    try:
+        for cfg in DEMO_CONFIGS:
+            rec = db.get(cfg.key, len(ev.sentences), model_id)
+            if rec is None:
+                rec = {**cfg.as_dict(), "key": cfg.key, **ev.evaluate(cfg)}
+                db.put(cfg.key, cfg.as_dict(), model_id, rec)
+            print(f"   {cfg.key}: cosine mean {rec['cosine_mean']:.5f}, nn "
+                  f"{rec['nn_agreement']:.2f}, {rec['seconds']:.0f} s", flush=True)
+            lines.append(
+                f"| `{cfg.key}` | {rec['cosine_mean']:.5f} | {rec['cosine_min']:.5f} | "
+                f"{rec['nn_agreement']:.3f} | {rec['spearman']:.5f} | {rec['seconds']:.0f} |"
+            )
+    finally:
+        db.close()
+    return lines

@@ -102,13 +102,20 @@ class Codec:
         if isinstance(fmt, IntFormat):
             v = np.clip(np.rint(np.ldexp(y, -fmt.scale_exp)), fmt.min_value, fmt.max_value)
             return (v.astype(np.int64) & ((1 << fmt.bits) - 1)).astype(np.int32)
+        M = fmt.man_bits
         a = np.abs(y)
         _, e = np.frexp(a)
         e = np.maximum(e - 1, fmt.emin)
-        r = np.rint(np.ldexp(a, fmt.man_bits - e))
-        r = np.minimum(np.ldexp(r, e - fmt.man_bits), float(fmt.max_finite))
-        idx = np.searchsorted(self.pos_values, r)
-        codes = self.pos_codes[idx].astype(np.int64)
+        r = np.rint(np.ldexp(a, M - e))  # the significand on the grid 2**(e - M)
+        r = np.minimum(np.ldexp(r, e - M), float(fmt.max_finite))
+        # fields of r: normal if r >= 2**emin (a carry may have moved it up a binade)
+        _, er = np.frexp(r)
+        er = er.astype(np.int64) - 1
+        normal = (r != 0) & (er >= fmt.emin)
+        man = np.where(
+            normal, np.ldexp(r, np.where(normal, M - er, 0)) - (1 << M), np.ldexp(r, M - fmt.emin)
+        ).astype(np.int64)
+        codes = np.where(normal, (er + fmt.bias) << M, 0) | man
         neg = np.signbit(y)
         if fmt.special == "fnuz":
             neg &= r != 0
@@ -335,20 +342,47 @@ def exact_dot_f32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _exact_rows(np.asarray(x, np.float64), np.asarray(w, np.float64))
 
 
+def _zero_signs(x, w, s, out) -> None:
+    """Where the exact sum is zero, golden.dot gives -0 iff every term is -0 (all products
+    zero, each with sign(x) xor sign(w) = 1); float64 sums give +0 there. Fix ``out``."""
+    t, n = np.nonzero(s == 0)
+    if len(t):
+        xs, ws = x[t], w[n]
+        neg = np.all(((xs == 0) | (ws == 0)) & (np.signbit(xs) ^ np.signbit(ws)), axis=1)
+        out[t[neg], n[neg]] = np.float32(-0.0)
+
+
 def exact_matmul_f32(
-    x: np.ndarray, w: np.ndarray, stats: dict | None = None, w_lsb: np.ndarray | None = None
+    x: np.ndarray,
+    w: np.ndarray,
+    stats: dict | None = None,
+    w_lsb: np.ndarray | None = None,
+    grid: int | None = None,
 ) -> np.ndarray:
     """float32 of the exact ``x @ w.T`` per element (one RNE rounding), for float64 ``x``
     (T, K) and ``w`` (N, K) whose entrywise products are exact in float64.
 
     A float64 matmul ``S`` differs from the exact sum by at most ``(K-1) u sum|p|`` in any
     summation order (u = 2**-53), and ``B = |x| @ |w|.T`` bounds ``sum|p|`` within a factor
-    ``1 + K u``. Where the float32 roundings of ``S - err`` and ``S + err`` (err = 2 (K+4) u B
+    ``1 + K u``. With ``grid`` (every entry of x times every entry of w is a multiple of
+    ``2**grid``) and ``K max|x| max|w| < 2**(53 + grid)`` the float64 matmul is exact and that
+    is all. Otherwise, where the float32 roundings of ``S - err`` and ``S + err`` (err = 2 (K+4) u B
     + 2u |S|) are the same encoding, rounding is monotone, so the exact sum rounds to it too;
     the other elements (and sums of zero products, for their sign) are recomputed exactly.
     """
     K = x.shape[1]
     s = x @ w.T
+    if grid is not None:
+        # every product is a multiple of 2**grid and K * max|x| * max|w| < 2**(53 + grid):
+        # every partial sum is exact in float64, in any order
+        bound = K * float(np.abs(x).max(initial=0.0)) * float(np.abs(w).max(initial=0.0))
+        if bound < 2.0 ** min(53 + grid, 1000):
+            out = s.astype(np.float32)
+            _zero_signs(x, w, s, out)
+            if stats is not None:
+                stats["elements"] = stats.get("elements", 0) + out.size
+                stats.setdefault("exact_recomputed", 0)
+            return out
     b = np.abs(x) @ np.abs(w).T
     err = b * ((K + 4) * 2.0**-52) + np.abs(s) * 2.0**-52
     lo = (s - err).astype(np.float32).view(np.uint32)
@@ -464,6 +498,20 @@ class LinearUnit:
         s = (amax / np.float32(c.range)).astype(np.float32)
         return np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
 
+    def _grid(self, xscale) -> int:
+        """Every product of a quantized activation and weight is a multiple of 2**grid."""
+
+        def q(c: Codec) -> int:
+            f = c.fmt
+            return f.scale_exp if isinstance(f, IntFormat) else f.quantum_exp
+
+        g = q(self.ca) + q(self.cw)
+        if self.cfg.scaling == "mx":
+            g += int(np.frexp(xscale.min())[1] - 1) + int(np.frexp(self.w_scale.min())[1] - 1)
+        elif self.cfg.scaling == "nvfp4":
+            g += 2 * CATALOG["float8_e4m3fn"].quantum_exp
+        return g
+
     @staticmethod
     def _deq(scale, codes, c: Codec, blk: int) -> np.ndarray:
         v = c.values[codes]
@@ -505,21 +553,31 @@ class LinearUnit:
         codes = self.ca.quantize((x / self.s_x).astype(np.float32))
         return codes, self.ca.values[codes], None
 
-    def unit_output(self, x: np.ndarray):
-        """(y float32 (T, N) as the unit computes it, activation codes, activation scales)."""
+    def _wv_t(self) -> np.ndarray:
+        """Weight values (N, K) float64, C-contiguous."""
+        return np.ascontiguousarray(self.w_val)
+
+    @property
+    def act_key(self) -> tuple:
+        """Two units with equal act_key quantize one input identically."""
+        return (self.cfg.acts, self.cfg.scaling, None if self.s_x is None else float(self.s_x))
+
+    def unit_output(self, x: np.ndarray, quantized=None):
+        """(y float32 (T, N) as the unit computes it, activation codes, activation scales).
+        ``quantized``: ``quantize_acts(x)`` if already known (Q, K and V share an input)."""
         from . import _kernels as kern
 
         cfg = self.cfg
-        codes, xval, xscale = self.quantize_acts(x)
+        codes, xval, xscale = quantized if quantized is not None else self.quantize_acts(x)
         if cfg.product == "lmul":
             acc = kern.fixed_matmul(
                 np.ascontiguousarray(codes), np.ascontiguousarray(self.w_codes), self.lmul_table
             )
             y = kern.round_int_f32(acc, self.lmul_lsb)
         elif cfg.acc == "exact":
-            if self._w_lsb is None:
-                self._w_lsb = _min_lsb(self.w_val)
-            y = exact_matmul_f32(xval, self.w_val, self.stats, self._w_lsb)
+            y = exact_matmul_f32(
+                xval, self.w_val, self.stats, grid=self._grid(xscale)
+            )
         else:
             facc = CATALOG[APPROX_ACC_FORMAT] if cfg.acc == "approx-fma" else CATALOG[cfg.acc]
             args = (int(facc.man_bits), int(facc.emin))
@@ -531,15 +589,15 @@ class LinearUnit:
                     *args, int(facc.bias), float(facc.max_finite), math.inf, cfg.granularity,
                 )
             else:
-                y = kern.float_acc_matmul(
-                    xc, wc, self.ca.values, self.cw.values, *args, float(facc.max_finite),
+                y = kern.float_acc_matmul_fast(
+                    np.ascontiguousarray(xval), self._wv_t(), *args, float(facc.max_finite),
                     math.inf,
                 )
             y = y.astype(np.float32)  # exact: the accumulator format is inside float32
         return y, codes, xscale
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        y, _, _ = self.unit_output(x)
+    def __call__(self, x: np.ndarray, quantized=None) -> np.ndarray:
+        y, _, _ = self.unit_output(x, quantized)
         if self.s_x is None:
             out = y + self.b
         else:

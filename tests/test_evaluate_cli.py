@@ -165,3 +165,12 @@ def test_database_of_another_schema_exit_2(capsys, tmp_path):
         f"exmy evaluate: error: Results database {db} has evaluate schema version 99, not 1; "
         f"use another --db file"
     )
+
+
+def test_demo_evaluation_step(tmp_path, capsys):
+    from exmy.evaluate.run import DEMO_CONFIGS, demo_evaluate
+
+    lines = demo_evaluate(tmp_path / "demo.sqlite", sentences=3)
+    assert len(lines) == 2 + len(DEMO_CONFIGS)
+    assert len(capsys.readouterr().out.splitlines()) == len(DEMO_CONFIGS)
+    assert len(EvaluateDB(tmp_path / "demo.sqlite").rows()) == len(DEMO_CONFIGS)

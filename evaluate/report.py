@@ -1,0 +1,163 @@
+"""Accuracy on all-MiniLM-L6-v2 beside the cost model's MAC cost and SQNR proxy.
+
+    python -m exmy.evaluate.report DB.sqlite OUT_DIR [--costmodel docs/results/costmodel]
+        [--sentences N] [--target ecp5]
+
+reads the ``evaluate_results`` rows of DB (``exmy evaluate report --db DB``) and the cost
+model's points (docs/results/costmodel/costmodel_points.csv: the exact MAC, latency 1, 4608
+products, nextpnr at a 100 MHz target), and writes to OUT_DIR:
+
+- ``accuracy.csv``: every configuration with its four measures and its time;
+- ``accuracy_cost.csv``: the per-channel exact configurations whose format the cost-model sweep
+  has (its eXmY-none minifloats and INT3-INT8), with LUT, FF, LUT+FF and the SQNR proxy;
+- ``summary.json``: the Spearman rank correlation between the SQNR proxy and the measured
+  accuracy, and the LUT+FF-vs-accuracy Pareto front (does it contain an INT format?);
+- ``accuracy_cost.png``: 1 - mean cosine against LUT+FF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from exmy.golden import parse_format
+
+from .db import EvaluateDB
+from .run import spearman
+
+__all__ = ["build_report", "main"]
+
+_MEASURES = ("cosine_mean", "cosine_min", "nn_agreement", "spearman", "seconds")
+
+
+def _pareto(points: list[tuple[float, float, str]]) -> list[str]:
+    """Labels of the points no other point beats on both cost (lower) and error (lower)."""
+    front = []
+    for c, e, lab in points:
+        if not any((c2 <= c and e2 <= e) and (c2 < c or e2 < e) for c2, e2, _ in points):
+            front.append(lab)
+    return front
+
+
+def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
+                 target: str = "ecp5") -> dict:
+    rows = EvaluateDB(db_path).rows()
+    if sentences is not None:
+        rows = [r for r in rows if r["sentences"] == sentences]
+    if not rows:
+        raise ValueError(f"No evaluate results in {db_path}" +
+                         (f" for {sentences} sentences" if sentences else ""))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "accuracy.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "sentences", *_MEASURES])
+        for r in rows:
+            w.writerow([r["key"], r["sentences"], *(r[m] for m in _MEASURES)])
+
+    points = {}
+    with open(Path(costmodel_dir) / "costmodel_points.csv") as f:
+        for p in csv.DictReader(f):
+            if p["target"] == target and p["variant"] == "acc":
+                points[parse_format(p["format"])] = p
+    joined = []
+    for r in rows:
+        if (r["scaling"], r["product"], r["acc"]) != ("channel", "exact", "exact"):
+            continue
+        if r["weights"] != r["acts"]:
+            continue
+        p = points.get(parse_format(r["weights"]))
+        if p is None:
+            continue
+        joined.append({
+            "format": p["label"], "kind": p["kind"], "bits": int(p["bits"]),
+            "lut": int(p["lut"]), "ff": int(p["ff"]), "lut_ff": int(p["lut"]) + int(p["ff"]),
+            "fmax_mhz": float(p["fmax_mhz"]), "sqnr_normal": float(p["sqnr_normal"]),
+            "sqnr_laplace": float(p["sqnr_laplace"]),
+            **{m: r[m] for m in _MEASURES},
+        })
+    joined.sort(key=lambda j: (j["bits"], j["lut_ff"]))
+    with open(out / "accuracy_cost.csv", "w", newline="") as f:
+        if joined:
+            w = csv.DictWriter(f, fieldnames=list(joined[0]))
+            w.writeheader()
+            w.writerows(joined)
+    summary: dict = {"target": target, "configurations": len(rows), "joined": len(joined)}
+    if len(joined) >= 3:
+        cos = np.array([j["cosine_mean"] for j in joined])
+        for proxy in ("sqnr_normal", "sqnr_laplace"):
+            summary[f"spearman_{proxy}_vs_cosine_mean"] = spearman(
+                np.array([j[proxy] for j in joined]), cos
+            )
+        front = _pareto([(j["lut_ff"], 1 - j["cosine_mean"], j["format"]) for j in joined])
+        summary["pareto_lut_ff_vs_cosine"] = front
+        summary["pareto_has_int"] = any(f.startswith("INT") for f in front)
+        lut_front = _pareto([(j["lut"], 1 - j["cosine_mean"], j["format"]) for j in joined])
+        summary["pareto_lut_vs_cosine"] = lut_front
+        # per width: the best INT and the best minifloat at <= its LUT+FF
+        per_bits = []
+        for b in sorted({j["bits"] for j in joined}):
+            ints = [j for j in joined if j["bits"] == b and j["kind"] == "int"]
+            for i in ints:
+                rivals = [j for j in joined if j["kind"] == "float" and j["lut_ff"] <= i["lut_ff"]]
+                best = max(rivals, key=lambda j: j["cosine_mean"], default=None)
+                per_bits.append({
+                    "int": i["format"], "int_lut_ff": i["lut_ff"],
+                    "int_cosine_mean": i["cosine_mean"],
+                    "best_float_at_most_that_cost": best and best["format"],
+                    "float_lut_ff": best and best["lut_ff"],
+                    "float_cosine_mean": best and best["cosine_mean"],
+                })
+        summary["int_vs_float_at_equal_cost"] = per_bits
+        _plot(joined, out / "accuracy_cost.png", target)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def _plot(joined, path, target) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is pinned
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for kind, mk, col in (("int", "s", "tab:red"), ("float", "o", "tab:blue")):
+        js = [j for j in joined if j["kind"] == kind]
+        ax.scatter([j["lut_ff"] for j in js], [max(1 - j["cosine_mean"], 1e-7) for j in js],
+                   marker=mk, color=col, label="INT" if kind == "int" else "minifloat")
+        for j in js:
+            ax.annotate(j["format"], (j["lut_ff"], max(1 - j["cosine_mean"], 1e-7)),
+                        fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"exact MAC LUT+FF ({target}, 100 MHz target, cost-model sweep)")
+    ax.set_ylabel("1 - mean cosine vs float32 (all-MiniLM-L6-v2)")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="accuracy beside MAC cost")
+    ap.add_argument("db")
+    ap.add_argument("out")
+    ap.add_argument("--costmodel", default="docs/results/costmodel")
+    ap.add_argument("--sentences", type=int)
+    ap.add_argument("--target", default="ecp5", choices=("ecp5", "ice40"))
+    a = ap.parse_args(argv)
+    s = build_report(a.db, a.out, a.costmodel, a.sentences, a.target)
+    print(json.dumps(s, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
