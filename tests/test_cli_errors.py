@@ -485,7 +485,7 @@ def test_sigint_after_batches_reports_them(tmp_path):
     """As above, interrupted after the progress line: the count is whole batches."""
     need("verilator")
     proc = _start([*SIGINT_ARGV, "--build-dir", str(tmp_path / "b")], cwd=tmp_path)
-    code, err = _interrupt(proc, "checked", 600)
+    code, err = _interrupt(proc, "  checked ", 600)
     last = err.strip().splitlines()[-1]
     assert code == 130, err
     m = re.fullmatch(r"exmy simulate: interrupted after ([\d,]+) of 10,000,000,000,000 vectors, "
