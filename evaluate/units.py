@@ -345,11 +345,25 @@ def exact_dot_f32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _zero_signs(x, w, s, out) -> None:
     """Where the exact sum is zero, golden.dot gives -0 iff every term is -0 (all products
     zero, each with sign(x) xor sign(w) = 1); float64 sums give +0 there. Fix ``out``."""
-    t, n = np.nonzero(s == 0)
-    if len(t):
-        xs, ws = x[t], w[n]
-        neg = np.all(((xs == 0) | (ws == 0)) & (np.signbit(xs) ^ np.signbit(ws)), axis=1)
-        out[t[neg], n[neg]] = np.float32(-0.0)
+    zero = s == 0
+    count = int(zero.sum())
+    if count == 0:
+        return
+    if count > 4096:  # many: count the terms that are not -0 with matmuls
+        sx = np.signbit(x).astype(np.float64)
+        sw = np.signbit(w).astype(np.float64)
+        nzx = (x != 0).astype(np.float64)
+        nzw = (w != 0).astype(np.float64)
+        # a term is -0 iff its product is zero and sign(x) xor sign(w) = 1
+        nonzero_terms = nzx @ nzw.T
+        plus = (1 - sx) @ (1 - sw).T + sx @ sw.T  # terms with sign(x) xor sign(w) = 0
+        neg = zero & (nonzero_terms == 0) & (plus == 0)
+        out[neg] = np.float32(-0.0)
+        return
+    t, n = np.nonzero(zero)
+    xs, ws = x[t], w[n]
+    neg = np.all(((xs == 0) | (ws == 0)) & (np.signbit(xs) ^ np.signbit(ws)), axis=1)
+    out[t[neg], n[neg]] = np.float32(-0.0)
 
 
 def exact_matmul_f32(
