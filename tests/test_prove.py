@@ -2,7 +2,8 @@
 z3), a deliberately broken placement caught with a counterexample, and the error paths.
 
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
-2-4, against the latency-1 MAC); slow tier: the bfloat16 and float16 FMAs.
+2-4, against the latency-1 MAC; the FMA and approx-FMA at latency 1); slow tier: the 8-bit
+FMAs at latencies 2-3, the bfloat16 and float16 FMAs at 1-4.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ UNITS_8BIT = [
 STATELESS = [(u, o, lat) for u, o in UNITS_8BIT for lat in (1, 2, 3)]
 MACS = [(u, o, lat) for u, o in (("mac", {"a": "e4m3fn"}), ("int-mac", {"a": "int8"}))
         for lat in (2, 3, 4)]
+#: 8-bit FMA proofs beyond latency 1 take minutes (z3 on the alignment/normaliser logic after
+#: two cuts): slow tier
+SLOW = [(u, o, lat) for u, o, lat in STATELESS if u.endswith("fma") and lat > 1]
+DEFAULT = [c for c in STATELESS + MACS if c not in SLOW]
 
 
 def _id(case):
@@ -59,13 +64,14 @@ def _prove(unit, opts, lat, tmp_path, **kw):
     return res
 
 
-@pytest.mark.parametrize("case", STATELESS + MACS, ids=[_id(c) for c in STATELESS + MACS])
+@pytest.mark.parametrize("case", DEFAULT + [pytest.param(c, marks=pytest.mark.slow)
+                                             for c in SLOW],
+                         ids=[_id(c) for c in DEFAULT + SLOW])
 def test_pipeline_equals_reference(prove_tools, case, tmp_path):
     unit, opts, lat = case
     res = _prove(unit, opts, lat, tmp_path)
-    mac = unit.endswith("mac")
-    assert res.delay == (lat - 1 if mac else lat)
-    assert res.gate == (0 if mac else lat)  # MACs compared from reset on
+    assert res.delay == (lat - 1 if unit.endswith("mac") else lat)
+    assert res.gate == res.delay
     assert res.depth == res.delay + 2
 
 
