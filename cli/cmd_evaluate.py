@@ -131,6 +131,18 @@ def configs_from_toml(data: dict, where: str) -> list:
     return out
 
 
+def _no_nan(x):
+    """JSON has no NaN: a measure that is NaN (an accumulator overflowed to Inf and the
+    embeddings became NaN) is written as null; ``nonfinite`` counts those sentences."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return x
+
+
 def _print_row(cfg, rec: dict, cached: bool) -> None:
     tag = " (cached)" if cached else ""
     print(
@@ -202,6 +214,6 @@ def run(args) -> int:
         db.close()
     if json_path is not None:
         payload = results[0] if args.file is None else results
-        json_path.write_text(json.dumps(payload, indent=1) + "\n")
+        json_path.write_text(json.dumps(_no_nan(payload), indent=1) + "\n")
         print(f"wrote {json_path}", file=sys.stderr)
     return 0
