@@ -129,6 +129,11 @@ def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
 
     monkeypatch.setattr(mod, "Pipeline", _unbalanced(mod.Pipeline, "clear"))
     res = prove_unit("int-mac", {"a": "int8", "latency": 2}, tmp_path / "w")
+    # the shortest counterexample is 4 steps long (valid, then clear: the early clear shows
+    # a cycle later), longer than the default depth 3: the induction step fails first
+    assert res.status == "UNKNOWN", res.line()
+    assert res.line().endswith(f"try a larger --induction-depth; trace {res.trace}")
+    res = prove_unit("int-mac", {"a": "int8", "latency": 2}, tmp_path / "w5", depth=5)
     assert res.status == "FAIL", res.line()
     assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
 
