@@ -88,6 +88,9 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
             w.writeheader()
             w.writerows(joined)
     summary: dict = {"target": target, "configurations": len(rows), "joined": len(joined)}
+    nonfinite = [j["format"] for j in joined if not np.isfinite(j["cosine_mean"])]
+    summary["nonfinite"] = nonfinite  # e.g. a float32 output overflow: left out below
+    joined_all, joined = joined, [j for j in joined if np.isfinite(j["cosine_mean"])]
     if len(joined) >= 3:
         cos = np.array([j["cosine_mean"] for j in joined])
         for proxy in ("sqnr_normal", "sqnr_laplace"):
@@ -115,8 +118,32 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
                 })
         summary["int_vs_float_at_equal_cost"] = per_bits
         _plot(joined, out / "accuracy_cost.png", target)
+    joined = joined_all
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    cost = {j["format"]: j for j in joined}
+    lines = [
+        "| configuration | sentences | cosine mean | cosine min | nn agreement | Spearman | "
+        f"MAC LUT+FF ({target}) | SQNR N(0,1) dB | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        j = None
+        if (r["scaling"], r["product"], r["acc"]) == ("channel", "exact", "exact") and \
+                r["weights"] == r["acts"]:
+            p = points.get(parse_format(r["weights"]))
+            j = cost.get(p["label"]) if p else None
+        lines.append(
+            f"| `{r['key']}` | {r['sentences']} | {_f(r['cosine_mean'])} | "
+            f"{_f(r['cosine_min'])} | {_f(r['nn_agreement'], 3)} | {_f(r['spearman'])} | "
+            f"{j['lut_ff'] if j else ''} | {j['sqnr_normal'] if j else ''} | "
+            f"{r['seconds']:.0f} |"
+        )
+    (out / "accuracy.md").write_text("\n".join(lines) + "\n")
     return summary
+
+
+def _f(v, digits: int = 5) -> str:
+    return "NaN" if v is None or v != v else f"{v:.{digits}f}"
 
 
 def _plot(joined, path, target) -> None:
