@@ -1,0 +1,186 @@
+"""Cost of the block-scaled dot product: ``mx-dot`` k = 32 (NVFP4: k = 16) per element
+format, with and without ``--accumulate``, against one scalar MAC of the same element format.
+
+Same flow as the QoR table (benchmarks/qor.py): Yosys ``synth_ecp5 -nodsp`` / ``synth_ice40``,
+nextpnr (ECP5 LFE5U-85F, iCE40 HX8K), ``--freq 100``, inputs and outputs registered (those FFs
+counted), seed 1 (``--seeds 1,2,3`` for a median). Reported: LUT, FF, Fmax, LUT per lane
+(LUT / k) and the ratio of LUT per lane to one scalar MAC (``mac --a ELEM --out float32``;
+``int-mac --a int8`` for MXINT8, whose scale is a constant shift), goal <= 0.5x.
+
+Run: ``python benchmarks/mx_dot_cost.py [-j 1] [--db exmy-mx.sqlite] [--targets ecp5,ice40]
+[--out docs/results/mx_dot.md] [--plot docs/results/mx_dot_lut_per_lane.png]``. Results are
+cached in the database; a rerun only synthesizes what changed. A design that does not fit a
+device (iCE40 HX8K has 7,680 LUT4) is reported as failed ("–").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from exmy.synth.sweep import run_sweep
+from exmy.synth.tools import tool_versions
+
+ROOT = Path(__file__).resolve().parent.parent
+#: (label, element format, scale format, block, element bits, scalar MAC (unit, params))
+ROWS = [
+    ("MXFP8 E4M3", "float8_e4m3fn", "float8_e8m0fnu", 32, 8,
+     ("mac", {"a": "float8_e4m3fn", "out": "float32"})),
+    ("MXFP8 E5M2", "float8_e5m2", "float8_e8m0fnu", 32, 8,
+     ("mac", {"a": "float8_e5m2", "out": "float32"})),
+    ("MXFP6 E2M3", "float6_e2m3fn", "float8_e8m0fnu", 32, 6,
+     ("mac", {"a": "float6_e2m3fn", "out": "float32"})),
+    ("MXFP6 E3M2", "float6_e3m2fn", "float8_e8m0fnu", 32, 6,
+     ("mac", {"a": "float6_e3m2fn", "out": "float32"})),
+    ("MXFP4 E2M1", "float4_e2m1fn", "float8_e8m0fnu", 32, 4,
+     ("mac", {"a": "float4_e2m1fn", "out": "float32"})),
+    ("MXINT8", "mxint8", "float8_e8m0fnu", 32, 8, ("int-mac", {"a": "int8"})),
+    ("NVFP4", "float4_e2m1fn", "float8_e4m3fn", 16, 4,
+     ("mac", {"a": "float4_e2m1fn", "out": "float32"})),
+]
+
+
+def mx_params(elem: str, scale: str, block: int, accumulate: bool) -> dict:
+    p = {"elem": elem, "block": block, "scale": scale}
+    if accumulate:
+        p["accumulate"] = True
+    return p
+
+
+def key(row) -> str:
+    """Short row name for --rows / --acc-rows: nvfp4, e2m1, e2m3, e3m2, e4m3, e5m2, mxint8."""
+    return "nvfp4" if row[0] == "NVFP4" else row[0].split()[-1].lower()
+
+
+def points(targets, seeds, rows=None, acc_rows=None) -> list[dict]:
+    designs = []  # smallest first, so that a partial run has the cheap rows
+    for row in sorted(ROWS, key=lambda r: (r[4], r[3])):
+        _, elem, scale, block, _, mac = row
+        if rows is not None and key(row) not in rows:
+            continue
+        accs = (False, True) if acc_rows is None or key(row) in acc_rows else (False,)
+        designs += [("mx-dot", mx_params(elem, scale, block, acc)) for acc in accs]
+        designs.append(mac)
+    designs.sort(key=lambda d: d[1].get("accumulate", False) and d[1]["scale"] != ROWS[-1][2])
+    return [{"unit": u, "params": p, "target": t, "seed": s, "dsp": False, "freq_mhz": 100.0}
+            for t in targets for u, p in designs for s in seeds]
+
+
+def median(recs, unit, params, target):
+    sel = [r for r in recs if r["unit"] == unit and r["params"] == params
+           and r["target"] == target and r["status"] == "ok"]
+    if not sel:
+        return None
+    return {k: statistics.median([r[k] for r in sel if r.get(k) is not None] or [0])
+            for k in ("lut", "ff", "fmax_mhz")}
+
+
+def _n(v, nd=0):
+    return "–" if v is None else f"{v:,.{nd}f}"
+
+
+def table(recs, targets) -> tuple[list[str], list[tuple]]:
+    md = ["| block format | k | target | accumulate | LUT | FF | Fmax MHz | LUT per lane | "
+          "scalar MAC LUT | ratio (goal ≤ 0.5) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    plot = []
+    for t in targets:
+        for label, elem, scale, block, bits, (mu, mp) in ROWS:
+            mac = median(recs, mu, mp, t)
+            for acc in (False, True):
+                r = median(recs, "mx-dot", mx_params(elem, scale, block, acc), t)
+                if r is None:
+                    md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | – | – | "
+                              f"– | – | {_n(mac and mac['lut'])} | – |")
+                    continue
+                per = r["lut"] / block
+                ratio = per / mac["lut"] if mac and mac["lut"] else None
+                md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | "
+                          f"{_n(r['lut'])} | {_n(r['ff'])} | {_n(r['fmax_mhz'], 1)} | "
+                          f"{per:,.1f} | {_n(mac and mac['lut'])} | "
+                          f"{'–' if ratio is None else f'{ratio:.2f}x'} |")
+                plot.append((t, label, bits, acc, per))
+    return md, plot
+
+
+def make_plot(plot, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for t in sorted({p[0] for p in plot}):
+        for acc in (False, True):
+            pts = sorted((p[2], p[4], p[1]) for p in plot if p[0] == t and p[3] == acc)
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o",
+                    label=f"{t}{', accumulate' if acc else ''}")
+            for x, y, lab in pts:
+                ax.annotate(lab, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xlabel("element bits")
+    ax.set_ylabel("LUT4 per lane")
+    ax.set_title("mx-dot: LUT per lane against element width")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-j", "--jobs", type=int, default=1)
+    ap.add_argument("--db", default="exmy-mx.sqlite")
+    ap.add_argument("--targets", default="ecp5,ice40")
+    ap.add_argument("--seeds", default="1")
+    ap.add_argument("--rows", help="only these rows (nvfp4,e2m1,e2m3,e3m2,e4m3,e5m2,mxint8)")
+    ap.add_argument("--acc-rows", help="the --accumulate variant only for these rows")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "mx_dot.md"))
+    ap.add_argument("--plot", default=str(ROOT / "docs" / "results" / "mx_dot_lut_per_lane.png"))
+    args = ap.parse_args(argv)
+    targets = [t for t in args.targets.split(",") if t]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    t0 = time.monotonic()
+    rows = None if args.rows is None else set(args.rows.split(","))
+    acc_rows = None if args.acc_rows is None else set(args.acc_rows.split(","))
+    res = run_sweep(points(targets, seeds, rows, acc_rows), args.db, jobs=args.jobs,
+                    progress=True)
+    recs = res["records"]
+    for r in recs:
+        if r["status"] != "ok":
+            err = (r.get("error") or "").splitlines()[-1:] or [""]
+            print(f"FAILED {r['unit']} {r['params']} {r['target']}: {err[0]}", file=sys.stderr)
+    rows, plot = table(recs, targets)
+    tv = tool_versions(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
+    md = [
+        "# mx-dot cost: block-scaled dot products against scalar MACs",
+        "",
+        f"Generated by `python benchmarks/mx_dot_cost.py {' '.join(argv or sys.argv[1:])}` "
+        f"({time.strftime('%Y-%m-%d')}; "
+        f"{', '.join(f'{k} {v}' for k, v in tv.items())}). Flow as the QoR table: "
+        "`synth_ecp5 -nodsp` / `synth_ice40`, nextpnr ECP5 LFE5U-85F / iCE40 HX8K, `--freq 100`, "
+        "inputs and outputs registered (FFs counted), combinational units (latency 0; "
+        "accumulate: latency 1). LUT = logic LUT4s. LUT per lane = LUT / k. Scalar MAC: "
+        "`mac --a ELEM --out float32` (exact fixed-point accumulator, depth 4608), for MXINT8 "
+        "`int-mac --a int8`. mx-dot without `--accumulate` rounds each block into float32; "
+        "with it, each block's exact value goes into a fixed-point accumulator spanning the "
+        "E8M0 scales' whole range (2^-254..2^254 times the element range, ~560 bits).",
+        "",
+        *rows,
+        "",
+        f"{res['total']} synthesis points ({res['ran']} run, {res['cached']} cached, "
+        f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.",
+        "",
+    ]
+    text = "\n".join(md)
+    print(text)
+    Path(args.out).write_text(text)
+    if plot:
+        make_plot(plot, Path(args.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
