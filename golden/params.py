@@ -455,6 +455,11 @@ def _check_depth(depth) -> int:
     return depth
 
 
+#: the widest accumulator exmy builds: far above any catalog format's exact accumulator, far
+#: below Amaranth's 65,536-bit signal limit (an adder that wide would not synthesize anyway)
+MAX_ACC_BITS = 4096
+
+
 def _check_acc_bits(acc_bits, product_bits: int, default: int, what: str) -> None:
     if not isinstance(acc_bits, int) or isinstance(acc_bits, bool):
         raise TypeError(f"Accumulator width must be an integer, not {acc_bits!r}")
@@ -463,6 +468,11 @@ def _check_acc_bits(acc_bits, product_bits: int, default: int, what: str) -> Non
             f"Accumulator width {acc_bits} is smaller than one {what} product "
             f"({product_bits} bits); use acc_bits >= {product_bits}, or leave it unset for "
             f"the default {default}"
+        )
+    if acc_bits > MAX_ACC_BITS:
+        raise ValueError(
+            f"Accumulator width {acc_bits} is larger than exmy's limit of {MAX_ACC_BITS} bits "
+            f"(no catalog format needs more than 590); use a smaller acc_bits or depth"
         )
 
 

@@ -115,3 +115,25 @@ def test_latency_check_messages():
         check_latency(1, minimum=2, what="X latency", why="why")
     with pytest.raises(TypeError, match=r"^X latency must be a positive integer, not 'a'$"):
         check_latency("a", minimum=1, what="X latency")
+
+
+def test_acc_bits_limit():
+    # an accumulator past the limit was an AssertionError traceback from Amaranth (issue 11)
+    with pytest.raises(ValueError, match=r"^Accumulator width 100000 is larger than exmy's "
+                       r"limit of 4096 bits"):
+        params.mac_params("e4m3fn", "e4m3fn", acc_bits=100000)
+    with pytest.raises(ValueError, match=r"^Accumulator width \d+ is larger"):
+        params.int_mac_params("int8", "int8", depth=1 << 5000)
+    assert params.mac_params("e4m3fn", "e4m3fn", acc_bits=params.MAX_ACC_BITS).acc_bits == 4096
+    # the widest catalog accumulators stay well inside it
+    assert params.mac_params("float32", "float32").acc_bits <= 590
+    assert params.mx_dot_params("e5m2").acc_bits <= 590
+
+
+def test_cli_acc_bits_limit(capsys):
+    from exmy.cli.main import main
+
+    assert main(["generate", "mac", "--a", "e4m3fn", "--acc-bits", "100000",
+                 "-o", "never-written.v"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "larger than exmy's limit of 4096 bits" in err
