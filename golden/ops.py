@@ -8,6 +8,7 @@ import numpy as np
 
 from .core import Raw, check_encodings, check_rounding, decode, encode
 from .format import FloatFormat, IntFormat, _check_mul_input, exact_product_format, parse_format
+from .params import check_unscaled
 
 __all__ = [
     "convert",
@@ -145,6 +146,7 @@ def int_multiply(a, b, fmt_a: IntFormat, fmt_b: IntFormat) -> np.ndarray:
     for f, w in ((fmt_a, "a"), (fmt_b, "b")):
         if not isinstance(f, IntFormat):
             raise ValueError(f"Integer multiplier operand {w} must be an integer format, not {f}")
+        check_unscaled(f, f"Integer multiplier operand {w}", "int_multiply")
     ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
     rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
     p = ra.sig * rb.sig

@@ -128,6 +128,17 @@ def check_format(value, what: str, *, kind=None, optional: bool = False):
     return fmt
 
 
+def check_unscaled(fmt, what: str, unit: str):
+    """Refuse an integer format with an implied scale (``mxint8``) where ``unit`` would
+    silently treat its codes as plain integers; only dot and mx-dot honour the scale."""
+    if isinstance(fmt, IntFormat) and getattr(fmt, "scale_exp", 0):
+        raise ValueError(
+            f"{what} format {fmt} has an implied scale 2^{fmt.scale_exp}, which {unit} does "
+            f"not apply; use int{fmt.bits} and apply the scale outside, or dot / mx-dot"
+        )
+    return fmt
+
+
 def check_bool(value, what: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{what} must be a bool, not {value!r}")
@@ -506,7 +517,7 @@ def check_int_mac_operand(fmt, what: str) -> IntFormat:
             f"Integer MAC operand {what} must be an integer format, not {fmt}; use mac for "
             f"float formats"
         )
-    return fmt
+    return check_unscaled(fmt, f"Integer MAC operand {what}", "int_mac")
 
 
 def check_multiplier(multiplier) -> str:

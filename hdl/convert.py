@@ -13,6 +13,7 @@ from exmy.golden.params import (
     check_bool,
     check_format,
     check_rounding_options,
+    check_unscaled,
 )
 
 from .base import Unit
@@ -51,6 +52,8 @@ class Convert(Unit):
     ):
         self.fmt_in = check_format(fmt_in, "Input")
         self.fmt_out = check_format(fmt_out, "Output")
+        check_unscaled(self.fmt_in, "Input", "convert")
+        check_unscaled(self.fmt_out, "Output", "convert")
         if isinstance(self.fmt_in, IntFormat) and isinstance(self.fmt_out, IntFormat):
             raise ValueError(
                 f"Conversion {self.fmt_in} -> {self.fmt_out} is int -> int; convert supports "

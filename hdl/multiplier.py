@@ -6,7 +6,13 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
-from exmy.golden.params import Rounding, check_bool, check_format, check_rounding_options
+from exmy.golden.params import (
+    Rounding,
+    check_bool,
+    check_format,
+    check_rounding_options,
+    check_unscaled,
+)
 
 from .base import Unit
 from .float import decode_float, port_shape, product_inf, product_nan, round_standard
@@ -116,6 +122,8 @@ class IntMultiplier(Unit):
     def __init__(self, fmt_a, fmt_b, *, latency: int = 0):
         self.fmt_a = check_format(fmt_a, "Operand a", kind=IntFormat)
         self.fmt_b = check_format(fmt_b, "Operand b", kind=IntFormat)
+        check_unscaled(self.fmt_a, "Operand a", "int-multiplier")
+        check_unscaled(self.fmt_b, "Operand b", "int-multiplier")
         self.latency = check_latency(latency)
         w = self.fmt_a.bits + self.fmt_b.bits
         self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)

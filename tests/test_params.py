@@ -137,3 +137,25 @@ def test_cli_acc_bits_limit(capsys):
                  "-o", "never-written.v"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "larger than exmy's limit of 4096 bits" in err
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["int-mac", "--a", "mxint8"], "Integer MAC operand a format mxint8 has an implied scale "
+     "2^-6, which int_mac does not apply"),
+    (["int-multiplier", "--a", "int8", "--b", "mxint8"], "Operand b format mxint8 has an "
+     "implied scale 2^-6, which int-multiplier does not apply"),
+    (["convert", "--a", "mxint8", "--out", "float32"], "Input format mxint8 has an implied "
+     "scale 2^-6, which convert does not apply"),
+])
+def test_scaled_int_refused_where_the_scale_is_not_applied(argv, msg, capsys):
+    # mxint8's codes mean code * 2^-6; these units would have treated them as plain integers
+    from exmy.cli.main import main
+
+    assert main(["generate", *argv, "-o", "never-written.v"]) == 2
+    assert msg in capsys.readouterr().err
+    from exmy.golden import int_mac, int_multiply
+
+    with pytest.raises(ValueError, match="implied scale 2\\^-6, which int_multiply"):
+        int_multiply(1, 2, "mxint8", "int8")
+    with pytest.raises(ValueError, match="implied scale 2\\^-6, which int_mac"):
+        int_mac([1], [2], [1], [0], "int8", "mxint8")
