@@ -252,7 +252,7 @@ def encode(
     format's range (NaN gives 0): conversion to integers always saturates. With
     ``saturate=True`` every Inf, overflowed or given, becomes +-max_finite (SATFINITE).
 
-    Stochastic rounding (SPEC 2.1) reads the top ``rand_bits`` discarded bits; a sticky input
+    Stochastic rounding (SPEC 2.6) reads the top ``rand_bits`` discarded bits; a sticky input
     contributes nothing to them ("the rest are dropped"). ``fmt`` may be a name.
     """
     fmt = _parse_fmt(fmt)

@@ -64,7 +64,7 @@ __all__ = [
 
 # -- enums ------------------------------------------------------------------------------------
 class Rounding(StrEnum):
-    """Rounding modes (SPEC 2.1). A ``str``: ``Rounding.RNE == "rne"``."""
+    """Rounding modes (SPEC 2.2). A ``str``: ``Rounding.RNE == "rne"``."""
 
     RNE = "rne"
     RTZ = "rtz"
@@ -181,7 +181,7 @@ def check_rounding_options(rounding, rand_bits, *, allowed: tuple[str, ...] = RO
 
 
 def stochastic_bits(rounding, rand_bits) -> int:
-    """SPEC 2.1's R: the bits below the kept ones that a rounder reads (``rand_bits`` for
+    """SPEC 2.6's R: the bits below the kept ones that a rounder reads (``rand_bits`` for
     stochastic rounding, else 1: the round bit)."""
     return rand_bits if rounding == Rounding.STOCHASTIC and rand_bits else 1
 

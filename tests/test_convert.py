@@ -148,7 +148,7 @@ def test_golden_int_to_float_matches_ml_dtypes(fin, fout):
 
 
 def test_golden_stochastic_rounding_is_unbiased_and_bit_exact():
-    """SPEC 2.1: round up iff rand/2^R + d_R >= 1. 1 + 3/16 into e2m1fn (grid 0.5 near 1):
+    """SPEC 2.6: round up iff rand/2^R + d_R >= 1. 1 + 3/16 into e2m1fn (grid 0.5 near 1):
     d = 0.375 -> with R = 4, d_R = 6/16: exactly 6 of the 16 rand values round up."""
     x = np.array([np.float32(1.1875)], np.float32).view(np.uint32).astype(np.uint64)
     r = np.arange(16, dtype=np.uint64)

@@ -165,7 +165,7 @@ def _round(x: Fraction, emin: int, M: int, mode: str, rand: int, R: int, q=None)
         up = frac >= Fraction(1, 2)
     elif mode == "rtz":
         up = False
-    else:  # SPEC 2.1: round up iff rand/2**R + d_R >= 1, d_R = d truncated to R bits
+    else:  # SPEC 2.6: round up iff rand/2**R + d_R >= 1, d_R = d truncated to R bits
         d_r = (frac * (1 << R)).numerator // (frac * (1 << R)).denominator
         up = rand + d_r >= 1 << R
     return (n + up) * _pow2(q)
@@ -387,7 +387,7 @@ def test_encode_matches_reference(data):
 @settings(max_examples=max(N // 12, 8))
 @given(st.data())
 def test_encode_stochastic_every_R(R, data):
-    """Stochastic rounding at every width R of the rand port (SPEC 2.1)."""
+    """Stochastic rounding at every width R of the rand port (SPEC 2.6)."""
     _check_encode(data, "stochastic", R)
 
 
