@@ -86,7 +86,8 @@ def test_comparison_table(capsys):
         (["--a", "e3m0-none", "--method", "pam"], "at least 1 mantissa bit, not 0"),
         (["--a", "int8"], "--a must be a float format, not the integer format int8"),
         (["--a", "e4m3x"], "Unknown format 'e4m3x'"),
-        (["--a", "e4m3fn", "--samples", "0"], "--samples must be in 1..10,000,000 (every sample is held in memory; "
+        (["--a", "e4m3fn", "--samples", "0"],
+             "--samples must be in 1..10,000,000 (every sample is held in memory; "
              "repeat with other --seed values for more), not 0"),
         (["--method", "lmul"], "--method selects a method for --a"),
         (["--samples", "-5"], "--samples must be in 1..10,000,000 (every sample is held in memory; "
