@@ -22,10 +22,11 @@ def add_parser(sub):
         "counted), so a combinational unit has a register-to-register Fmax. A rerun with the "
         "same Verilog and flow settings is answered from the database.",
     )
-    add_unit_options(p)
+    add_unit_options(p, skip=("target",))
     g = p.add_argument_group("flow")
     g.add_argument("--target", default="ecp5", metavar="TARGET",
-                   help=f"one of {', '.join(TARGETS)} (default ecp5)")
+                   help=f"one of {', '.join(TARGETS)} (default ecp5); with --fmax also the "
+                   "delay model that places the unit's registers")
     g.add_argument("--dsp", action="store_true",
                    help="allow DSP blocks and block RAM (default off: LUTs compare like with "
                    "like)")

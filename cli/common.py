@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from exmy.golden.params import LMUL_FORMS, LMUL_OFFSETS, MULTIPLIER_NAMES, ROUNDING_MODES
+from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "output_file",
            "output_dir"]
@@ -98,6 +99,14 @@ def _pos_int(text: str) -> int:
     return v
 
 
+def _pos_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    return v
+
+
 def _values(choices) -> list[str]:
     """CLI choices from a params enum tuple (plain strings: argparse quotes them with repr)."""
     return [str(c) for c in choices]
@@ -119,6 +128,12 @@ UNIT_OPTIONS = [
                                     help="overflow gives +-max_finite instead of Inf/NaN")),
     ("--latency", "latency", dict(type=_pos_int, metavar="N",
                                   help="pipeline registers from inputs to outputs (default 0)")),
+    ("--target", "target", dict(choices=list(TIMING_TARGETS),
+                                help="with --fmax: the FPGA family whose delay model places "
+                                "the registers (default ecp5)")),
+    ("--fmax", "fmax", dict(type=_pos_float, metavar="MHZ",
+                            help="place pipeline registers to meet this clock (MHz) by exmy's "
+                            "delay model; the alternative to --latency")),
     ("--depth", "depth", dict(type=_pos_int, metavar="N",
                               help="mac: products per dot product the accumulator must hold "
                               "exactly (default 4608)")),
@@ -153,9 +168,11 @@ UNIT_OPTIONS = [
 ]
 
 
-def add_unit_options(p: argparse.ArgumentParser) -> None:
+def add_unit_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """The ``UNIT`` argument and the options of :data:`UNIT_OPTIONS` that at least one
-    registered unit takes (an option of a unit that does not exist is not offered)."""
+    registered unit takes (an option of a unit that does not exist is not offered); ``skip``:
+    dests the command defines itself (``exmy synth --target`` names the synthesis target,
+    which is then also the delay model's)."""
     from exmy.hdl.registry import UNITS, unit_names
 
     names = unit_names()
@@ -166,7 +183,7 @@ def add_unit_options(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     g = p.add_argument_group("unit options (each unit takes a subset)")
     for flag, dest, kw in UNIT_OPTIONS:
-        if dest in taken:
+        if dest in taken and dest not in skip:
             g.add_argument(flag, dest=dest, **kw)
 
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from .timing import Probe, check_fmax, check_target, plan_placement
+from .util import check_latency
+
 __all__ = ["Unit", "UnitInfo", "unit_builder"]
 
 
@@ -42,6 +45,57 @@ class Unit(wiring.Component):
 
     unit: str = "unit"
     latency: int = 0
+    #: fmax mode (SPEC 6): the FPGA family and clock the registers are placed for, and the
+    #: placement (an ``exmy.hdl.timing.Plan``; a ``Probe`` while it is being chosen)
+    target: str | None = None
+    fmax: float | None = None
+    plan = None
+
+    def __init__(self, signature=None, *, src_loc_at=0):
+        super().__init__(signature, src_loc_at=src_loc_at + 1)
+        if self.fmax is not None:
+            self._place_registers()
+
+    def set_timing(self, latency, target=None, fmax=None, *, minimum: int = 0,
+                   what: str = "Latency", why: str | None = None) -> int:
+        """The one latency/fmax check of a unit's constructor: an explicit ``latency``
+        (default ``minimum``), or ``fmax`` (MHz) on ``target`` (FPGA family, default ecp5)
+        and exmy places the registers (after ``__init__``; :attr:`plan` records how)."""
+        if fmax is None:
+            if target is not None:
+                raise ValueError(f"Timing target {target!r} needs fmax (the clock to place the "
+                                 f"registers for); without fmax give latency")
+            return check_latency(minimum if latency is None else latency, minimum=minimum,
+                                 what=what, why=why)
+        if latency is not None:
+            raise ValueError(f"Give latency ({latency}) or fmax ({fmax}), not both: with fmax "
+                             f"exmy chooses the latency")
+        self.fmax = check_fmax(fmax)
+        self.target = check_target("ecp5" if target is None else target)
+        self._min_latency = minimum
+        return minimum
+
+    def _place_registers(self) -> None:
+        """Probe-elaborate, choose the placement, record it (fmax mode)."""
+        from amaranth.hdl import Fragment
+
+        probe = self.plan = Probe()
+        Fragment.get(self, None)
+        plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,
+                              unit=self.unit)
+        self.plan = plan
+        self.latency = plan.latency
+        if self.latency < self._min_latency:  # pragma: no cover - units force their registers
+            raise ValueError(f"{self.unit}: placement below the minimum latency")
+        params = {}
+        for k, v in self.params.items():
+            if k == "latency":
+                params["target"], params["fmax"] = self.target, self.fmax
+            else:
+                params[k] = v
+        params.setdefault("target", self.target)
+        params.setdefault("fmax", self.fmax)
+        self.params = params
 
     @property
     def module_name(self) -> str:
@@ -60,6 +114,10 @@ class Unit(wiring.Component):
                 parts.append({"saturate": "sat"}.get(k, k.replace("_", "")))
             elif k == "latency":
                 parts.append(f"l{v}")
+            elif k == "target":
+                parts.append(str(v))
+            elif k == "fmax":
+                parts.append(f"f{v:g}".replace(".", "p"))
             else:
                 parts.append(f"{k.replace('_', '')}{v}")
         name = "_".join(parts)

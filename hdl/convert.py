@@ -25,7 +25,7 @@ from .float import (
     round_standard,
     round_to_int,
 )
-from .util import Pipeline, check_latency
+from .util import Pipeline
 
 __all__ = ["Convert"]
 
@@ -48,7 +48,8 @@ class Convert(Unit):
 
     def __init__(
         self, fmt_in, fmt_out, *, rounding: str = "rne", saturate: bool = False,
-        rand_bits: int | None = None, latency: int = 0,
+        rand_bits: int | None = None, latency: int | None = None, target: str | None = None,
+        fmax: float | None = None,
     ):
         self.fmt_in = check_format(fmt_in, "Input")
         self.fmt_out = check_format(fmt_out, "Output")
@@ -65,10 +66,10 @@ class Convert(Unit):
         if saturate and isinstance(self.fmt_out, IntFormat):
             saturate = False  # integer outputs always saturate; keep the name canonical
         self.rand_bits = rand_bits
-        self.latency = check_latency(latency)
+        self.latency = self.set_timing(latency, target, fmax)
         self.params = {
             "a": self.fmt_in.name, "out": self.fmt_out.name, "rounding": rounding,
-            "rand_bits": rand_bits, "saturate": saturate, "latency": latency,
+            "rand_bits": rand_bits, "saturate": saturate, "latency": self.latency,
         }
         self.port_formats = {"a": self.fmt_in, "y": self.fmt_out}
         ports = {"a": In(port_shape(self.fmt_in)), "y": Out(port_shape(self.fmt_out))}
@@ -78,7 +79,7 @@ class Convert(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.latency, ["decode", "round"])
+        pipe = Pipeline(m, self.latency, ["decode", "round"], plan=self.plan)
         a_bits = self.a.as_value() if isinstance(self.fmt_in, FloatFormat) else self.a
         # -- decode ------------------------------------------------------------------------
         if isinstance(self.fmt_in, FloatFormat):

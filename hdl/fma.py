@@ -37,7 +37,7 @@ from .float import (
     round_approximate,
     round_standard,
 )
-from .util import Pipeline, check_latency, leading_zeros
+from .util import Pipeline, leading_zeros
 
 __all__ = [
     "FMA",
@@ -388,13 +388,14 @@ class _FmaUnit(Unit):
     coarse = FMA_COARSE
     placement = FMA_PLACEMENT
 
-    def _setup(self, fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, extra):
+    def _setup(self, fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, extra,
+               target=None, fmax=None):
         self.fmt_a = check_fma_operand(fmt_a, "a")
         self.fmt_b = check_fma_operand(fmt_b, "b")
         self.fmt_c = check_fma_operand(fmt_c, "c")
         self.fmt_out = self.fmt_c if fmt_out is None else check_fma_output(fmt_out)
         self.saturate = check_bool(saturate, "saturate")
-        self.latency = check_latency(latency)
+        self.latency = self.set_timing(latency, target, fmax)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name, "c": self.fmt_c.name,
             "out": self.fmt_out.name, "rounding": self.rounding, "saturate": self.saturate,
@@ -421,7 +422,7 @@ class _FmaUnit(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.latency, list(FMA_CUTS), self.placement)
+        pipe = Pipeline(m, self.latency, list(FMA_CUTS), self.placement, plan=self.plan)
         y = fma_datapath(
             m, self.a.as_value(), self.b.as_value(), self.c.as_value(),
             self.fmt_a, self.fmt_b, self.fmt_c, self.fmt_out,
@@ -497,10 +498,12 @@ class FMA(_FmaUnit):
 
     def __init__(
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, rounding: str = "rne",
-        saturate: bool = False, latency: int = 0,
+        saturate: bool = False, latency: int | None = None, target: str | None = None,
+        fmax: float | None = None,
     ):
         self.rounding = check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
-        self._setup(fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, {})
+        self._setup(fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, {},
+                    target, fmax)
 
 
 class ApproxFMA(_FmaUnit):
@@ -546,7 +549,8 @@ class ApproxFMA(_FmaUnit):
 
     def __init__(
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, granularity: int, window: int | None = None,
-        rounding: str = "rne", saturate: bool = False, latency: int = 0,
+        rounding: str = "rne", saturate: bool = False, latency: int | None = None,
+        target: str | None = None, fmax: float | None = None,
     ):
         fa, fb, fc = (check_fma_operand(f, w) for f, w in ((fmt_a, "a"), (fmt_b, "b"),
                                                             (fmt_c, "c")))
@@ -558,11 +562,11 @@ class ApproxFMA(_FmaUnit):
         self.granularity = granularity
         self.window = window
         self._setup(fa, fb, fc, fmt_out, rounding, saturate, latency,
-                    {"granularity": granularity, "window": window})
+                    {"granularity": granularity, "window": window}, target, fmax)
 
 
 # -- registry ------------------------------------------------------------------------------
-_FMA_OPTS = ("a", "b", "c", "out", "rounding", "saturate", "latency")
+_FMA_OPTS = ("a", "b", "c", "out", "rounding", "saturate", "latency", "target", "fmax")
 
 
 def _formats(unit, a, b, c, out):
@@ -577,17 +581,19 @@ def _formats(unit, a, b, c, out):
 
 
 @unit_builder("fma", _FMA_OPTS, "y = a*b + c with one rounding (b defaults to a, c to out or a)")
-def fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0):
+def fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=None,
+                target=None, fmax=None):
     a, b, c, out = _formats("fma", a, b, c, out)
-    return FMA(a, b, c, out, rounding=rounding, saturate=saturate, latency=latency)
+    return FMA(a, b, c, out, rounding=rounding, saturate=saturate, latency=latency,
+               target=target, fmax=fmax)
 
 
 @unit_builder("approx-fma", _FMA_OPTS + ("granularity", "window"),
           "y ~ a*b + c with approximate normalization (SPEC 3.3; --granularity, --window)")
-def approx_fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=0,
-                granularity=None, window=None):
+def approx_fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False,
+                       latency=None, granularity=None, window=None, target=None, fmax=None):
     a, b, c, out = _formats("approx-fma", a, b, c, out)
     if granularity is None:
         raise ValueError("Unit 'approx-fma' needs a granularity (--granularity G)")
     return ApproxFMA(a, b, c, out, granularity=granularity, window=window, rounding=rounding,
-                     saturate=saturate, latency=latency)
+                     saturate=saturate, latency=latency, target=target, fmax=fmax)

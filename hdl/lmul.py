@@ -18,7 +18,7 @@ from exmy.golden.params import (
 
 from .base import Unit, unit_builder
 from .float import decode_float, port_shape, product_inf, product_nan, round_standard
-from .util import Pipeline, check_latency
+from .util import Pipeline
 
 __all__ = ["LMul", "LMUL_FORMS", "LMUL_OFFSETS", "check_lmul_args", "lmul_l", "lmul_offset"]
 
@@ -89,16 +89,17 @@ class LMul(Unit):
 
     def __init__(
         self, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmul",
-        saturate: bool = False, latency: int = 0,
+        saturate: bool = False, latency: int | None = None, target: str | None = None,
+        fmax: float | None = None,
     ):
         self.fmt, self.fmt_out, self.form, self.offset = check_lmul_args(
             fmt, fmt_out, form, offset, saturate)
         self.saturate = saturate
-        self.latency = check_latency(latency)
+        self.latency = self.set_timing(latency, target, fmax)
         out = None if self.fmt_out == self.fmt else self.fmt_out.name
         self.params = {
             "a": self.fmt.name, "out": out, "form": form, "offset": offset,
-            "saturate": saturate, "latency": latency,
+            "saturate": saturate, "latency": self.latency,
         }
         self.port_formats = {"a": self.fmt, "b": self.fmt, "y": self.fmt_out}
         super().__init__({
@@ -119,7 +120,7 @@ class LMul(Unit):
         m = Module()
         f, fo = self.fmt, self.fmt_out
         E, M = f.exp_bits, f.man_bits
-        pipe = Pipeline(m, self.latency, ["decode", "sum"])
+        pipe = Pipeline(m, self.latency, ["decode", "sum"], plan=self.plan)
 
         # -- decode: classes from the shared decoder, magnitude fields as bits -------------
         a = decode_float(m, self.a.as_value(), f, "a", normalize_sub=False)
@@ -199,9 +200,11 @@ class LMul(Unit):
         return m
 
 
-@unit_builder("lmul", ("a", "out", "form", "offset", "saturate", "latency"),
+@unit_builder("lmul", ("a", "out", "form", "offset", "saturate", "latency", "target", "fmax"),
           "y ~ a*b by one integer addition (L-Mul, SPEC 3.4)")
-def lmul_builder(a=None, out=None, form="adder", offset="lmul", saturate=False, latency=0):
+def lmul_builder(a=None, out=None, form="adder", offset="lmul", saturate=False, latency=None,
+                 target=None, fmax=None):
     if a is None:
         raise ValueError("Unit 'lmul' needs an operand format (--a)")
-    return LMul(a, out, form=form, offset=offset, saturate=saturate, latency=latency)
+    return LMul(a, out, form=form, offset=offset, saturate=saturate, latency=latency,
+                target=target, fmax=fmax)

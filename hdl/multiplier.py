@@ -16,7 +16,7 @@ from exmy.golden.params import (
 
 from .base import Unit
 from .float import decode_float, port_shape, product_inf, product_nan, round_standard
-from .util import Pipeline, check_latency
+from .util import Pipeline
 
 __all__ = ["Multiplier", "IntMultiplier"]
 
@@ -43,7 +43,8 @@ class Multiplier(Unit):
 
     def __init__(
         self, fmt_a, fmt_b, fmt_out=None, *, rounding: str = "rne", saturate: bool = False,
-        rand_bits: int | None = None, latency: int = 0,
+        rand_bits: int | None = None, latency: int | None = None, target: str | None = None,
+        fmax: float | None = None,
     ):
         self.fmt_a = check_format(fmt_a, "Operand a", kind=FloatFormat)
         self.fmt_b = check_format(fmt_b, "Operand b", kind=FloatFormat)
@@ -59,12 +60,12 @@ class Multiplier(Unit):
         self.rounding = mode
         self.saturate = check_bool(saturate, "saturate")
         self.rand_bits = rand_bits
-        self.latency = check_latency(latency)
+        self.latency = self.set_timing(latency, target, fmax)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name,
             "out": None if self.exact else self.fmt_out.name,
             "rounding": None if self.exact else rounding,
-            "rand_bits": rand_bits, "saturate": saturate, "latency": latency,
+            "rand_bits": rand_bits, "saturate": saturate, "latency": self.latency,
         }
         self.port_formats = {"a": self.fmt_a, "b": self.fmt_b, "y": self.fmt_out}
         ports = {
@@ -78,7 +79,7 @@ class Multiplier(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.latency, ["product", "round"])
+        pipe = Pipeline(m, self.latency, ["product", "round"], plan=self.plan)
         # -- decode (subnormals normalised) ------------------------------------------------
         a = decode_float(m, self.a.as_value(), self.fmt_a, "a")
         b = decode_float(m, self.b.as_value(), self.fmt_b, "b")
@@ -119,21 +120,22 @@ class IntMultiplier(Unit):
 
     unit = "int-multiplier"
 
-    def __init__(self, fmt_a, fmt_b, *, latency: int = 0):
+    def __init__(self, fmt_a, fmt_b, *, latency: int | None = None, target: str | None = None,
+                 fmax: float | None = None):
         self.fmt_a = check_format(fmt_a, "Operand a", kind=IntFormat)
         self.fmt_b = check_format(fmt_b, "Operand b", kind=IntFormat)
         check_unscaled(self.fmt_a, "Operand a", "int-multiplier")
         check_unscaled(self.fmt_b, "Operand b", "int-multiplier")
-        self.latency = check_latency(latency)
+        self.latency = self.set_timing(latency, target, fmax)
         w = self.fmt_a.bits + self.fmt_b.bits
         self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)
-        self.params = {"a": self.fmt_a.name, "b": self.fmt_b.name, "latency": latency}
+        self.params = {"a": self.fmt_a.name, "b": self.fmt_b.name, "latency": self.latency}
         self.port_formats = {"a": self.fmt_a, "b": self.fmt_b, "y": self.fmt_out}
         super().__init__({"a": In(self.fmt_a.bits), "b": In(self.fmt_b.bits), "y": Out(w)})
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.latency, ["product"])
+        pipe = Pipeline(m, self.latency, ["product"], plan=self.plan)
         a = Value.cast(self.a)
         b = Value.cast(self.b)
         a = a.as_signed() if self.fmt_a.signed else a

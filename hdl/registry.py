@@ -64,6 +64,8 @@ def sidecar(comp: Unit, verilog_text: str, top: str) -> dict:
         "params": {k: v for k, v in comp.params.items() if v is not None},
         "ports": ports,
     }
+    if getattr(comp, "fmax", None) is not None:
+        meta["timing"] = comp.plan.report()
     extra = getattr(comp, "extra_metadata", None)
     if callable(extra):
         meta.update(extra())

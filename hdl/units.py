@@ -16,33 +16,36 @@ from .multiplier import IntMultiplier, Multiplier
 
 __all__ = ["UNIT_TABLE"]
 
-_ROUND = ("rounding", "rand_bits", "saturate", "latency")
+_ROUND = ("rounding", "rand_bits", "saturate", "latency", "target", "fmax")
 
 
 @unit_builder("convert", ("a", "out") + _ROUND,
               "y = encode(decode(a), out): float/int conversions")
-def convert_builder(a=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=0):
+def convert_builder(a=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=None,
+                    target=None, fmax=None):
     if a is None or out is None:
         raise ValueError("Unit 'convert' needs an input format (--a) and an output format (--out)")
     return Convert(a, out, rounding=rounding, rand_bits=rand_bits, saturate=saturate,
-                   latency=latency)
+                   latency=latency, target=target, fmax=fmax)
 
 
 @unit_builder("multiplier", ("a", "b", "out") + _ROUND,
               "y = a*b, exact (no --out) or rounded into --out")
 def multiplier_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False,
-                       latency=0):
+                       latency=None, target=None, fmax=None):
     if a is None:
         raise ValueError("Unit 'multiplier' needs an operand format (--a)")
     return Multiplier(a, b if b is not None else a, out, rounding=rounding,
-                      rand_bits=rand_bits, saturate=saturate, latency=latency)
+                      rand_bits=rand_bits, saturate=saturate, latency=latency, target=target,
+                      fmax=fmax)
 
 
-@unit_builder("int-multiplier", ("a", "b", "latency"), "y = a*b for integer formats, exact")
-def int_multiplier_builder(a=None, b=None, latency=0):
+@unit_builder("int-multiplier", ("a", "b", "latency", "target", "fmax"),
+              "y = a*b for integer formats, exact")
+def int_multiplier_builder(a=None, b=None, latency=None, target=None, fmax=None):
     if a is None:
         raise ValueError("Unit 'int-multiplier' needs an operand format (--a)")
-    return IntMultiplier(a, b if b is not None else a, latency=latency)
+    return IntMultiplier(a, b if b is not None else a, latency=latency, target=target, fmax=fmax)
 
 
 #: every unit, in the order the CLI lists them

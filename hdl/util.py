@@ -74,13 +74,18 @@ class Pipeline:
 
     def __init__(
         self, m: Module, latency: int = 0, cuts: list[str] | tuple[str, ...] = (),
-        placement: dict[int, tuple[str, ...]] | None = None,
+        placement: dict[int, tuple[str, ...]] | None = None, plan=None,
     ):
         self.m = m
         self.latency = latency
         self.cuts = list(cuts)
+        # fmax mode (exmy.hdl.timing): ``plan`` is a Probe (record every cut) or a Plan
+        self.plan = plan
+        self._seen: dict[str, int] = {}
         n = len(self.cuts)
         k = min(latency, n)
+        if plan is not None:
+            k = n = 0  # the plan names the registered cuts itself
         if k == 0:
             chosen: set[int] = set()
         elif placement and k in placement:
@@ -102,11 +107,25 @@ class Pipeline:
         self.extra = latency - k
         self.stage_no = 0
 
-    def stage(self, cut: str, *values: Value):
-        if cut not in self.cuts:
-            raise ValueError(f"Unknown pipeline cut {cut!r}; cuts are {self.cuts}")
-        if cut not in self.registered:
-            return values if len(values) != 1 else values[0]
+    def _unique(self, cut: str) -> str:
+        k = self._seen.get(cut, 0) + 1
+        self._seen[cut] = k
+        return cut if k == 1 else f"{cut}_{k}"
+
+    def stage(self, cut: str, *values: Value, delay: float = 0.0):
+        """The cut point ``cut``; ``delay`` (ns, from ``exmy.hdl.timing``) is the logic since
+        the previous cut. A name outside ``cuts`` is a fine cut: a candidate in fmax mode,
+        a pass-through with an explicit latency."""
+        passthrough = values if len(values) != 1 else values[0]
+        if self.plan is None:
+            if cut not in self.cuts:
+                return passthrough
+            if cut not in self.registered:
+                return passthrough
+        else:
+            name = self._unique(cut)
+            if not self.plan.wants(name, delay, values):
+                return passthrough
         self.stage_no += 1
         out = []
         for v in values:
@@ -118,8 +137,13 @@ class Pipeline:
             out.append(r)
         return tuple(out) if len(out) != 1 else out[0]
 
-    def register(self, values: dict[str, Value | None], tag: str = "") -> dict:
-        """Register every value of ``values`` (None passes through) as ``s<k>_<tag><name>``."""
+    def register(self, values: dict[str, Value | None], tag: str = "",
+                 delay: float = 0.0) -> dict:
+        """Register every value of ``values`` (None passes through) as ``s<k>_<tag><name>``
+        (a forced register: fmax mode cannot move it)."""
+        if self.plan is not None:
+            self.plan.forced(self._unique(tag or "register"), delay,
+                             [v for v in values.values() if v is not None])
         self.stage_no += 1
         out = {}
         for name, v in values.items():
@@ -132,8 +156,18 @@ class Pipeline:
             out[name] = r
         return out
 
-    def finish(self, *values: Value):
-        """Register the outputs ``extra`` more times (latency beyond the cut points)."""
+    def loop(self, name: str, delay: float) -> None:
+        """Declare a feedback loop of ``delay`` ns (an accumulator): no register placement can
+        shorten it, so it bounds the Fmax of fmax mode."""
+        if self.plan is not None:
+            self.plan.loop(name, delay)
+
+    def finish(self, *values: Value, delay: float = 0.0):
+        """Register the outputs ``extra`` more times (latency beyond the cut points); in fmax
+        mode ``delay`` is the logic after the last cut."""
+        if self.plan is not None:
+            self.plan.final(delay)
+            return values if len(values) != 1 else values[0]
         vals = list(values)
         for j in range(self.extra):
             nxt = []

@@ -106,7 +106,11 @@ def normalize_point(point: dict) -> dict:
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
     s = flow.flow_settings(p["target"], dsp=p["dsp"], freq_mhz=p["freq_mhz"], seed=p["seed"],
                            register_io=p["register_io"], widelut=p["widelut"], io=p["io"])
-    return {"unit": p["unit"], "params": dict(p["params"]), **s}
+    params = dict(p["params"])
+    if params.get("fmax") is not None and params.get("target") is None:
+        # fmax mode: the registers are placed by the delay model of the synthesis target
+        params["target"] = p["target"]
+    return {"unit": p["unit"], "params": params, **s}
 
 
 def _source_digest(paths: Iterable[Path]) -> str:

@@ -1,0 +1,264 @@
+"""The delay model of frequency-directed pipelining (SPEC 6): how long the logic between two
+pipeline registers takes on each FPGA family, and the placement of registers that meets a clock.
+
+A unit adds up the terms of the logic it builds between two cut points (``dm.adder(w)``,
+``dm.shifter(w, s)``, ...); :class:`~exmy.hdl.util.Pipeline` records those segments and
+:func:`plan_placement` chooses which cut points hold registers, FloPoCo style: the fewest
+register stages whose every stage's predicted delay fits the period, ties broken by the fewest
+register bits. The constants are per family, measured against nextpnr
+(``benchmarks/calibrate_delay.py``; figures and method in docs/results/delay_model.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = [
+    "DelayModel", "FAMILIES", "Segment", "Plan", "Probe", "delay_model", "plan_placement",
+    "check_target", "check_fmax",
+]
+
+
+@dataclass(frozen=True)
+class DelayModel:
+    """Delays in ns of the building blocks of exmy's datapaths on one FPGA family.
+
+    ``t_reg`` is the fixed cost of a stage (clock-to-Q, setup and the nets at both ends);
+    ``t_lut`` one LUT level with its routing; an adder costs ``t_carry0 + t_carry_bit * w``
+    (entering and leaving the carry chain, then per bit); ``k`` is the LUT size.
+    """
+
+    family: str
+    k: int
+    t_reg: float
+    t_lut: float
+    t_carry0: float
+    t_carry_bit: float
+
+    def levels(self, n_inputs: int) -> int:
+        """LUT levels of an arbitrary function of ``n_inputs`` bits (a tree of k-LUTs)."""
+        n, lv = max(int(n_inputs), 1), 1
+        while n > self.k:
+            n = math.ceil(n / self.k)
+            lv += 1
+        return lv
+
+    def lut(self, levels: int = 1) -> float:
+        return levels * self.t_lut
+
+    def logic(self, n_inputs: int) -> float:
+        return self.lut(self.levels(n_inputs))
+
+    def adder(self, width: int) -> float:
+        """Add, subtract or compare ``width`` bits on the carry chain."""
+        return self.t_carry0 + self.t_carry_bit * max(int(width), 1)
+
+    def mux(self, n_ways: int) -> float:
+        if n_ways <= 1:
+            return 0.0
+        return self.logic(n_ways + math.ceil(math.log2(n_ways)))
+
+    def shifter(self, width: int, amount_bits: int) -> float:
+        """A barrel shifter: ``amount_bits`` levels of 2:1 muxes, LUT-packed (a k-LUT holds
+        ``k // 2 - 1`` levels: 1 for LUT4, 2 for LUT6)."""
+        if amount_bits <= 0 or width <= 1:
+            return 0.0
+        return self.lut(math.ceil(amount_bits / max(self.k // 2 - 1, 1)))
+
+    def lzc(self, width: int) -> float:
+        """Leading-zero count of ``width`` bits (a log tree of priority muxes)."""
+        if width <= 1:
+            return self.t_lut
+        return self.lut(max(1, math.ceil(math.log2(width) * 2 / max(self.k // 2, 1))))
+
+    def multiplier(self, wa: int, wb: int) -> float:
+        """An unpipelined ``wa x wb`` product as Yosys maps ``*`` without DSPs: AND partial
+        products, a carry-save tree (``maccmap``), one final adder."""
+        lo = min(wa, wb)
+        if lo <= 1:
+            return self.t_lut
+        csa = max(0, math.ceil(math.log(lo / 2, 1.5))) if lo > 2 else 0
+        return self.t_lut * (1 + csa) + self.adder(wa + wb)
+
+    def period(self, fmax_mhz: float) -> float:
+        """Logic delay one stage may hold at ``fmax_mhz``."""
+        return 1000.0 / fmax_mhz - self.t_reg
+
+    def fmax(self, stage_delay: float) -> float:
+        """Predicted Fmax (MHz) of a stage whose logic takes ``stage_delay`` ns."""
+        return 1000.0 / (stage_delay + self.t_reg)
+
+
+#: starting constants; benchmarks/calibrate_delay.py measures them against nextpnr
+_MODELS = {
+    "ecp5": DelayModel("ecp5", k=4, t_reg=1.3, t_lut=1.0, t_carry0=1.3, t_carry_bit=0.045),
+    "ice40": DelayModel("ice40", k=4, t_reg=1.8, t_lut=1.45, t_carry0=1.6, t_carry_bit=0.13),
+    "gowin": DelayModel("gowin", k=4, t_reg=1.4, t_lut=1.1, t_carry0=1.4, t_carry_bit=0.06),
+    "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
+}
+
+FAMILIES = tuple(_MODELS)
+
+
+def check_target(target) -> str:
+    if not isinstance(target, str):
+        raise TypeError(f"Timing target must be a string, not {target!r}")
+    if target not in _MODELS:
+        raise ValueError(f"Unknown timing target {target!r}; the delay model knows "
+                         f"{', '.join(FAMILIES)}")
+    return target
+
+
+def check_fmax(fmax) -> float:
+    if isinstance(fmax, bool) or not isinstance(fmax, (int, float)):
+        raise TypeError(f"Fmax must be a number of MHz, not {fmax!r}")
+    if not (math.isfinite(fmax) and 1 <= fmax <= 1000):
+        raise ValueError(f"Fmax must be between 1 and 1000 MHz, not {fmax}")
+    return float(fmax)
+
+
+def delay_model(target: str = "ecp5") -> DelayModel:
+    """The delay model of FPGA family ``target`` (ecp5, ice40, gowin, xilinx)."""
+    return _MODELS[check_target(target)]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One cut point as the probe elaboration saw it: the logic delay since the previous cut
+    (``delay``, ns), the register bits a register here would take, and whether the unit forces
+    a register here (``fixed``: a MAC's accumulator) or it is a feedback loop (``loop``)."""
+
+    name: str
+    delay: float
+    bits: int = 0
+    fixed: bool = False
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chosen placement: the registered cut names, the predicted stage delays."""
+
+    target: str
+    fmax_target: float
+    registered: frozenset
+    latency: int
+    stage_delays: tuple
+    fmax_predicted: float
+    segments: tuple
+
+    # -- the Pipeline's questions (exmy.hdl.util.Pipeline) ---------------------------------
+    def wants(self, name: str, delay: float, values) -> bool:
+        return name in self.registered
+
+    def forced(self, name: str, delay: float, values) -> None:
+        pass
+
+    def loop(self, name: str, delay: float) -> None:
+        pass
+
+    def final(self, delay: float) -> None:
+        pass
+
+    def report(self) -> dict:
+        return {
+            "target": self.target,
+            "fmax_target": self.fmax_target,
+            "fmax_predicted": round(self.fmax_predicted, 1),
+            "latency": self.latency,
+            "stages": [{"name": s.name, "delay_ns": round(s.delay, 3),
+                        "registered": s.name in self.registered or s.fixed}
+                       for s in self.segments if not s.loop],
+            "loops": [{"name": s.name, "delay_ns": round(s.delay, 3)}
+                      for s in self.segments if s.loop],
+            "stage_delays_ns": [round(d, 3) for d in self.stage_delays],
+        }
+
+
+class Probe:
+    """What the probe elaboration of a unit records: every cut point in datapath order."""
+
+    def __init__(self):
+        self.segments: list[Segment] = []
+        self.final_delay = 0.0
+
+    @staticmethod
+    def _bits(values) -> int:
+        from amaranth.hdl import Value
+
+        return sum(len(Value.cast(v)) for v in values)
+
+    def wants(self, name: str, delay: float, values) -> bool:
+        self.segments.append(Segment(name, float(delay), self._bits(values)))
+        return False
+
+    def forced(self, name: str, delay: float, values) -> None:
+        self.segments.append(Segment(name, float(delay), self._bits(values), fixed=True))
+
+    def loop(self, name: str, delay: float) -> None:
+        self.segments.append(Segment(name, float(delay), loop=True))
+
+    def final(self, delay: float) -> None:
+        self.final_delay = float(delay)
+
+
+def plan_placement(segments: list[Segment], final_delay: float, target: str,
+                   fmax: float, unit: str = "unit") -> Plan:
+    """Choose registers among ``segments`` (cut points in datapath order; the logic after the
+    last one takes ``final_delay``) so that every stage fits ``fmax`` on ``target``: fewest
+    registers, then fewest register bits (dynamic programming over the chain). Inputs and
+    outputs count as registered (the synthesis flow registers a unit's I/O). Raises ValueError
+    naming the limiting stage when no placement can meet ``fmax``."""
+    dm = delay_model(target)
+    budget = dm.period(fmax)
+    cuts = [s for s in segments if not s.loop]
+    loops = [s for s in segments if s.loop]
+    delays = [s.delay for s in cuts] + [final_delay]
+    names = [s.name for s in cuts] + ["output"]
+    worst_single = max(range(len(delays)), key=lambda i: delays[i])
+    for lp in loops:
+        if lp.delay > budget:
+            raise ValueError(
+                f"{unit}: {fmax:g} MHz on {target} is out of reach: the feedback loop "
+                f"{lp.name!r} cannot be pipelined and takes {lp.delay:.2f} ns (best predicted "
+                f"Fmax {dm.fmax(lp.delay):.0f} MHz)")
+    if delays[worst_single] > budget:
+        best = dm.fmax(max([delays[worst_single]] + [lp.delay for lp in loops]))
+        raise ValueError(
+            f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
+            f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
+            f"cannot cut further (best predicted Fmax {best:.0f} MHz)")
+    n = len(cuts)
+    inf = (math.inf, math.inf)
+    # best[i]: (registers, bits) of the cheapest valid placement of everything up to cut i
+    # with a register at cut i (i = n: the flow's output register); j = -1 is the inputs
+    best = [inf] * (n + 1)
+    prev: list[int | None] = [None] * (n + 1)
+    for i in range(n + 1):
+        acc = 0.0
+        for j in range(i - 1, -2, -1):
+            acc += delays[j + 1]  # the stage from register j to register i
+            if acc > budget + 1e-9:
+                break
+            base = (0, 0) if j < 0 else best[j]
+            if base != inf:
+                cost = base if i == n else (base[0] + 1, base[1] + cuts[i].bits)
+                if cost < best[i]:
+                    best[i], prev[i] = cost, j
+            if j >= 0 and cuts[j].fixed:
+                break  # a forced register cannot be skipped
+    if best[n] == inf:  # cannot happen when every single segment fits
+        raise ValueError(f"{unit}: no placement meets {fmax:g} MHz on {target}")
+    chosen, i = [], prev[n]
+    while i is not None and i >= 0:
+        chosen.append(i)
+        i = prev[i]
+    chosen.sort()
+    stage_delays, start = [], -1
+    for c in chosen + [n]:
+        stage_delays.append(sum(delays[start + 1:c + 1]))
+        start = c
+    worst = max(stage_delays + [lp.delay for lp in loops])
+    return Plan(target, fmax, frozenset(cuts[c].name for c in chosen), len(chosen),
+                tuple(stage_delays), dm.fmax(worst), tuple(segments))

@@ -1,0 +1,135 @@
+"""Frequency-directed pipelining (SPEC 6): the placement search, the fmax/latency options, the
+sidecar's timing record, and the errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from exmy.hdl.registry import build, sidecar
+from exmy.hdl.timing import Segment, delay_model, plan_placement
+from exmy.hdl.verilog import to_verilog
+
+
+def _brute(segs, final, budget):
+    """Every subset of cuts, by hand: the fewest registers, then the fewest bits."""
+    from itertools import combinations
+
+    n = len(segs)
+    delays = [s.delay for s in segs] + [final]
+    for k in range(n + 1):
+        best = None
+        for chosen in combinations(range(n), k):
+            if any(s.fixed for i, s in enumerate(segs) if i not in chosen):
+                continue
+            edges = [-1, *chosen, n]
+            if all(sum(delays[a + 1:b + 1]) <= budget
+                   for a, b in zip(edges, edges[1:], strict=False)):
+                bits = sum(segs[i].bits for i in chosen)
+                if best is None or bits < best[0]:
+                    best = (bits, chosen)
+        if best is not None:
+            return {segs[i].name for i in best[1]}
+    return None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_placement_is_the_cheapest(seed):
+    import random
+
+    rng = random.Random(seed)
+    n = rng.randint(1, 7)
+    segs = [Segment(f"c{i}", rng.uniform(0.2, 3.0), rng.randint(1, 40),
+                    fixed=rng.random() < 0.1) for i in range(n)]
+    final = rng.uniform(0.2, 3.0)
+    dm = delay_model("ecp5")
+    fmax = rng.choice([120, 180, 250, 330])
+    budget = dm.period(fmax)
+    want = _brute(segs, final, budget)
+    if want is None:
+        with pytest.raises(ValueError, match="out of reach"):
+            plan_placement(segs, final, "ecp5", fmax)
+        return
+    plan = plan_placement(segs, final, "ecp5", fmax)
+    got = set(plan.registered)
+    assert len(got) == len(want)
+    assert sum(s.bits for s in segs if s.name in got) == sum(
+        s.bits for s in segs if s.name in want)
+    assert max(plan.stage_delays) <= budget + 1e-9
+    assert plan.latency == len(got)
+
+
+def test_unreachable_names_the_stage_and_best_fmax():
+    segs = [Segment("decode", 1.0, 8), Segment("product", 9.0, 16)]
+    with pytest.raises(ValueError, match=r"stage ending at 'product' takes 9\.00 ns.*best "
+                       r"predicted Fmax 97 MHz"):
+        plan_placement(segs, 1.0, "ecp5", 200)
+    with pytest.raises(ValueError, match=r"feedback loop 'accumulate'.*best predicted Fmax"):
+        plan_placement([Segment("accumulate", 6.0, loop=True)], 0.5, "ecp5", 200)
+
+
+def test_latency_and_fmax_are_exclusive():
+    with pytest.raises(ValueError, match=r"Give latency \(2\) or fmax \(200\), not both"):
+        build("multiplier", a="e4m3", out="e4m3", latency=2, fmax=200)
+    with pytest.raises(ValueError, match="Timing target 'ecp5' needs fmax"):
+        build("multiplier", a="e4m3", out="e4m3", target="ecp5")
+    with pytest.raises(ValueError, match="Unknown timing target 'virtex'"):
+        build("multiplier", a="e4m3", out="e4m3", target="virtex", fmax=100)
+    with pytest.raises(ValueError, match="Fmax must be between 1 and 1000 MHz, not 0"):
+        build("multiplier", a="e4m3", out="e4m3", fmax=0)
+    with pytest.raises(TypeError, match="Fmax must be a number of MHz"):
+        build("multiplier", a="e4m3", out="e4m3", fmax="fast")
+
+
+@pytest.mark.parametrize("unit, opts", [
+    ("multiplier", dict(a="e4m3", out="e4m3")),
+    ("convert", dict(a="float32", out="e4m3fn")),
+    ("lmul", dict(a="e4m3fn")),
+    ("fma", dict(a="e4m3")),
+    ("int-multiplier", dict(a="int8")),
+])
+def test_fmax_mode_records_the_plan(unit, opts):
+    lo = build(unit, **opts, target="ecp5", fmax=50)
+    hi = build(unit, **opts, target="ecp5", fmax=400) if _reachable(unit, opts, 400) else None
+    meta = sidecar(lo, to_verilog(lo, lo.module_name), lo.module_name)
+    t = meta["timing"]
+    assert t["target"] == "ecp5" and t["fmax_target"] == 50.0
+    assert t["latency"] == lo.latency == meta["latency"]
+    assert t["fmax_predicted"] >= 50.0
+    assert lo.module_name.endswith("_ecp5_f50")
+    assert sum(s["registered"] for s in t["stages"]) == lo.latency
+    if hi is not None:
+        assert hi.latency >= lo.latency
+        assert hi.plan.fmax_predicted >= 400
+
+
+def _reachable(unit, opts, fmax):
+    try:
+        build(unit, **opts, fmax=fmax)
+    except ValueError:
+        return False
+    return True
+
+
+def test_fmax_generate_is_deterministic(tmp_path):
+    a = to_verilog(build("fma", a="e4m3", fmax=150), "u")
+    b = to_verilog(build("fma", a="e4m3", fmax=150), "u")
+    assert a == b
+
+
+def test_cli_generate_fmax(tmp_path):
+    out = tmp_path / "m.v"
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "generate", "multiplier",
+                        "--a", "e4m3", "--out", "e4m3", "--target", "ice40", "--fmax", "60",
+                        "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["timing"]["target"] == "ice40" and meta["params"]["fmax"] == 60.0
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "generate", "multiplier",
+                        "--a", "e4m3", "--fmax", "60", "--latency", "2", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Give latency (2) or fmax (60.0), not both" in r.stderr
+    assert "Traceback" not in r.stderr
