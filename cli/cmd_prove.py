@@ -44,8 +44,9 @@ def run(args) -> int:
     from exmy.synth.prove import find_prove_tools, prove_unit
 
     options = unit_options(args)
-    if options.get("latency") is None:
-        raise CliError("give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2)")
+    if options.get("latency") is None and options.get("fmax") is None:
+        raise CliError("give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2) "
+                       "or --fmax MHZ")
     workdir = output_dir(args.workdir, "--workdir") if args.workdir is not None else None
     find_prove_tools()  # a missing tool is an error before any work
     try:

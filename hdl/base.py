@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from .timing import Probe, check_fmax, check_target, plan_placement
+from .timing import Probe, check_fmax, check_target, delay_model, plan_placement
 from .util import check_latency
 
 __all__ = ["Unit", "UnitInfo", "unit_builder"]
@@ -55,6 +55,12 @@ class Unit(wiring.Component):
         super().__init__(signature, src_loc_at=src_loc_at + 1)
         if self.fmax is not None:
             self._place_registers()
+
+    @property
+    def dm(self):
+        """The delay model the unit annotates its cut points with (``exmy.hdl.timing``): the
+        fmax target's, ecp5's when the latency is explicit (then delays are not used)."""
+        return delay_model(self.target or "ecp5")
 
     def set_timing(self, latency, target=None, fmax=None, *, minimum: int = 0,
                    what: str = "Latency", why: str | None = None) -> int:

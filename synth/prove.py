@@ -340,6 +340,7 @@ def reference_unit(unit: str, options: dict):
         return build(unit, **options)  # the registry's error naming the units
     param = inspect.signature(UNITS[unit].build).parameters.get("latency")
     default = 0 if param is None or param.default is inspect.Parameter.empty else param.default
+    options = {k: v for k, v in options.items() if k not in ("target", "fmax")}
     return build(unit, **{**options, "latency": default})
 
 
@@ -355,16 +356,25 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
     from exmy.hdl.registry import build
 
     latency = options.get("latency")
-    if latency is None:
-        raise ValueError(f"Proving {unit!r} needs a latency (--latency N) to prove against "
-                         f"its reference")
+    fmax = options.get("fmax")
+    if latency is None and fmax is None:
+        raise ValueError(f"Proving {unit!r} needs a pipeline (--latency N or --fmax MHZ) to "
+                         f"prove against its reference")
     reference = reference_unit(unit, options)
+    pipelined = build(unit, **options) if fmax is not None else None
+    if fmax is not None and pipelined.latency <= reference.latency:
+        reference._MustUse__silence = True  # built only to learn its latency
+        pipelined._MustUse__silence = True
+        raise ValueError(
+            f"{unit!r} at {fmax:g} MHz on {pipelined.target} needs no pipeline registers "
+            f"(latency {pipelined.latency}): nothing to prove; give a higher --fmax")
     if isinstance(latency, int) and latency <= reference.latency:
         reference._MustUse__silence = True  # built only to learn its latency
         raise ValueError(
             f"Latency {latency} of {unit!r} is its reference itself: nothing to prove; give a "
             f"latency of at least {reference.latency + 1}")
-    pipelined = build(unit, **options)
+    if pipelined is None:
+        pipelined = build(unit, **options)
     name = (f"{pipelined.module_name} = latency {reference.latency} delayed "
             f"{pipelined.latency - reference.latency}")
     temp = workdir is None

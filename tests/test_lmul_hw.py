@@ -91,7 +91,7 @@ def test_registry_validation():
     with pytest.raises(ValueError, match=esc("Unit 'lmul' needs an operand format (--a)")):
         build("lmul")
     with pytest.raises(ValueError, match="Unit 'lmul' does not take --b; it takes --a, --out, "
-                       "--form, --offset, --saturate, --latency"):
+                       "--form, --offset, --saturate, --latency, --target, --fmax"):
         build("lmul", a="e4m3fn", b="e4m3fn")
 
 

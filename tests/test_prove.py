@@ -165,9 +165,12 @@ def test_api_errors(tmp_path):
         miter_verilog(port_table(m1), port_table(c), 1, 1)
     with pytest.raises(ValueError, match=r"^Delay must be a non-negative integer, not -1$"):
         miter_verilog(port_table(m1), port_table(m0), -1, 0)
-    with pytest.raises(ValueError, match=r"^Proving 'multiplier' needs a latency \(--latency "
-                       r"N\) to prove against its reference$"):
+    with pytest.raises(ValueError, match=r"^Proving 'multiplier' needs a pipeline \(--latency "
+                       r"N or --fmax MHZ\) to prove against its reference$"):
         prove_unit("multiplier", {"a": "e4m3fn"})
+    with pytest.raises(ValueError, match=r"^'multiplier' at 10 MHz on ecp5 needs no pipeline "
+                       r"registers \(latency 0\): nothing to prove; give a higher --fmax$"):
+        prove_unit("multiplier", {"a": "e4m3fn", "fmax": 10})
     with pytest.raises(ValueError, match=r"^Latency 1 of 'mac' is its reference itself: nothing "
                        r"to prove; give a latency of at least 2$"):
         prove_unit("mac", {"a": "e4m3fn", "latency": 1})
@@ -186,7 +189,8 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
         return cli_error(capsys)
 
     assert err("multiplier", "--a", "e4m3fn") == (
-        "exmy prove: error: give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2)")
+        "exmy prove: error: give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2) "
+        "or --fmax MHZ")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "0") == (
         "exmy prove: error: Latency 0 of 'multiplier' is its reference itself: nothing to "
         "prove; give a latency of at least 1")
@@ -200,7 +204,7 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
         "`exmy prove --help`)")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--granularity", "4") == (
         "exmy prove: error: Unit 'multiplier' does not take --granularity; it takes --a, --b, "
-        "--out, --rounding, --rand-bits, --saturate, --latency")
+        "--out, --rounding, --rand-bits, --saturate, --latency, --target, --fmax")
     missing = str(tmp_path / "no" / "dir")
     assert "--workdir" in err("multiplier", "--a", "e4m3fn", "--latency", "1", "--workdir",
                               missing)
