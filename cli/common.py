@@ -147,6 +147,10 @@ UNIT_OPTIONS = [
                                             "wrapping")),
     ("--multiplier", "multiplier", dict(choices=_values(MULTIPLIER_NAMES),
                                         help="mac: product kind (default exact)")),
+    ("--acc-chunk", "acc_chunk", dict(type=_pos_int, metavar="C",
+                                      help="mac, int-mac: segmented accumulator of C-bit "
+                                      "chunks, carries resolved in 2 more cycles (default: "
+                                      "one chunk)")),
     ("--granularity", "granularity", dict(type=_pos_int, metavar="G",
                                           help="approx-fma: normalization step (power of 2)")),
     ("--window", "window", dict(type=_pos_int, metavar="K",

@@ -14,13 +14,24 @@ computations, not arithmetic), so model and hardware cannot disagree on a width 
 
 Timing contract (also in the sidecar, ``extra_metadata``)::
 
-    latency    clock edges from the edge that accepts (a, b, valid, clear) until acc (and
-               flags) show the state after that cycle's update; >= 1, since acc is a register
-    y_latency  further edges from acc to y (0: y is a combinational function of acc)
+    latency      clock edges from the edge that accepts (a, b, valid, clear) until acc (and
+                 flags) show the state after that cycle's update; >= 1, since acc is a
+                 register (>= 1 + acc_latency with acc_chunk)
+    acc_latency  how many of those edges resolve the carries of a segmented accumulator
+                 (acc_chunk set): 2; 0 without acc_chunk
+    y_latency    further edges from acc to y (0: y is a combinational function of acc)
 
-Latency 0 is illegal for these stateful units: ``acc`` is the accumulator register itself, so
-the earliest it can show a product is one edge after accepting it. Pipeline cut points before
-the accumulator register, in datapath order (``latency - 1`` of them hold registers):
+So with ``acc_chunk`` the accumulator state after cycle i appears on ``acc`` and ``flags`` at
+edge i + ``latency`` and on ``y`` at edge i + ``latency`` + ``y_latency``, exactly as without
+it; only the least legal ``latency`` grows by ``acc_latency`` (the default ``latency`` is
+that least value). Every cycle is still a full update: ``valid`` and ``clear`` may change in
+every cycle (back-to-back clears, a clear with valid loading the product), and the outputs are
+the state after every cycle, never an intermediate.
+
+Latency 0 is illegal for these stateful units: ``acc`` is the accumulator register itself (or
+the resolution's last register), so the earliest it can show a product is one edge after
+accepting it. Pipeline cut points before the accumulator register, in datapath order
+(``latency - 1 - acc_latency`` of them hold registers):
 
 - fixed-point ``MAC``: decode + significand product ``|`` shift onto the accumulator grid
   ``|`` add into ``acc``. Latency 1: all in one cycle; 2: register after the product; 3:
@@ -33,6 +44,21 @@ the accumulator register, in datapath order (``latency - 1`` of them hold regist
 
 ``y_latency`` 1 places a register inside the conversion of ``acc`` to ``y`` (after the
 leading-zero count and normalising shift, before the shared rounder).
+
+Segmented accumulator (``acc_chunk=C``, fixed-point MAC and IntMAC; FloPoCo's long
+accumulator, de Dinechin et al., FPT 2008). The ``acc_bits``-bit add of the loop is the one
+path no register can cut; with ``acc_chunk`` it is split into ``K = ceil(acc_bits / C)``
+chunks of ``C`` bits (the top one narrower), each adding its slice of the aligned, sign
+extended product plus the carry-out of the chunk below registered in the previous cycle, so
+the loop is a ``C``-bit add whatever ``acc_bits`` is. The carries left pending in the state
+are resolved by a two-stage carry-select pipeline (``_accumulate_segmented``): stage 1 adds
+each chunk's pending carry-in (both with and without one more), stage 2 computes the carries
+between chunks with one ``K-1``-bit carry-chain add and selects; its last register is
+``acc``. ``acc_chunk=None`` (default) is the unsegmented accumulator (the Verilog of every
+unit without acc_chunk is unchanged). ``saturate_acc`` clamps the resolved sum in every step,
+which a segmented accumulator does not have until ``acc_latency`` cycles later, so the two
+do not combine (a ValueError). The float-accumulator MAC has no acc_chunk (its loop is an
+FMA).
 """
 
 from __future__ import annotations
@@ -71,6 +97,25 @@ __all__ = ["MAC", "IntMAC"]
 #: flags bits (SPEC 3.2; the golden model's FLAG_* values)
 FLAG_BITS = {name: flag.bit_length() - 1 for name, flag in
              (("nan", FLAG_NAN), ("pos_inf", FLAG_POS_INF), ("neg_inf", FLAG_NEG_INF))}
+
+
+#: register stages of the segmented accumulator's carry resolution (``acc_latency``)
+ACC_RESOLVE_STAGES = 2
+
+
+#: the timing contract as the sidecar states it
+_TIMING = (
+    "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc (and "
+    "flags) show the state after that cycle; acc_latency of them resolve a segmented "
+    "accumulator's carries (0 without acc_chunk); y_latency: further edges from acc to y"
+)
+
+
+def _chunk_metadata(acc_chunk: int | None, acc_bits: int) -> dict:
+    """Sidecar entries of the accumulator's segmentation."""
+    if acc_chunk is None:
+        return {"acc_chunk": None, "acc_chunks": 1}
+    return {"acc_chunk": acc_chunk, "acc_chunks": len(_chunks(acc_bits, acc_chunk))}
 
 
 # -- argument checks -------------------------------------------------------------------------
@@ -138,6 +183,145 @@ def _accumulate(m: Module, acc: Signal, addend: Value, cin: Value, valid: Value,
         m.d.sync += acc.eq(0)
     with m.Elif(valid):
         m.d.sync += acc.eq(nxt)
+
+
+def _acc_chunk(acc_chunk, acc_bits: int, saturate_acc: bool) -> int | None:
+    """Check ``acc_chunk``: None (one chunk: the unsegmented accumulator) or ``1 <= C <
+    acc_bits``; saturate_acc needs the resolved value every step, so it is refused."""
+    if acc_chunk is None:
+        return None
+    if not isinstance(acc_chunk, int) or isinstance(acc_chunk, bool):
+        raise TypeError(f"MAC acc_chunk must be a positive integer or None, not {acc_chunk!r}")
+    if acc_chunk < 1:
+        raise ValueError(f"MAC acc_chunk must be a positive integer or None, not {acc_chunk}")
+    if acc_chunk >= acc_bits:
+        raise ValueError(
+            f"MAC acc_chunk {acc_chunk} must be smaller than acc_bits {acc_bits}: one chunk is "
+            f"the unsegmented accumulator (leave acc_chunk unset)")
+    if saturate_acc:
+        raise ValueError(
+            f"saturate_acc cannot use the segmented accumulator (acc_chunk={acc_chunk}): "
+            f"every step clamps the resolved sum, whose carries a segmented accumulator "
+            f"resolves only {ACC_RESOLVE_STAGES} cycles later; leave acc_chunk unset")
+    return acc_chunk
+
+
+def _acc_latency(acc_chunk: int | None) -> int:
+    return 0 if acc_chunk is None else ACC_RESOLVE_STAGES
+
+
+def _total_latency(latency, acc_chunk: int | None) -> int:
+    """``latency`` (None: the least) checked against the least the accumulator allows."""
+    least = 1 + _acc_latency(acc_chunk)
+    if latency is None:
+        return least
+    if acc_chunk is None:
+        return _mac_latency(latency)
+    return check_latency(
+        latency, minimum=least, what="MAC latency",
+        why=f"with acc_chunk={acc_chunk} the accumulator register takes one clock edge and "
+            f"the carry resolution {ACC_RESOLVE_STAGES} more before acc shows a product",
+    )
+
+
+def _chunks(width: int, chunk: int) -> list[tuple[int, int]]:
+    """``(lo, hi)`` bit ranges of the chunks, from the bottom; the top one may be narrower."""
+    return [(lo, min(lo + chunk, width)) for lo in range(0, width, chunk)]
+
+
+def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, clear: Value,
+                          width: int, chunk: int) -> Signal:
+    """The segmented accumulator (FloPoCo's long accumulator, de Dinechin et al., FPT 2008)
+    and its carry resolution; returns the resolved ``acc`` register, which shows the state
+    after cycle i at the edge ``ACC_RESOLVE_STAGES`` edges after the loop's (see the module
+    docstring).
+
+    Loop, per chunk j of ``chunk`` bits (the top chunk may be narrower), a ``chunk``-bit
+    add whose carry in is the carry-out register of chunk j-1 (chunk 0: ``cin``)::
+
+        clear & ~valid:  seg_j <= 0;  cy_j <= 0
+        valid:           (cy_j, seg_j) <= (clear ? 0 : seg_j) + addend_j
+                                          + (j ? (clear ? 0 : cy_{j-1}) : cin)
+
+    The state stands for ``sum_j seg_j 2**(jC) + sum_j cy_j 2**((j+1)C)`` modulo
+    ``2**width``: each step adds ``addend + cin`` to that value exactly, whatever the state;
+    the top chunk's carry-out is the wrap and is dropped.
+
+    Resolution, carry-select: stage 1 registers, per chunk j >= 1, ``t_j = seg_j + cy_{j-1}``
+    and (j >= 2) ``u_j = t_j + 1`` with their carry-outs ``g_j`` (generate) and ``h_j``
+    (``t_j >= 2**C - 1``: generate or propagate). Stage 2: the carries between chunks from one
+    ``K-1``-bit carry-chain add ``(h + g)`` (carry into chunk j+1 = ``g_j | (h_j & x_j)``,
+    ``x_1 = 0``: chunk 0 holds no pending carry), then ``acc_j = x_j ? u_j : t_j``.
+    """
+    parts = _chunks(width, chunk)
+    K = len(parts)
+    seg = Signal(width, name="acc_seg")
+    cy = Signal(K - 1, name="acc_carry")
+    for j, (lo, hi) in enumerate(parts):
+        w = hi - lo
+        ci = cin if j == 0 else (cy[j - 1] & ~clear)
+        s = Signal(w + 1, name=f"acc_sum{j}")
+        m.d.comb += s.eq(Mux(clear, 0, seg[lo:hi]) + addend[lo:hi] + ci)
+        with m.If(clear & ~valid):
+            m.d.sync += seg[lo:hi].eq(0)
+            if j < K - 1:
+                m.d.sync += cy[j].eq(0)
+        with m.Elif(valid):
+            m.d.sync += seg[lo:hi].eq(s[:w])
+            if j < K - 1:
+                m.d.sync += cy[j].eq(s[w])
+
+    # -- resolution stage 1: t_j, u_j and their carry-outs --------------------------------
+    lo0, hi0 = parts[0]
+    t = [Signal(hi0 - lo0, name="res_t0")]
+    u: list[Signal | None] = [None]
+    g = [None]
+    h = [None]
+    m.d.sync += t[0].eq(seg[lo0:hi0])
+    for j in range(1, K):
+        lo, hi = parts[j]
+        w = hi - lo
+        ts = Signal(w + 1, name=f"res_tsum{j}")
+        m.d.comb += ts.eq(seg[lo:hi] + cy[j - 1])
+        tj = Signal(w, name=f"res_t{j}")
+        m.d.sync += tj.eq(ts[:w])
+        t.append(tj)
+        us = None
+        if j >= 2 or j < K - 1:
+            # seg_j + cy_{j-1} + 1 <= 2**w + 1: w + 1 bits
+            us = Signal(w + 1, name=f"res_usum{j}")
+            m.d.comb += us.eq(seg[lo:hi] + cy[j - 1] + 1)
+        if j >= 2:
+            uj = Signal(w, name=f"res_u{j}")
+            m.d.sync += uj.eq(us[:w])
+            u.append(uj)
+        else:
+            u.append(None)
+        if j < K - 1:
+            gj = Signal(name=f"res_g{j}")
+            hj = Signal(name=f"res_h{j}")
+            m.d.sync += [gj.eq(ts[w]), hj.eq(us[w])]
+            g.append(gj)
+            h.append(hj)
+
+    # -- resolution stage 2: carries between chunks (one carry-chain add), select ---------
+    acc = Signal(width, name="acc_reg")
+    m.d.sync += acc[lo0:hi0].eq(t[0])
+    if K >= 2:
+        lo, hi = parts[1]
+        m.d.sync += acc[lo:hi].eq(t[1])
+    if K >= 3:
+        n = K - 2  # chunks 1 .. K-2 generate or propagate into chunks 2 .. K-1
+        gv = Cat(*g[1 : K - 1])
+        hv = Cat(*h[1 : K - 1])
+        chain = Signal(n + 1, name="res_chain")
+        m.d.comb += chain.eq(hv + gv)
+        x = Signal(n, name="res_carry_in")  # x[i]: carry into chunk i + 2
+        m.d.comb += x.eq((chain ^ Cat(hv ^ gv, Const(0, 1)))[1:])
+        for j in range(2, K):
+            lo, hi = parts[j]
+            m.d.sync += acc[lo:hi].eq(Mux(x[j - 2], u[j], t[j]))
+    return acc
 
 
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
@@ -253,7 +437,9 @@ class MAC(Unit):
     bit's neighbour: they round alike. Otherwise the sum is exact. Then a full leading-zero
     normalisation and the shared rounder.
 
-    See the module docstring for ``latency``, ``y_latency`` and the cut points.
+    See the module docstring for ``latency``, ``acc_latency``, ``y_latency``, the cut points
+    and ``acc_chunk`` (the segmented accumulator: one product per cycle at a high clock
+    whatever ``acc_bits``).
 
     Ports: ``clk``, ``rst``, ``a``, ``b``, ``valid``, ``clear``, ``acc`` (+ ``flags``, ``y``
     where they apply; ``rand`` for stochastic rounding).
@@ -265,14 +451,16 @@ class MAC(Unit):
         self, fmt_a, fmt_b=None, *, depth: int | None = None, acc_bits: int | None = None,
         fmt_out=None, rounding: str = "rne", saturate: bool = False,
         saturate_acc: bool = False, acc_format=None, multiplier: str = "exact",
-        rand_bits: int | None = None, latency: int = 1, y_latency: int = 0,
+        rand_bits: int | None = None, latency: int | None = None, y_latency: int = 0,
+        acc_chunk: int | None = None,
     ):
         self.fmt_a = _operand(fmt_a, "Operand a", FloatFormat, "mac", "int-mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b",
                               FloatFormat, "mac", "int-mac")
         self.saturate = check_bool(saturate, "saturate")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
-        self.latency = _mac_latency(latency)
+        if acc_chunk is None:  # (checked again below, against acc_bits)
+            self.latency = _total_latency(latency, None)
         self.y_latency = _y_latency(y_latency)
         self.acc_format = None
         if acc_format is not None:
@@ -283,6 +471,8 @@ class MAC(Unit):
                 bad.append("saturate_acc")
             if y_latency:
                 bad.append("y_latency")
+            if acc_chunk is not None:
+                bad.append("acc_chunk")
             if bad:
                 raise ValueError(
                     f"{', '.join(bad)} {'applies' if len(bad) == 1 else 'apply'} only to the "
@@ -305,6 +495,10 @@ class MAC(Unit):
             acc_bits=acc_bits, multiplier=multiplier,
         )
         self.multiplier = multiplier
+        self.acc_chunk = _acc_chunk(acc_chunk, self.mac_params.acc_bits, self.saturate_acc)
+        self.acc_latency = _acc_latency(self.acc_chunk)
+        self.latency = _total_latency(latency, self.acc_chunk)
+        latency = self.latency
         self.fmt_out = None
         if fmt_out is not None:
             self.fmt_out = _operand(fmt_out, "Output", FloatFormat)
@@ -342,6 +536,7 @@ class MAC(Unit):
             out = self.fmt_out
             self.params = {
                 "a": fa.name, "b": fb.name, "acc_bits": p.acc_bits,
+                **({} if self.acc_chunk is None else {"acc_chunk": self.acc_chunk}),
                 "out": None if out is None else out.name,
                 "rounding": None if out is None else rounding, "rand_bits": rand_bits,
                 "saturate": saturate, "saturate_acc": saturate_acc, "latency": latency,
@@ -368,7 +563,7 @@ class MAC(Unit):
     def cut_points(self) -> list[str]:
         """The pipeline registers before the accumulator, in datapath order."""
         pre = ["product", "align"] if self.acc_format is None else ["product"]
-        n = self.latency - 1
+        n = self.latency - 1 - self.acc_latency
         used = pre[:n]
         return ["input"] * (n - len(used)) + used
 
@@ -376,17 +571,16 @@ class MAC(Unit):
         p = self.mac_params
         meta = {
             "latency": self.latency,
-            "timing": (
-                "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
-                "shows the state after that cycle; y_latency: further edges from acc to y"
-            ),
+            "timing": _TIMING,
             "cut_points": self.cut_points,
         }
         if self.acc_format is not None:
             meta.update({"acc_format": self.acc_format.name, "rounding": self.rounding})
             return meta
         meta.update({
+            "acc_latency": self.acc_latency,
             "y_latency": self.y_latency if self.fmt_out is not None else None,
+            **_chunk_metadata(self.acc_chunk, p.acc_bits),
             "multiplier": p.multiplier,
             "depth": p.depth,
             "acc_bits": p.acc_bits,
@@ -486,21 +680,29 @@ class MAC(Unit):
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
         W = p.acc_bits
-        acc = Signal(W, name="acc_reg")
         addend = Cat(y["mag"] ^ _rep(y["neg"], mag_w), _rep(y["neg"], W - mag_w))
-        _accumulate(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
+        if self.acc_chunk is None:
+            acc = Signal(W, name="acc_reg")
+            _accumulate(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
+        else:
+            acc = _accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
+                                        self.acc_chunk)
         m.d.comb += self.acc.eq(acc)
         flags = None
         if self.has_flags:
             flags = Signal(3, name="flags_reg")
             m.d.sync += flags.eq(Mux(y["clear"], 0, flags) | Mux(y["valid"], y["special"], 0))
+            for _ in range(self.acc_latency):  # flags meet the resolved acc
+                flags = st.register({"flags": flags}, "acc_")["flags"]
             m.d.comb += self.flags.eq(flags)
 
         # -- convert: y = encode(acc, fmt_out) through the shared rounder -----------------
         if self.fmt_out is not None:
             rand = None
             if y["rand"] is not None:  # rand[i] meets acc after cycle i
-                rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
+                for _ in range(1 + self.acc_latency):
+                    y["rand"] = st.register({"rand": y["rand"]}, "acc_")["rand"]
+                rand = y["rand"]
             yv = _acc_to_float(
                 m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
                 saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
@@ -660,26 +862,33 @@ class IntMAC(Unit):
     ``int_mac_params``: ``bits_a + bits_b + ceil(log2 depth)``, one more for unsigned x
     unsigned), wrapping on overflow or clamping per step with ``saturate_acc``. Reset state 0.
     Timing: ``latency`` edges from accepting (a, b, valid, clear) to acc (>= 1; 2 registers
-    the product; more register the inputs). Ports: ``clk``, ``rst``, ``a``, ``b``,
+    the product; more register the inputs); ``acc_chunk`` segments the accumulator as in
+    ``MAC`` (``latency`` >= 3 then, ``acc_latency`` 2; module docstring). Ports: ``clk``, ``rst``, ``a``, ``b``,
     ``valid``, ``clear``, ``acc``.
     """
 
     unit = "int-mac"
 
     def __init__(self, fmt_a, fmt_b=None, *, depth: int | None = None,
-                 acc_bits: int | None = None, saturate_acc: bool = False, latency: int = 1):
+                 acc_bits: int | None = None, saturate_acc: bool = False,
+                 latency: int | None = None, acc_chunk: int | None = None):
         self.fmt_a = _operand(fmt_a, "Operand a", IntFormat, "int-mac", "mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b", IntFormat,
                               "int-mac", "mac")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
-        self.latency = _mac_latency(latency)
+        if acc_chunk is None:  # (checked again below, against acc_bits)
+            self.latency = _total_latency(latency, None)
         self.mac_params = int_mac_params(
             self.fmt_a, self.fmt_b, DEFAULT_DEPTH if depth is None else depth, acc_bits
         )
         p = self.mac_params
+        self.acc_chunk = _acc_chunk(acc_chunk, p.acc_bits, self.saturate_acc)
+        self.acc_latency = _acc_latency(self.acc_chunk)
+        self.latency = _total_latency(latency, self.acc_chunk)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name, "acc_bits": p.acc_bits,
-            "saturate_acc": saturate_acc, "latency": latency,
+            **({} if self.acc_chunk is None else {"acc_chunk": self.acc_chunk}),
+            "saturate_acc": saturate_acc, "latency": self.latency,
         }
         self.port_formats = {"a": self.fmt_a, "b": self.fmt_b}
         super().__init__({
@@ -689,7 +898,7 @@ class IntMAC(Unit):
 
     @property
     def cut_points(self) -> list[str]:
-        n = self.latency - 1
+        n = self.latency - 1 - self.acc_latency
         return ["input"] * max(n - 1, 0) + (["product"] if n else [])
 
     def extra_metadata(self) -> dict:
@@ -698,9 +907,12 @@ class IntMAC(Unit):
             "latency": self.latency,
             "timing": (
                 "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
-                "shows the state after that cycle"
+                "shows the state after that cycle; acc_latency of them resolve a segmented "
+                "accumulator's carries (0 without acc_chunk)"
             ),
             "cut_points": self.cut_points,
+            "acc_latency": self.acc_latency,
+            **_chunk_metadata(self.acc_chunk, p.acc_bits),
             "depth": p.depth,
             "acc_bits": p.acc_bits,
             "acc_lsb_exp": 0,
@@ -730,12 +942,16 @@ class IntMAC(Unit):
         if "product" in self.cut_points:
             x = st.register(x, "p_")
         W = self.mac_params.acc_bits
-        acc = Signal(W, name="acc_reg")
         pr = x["prod"]
         addend = pr.as_signed() if sgn else pr
         ext = Signal(W, name="acc_addend")
         m.d.comb += ext.eq(addend)  # sign- or zero-extended
-        _accumulate(m, acc, ext, Const(0, 1), x["valid"], x["clear"], self.saturate_acc)
+        if self.acc_chunk is None:
+            acc = Signal(W, name="acc_reg")
+            _accumulate(m, acc, ext, Const(0, 1), x["valid"], x["clear"], self.saturate_acc)
+        else:
+            acc = _accumulate_segmented(m, ext, Const(0, 1), x["valid"], x["clear"], W,
+                                        self.acc_chunk)
         m.d.comb += self.acc.eq(acc)
         return m
 
@@ -744,24 +960,28 @@ class IntMAC(Unit):
 @unit_builder(
     "mac",
     ("a", "b", "out", "rounding", "rand_bits", "saturate", "latency", "depth", "acc_bits",
-     "acc_format", "saturate_acc", "multiplier"),
+     "acc_format", "saturate_acc", "multiplier", "acc_chunk"),
     "exact fixed-point multiply-accumulate (or --acc-format: float accumulator); y = acc "
     "rounded into --out (an --out narrower than acc's range saturates; the sidecar says "
     "out_saturates)",
 )
-def mac_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False, latency=1,
-         depth=None, acc_bits=None, acc_format=None, saturate_acc=False, multiplier="exact"):
+def mac_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False,
+                latency=None, depth=None, acc_bits=None, acc_format=None, saturate_acc=False,
+                multiplier="exact", acc_chunk=None):
     if a is None:
         raise ValueError("Unit 'mac' needs an operand format (--a)")
     return MAC(a, b, depth=depth, acc_bits=acc_bits, fmt_out=out, rounding=rounding,
                saturate=saturate, saturate_acc=saturate_acc, acc_format=acc_format,
-               multiplier=multiplier, rand_bits=rand_bits, latency=latency)
+               multiplier=multiplier, rand_bits=rand_bits, latency=latency,
+               acc_chunk=acc_chunk)
 
 
-@unit_builder("int-mac", ("a", "b", "latency", "depth", "acc_bits", "saturate_acc"),
-          "integer multiply-accumulate (signed/unsigned), two's complement acc")
-def int_mac_builder(a=None, b=None, latency=1, depth=None, acc_bits=None, saturate_acc=False):
+@unit_builder("int-mac",
+              ("a", "b", "latency", "depth", "acc_bits", "saturate_acc", "acc_chunk"),
+              "integer multiply-accumulate (signed/unsigned), two's complement acc")
+def int_mac_builder(a=None, b=None, latency=None, depth=None, acc_bits=None,
+                    saturate_acc=False, acc_chunk=None):
     if a is None:
         raise ValueError("Unit 'int-mac' needs an operand format (--a)")
     return IntMAC(a, b, depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
-                  latency=latency)
+                  latency=latency, acc_chunk=acc_chunk)
