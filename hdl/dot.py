@@ -213,6 +213,42 @@ class _DotBase(Unit):
         n = self.latency - 1
         return ["product", "sum"][2 - n:] if n else []
 
+    def _lane_ports(self, ports: dict, k: int, fa, fb) -> None:
+        """Ports ``a0..a{k-1}`` in ``fa``, then ``b0..b{k-1}`` in ``fb``."""
+        for ab, fmt in (("a", fa), ("b", fb)):
+            for i in range(k):
+                ports[f"{ab}{i}"] = In(port_shape(fmt))
+                self.port_formats[f"{ab}{i}"] = fmt
+
+    def _pipes(self, m: Module, k: int):
+        """(the cut pipeline, the accumulate-mode register pipeline, a ports, b ports)."""
+        pipe = Pipeline(m, 0 if self.accumulate else self.latency, ["product", "sum", "round"])
+        return (pipe, Pipeline(m), [getattr(self, f"a{i}") for i in range(k)],
+                [getattr(self, f"b{i}") for i in range(k)])
+
+    def _cut_products(self, pipe, st, terms: list, v: dict) -> tuple[list, dict]:
+        """The cut after the products: ``terms`` (signed) and the named values ``v`` (with
+        ``valid`` and ``clear`` in accumulate mode), registered or not."""
+        if self.accumulate:
+            v = {**v, "valid": self.valid, "clear": self.clear}
+            if "product" not in self.cut_points:
+                return terms, v
+            regs = st.register({**v, **{f"t{i}": t for i, t in enumerate(terms)}}, "p_")
+            return [regs[f"t{i}"].as_signed() for i in range(len(terms))], {k: regs[k] for k in v}
+        vals = pipe.stage("product", *terms, *v.values())
+        return ([t.as_signed() for t in vals[: len(terms)]],
+                dict(zip(v, vals[len(terms):], strict=True)))
+
+    def _cut_sum(self, pipe, st, s: Value, v: dict) -> tuple[Value, dict]:
+        """The cut after the adder tree."""
+        if self.accumulate:
+            if "sum" not in self.cut_points:
+                return s, v
+            regs = st.register({**v, "s": s}, "s_")
+            return regs["s"].as_signed(), {k: regs[k] for k in v}
+        vals = pipe.stage("sum", s, *v.values())
+        return vals[0].as_signed(), dict(zip(v, vals[1:], strict=True))
+
     def _accumulate_out(self, m, addend: Value, nan, inf, isg, valid, clear, acc_bits: int,
                         lsb_exp: int, has_flags: bool) -> None:
         acc = Signal(acc_bits, name="acc_reg")
@@ -297,12 +333,7 @@ class Dot(_DotBase):
         }
         self.port_formats = {}
         ports = {}
-        for i in range(self.lanes):
-            ports[f"a{i}"] = In(port_shape(self.fmt_a))
-            self.port_formats[f"a{i}"] = self.fmt_a
-        for i in range(self.lanes):
-            ports[f"b{i}"] = In(port_shape(self.fmt_b))
-            self.port_formats[f"b{i}"] = self.fmt_b
+        self._lane_ports(ports, self.lanes, self.fmt_a, self.fmt_b)
         if self.fmt_c is not None:
             ports["c"] = In(port_shape(self.fmt_c))
             self.port_formats["c"] = self.fmt_c
@@ -321,11 +352,7 @@ class Dot(_DotBase):
 
     def elaborate(self, platform):
         m = Module()
-        acc = self.accumulate
-        pipe = Pipeline(m, 0 if acc else self.latency, ["product", "sum", "round"])
-        st = Pipeline(m)
-        a_ports = [getattr(self, f"a{i}") for i in range(self.lanes)]
-        b_ports = [getattr(self, f"b{i}") for i in range(self.lanes)]
+        pipe, st, a_ports, b_ports = self._pipes(m, self.lanes)
         lanes = _dot_terms(m, a_ports, b_ports, self.fmt_a, self.fmt_b, self.mag_bits,
                            self.prod_shift)
         mags = [x[0] for x in lanes]
@@ -348,31 +375,15 @@ class Dot(_DotBase):
         nan, inf, isg = _specials(m, nans, infs, signs, "sum")
         negz = Signal(name="all_neg_zero")
         m.d.comb += negz.eq(_all(nzs))
-        v = {"nan": nan, "inf": inf, "isg": isg, "negz": negz}
-        if acc:
-            v.update(valid=self.valid, clear=self.clear)
-            if "product" in self.cut_points:
-                regs = st.register({**v, **{f"t{i}": t for i, t in enumerate(terms)}}, "p_")
-                terms = [regs[f"t{i}"].as_signed() for i in range(len(terms))]
-                v = {k: regs[k] for k in v}
-        else:
-            vals = pipe.stage("product", *terms, *v.values())
-            terms = [t.as_signed() for t in vals[: len(terms)]]
-            v = dict(zip(v, vals[len(terms):], strict=True))
-        s = _adder_tree(m, terms, W)
-        if acc:
-            if "sum" in self.cut_points:
-                regs = st.register({**v, "s": s}, "s_")
-                s = regs["s"].as_signed()
-                v = {k: regs[k] for k in v}
+        terms, v = self._cut_products(pipe, st, terms,
+                                      {"nan": nan, "inf": inf, "isg": isg, "negz": negz})
+        s, v = self._cut_sum(pipe, st, _adder_tree(m, terms, W), v)
+        if self.accumulate:
             blk = Signal(signed(W), name="blk_term")  # a NaN/Inf block adds nothing
             m.d.comb += blk.eq(Mux(v["nan"] | v["inf"], 0, s))
             self._accumulate_out(m, blk, v["nan"], v["inf"], v["isg"], v["valid"], v["clear"],
                                  self.params_obj.acc_bits, self.lsb_exp, self.has_flags)
             return m
-        vals = pipe.stage("sum", s, *v.values())
-        s = vals[0].as_signed()
-        v = dict(zip(v, vals[1:], strict=True))
         mag, neg = _magnitude(m, s, "sum")
         sign = Signal(name="y_sign")
         m.d.comb += sign.eq(Mux(v["inf"], v["isg"], neg | v["negz"]))
@@ -431,12 +442,7 @@ class MXDot(_DotBase):
         self.port_formats = {"scale_a": self.scale_fmt, "scale_b": self.scale_fmt}
         ports = {"scale_a": In(port_shape(self.scale_fmt)),
                  "scale_b": In(port_shape(self.scale_fmt))}
-        for i in range(self.block):
-            ports[f"a{i}"] = In(port_shape(self.elem))
-            self.port_formats[f"a{i}"] = self.elem
-        for i in range(self.block):
-            ports[f"b{i}"] = In(port_shape(self.elem_b))
-            self.port_formats[f"b{i}"] = self.elem_b
+        self._lane_ports(ports, self.block, self.elem, self.elem_b)
         self.has_flags = True  # a NaN scale is always possible
         self._out_ports(ports, p.acc_bits if self.accumulate else None, True)
         super().__init__(ports)
@@ -454,10 +460,7 @@ class MXDot(_DotBase):
     def elaborate(self, platform):
         m = Module()
         acc = self.accumulate
-        pipe = Pipeline(m, 0 if acc else self.latency, ["product", "sum", "round"])
-        st = Pipeline(m)
-        a_ports = [getattr(self, f"a{i}") for i in range(self.block)]
-        b_ports = [getattr(self, f"b{i}") for i in range(self.block)]
+        pipe, st, a_ports, b_ports = self._pipes(m, self.block)
         lanes = _dot_terms(m, a_ports, b_ports, self.elem, self.elem_b, self.mag_bits, 0)
         W = self.sum_bits
         terms = _signed_terms(m, [x[0] for x in lanes], [x[3] for x in lanes], W, "t")
@@ -478,27 +481,10 @@ class MXDot(_DotBase):
             s_nan.eq(sa.nan | sb.nan), s_zero.eq(sa.zero | sb.zero), s_sign.eq(sa.sign ^ sb.sign),
             s_sig.eq(sa.sig * sb.sig), s_off.eq(sa.off + sb.off),
         ]
-        v = {"nan": nan, "inf": inf, "isg": isg, "negz": negz, "s_nan": s_nan,
-             "s_zero": s_zero, "s_sign": s_sign, "s_sig": s_sig, "s_off": s_off}
-        if acc:
-            v.update(valid=self.valid, clear=self.clear)
-            if "product" in self.cut_points:
-                regs = st.register({**v, **{f"t{i}": t for i, t in enumerate(terms)}}, "p_")
-                terms = [regs[f"t{i}"].as_signed() for i in range(len(terms))]
-                v = {k: regs[k] for k in v}
-        else:
-            vals = pipe.stage("product", *terms, *v.values())
-            terms = [t.as_signed() for t in vals[: len(terms)]]
-            v = dict(zip(v, vals[len(terms):], strict=True))
-        s = _adder_tree(m, terms, W)
-        if acc and "sum" in self.cut_points:
-            regs = st.register({**v, "s": s}, "s_")
-            s = regs["s"].as_signed()
-            v = {k: regs[k] for k in v}
-        elif not acc:
-            vals = pipe.stage("sum", s, *v.values())
-            s = vals[0].as_signed()
-            v = dict(zip(v, vals[1:], strict=True))
+        terms, v = self._cut_products(pipe, st, terms, {
+            "nan": nan, "inf": inf, "isg": isg, "negz": negz, "s_nan": s_nan,
+            "s_zero": s_zero, "s_sign": s_sign, "s_sig": s_sig, "s_off": s_off})
+        s, v = self._cut_sum(pipe, st, _adder_tree(m, terms, W), v)
         mag, neg = _magnitude(m, s, "sum")
         bnan = Signal(name="blk_nan")
         binf = Signal(name="blk_inf")
