@@ -49,6 +49,14 @@ def run(args) -> int:
         if not cm["tables"]:
             print(f"no cost model: {args.db} has no MAC cost-model points (ok mac/int-mac "
                   "records, one operand format, no DSPs); `exmy sweep costmodel` makes them")
+        from exmy.synth.isofreq import write_isofreq_report
+
+        iso = write_isofreq_report(args.db, out)
+        files += iso["tables"] + iso["plots"] + ([iso["markdown"]] if iso["markdown"] else [])
+        if iso["rows"]:
+            missed = [r for r in iso["rows"] if r["status"] != "ok" or not r["met"]]
+            print(f"cost model at equal clock: {len(iso['rows'])} points, "
+                  f"{len(missed)} not meeting their clock (isofreq.md says which and why)")
     print(f"wrote {len(files)} files to {out}:")
     for f in files:
         print(f"  {Path(f).name}")

@@ -58,6 +58,8 @@ __all__ = [
     "dot_error",
     "fit_luts",
     "format_error",
+    "isofreq_ratios",
+    "isofreq_rows",
     "pareto_front",
     "quantize_values",
 ]
@@ -103,9 +105,13 @@ def _design_features(unit: str, params: dict) -> dict | None:
 
     if unit not in _UNIT_FAMILY or not isinstance(params.get("a"), str):
         return None
-    if set(params) - {"a", "b", "out", "depth", "latency"}:
+    if set(params) - {"a", "b", "out", "depth", "latency", "target", "fmax", "acc_chunk"}:
         return None
-    if params.get("latency", _DEFAULT_LATENCY[unit]) != _DEFAULT_LATENCY[unit]:
+    clock = params.get("fmax")
+    if clock is None and (params.get("target") is not None
+                          or params.get("acc_chunk") is not None):
+        return None
+    if clock is None and params.get("latency", _DEFAULT_LATENCY[unit]) != _DEFAULT_LATENCY[unit]:
         return None
     try:
         fmt = parse_format(params["a"])
@@ -139,6 +145,7 @@ def _design_features(unit: str, params: dict) -> dict | None:
         "acc_bits": acc,
         "depth": depth if unit in ("mac", "int-mac") else None,
         "variant": "out" if params.get("out") is not None else "acc",
+        "clock": clock,
     }
 
 
@@ -180,7 +187,7 @@ def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[d
         if r.get("widelut") is False:
             continue
         feat = _design_features(r.get("unit") or "", r.get("params") or {})
-        if feat is not None:
+        if feat is not None and feat["clock"] is None:  # iso-frequency points: isofreq_rows
             cand.append((feat, r))
     if family is None:
         family = "mac"
@@ -206,6 +213,59 @@ def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[d
     rows.sort(key=lambda r: (r["target"], r["variant"], r["bits"], r["kind"] == "float",
                              r["E"]))
     return rows
+
+
+def isofreq_rows(records: Iterable[dict], family: str = "mac") -> list[dict]:
+    """The iso-frequency cost model's rows (issue 14): points built with ``fmax`` (the clock
+    the MAC's registers were placed for), one row per (format, variant, target, clock, DSPs),
+    medians over seeds; ``lut_ff`` = LUT + FF, ``met`` = the median achieved Fmax reaches the
+    clock. Failed points (a clock the delay model could not reach) stay as rows with
+    ``status`` = the error, so the report can say which did not make it and why."""
+    if family not in FAMILIES:
+        raise ValueError(f"Cost-model family must be one of {', '.join(FAMILIES)}, not "
+                         f"{family!r}")
+    groups: dict[tuple, list] = defaultdict(list)
+    for r in _latest(records):
+        if r.get("register_io") is False or r.get("widelut") is False:
+            continue
+        feat = _design_features(r.get("unit") or "", r.get("params") or {})
+        if feat is None or feat["clock"] is None or feat["family"] != family:
+            continue
+        groups[(feat["format"], feat["variant"], r["target"], feat["clock"],
+                bool(r.get("dsp_enabled")))].append((feat, r))
+    rows = []
+    for (_, _, target, clock, dsp), items in groups.items():
+        ok = [r for _, r in items if r.get("status") == "ok"]
+        row = {**items[0][0], "target": target, "dsp_enabled": dsp, "seeds": len(ok)}
+        for m in _COST:
+            vals = [r[m] for r in ok if r.get(m) is not None]
+            row[m] = statistics.median(vals) if vals else None
+        row["lut_ff"] = (row["lut"] + row["ff"] if row["lut"] is not None
+                         and row["ff"] is not None else None)
+        row["met"] = row["fmax_mhz"] is not None and row["fmax_mhz"] >= clock
+        row["status"] = "ok" if ok else next(
+            (str(r.get("error") or r.get("status")) for _, r in items), "failed")
+        rows.append(row)
+    rows.sort(key=lambda r: (r["target"], r["dsp_enabled"], r["clock"], r["variant"],
+                             r["bits"], r["kind"] == "float", r["E"]))
+    return rows
+
+
+def isofreq_ratios(rows: list[dict]) -> list[dict]:
+    """LUT+FF of each minifloat MAC over the INT MAC of the same total width, per (target,
+    clock, DSPs, variant): the benchmark's headline at equal clock."""
+    ints = {(r["target"], r["clock"], r["dsp_enabled"], r["bits"]): r for r in rows
+            if r["kind"] == "int" and r.get("lut_ff")}
+    out = []
+    for r in rows:
+        i = ints.get((r["target"], r["clock"], r["dsp_enabled"], r["bits"]))
+        if r["kind"] != "float" or i is None or not r.get("lut_ff"):
+            continue
+        out.append({"target": r["target"], "clock": r["clock"], "dsp_enabled": r["dsp_enabled"],
+                    "variant": r["variant"], "format": r["label"], "int": i["label"],
+                    "lut_ff": r["lut_ff"], "int_lut_ff": i["lut_ff"],
+                    "ratio": r["lut_ff"] / i["lut_ff"], "met": r["met"], "int_met": i["met"]})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,27 +447,28 @@ def pareto_front(rows: list[dict], cost: str = "lut", quality: str = "sqnr_norma
     return front
 
 
-def crossover(rows: list[dict], quality: str = "sqnr_normal") -> dict:
+def crossover(rows: list[dict], quality: str = "sqnr_normal", cost: str = "lut") -> dict:
     """For one target and variant: the Pareto front, and for each integer format the cheapest
     minifloat at least as accurate (``match``) and the most accurate minifloat no more
-    expensive (``rival``)."""
-    ints = [r for r in rows if r["kind"] == "int" and r.get("lut") is not None]
-    floats = [r for r in rows if r["kind"] == "float" and r.get("lut") is not None]
-    front = pareto_front(rows, "lut", quality)
+    expensive (``rival``). ``cost``: ``lut`` (default) or ``lut_ff`` (the iso-frequency
+    model); the ``*_lut`` keys then hold that cost."""
+    ints = [r for r in rows if r["kind"] == "int" and r.get(cost) is not None]
+    floats = [r for r in rows if r["kind"] == "float" and r.get(cost) is not None]
+    front = pareto_front(rows, cost, quality)
     per_int = []
-    for i in sorted(ints, key=lambda r: (r.get("bits", 0), r["lut"])):
+    for i in sorted(ints, key=lambda r: (r.get("bits", 0), r[cost])):
         better = [f for f in floats if f[quality] >= i[quality]]
-        cheaper = [f for f in floats if f["lut"] <= i["lut"]]
-        match = min(better, key=lambda f: f["lut"]) if better else None
+        cheaper = [f for f in floats if f[cost] <= i[cost]]
+        match = min(better, key=lambda f: f[cost]) if better else None
         rival = max(cheaper, key=lambda f: f[quality]) if cheaper else None
         per_int.append({
-            "int": i["label"], "int_lut": i["lut"], "int_sqnr": i[quality],
+            "int": i["label"], "int_lut": i[cost], "int_sqnr": i[quality],
             "match": match["label"] if match else None,
-            "match_lut": match["lut"] if match else None,
+            "match_lut": match[cost] if match else None,
             "match_sqnr": match[quality] if match else None,
-            "lut_ratio": (match["lut"] / i["lut"]) if match else None,
+            "lut_ratio": (match[cost] / i[cost]) if match else None,
             "rival": rival["label"] if rival else None,
-            "rival_lut": rival["lut"] if rival else None,
+            "rival_lut": rival[cost] if rival else None,
             "rival_sqnr": rival[quality] if rival else None,
             "sqnr_gain": (rival[quality] - i[quality]) if rival else None,
         })

@@ -104,6 +104,8 @@ def normalize_point(point: dict) -> dict:
     p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
+    if point.get("freq_mhz") is None and isinstance(p["params"].get("fmax"), (int, float)):
+        p["freq_mhz"] = float(p["params"]["fmax"])  # nextpnr aims at the clock of the design
     s = flow.flow_settings(p["target"], dsp=p["dsp"], freq_mhz=p["freq_mhz"], seed=p["seed"],
                            register_io=p["register_io"], widelut=p["widelut"], io=p["io"])
     params = dict(p["params"])
