@@ -4,8 +4,8 @@ pipeline registers takes on each FPGA family, and the placement of registers tha
 A unit adds up the terms of the logic it builds between two cut points (``dm.adder(w)``,
 ``dm.shifter(w, s)``, ...); :class:`~exmy.hdl.util.Pipeline` records those segments and
 :func:`plan_placement` chooses which cut points hold registers, FloPoCo style: the fewest
-register stages whose every stage's predicted delay fits the period, ties broken by the fewest
-register bits. The constants are per family, measured against nextpnr
+register bits (SPEC 6) whose every stage's predicted delay fits the period, ties broken by the
+fewest register stages. The constants are per family, measured against nextpnr
 (``benchmarks/calibrate_delay.py``; figures and method in docs/results/delay_model.md).
 """
 
@@ -207,9 +207,9 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
                    fmax: float, unit: str = "unit") -> Plan:
     """Choose registers among ``segments`` (cut points in datapath order; the logic after the
     last one takes ``final_delay``) so that every stage fits ``fmax`` on ``target``: fewest
-    registers, then fewest register bits (dynamic programming over the chain). Inputs and
-    outputs count as registered (the synthesis flow registers a unit's I/O). Raises ValueError
-    naming the limiting stage when no placement can meet ``fmax``."""
+    register bits (SPEC 6), then fewest register stages (dynamic programming over the chain).
+    Inputs and outputs count as registered (the synthesis flow registers a unit's I/O). Raises
+    ValueError naming the limiting stage when no placement can meet ``fmax``."""
     dm = delay_model(target)
     budget = dm.period(fmax)
     cuts = [s for s in segments if not s.loop]
@@ -231,7 +231,7 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
             f"cannot cut further (best predicted Fmax {best:.0f} MHz)")
     n = len(cuts)
     inf = (math.inf, math.inf)
-    # best[i]: (registers, bits) of the cheapest valid placement of everything up to cut i
+    # best[i]: (bits, registers) of the cheapest valid placement of everything up to cut i
     # with a register at cut i (i = n: the flow's output register); j = -1 is the inputs
     best = [inf] * (n + 1)
     prev: list[int | None] = [None] * (n + 1)
@@ -243,7 +243,7 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
                 break
             base = (0, 0) if j < 0 else best[j]
             if base != inf:
-                cost = base if i == n else (base[0] + 1, base[1] + cuts[i].bits)
+                cost = base if i == n else (base[0] + cuts[i].bits, base[1] + 1)
                 if cost < best[i]:
                     best[i], prev[i] = cost, j
             if j >= 0 and cuts[j].fixed:
