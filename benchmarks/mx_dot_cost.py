@@ -9,8 +9,13 @@ counted), seed 1 (``--seeds 1,2,3`` for a median). Reported: LUT, FF, Fmax, LUT 
 
 Run: ``python benchmarks/mx_dot_cost.py [-j 1] [--db exmy-mx.sqlite] [--targets ecp5,ice40]
 [--out docs/results/mx_dot.md] [--plot docs/results/mx_dot_lut_per_lane.png]``. Results are
-cached in the database; a rerun only synthesizes what changed. A design that does not fit a
-device (iCE40 HX8K has 7,680 LUT4) is reported as failed ("–").
+cached in the database; a rerun only synthesizes what changed (the cache key hashes all of
+``exmy.hdl`` and ``exmy.golden``, so any change there reruns every point).
+``--merge OTHER.sqlite[,...]`` fills the points this run did not synthesize with the newest
+successful record of the same point (unit, parameters, target, seed) from earlier runs'
+databases; those cells are marked † and the footer names when they were measured. A design
+that does not fit a device (iCE40 HX8K has 7,680 LUT4) is reported as failed ("–", the
+reason printed).
 """
 
 from __future__ import annotations
@@ -74,8 +79,41 @@ def median(recs, unit, params, target):
            and r["target"] == target and r["status"] == "ok"]
     if not sel:
         return None
-    return {k: statistics.median([r[k] for r in sel if r.get(k) is not None] or [0])
-            for k in ("lut", "ff", "fmax_mhz")}
+    out = {k: statistics.median([r[k] for r in sel if r.get(k) is not None] or [0])
+           for k in ("lut", "ff", "fmax_mhz")}
+    out["merged"] = any(r.get("merged") for r in sel)
+    return out
+
+
+def merge(recs: list[dict], pts: list[dict], paths: list[str], tools: dict) -> list[dict]:
+    """``recs`` plus, for every point of ``pts`` without a successful record in ``recs``, the
+    newest successful record of that point in the databases ``paths`` (marked ``merged``)
+    made by the same flow version and the same ``tools`` versions."""
+    from exmy.synth import flow
+    from exmy.synth.db import ResultsDB
+
+    def ident(r):
+        return (r["unit"], repr(sorted(r["params"].items())), r["target"], r["seed"])
+
+    have = {ident(r) for r in recs if r["status"] == "ok"}
+    old: dict = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise SystemExit(f"mx_dot_cost: error: --merge database {path} does not exist")
+        with ResultsDB(path, create=False) as db:
+            for r in db.records(status="ok"):
+                same = r["flow_version"] == flow.FLOW_VERSION and all(
+                    tools.get(t) == v for t, v in (r["tool_versions"] or {}).items())
+                if not same:
+                    continue
+                k = ident(r)
+                if k not in old or r["created"] > old[k]["created"]:
+                    old[k] = {**r, "merged": True}
+    return recs + [old[ident(p)] for p in pts if ident(p) not in have and ident(p) in old]
+
+
+def _mark(v, merged):
+    return v + " †" if merged and v != "–" else v
 
 
 def _n(v, nd=0):
@@ -91,15 +129,16 @@ def table(recs, targets) -> tuple[list[str], list[tuple]]:
             mac = median(recs, mu, mp, t)
             for acc in (False, True):
                 r = median(recs, "mx-dot", mx_params(elem, scale, block, acc), t)
+                mac_lut = _mark(_n(mac and mac["lut"]), mac and mac["merged"])
                 if r is None:
                     md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | – | – | "
-                              f"– | – | {_n(mac and mac['lut'])} | – |")
+                              f"– | – | {mac_lut} | – |")
                     continue
                 per = r["lut"] / block
                 ratio = per / mac["lut"] if mac and mac["lut"] else None
                 md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | "
-                          f"{_n(r['lut'])} | {_n(r['ff'])} | {_n(r['fmax_mhz'], 1)} | "
-                          f"{per:,.1f} | {_n(mac and mac['lut'])} | "
+                          f"{_mark(_n(r['lut']), r['merged'])} | {_n(r['ff'])} | "
+                          f"{_n(r['fmax_mhz'], 1)} | {per:,.1f} | {mac_lut} | "
                           f"{'–' if ratio is None else f'{ratio:.2f}x'} |")
                 plot.append((t, label, bits, acc, per))
     return md, plot
@@ -137,6 +176,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--rows", help="only these rows (nvfp4,e2m1,e2m3,e3m2,e4m3,e5m2,mxint8)")
     ap.add_argument("--acc-rows", help="the --accumulate variant only for these rows")
+    ap.add_argument("--merge", help="earlier runs' databases (comma-separated) for the points "
+                                    "this run does not synthesize (marked †)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "mx_dot.md"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "results" / "mx_dot_lut_per_lane.png"))
     args = ap.parse_args(argv)
@@ -148,12 +189,14 @@ def main(argv=None) -> int:
     res = run_sweep(points(targets, seeds, rows, acc_rows), args.db, jobs=args.jobs,
                     progress=True)
     recs = res["records"]
+    tv = tool_versions(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
+    if args.merge:
+        recs = merge(recs, points(targets, seeds), args.merge.split(","), tv)
     for r in recs:
         if r["status"] != "ok":
             err = (r.get("error") or "").splitlines()[-1:] or [""]
             print(f"FAILED {r['unit']} {r['params']} {r['target']}: {err[0]}", file=sys.stderr)
     rows, plot = table(recs, targets)
-    tv = tool_versions(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
     md = [
         "# mx-dot cost: block-scaled dot products against scalar MACs",
         "",
@@ -174,6 +217,11 @@ def main(argv=None) -> int:
         f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.",
         "",
     ]
+    old = sorted(r["created"] for r in recs if r.get("merged"))
+    if old:
+        md[-1:-1] = [f"† {len(old)} points from the earlier run(s) in {args.merge} "
+                     f"(same flow and tool versions; measured {old[0]} .. {old[-1]} UTC, "
+                     "exmy as it was then)."]
     text = "\n".join(md)
     print(text)
     Path(args.out).write_text(text)
