@@ -29,8 +29,8 @@ from exmy.hdl.verilog import port_table, to_verilog
 from . import compare, run_vectors
 from . import vectors as V
 
-__all__ = ["Adapter", "ADAPTERS", "register_adapter", "CheckResult", "check", "stimulus_for",
-           "Coverage", "CheckInterrupted", "BATCH"]
+__all__ = ["Adapter", "VariableOutputsAdapter", "ADAPTERS", "register_adapter", "CheckResult",
+           "check", "stimulus_for", "Coverage", "CheckInterrupted", "BATCH"]
 
 #: inputs of at most this many bits in total are checked exhaustively by default
 EXHAUSTIVE_BITS = 16
@@ -97,6 +97,23 @@ class Adapter:
     outputs: tuple[str, ...] = ("y",)
     more: Callable | None = None
     fixed_in_n: bool = True
+
+
+class VariableOutputsAdapter(Adapter):
+    """An adapter whose compared outputs depend on the component (the MAC's flags exist only
+    when a format has NaN/Inf, a dot product's ``acc`` only when it accumulates). ``check``
+    reads ``adapter.outputs`` after calling ``expected(comp, inputs)``: so the subclass's
+    ``expected`` stores the component's outputs in ``_current`` and ``outputs`` returns them."""
+
+    _current: tuple[str, ...] = ("y",)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self._current
+
+    @outputs.setter
+    def outputs(self, value) -> None:
+        self._current = tuple(value)
 
 
 ADAPTERS: dict[str, Adapter] = {}

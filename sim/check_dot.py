@@ -27,7 +27,7 @@ from exmy.golden.format import FloatFormat, IntFormat
 from exmy.golden.mx import mx_dot, mx_dot_mac
 
 from . import vectors as V
-from .check import EXHAUSTIVE_BITS, Adapter, Coverage, register_adapter
+from .check import EXHAUSTIVE_BITS, Coverage, VariableOutputsAdapter, register_adapter
 
 __all__ = ["dot_rows", "scale_codes"]
 
@@ -216,20 +216,11 @@ def _describe(comp, inputs, i):
     return f"row {i}: " + " ".join(parts)
 
 
-class DotAdapter(Adapter):
+class DotAdapter(VariableOutputsAdapter):
     """One adapter for dot and mx-dot; the compared outputs depend on the component."""
 
     def __init__(self):
         super().__init__(_stimulus, self._expected, _describe, ("y",), more=_more)
-        self._current: tuple[str, ...] = ("y",)
-
-    @property
-    def outputs(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._current
-
-    @outputs.setter
-    def outputs(self, value) -> None:
-        self._current = tuple(value)
 
     def _expected(self, comp, inputs):
         self._current = outputs_of(comp)

@@ -39,7 +39,7 @@ from exmy import golden
 from exmy.golden.format import FloatFormat
 
 from . import vectors as V
-from .check import Adapter, Coverage, register_adapter
+from .check import Coverage, VariableOutputsAdapter, register_adapter
 
 __all__ = ["mac_stream", "extreme_operands", "mac_expected"]
 
@@ -234,7 +234,7 @@ def _describe(comp, inputs, i):
     return s
 
 
-class MacAdapter(Adapter):
+class MacAdapter(VariableOutputsAdapter):
     """The MAC adapter. Which outputs exist depends on the component (flags only when a
     format has NaN/Inf, y only with fmt_out), while ``check`` reads ``adapter.outputs``
     after calling ``expected(comp, inputs)``: so ``expected`` records the component's
@@ -242,15 +242,6 @@ class MacAdapter(Adapter):
 
     def __init__(self):
         super().__init__(self._stimulus, self._expected, _describe, ("acc",), more=mac_more)
-        self._current: tuple[str, ...] = ("acc",)
-
-    @property
-    def outputs(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._current
-
-    @outputs.setter
-    def outputs(self, value) -> None:
-        self._current = tuple(value)
 
     @staticmethod
     def _stimulus(comp, mode, n, rng):
