@@ -330,10 +330,13 @@ def test_synth_workdir_runs_the_tools(synth_tools, db, tmp_path, capsys):
 
 
 def test_synth_dsp_switch(synth_tools, db, tmp_path):
+    """--dsp reaches the flow: an 8x8 integer multiplier (small, so the default tier stays
+    fast; tests/test_synth_flow.py checks the DSP mapping itself) uses a DSP block and fewer
+    LUTs with it."""
     recs = {}
     for dsp in (False, True):
         js = tmp_path / f"dsp{dsp}.json"
-        argv = ["synth", "multiplier", "--a", "bfloat16", "--target", "ecp5", "--db", db,
+        argv = ["synth", "int-multiplier", "--a", "int8", "--target", "ecp5", "--db", db,
                 "--json", str(js)] + (["--dsp"] if dsp else [])
         assert main(argv) == 0
         recs[dsp] = json.loads(js.read_text())

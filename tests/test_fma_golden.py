@@ -612,17 +612,18 @@ def _softfloat_compare(n, seed, rounding):
 
 @pytest.mark.parametrize("rounding", ["rne", "rtz", "rna"])
 def test_fma_f16_vs_softfloat(rounding):
-    # 2M seeded uniform triples + 3M biased (close exponents, cancellation, overflow and
-    # underflow edges) + 2.4k corner/special triples, per mode
-    assert _softfloat_compare(2_000_000, 16, rounding) >= 5_000_000
+    """Default tier (time budget): 400k seeded uniform triples + 600k biased (close exponents,
+    cancellation, overflow and underflow edges) + 2.4k corner/special triples, per mode; the
+    slow tier runs 2M + 3M of them on this seed and three more seeds."""
+    assert _softfloat_compare(400_000, 16, rounding) >= 1_000_000
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rounding", ["rne", "rtz", "rna"])
 def test_fma_f16_vs_softfloat_slow(rounding):
-    # 3 x (2M uniform + 3M biased) per mode
-    for seed in range(100, 103):
-        _softfloat_compare(2_000_000, seed, rounding)
+    # 4 x (2M uniform + 3M biased) per mode
+    for seed in (16, 100, 101, 102):
+        assert _softfloat_compare(2_000_000, seed, rounding) >= 5_000_000
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,12 +8,15 @@ set of >= 64 codes (every exponent, the specials): 4.2M vectors per run; bfloat1
 1M seeded vectors (corner cube, uniform, biased, exponents close, massive cancellation,
 overflow and underflow edges) at latency 0 and 3.
 
-Tiers. Default: the FMA on every set above on both simulators (Icarus: 200k of the wide
-random vectors, it runs 1M float16 FMAs in about 4 minutes); ApproxFMA for every G in {2, 4, 8}
-x K in {none, 8, 16} on E4M3FN pairs x addends (Verilator), three of those points on E5M2,
-bfloat16 and float16 samples, and two sampled points on Icarus. ``-m slow``: the full grid on
-every set on both simulators, 1M wide vectors on Icarus, and the full 2**24 E4M3FN and E5M2
-inputs (FMA and one ApproxFMA point).
+Tiers (the default tier has a time budget; everything it leaves out runs under ``-m slow``).
+Default: the FMA on E4M3FN pairs x addends (Verilator), 1M wide random vectors on Verilator
+(bfloat16 at latency 0, float16 at latency 3), every rounding / saturation / mixed-format point
+on both simulators (Icarus: the corner cube and 25k random vectors each); ApproxFMA on
+E4M3FN pairs x addends for one (G, K) = (4, 8), every G with and without small windows on
+exhaustive 6-bit formats (two of the four sets), a float16 sample on each simulator.
+``-m slow``: the FMA and the whole (G, K) grid on every set on both simulators (1M wide vectors
+on Icarus, 100k per mode point), and the full 2**24 E4M3FN and E5M2 inputs (FMA and one
+ApproxFMA point).
 """
 
 from __future__ import annotations
@@ -263,10 +266,11 @@ def test_rounder_approx_mode_arguments():
 
 # -- hardware vs golden: Amaranth simulator (smoke) ------------------------------------------
 @pytest.mark.parametrize("fmts, kw", [
-    ("e2m1fn", {}),  # degenerate 'none' format, pairs x every addend (4096 vectors)
-    ("e2m1fn", dict(granularity=2, window=2, latency=2)),
-    ((E4M3, E4M3, F16, F16), dict(latency=3)),
-], ids=["fma-e2m1fn", "approx-e2m1fn", "fma-e4m3fn-f16-lat3"])
+    pytest.param("e2m1fn", {}, id="fma-e2m1fn"),  # degenerate 'none' format, every input
+    pytest.param("e2m1fn", dict(granularity=2, window=2, latency=2), id="approx-e2m1fn"),
+    pytest.param((E4M3, E4M3, F16, F16), dict(latency=3), id="fma-e4m3fn-f16-lat3",
+                 marks=pytest.mark.slow),
+])
 def test_hw_amaranth(fmts, kw):
     from exmy.sim.check import check, stimulus_for
 
@@ -310,11 +314,12 @@ def _check(comp, simulator, tmp_path, mode="auto", n=100_000, seed=1):
 SIMS = ["icarus", "verilator"]
 
 
-# every (a, b) x the addend set on Verilator in the default tier; Icarus (4x slower here) runs
-# the same vectors in the slow tier
-@pytest.mark.parametrize("simulator", [pytest.param("icarus", marks=pytest.mark.slow),
-                                       "verilator"])
-@pytest.mark.parametrize("fmt", [E4M3, E5M2], ids=str)
+# every (a, b) x the addend set: E4M3FN on Verilator in the default tier; E5M2, and Icarus (4x
+# slower here) for both, in the slow tier
+@pytest.mark.parametrize("fmt, simulator", [
+    pytest.param(fmt, sim, id=f"{fmt}-{sim}",
+                 marks=() if (fmt, sim) == (E4M3, "verilator") else (pytest.mark.slow,))
+    for fmt in (E4M3, E5M2) for sim in SIMS])
 def test_hw_fma_pairs_by_addends(fmt, simulator, tmp_path):
     """Every (a, b) x >= 64 addends (E4M3FN 4.2M, E5M2 4.3M vectors)."""
     comp = FMA(fmt, fmt, fmt)
@@ -322,15 +327,18 @@ def test_hw_fma_pairs_by_addends(fmt, simulator, tmp_path):
     assert res.vectors >= 64 << 16
 
 
-# Icarus runs 1M float16 FMA vectors in about 4 minutes, Verilator in seconds: the default
-# tier runs 1M on Verilator and 200k on Icarus, the slow tier 1M on both.
-@pytest.mark.parametrize("simulator, n", [
-    pytest.param("verilator", 1_000_000, id="verilator-1M"),
-    pytest.param("icarus", 200_000, id="icarus-200k"),
-    pytest.param("icarus", 1_000_000, id="icarus-1M", marks=pytest.mark.slow),
-])
-@pytest.mark.parametrize("latency", [0, 3])
-@pytest.mark.parametrize("fmt", [BF16, F16], ids=str)
+def _wide_params():
+    """Icarus runs 1M float16 FMA vectors in about 4 minutes, Verilator in seconds. Default
+    tier: 1M on Verilator for bfloat16 at latency 0 and float16 at latency 3 (the wide formats
+    run on Icarus in the default tier through test_hw_fma_modes, corner cube included); slow
+    tier: 1M on both simulators for both formats at both latencies."""
+    default = {("bfloat16", 0, "verilator"), ("float16", 3, "verilator")}
+    return [pytest.param(fmt, latency, sim, 1_000_000, id=f"{fmt}-{latency}-{sim}-1M",
+                         marks=() if (str(fmt), latency, sim) in default else (pytest.mark.slow,))
+            for fmt in (BF16, F16) for latency in (0, 3) for sim in ("verilator", "icarus")]
+
+
+@pytest.mark.parametrize("fmt, latency, simulator, n", _wide_params())
 def test_hw_fma_wide_random(fmt, latency, simulator, n, tmp_path):
     comp = FMA(fmt, fmt, fmt, latency=latency)
     res, _ = _check(comp, simulator, tmp_path, mode="random", n=n, seed=latency + 5)
@@ -352,10 +360,15 @@ MODE_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("simulator", SIMS)
+# 100k vectors per point on both simulators; the default tier runs 25k of them on Icarus
+@pytest.mark.parametrize("simulator, n", [
+    pytest.param("icarus", 25_000, id="icarus-25k"),
+    pytest.param("icarus", 100_000, id="icarus", marks=pytest.mark.slow),
+    pytest.param("verilator", 100_000, id="verilator"),
+])
 @pytest.mark.parametrize("fmts, kw", MODE_POINTS)
-def test_hw_fma_modes(fmts, kw, simulator, tmp_path):
-    _check(_unit(fmts, **kw), simulator, tmp_path, mode="random", n=100_000, seed=3)
+def test_hw_fma_modes(fmts, kw, simulator, n, tmp_path):
+    _check(_unit(fmts, **kw), simulator, tmp_path, mode="random", n=n, seed=3)
 
 
 def test_hw_fma_small_exhaustive(tmp_path):
@@ -380,10 +393,9 @@ def _approx_params(sets, default):
 
 @pytest.mark.parametrize("fmt, g, k, simulator", _approx_params(
     [E4M3, E5M2],
-    # default tier: every G without a window and one windowed point on E4M3FN, one E5M2
-    # point; the rest of the (G, K) grid runs in the slow tier (default-tier time budget)
-    {("e4m3fn", g, None, "verilator") for g in (2, 4, 8)} | {("e4m3fn", 4, 8, "verilator")}
-    | {("e5m2", 8, 8, "verilator")}))
+    # default tier: one G and one window on E4M3FN (every G, with and without windows, runs
+    # exhaustively on 6-bit formats below); the rest of the (G, K) grid runs in the slow tier
+    {("e4m3fn", 4, 8, "verilator")}))
 def test_hw_approx_pairs_by_addends(fmt, g, k, simulator, tmp_path):
     comp = ApproxFMA(fmt, fmt, fmt, granularity=g, window=k)
     res, _ = _check(comp, simulator, tmp_path)
@@ -392,9 +404,8 @@ def test_hw_approx_pairs_by_addends(fmt, g, k, simulator, tmp_path):
 
 @pytest.mark.parametrize("fmt, g, k, simulator", _approx_params(
     [BF16, F16],
-    {("bfloat16", 4, None, "verilator"), ("bfloat16", 8, 8, "verilator"),
-     ("float16", 2, 16, "verilator"), ("float16", 8, None, "icarus"),
-     ("bfloat16", 2, 16, "icarus")}))
+    # default tier: one sampled point per simulator (bfloat16 runs in test_hw_approx_points)
+    {("float16", 2, 16, "verilator"), ("float16", 8, None, "icarus")}))
 def test_hw_approx_wide_random(fmt, g, k, simulator, tmp_path):
     comp = ApproxFMA(fmt, fmt, fmt, granularity=g, window=k, latency=3 if g == 8 else 0)
     n = 200_000 if simulator == "verilator" else 100_000
@@ -417,14 +428,19 @@ def test_hw_approx_points(fmts, kw, tmp_path):
         assert np.array_equal(expected["y"], want)
 
 
-def test_hw_approx_small_exhaustive(tmp_path):
-    """Every input of 6-bit formats for G = 2, 4, 8 with and without small windows."""
-    for fmts, g, k in ((("e3m2fn",) * 4, 2, 2), (("e2m3fn",) * 4, 4, 4),
-                       (("e3m2fn",) * 3 + ("e2m3fn",), 8, 0),
-                       (("e2m3fn",) * 3 + ("e3m2fn",), 2, None)):
-        comp = _unit(fmts, granularity=g, window=k)
-        res, full = _check(comp, "verilator", tmp_path / comp.module_name, mode="exhaustive")
-        assert full and res.vectors == 1 << 18
+@pytest.mark.parametrize("fmts, g, k", [
+    pytest.param(("e3m2fn",) * 4, 2, 2, id="e3m2fn-g2-k2"),
+    pytest.param(("e2m3fn",) * 4, 4, 4, id="e2m3fn-g4-k4", marks=pytest.mark.slow),
+    pytest.param(("e3m2fn",) * 3 + ("e2m3fn",), 8, 0, id="to-e2m3fn-g8-k0"),
+    pytest.param(("e2m3fn",) * 3 + ("e3m2fn",), 2, None, id="to-e3m2fn-g2-kNone",
+                 marks=pytest.mark.slow),
+])
+def test_hw_approx_small_exhaustive(fmts, g, k, tmp_path):
+    """Every input of 6-bit formats for G = 2, 4, 8 with and without small windows (two of
+    the four sets in the default tier)."""
+    comp = _unit(fmts, granularity=g, window=k)
+    res, full = _check(comp, "verilator", tmp_path, mode="exhaustive")
+    assert full and res.vectors == 1 << 18
 
 
 # -- slow tier: every input ------------------------------------------------------------------
