@@ -90,7 +90,8 @@ from .float import (
     product_nan,
     round_standard,
 )
-from .util import Pipeline, check_latency, leading_zeros
+from .timing import Plan, check_fmax, check_target, delay_model
+from .util import Pipeline, leading_zeros
 
 __all__ = ["MAC", "IntMAC"]
 
@@ -132,14 +133,6 @@ def _operand(value, what: str, kind, unit: str | None = None, other: str | None 
             f"'{other}' for {'integer' if kind is FloatFormat else 'float'} formats"
         )
     return fmt
-
-
-def _mac_latency(latency) -> int:
-    return check_latency(
-        latency, minimum=1, what="MAC latency",
-        why="the accumulator is a register, so acc shows a product one clock edge after "
-            "accepting it at the earliest",
-    )
 
 
 def _y_latency(y_latency) -> int:
@@ -210,18 +203,112 @@ def _acc_latency(acc_chunk: int | None) -> int:
     return 0 if acc_chunk is None else ACC_RESOLVE_STAGES
 
 
-def _total_latency(latency, acc_chunk: int | None) -> int:
-    """``latency`` (None: the least) checked against the least the accumulator allows."""
-    least = 1 + _acc_latency(acc_chunk)
-    if latency is None:
-        return least
-    if acc_chunk is None:
-        return _mac_latency(latency)
-    return check_latency(
-        latency, minimum=least, what="MAC latency",
-        why=f"with acc_chunk={acc_chunk} the accumulator register takes one clock edge and "
-            f"the carry resolution {ACC_RESOLVE_STAGES} more before acc shows a product",
-    )
+def _loop_delay(dm, width: int) -> float:
+    """Delay of the accumulator loop of one ``width``-bit chunk: the clear/carry-in gating
+    LUT, then the add on the carry chain (one bit more for the registered carry-in)."""
+    return dm.lut(1) + dm.adder(width + 1)
+
+
+def _pick_chunk(dm, fmax: float, acc_bits: int) -> int | None:
+    """The chunk width fmax mode uses: None when the whole ``acc_bits``-bit loop fits the
+    period, else the widest chunk whose loop fits, evened out over the chunks it needs
+    (1 when none fits: the placement then reports the loop out of reach)."""
+    budget = dm.period(fmax)
+    if _loop_delay(dm, acc_bits) <= budget:
+        return None
+    fit = [c for c in range(1, acc_bits) if _loop_delay(dm, c) <= budget]
+    if not fit:
+        return 1
+    k = -(-acc_bits // max(fit))
+    return -(-acc_bits // k)
+
+
+def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
+                   saturate_acc: bool) -> None:
+    """Set ``unit.acc_chunk``, ``acc_latency`` and ``latency`` (``Unit.set_timing``: an
+    explicit latency, or fmax mode, where ``acc_chunk`` defaults to the delay model's choice;
+    ``acc_bits`` None: no fixed-point accumulator)."""
+    if fmax is not None and acc_chunk is None and acc_bits is not None and latency is None:
+        dm = delay_model(check_target("ecp5" if target is None else target))
+        acc_chunk = _pick_chunk(dm, check_fmax(fmax), acc_bits)
+        if acc_chunk is not None and saturate_acc:
+            d = _loop_delay(dm, acc_bits)
+            raise ValueError(
+                f"saturate_acc needs the unsegmented accumulator, whose {acc_bits}-bit loop "
+                f"takes {d:.2f} ns on {dm.family} (best predicted Fmax {dm.fmax(d):.0f} MHz), "
+                f"too slow for fmax {fmax:g}; drop saturate_acc (wrap) or lower fmax")
+    unit.acc_chunk = None if acc_bits is None else _acc_chunk(acc_chunk, acc_bits,
+                                                               saturate_acc)
+    unit.acc_latency = _acc_latency(unit.acc_chunk)
+    if unit.acc_chunk is None:
+        why = ("the accumulator is a register, so acc shows a product one clock edge after "
+               "accepting it at the earliest")
+    else:
+        why = (f"with acc_chunk={unit.acc_chunk} the accumulator register takes one clock "
+               f"edge and the carry resolution {ACC_RESOLVE_STAGES} more before acc shows a "
+               f"product")
+    unit.latency = unit.set_timing(latency, target, fmax, minimum=1 + unit.acc_latency,
+                                   what="MAC latency", why=why)
+
+
+def _accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None) -> None:
+    """fmax mode: declare the accumulator loop and its registers (the accumulator and, when
+    segmented, the two resolution stages) with their delays; latency mode: nothing."""
+    if st.plan is None:
+        return
+    c = width if chunk is None else chunk
+    k = 1 if chunk is None else len(_chunks(width, chunk))
+    st.loop("accumulate", _loop_delay(dm, c))
+    _forced(st, "accumulate", _loop_delay(dm, c), [Const(0, width + k - 1)])
+    if chunk is not None:
+        _forced(st, "resolve", dm.adder(c + 1), [Const(0, 2 * width + 2 * k)])
+        _forced(st, "resolve_2", dm.adder(max(k - 1, 1)) + dm.mux(2), [Const(0, width)])
+
+
+def _planned_cuts(plan) -> list[str]:
+    """fmax mode: the fine cuts before the accumulator that the plan registers (none while
+    probing)."""
+    if not isinstance(plan, Plan):
+        return []
+    return [s.name for s in plan.segments if not (s.loop or s.fixed)
+            and s.name in plan.registered and not s.name.startswith("y_")]
+
+
+def _fmax_outputs(unit) -> None:
+    """fmax mode, after the placement: a register the plan put in the acc -> y conversion
+    is ``y_latency`` (acc's ``latency`` does not include it)."""
+    if unit.fmax is None:
+        return
+    ny = sum(1 for s in unit.plan.segments if s.name.startswith("y_")
+             and s.name in unit.plan.registered)
+    unit.y_latency = ny
+    unit.latency -= ny
+
+
+def _fine_cut(st: Pipeline, name: str, values: dict, delay: float) -> dict:
+    """fmax mode: the values of a dict through the fine cut ``name`` (a register when the plan
+    places one there); latency mode never calls it."""
+    keys = [k for k, v in values.items() if v is not None]
+    out = st.stage(name, *[values[k] for k in keys], delay=delay)
+    if len(keys) == 1:
+        out = (out,)
+    return {**values, **dict(zip(keys, out, strict=True))}
+
+
+def _forced(st: Pipeline, name: str, delay: float, values) -> None:
+    """fmax mode: record a register the unit builds itself (the accumulator, the carry
+    resolution) as a forced cut of ``delay`` ns."""
+    if st.plan is not None:
+        st.plan.forced(name, delay, values)
+
+
+def _delayed(m: Module, value: Value, n: int, name: str) -> Value:
+    """``value`` through ``n`` plain registers (beside a forced stage: not recorded)."""
+    for k in range(n):
+        r = Signal(Value.cast(value).shape(), name=f"{name}_d{k + 1}")
+        m.d.sync += r.eq(value)
+        value = r
+    return value
 
 
 def _chunks(width: int, chunk: int) -> list[tuple[int, int]]:
@@ -325,7 +412,7 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
 
 
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
-                  stages: Pipeline) -> Signal:
+                  stages: Pipeline, dm=None) -> Signal:
     """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
     normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
     NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
@@ -390,14 +477,22 @@ def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, 
         nan, inf, sign = Const(0, 1), Const(0, 1), neg
     v = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": nan, "inf": inf,
          "rand": rand}
-    if y_latency:
+    if stages is not None and stages.plan is not None:
+        # fmax mode: the same place is a candidate (y_latency 1 when the plan registers it);
+        # delay: window negation, leading-zero count, normalising shift
+        v = _fine_cut(stages, "y_round", v, delay=dm.adder(Ww + 1) + dm.lzc(Ww)
+                      + dm.shifter(Ww, max(Ww, 1).bit_length()))
+    elif y_latency:
         # reset state: sig 0, sticky 0 -> +0, what the golden model's idle accumulator gives
         v = stages.register(v, "y_")
-    return round_standard(
+    y = round_standard(
         m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
         is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
         saturate=saturate, name="y_rnd",
     )
+    if stages is not None and stages.plan is not None:
+        stages.finish(delay=dm.adder(k + 1) + dm.lut(2))  # the rounder
+    return y
 
 
 # -- the float MAC ---------------------------------------------------------------------------
@@ -452,16 +547,19 @@ class MAC(Unit):
         fmt_out=None, rounding: str = "rne", saturate: bool = False,
         saturate_acc: bool = False, acc_format=None, multiplier: str = "exact",
         rand_bits: int | None = None, latency: int | None = None, y_latency: int = 0,
-        acc_chunk: int | None = None,
+        acc_chunk: int | None = None, target: str | None = None, fmax: float | None = None,
     ):
         self.fmt_a = _operand(fmt_a, "Operand a", FloatFormat, "mac", "int-mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b",
                               FloatFormat, "mac", "int-mac")
         self.saturate = check_bool(saturate, "saturate")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
-        if acc_chunk is None:  # (checked again below, against acc_bits)
-            self.latency = _total_latency(latency, None)
+        if acc_chunk is None and fmax is None:  # (checked again below, against acc_bits)
+            _settle_timing(self, latency, target, fmax, None, None, False)
         self.y_latency = _y_latency(y_latency)
+        if fmax is not None and y_latency:
+            raise ValueError(f"Give y_latency ({y_latency}) or fmax ({fmax}), not both: with "
+                             f"fmax exmy places the y register")
         self.acc_format = None
         if acc_format is not None:
             self.acc_format = _operand(acc_format, "Accumulator", FloatFormat)
@@ -495,9 +593,9 @@ class MAC(Unit):
             acc_bits=acc_bits, multiplier=multiplier,
         )
         self.multiplier = multiplier
-        self.acc_chunk = _acc_chunk(acc_chunk, self.mac_params.acc_bits, self.saturate_acc)
-        self.acc_latency = _acc_latency(self.acc_chunk)
-        self.latency = _total_latency(latency, self.acc_chunk)
+        _settle_timing(self, latency, target, fmax, acc_chunk,
+                       None if self.acc_format is not None else self.mac_params.acc_bits,
+                       self.saturate_acc)
         latency = self.latency
         self.fmt_out = None
         if fmt_out is not None:
@@ -557,11 +655,14 @@ class MAC(Unit):
         if rounding == Rounding.STOCHASTIC:
             ports["rand"] = In(rand_bits)
         super().__init__(ports)
+        _fmax_outputs(self)
 
     # -- metadata ---------------------------------------------------------------------------
     @property
     def cut_points(self) -> list[str]:
         """The pipeline registers before the accumulator, in datapath order."""
+        if self.fmax is not None:
+            return _planned_cuts(self.plan)
         pre = ["product", "align"] if self.acc_format is None else ["product"]
         n = self.latency - 1 - self.acc_latency
         used = pre[:n]
@@ -571,7 +672,8 @@ class MAC(Unit):
         p = self.mac_params
         meta = {
             "latency": self.latency,
-            "timing": _TIMING,
+            # fmax mode: the sidecar's "timing" is the placement (exmy.hdl.registry.sidecar)
+            "timing" if self.fmax is None else "timing_contract": _TIMING,
             "cut_points": self.cut_points,
         }
         if self.acc_format is not None:
@@ -610,7 +712,9 @@ class MAC(Unit):
         if self.acc_format is not None:
             return self._elaborate_float_acc()
         m = Module()
-        st = Pipeline(m)
+        st = Pipeline(m, plan=self.plan)
+        fm = self.plan is not None  # fmax mode: fine cuts, forced registers, the loop
+        dm = self.dm
         p = self.mac_params
         fa, fb = self.fmt_a, self.fmt_b
         cuts = self.cut_points
@@ -666,7 +770,11 @@ class MAC(Unit):
         m.d.comb += neg.eq(sign & en if p.has_flags else sign)
         x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
              "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-        if "product" in cuts:
+        if fm:
+            d = dm.lut(1) + (dm.adder(fa.width + 3) + dm.lut(1) if self.multiplier == "lmul"
+                             else dm.multiplier(fa.sig_bits, fb.sig_bits))
+            x = _fine_cut(st, "product", x, delay=d)
+        elif "product" in cuts:
             x = st.register(x, "p_")
 
         # -- align: shift onto the accumulator grid ----------------------------------------
@@ -675,7 +783,9 @@ class MAC(Unit):
         m.d.comb += mag.eq((x["prod"] << x["shift"])[drop : drop + mag_w])
         y = {"mag": mag, "neg": x["neg"], "special": x["special"], "valid": x["valid"],
              "clear": x["clear"], "rand": x["rand"]}
-        if "align" in cuts:
+        if fm:
+            y = _fine_cut(st, "align", y, delay=dm.shifter(mag_w, len(x["shift"])))
+        elif "align" in cuts:
             y = st.register(y, "a_")
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
@@ -687,27 +797,31 @@ class MAC(Unit):
         else:
             acc = _accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
                                         self.acc_chunk)
+        _accumulator_timing(st, dm, W, self.acc_chunk)
         m.d.comb += self.acc.eq(acc)
         flags = None
         if self.has_flags:
             flags = Signal(3, name="flags_reg")
             m.d.sync += flags.eq(Mux(y["clear"], 0, flags) | Mux(y["valid"], y["special"], 0))
-            for _ in range(self.acc_latency):  # flags meet the resolved acc
-                flags = st.register({"flags": flags}, "acc_")["flags"]
+            flags = _delayed(m, flags, self.acc_latency, "flags")  # meet the resolved acc
             m.d.comb += self.flags.eq(flags)
 
         # -- convert: y = encode(acc, fmt_out) through the shared rounder -----------------
         if self.fmt_out is not None:
             rand = None
             if y["rand"] is not None:  # rand[i] meets acc after cycle i
-                for _ in range(1 + self.acc_latency):
-                    y["rand"] = st.register({"rand": y["rand"]}, "acc_")["rand"]
-                rand = y["rand"]
+                if fm or self.acc_latency:
+                    rand = _delayed(m, y["rand"], 1 + self.acc_latency, "acc_rand")
+                else:
+                    rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
             yv = _acc_to_float(
                 m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
                 saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
+                dm=dm,
             )
             m.d.comb += self.y.as_value().eq(yv)
+        elif fm:
+            st.finish(delay=0.0)  # acc is a register
         return m
 
     def _lmul_product(self, m: Module, v, nan, inf, en):
@@ -737,7 +851,8 @@ class MAC(Unit):
 
     def _elaborate_float_acc(self):
         m = Module()
-        st = Pipeline(m)
+        st = Pipeline(m, plan=self.plan)
+        dm = self.dm
         fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
         v = self._inputs(m, st)
 
@@ -761,7 +876,10 @@ class MAC(Unit):
         ]
         x = {"prod": prod, "exp": pexp, "sign": da.sign ^ db.sign, "nan": pnan, "inf": pinf,
              "zero": pzero, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-        if "product" in self.cut_points:
+        if self.plan is not None:
+            d = dm.lzc(max(fa.sig_bits, fb.sig_bits)) + dm.multiplier(fa.sig_bits, fb.sig_bits)
+            x = _fine_cut(st, "product", x, delay=d)
+        elif "product" in self.cut_points:
             x = st.register(x, "p_")
 
         # -- the loop: acc decoded, the product as the other addend ------------------------
@@ -849,6 +967,14 @@ class MAC(Unit):
         )
         with m.If(valid | clear):
             m.d.sync += acc.eq(res)
+        if self.plan is not None:
+            # decode acc, compare exponents, align, add, negate, normalise, round: one loop
+            d = (dm.lzc(pc) + dm.adder(ew) + dm.shifter(S + G, dd.shape().width)
+                 + dm.adder(N + 1) + dm.adder(N) + dm.lzc(N)
+                 + dm.shifter(N, max(N, 1).bit_length()) + dm.adder(pc + 1) + dm.lut(2))
+            st.loop("accumulate", d)
+            _forced(st, "accumulate", d, [acc])
+            st.finish(delay=0.0)
         m.d.comb += self.acc.as_value().eq(acc)
         return m
 
@@ -863,28 +989,28 @@ class IntMAC(Unit):
     unsigned), wrapping on overflow or clamping per step with ``saturate_acc``. Reset state 0.
     Timing: ``latency`` edges from accepting (a, b, valid, clear) to acc (>= 1; 2 registers
     the product; more register the inputs); ``acc_chunk`` segments the accumulator as in
-    ``MAC`` (``latency`` >= 3 then, ``acc_latency`` 2; module docstring). Ports: ``clk``, ``rst``, ``a``, ``b``,
-    ``valid``, ``clear``, ``acc``.
+    ``MAC`` (``latency`` >= 3 then, ``acc_latency`` 2; module docstring); ``target``/``fmax``
+    place the registers and choose ``acc_chunk`` as in ``MAC``. Ports: ``clk``, ``rst``,
+    ``a``, ``b``, ``valid``, ``clear``, ``acc``.
     """
 
     unit = "int-mac"
 
     def __init__(self, fmt_a, fmt_b=None, *, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
-                 latency: int | None = None, acc_chunk: int | None = None):
+                 latency: int | None = None, acc_chunk: int | None = None,
+                 target: str | None = None, fmax: float | None = None):
         self.fmt_a = _operand(fmt_a, "Operand a", IntFormat, "int-mac", "mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b", IntFormat,
                               "int-mac", "mac")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
-        if acc_chunk is None:  # (checked again below, against acc_bits)
-            self.latency = _total_latency(latency, None)
+        if acc_chunk is None and fmax is None:  # (checked again below, against acc_bits)
+            _settle_timing(self, latency, target, fmax, None, None, False)
         self.mac_params = int_mac_params(
             self.fmt_a, self.fmt_b, DEFAULT_DEPTH if depth is None else depth, acc_bits
         )
         p = self.mac_params
-        self.acc_chunk = _acc_chunk(acc_chunk, p.acc_bits, self.saturate_acc)
-        self.acc_latency = _acc_latency(self.acc_chunk)
-        self.latency = _total_latency(latency, self.acc_chunk)
+        _settle_timing(self, latency, target, fmax, acc_chunk, p.acc_bits, self.saturate_acc)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name, "acc_bits": p.acc_bits,
             **({} if self.acc_chunk is None else {"acc_chunk": self.acc_chunk}),
@@ -898,6 +1024,8 @@ class IntMAC(Unit):
 
     @property
     def cut_points(self) -> list[str]:
+        if self.fmax is not None:
+            return _planned_cuts(self.plan)
         n = self.latency - 1 - self.acc_latency
         return ["input"] * max(n - 1, 0) + (["product"] if n else [])
 
@@ -905,7 +1033,7 @@ class IntMAC(Unit):
         p = self.mac_params
         return {
             "latency": self.latency,
-            "timing": (
+            "timing" if self.fmax is None else "timing_contract": (
                 "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
                 "shows the state after that cycle; acc_latency of them resolve a segmented "
                 "accumulator's carries (0 without acc_chunk)"
@@ -925,7 +1053,7 @@ class IntMAC(Unit):
 
     def elaborate(self, platform):
         m = Module()
-        st = Pipeline(m)
+        st = Pipeline(m, plan=self.plan)
         fa, fb = self.fmt_a, self.fmt_b
         v = {"a": Value.cast(self.a), "b": Value.cast(self.b), "valid": self.valid,
              "clear": self.clear}
@@ -939,7 +1067,9 @@ class IntMAC(Unit):
         prod = Signal(signed(w) if sgn else unsigned(w), name="s0_product")
         m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
         x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
-        if "product" in self.cut_points:
+        if self.plan is not None:
+            x = _fine_cut(st, "product", x, delay=self.dm.multiplier(fa.bits, fb.bits))
+        elif "product" in self.cut_points:
             x = st.register(x, "p_")
         W = self.mac_params.acc_bits
         pr = x["prod"]
@@ -952,6 +1082,9 @@ class IntMAC(Unit):
         else:
             acc = _accumulate_segmented(m, ext, Const(0, 1), x["valid"], x["clear"], W,
                                         self.acc_chunk)
+        _accumulator_timing(st, self.dm, W, self.acc_chunk)
+        if self.plan is not None:
+            st.finish(delay=0.0)  # acc is a register
         m.d.comb += self.acc.eq(acc)
         return m
 
@@ -960,28 +1093,29 @@ class IntMAC(Unit):
 @unit_builder(
     "mac",
     ("a", "b", "out", "rounding", "rand_bits", "saturate", "latency", "depth", "acc_bits",
-     "acc_format", "saturate_acc", "multiplier", "acc_chunk"),
+     "acc_format", "saturate_acc", "multiplier", "acc_chunk", "target", "fmax"),
     "exact fixed-point multiply-accumulate (or --acc-format: float accumulator); y = acc "
     "rounded into --out (an --out narrower than acc's range saturates; the sidecar says "
     "out_saturates)",
 )
 def mac_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False,
                 latency=None, depth=None, acc_bits=None, acc_format=None, saturate_acc=False,
-                multiplier="exact", acc_chunk=None):
+                multiplier="exact", acc_chunk=None, target=None, fmax=None):
     if a is None:
         raise ValueError("Unit 'mac' needs an operand format (--a)")
     return MAC(a, b, depth=depth, acc_bits=acc_bits, fmt_out=out, rounding=rounding,
                saturate=saturate, saturate_acc=saturate_acc, acc_format=acc_format,
                multiplier=multiplier, rand_bits=rand_bits, latency=latency,
-               acc_chunk=acc_chunk)
+               acc_chunk=acc_chunk, target=target, fmax=fmax)
 
 
 @unit_builder("int-mac",
-              ("a", "b", "latency", "depth", "acc_bits", "saturate_acc", "acc_chunk"),
+              ("a", "b", "latency", "depth", "acc_bits", "saturate_acc", "acc_chunk", "target",
+               "fmax"),
               "integer multiply-accumulate (signed/unsigned), two's complement acc")
 def int_mac_builder(a=None, b=None, latency=None, depth=None, acc_bits=None,
-                    saturate_acc=False, acc_chunk=None):
+                    saturate_acc=False, acc_chunk=None, target=None, fmax=None):
     if a is None:
         raise ValueError("Unit 'int-mac' needs an operand format (--a)")
     return IntMAC(a, b, depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
-                  latency=latency, acc_chunk=acc_chunk)
+                  latency=latency, acc_chunk=acc_chunk, target=target, fmax=fmax)

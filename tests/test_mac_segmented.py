@@ -1,0 +1,253 @@
+# amaranth: UnusedElaboratable=no
+"""The segmented accumulator of the MACs (``acc_chunk``, FloPoCo's long accumulator) and the
+MACs' fmax mode: argument checks, the extended timing contract in the sidecar, hardware =
+golden cycle by cycle (Amaranth simulator, Icarus, Verilator) with the stimulus of
+tests/test_mac_hw.py (every product of the format pair, back-to-back clears, runs to the
+designed range, NaN/Inf), and ``exmy prove`` of a segmented MAC against the unsegmented one.
+
+The expected values are the golden model's, which does not know about chunks: the segmented
+accumulator must give the same ``acc``/``flags``/``y`` in every cycle, ``latency`` edges after
+the inputs (``latency`` includes ``acc_latency``).
+"""
+
+import numpy as np
+import pytest
+
+from exmy.hdl.mac import MAC, IntMAC, _pick_chunk
+from exmy.hdl.registry import build, sidecar
+from exmy.hdl.timing import delay_model
+from exmy.hdl.verilog import to_verilog
+
+from hwtest import assert_ok, esc
+
+N_CYCLES = 100_000  # slow tier, per configuration and simulator (issue 14)
+
+
+def _stream(comp, n, seed=1, pairs=True):
+    from exmy.sim.check_mac import mac_stream
+
+    return mac_stream(comp, n, np.random.default_rng(seed), pairs=pairs)[0]
+
+
+# -- argument checks ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "cls, args, kwargs, exc, msg",
+    [
+        (MAC, ("e4m3fn",), {"acc_chunk": 0}, ValueError,
+         "MAC acc_chunk must be a positive integer or None, not 0"),
+        (MAC, ("e4m3fn",), {"acc_chunk": 8.0}, TypeError,
+         "MAC acc_chunk must be a positive integer or None, not 8.0"),
+        (MAC, ("e4m3fn",), {"acc_chunk": True}, TypeError,
+         "MAC acc_chunk must be a positive integer or None, not True"),
+        (MAC, ("e4m3fn",), {"acc_chunk": 49}, ValueError,
+         "MAC acc_chunk 49 must be smaller than acc_bits 49: one chunk is the unsegmented "
+         "accumulator (leave acc_chunk unset)"),
+        (MAC, ("e4m3fn",), {"acc_chunk": 16, "saturate_acc": True}, ValueError,
+         "saturate_acc cannot use the segmented accumulator (acc_chunk=16): every step clamps "
+         "the resolved sum, whose carries a segmented accumulator resolves only 2 cycles "
+         "later; leave acc_chunk unset"),
+        (MAC, ("e4m3fn",), {"acc_chunk": 16, "latency": 2}, ValueError,
+         "MAC latency must be at least 3, not 2: with acc_chunk=16 the accumulator register "
+         "takes one clock edge and the carry resolution 2 more before acc shows a product"),
+        (MAC, ("e4m3fn",), {"acc_chunk": 16, "acc_format": "bfloat16"}, ValueError,
+         "acc_chunk applies only to the fixed-point accumulator, not to acc_format=bfloat16"),
+        (MAC, ("e4m3fn",), {"fmax": 100, "fmt_out": "e4m3fn", "y_latency": 1}, ValueError,
+         "Give y_latency (1) or fmax (100), not both: with fmax exmy places the y register"),
+        (MAC, ("e4m3fn",), {"fmax": 100, "latency": 3}, ValueError,
+         "Give latency (3) or fmax (100), not both"),
+        (IntMAC, ("int8",), {"acc_chunk": 29}, ValueError,
+         "MAC acc_chunk 29 must be smaller than acc_bits 29"),
+        (IntMAC, ("int8",), {"acc_chunk": 8, "saturate_acc": True}, ValueError,
+         "saturate_acc cannot use the segmented accumulator (acc_chunk=8)"),
+        (IntMAC, ("int8",), {"acc_chunk": 8, "latency": 1}, ValueError,
+         "MAC latency must be at least 3, not 1: with acc_chunk=8"),
+        (IntMAC, ("int8",), {"acc_chunk": "8"}, TypeError,
+         "MAC acc_chunk must be a positive integer or None, not '8'"),
+    ],
+)
+def test_validation(cls, args, kwargs, exc, msg):
+    with pytest.raises(exc, match=esc(msg)):
+        cls(*args, **kwargs)
+
+
+def test_fmax_saturate_acc():
+    """saturate_acc keeps the unsegmented loop; fmax mode says so when that loop is too slow
+    (the numbers come from the delay model)."""
+    dm = delay_model("ecp5")
+    d = dm.lut(1) + dm.adder(537)
+    msg = (f"saturate_acc needs the unsegmented accumulator, whose 536-bit loop takes {d:.2f} ns "
+           f"on ecp5 (best predicted Fmax {dm.fmax(d):.0f} MHz), too slow for fmax 200; drop "
+           f"saturate_acc (wrap) or lower fmax")
+    with pytest.raises(ValueError, match=esc(msg)):
+        MAC("bfloat16", fmax=200, saturate_acc=True)
+    # a loop that fits keeps saturate_acc
+    comp = IntMAC("int4", acc_bits=16, saturate_acc=True, fmax=50)
+    assert comp.acc_chunk is None and comp.saturate_acc
+
+
+def test_cli_errors(capsys, tmp_path):
+    from exmy.cli.main import main
+
+    from hwtest import cli_error
+
+    out = str(tmp_path / "m.v")
+    assert main(["generate", "mac", "--a", "e4m3fn", "--acc-chunk", "16", "--latency", "2",
+                 "-o", out]) == 2
+    assert cli_error(capsys) == (
+        "exmy generate: error: MAC latency must be at least 3, not 2: with acc_chunk=16 the "
+        "accumulator register takes one clock edge and the carry resolution 2 more before "
+        "acc shows a product")
+    assert main(["generate", "int-mac", "--a", "int8", "--acc-chunk", "16", "--saturate-acc",
+                 "-o", out]) == 2
+    assert cli_error(capsys).startswith(
+        "exmy generate: error: saturate_acc cannot use the segmented accumulator")
+
+
+# -- the timing contract in the sidecar ----------------------------------------------------------
+def test_sidecar_and_defaults():
+    comp = build("mac", a="e4m3fn", out="e4m3fn", acc_chunk=16)
+    assert comp.latency == 3 and comp.acc_latency == 2  # the least legal latency by default
+    text = to_verilog(comp, comp.module_name)
+    meta = sidecar(comp, text, comp.module_name)
+    assert (meta["latency"], meta["acc_latency"], meta["y_latency"]) == (3, 2, 0)
+    assert (meta["acc_chunk"], meta["acc_chunks"], meta["acc_bits"]) == (16, 4, 49)
+    assert meta["cut_points"] == []
+    assert meta["params"]["acc_chunk"] == 16
+    assert comp.module_name == "mac_e4m3fn_e4m3fn_accbits49_accchunk16_e4m3fn_l3"
+    assert "acc_latency" in meta["timing"]
+    # product and align registers on top of the carry resolution
+    comp = MAC("e4m3fn", acc_chunk=7, latency=6)
+    assert comp.cut_points == ["input", "product", "align"]
+    # unsegmented: acc_latency 0, one chunk, no acc_chunk in the parameters (module name)
+    plain = build("mac", a="e4m3fn")
+    meta = plain.extra_metadata()
+    assert (plain.latency, meta["acc_latency"], meta["acc_chunk"], meta["acc_chunks"]) == (
+        1, 0, None, 1)
+    assert "acc_chunk" not in plain.params
+    im = build("int-mac", a="int8", acc_chunk=10, latency=4)
+    meta = im.extra_metadata()
+    assert (im.latency, meta["acc_latency"], meta["acc_chunks"], im.cut_points) == (
+        4, 2, 3, ["product"])
+
+
+def test_segmented_registers_only_at_chunk_bounds():
+    """The loop's carry chains are C bits long: the generated design holds one carry register
+    per chunk boundary and no adder wider than a chunk (+1) inside the loop."""
+    comp = MAC("bfloat16", acc_chunk=32)
+    text = to_verilog(comp, comp.module_name)
+    assert "acc_carry" in text and "reg [15:0] acc_carry" in text  # 17 chunks, 16 carries
+    for j in range(17):
+        assert f"acc_sum{j}" in text
+    assert "acc_sum17" not in text
+
+
+# -- hardware = golden: Amaranth simulator, chunk widths and options -----------------------
+@pytest.mark.parametrize(
+    "comp",
+    [
+        MAC("e4m3fn", fmt_out="e4m3fn", acc_chunk=1),  # every bit a chunk: 48 carries
+        MAC("e4m3fn", fmt_out="e4m3fn", acc_chunk=48),  # two chunks, the top one 1 bit
+        MAC("e4m3fn", "e5m2", fmt_out="bfloat16", acc_chunk=10, latency=5),
+        MAC("e4m3fn", fmt_out="e5m2", rounding="stochastic", rand_bits=4, acc_chunk=7,
+            latency=4, y_latency=1),
+        MAC("e2m1fn", multiplier="lmul", acc_chunk=5),
+        MAC("e2m3fn", "e3m2fn", acc_bits=17, acc_chunk=6),  # wraps often
+        IntMAC("uint4", "int4", acc_chunk=3, latency=4),
+        IntMAC("int8", acc_bits=17, acc_chunk=4),  # wraps often
+    ],
+    ids=lambda c: c.module_name,
+)
+def test_hw_amaranth(comp):
+    from exmy.sim.check import check
+
+    res = check(comp, "amaranth", inputs=_stream(comp, 1500, pairs=False))
+    assert_ok(res)
+
+
+# -- hardware = golden: Icarus and Verilator, default tier (short streams: corner x corner
+# instead of every product pair; the slow tier applies every pair) ---------------------------
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize(
+    "comp",
+    [MAC("e4m3fn", fmt_out="e4m3fn", acc_chunk=16), IntMAC("int8", acc_chunk=10)],
+    ids=lambda c: c.module_name,
+)
+def test_hw_short(comp, simulator, tmp_path):
+    from exmy.sim.check import check
+
+    res = check(comp, simulator, inputs=_stream(comp, 6000, seed=5, pairs=False),
+                build_dir=tmp_path)
+    assert res.vectors >= 6000
+    assert_ok(res)
+
+
+# -- hardware = golden: slow tier, >= 100k cycles ---------------------------------------------
+SLOW = {
+    "e4m3fn": ("mac", "e4m3fn", "e4m3fn", {"fmt_out": "e4m3fn"}, 12),
+    "e5m2": ("mac", "e5m2", "e5m2", {"fmt_out": "e5m2"}, 16),
+    "e2m1fn": ("mac", "e2m1fn", "e2m1fn", {"fmt_out": "e2m1fn"}, 4),
+    "bfloat16": ("mac", "bfloat16", "bfloat16", {"fmt_out": "bfloat16"}, 32),
+    "int8": ("int-mac", "int8", "int8", {}, 10),
+    "int4": ("int-mac", "int4", "int4", {}, 6),
+    "e4m3fn-e5m2": ("mac", "e4m3fn", "e5m2", {"fmt_out": "bfloat16"}, 16),
+    "lmul": ("mac", "e4m3fn", "e4m3fn", {"multiplier": "lmul", "fmt_out": "e4m3fn"}, 12),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("name", list(SLOW))
+def test_hw_stream_slow(name, simulator, tmp_path):
+    from exmy.sim.check import check
+
+    unit, fa, fb, kw, chunk = SLOW[name]
+    cls = IntMAC if unit == "int-mac" else MAC
+    comp = cls(fa, fb, acc_chunk=chunk, **kw)
+    res = check(comp, simulator, n=N_CYCLES, seed=17, build_dir=tmp_path)
+    assert res.vectors >= N_CYCLES
+    assert_ok(res)
+
+
+# -- fmax mode ---------------------------------------------------------------------------------
+def test_pick_chunk():
+    """fmax mode segments only when the whole loop misses the period, and then with the
+    widest chunk whose loop fits, evened out over the chunks."""
+    dm = delay_model("ecp5")
+    budget = dm.period(200)
+    assert _pick_chunk(dm, 100, 49) is None  # the 49-bit loop fits 10 ns
+    c = _pick_chunk(dm, 200, 536)
+    k = -(-536 // c)
+    assert dm.lut(1) + dm.adder(c + 1) <= budget
+    assert -(-536 // (c + 1)) == k or dm.lut(1) + dm.adder(c + 2) > budget
+    wider = [w for w in range(c, 536) if dm.lut(1) + dm.adder(w + 1) <= budget]
+    assert -(-536 // max(wider)) == k  # no fewer chunks possible
+
+
+def test_fmax_metadata():
+    comp = IntMAC("int8", "int8", acc_bits=200, fmax=100)
+    dm = delay_model("ecp5")
+    assert comp.acc_chunk == _pick_chunk(dm, 100, 200) is not None
+    assert comp.latency >= 3 and comp.acc_latency == 2
+    text = to_verilog(comp, comp.module_name)
+    meta = sidecar(comp, text, comp.module_name)
+    assert meta["timing"]["fmax_target"] == 100
+    names = [s["name"] for s in meta["timing"]["stages"]]
+    assert names[-3:] == ["accumulate", "resolve", "resolve_2"]
+    assert [lp["name"] for lp in meta["timing"]["loops"]] == ["accumulate"]
+    assert "acc_latency" in meta["timing_contract"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: IntMAC("int8", "int8", acc_bits=200, fmax=100),
+        lambda: MAC("e2m1fn", acc_bits=60, fmax=200),
+        lambda: MAC("e4m3fn", fmax=130),  # unsegmented
+    ],
+)
+def test_fmax_hw(make):
+    from exmy.sim.check import check
+
+    comp = make()
+    res = check(comp, "amaranth", inputs=_stream(comp, 1500, pairs=False))
+    assert_ok(res)
