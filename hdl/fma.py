@@ -29,6 +29,7 @@ from exmy.golden.params import (
 
 from .base import Unit, unit_builder
 from .float import (
+    Unpacked,
     decode_float,
     port_shape,
     product_inf,
@@ -37,6 +38,7 @@ from .float import (
     round_approximate,
     round_standard,
 )
+from .timing import DelayModel, delay_model
 from .util import Pipeline, leading_zeros
 
 __all__ = [
@@ -46,12 +48,18 @@ __all__ = [
     "APPROX_FMA_ROUNDING_MODES",
     "MAX_GRANULARITY",
     "FMA_CUTS",
+    "FMA_FINE_CUTS",
     "fma_datapath",
     "fma_window_bits",
 ]
 
 #: pipeline cut points in datapath order (``latency`` registers go to evenly spaced cuts)
 FMA_CUTS = ("product", "sum", "norm", "round")
+#: the further candidate cuts of fmax mode (pass-throughs with an explicit latency), in
+#: datapath order: "align_shift" and "norm_shift" once per shifter level; "exp_swap" and
+#: "window_offset" only in ApproxFMA
+FMA_FINE_CUTS = ("decode", "exp_diff", "exp_swap", "window_offset", "align_amount",
+                 "align_shift", "add", "norm_lzc", "norm_shift", "norm_fine")
 #: FMA normalization: coarse shift in groups of this many bits, then a narrow fine shift
 #: (chosen by measurement: docs/results/fma_area.md, "Design parameters")
 FMA_COARSE = 4
@@ -67,6 +75,159 @@ FMA_PLACEMENT: dict[int, tuple[str, ...]] = {
 # -- the datapath ------------------------------------------------------------------------------
 def _range(lo: int, hi: int):
     return range(min(lo, -1), max(hi, 1) + 1)
+
+
+def _stage(pipe: Pipeline, name: str, delay: float, *values):
+    """``pipe.stage`` that always returns a tuple (also for one value)."""
+    out = pipe.stage(name, *values, delay=delay)
+    return out if len(values) != 1 else (out,)
+
+
+def _stage_decoded(pipe: Pipeline, name: str, delay: float, *ds: Unpacked) -> list[Unpacked]:
+    """A cut through decoded operands (every field of each)."""
+    flat = [getattr(d, f) for d in ds for f in _UNPACKED]
+    out = _stage(pipe, name, delay, *flat)
+    n = len(_UNPACKED)
+    return [Unpacked(*out[i * n : (i + 1) * n]) for i in range(len(ds))]
+
+
+_UNPACKED = ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero")
+
+
+def _decode_delay(dm: DelayModel, f: FloatFormat) -> float:
+    """``decode_float`` without subnormal normalization: class flags from the fields, the
+    unbiased exponent (a constant subtraction) and the hidden-bit multiplexer."""
+    return max(dm.adder(f.exp_bits), dm.logic(f.exp_bits + f.man_bits)) + dm.lut(1)
+
+
+def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, live: list,
+                        first: float = 0.0):
+    """``v >> amount`` built one 2:1 mux level per amount bit (largest first) with a fine cut
+    after each level (fmax mode); ``live`` values travel through the cuts (``first``: the
+    delay of logic beside the first level). Returns the shifted value and ``live``."""
+    v, amount = Value.cast(v), Value.cast(amount)
+    w = len(v)
+    n = min(len(amount), max(w - 1, 1).bit_length())  # levels that move bits
+    d_zero = 0.0
+    if len(amount) > n:  # the amount bits beyond them: one level that clears v
+        v = Mux(amount[n:] != 0, 0, v)
+        d_zero = dm.logic(len(amount) - n)
+        amount = amount[:n]
+    for i in reversed(range(len(amount))):
+        step = 1 << i
+        v = Mux(amount[i], v >> step, v)
+        d, first, d_zero = max(d_zero + dm.lut(1), first), 0.0, 0.0
+        out = _stage(pipe, name, d, v, *([amount[:i]] if i else []), *live)
+        v, out = out[0], out[1:]
+        if i:
+            amount, live = out[0], list(out[1:])
+        else:
+            live = list(out)
+    return v, live
+
+
+def _staged_shift_left_top(pipe: Pipeline, name: str, dm, v: Value, amount: Value, unit: int,
+                           top: int, live: list, first: float = 0.0):
+    """The top ``top`` bits of ``v << (amount * unit)`` (``len(v)`` bits), one 2:1 mux level
+    per amount bit (largest first) with a fine cut after each level (fmax mode): each level
+    keeps only the bits that can still reach the top. ``live`` and ``first`` as
+    :func:`_staged_shift_right`. Returns the bits and ``live``."""
+    v, amount = Value.cast(v), Value.cast(amount)
+    n = len(amount)
+    width = top + ((1 << n) - 1) * unit  # the bits that can reach the top `top`
+    if width > len(v):
+        v = Cat(Const(0, width - len(v)), v)
+    else:
+        v = v[len(v) - width :]
+    for i in reversed(range(n)):
+        step = unit << i
+        new = width - step
+        v = Mux(amount[i], v[:new], v[width - new :])
+        width = new
+        d, first = max(dm.lut(1), first), 0.0
+        out = _stage(pipe, name, d, v, *([amount[:i]] if i else []), *live)
+        v, out = out[0], out[1:]
+        if i:
+            amount, live = out[0], list(out[1:])
+        else:
+            live = list(out)
+    return v, live
+
+
+def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, pc: int,
+                s_max: int, approx: bool, lg: int, floor_out: bool, fo: FloatFormat,
+                t_range: tuple[int, int], prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c,
+                sign_c, zero_c, nan, inf, inf_sign):
+    """``fma_datapath``'s alignment in fmax mode, with fine cuts: the same function as its
+    one-piece form, built for short stages. Both exponent differences are computed side by
+    side (the swap is one's sign, the shift a multiplexer; the FMA's window top likewise);
+    the shift amount is not clamped to W - 1 (the shifter's levels beyond the window width
+    are one zeroing level), so the sticky compare excludes a zero Y explicitly."""
+    # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top, W - 1 exactly when Y is zero
+    y_low_p, y_low_c = tz_p + (W - 1 - wp), tz_c + (W - 1 - pc)
+    y_zero_p, y_zero_c = tz_p == wp, tz_c == pc
+    diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
+    diff_n = Signal(range(-s_max, s_max + 1), name="s1_exp_diff_neg")
+    m.d.comb += [diff.eq(t_c - t_prod), diff_n.eq(t_prod - t_c)]
+    flags = [sign_p, sign_c, nan, inf, inf_sign]
+    tops = [t_prod, t_c, zero_p, zero_c] if approx else [t_prod + 1, t_c + 1]
+    (diff, diff_n, y_low_p, y_low_c, y_zero_p, y_zero_c, prod, sig_c, *o) = _stage(
+        pipe, "exp_diff", dm.adder(len(diff)), diff, diff_n, y_low_p, y_low_c, y_zero_p,
+        y_zero_c, prod, sig_c, *tops, *flags)
+    tops, flags = o[: len(tops)], o[len(tops):]
+    swap = Signal(name="s1_swap")  # X is c
+    shift = Signal(range(s_max + 1), name="s1_shift")
+    m.d.comb += [swap.eq(diff_n < 0), shift.eq(Mux(swap, diff, diff_n))]
+    y_low, y_zero = Mux(swap, y_low_p, y_low_c), Mux(swap, y_zero_p, y_zero_c)
+    place_p = Cat(Const(0, W - 1 - wp), prod)  # top at bit W-2
+    place_c = Cat(Const(0, W - 1 - pc), sig_c)
+    x_win = Signal(W - 1, name="s1_x")
+    y_top = Signal(W - 1, name="s1_y_unshifted")
+    m.d.comb += [x_win.eq(Mux(swap, place_c, place_p)), y_top.eq(Mux(swap, place_p, place_c))]
+    r_w = Signal(_range(*t_range), name="s1_window_top")  # weight of window bit W-1
+    off = None
+    if approx:
+        t_prod, t_c, zero_p, zero_c = tops
+        t_x = Signal(_range(t_range[0] - 1, t_range[1] - 1), name="s1_x_top")
+        x_zero = Signal(name="s1_x_zero")
+        m.d.comb += [t_x.eq(Mux(swap, t_c, t_prod)), x_zero.eq(Mux(swap, zero_c, zero_p))]
+        vals = [shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags]
+        (shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
+            pipe, "exp_swap", dm.lut(1), *vals)
+        # the window offset R - Rw (as fma_datapath's one-piece form)
+        off = Signal(range(s_max + 1), name="s1_window_offset")
+        steps = shift >> lg
+        d_off = dm.lut(1)
+        if floor_out:
+            room = Signal(range(max(t_range[1] - 1 - fo.emin, 0) + 1), name="s1_x_above_emin")
+            m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))
+            steps = Mux(steps > (room >> lg), room >> lg, steps)
+            d_off += 2 * dm.adder(len(t_x)) + dm.lut(2)
+        m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
+        (off, shift, t_x, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
+            pipe, "window_offset", d_off, off, shift, t_x, y_low, y_zero, x_win, y_top, swap,
+            *flags)
+        amount = Signal(range(s_max + 1), name="s1_y_shift")
+        m.d.comb += [amount.eq(shift - off), r_w.eq(t_x + 1 - off)]
+        d_amount = dm.adder(max(len(shift), len(t_x)))
+    else:
+        t_p1, t_c1 = tops
+        amount = shift
+        m.d.comb += r_w.eq(Mux(swap, t_c1, t_p1))
+        d_amount = dm.lut(1)
+    keep = [off] if off is not None else []
+    (amount, y_low, y_zero, x_win, y_top, r_w, swap, *o) = _stage(
+        pipe, "align_amount", d_amount, amount, y_low, y_zero, x_win, y_top, r_w, swap, *flags,
+        *keep)
+    sticky = Signal(name="s1_sticky")
+    m.d.comb += sticky.eq((amount > y_low) & ~y_zero)
+    y_win, live = _staged_shift_right(pipe, "align_shift", dm, y_top, amount,
+                                      [x_win, sticky, r_w, swap, *o],
+                                      first=dm.lut(1) + dm.adder(len(amount)))
+    x_win, sticky, r_w, swap, *o = live
+    if off is not None:
+        off = o.pop()
+    return x_win, y_win, sticky, r_w, swap, o, off
 
 
 def fma_datapath(
@@ -85,19 +246,25 @@ def fma_datapath(
     saturate: bool = False,
     pipe: Pipeline | None = None,
     coarse: int = FMA_COARSE,
+    dm: DelayModel | None = None,
 ) -> Signal:
     """Build ``y = a*b + c`` into ``m`` and return the encoding of y in ``fo``.
 
     ``granularity=None``: exact normalization (full leading-zero count and shift) and the
     default rounder contract (the FMA). ``granularity=G`` (with ``window`` K or None):
     SPEC 3.3's coarse normalization and the rounder's approximate mode (ApproxFMA). Pipeline
-    cut points (``pipe``): ``FMA_CUTS``. ``coarse``: the FMA normalizer's group size
-    (``FMA_COARSE``; 1 gives a one-level full-width shift, for comparisons).
+    cut points (``pipe``): ``FMA_CUTS``, and in fmax mode (``pipe.plan``) the fine cuts
+    ``FMA_FINE_CUTS`` (every shifter level a candidate; delays from ``dm``, the unit's delay
+    model, default ecp5's). ``coarse``: the FMA normalizer's group size (``FMA_COARSE``; 1
+    gives a one-level full-width shift, for comparisons).
     """
     approx = granularity is not None
     G = granularity if approx else 1
     if pipe is None:
         pipe = Pipeline(m, 0, list(FMA_CUTS))
+    if dm is None:
+        dm = delay_model("ecp5")
+    fine = pipe.plan is not None  # fmax mode: the fine structure (shifters level by level)
     pa, pb, pc = fa.sig_bits, fb.sig_bits, fc.sig_bits
     wp = pa + pb
     W = fma_window_bits(fa, fb, fc, fo, G)
@@ -112,6 +279,8 @@ def fma_datapath(
     da = decode_float(m, a, fa, "a", normalize_sub=False)
     db = decode_float(m, b, fb, "b", normalize_sub=False)
     dc = decode_float(m, c, fc, "c", normalize_sub=False)
+    da, db, dc = _stage_decoded(pipe, "decode", max(
+        _decode_delay(dm, f) for f in (fa, fb, fc)), da, db, dc)
 
     # -- exact product: one `*` (a DSP when allowed) ----------------------------------------
     prod = Signal(wp, name="s0_product")
@@ -155,59 +324,78 @@ def fma_datapath(
             tc_lo = min(tc_lo, fo.emin)
             t_c = Signal(_range(tc_lo, tc_hi), name="s0_c_top_eff")
             m.d.comb += t_c.eq(Mux(zero_c, fo.emin, t_c_raw))
+    d_product = max(
+        dm.multiplier(pa, pb),
+        dm.adder(len(t_prod)) + dm.lut(1),
+        max(dm.lzc(pa), dm.lzc(pb)) + dm.adder(len(tz_p)) + dm.lut(1),
+        dm.lzc(pc) + dm.lut(1),
+        dm.lut(3),
+    )
     (prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan, inf,
      inf_sign) = pipe.stage(
         "product", prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan,
-        inf, inf_sign,
+        inf, inf_sign, delay=d_product,
     )
 
     # -- alignment: X (larger exponent top) on top of the window, Y shifted right -----------
     s_max = max(tp_hi - tc_lo, tc_hi - tp_lo, 1)
-    diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
-    m.d.comb += diff.eq(t_c - t_prod)
-    swap = Signal(name="s1_swap")  # X is c
-    m.d.comb += swap.eq(diff > 0)
-    shift = Signal(range(s_max + 1), name="s1_shift")
-    m.d.comb += shift.eq(Mux(swap, diff, -diff))
-    t_x = Signal(_range(min(tp_lo, tc_lo), max(tp_hi, tc_hi)), name="s1_x_top")
-    m.d.comb += t_x.eq(Mux(swap, t_c, t_prod))
-    r_lo, r_hi = min(tp_lo, tc_lo) + 1, max(tp_hi, tc_hi) + 1
-    r_w = Signal(_range(r_lo, r_hi), name="s1_window_top")  # weight of window bit W-1
-    y_shift = Signal(range(W), name="s1_y_shift")
-    if approx:
-        # A zero X (SPEC 3.3's raw exponent of a zero operand sets R) must not push Y out of
-        # the window: the window moves down towards Y by a multiple of G (R - Rw, so the
-        # coarse groups stay aligned to R; with floor_out not below emin_out + 1, and Y's
-        # shift does the subnormal alignment); the rest is Y's shift.
-        x_zero = Signal(name="s1_x_zero")
-        m.d.comb += x_zero.eq(Mux(swap, zero_c, zero_p))
-        off = Signal(range(s_max + 1), name="s1_window_offset")  # R - Rw
-        steps = shift >> lg
-        if floor_out:
-            room = Signal(range(max(tp_hi, tc_hi) - fo.emin + 1), name="s1_x_above_emin")
-            m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))  # (> 0 but zero X)
-            steps = Mux(steps > (room >> lg), room >> lg, steps)
-        m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
-        sh_eff = shift - off
-        m.d.comb += r_w.eq(t_x + 1 - off)
+    keep_off = approx and window is not None  # (the group cap below needs the offset)
+    if fine:
+        r_lo, r_hi = min(tp_lo, tc_lo) + 1, max(tp_hi, tc_hi) + 1
+        x_win, y_win, sticky, r_w, swap, flags, off = _align_fine(
+            m, pipe, dm, W=W, wp=wp, pc=pc, s_max=s_max, approx=approx, lg=lg,
+            floor_out=floor_out, fo=fo, t_range=(r_lo, r_hi), prod=prod, t_prod=t_prod,
+            tz_p=tz_p, sign_p=sign_p, zero_p=zero_p, sig_c=sig_c, t_c=t_c, tz_c=tz_c,
+            sign_c=sign_c, zero_c=zero_c, nan=nan, inf=inf, inf_sign=inf_sign)
+        sign_p, sign_c, nan, inf, inf_sign = flags
+        if off is None:
+            off = Const(0, 1)
     else:
-        off = Const(0, 1)
-        sh_eff = shift
-        m.d.comb += r_w.eq(t_x + 1)
-    m.d.comb += y_shift.eq(Mux(sh_eff > W - 1, W - 1, sh_eff) if s_max > W - 1 else sh_eff)
+        diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
+        m.d.comb += diff.eq(t_c - t_prod)
+        swap = Signal(name="s1_swap")  # X is c
+        m.d.comb += swap.eq(diff > 0)
+        shift = Signal(range(s_max + 1), name="s1_shift")
+        m.d.comb += shift.eq(Mux(swap, diff, -diff))
+        t_x = Signal(_range(min(tp_lo, tc_lo), max(tp_hi, tc_hi)), name="s1_x_top")
+        m.d.comb += t_x.eq(Mux(swap, t_c, t_prod))
+        r_lo, r_hi = min(tp_lo, tc_lo) + 1, max(tp_hi, tc_hi) + 1
+        r_w = Signal(_range(r_lo, r_hi), name="s1_window_top")  # weight of window bit W-1
+        y_shift = Signal(range(W), name="s1_y_shift")
+        if approx:
+            # A zero X (SPEC 3.3's raw exponent of a zero operand sets R) must not push Y out of
+            # the window: the window moves down towards Y by a multiple of G (R - Rw, so the
+            # coarse groups stay aligned to R; with floor_out not below emin_out + 1, and Y's
+            # shift does the subnormal alignment); the rest is Y's shift.
+            x_zero = Signal(name="s1_x_zero")
+            m.d.comb += x_zero.eq(Mux(swap, zero_c, zero_p))
+            off = Signal(range(s_max + 1), name="s1_window_offset")  # R - Rw
+            steps = shift >> lg
+            if floor_out:
+                room = Signal(range(max(tp_hi, tc_hi) - fo.emin + 1), name="s1_x_above_emin")
+                m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))  # (> 0 but zero X)
+                steps = Mux(steps > (room >> lg), room >> lg, steps)
+            m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
+            sh_eff = shift - off
+            m.d.comb += r_w.eq(t_x + 1 - off)
+        else:
+            off = Const(0, 1)
+            sh_eff = shift
+            m.d.comb += r_w.eq(t_x + 1)
+        m.d.comb += y_shift.eq(Mux(sh_eff > W - 1, W - 1, sh_eff) if s_max > W - 1 else sh_eff)
 
-    place_p = Cat(Const(0, W - 1 - wp), prod)  # top at bit W-2
-    place_c = Cat(Const(0, W - 1 - pc), sig_c)
-    x_win = Signal(W - 1, name="s1_x")
-    y_top = Signal(W - 1, name="s1_y_unshifted")
-    m.d.comb += [x_win.eq(Mux(swap, place_c, place_p)), y_top.eq(Mux(swap, place_p, place_c))]
-    y_win = Signal(W - 1, name="s1_y_aligned")
-    m.d.comb += y_win.eq(y_top >> y_shift)
-    # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top: it leaves the window iff the
-    # shift is larger (y_shift <= W-1, so a non-zero Y that is shifted out entirely counts)
-    sticky = Signal(name="s1_sticky")
-    y_low = Mux(swap, tz_p + (W - 1 - wp), tz_c + (W - 1 - pc))
-    m.d.comb += sticky.eq(y_shift > y_low)
+        place_p = Cat(Const(0, W - 1 - wp), prod)  # top at bit W-2
+        place_c = Cat(Const(0, W - 1 - pc), sig_c)
+        x_win = Signal(W - 1, name="s1_x")
+        y_top = Signal(W - 1, name="s1_y_unshifted")
+        m.d.comb += [x_win.eq(Mux(swap, place_c, place_p)), y_top.eq(Mux(swap, place_p, place_c))]
+        y_win = Signal(W - 1, name="s1_y_aligned")
+        m.d.comb += y_win.eq(y_top >> y_shift)
+        # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top: it leaves the window iff the
+        # shift is larger (y_shift <= W-1, so a non-zero Y that is shifted out entirely counts)
+        sticky = Signal(name="s1_sticky")
+        y_low = Mux(swap, tz_p + (W - 1 - wp), tz_c + (W - 1 - pc))
+        m.d.comb += sticky.eq(y_shift > y_low)
 
     # -- add / subtract: X - Y - sticky is X - (Y + delta) with the fraction kept as sticky ---
     sub = Signal(name="s1_sub")
@@ -218,12 +406,29 @@ def fma_datapath(
     m.d.comb += total.eq(Cat(x_win, Const(0, 2)) + y_ops + (sub & ~sticky))
     neg = total[W]
     mag = Signal(W, name="s1_magnitude")
-    m.d.comb += mag.eq(((total ^ Mux(neg, (1 << (W + 1)) - 1, 0)) + neg)[:W])
+    if fine:
+        # the magnitude from a second adder beside the first, Y - X (a negative total needs
+        # sub and no sticky: then |total| = Y - X), instead of negating the total after it
+        alt = Signal(W + 1, name="s1_sum_neg")
+        m.d.comb += alt.eq(Cat(y_win, Const(0, 2)) + (Cat(x_win, Const(0, 2)) ^ (
+            (1 << (W + 1)) - 1)) + 1)
+        m.d.comb += mag.eq(Mux(neg, alt, total)[:W])
+    else:
+        m.d.comb += mag.eq(((total ^ Mux(neg, (1 << (W + 1)) - 1, 0)) + neg)[:W])
     sign_x = Mux(swap, sign_c, sign_p)
+    if fine:
+        # the sign's zero case after the cut (the zero test beside the normalizer's count)
+        sign_nz = Signal(name="s1_sign_nonzero")
+        m.d.comb += sign_nz.eq(sign_x ^ neg)
+        (mag, sticky, sign_nz, sign_p, sign_c, inf, inf_sign, r_w, nan, *o) = _stage(
+            pipe, "sum", dm.lut(1) + dm.adder(W + 1) + dm.lut(1), mag, sticky, sign_nz,
+            sign_p, sign_c, inf, inf_sign, r_w, nan, *([off] if keep_off else []))
+        if keep_off:
+            (off,) = o
     exact_zero = (mag == 0) & ~sticky
     sign = Signal(name="s1_sign")
     m.d.comb += sign.eq(
-        Mux(inf, inf_sign, Mux(exact_zero, sign_p & sign_c, sign_x ^ neg))
+        Mux(inf, inf_sign, Mux(exact_zero, sign_p & sign_c, sign_nz if fine else sign_x ^ neg))
     )
     flush_cap = Const(0, 1)
     k_cap = None
@@ -238,17 +443,21 @@ def fma_datapath(
                 m.d.comb += flush_cap.eq(off > window)
             m.d.comb += k_cap.eq(
                 Mux(off > window, 0, ((window - off) >> ceil_log2(G))[: len(k_cap)]))
-    vals = [mag, sticky, sign, r_w, nan, inf]
-    if k_cap is not None:
-        vals += [k_cap, flush_cap]
-    vals = pipe.stage("sum", *vals)
-    mag, sticky, sign, r_w, nan, inf = vals[:6]
-    if k_cap is not None:
-        k_cap, flush_cap = vals[6:8]
+    # (fmax mode: the sign and the group cap are built after the "sum" cut, beside the
+    # normalizer's first levels: normalize_round's "norm_lzc" delay covers them)
+    if not fine:
+        vals = [mag, sticky, sign, r_w, nan, inf]
+        if k_cap is not None:
+            vals += [k_cap, flush_cap]
+        vals = pipe.stage("sum", *vals)
+        mag, sticky, sign, r_w, nan, inf = vals[:6]
+        if k_cap is not None:
+            k_cap, flush_cap = vals[6:8]
     return normalize_round(
         m, fo, mag=mag, sticky=sticky, sign=sign, r_w=r_w, is_nan=nan, is_inf=inf,
         r_range=(r_lo, r_hi), floor_out=floor_out, granularity=granularity, k_cap=k_cap,
         flush_cap=flush_cap, rounding=rounding, saturate=saturate, pipe=pipe, coarse=coarse,
+        dm=dm,
     )
 
 
@@ -271,8 +480,10 @@ def normalize_round(
     saturate: bool = False,
     pipe: Pipeline | None = None,
     coarse: int = FMA_COARSE,
+    dm: DelayModel | None = None,
 ) -> Signal:
-    """The FMA datapath's back end (cut points ``norm``, ``round``): normalise the adder's
+    """The FMA datapath's back end (cut points ``norm``, ``round``; in fmax mode the fine
+    cuts ``norm_lzc``, ``norm_shift`` per shifter level, ``norm_fine``): normalise the adder's
     magnitude ``mag`` (window top weight ``r_w``, in ``r_range``; ``sticky`` below it) and
     round and encode it with ``round_encode``. ``floor_out``: ``r_w >= emin_out + 1`` always
     (the normalization stops near emin_out). ApproxFMA (``granularity``): ``k_cap`` caps the
@@ -287,6 +498,9 @@ def normalize_round(
     nan, inf = is_nan, is_inf
     if pipe is None:
         pipe = Pipeline(m, 0, list(FMA_CUTS))
+    if dm is None:
+        dm = delay_model("ecp5")
+    fine = pipe.plan is not None
     if flush_cap is None:
         flush_cap = Const(0, 1)
 
@@ -306,21 +520,43 @@ def normalize_round(
     ng = Wn // Gn
     groups = Cat(*(mag[i * Gn : (i + 1) * Gn] != 0 for i in range(ng)))
     k = leading_zeros(m, groups, "s2_group_lz")
+    flag_vals = [sign, nan, inf] + ([flush_cap] if k_cap is not None else [])
+    if fine:
+        # beside the count: the magnitude's trailing zeros (for the sticky bit below) and the
+        # room above emin_out
+        tz = _trailing_zeros(m, mag, "s2_tz")
+        room = None
+        if floor_out:
+            room = Signal(_range(0, r_hi - fo.emin), name="s2_shift_room")
+            m.d.comb += room.eq(r_w - fo.emin)
+        (k, tz, mag, sticky, r_w, *o) = _stage(
+            pipe, "norm_lzc", max(dm.logic(Gn) + dm.lzc(ng), dm.lzc(Wn)), k, tz, mag, sticky,
+            r_w, *flag_vals, *[v for v in (k_cap, room) if v is not None])
+        flag_vals, o = o[: len(flag_vals)], o[len(flag_vals):]
+        if k_cap is not None:
+            k_cap, o = o[0], o[1:]
+        if floor_out:
+            (room,) = o
     k_eff = k
     if k_cap is not None:
         k_eff = Signal(range(ng + 1), name="s2_group_count")
         m.d.comb += k_eff.eq(Mux(k > k_cap, k_cap, k))
     k_hw = k_eff
     flush_index = None
+    d_limit = dm.adder(len(k) + 1) + dm.lut(1) if k_cap is not None else 0.0
+    d_flush = 0.0
     if floor_out:
         # stop where the top weight reaches emin_out (r_w >= emin_out + 1): FMA: exactly (the
         # rounder's one-bit step then leaves a subnormal on its grid); approx: in whole
         # groups, in [emin_out, emin_out + G - 1] (the rounder aligns by at most G - 1)
-        room = Signal(_range(0, r_hi - fo.emin), name="s2_shift_room")
-        m.d.comb += room.eq(r_w - fo.emin)
+        if not fine:
+            room = Signal(_range(0, r_hi - fo.emin), name="s2_shift_room")
+            m.d.comb += room.eq(r_w - fo.emin)
         limit = room >> lgn
         k_hw = Signal(range(ng + 1), name="s2_group_shift")
         m.d.comb += k_hw.eq(Mux(k_eff > limit, limit, k_eff))
+        d_flush = d_limit
+        d_limit += dm.adder(len(k_hw) + 1) + dm.lut(1)
         if k_cap is not None:
             # SPEC 3.3 step 5's threshold 2**(P - G + 1) with SPEC's P = r_w - G k_eff, as a
             # bit index of the rounded value (quantum 2**max(P - p - G + 2, emin - M))
@@ -328,37 +564,83 @@ def normalize_round(
             rel = Signal(signed(len(r_w) + len(k_eff) + lg + 4), name="s2_flush_rel")
             m.d.comb += rel.eq(r_w - (k_eff << lg) - (fo.emin + G - po))
             m.d.comb += flush_index.eq(Mux(rel < 0, 0, Mux(rel > po - 1, po - 1, rel)))
-    sh = Signal(range(Wn + 1), name="s2_shift")
-    coarse = Signal(Wn, name="s2_coarse")
-    m.d.comb += coarse.eq(mag << (k_hw << lgn))
+            d_flush += 2 * dm.adder(len(rel)) + dm.lut(1)
+    if fine:
+        # the coarse shift level by level, only the bits that can reach the kept top; the
+        # exponent and the sticky compare take the coarse amount after it
+        top_w = keep if (approx or Gn == 1) else keep + Gn - 1
+        live = [k_hw, r_w, tz, sticky, *flag_vals]
+        if flush_index is not None:
+            live.append(flush_index)
+        if not (approx or Gn == 1) and floor_out:
+            at_limit = Signal(name="s2_at_limit")
+            m.d.comb += at_limit.eq(k_eff >= limit)
+            live += [at_limit, room[:lgn]]
+        coarse_top, live = _staged_shift_left_top(
+            pipe, "norm_shift", dm, mag, k_hw, Gn, top_w, live,
+            first=max(d_limit + dm.lut(1), d_flush))
+        k_hw, r_w, tz, sticky, *rest = live
+        flag_vals, rest = rest[: len(flag_vals)], rest[len(flag_vals):]
+        if flush_index is not None:
+            flush_index, rest = rest[0], rest[1:]
+        if rest:
+            at_limit, room_lo = rest
+        r_k = Signal(_range(r_lo - Wn, r_hi), name="s2_exp_coarse")
+        tz_k = Signal(range(Wn + Wn + 1), name="s2_tz_coarse")
+        m.d.comb += [r_k.eq(r_w - (k_hw << lgn)), tz_k.eq(tz + (k_hw << lgn))]
+        sign, nan, inf = flag_vals[:3]
+        if k_cap is not None:
+            flush_cap = flag_vals[3]
+    else:
+        sh = Signal(range(Wn + 1), name="s2_shift")
+        coarse = Signal(Wn, name="s2_coarse")
+        m.d.comb += coarse.eq(mag << (k_hw << lgn))
+        coarse_top = coarse[Wn - (keep if (approx or Gn == 1) else keep + Gn - 1):]
     if approx or Gn == 1:
-        m.d.comb += sh.eq(k_hw << lgn)
+        if not fine:
+            m.d.comb += sh.eq(k_hw << lgn)
         sig_r = Signal(keep, name="s2_sig")
-        m.d.comb += sig_r.eq(coarse[Wn - keep :])
+        m.d.comb += sig_r.eq(coarse_top)
+        d_norm = 2 * dm.adder(Wn.bit_length() + 2) + dm.lut(1)
     else:
         # fine: the leading one is in the top Gn bits; move it to the top two
-        top = coarse[Wn - keep - Gn + 1 :]
+        top = coarse_top
         f = leading_zeros(m, top[-(Gn - 1) :], "s2_fine_lz")
         if floor_out:
-            rest = room[:lgn]  # allowance left when the coarse shift stopped at the limit
+            rest = room_lo if fine else room[:lgn]  # allowance left when the coarse shift
+            stopped = at_limit if fine else k_eff >= limit  # stopped at the limit
             f_eff = Signal(range(Gn), name="s2_fine_shift")
-            m.d.comb += f_eff.eq(Mux((k_eff >= limit) & (f > rest), rest, f))
+            m.d.comb += f_eff.eq(Mux(stopped & (f > rest), rest, f))
             f = f_eff
-        m.d.comb += sh.eq((k_hw << lgn) + f)
+        if not fine:
+            m.d.comb += sh.eq((k_hw << lgn) + f)
+        else:
+            (f, top, r_k, tz_k, sticky, *flag_vals) = _stage(
+                pipe, "norm_fine", max(dm.lzc(Gn - 1) + (dm.lut(2) if floor_out else 0.0),
+                                       dm.adder(len(r_k))),
+                f, top, r_k, tz_k, sticky, *flag_vals)
+            sign, nan, inf = flag_vals[:3]
+            if k_cap is not None:
+                flush_cap = flag_vals[3]
         sig_r = Signal(keep, name="s2_sig")
         m.d.comb += sig_r.eq((top << f)[Gn - 1 :])
+        d_norm = max(dm.shifter(keep, lgn), dm.adder(Wn.bit_length() + 2) + dm.lut(1))
     top_lo = r_lo - Wn
     p_exp = Signal(_range(top_lo, r_hi), name="s2_exp")  # weight of the shifted top bit
-    m.d.comb += p_exp.eq(r_w - sh)
     # the bits below the `keep` kept ones are non-zero iff the sum's lowest one lies below
     # bit Wn - keep - sh (so the wide shifter's low outputs are never built)
-    tz = _trailing_zeros(m, mag, "s2_tz")
     st_r = Signal(name="s2_sticky")
-    m.d.comb += st_r.eq((tz + sh < Wn - keep) | sticky)
+    if fine:
+        f_sh = f if not (approx or Gn == 1) else 0
+        m.d.comb += [p_exp.eq(r_k - f_sh), st_r.eq((tz_k + f_sh < Wn - keep) | sticky)]
+    else:
+        m.d.comb += p_exp.eq(r_w - sh)
+        tz = _trailing_zeros(m, mag, "s2_tz")
+        m.d.comb += st_r.eq((tz + sh < Wn - keep) | sticky)
     vals = [sig_r, st_r, p_exp, sign, nan, inf, flush_cap]
     if flush_index is not None:
         vals.append(flush_index)
-    vals = pipe.stage("norm", *vals)
+    vals = pipe.stage("norm", *vals, delay=d_norm)
     sig_r, st_r, p_exp, sign, nan, inf, flush_cap = vals[:7]
     if flush_index is not None:
         flush_index = vals[7]
@@ -427,9 +709,10 @@ class _FmaUnit(Unit):
             m, self.a.as_value(), self.b.as_value(), self.c.as_value(),
             self.fmt_a, self.fmt_b, self.fmt_c, self.fmt_out,
             granularity=self.granularity, window=self.window, rounding=self.rounding,
-            saturate=self.saturate, pipe=pipe, coarse=self.coarse,
+            saturate=self.saturate, pipe=pipe, coarse=self.coarse, dm=self.dm,
         )
-        m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        # (the rounder's last cut, rnd_out, is at its encoding: nothing follows it)
+        m.d.comb += self.y.as_value().eq(pipe.finish(y, delay=0.0))
         return m
 
 
