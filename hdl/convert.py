@@ -16,9 +16,12 @@ from exmy.golden.params import (
     check_unscaled,
 )
 
+from .arith import cut
 from .base import Unit
 from .float import (
+    decode_delay,
     decode_float,
+    decode_floats,
     decode_int,
     normalize,
     port_shape,
@@ -80,6 +83,10 @@ class Convert(Unit):
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.latency, ["decode", "round"], plan=self.plan)
+        if self.plan is not None and isinstance(self.fmt_in, FloatFormat) and isinstance(
+                self.fmt_out, FloatFormat):
+            return self._elaborate_fmax(m, pipe)
+        dm = self.dm
         a_bits = self.a.as_value() if isinstance(self.fmt_in, FloatFormat) else self.a
         # -- decode ------------------------------------------------------------------------
         if isinstance(self.fmt_in, FloatFormat):
@@ -90,22 +97,55 @@ class Convert(Unit):
             sig, exp = normalize(m, a.sig, a.exp, "a_norm")
         rand = getattr(self, "rand", None)
         vals = [sig, exp, a.sign, a.is_nan, a.is_inf] + ([rand] if rand is not None else [])
-        vals = pipe.stage("decode", *vals)
+        if isinstance(self.fmt_in, FloatFormat):
+            d_dec = decode_delay(dm, self.fmt_in) + dm.lzc(self.fmt_in.man_bits) + dm.shifter(
+                self.fmt_in.man_bits + 1, max(self.fmt_in.man_bits, 1).bit_length())
+        else:
+            d_dec = dm.adder(self.fmt_in.bits) + dm.lzc(self.fmt_in.bits) + dm.shifter(
+                self.fmt_in.bits, self.fmt_in.bits.bit_length())
+        vals = pipe.stage("decode", *vals, delay=d_dec)
         sig, exp, sign, nan, inf = vals[:5]
         rand = vals[5] if rand is not None else None
         # -- round and encode --------------------------------------------------------------
         if isinstance(self.fmt_out, FloatFormat):
             y = round_standard(
                 m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
-                rand=rand, rounding=self.rounding, saturate=self.saturate, pipe=pipe,
+                rand=rand, rounding=self.rounding, saturate=self.saturate, pipe=pipe, dm=dm,
             )
             m.d.comb += self.y.as_value().eq(pipe.finish(y))
         else:
-            if "round" in pipe.registered:  # keep the documented latency
-                sig, exp, sign, nan, inf = pipe.stage("round", sig, exp, sign, nan, inf)
+            if "round" in pipe.registered or self.plan is not None:  # the documented latency
+                sig, exp, sign, nan, inf = pipe.stage("round", sig, exp, sign, nan, inf,
+                                                      delay=dm.adder(len(exp) + 2))
             y = round_to_int(
                 m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
                 rounding=self.rounding,
             )
-            m.d.comb += self.y.eq(pipe.finish(y))
+            W = len(sig) + self.fmt_out.bits
+            m.d.comb += self.y.eq(pipe.finish(y, delay=dm.shifter(W, W.bit_length()) * 2
+                                              + dm.adder(W) * 2 + dm.lut(2)))
+        return m
+
+    def _elaborate_fmax(self, m, pipe):
+        """fmax mode (SPEC 6), float -> float: decode with its fine cuts (``dec_lzc``),
+        ``decode``, then the rounder's cuts. Subnormal inputs are not normalised when every
+        one of them lies so far below the output's subnormal grid that the rounder's
+        alignment shifter saturates either way (float32 -> float8: they all round alike);
+        the result is the same function (``exmy prove`` checks it)."""
+        dm = self.dm
+        fi, fo = self.fmt_in, self.fmt_out
+        rand = getattr(self, "rand", None)
+        R = len(rand) if rand is not None else 0
+        dmax = fo.man_bits + 1 + R + 2
+        norm = not (fo.emin - fi.emin >= dmax)
+        (a,), carry, delay = decode_floats(m, [(self.a.as_value(), fi, "a")], pipe=pipe, dm=dm,
+                                           carry={"rand": rand}, normalize_sub=norm)
+        v = cut(pipe, "decode", delay, {"sig": a.sig, "exp": a.exp, "sign": a.sign,
+                                        "nan": a.is_nan, "inf": a.is_inf, **carry})
+        y = round_standard(
+            m, fo, sign=v["sign"], sig=v["sig"], exp=v["exp"], is_nan=v["nan"],
+            is_inf=v["inf"], rand=v["rand"], rounding=self.rounding, saturate=self.saturate,
+            pipe=pipe, dm=dm,
+        )
+        m.d.comb += self.y.as_value().eq(pipe.finish(y))
         return m

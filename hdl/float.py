@@ -40,12 +40,16 @@ from exmy.golden.params import (
     check_rounding_options,
 )
 
+from .arith import chunked_add, cut, staged_shift_right
+from .timing import delay_model
 from .util import Pipeline, check_latency, leading_zeros
 
 __all__ = [
     "FloatLayout",
     "Unpacked",
     "decode_float",
+    "decode_floats",
+    "decode_delay",
     "decode_int",
     "normalize",
     "product_inf",
@@ -125,12 +129,18 @@ def _exp_signal(lo: int, hi: int, name: str) -> Signal:
     return Signal(range(min(lo, -1), max(hi, 1) + 1), name=name)
 
 
-def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normalize_sub=True):
+def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normalize_sub=True,
+                 flags: dict | None = None):
     """Split an encoding into sign, significand (p = M+1 bits), exponent and class flags.
 
     With ``normalize_sub`` subnormal significands are shifted so their leading one is at the
     top (HardFloat's recoded form): the product of two such significands then has its leading
     one at bit W-1 or W-2, which is the rounder's contract.
+
+    ``flags`` (fmax mode, :func:`decode_floats`): precomputed field tests ``top`` (exponent
+    field all ones), ``sub`` (exponent field 0), ``man_nz`` (mantissa field non-zero),
+    ``man_ones`` (mantissa field all ones) and ``ebias`` (exponent field - bias), so the
+    decoder after a cut is only the class logic.
     """
     bits = Value.cast(bits)
     M, E = fmt.man_bits, fmt.exp_bits
@@ -138,16 +148,23 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
     man = bits[:M]
     e = bits[M : M + E]
     sign = bits[M + E] if fmt.signed else Const(0, 1)
-    top = e == fmt.exp_max_field
+    fl = flags or {}
+    top = fl["top"] if flags else e == fmt.exp_max_field
     nan = Signal(name=f"{name}_is_nan")
     inf = Signal(name=f"{name}_is_inf")
     zero = Signal(name=f"{name}_is_zero")
     if fmt.special == Special.IEEE:
-        m.d.comb += [nan.eq(top & (man != 0)), inf.eq(top & (man == 0))]
+        if flags:
+            m.d.comb += [nan.eq(top & fl["man_nz"]), inf.eq(top & ~fl["man_nz"])]
+        else:
+            m.d.comb += [nan.eq(top & (man != 0)), inf.eq(top & (man == 0))]
     elif fmt.special == Special.FN:
-        m.d.comb += nan.eq(top & (man == fmt.man_mask))
+        m.d.comb += nan.eq(top & (fl["man_ones"] if flags else man == fmt.man_mask))
     elif fmt.special == Special.FNUZ:
-        m.d.comb += nan.eq(sign & (e == 0) & (man == 0))
+        if flags:
+            m.d.comb += nan.eq(sign & fl["sub"] & ~fl["man_nz"])
+        else:
+            m.d.comb += nan.eq(sign & (e == 0) & (man == 0))
     sig = Signal(p, name=f"{name}_sig")
     exp = _exp_signal(fmt.emin - M - 1, fmt.emax, f"{name}_exp")
     sgn = Signal(name=f"{name}_sign")
@@ -156,17 +173,22 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
         m.d.comb += sgn.eq(sign & ~nan & ~zero)
     else:
         m.d.comb += sgn.eq(sign & ~nan)
+    ebias = fl["ebias"] if flags else e - fmt.bias
     if not fmt.zero:
-        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(e - fmt.bias)]
+        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(ebias)]
         m.d.comb += zero.eq(0)
         return Unpacked(sgn, sig, exp, nan, inf, zero)
-    sub = e == 0
+    sub = fl["sub"] if flags else e == 0
     if fmt.subnormals:
-        m.d.comb += zero.eq(sub & (man == 0) & ~nan)
+        m.d.comb += zero.eq(sub & (~fl["man_nz"] if flags else man == 0) & ~nan)
     else:
         m.d.comb += zero.eq(sub & ~nan)
+    if flags and fmt.subnormals and not normalize_sub:
+        # (fmax mode) zero and an fnuz NaN have man = 0: no multiplexer on the class flags
+        m.d.comb += [sig.eq(Cat(man, ~sub)), exp.eq(Mux(sub, fmt.emin, ebias))]
+        return Unpacked(sgn, sig, exp, nan, inf, zero)
     with m.If(~sub):
-        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(e - fmt.bias)]
+        m.d.comb += [sig.eq(Cat(man, Const(1, 1))), exp.eq(ebias)]
     with m.Elif(zero | nan | ~Const(int(fmt.subnormals), 1)):
         m.d.comb += [sig.eq(0), exp.eq(fmt.emin)]
     with m.Else():
@@ -179,6 +201,111 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
         else:
             m.d.comb += [sig.eq(Cat(man, Const(0, 1))), exp.eq(fmt.emin)]
     return Unpacked(sgn, sig, exp, nan, inf, zero)
+
+
+def _fine(pipe) -> bool:
+    """True when ``pipe`` places registers by frequency (fmax mode): the fine structures
+    (staged shifters, partial-product trees) are built only then, so a unit with an explicit
+    latency keeps its Verilog."""
+    return pipe is not None and pipe.plan is not None
+
+
+def decode_delay(dm, fmt: FloatFormat) -> float:
+    """Delay (ns, delay model ``dm``) of :func:`decode_float` without subnormal normalisation:
+    the class flags (a function of the exponent and mantissa fields) and the unbiased
+    exponent (an adder, then the zero/subnormal multiplexer)."""
+    E, M = fmt.exp_bits, fmt.man_bits
+    return max(dm.logic(E + M + 1), dm.adder(E + 1) + dm.lut(1))
+
+
+def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
+                  carry: dict | None = None, delay_in: float = 0.0,
+                  normalize_sub: bool = True):
+    """:func:`decode_float` of several operands side by side (``operands``: a list of
+    ``(bits, fmt, name)``), with fine cut points in fmax mode: ``"dec_lzc"`` after the class
+    flags and the leading-zero count of the subnormal significands, ``"dec_norm"`` is left to
+    the caller (the normalising shift's delay is returned). ``carry``: other values still
+    needed later. Returns ``(unpacked list, carry, delay)``: ``delay`` (ns) is the logic
+    after the last cut. With an explicit latency (or no pipe) this is exactly
+    :func:`decode_float` per operand."""
+    dm = dm or delay_model("ecp5")
+    carry = dict(carry or {})
+    if not _fine(pipe):
+        ups = [decode_float(m, bits, fmt, name, normalize_sub=normalize_sub)
+               for bits, fmt, name in operands]
+        return ups, carry, delay_in
+    # -- field tests (wide ORs in groups of k*k bits, finished after the cut) -----------
+    g = dm.k * dm.k
+    vals, d0 = {}, 0.0
+    for i, (bits, fmt, _name) in enumerate(operands):
+        bits = Value.cast(bits)
+        M, E = fmt.man_bits, fmt.exp_bits
+        man, e = bits[:M], bits[M : M + E]
+        vals[f"{i}bits"] = bits
+        vals[f"{i}top"] = e == fmt.exp_max_field
+        vals[f"{i}sub"] = e == 0
+        vals[f"{i}ebias"] = e - fmt.bias
+        for n, lo in enumerate(range(0, M, g)):
+            vals[f"{i}nz{n}"] = man[lo : lo + g] != 0
+            vals[f"{i}ones{n}"] = man[lo : lo + g] == (1 << len(man[lo : lo + g])) - 1
+        d0 = max(d0, dm.logic(min(max(E, M, 1), g)), dm.adder(E + 1))
+    vals.update(carry)
+    vals = cut(pipe, "dec_class", delay_in + d0, vals)
+    carry = {k: vals[k] for k in carry}
+    # -- classes, unbiased exponent; the subnormal shift amount ------------------------
+    ups, lzs, small, d1 = [], [], True, 0.0
+    for i, (_, fmt, name) in enumerate(operands):
+        M, E = fmt.man_bits, fmt.exp_bits
+        bits = vals[f"{i}bits"]
+        parts = range(-(-M // g))
+        nz, ones = Const(0, 1), Const(1, 1)
+        for n in parts:
+            nz, ones = nz | vals[f"{i}nz{n}"], ones & vals[f"{i}ones{n}"]
+        flags = {"top": vals[f"{i}top"], "sub": vals[f"{i}sub"], "ebias": vals[f"{i}ebias"],
+                 "man_nz": nz, "man_ones": ones}
+        up = decode_float(m, bits, fmt, name, normalize_sub=False, flags=flags)
+        ups.append(up)
+        d1 = max(d1, dm.lut(2) + (dm.lut(1) if len(parts) > 3 else 0.0))
+        if normalize_sub and fmt.zero and fmt.subnormals and M > 0:
+            man = bits[:M]
+            lz = leading_zeros(m, man, f"{name}_sub_lz")
+            sa = Signal(range(M + 1), name=f"{name}_sub_shift")
+            m.d.comb += sa.eq(Mux(flags["sub"] & nz, lz + 1, 0))
+            lzs.append(sa)
+            if M + 1 <= dm.k:  # the normalised significand: a function of p + 1 bits
+                d1 = max(d1, dm.logic(M + 2))
+            else:
+                d1 = max(d1, dm.lzc(M) + dm.lut(1))
+                small = False
+        else:
+            lzs.append(None)
+    if not any(sa is not None for sa in lzs):
+        return ups, carry, d1
+    if not small:
+        v = {}
+        for i, (up, sa) in enumerate(zip(ups, lzs, strict=True)):
+            for f in ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero"):
+                v[f"{i}{f}"] = getattr(up, f)
+            v[f"{i}sa"] = sa
+        v.update(carry)
+        v = cut(pipe, "dec_lzc", d1, v)
+        carry = {k: v[k] for k in carry}
+        ups = [Unpacked(*(v[f"{i}{f}"] for f in ("sign", "sig", "exp", "is_nan", "is_inf",
+                                                  "is_zero"))) for i in range(len(ups))]
+        lzs = [v[f"{i}sa"] for i in range(len(ups))]
+        d1 = 0.0
+    out, d2 = [], 0.0
+    for (_, _fmt, name), up, sa in zip(operands, ups, lzs, strict=True):
+        if sa is not None:
+            p = len(up.sig)
+            sig = Signal(p, name=f"{name}_norm_sig")
+            exp = Signal(up.exp.shape(), name=f"{name}_norm_exp")
+            m.d.comb += [sig.eq((up.sig << sa)[:p]), exp.eq(up.exp - sa)]
+            up = Unpacked(up.sign, sig, exp, up.is_nan, up.is_inf, up.is_zero)
+            if not small:
+                d2 = max(d2, dm.shifter(p, len(sa)), dm.adder(len(exp)))
+        out.append(up)
+    return out, carry, d1 + d2
 
 
 def decode_int(m: Module, bits: Value, fmt: IntFormat, name: str) -> Unpacked:
@@ -274,6 +401,9 @@ def round_encode(
     flush: Value | None = None,
     flush_index: Value | None = None,
     align_max: int | None = None,
+    dm=None,
+    delay_in: float = 0.0,
+    add_chunk: int | None = None,
 ) -> Signal:
     """The shared rounder behind the three contracts (:func:`round_standard`,
     :func:`round_align_max`, :func:`round_approximate`; new callers use those): raw value
@@ -306,7 +436,24 @@ def round_encode(
     leading one may sit anywhere: a subnormal on its grid); with ``granularity`` the
     caller's ``exp`` may lie above SPEC's P (a coarse shift stopped early), so a capped caller
     passes ``flush_index``.
+
+    Frequency-directed pipelining (``pipe`` in fmax mode, SPEC 6): the standard and align_max
+    contracts are built with fine cut points (:func:`_round_fine`): ``rnd_norm`` (one-bit
+    normalisation, sticky of the bits that can never be kept), ``rnd_dist`` (distance to the
+    subnormal grid), ``shift_level`` (one per alignment shifter level), ``round`` (aligned),
+    ``rnd_inc`` (the increment decision), ``add_chunk`` (the increment's adder in chunks of
+    ``add_chunk`` bits, if given), ``rnd_add`` (rounded), ``encode`` (:func:`encode_fields`)
+    and ``rnd_out`` (the encoding, so the caller's logic after the rounder starts from 0 ns).
+    ``dm`` is the delay model the cuts are annotated with (default ecp5's), ``delay_in`` the
+    delay (ns) of the caller's logic since its last cut. With an explicit latency the rounder
+    is built as before (same Verilog).
     """
+    dm = dm or delay_model("ecp5")
+    if _fine(pipe) and granularity is None:
+        return _round_fine(
+            m, fmt, pipe, dm, sign=sign, sig=sig, exp=exp, is_nan=is_nan, is_inf=is_inf,
+            sticky=sticky, rand=rand, rounding=rounding, saturate=saturate, exact=exact,
+            name=name, align_max=align_max, delay_in=delay_in, add_chunk=add_chunk)
     M = fmt.man_bits
     p = M + 1
     approx = granularity is not None
@@ -399,7 +546,8 @@ def round_encode(
         vals += extra
         if R:
             vals.append(Value.cast(rand))
-        vals = pipe.stage("round", *vals)
+        vals = pipe.stage("round", *vals, delay=delay_in + dm.adder(ew) + dm.lut(2)
+                          + dm.shifter(Wx, len(d)))
         s3, e3, st3, zero_in, sign, is_nan, is_inf = vals[:7]
         extra = list(vals[7 : 7 + len(extra)])
         if R:
@@ -451,10 +599,184 @@ def round_encode(
         m.d.comb += e4.eq(e3 + carry)
 
     # -- encode: fields, overflow, specials, signs -----------------------------------------
-    return encode_fields(
+    y = encode_fields(
         m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero_in, is_nan=is_nan,
         is_inf=is_inf, rounding=rounding, saturate=saturate, name=name,
     )
+    if _fine(pipe):  # (the approximate contract: one coarse cut, then to the encoding)
+        tail = dm.logic(len(sig)) + dm.adder(pk + 1) + dm.lzc(G + 1) + dm.shifter(p, 2)
+        y = cut(pipe, "rnd_out", tail + dm.adder(ew) + dm.lut(3), {"y": y})["y"]
+    return y
+
+
+def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, rand, rounding,
+                saturate, exact, name, align_max, delay_in, add_chunk):
+    """:func:`round_encode`'s standard and align_max contracts with fine cut points (fmax
+    mode): the same function, built for a short clock period. Bits of the normalised
+    significand below the kept bits, the round bit and the stochastic bits only ever reach
+    the sticky bit, so they are ORed into it before the alignment shifter, which then is
+    only p + 1 (+ rand bits) wide."""
+    M = fmt.man_bits
+    p = pk = M + 1
+    e_align = fmt.emin
+    sig = Value.cast(sig)
+    W = max(len(sig), 2)
+    if len(sig) < 2:
+        sig = Cat(Const(0, 2 - len(sig)), sig)
+    W_in = W
+    sticky = Const(0, 1) if sticky is None else Value.cast(sticky)
+    stoch = rounding == Rounding.STOCHASTIC
+    R = len(rand) if (stoch and rand is not None) else 0
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, "
+                         f"not {str(rounding)!r}")
+    ew = max(len(exp), (abs(fmt.emin) + p + 2).bit_length(), (abs(fmt.emax) + 2).bit_length())
+    ew += 2
+    exp = Value.cast(exp)
+    # -- one-bit normalisation; the bits that can only reach sticky; exponent tests -------
+    T = pk + max(R, 1)  # bits of s1 that can reach kept, round or stochastic positions
+    Wx = max(min(W, T), pk + 2) + R + 1
+    dmax = pk + 1 + R + 1  # shifting further only moves bits into sticky
+    if align_max is not None:
+        dmax = min(dmax, align_max)
+    s1 = Signal(W, name=f"{name}_s1_sig")
+    e1 = Signal(signed(ew), name=f"{name}_s1_exp")
+    d1 = dm.adder(ew)
+    if align_max is not None:
+        shl = Signal(name=f"{name}_s1_shift")
+        m.d.comb += shl.eq(~sig[W - 1] & (exp > fmt.emin))
+        d1 += dm.adder(ew)
+    else:
+        shl = ~sig[W - 1]
+    m.d.comb += [s1.eq(Mux(shl, (sig << 1)[:W], sig)), e1.eq(exp - shl)]
+    # below the subnormal grid / beyond the shifter, for either value of shl
+    flags = {}
+    for lim, tag in [(e_align, "b"), (e_align - dmax, "c")]:
+        if dmax == 0:
+            break
+        for j in (0, 1):
+            f = Signal(name=f"{name}_exp_{tag}{j}")
+            m.d.comb += f.eq(exp < lim + j)
+            flags[f"{tag}{j}"] = f
+    # wide ORs in groups of k*k bits (two LUT levels), finished after the cut
+    g = dm.k * dm.k
+    top = sig[max(W - T - 1, 0):]
+    low = sig[: max(W - T - 1, 0)]
+    def groups(v, tag):
+        out = {}
+        for n, lo in enumerate(range(0, len(v), g)):
+            o = Signal(name=f"{name}_{tag}{n}")
+            m.d.comb += o.eq(v[lo : lo + g] != 0)
+            out[f"{tag}{n}"] = o
+        return out
+    zparts, lparts = groups(top, "or_top"), groups(low, "or_low")
+    if W > T:
+        s1 = s1[W - T:]
+        W = T
+    d1 = max(d1, dm.logic(min(len(sig), g)), dm.lut(1))
+    v = cut(pipe, "rnd_norm", delay_in + d1, {
+        "s1": s1, "e1": e1, "shl": shl, "sticky": sticky, "sig_b": sig[W_in - T - 1]
+        if W_in > T else None, **flags, **zparts, **lparts, "sign": sign, "is_nan": is_nan,
+        "is_inf": is_inf, "rand": rand if R else None})
+    # -- zero, sticky, distance to the subnormal grid -----------------------------------
+    lo_or = Const(0, 1)
+    for k in lparts:
+        lo_or = lo_or | v.pop(k)
+    hi_or = Const(0, 1)
+    for k in zparts:
+        hi_or = hi_or | v.pop(k)
+    zero_in = Signal(name=f"{name}_zero_in")
+    m.d.comb += zero_in.eq(~(lo_or | hi_or) & ~v["sticky"])
+    st = Signal(name=f"{name}_sticky_in")
+    sig_b = v.pop("sig_b")
+    if sig_b is not None:
+        m.d.comb += st.eq(v.pop("sticky") | lo_or | (~v["shl"] & sig_b))
+    else:
+        m.d.comb += st.eq(v.pop("sticky"))
+    shl = v.pop("shl")
+    e1 = v.pop("e1")
+    d2 = dm.logic(len(lparts) + len(zparts) + 3)
+    if dmax:
+        below = Signal(name=f"{name}_below_emin")
+        clamp = Signal(name=f"{name}_beyond_shifter")
+        m.d.comb += [below.eq(Mux(shl, v.pop("b1"), v.pop("b0"))),
+                     clamp.eq(Mux(shl, v.pop("c1"), v.pop("c0")))]
+        d = Signal(range(dmax + 1), name=f"{name}_sub_shift")
+        diff = Signal(len(d), name=f"{name}_sub_diff")
+        m.d.comb += diff.eq((e_align - e1)[: len(d)])
+        if align_max is None:
+            m.d.comb += d.eq(Mux(below, Mux(clamp, dmax, diff), 0))
+        else:
+            m.d.comb += d.eq(Mux(below, diff, 0))
+        e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
+        m.d.comb += e3.eq(Mux(below, e_align, e1))
+        d2 = max(d2, dm.adder(len(d)) + dm.lut(1))
+        v = cut(pipe, "rnd_dist", d2, {"s1": v.pop("s1"), "d": d, "e3": e3, "st": st,
+                                         "zero_in": zero_in, **v})
+        s2 = Cat(Const(0, Wx - W), v.pop("s1"))
+        d = v.pop("d")
+        built, lost = staged_shift_right(m, s2, d, pipe=pipe, dm=dm, carry=v,
+                                         name=f"{name}_align")
+        v, s3, delay = built.carry, built.value, max(built.delay, dm.lut(1))
+        st3 = Signal(name=f"{name}_sticky")
+        m.d.comb += st3.eq(v.pop("st") | lost)
+        e3 = v.pop("e3")
+    else:
+        s3 = Cat(Const(0, Wx - W), v.pop("s1"))
+        e3, st3 = e1, st
+        v["zero_in"] = zero_in
+        delay = d2
+    v = cut(pipe, "round", delay, {"s3": s3, "e3": e3, "st3": st3, **v})
+    s3, e3, st3 = v.pop("s3"), v.pop("e3"), v.pop("st3")
+    # -- the increment decision -----------------------------------------------------------
+    kept = s3[Wx - pk : Wx]
+    rbit = s3[Wx - pk - 1]
+    rest = Signal(name=f"{name}_rest")
+    m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
+    inc = Signal(name=f"{name}_inc")
+    if exact or rounding == Rounding.RTZ:
+        m.d.comb += inc.eq(0)
+    elif rounding == Rounding.RNE:
+        m.d.comb += inc.eq(rbit & (rest | kept[0]))
+    elif rounding == Rounding.RNA:
+        m.d.comb += inc.eq(rbit)
+    else:
+        dR = s3[Wx - p - R : Wx - p]
+        m.d.comb += inc.eq((Value.cast(v["rand"])[:R] + dR)[R])
+    e3p1 = Signal(signed(ew + 1), name=f"{name}_aligned_exp_p1")
+    m.d.comb += e3p1.eq(e3 + 1)
+    d_inc = dm.logic(Wx - pk + 1) + dm.lut(1)
+    if stoch and R:
+        d_inc = max(d_inc, dm.adder(R))
+    v.pop("rand", None)
+    v = cut(pipe, "rnd_inc", max(d_inc, dm.adder(ew + 1)),
+            {"kept": kept, "inc": inc, "e3": e3, "e3p1": e3p1, **v})
+    kept, inc, e3, e3p1 = v.pop("kept"), v.pop("inc"), v.pop("e3"), v.pop("e3p1")
+    # -- the rounded significand ---------------------------------------------------------
+    if add_chunk and add_chunk < pk + 1:
+        built = chunked_add(m, kept, Const(0, 1), cin=inc, chunk=add_chunk, pipe=pipe, dm=dm,
+                            carry={"e3": e3, "e3p1": e3p1, **v}, name=f"{name}_inc_add")
+        r, delay = built.value, built.delay
+        v = built.carry
+        e3, e3p1 = v.pop("e3"), v.pop("e3p1")
+    else:
+        r = Signal(pk + 1, name=f"{name}_rounded")
+        m.d.comb += r.eq(kept + inc)
+        delay = dm.adder(pk + 1)
+    carry_out = r[p]
+    normal = Signal(name=f"{name}_normal")
+    man = Signal(max(M, 1), name=f"{name}_man")
+    e4 = Signal(signed(ew + 1), name=f"{name}_rounded_exp")
+    m.d.comb += [normal.eq(r[p - 1] | carry_out), man.eq(r[:M] if M else 0),
+                 e4.eq(Mux(carry_out, e3p1, e3))]
+    v = cut(pipe, "rnd_add", delay + dm.lut(1),
+            {"normal": normal, "man": man, "e4": e4, **v})
+    y = encode_fields(
+        m, fmt, sign=v["sign"], normal=v["normal"], man=v["man"], exp=v["e4"],
+        zero=v["zero_in"], is_nan=v["is_nan"], is_inf=v["is_inf"], rounding=rounding,
+        saturate=saturate, name=name, pipe=pipe, dm=dm,
+    )
+    return cut(pipe, "rnd_out", dm.logic(5), {"y": y})["y"]
 
 
 def encode_fields(
@@ -471,6 +793,9 @@ def encode_fields(
     rounding: str = Rounding.RNE,
     saturate: bool = False,
     name: str = "rnd",
+    pipe: Pipeline | None = None,
+    dm=None,
+    delay_in: float = 0.0,
 ) -> Signal:
     """The encode stage (golden's ``encode`` after its rounding): a rounded value -> its
     encoding in ``fmt``, with the overflow rule (SPEC 2; rtz never overflows to Inf), the
@@ -480,16 +805,38 @@ def encode_fields(
     Input contract: ``normal`` says the value ``1.man * 2**exp`` is normal (else it is the
     subnormal ``0.man * 2**emin``, or zero); ``exp`` may exceed emax (overflow); ``zero`` says
     the value is an exact zero (for the zero rules); ``is_nan`` / ``is_inf`` override.
+
+    In fmax mode (``pipe`` placing registers by frequency) a fine cut ``"encode"`` follows
+    the biased exponent field, the overflow test and the magnitude (``dm``: delay model,
+    ``delay_in``: the caller's logic since its last cut).
     """
     M = fmt.man_bits
     e4, zero_in = exp, zero
     E = fmt.exp_bits
     field = Signal(E, name=f"{name}_field")
-    m.d.comb += field.eq(Mux(normal, (e4 + fmt.bias)[:E], 0))
     over = Signal(name=f"{name}_overflow")
-    over_expr = e4 > fmt.emax
-    if M and fmt.max_man_at_emax < fmt.man_mask:  # (an all-ones bound is never exceeded)
-        over_expr = over_expr | ((e4 == fmt.emax) & (man > fmt.max_man_at_emax))
+    if _fine(pipe):
+        # fmax mode: the biased exponent and the exponent comparisons, then a cut
+        dm = dm or delay_model("ecp5")
+        biased = Signal(E, name=f"{name}_biased_exp")
+        e_over = Signal(name=f"{name}_exp_over")
+        e_max = Signal(name=f"{name}_exp_at_max")
+        m.d.comb += [biased.eq((e4 + fmt.bias)[:E]), e_over.eq(e4 > fmt.emax),
+                     e_max.eq(e4 == fmt.emax)]
+        v = cut(pipe, "enc_exp", delay_in + dm.adder(len(Value.cast(e4))), {
+            "biased": biased, "e_over": e_over, "e_max": e_max, "normal": normal, "man": man,
+            "sign": sign, "zero": zero, "is_nan": is_nan, "is_inf": is_inf})
+        normal, man, sign, zero_in, is_nan, is_inf = (
+            v["normal"], v["man"], v["sign"], v["zero"], v["is_nan"], v["is_inf"])
+        m.d.comb += field.eq(Mux(normal, v["biased"], 0))
+        over_expr = v["e_over"]
+        if M and fmt.max_man_at_emax < fmt.man_mask:
+            over_expr = over_expr | (v["e_max"] & (man > fmt.max_man_at_emax))
+    else:
+        m.d.comb += field.eq(Mux(normal, (e4 + fmt.bias)[:E], 0))
+        over_expr = e4 > fmt.emax
+        if M and fmt.max_man_at_emax < fmt.man_mask:  # (an all-ones bound is never exceeded)
+            over_expr = over_expr | ((e4 == fmt.emax) & (man > fmt.max_man_at_emax))
     m.d.comb += over.eq(normal & over_expr)
     mag_w = E + M
     mag = Signal(mag_w, name=f"{name}_mag")
@@ -498,6 +845,13 @@ def encode_fields(
         m.d.comb += mag.eq(Mux(normal, Cat(man_part, field), 0))
     else:
         m.d.comb += mag.eq(Cat(man_part, field))
+    if _fine(pipe):
+        dm = dm or delay_model("ecp5")
+        v = cut(pipe, "encode", dm.logic(M + 2), {
+            "mag": mag, "over": over, "sign": sign, "zero": zero_in, "is_nan": is_nan,
+            "is_inf": is_inf})
+        mag, over, sign, zero_in, is_nan, is_inf = (
+            v["mag"], v["over"], v["sign"], v["zero"], v["is_nan"], v["is_inf"])
 
     maxf = fmt.max_finite_code
     NAN = -1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
@@ -14,8 +14,16 @@ from exmy.golden.params import (
     check_unscaled,
 )
 
+from .arith import chunked_add, cut, tree_multiply
 from .base import Unit
-from .float import decode_float, port_shape, product_inf, product_nan, round_standard
+from .float import (
+    decode_float,
+    decode_floats,
+    port_shape,
+    product_inf,
+    product_nan,
+    round_standard,
+)
 from .util import Pipeline
 
 __all__ = ["Multiplier", "IntMultiplier"]
@@ -80,6 +88,8 @@ class Multiplier(Unit):
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.latency, ["product", "round"], plan=self.plan)
+        if self.plan is not None:
+            return self._elaborate_fmax(m, pipe)
         # -- decode (subnormals normalised) ------------------------------------------------
         a = decode_float(m, self.a.as_value(), self.fmt_a, "a")
         b = decode_float(m, self.b.as_value(), self.fmt_b, "b")
@@ -113,6 +123,56 @@ class Multiplier(Unit):
         m.d.comb += self.y.as_value().eq(pipe.finish(y))
         return m
 
+    def _elaborate_fmax(self, m, pipe):
+        """fmax mode (SPEC 6): the same datapath with fine cut points: decode (``dec_lzc``
+        between the subnormal leading-zero count and the normalising shift), the significand
+        product (one ``*`` when the delay model says it fits the period, else a
+        partial-product tree cut between levels, ``mul_level``), ``product``, then the
+        rounder's cuts (``round_standard``)."""
+        dm = self.dm
+        rand = getattr(self, "rand", None)
+        (a, b), carry, delay = decode_floats(
+            m, [(self.a.as_value(), self.fmt_a, "a"), (self.b.as_value(), self.fmt_b, "b")],
+            pipe=pipe, dm=dm, carry={"rand": rand})
+        sign = Signal(name="s0_sign")
+        nan = Signal(name="s0_is_nan")
+        inf = Signal(name="s0_is_inf")
+        m.d.comb += [
+            sign.eq(a.sign ^ b.sign),
+            nan.eq(product_nan(a, b)),
+            inf.eq(product_inf(a, b, nan)),
+        ]
+        carry = {"sign": sign, "nan": nan, "inf": inf, **carry}
+        carry = cut(pipe, "dec", delay + dm.lut(1), {
+            "a_sig": a.sig, "b_sig": b.sig, "a_exp": a.exp, "b_exp": b.exp, **carry})
+        a_sig, b_sig = carry.pop("a_sig"), carry.pop("b_sig")
+        # the exponent: a + b + 1 as one carry chain, (2a + 1) + (2b + 1) = 2 (a + b + 1)
+        lo = self.fmt_a.emin - self.fmt_a.man_bits + self.fmt_b.emin - self.fmt_b.man_bits - 2
+        hi = self.fmt_a.emax + self.fmt_b.emax + 2
+        exp = Signal(range(lo, hi + 1), name="s0_exp")
+        ea = Cat(Const(1, 1), carry.pop("a_exp")).as_signed()
+        eb = Cat(Const(1, 1), carry.pop("b_exp")).as_signed()
+        m.d.comb += exp.eq((ea + eb)[1:].as_signed())  # weight of the product's top bit
+        carry["exp"] = exp
+        delay = 0.0
+        wa, wb = len(a.sig), len(b.sig)
+        if delay + dm.multiplier(wa, wb) <= dm.period(self.fmax):
+            prod = Signal(wa + wb, name="s0_product")
+            m.d.comb += prod.eq(a_sig * b_sig)
+            delay += dm.multiplier(wa, wb)
+        else:
+            built = tree_multiply(m, a_sig, b_sig, pipe=pipe, dm=dm, carry=carry,
+                                  delay_in=delay, name="s0_mul")
+            prod, carry, delay = built.value, built.carry, built.delay
+        v = cut(pipe, "product", delay, {"prod": prod, **carry})
+        y = round_standard(
+            m, self.fmt_out, sign=v["sign"], sig=v["prod"], exp=v["exp"], is_nan=v["nan"],
+            is_inf=v["inf"], rand=v["rand"], rounding=self.rounding, saturate=self.saturate,
+            exact=self.exact, pipe=pipe, dm=dm,
+        )
+        m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        return m
+
 
 class IntMultiplier(Unit):
     """Exact integer product ``y = a * b`` in ``bits_a + bits_b`` bits (two's complement when
@@ -140,7 +200,48 @@ class IntMultiplier(Unit):
         b = Value.cast(self.b)
         a = a.as_signed() if self.fmt_a.signed else a
         b = b.as_signed() if self.fmt_b.signed else b
+        if self.plan is not None:
+            return self._elaborate_fmax(m, pipe, a, b)
         prod = Signal(len(self.y), name="s0_product")
         m.d.comb += prod.eq(a * b)
         m.d.comb += self.y.eq(pipe.finish(pipe.stage("product", prod)))
+        return m
+
+    def _elaborate_fmax(self, m, pipe, a, b):
+        """fmax mode (SPEC 6): one ``*`` when the delay model says it fits the period, else
+        magnitudes (``mag``), a partial-product tree cut between levels (``mul_level``) and
+        the sign applied at the end (``product``)."""
+        dm = self.dm
+        w = len(self.y)
+        wa, wb = len(a), len(b)
+        if dm.multiplier(wa, wb) <= dm.period(self.fmax):
+            prod = Signal(w, name="s0_product")
+            m.d.comb += prod.eq(a * b)
+            y = pipe.stage("product", prod, delay=dm.multiplier(wa, wb))
+            m.d.comb += self.y.eq(pipe.finish(y))
+            return m
+        sa = a[wa - 1] if self.fmt_a.signed else Const(0, 1)
+        sb = b[wb - 1] if self.fmt_b.signed else Const(0, 1)
+        ma = Signal(wa, name="s0_mag_a")
+        mb = Signal(wb, name="s0_mag_b")
+        m.d.comb += [ma.eq((a.as_unsigned() ^ sa.replicate(wa)) + sa),
+                     mb.eq((b.as_unsigned() ^ sb.replicate(wb)) + sb)]
+        neg = Signal(name="s0_negative")
+        m.d.comb += neg.eq(sa ^ sb)
+        d = dm.adder(max(wa, wb)) if (self.fmt_a.signed or self.fmt_b.signed) else 0.0
+        v = cut(pipe, "mag", d, {"a": ma, "b": mb, "neg": neg})
+        built = tree_multiply(m, v["a"], v["b"], pipe=pipe, dm=dm, carry={"neg": v["neg"]},
+                              name="s0_mul")
+        v = cut(pipe, "product", built.delay, {"p": built.value, **built.carry})
+        if not (self.fmt_a.signed or self.fmt_b.signed):
+            m.d.comb += self.y.eq(pipe.finish(v["p"][:w]))
+            return m
+        # the sign: (p xor neg) + neg, in carry-chain chunks that fit the period
+        neg = v["neg"]
+        chunk = w
+        while chunk > 2 and dm.adder(chunk) > dm.period(self.fmax):
+            chunk = (chunk + 1) // 2
+        built = chunked_add(m, v["p"][:w] ^ neg.replicate(w), Const(0, 1), cin=neg,
+                            chunk=chunk, pipe=pipe, dm=dm, name="s1_negate")
+        m.d.comb += self.y.eq(pipe.finish(built.value[:w], delay=built.delay))
         return m
