@@ -340,7 +340,9 @@ def reference_unit(unit: str, options: dict):
         return build(unit, **options)  # the registry's error naming the units
     param = inspect.signature(UNITS[unit].build).parameters.get("latency")
     default = 0 if param is None or param.default is inspect.Parameter.empty else param.default
-    options = {k: v for k, v in options.items() if k not in ("target", "fmax")}
+    # the reference of a segmented MAC (acc_chunk) is the unsegmented one: the same exact
+    # accumulator, its acc (and flags, y) acc_latency cycles earlier
+    options = {k: v for k, v in options.items() if k not in ("target", "fmax", "acc_chunk")}
     return build(unit, **{**options, "latency": default})
 
 

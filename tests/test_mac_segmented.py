@@ -251,3 +251,70 @@ def test_fmax_hw(make):
     comp = make()
     res = check(comp, "amaranth", inputs=_stream(comp, 1500, pairs=False))
     assert_ok(res)
+
+
+# -- exmy prove: the segmented MAC equals the unsegmented latency-1 MAC, delayed -------------
+@pytest.fixture(scope="module")
+def prove_tools():
+    """Skip (naming the tool) when a tool is missing, except in CI, where nothing may skip."""
+    import os
+
+    from exmy.synth.prove import find_prove_tools
+    from exmy.synth.tools import ToolNotFoundError
+
+    try:
+        return find_prove_tools()
+    except ToolNotFoundError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+
+
+@pytest.mark.parametrize(
+    "unit, options",
+    [
+        ("mac", {"a": "e4m3fn", "acc_chunk": 16, "latency": 3}),
+        ("int-mac", {"a": "int8", "acc_chunk": 10, "latency": 3}),
+        ("int-mac", {"a": "int8", "acc_chunk": 10, "latency": 4}),  # + the product register
+    ],
+    ids=lambda x: x if isinstance(x, str) else "-".join(f"{k}{v}" for k, v in x.items()),
+)
+def test_prove_segmented(prove_tools, unit, options, tmp_path):
+    """k-induction: acc (and flags) of the segmented MAC equal those of the unsegmented
+    latency-1 MAC (the reference drops acc_chunk) delayed by latency - 1 cycles, from any
+    state for the induction step: the chunked state resolves to the same value after every
+    update."""
+    from exmy.synth.prove import prove_unit, reference_unit
+
+    ref = reference_unit(unit, options)
+    assert ref.latency == 1 and ref.acc_chunk is None
+    ref._MustUse__silence = True
+    res = prove_unit(unit, options, tmp_path / "w")
+    assert res.status == "PASS", res.line()
+    assert res.delay == options["latency"] - 1
+
+
+def test_prove_catches_missing_carry_select(prove_tools, tmp_path, monkeypatch):
+    """A resolution that never adds the carries between chunks (acc_j = t_j always) is
+    caught: the proof FAILs with a trace from reset (INT8, three 10-bit chunks)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import exmy.hdl.mac as mod
+    from exmy.synth.prove import prove_unit
+
+    src = Path(mod.__file__).read_text()
+    good = "Mux(x[j - 2], u[j], t[j])"
+    assert src.count(good) == 1
+    path = tmp_path / "mac_broken.py"
+    path.write_text(src.replace(good, "t[j]"))
+    spec = importlib.util.spec_from_file_location("exmy.hdl.mac_broken", path)
+    broken = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "exmy.hdl.mac_broken", broken)
+    spec.loader.exec_module(broken)
+    monkeypatch.setattr(mod, "_accumulate_segmented", broken._accumulate_segmented)
+    res = prove_unit("int-mac", {"a": "int8", "acc_chunk": 10, "latency": 3}, tmp_path / "w",
+                     depth=6)
+    assert res.status == "FAIL", res.line()
+    assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
