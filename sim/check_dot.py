@@ -4,6 +4,8 @@
 Stimulus (encodings only; the golden model gives every expected value):
 
 - ``dot`` whose inputs total at most 16 bits (2-lane e2m1fn): every input combination;
+  with ``mode='exhaustive'`` up to 24 bits, ``mx-dot`` included (k = 1: every scale
+  pair with every element pair);
 - otherwise rows of random blocks in these classes: uniform and biased lanes with NaN/Inf
   codes replaced by zero (so that sums are finite and the tree and rounding are exercised),
   biased lanes as they are (NaN, Inf, Inf x 0, +Inf with -Inf), blocks with one corner lane
@@ -152,15 +154,21 @@ def _pack(comp, a, b, rng) -> dict:
 
 def _stimulus(comp, mode, n, rng):
     fa, fb, k = _formats(comp)
-    bits = k * (fa.width + fb.width)
-    if not _is_mx(comp) and comp.fmt_c is None and not comp.accumulate and (
+    mx = _is_mx(comp)
+    scales = [comp.scale_fmt] * 2 if mx else []
+    bits = k * (fa.width + fb.width) + sum(f.width for f in scales)
+    if (mx or comp.fmt_c is None) and not comp.accumulate and (
             mode == "exhaustive" or (mode == "auto" and bits <= EXHAUSTIVE_BITS)):
         if bits > 24:
             raise ValueError(f"Exhaustive checking of {bits} input bits is too large (max 24)")
-        cols = V.exhaustive(*([fa] * k + [fb] * k))
+        cols = V.exhaustive(*(scales + [fa] * k + [fb] * k))
+        s, cols = cols[: len(scales)], cols[len(scales):]
         a = np.stack(cols[:k], axis=1)
         b = np.stack(cols[k:], axis=1)
-        return _pack(comp, a, b, rng), Coverage((("exhaustive", len(a)),), True)
+        inputs = _pack(comp, a, b, rng)
+        if mx:  # every scale pair with every element pair
+            inputs["scale_a"], inputs["scale_b"] = s
+        return inputs, Coverage((("exhaustive", len(a)),), True)
     a, b, cov = dot_rows(fa, fb, k, n, rng)
     perm = rng.permutation(n)
     return _pack(comp, a[perm], b[perm], rng), cov

@@ -2,13 +2,14 @@
 (``exmy.golden.dot`` / ``exmy.golden.mx``) on Icarus and Verilator (cocotb), argument
 validation, and the CLI (``exmy generate|simulate dot|mx-dot``, ``exmy quantize``).
 
-Tiers. Default (about 10 minutes on 2 busy cores, most of it Verilator builds): the 2-lane
-e2m1fn dot exhaustively (2^16 inputs) on Verilator and Icarus; ``mx-dot`` k = 32 for every
-OCP element format and NVFP4 (k = 16) with 3,000 blocks each on Icarus, e4m3fn with 20,000
-blocks on Verilator; accumulate mode 5,000 cycles on Icarus; pipelined, addend, integer,
-fnuz and mixed-format points on Icarus. ``-m slow``: 100,000 blocks per element format and
-NVFP4 on Verilator and on Icarus, accumulate mode 5,000 cycles on Verilator and 100,000
-cycles (dot and mx-dot) on both.
+Tiers. Default: the 2-lane e2m1fn dot exhaustively (2^16 inputs) on Verilator and Icarus;
+``mx-dot`` MXFP4 and NVFP4 with 3,000 blocks each on Icarus, e4m3fn with 20,000 blocks on
+Verilator; accumulate mode 5,000 cycles on Icarus; pipelined, addend, integer, fnuz and
+mixed-format points on Icarus (durations in docs/results/mx_dot.md). ``-m slow``: 100,000
+blocks per element format and NVFP4 on Verilator and on Icarus; accumulate mode 5,000 cycles
+on Verilator and 100,000 cycles (dot and mx-dot) on both; every input space of at most 2^24
+exhaustively on Verilator (3-lane E2M1 and 2-lane E3M2 x E2M3 dots, k = 1 MXFP4 and NVFP4
+blocks under every scale pair).
 """
 
 from __future__ import annotations
@@ -48,11 +49,9 @@ def test_dot_e2m1fn_2_lanes_exhaustive(sim, tmp_path):
     assert res.exhaustive and res.vectors == 1 << 16
 
 
-# default tier: one MX format and NVFP4 on Icarus (a k = 32 unit simulates slowly there); the
-# other element formats run on Icarus in the slow tier, and all of them at 100k blocks below
-@pytest.mark.parametrize("elem", [
-    e if e in ("float4_e2m1fn", "nvfp4") else pytest.param(e, marks=pytest.mark.slow)
-    for e in ELEMS + ["nvfp4"]])
+# default tier: one MX format and NVFP4 on Icarus (a k = 32 unit simulates slowly there);
+# every element format runs on both simulators at 100k blocks in the slow tier (below)
+@pytest.mark.parametrize("elem", ["float4_e2m1fn", "nvfp4"])
 def test_mx_dot_icarus(elem, tmp_path):
     need("icarus")
     comp = _mx(elem)
@@ -89,6 +88,28 @@ def test_other_points_icarus(comp, tmp_path):
     c = comp()
     n = 500 if c.accumulate else 2000  # a 560-bit accumulator simulates slowly on Icarus
     assert_ok(check(c, "icarus", n=n, seed=4, build_dir=tmp_path))
+
+
+# every input space of at most 2^24 that the acceptance names: the 2-lane dot of the 6-bit
+# formats, the 3-lane E2M1 dot, and k = 1 MXFP4 / NVFP4 blocks under every scale pair
+@pytest.mark.slow
+@pytest.mark.parametrize("comp", [
+    lambda: Dot("e2m1fn", "e2m1fn", 3),
+    lambda: Dot("e3m2fn", "e2m3fn", 2),
+    lambda: MXDot("e2m1fn", block=1),
+    lambda: MXDot("e2m1fn", block=1, scale_fmt="e4m3fn"),
+], ids=["dot-e2m1-3", "dot-e3m2-e2m3-2", "mx-e2m1-k1", "nvfp4-k1"])
+def test_exhaustive_2_24(comp, tmp_path):
+    need("verilator")
+    res = check(comp(), "verilator", mode="exhaustive", build_dir=tmp_path)
+    assert_ok(res)
+    assert res.exhaustive and res.vectors == 1 << 24
+
+
+def test_exhaustive_too_large():
+    with pytest.raises(ValueError, match=esc(
+            "Exhaustive checking of 32 input bits is too large (max 24)")):
+        check(MXDot("e4m3fn", block=1), "icarus", mode="exhaustive")
 
 
 @pytest.mark.slow
