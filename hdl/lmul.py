@@ -16,6 +16,7 @@ from exmy.golden.params import (
     lmul_offset,
 )
 
+from .arith import cut
 from .base import Unit, unit_builder
 from .float import decode_float, port_shape, product_inf, product_nan, round_standard
 from .util import Pipeline
@@ -121,6 +122,9 @@ class LMul(Unit):
         f, fo = self.fmt, self.fmt_out
         E, M = f.exp_bits, f.man_bits
         pipe = Pipeline(m, self.latency, ["decode", "sum"], plan=self.plan)
+        if self.plan is not None and self.form == LMulForm.ADDER:
+            return self._elaborate_fmax(m, pipe)
+        dm = self.dm
 
         # -- decode: classes from the shared decoder, magnitude fields as bits -------------
         a = decode_float(m, self.a.as_value(), f, "a", normalize_sub=False)
@@ -142,7 +146,7 @@ class LMul(Unit):
             sign.eq(a.sign ^ b.sign),
         ]
         mag_a, mag_b, nan, inf, zero, sign = pipe.stage(
-            "decode", mag_a, mag_b, nan, inf, zero, sign
+            "decode", mag_a, mag_b, nan, inf, zero, sign, delay=dm.logic(E + M + 1) + dm.lut(1)
         )
 
         # -- the addition --------------------------------------------------------------------
@@ -175,7 +179,8 @@ class LMul(Unit):
         # -- underflow: exponent field <= 0 flushes to zero (no subnormal path) --------------
         flush = Signal(name="s1_flush")
         m.d.comb += flush.eq(zero | (t < (1 << M)))
-        t, flush, nan, inf, sign = pipe.stage("sum", t, flush, nan, inf, sign)
+        t, flush, nan, inf, sign = pipe.stage("sum", t, flush, nan, inf, sign,
+                                              delay=dm.adder(E + M + 1) * 2 + dm.lut(1))
 
         # -- encode --------------------------------------------------------------------------
         # An in-range t is already the output's magnitude code: packed as it is. Every other
@@ -196,7 +201,73 @@ class LMul(Unit):
         packed = Cat(t[:Wo], sign) if fo.signed else t[:Wo]
         y = Signal(fo.width, name="s2_y")
         m.d.comb += y.eq(Mux(special, y_special, packed))
-        m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        m.d.comb += self.y.as_value().eq(pipe.finish(y, delay=dm.adder(Wo) + dm.lut(3)))
+        return m
+
+    def _elaborate_fmax(self, m, pipe):
+        """fmax mode (SPEC 6), adder form: the same function with fine cut points:
+        ``dec_class`` (operand classes beside the sum of the magnitude fields), ``sum`` (the
+        constant added; the underflow and overflow tests compare the sum of the fields with
+        constants beside it), ``enc`` (the special case and its encoding), then the final
+        multiplexer."""
+        dm = self.dm
+        f, fo = self.fmt, self.fmt_out
+        E, M = f.exp_bits, f.man_bits
+        a = decode_float(m, self.a.as_value(), f, "a", normalize_sub=False)
+        b = decode_float(m, self.b.as_value(), f, "b", normalize_sub=False)
+        mag_a = self.a.as_value()[: E + M]
+        mag_b = self.b.as_value()[: E + M]
+        za = Signal(name="s0_a_zero")
+        zb = Signal(name="s0_b_zero")
+        m.d.comb += [za.eq(~mag_a[M:].any() & ~a.is_nan), zb.eq(~mag_b[M:].any() & ~b.is_nan)]
+        s_ab = Signal(E + M + 1, name="s0_field_sum")
+        m.d.comb += s_ab.eq(mag_a + mag_b)
+        sign = Signal(name="s0_sign")
+        m.d.comb += sign.eq(a.sign ^ b.sign)
+        v = cut(pipe, "dec_class", max(dm.logic(E + M + 1), dm.adder(E + M)), {
+            "s_ab": s_ab, "za": za, "zb": zb, "an": a.is_nan, "ai": a.is_inf, "bn": b.is_nan,
+            "bi": b.is_inf, "sign": sign})
+        c = lmul_offset(M, self.offset)
+        k = c + ((fo.bias - 2 * f.bias) << M)
+        nan = Signal(name="s1_is_nan")
+        inf = Signal(name="s1_is_inf")
+        zero = Signal(name="s1_is_zero")
+        az, bz = v["za"], v["zb"]
+        m.d.comb += [
+            nan.eq(v["an"] | v["bn"] | (v["ai"] & bz) | (az & v["bi"])),
+            inf.eq((v["ai"] | v["bi"]) & ~nan),
+            zero.eq((az | bz) & ~nan & ~inf),
+        ]
+        f_hi = 2 * ((1 << E) - 1) + 1 + (fo.bias - 2 * f.bias)
+        t = Signal(range(min(k, 0), max((max(f_hi, 1) + 1) << M, 1)), name="s1_sum")
+        low = Signal(name="s1_below_normal")
+        big = Signal(name="s1_above_max")
+        s_ab = v["s_ab"]
+        m.d.comb += [t.eq(s_ab + k), low.eq(s_ab < (1 << M) - k),
+                     big.eq(s_ab > fo.max_finite_code - k)]
+        v = cut(pipe, "sum", max(dm.adder(E + M + 2), dm.lut(2)), {
+            "t": t, "low": low, "big": big, "nan": nan, "inf": inf, "zero": zero,
+            "sign": v["sign"]})
+        t, nan, inf, sign = v["t"], v["nan"], v["inf"], v["sign"]
+        flush = Signal(name="s2_flush")
+        m.d.comb += flush.eq(v["zero"] | v["low"])
+        over = Signal(name="s2_overflow")
+        m.d.comb += over.eq(~flush & v["big"])
+        neg = Signal(name="s2_negative")
+        m.d.comb += neg.eq(sign & ~flush if not fo.signed else 0)
+        special = Signal(name="s2_special")
+        m.d.comb += special.eq(nan | inf | flush | over | neg)
+        y_special = round_standard(
+            m, fo, sign=sign, sig=Const(0, M + 1), exp=Const(fo.emin), is_nan=nan,
+            is_inf=inf | over | neg, saturate=self.saturate, exact=True, name="enc",
+        )
+        Wo = fo.exp_bits + M
+        packed = Cat(t[:Wo], sign) if fo.signed else t[:Wo]
+        v = cut(pipe, "enc", dm.lut(2), {"special": special, "y_special": y_special,
+                                         "packed": packed})
+        y = Signal(fo.width, name="s2_y")
+        m.d.comb += y.eq(Mux(v["special"], v["y_special"], v["packed"]))
+        m.d.comb += self.y.as_value().eq(pipe.finish(y, delay=dm.lut(1)))
         return m
 
 
