@@ -81,6 +81,7 @@ from exmy.golden.params import (
     stochastic_bits,
 )
 
+from .arith import chunked_add, staged_lzc, staged_shift_left, tree_multiply
 from .base import Unit, unit_builder
 from .float import (
     decode_float,
@@ -270,8 +271,9 @@ def _planned_cuts(plan) -> list[str]:
     probing)."""
     if not isinstance(plan, Plan):
         return []
-    return [s.name for s in plan.segments if not (s.loop or s.fixed)
-            and s.name in plan.registered and not s.name.startswith("y_")]
+    segs = [s for s in plan.segments if not s.loop]
+    first = min(i for i, s in enumerate(segs) if s.fixed)
+    return [s.name for s in segs[:first] if s.name in plan.registered]
 
 
 def _fmax_outputs(unit) -> None:
@@ -279,8 +281,9 @@ def _fmax_outputs(unit) -> None:
     is ``y_latency`` (acc's ``latency`` does not include it)."""
     if unit.fmax is None:
         return
-    ny = sum(1 for s in unit.plan.segments if s.name.startswith("y_")
-             and s.name in unit.plan.registered)
+    segs = [s for s in unit.plan.segments if not s.loop]
+    last = max(i for i, s in enumerate(segs) if s.fixed)
+    ny = sum(1 for s in segs[last + 1:] if s.name in unit.plan.registered)
     unit.y_latency = ny
     unit.latency -= ny
 
@@ -412,7 +415,7 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
 
 
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
-                  stages: Pipeline, dm=None) -> Signal:
+                  stages: Pipeline) -> Signal:
     """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
     normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
     NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
@@ -477,21 +480,107 @@ def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, 
         nan, inf, sign = Const(0, 1), Const(0, 1), neg
     v = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": nan, "inf": inf,
          "rand": rand}
-    if stages is not None and stages.plan is not None:
-        # fmax mode: the same place is a candidate (y_latency 1 when the plan registers it);
-        # delay: window negation, leading-zero count, normalising shift
-        v = _fine_cut(stages, "y_round", v, delay=dm.adder(Ww + 1) + dm.lzc(Ww)
-                      + dm.shifter(Ww, max(Ww, 1).bit_length()))
-    elif y_latency:
+    if y_latency:
         # reset state: sig 0, sticky 0 -> +0, what the golden model's idle accumulator gives
         v = stages.register(v, "y_")
-    y = round_standard(
+    return round_standard(
         m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
         is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
         saturate=saturate, name="y_rnd",
     )
-    if stages is not None and stages.plan is not None:
-        stages.finish(delay=dm.adder(k + 1) + dm.lut(2))  # the rounder
+
+
+def _adder_chunk(dm, fmax: float, width: int, extra: float = 0.0) -> int:
+    """The widest carry-chain chunk (halving from ``width``) whose add (and ``extra`` ns of
+    logic after it) fits the period."""
+    chunk = max(width, 1)
+    while chunk > 2 and dm.adder(chunk) + extra > dm.period(fmax):
+        chunk = (chunk + 1) // 2
+    return chunk
+
+
+def _acc_to_float_fine(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand,
+                       st: Pipeline, dm, fmax: float) -> Value:
+    """fmax mode's :func:`_acc_to_float`: the same function with fine cut points: ``y_low``
+    (the wide ORs of the bits outside the window), the window negation in carry-chain chunks
+    (``add_chunk``), ``y_window``, the leading-zero count (``lzc_level``), ``y_lz``, the
+    normalising shifter (``shift_level``), then the shared rounder's own cuts. The bits below
+    the kept ones after the shift are exactly the ones the shift did not lose (the window has
+    ``lz`` leading zeros), so the sticky bit is their OR."""
+    W = len(acc)
+    neg = acc[W - 1]
+    R = len(rand) if rand is not None else 1
+    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
+    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
+    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
+    Ww = b_hi - b_lo
+    k = min(Ww, fmt_out.sig_bits + max(R, 1))
+    top_exp = lsb_exp + b_hi - 1
+    ew = max(abs(top_exp), abs(fmt_out.emax), W).bit_length() + 3
+    # the ORs of the bits below and (xor sign) above the window, 16 bits per step
+    lo = acc[:b_lo] if b_lo else Const(0, 1)
+    hi = (acc[b_hi:] ^ _rep(neg, W - b_hi)) if b_hi < W else Const(0, 1)
+    v = {"win": acc[b_lo:b_hi], "neg": neg, "flags": flags, "rand": rand}
+    while max(len(lo), len(hi)) > 16:
+        lo, hi = (Cat(*[x[i : i + 16] != 0 for i in range(0, len(x), 16)])
+                  if len(x) > 16 else x for x in (lo, hi))
+        v = _fine_cut(st, "y_or", {"lo": lo, "hi": hi, **v}, delay=dm.logic(17))
+        lo, hi = v.pop("lo"), v.pop("hi")
+    v = _fine_cut(st, "y_low", {"lo_nz": lo != 0, "hi_set": hi != 0, **v},
+                  delay=dm.logic(max(len(lo), len(hi)) + 1))
+    rest = {"neg": v["neg"], "lo_nz": v["lo_nz"], "flags": v["flags"], "rand": v["rand"]}
+    built = chunked_add(m, v["win"] ^ _rep(v["neg"], Ww), Const(0, 1),
+                        cin=v["neg"] & ~v["lo_nz"], chunk=_adder_chunk(dm, fmax, Ww + 1, dm.lut(1)),
+                        pipe=st, dm=dm, carry={"hi_set": v["hi_set"], **rest}, name="y_neg")
+    ws = built.value
+    v = _fine_cut(st, "y_window", {"win": ws[:Ww], "big": ws[Ww] | built.carry["hi_set"],
+                                   **{n: built.carry[n] for n in rest}},
+                  delay=built.delay + dm.lut(1))
+    rest = {n: v[n] for n in ("big", "neg", "lo_nz", "flags", "rand")}
+    built = staged_lzc(m, v["win"], pipe=st, dm=dm, carry={"win": v["win"], **rest},
+                       name="y_lzc")
+    v = _fine_cut(st, "y_lz", {"lz": built.value, **built.carry}, delay=built.delay)
+    rest = {n: v[n] for n in ("big", "neg", "lo_nz", "flags", "rand", "lz")}
+    built = staged_shift_left(m, v["win"], v["lz"], pipe=st, dm=dm, carry=rest,
+                              name="y_norm")
+    v = _fine_cut(st, "y_shifted", {"shifted": built.value, **built.carry},
+                  delay=built.delay)
+    shifted = v.pop("shifted")
+    delay = 0.0
+    # the sticky OR of the bits below the kept ones, 16 bits per step (two LUT4 levels),
+    # down to 3 bits that share a LUT with the final multiplexer
+    low = shifted[: Ww - k] if Ww > k else Const(0, 1)
+    while len(low) > 3:
+        low = Cat(*[low[i : i + 16] != 0 for i in range(0, len(low), 16)])
+        v = _fine_cut(st, "y_sticky", {"low": low, "kept": shifted[Ww - k :], **v},
+                      delay=delay + dm.logic(16))
+        low, shifted = v.pop("low"), Cat(Const(0, Ww - k), v.pop("kept"))
+        delay = 0.0
+    sig = Signal(k, name="y_norm_sig")
+    sticky = Signal(name="y_sticky")
+    exp = Signal(signed(ew), name="y_norm_exp")
+    dropped = low != 0
+    with m.If(v["big"]):  # a stand-in that overflows as |acc| does
+        m.d.comb += [sig.eq(1 << (k - 1)), exp.eq(fmt_out.emax + 1), sticky.eq(0)]
+    with m.Else():
+        m.d.comb += [sig.eq(shifted[Ww - k : Ww]), exp.eq(top_exp - v["lz"]),
+                     sticky.eq(v["lo_nz"] | dropped)]
+    fl = v["flags"]
+    if fl is not None:
+        nan = fl[0] | (fl[1] & fl[2])
+        inf = (fl[1] | fl[2]) & ~nan
+        sign = Mux(inf, fl[2], v["neg"])
+    else:
+        nan, inf, sign = Const(0, 1), Const(0, 1), v["neg"]
+    v = _fine_cut(st, "y_norm", {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky,
+                                 "nan": nan, "inf": inf, "rand": v["rand"]},
+                  delay=delay + max(dm.logic(len(low) + 1), dm.adder(ew)) + dm.lut(1))
+    y = round_standard(
+        m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
+        is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
+        saturate=saturate, name="y_rnd", pipe=st, dm=dm,
+    )
+    st.finish(delay=0.0)  # the rounder ends with a cut
     return y
 
 
@@ -757,12 +846,22 @@ class MAC(Unit):
         sig_a, f_a = field_sig(v["a"], fa, gate if gate_a else None)
         sig_b, f_b = field_sig(v["b"], fb, None if gate_a else gate)
 
-        if self.multiplier == "lmul":
+        tree = fm and self.multiplier != "lmul" and (
+            dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits) > dm.period(self.fmax))
+        if self.multiplier == "lmul" and fm:
+            carry = {"neg": sign & en if p.has_flags else sign, "special": special,
+                     "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
+            prod, shift, drop, carry = self._lmul_product(m, v, nan, inf, en, st, carry)
+            sign, special = carry["neg"], carry["special"]
+            v = {**v, **{k: carry[k] for k in ("valid", "clear", "rand")}}
+            en = Const(1, 1)  # (already in neg)
+        elif self.multiplier == "lmul":
             prod, shift, drop = self._lmul_product(m, v, nan, inf, en)
         else:
             # -- significand product: one `*` (Yosys may map it to a DSP) -----------------
             prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
-            m.d.comb += prod.eq(sig_a * sig_b)
+            if not tree:
+                m.d.comb += prod.eq(sig_a * sig_b)
             shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
             m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
             drop = 2
@@ -770,9 +869,19 @@ class MAC(Unit):
         m.d.comb += neg.eq(sign & en if p.has_flags else sign)
         x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
              "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-        if fm:
-            d = dm.lut(1) + (dm.adder(fa.width + 3) + dm.lut(1) if self.multiplier == "lmul"
-                             else dm.multiplier(fa.sig_bits, fb.sig_bits))
+        if tree:
+            # fmax mode, a `*` too slow for the period: partial products and an adder tree
+            # cut between its levels (exmy.hdl.arith)
+            rest = {k: x[k] for k in x if k != "prod"}
+            built = tree_multiply(m, sig_a, sig_b, pipe=st, dm=dm, carry=rest,
+                                  delay_in=dm.lut(1), name="s0_mul")
+            m.d.comb += prod.eq(built.value)
+            x = {"prod": prod, **built.carry}
+            x = _fine_cut(st, "product", x, delay=built.delay)
+        elif fm:
+            # lmul: the test of t and the product mux after the cut "lmul_sum"
+            d = (dm.logic(fa.exp_bits + 4) + dm.lut(1) if self.multiplier == "lmul"
+                 else dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits))
             x = _fine_cut(st, "product", x, delay=d)
         elif "product" in cuts:
             x = st.register(x, "p_")
@@ -780,12 +889,18 @@ class MAC(Unit):
         # -- align: shift onto the accumulator grid ----------------------------------------
         mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
         mag = Signal(mag_w, name="s1_aligned")
-        m.d.comb += mag.eq((x["prod"] << x["shift"])[drop : drop + mag_w])
-        y = {"mag": mag, "neg": x["neg"], "special": x["special"], "valid": x["valid"],
-             "clear": x["clear"], "rand": x["rand"]}
+        rest = {k: x[k] for k in ("neg", "special", "valid", "clear", "rand")}
         if fm:
-            y = _fine_cut(st, "align", y, delay=dm.shifter(mag_w, len(x["shift"])))
-        elif "align" in cuts:
+            # a shifter level by level, cut between levels (exmy.hdl.arith)
+            wide = Cat(x["prod"], Const(0, drop + mag_w))[: drop + mag_w]
+            built = staged_shift_left(m, wide, x["shift"], pipe=st, dm=dm, carry=rest,
+                                      name="s1_align")
+            m.d.comb += mag.eq(built.value[drop : drop + mag_w])
+            y = _fine_cut(st, "align", {"mag": mag, **built.carry}, delay=built.delay)
+        else:
+            m.d.comb += mag.eq((x["prod"] << x["shift"])[drop : drop + mag_w])
+            y = {"mag": mag, **rest}
+        if not fm and "align" in cuts:
             y = st.register(y, "a_")
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
@@ -814,17 +929,22 @@ class MAC(Unit):
                     rand = _delayed(m, y["rand"], 1 + self.acc_latency, "acc_rand")
                 else:
                     rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
-            yv = _acc_to_float(
-                m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
-                saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
-                dm=dm,
-            )
+            if fm:
+                yv = _acc_to_float_fine(
+                    m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
+                    saturate=self.saturate, rand=rand, st=st, dm=dm, fmax=self.fmax,
+                )
+            else:
+                yv = _acc_to_float(
+                    m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
+                    saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
+                )
             m.d.comb += self.y.as_value().eq(yv)
         elif fm:
             st.finish(delay=0.0)  # acc is a register
         return m
 
-    def _lmul_product(self, m: Module, v, nan, inf, en):
+    def _lmul_product(self, m: Module, v, nan, inf, en, st=None, carry=None):
         """SPEC 3.4's L-Mul in place of the significand product: one (E+M)-bit addition
         ``t = |a| + |b| - (B << M) + 2^(M - l(M))`` of the magnitude fields; the product is
         ``1.t_man * 2**(t_field - B)``, i.e. ``1.t_man`` shifted left by ``t_field - 1`` onto
@@ -840,6 +960,11 @@ class MAC(Unit):
         k = lmul_offset(M) - (f.bias << M)
         t = Signal(signed(E + M + 3), name="s0_lmul_t")
         m.d.comb += t.eq(mag_a.as_unsigned() + mag_b.as_unsigned() + Const(k, signed(E + M + 3)))
+        if st is not None:  # fmax mode: a fine cut after the addition (``carry`` rides along)
+            carry = _fine_cut(st, "lmul_sum", {"t": t, "zero": zero, "nan": nan, "inf": inf,
+                                               "en": en, **carry},
+                              delay=self.dm.lut(1) + self.dm.adder(E + M + 3))
+            t, zero, nan, inf, en = (carry.pop(n) for n in ("t", "zero", "nan", "inf", "en"))
         live = ~zero & (t >= (1 << M)) & ~nan & ~inf
         if p.has_flags:
             live = live & en
@@ -847,6 +972,8 @@ class MAC(Unit):
         m.d.comb += prod.eq(Mux(live, Cat(t[:M], Const(1, 1)), 0))
         shift = Signal(max(p.shift_max + 1, 1).bit_length(), name="s0_shift")
         m.d.comb += shift.eq(t[M:])
+        if st is not None:
+            return prod, shift, 1, carry
         return prod, shift, 1
 
     def _elaborate_float_acc(self):
@@ -1064,25 +1191,49 @@ class IntMAC(Unit):
         b = b.as_signed() if fb.signed else b
         w = fa.bits + fb.bits
         sgn = fa.signed or fb.signed
-        prod = Signal(signed(w) if sgn else unsigned(w), name="s0_product")
-        m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
-        x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
-        if self.plan is not None:
-            x = _fine_cut(st, "product", x, delay=self.dm.multiplier(fa.bits, fb.bits))
-        elif "product" in self.cut_points:
-            x = st.register(x, "p_")
         W = self.mac_params.acc_bits
-        pr = x["prod"]
-        addend = pr.as_signed() if sgn else pr
+        dm = self.dm
+        cin = Const(0, 1)
         ext = Signal(W, name="acc_addend")
-        m.d.comb += ext.eq(addend)  # sign- or zero-extended
+        if self.plan is not None and dm.multiplier(fa.bits, fb.bits) > dm.period(self.fmax):
+            # fmax mode, a `*` too slow for the period: magnitudes, an adder tree cut between
+            # its levels (exmy.hdl.arith); the sign joins the accumulator's add as
+            # -p = ~p + 1 (the + 1 its carry-in)
+            sa = a[fa.bits - 1] if fa.signed else Const(0, 1)
+            sb = b[fb.bits - 1] if fb.signed else Const(0, 1)
+            ma = Signal(fa.bits, name="s0_mag_a")
+            mb = Signal(fb.bits, name="s0_mag_b")
+            m.d.comb += [ma.eq((a.as_unsigned() ^ _rep(sa, fa.bits)) + sa),
+                         mb.eq((b.as_unsigned() ^ _rep(sb, fb.bits)) + sb)]
+            x = _fine_cut(st, "mag", {"a": ma, "b": mb, "neg": sa ^ sb, "clear": v["clear"],
+                                      "valid": v["valid"]},
+                          delay=dm.adder(max(fa.bits, fb.bits)) if sgn else 0.0)
+            rest = {k: x[k] for k in ("neg", "clear", "valid")}
+            built = tree_multiply(m, x["a"], x["b"], pipe=st, dm=dm, carry=rest,
+                                  name="s0_mul")
+            mag = Signal(w, name="s0_product_mag")
+            m.d.comb += mag.eq(built.value)
+            x = _fine_cut(st, "product", {"mag": mag, **built.carry}, delay=built.delay)
+            m.d.comb += ext.eq(Cat(x["mag"] ^ _rep(x["neg"], w), _rep(x["neg"], W - w)))
+            cin = x["neg"]
+        else:
+            prod = Signal(signed(w) if sgn else unsigned(w), name="s0_product")
+            m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
+            x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
+            if self.plan is not None:
+                x = _fine_cut(st, "product", x, delay=dm.multiplier(fa.bits, fb.bits))
+            elif "product" in self.cut_points:
+                x = st.register(x, "p_")
+            pr = x["prod"]
+            addend = pr.as_signed() if sgn else pr
+            m.d.comb += ext.eq(addend)  # sign- or zero-extended
         if self.acc_chunk is None:
             acc = Signal(W, name="acc_reg")
-            _accumulate(m, acc, ext, Const(0, 1), x["valid"], x["clear"], self.saturate_acc)
+            _accumulate(m, acc, ext, cin, x["valid"], x["clear"], self.saturate_acc)
         else:
-            acc = _accumulate_segmented(m, ext, Const(0, 1), x["valid"], x["clear"], W,
+            acc = _accumulate_segmented(m, ext, cin, x["valid"], x["clear"], W,
                                         self.acc_chunk)
-        _accumulator_timing(st, self.dm, W, self.acc_chunk)
+        _accumulator_timing(st, dm, W, self.acc_chunk)
         if self.plan is not None:
             st.finish(delay=0.0)  # acc is a register
         m.d.comb += self.acc.eq(acc)

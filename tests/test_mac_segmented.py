@@ -237,19 +237,53 @@ def test_fmax_metadata():
     assert "acc_latency" in meta["timing_contract"]
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: IntMAC("int8", "int8", acc_bits=200, fmax=100),
-        lambda: MAC("e2m1fn", acc_bits=60, fmax=200),
-        lambda: MAC("e4m3fn", fmax=130),  # unsegmented
-    ],
-)
-def test_fmax_hw(make):
+#: fmax-mode MACs whose every stage the delay model fits: product trees, staged shifters,
+#: segmented accumulators, the y conversion and rounder cut finely
+FMAX = {
+    "e4m3fn-y-200": lambda: MAC("e4m3fn", fmt_out="e4m3fn", fmax=200),
+    "e4m3fn-stochastic-200": lambda: MAC("e4m3fn", fmt_out="e5m2", rounding="stochastic",
+                                         rand_bits=4, fmax=200),
+    "e4m3fn-e5m2-200": lambda: MAC("e4m3fn", "e5m2", fmax=200),
+    "lmul-y-200": lambda: MAC("e4m3fn", multiplier="lmul", fmt_out="e4m3fn", fmax=200),
+    "e2m1fn-y-150": lambda: MAC("e2m1fn", fmt_out="e2m1fn", acc_bits=60, fmax=150),
+    "e4m3fn-y-100": lambda: MAC("e4m3fn", fmt_out="e4m3fn", fmax=100),  # unsegmented
+    "int8-200": lambda: IntMAC("int8", fmax=200),
+    "uint4-int4-200": lambda: IntMAC("uint4", "int4", fmax=200),
+    "int8-wide-100": lambda: IntMAC("int8", "int8", acc_bits=200, fmax=100),
+}
+
+
+@pytest.mark.parametrize("name", list(FMAX))
+def test_fmax_hw(name):
     from exmy.sim.check import check
 
+    comp = FMAX[name]()
+    assert comp.plan.fmax_predicted >= comp.fmax
+    res = check(comp, "amaranth", inputs=_stream(comp, 1200, pairs=False))
+    assert_ok(res)
+
+
+def test_fmax_choices():
+    """What fmax mode chooses at 200 MHz on ECP5 (by the delay model): the 49-bit E4M3FN and
+    the 536-bit bfloat16 accumulators are segmented, INT8's 29 bits are not."""
+    dm = delay_model("ecp5")
+    for comp, w in ((MAC("e4m3fn", fmax=200), 49), (MAC("bfloat16", fmax=200), 536)):
+        assert comp.acc_chunk == _pick_chunk(dm, 200, w) is not None
+        assert comp.acc_latency == 2 and comp.latency >= 3
+    comp = IntMAC("int8", fmax=200)
+    assert comp.acc_chunk is None and comp.acc_latency == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("name", ["e4m3fn-y-200", "int8-200", "lmul-y-200", "bfloat16-200"])
+def test_fmax_stream_slow(name, simulator, tmp_path):
+    from exmy.sim.check import check
+
+    make = FMAX.get(name) or (lambda: MAC("bfloat16", fmt_out="bfloat16", fmax=200))
     comp = make()
-    res = check(comp, "amaranth", inputs=_stream(comp, 1500, pairs=False))
+    res = check(comp, simulator, n=N_CYCLES, seed=19, build_dir=tmp_path)
+    assert res.vectors >= N_CYCLES
     assert_ok(res)
 
 
