@@ -101,6 +101,21 @@ def _n(v, unit: str = "") -> str:
     return f"{v}{unit}"
 
 
+def _plan(rec: dict):
+    """The register placement of an fmax-mode record (its params have ``fmax``), rebuilt from
+    the params (the delay model's choice is deterministic); None otherwise or if the unit no
+    longer builds with those params."""
+    params = rec.get("params") or {}
+    if params.get("fmax") is None:
+        return None
+    from exmy.hdl.registry import build
+
+    try:
+        return build(rec["unit"], **params).plan
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
 def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str:
     """The one-screen report of a record."""
     params = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (rec.get("params") or {}).items())
@@ -130,6 +145,11 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str
                      f"{_n(rec.get('crit_path_ns'), ' ns')})")
         if rec.get("fmax_note"):
             lines.append(f"          {rec['fmax_note']}")
+        plan = _plan(rec)
+        if plan is not None:
+            lines.append(f"predicted {plan.fmax_predicted:.1f} MHz by the {plan.target} delay "
+                         f"model (fmax {plan.fmax_target:g} MHz, latency {plan.latency}); "
+                         f"achieved/predicted {rec['fmax_mhz'] / plan.fmax_predicted:.2f}")
     elif rec["target"] not in ("xilinx", "generic"):
         lines.append(f"Fmax      - ({rec.get('fmax_note') or 'no timing'})")
     tv = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("tool_versions") or {}).items()))

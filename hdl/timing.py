@@ -90,11 +90,13 @@ class DelayModel:
         return 1000.0 / (stage_delay + self.t_reg)
 
 
-#: starting constants; benchmarks/calibrate_delay.py measures them against nextpnr
+#: ecp5, ice40, gowin: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and
+#: the fit: docs/results/delay_model.md and .json); xilinx: published 7-series figures
 _MODELS = {
-    "ecp5": DelayModel("ecp5", k=4, t_reg=1.3, t_lut=1.0, t_carry0=1.3, t_carry_bit=0.045),
-    "ice40": DelayModel("ice40", k=4, t_reg=1.8, t_lut=1.45, t_carry0=1.6, t_carry_bit=0.13),
-    "gowin": DelayModel("gowin", k=4, t_reg=1.4, t_lut=1.1, t_carry0=1.4, t_carry_bit=0.06),
+    "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038),
+    "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932,
+                        t_carry_bit=0.154),
+    "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
 

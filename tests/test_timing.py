@@ -61,7 +61,7 @@ def test_placement_is_the_cheapest(seed):
 def test_unreachable_names_the_stage_and_best_fmax():
     segs = [Segment("decode", 1.0, 8), Segment("product", 9.0, 16)]
     with pytest.raises(ValueError, match=r"stage ending at 'product' takes 9\.00 ns.*best "
-                       r"predicted Fmax 97 MHz"):
+                       r"predicted Fmax 100 MHz"):
         plan_placement(segs, 1.0, "ecp5", 200)
     with pytest.raises(ValueError, match=r"feedback loop 'accumulate'.*best predicted Fmax"):
         plan_placement([Segment("accumulate", 6.0, loop=True)], 0.5, "ecp5", 200)
@@ -131,3 +131,73 @@ def test_cli_generate_fmax(tmp_path):
     assert r.returncode == 2
     assert "Give latency (2) or fmax (60.0), not both" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# -- exmy synth prints the delay model's prediction beside the achieved Fmax ---------------------
+
+def _fake_record(params, fmax_mhz=150.0):
+    return {"unit": "multiplier", "params": params, "top": "m", "target": "ecp5",
+            "device": "LFE5U-85F", "status": "ok", "register_io": True, "io_bits": 24,
+            "io_mode": "parallel", "lut": 100, "carry": 4, "widemux": 0, "ff": 40, "dsp": 0,
+            "bram": 0, "fmax_mhz": fmax_mhz, "freq_mhz": 100.0, "seed": 1,
+            "crit_path_ns": 6.0, "tool_versions": {}, "seconds": 1.0}
+
+
+def test_synth_report_prints_predicted_beside_achieved():
+    from exmy.cli.cmd_synth import format_record
+
+    params = {"a": "e4m3", "out": "e4m3", "rounding": "rne", "target": "ecp5", "fmax": 100.0}
+    plan = build("multiplier", **params).plan
+    text = format_record(_fake_record(params, 150.0))
+    line = next(x for x in text.splitlines() if x.startswith("predicted"))
+    assert f"{plan.fmax_predicted:.1f} MHz by the ecp5 delay model" in line
+    assert f"latency {plan.latency}" in line and "fmax 100 MHz" in line
+    assert f"achieved/predicted {150.0 / plan.fmax_predicted:.2f}" in line
+    # without fmax (explicit latency) there is no plan and no prediction
+    text = format_record(_fake_record({"a": "e4m3", "out": "e4m3", "latency": 1}))
+    assert "predicted" not in text and "Fmax      150.0 MHz" in text
+
+
+# -- the committed delay model against the committed calibration measurements ----------------
+
+def _calibration():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "results" / "delay_model.json"
+    return json.loads(path.read_text())
+
+
+def _predicted_period(dm, kind, args):
+    term = {"adder": lambda: dm.adder(*args), "xor": lambda: dm.logic(*args),
+            "shifter": lambda: dm.shifter(*args), "lzc": lambda: dm.lzc(*args),
+            "mul": lambda: dm.multiplier(*args)}[kind]()
+    return dm.t_reg + term
+
+
+def test_delay_model_is_the_committed_fit():
+    cal = _calibration()
+    for fam, consts in cal["fits"].items():
+        dm = delay_model(fam)
+        assert {k: getattr(dm, k) for k in consts} == consts, fam
+
+
+@pytest.mark.parametrize("family", ["ecp5", "ice40"])
+def test_delay_model_error_on_calibration_points(family):
+    """docs/results/delay_model.md: predicted / achieved Fmax of the calibration circuits, median
+    within +-10%; adders (the carry-chain term) within +-15%; every point within the worst error
+    that file states."""
+    import statistics
+
+    cal = _calibration()
+    dm = delay_model(family)
+    rows = [r for r in cal["measurements"] if r["family"] == family]
+    assert len(rows) >= 25
+    err = {(r["kind"], tuple(r["args"])): r["period_ns"] / _predicted_period(dm, r["kind"],
+                                                                             r["args"])
+           for r in rows}
+    assert abs(statistics.median(err.values()) - 1) <= 0.10
+    for (kind, args), e in err.items():
+        if kind == "adder":
+            assert abs(e - 1) <= 0.15, (kind, args, e)
+        lo, hi = cal["bounds"][family]
+        assert lo <= e <= hi, (kind, args, e)
