@@ -17,6 +17,7 @@ from exmy.golden.params import (
     APPROX_FMA_ROUNDING_MODES,
     FMA_ROUNDING_MODES,
     MAX_GRANULARITY,
+    Rounding,
     approx_fma_datapath_width,
     ceil_log2,
     check_approx_params,
@@ -27,10 +28,12 @@ from exmy.golden.params import (
     fma_window_bits,
 )
 
+from .arith import tree_multiply
 from .base import Unit, unit_builder
 from .float import (
     Unpacked,
     decode_float,
+    encode_fields,
     port_shape,
     product_inf,
     product_nan,
@@ -170,7 +173,11 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
     diff_n = Signal(range(-s_max, s_max + 1), name="s1_exp_diff_neg")
     m.d.comb += [diff.eq(t_c - t_prod), diff_n.eq(t_prod - t_c)]
     flags = [sign_p, sign_c, nan, inf, inf_sign]
-    tops = [t_prod, t_c, zero_p, zero_c] if approx else [t_prod + 1, t_c + 1]
+    # FMA: the sticky compare shift > y_low as t_c > t_prod + y_low_p (Y the product) or
+    # t_prod > t_c + y_low_c (Y is c), both sides a cut earlier, and the window top's two
+    # candidates t + 1 (all beside the differences)
+    tops = [t_prod, t_c, zero_p, zero_c] if approx else [
+        t_prod + 1, t_c + 1, t_prod + y_low_p + 1, t_c + y_low_c + 1]
     (diff, diff_n, y_low_p, y_low_c, y_zero_p, y_zero_c, prod, sig_c, *o) = _stage(
         pipe, "exp_diff", dm.adder(len(diff)), diff, diff_n, y_low_p, y_low_c, y_zero_p,
         y_zero_c, prod, sig_c, *tops, *flags)
@@ -201,8 +208,12 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
         if floor_out:
             room = Signal(range(max(t_range[1] - 1 - fo.emin, 0) + 1), name="s1_x_above_emin")
             m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))
+            (room, shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
+                pipe, "window_room", dm.adder(len(t_x)) + dm.lut(1), room, shift, t_x, x_zero,
+                y_low, y_zero, x_win, y_top, swap, *flags)
+            steps = shift >> lg
             steps = Mux(steps > (room >> lg), room >> lg, steps)
-            d_off += 2 * dm.adder(len(t_x)) + dm.lut(2)
+            d_off += dm.adder(len(shift)) + dm.lut(1)
         m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
         (off, shift, t_x, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
             pipe, "window_offset", d_off, off, shift, t_x, y_low, y_zero, x_win, y_top, swap,
@@ -211,19 +222,24 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
         m.d.comb += [amount.eq(shift - off), r_w.eq(t_x + 1 - off)]
         d_amount = dm.adder(max(len(shift), len(t_x)))
     else:
-        t_p1, t_c1 = tops
+        t_p1, t_c1, u_p1, u_c1 = tops
         amount = shift
         m.d.comb += r_w.eq(Mux(swap, t_c1, t_p1))
-        d_amount = dm.lut(1)
+        y_low = Mux(swap, t_c1 > u_p1, t_p1 > u_c1)  # (the compare, not y_low itself)
+        d_amount = dm.adder(len(t_c1) + 1) + dm.lut(1)
     keep = [off] if off is not None else []
     (amount, y_low, y_zero, x_win, y_top, r_w, swap, *o) = _stage(
         pipe, "align_amount", d_amount, amount, y_low, y_zero, x_win, y_top, r_w, swap, *flags,
         *keep)
     sticky = Signal(name="s1_sticky")
-    m.d.comb += sticky.eq((amount > y_low) & ~y_zero)
+    if approx:
+        m.d.comb += sticky.eq((amount > y_low) & ~y_zero)
+        d_sticky = dm.lut(1) + dm.adder(len(amount))
+    else:
+        m.d.comb += sticky.eq(y_low & ~y_zero)
+        d_sticky = dm.lut(1)
     y_win, live = _staged_shift_right(pipe, "align_shift", dm, y_top, amount,
-                                      [x_win, sticky, r_w, swap, *o],
-                                      first=dm.lut(1) + dm.adder(len(amount)))
+                                      [x_win, sticky, r_w, swap, *o], first=d_sticky)
     x_win, sticky, r_w, swap, *o = live
     if off is not None:
         off = o.pop()
@@ -279,12 +295,36 @@ def fma_datapath(
     da = decode_float(m, a, fa, "a", normalize_sub=False)
     db = decode_float(m, b, fb, "b", normalize_sub=False)
     dc = decode_float(m, c, fc, "c", normalize_sub=False)
-    da, db, dc = _stage_decoded(pipe, "decode", max(
-        _decode_delay(dm, f) for f in (fa, fb, fc)), da, db, dc)
-
-    # -- exact product: one `*` (a DSP when allowed) ----------------------------------------
-    prod = Signal(wp, name="s0_product")
-    m.d.comb += prod.eq(da.sig * db.sig)
+    d_dec = max(_decode_delay(dm, f) for f in (fa, fb, fc))
+    if not fine:
+        da, db, dc = _stage_decoded(pipe, "decode", d_dec, da, db, dc)
+        # -- exact product: one `*` (a DSP when allowed) ------------------------------------
+        prod = Signal(wp, name="s0_product")
+        m.d.comb += prod.eq(da.sig * db.sig)
+    else:
+        # the operands' trailing zeros beside the decoder (for the alignment's sticky bit),
+        # then the product as a tree of adders whose levels are fine cuts (a DSP flow would
+        # keep `*`; exmy's flow maps without DSPs)
+        tz_a = _trailing_zeros(m, da.sig, "s0_a_tz")
+        tz_b = _trailing_zeros(m, db.sig, "s0_b_tz")
+        tz_c = _trailing_zeros(m, dc.sig, "s0_c_tz")
+        d_dec = max(d_dec, dm.lut(1) + max(dm.lzc(p) for p in (pa, pb, pc)))
+        flat = {f"{n}{f}": getattr(d, f) for n, d in zip("abc", (da, db, dc), strict=True)
+                for f in _UNPACKED}
+        flat.update(tz_a=tz_a, tz_b=tz_b, tz_c=tz_c)
+        sig_a, sig_b = flat.pop("asig"), flat.pop("bsig")
+        # (the significands are the fields and a hidden bit: one LUT level; the decoder's
+        # other outputs ride beside the tree's first level, whose adder is len + 1 bits wide)
+        tree_cuts = ceil_log2(min(pa, pb)) - 1
+        d_in = dm.lut(1)
+        if tree_cuts > 0:
+            d_in = max(d_in, d_dec - dm.adder(max(pa, pb) + 1))
+        built = tree_multiply(m, sig_a, sig_b, pipe=pipe, dm=dm, carry=flat, delay_in=d_in,
+                              name="s0_mul")
+        prod, flat = built.value, built.carry
+        da, db, dc = (Unpacked(**{f: flat.get(f"{n}{f}") for f in _UNPACKED}) for n in "abc")
+        tz_a, tz_b, tz_c = flat["tz_a"], flat["tz_b"], flat["tz_c"]
+        d_mul, d_side0 = built.delay, (d_dec if tree_cuts <= 0 else 0.0)
     tp_lo, tp_hi = fa.emin + fb.emin + 1, fa.emax + fb.emax + 3
     tc_lo, tc_hi = fc.emin, fc.emax + 1
     t_prod = Signal(_range(tp_lo, tp_hi), name="s0_prod_top")  # weight of the product's top bit
@@ -292,8 +332,9 @@ def fma_datapath(
     # trailing zeros of the product (the sum of the operands': beside the multiplier, not
     # after it) and of c, for the alignment's sticky bit; a zero counts as its full width
     tz_p = Signal(range(wp + 1), name="s0_prod_tz")
-    tz_a = _trailing_zeros(m, da.sig, "s0_a_tz")
-    tz_b = _trailing_zeros(m, db.sig, "s0_b_tz")
+    if not fine:
+        tz_a = _trailing_zeros(m, da.sig, "s0_a_tz")
+        tz_b = _trailing_zeros(m, db.sig, "s0_b_tz")
     sign_p = Signal(name="s0_prod_sign")
     zero_p = Signal(name="s0_prod_zero")
     nan = Signal(name="s0_is_nan")
@@ -310,7 +351,8 @@ def fma_datapath(
         inf_sign.eq(Mux(inf_p, sign_p, dc.sign)),
     ]
     sig_c, t_c, sign_c, zero_c = dc.sig, dc.exp, dc.sign, dc.is_zero
-    tz_c = _trailing_zeros(m, sig_c, "s0_c_tz")
+    if not fine:
+        tz_c = _trailing_zeros(m, sig_c, "s0_c_tz")
     if not approx:
         # FMA: a zero operand's exponent plays no part in the result, so give a zero product
         # an exponent below every c (c is then X, at the window top) and a zero c emin_out
@@ -325,12 +367,12 @@ def fma_datapath(
             t_c = Signal(_range(tc_lo, tc_hi), name="s0_c_top_eff")
             m.d.comb += t_c.eq(Mux(zero_c, fo.emin, t_c_raw))
     d_product = max(
-        dm.multiplier(pa, pb),
-        dm.adder(len(t_prod)) + dm.lut(1),
-        max(dm.lzc(pa), dm.lzc(pb)) + dm.adder(len(tz_p)) + dm.lut(1),
-        dm.lzc(pc) + dm.lut(1),
+        dm.adder(len(t_prod)) + dm.lut(2),
+        (0.0 if fine else max(dm.lzc(pa), dm.lzc(pb))) + dm.adder(len(tz_p)) + dm.lut(1),
         dm.lut(3),
     )
+    d_product = max(d_mul, d_side0 + d_product) if fine else max(
+        dm.multiplier(pa, pb), d_product)
     (prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan, inf,
      inf_sign) = pipe.stage(
         "product", prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan,
@@ -538,12 +580,21 @@ def normalize_round(
         if floor_out:
             (room,) = o
     k_eff = k
+    d_limit = 0.0
     if k_cap is not None:
         k_eff = Signal(range(ng + 1), name="s2_group_count")
         m.d.comb += k_eff.eq(Mux(k > k_cap, k_cap, k))
+        if fine:  # (the window's cap on the count, then the limit and the flush threshold)
+            (k_eff, mag, tz, sticky, r_w, *o) = _stage(
+                pipe, "norm_cap", dm.adder(len(k) + 1) + dm.lut(1), k_eff, mag, tz, sticky,
+                r_w, *flag_vals, *([room] if floor_out else []))
+            flag_vals = o[: len(flag_vals)]
+            if floor_out:
+                room = o[-1]
+        else:
+            d_limit = dm.adder(len(k) + 1) + dm.lut(1)
     k_hw = k_eff
     flush_index = None
-    d_limit = dm.adder(len(k) + 1) + dm.lut(1) if k_cap is not None else 0.0
     d_flush = 0.0
     if floor_out:
         # stop where the top weight reaches emin_out (r_w >= emin_out + 1): FMA: exactly (the
@@ -576,9 +627,9 @@ def normalize_round(
             at_limit = Signal(name="s2_at_limit")
             m.d.comb += at_limit.eq(k_eff >= limit)
             live += [at_limit, room[:lgn]]
+        (mag, *live) = _stage(pipe, "norm_limit", max(d_limit, d_flush), mag, *live)
         coarse_top, live = _staged_shift_left_top(
-            pipe, "norm_shift", dm, mag, k_hw, Gn, top_w, live,
-            first=max(d_limit + dm.lut(1), d_flush))
+            pipe, "norm_shift", dm, mag, live[0], Gn, top_w, live)
         k_hw, r_w, tz, sticky, *rest = live
         flag_vals, rest = rest[: len(flag_vals)], rest[len(flag_vals):]
         if flush_index is not None:
@@ -647,7 +698,13 @@ def normalize_round(
 
     # -- round and encode (the shared rounder) ----------------------------------------------
     raw = dict(sign=sign, sig=sig_r, exp=p_exp, is_nan=nan, is_inf=inf, sticky=st_r,
-               rounding=rounding, saturate=saturate, pipe=pipe, name="rnd")
+               rounding=rounding, saturate=saturate, pipe=pipe, name="rnd", dm=dm)
+    if approx and fine:
+        del raw["pipe"], raw["dm"], raw["name"]
+        return _round_approx_fine(
+            m, fo, pipe, dm, granularity=granularity, capped=k_cap is not None,
+            flush=flush_cap if k_cap is not None else None, flush_index=flush_index,
+            align_max=G - 1 if floor_out else None, **raw)
     if approx:
         return round_approximate(
             m, fo, granularity=granularity, capped=k_cap is not None, flush=flush_cap,
@@ -655,6 +712,108 @@ def normalize_round(
     if floor_out:
         return round_align_max(m, fo, align_max=0, **raw)
     return round_standard(m, fo, **raw)
+
+
+def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayModel, *,
+                       granularity: int, capped: bool, flush, flush_index, align_max,
+                       sign, sig, exp, is_nan, is_inf, sticky, rounding: str, saturate: bool,
+                       name: str = "rnd") -> Signal:
+    """The approximate-normalization rounder (``round_approximate``'s contract, SPEC 3.3
+    steps 4-6) in fmax mode, with fine cuts: ``rnd_dist`` (distance to the subnormal grid,
+    the flush threshold), ``round`` after each alignment shifter level,
+    ``rnd_inc`` (the increment decision), ``rnd_add`` (rounded), ``rnd_lzc`` (the flush test
+    and the fine count), ``rnd_fine`` (the fine shift and the exponent), then
+    ``encode_fields``' cuts and ``rnd_out``. The same function as ``round_encode``'s
+    approximate branch, which stays the one description with an explicit latency."""
+    G = granularity
+    M = fmt.man_bits
+    p = M + 1
+    pk = p + G - 1
+    e_align = fmt.emin + G - 1
+    sig = Value.cast(sig)
+    W = len(sig)
+    ew = max(len(exp), (abs(fmt.emin) + p + 2).bit_length(), (abs(fmt.emax) + 2).bit_length())
+    ew = max(ew + 2, (abs(fmt.emin) + pk + 2).bit_length() + 2)
+    # -- distance to the subnormal grid, the flush threshold -------------------------------
+    zero_in = Signal(name=f"{name}_zero_in")
+    m.d.comb += zero_in.eq((sig == 0) & ~sticky)
+    Wx = max(W, pk + 2) + 1
+    dmax = pk + 2
+    if align_max is not None:
+        dmax = min(dmax, align_max)
+    e1 = Signal(signed(ew), name=f"{name}_s1_exp")
+    m.d.comb += e1.eq(exp)
+    below = Signal(name=f"{name}_below_emin")
+    m.d.comb += below.eq(Const(0, 1) if dmax == 0 else e1 < e_align)
+    diff = Signal(signed(ew + 1), name=f"{name}_sub_diff")
+    m.d.comb += diff.eq(e_align - e1)
+    d = Signal(range(max(dmax, 1) + 1), name=f"{name}_sub_shift")
+    if align_max is None:
+        m.d.comb += d.eq(Mux(below, Mux(diff > dmax, dmax, diff[: len(d)]), 0))
+    else:  # the caller guarantees diff <= dmax
+        m.d.comb += d.eq(Mux(below, diff[: len(d)], 0))
+    e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
+    m.d.comb += e3.eq(Mux(below, e_align, e1))
+    thr = Signal(range(max(p, 2)), name=f"{name}_flush_index")
+    if flush_index is not None:
+        m.d.comb += thr.eq(flush_index)
+    elif capped and p > 1:
+        m.d.comb += thr.eq(Mux(d >= p - 1, 0, (p - 1 - d)[: len(thr)]))
+    else:
+        m.d.comb += thr.eq(0)
+    fl = Signal(name=f"{name}_flush_in")
+    m.d.comb += fl.eq(Const(0, 1) if flush is None else Value.cast(flush))
+    (sig, d, e3, sticky, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
+        pipe, "rnd_dist", max(2 * dm.adder(ew + 1) + dm.lut(2), dm.logic(W + 1)), sig, d, e3,
+        sticky, zero_in, thr, fl, sign, is_nan, is_inf)
+    # -- align: right shift by d, the bits shifted out into sticky --------------------------
+    s2 = Cat(Const(0, Wx - W), sig)
+    lost = Signal(name=f"{name}_lost")
+    m.d.comb += lost.eq((s2 & ((Const(1, Wx + 1) << d) - 1)[:Wx]) != 0)
+    st3 = Signal(name=f"{name}_sticky")
+    m.d.comb += st3.eq(sticky | lost)
+    s3, (e3, st3, zero_in, thr, fl, sign, is_nan, is_inf) = _staged_shift_right(
+        pipe, "round", dm, s2, d, [e3, st3, zero_in, thr, fl, sign, is_nan, is_inf],
+        first=dm.logic(min(Wx, dmax) + len(d)) + dm.lut(1))
+    # -- round: keep pk bits, increment by mode ----------------------------------------------
+    kept = s3[Wx - pk : Wx]
+    rbit = s3[Wx - pk - 1]
+    rest = (s3[: Wx - pk - 1] != 0) | st3
+    inc = Signal(name=f"{name}_inc")
+    m.d.comb += inc.eq(0 if rounding == Rounding.RTZ else rbit & (rest | kept[0]))
+    (kept, inc, e3, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
+        pipe, "rnd_inc", dm.logic(Wx - pk + 1) + dm.lut(1), kept, inc, e3, zero_in, thr, fl,
+        sign, is_nan, is_inf)
+    r = Signal(pk + 1, name=f"{name}_rounded")
+    m.d.comb += r.eq(kept + inc)
+    (r, e3, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
+        pipe, "rnd_add", dm.adder(pk + 1), r, e3, zero_in, thr, fl, sign, is_nan, is_inf)
+    # -- SPEC 3.3 step 5: below 2**(P - G + 1) -> signed zero; step 6: the fine shift ------
+    flushed = Signal(name=f"{name}_flush")
+    m.d.comb += flushed.eq(fl | ((r >> thr) == 0))
+    f = leading_zeros(m, r[p : pk + 1], f"{name}_fine_shift")
+    (r, f, flushed, e3, zero_in, sign, is_nan, is_inf) = _stage(
+        pipe, "rnd_lzc", max(dm.shifter(pk + 1, len(thr)) + dm.logic(pk + 1), dm.lzc(G)),
+        r, f, flushed, e3, zero_in, sign, is_nan, is_inf)
+    rr = Signal(p, name=f"{name}_truncated")
+    m.d.comb += rr.eq((r << f)[G : G + p])
+    normal = Signal(name=f"{name}_normal")
+    man = Signal(max(M, 1), name=f"{name}_man")
+    e4 = Signal(signed(ew + 1), name=f"{name}_rounded_exp")
+    m.d.comb += [
+        normal.eq(rr[p - 1] & ~flushed),
+        man.eq(Mux(flushed, 0, rr[:M]) if M else 0),
+        e4.eq(e3 + 1 - f),
+    ]
+    zero = Signal(name=f"{name}_zero")
+    m.d.comb += zero.eq(zero_in | flushed)
+    (normal, man, e4, zero, sign, is_nan, is_inf) = _stage(
+        pipe, "rnd_fine", max(dm.shifter(pk + 1, ceil_log2(G + 1)) + dm.lut(1),
+                              dm.adder(ew + 1)), normal, man, e4, zero, sign, is_nan, is_inf)
+    y = encode_fields(
+        m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero, is_nan=is_nan,
+        is_inf=is_inf, rounding=rounding, saturate=saturate, name=name, pipe=pipe, dm=dm)
+    return _stage(pipe, "rnd_out", dm.lut(3), y)[0]
 
 
 def _trailing_zeros(m: Module, v: Value, name: str) -> Signal:
