@@ -108,7 +108,7 @@ def merge(recs: list[dict], pts: list[dict], paths: list[str], tools: dict) -> l
                     continue
                 k = ident(r)
                 if k not in old or r["created"] > old[k]["created"]:
-                    old[k] = {**r, "merged": True}
+                    old[k] = {**r, "merged": path}
     return recs + [old[ident(p)] for p in pts if ident(p) not in have and ident(p) in old]
 
 
@@ -217,11 +217,10 @@ def main(argv=None) -> int:
         f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.",
         "",
     ]
-    old = sorted(r["created"] for r in recs if r.get("merged"))
-    if old:
-        md[-1:-1] = [f"† {len(old)} points from the earlier run(s) in {args.merge} "
-                     f"(same flow and tool versions; measured {old[0]} .. {old[-1]} UTC, "
-                     "exmy as it was then)."]
+    for path in dict.fromkeys(r["merged"] for r in recs if r.get("merged")):
+        old = sorted(r["created"] for r in recs if r.get("merged") == path)
+        md[-1:-1] = [f"† {len(old)} points from the earlier run in {path} (same flow and tool "
+                     f"versions; measured {old[0]} .. {old[-1]} UTC, exmy as it was then).", ""]
     text = "\n".join(md)
     print(text)
     Path(args.out).write_text(text)
