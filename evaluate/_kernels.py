@@ -21,8 +21,7 @@ import numba
 import numpy as np
 
 __all__ = [
-    "gelu", "fixed_matmul", "float_acc_matmul", "float_acc_matmul_fast", "approx_fma_matmul",
-    "round_int_f32",
+    "gelu", "fixed_matmul", "float_acc_matmul", "approx_fma_matmul", "round_int_f32",
 ]
 
 
@@ -44,20 +43,66 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return out
 
 
+# -- tiles and float64 bit helpers ----------------------------------------------------------
+# Both chains below run TILE_T tokens x TILE_N outputs per parallel job: the accumulators of a
+# tile stay in the L1 cache, each weight row segment is loaded once for TILE_T tokens, and the
+# innermost loop runs over TILE_N independent chains with a branch-free step (selects, bit
+# operations on float64 patterns) that LLVM vectorises.
+TILE_T = 8
+TILE_N = 64
+_SIGN = np.int64(-0x8000000000000000)
+_MAG = np.int64(0x7FFFFFFFFFFFFFFF)
+_INF_BITS = np.int64(0x7FF0000000000000)
+
+
+@numba.njit(inline="always")
+def _bits(x):
+    return np.float64(x).view(np.int64)
+
+
+@numba.njit(inline="always")
+def _flt(b):
+    return np.int64(b).view(np.float64)
+
+
+@numba.njit(inline="always")
+def _expo(b):
+    """floor(log2 |v|) of a normal float64 given its bits (-1023 for zero)."""
+    return ((b >> 52) & 0x7FF) - 1023
+
+
+@numba.njit(inline="always")
+def _pow2(e):
+    """2**e for a float64-normal exponent e."""
+    return _flt(np.int64(e + 1023) << 52)
+
+
 # -- exact fixed point ------------------------------------------------------------------------
 @numba.njit(parallel=True, cache=True)
-def fixed_matmul(xc, wc, table):
-    """``out[t, n] = sum_k table[xc[t, k], wc[n, k]]`` in int64 (the caller proves no
-    overflow: table entries times K fit in 63 bits)."""
+def fixed_matmul(xc, wc_t, table):
+    """``out[t, n] = sum_k table[xc[t, k], wc_t[k, n]]`` in int64 (the caller proves no
+    overflow: table entries times K fit in 63 bits). ``wc_t``: weight codes transposed (K, N).
+    Tiled as the float chains below: one table row per activation code, looked up for a row
+    segment of TILE_N outputs."""
     T, K = xc.shape
-    N = wc.shape[0]
-    out = np.zeros((T, N), np.int64)
-    for t in numba.prange(T):
-        for n in range(N):
-            s = np.int64(0)
-            for k in range(K):
-                s += table[xc[t, k], wc[n, k]]
-            out[t, n] = s
+    N = wc_t.shape[1]
+    out = np.empty((T, N), np.int64)
+    nt = (T + TILE_T - 1) // TILE_T
+    nn = (N + TILE_N - 1) // TILE_N
+    for job in numba.prange(nt * nn):
+        t0 = (job // nn) * TILE_T
+        n0 = (job % nn) * TILE_N
+        tt = min(TILE_T, T - t0)
+        nw = min(TILE_N, N - n0)
+        acc = np.zeros((TILE_T, TILE_N), np.int64)
+        for k in range(K):
+            for i in range(tt):
+                row = table[xc[t0 + i, k]]
+                for j in range(nw):
+                    acc[i, j] += row[wc_t[k, n0 + j]]
+        for i in range(tt):
+            for j in range(nw):
+                out[t0 + i, n0 + j] = acc[i, j]
     return out
 
 
@@ -104,200 +149,182 @@ def round_int_f32(acc, lsb_exp):
 
 # -- float accumulators -----------------------------------------------------------------------
 @numba.njit(inline="always")
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    err = (a - (s - bb)) + (b - bb)
-    return s, err
+def _sum_odd(acc, p):
+    """``(s, err, v)``: TwoSum ``s + err = acc + p`` exactly (s = fl(acc + p), IEEE), and the
+    bits ``v`` of the round-to-odd of the exact sum to float64: if err != 0 and s's last bit
+    is even, |s| moves one ulp toward err (Boldo and Melquiond: round-to-odd at p + 2 or more
+    bits followed by one rounding to p bits equals one direct rounding)."""
+    s = acc + p
+    bb = s - acc
+    err = (acc - (s - bb)) + (p - bb)
+    sb = _bits(s)
+    eb = _bits(err)
+    adj = np.int64(1) if (eb ^ sb) >= 0 else np.int64(-1)  # err has s's sign: |s| grows
+    v = sb + adj if ((eb & _MAG) != 0 and (sb & 1) == 0) else sb
+    return s, err, v
 
 
 @numba.njit(inline="always")
-def _odd(s, err):
-    """Round-to-odd of the exact ``s + err`` (``s = fl(s + err)``, |err| <= ulp(s)/2) to
-    float64: if err != 0 and s's last bit is even, step s one ulp toward err."""
-    if err == 0.0:
-        return s
-    bits = np.float64(s).view(np.int64)
-    if bits & 1:
-        return s
-    if (err > 0.0) == (s > 0.0):
-        return np.int64(bits + 1).view(np.float64)
-    return np.int64(bits - 1).view(np.float64)
-
-
-@numba.njit(inline="always")
-def _round_fmt(v, man_bits, emin, max_finite, overflow):
-    """RNE of float64 ``v`` to a float format with ``man_bits`` and ``emin`` (subnormals on):
-    the grid quantum is 2**(max(floor(log2|v|), emin) - man_bits). Beyond ``max_finite`` the
-    result is ``overflow`` (with v's sign): Inf for an ieee format."""
-    if v == 0.0 or v != v:
-        return v
-    a = abs(v)
-    e = math.frexp(a)[1] - 1
-    if e < emin:
-        e = emin
-    q = math.ldexp(1.0, e - man_bits)
-    r = np.rint(a / q) * q
-    if r > max_finite:
-        r = overflow
-    return -r if v < 0.0 else r
+def _fa_step(acc, p, d, half_m1, low_mask, min_normal_bits, max_bits, magic, ovf_bits):
+    """One step of the FMA chain: RNE of the exact ``acc + p`` into the accumulator format
+    (``man_bits = 52 - d`` fraction bits, subnormals below ``2**emin`` = min_normal_bits).
+    Normal range: RNE on the float64 bit pattern of the round-to-odd sum; beyond max_bits the
+    result is the overflow value (Inf). Subnormal range: adding and subtracting ``magic`` =
+    1.5 * 2**52 * 2**(emin - man_bits) rounds to the subnormal quantum (RNE; magic is an even
+    multiple of it). Zero sums keep IEEE's sign (s); Inf and NaN sums stay."""
+    s, err, v = _sum_odd(acc, p)
+    mag = v & _MAG
+    rn = (mag + half_m1 + ((mag >> d) & 1)) & low_mask
+    rn = ovf_bits if rn > max_bits else rn
+    rs = _bits((_flt(mag) + magic) - magic)
+    r = rs if mag < min_normal_bits else rn
+    res = _flt(r | (v & _SIGN))
+    return s if (_bits(s) & _MAG) >= _INF_BITS else res
 
 
 @numba.njit(parallel=True, cache=True)
-def float_acc_matmul(xc, wc, xval, wval, man_bits, emin, max_finite, overflow):
+def float_acc_matmul(xv, wv_t, man_bits, emin, max_finite, overflow):
     """``acc = round(acc + x[t, k] * w[n, k])`` for k = 0..K-1 from acc = -0, rounding into the
-    accumulator format (man_bits, emin, max_finite; RNE) after every step. Products are
-    exact in float64 (the caller checks the significand widths). Returns float64 values of
-    the accumulator format (Inf and NaN as IEEE)."""
-    T, K = xc.shape
-    N = wc.shape[0]
-    out = np.empty((T, N), np.float64)
-    for t in numba.prange(T):
-        for n in range(N):
-            acc = -0.0  # as float_acc_mac's clear: the first step is encode(a*b)
-            for k in range(K):
-                p = xval[xc[t, k]] * wval[wc[n, k]]
-                s, err = _two_sum(acc, p)
-                if s != s or math.isinf(s):
-                    acc = s
-                    continue
-                if s == 0.0 and err == 0.0:
-                    # an exact zero sum is +0 unless both addends are -0 (IEEE, rne)
-                    neg = math.copysign(1.0, acc) < 0 and math.copysign(1.0, p) < 0
-                    acc = -0.0 if neg else 0.0
-                    continue
-                acc = _round_fmt(_odd(s, err), man_bits, emin, max_finite, overflow)
-            out[t, n] = acc
-    return out
-
-
-# -- approximate-normalization FMA chain ------------------------------------------------------
-@numba.njit(inline="always")
-def _floor_div(a, b):
-    return a // b
-
-
-@numba.njit(parallel=True, cache=True)
-def approx_fma_matmul(
-    xc, wc, xval, wval, xraw, wraw, man_bits, emin, bias, max_finite, overflow, G
-):
-    """The chain ``acc = approx_fma(x[t,k], w[n,k], acc)`` (SPEC 3.3, K = None, rne) from
-    acc = -0. ``xraw``/``wraw`` give each code's raw exponent ``max(f, 1) - bias`` (step 1);
-    the accumulator's raw exponent is taken from its own field. Returns float64 values of the
-    accumulator format."""
-    T, K = xc.shape
-    N = wc.shape[0]
-    out = np.empty((T, N), np.float64)
-    p = man_bits + 1
-    qmin = emin - man_bits
-    for t in numba.prange(T):
-        for n in range(N):
-            acc = -0.0
-            for k in range(K):
-                a = xc[t, k]
-                b = wc[n, k]
-                prod = xval[a] * wval[b]
-                s, err = _two_sum(acc, prod)
-                if s != s or math.isinf(s) or math.isinf(acc):
-                    acc = s
-                    continue
-                if s == 0.0 and err == 0.0:
-                    acc = -0.0 if (math.copysign(1.0, acc) < 0
-                                   and math.copysign(1.0, prod) < 0) else 0.0
-                    continue
-                # raw exponents: product ea + eb, addend from its exponent field
-                ep = xraw[a] + wraw[b]
-                if acc == 0.0:
-                    ec = 1 - bias
-                else:
-                    ec = math.frexp(abs(acc))[1] - 1
-                    if ec < emin:
-                        ec = emin
-                top = max(ep + 1, ec) + 1
-                v = _odd(s, err)  # exact sign and magnitude class; sticky in the last bit
-                av = abs(v)
-                lead = math.frexp(av)[1] - 1  # floor(log2 |exact|): odd rounding keeps it
-                lz = top - lead
-                sh = _floor_div(lz, G) * G
-                pos = top - sh
-                qe = pos - p - G + 2
-                if qe < qmin:
-                    qe = qmin
-                q = math.ldexp(1.0, qe)
-                v1 = np.rint(av / q) * q  # RNE at the fixed position (av/q exact or odd)
-                if v1 == 0.0:
-                    r = 0.0
-                else:
-                    lead1 = math.frexp(v1)[1] - 1
-                    te = lead1 - p + 1
-                    if te < qmin:
-                        te = qmin
-                    tq = math.ldexp(1.0, te)
-                    r = math.floor(v1 / tq) * tq  # truncate to p bits on the format grid
-                    if r > max_finite:
-                        r = overflow
-                acc = -r if v < 0.0 else r
-            out[t, n] = acc
-    return out
-
-
-# -- float accumulators, fast path ------------------------------------------------------------
-_NB = 8  # independent accumulator chains interleaved per inner loop (instruction parallelism)
-_SIGN = np.int64(-0x8000000000000000)
-_MAG = np.int64(0x7FFFFFFFFFFFFFFF)
-_INF_BITS = np.int64(0x7FF0000000000000)
-
-
-@numba.njit(inline="always")
-def _step_bits(acc, p, d, half_m1, low_mask, min_normal_bits, max_bits, man_bits, emin,
-               max_finite, overflow):
-    """One FMA-chain step: round(acc + p) into the accumulator format (RNE), as
-    ``float_acc_matmul``'s loop body, with the rounding done on float64 bit patterns for
-    results in the normal range (the rest take ``_round_fmt``)."""
-    s, err = _two_sum(acc, p)
-    sb = np.float64(s).view(np.int64)
-    mag = sb & _MAG
-    if mag >= _INF_BITS:  # Inf or NaN stays (products are finite)
-        return s
-    if err != 0.0 and (sb & 1) == 0:  # round to odd
-        if (err > 0.0) == (s > 0.0):
-            sb += 1
-        else:
-            sb -= 1
-        mag = sb & _MAG
-    if mag < min_normal_bits:
-        return _round_fmt(np.int64(sb).view(np.float64), man_bits, emin, max_finite, overflow)
-    mag = (mag + half_m1 + ((mag >> d) & 1)) & low_mask
-    if mag > max_bits:
-        return overflow if sb >= 0 else -overflow
-    return np.int64(mag | (sb & _SIGN)).view(np.float64)
-
-
-@numba.njit(parallel=True, cache=True)
-def float_acc_matmul_fast(xv, wv, man_bits, emin, max_finite, overflow):
-    """``float_acc_matmul`` on operand values (float64, exact products), ``_NB`` output
-    columns at a time so that independent chains overlap. Same results bit for bit."""
+    accumulator format (man_bits, emin, max_finite; RNE; subnormals) after every step, as
+    ``golden.mac.float_acc_mac``. ``xv``: activation values (T, K) float64; ``wv_t``: weight
+    values transposed, (K, N). Products are exact in float64 (the caller's operands have at
+    most 24 significant bits). Returns float64 values of the accumulator format (Inf and NaN
+    as IEEE)."""
     T, K = xv.shape
-    N = wv.shape[0]
+    N = wv_t.shape[1]
     out = np.empty((T, N), np.float64)
     d = 52 - man_bits
     half_m1 = (np.int64(1) << (d - 1)) - 1
     low_mask = ~((np.int64(1) << d) - 1)
     min_normal_bits = np.int64(emin + 1023) << 52
-    max_bits = np.float64(max_finite).view(np.int64)
-    nblk = (N + _NB - 1) // _NB
-    for job in numba.prange(T * nblk):
-        t = job // nblk
-        n0 = (job % nblk) * _NB
-        acc = np.full(_NB, -0.0)
-        nn = min(_NB, N - n0)
+    max_bits = _bits(max_finite)
+    magic = 1.5 * math.ldexp(1.0, 52 + emin - man_bits)
+    ovf_bits = _bits(overflow)
+    nt = (T + TILE_T - 1) // TILE_T
+    nn = (N + TILE_N - 1) // TILE_N
+    for job in numba.prange(nt * nn):
+        t0 = (job // nn) * TILE_T
+        n0 = (job % nn) * TILE_N
+        tt = min(TILE_T, T - t0)
+        nw = min(TILE_N, N - n0)
+        acc = np.full((TILE_T, TILE_N), -0.0)  # as float_acc_mac's clear: step 1 is encode(a*b)
         for k in range(K):
-            x = xv[t, k]
-            for j in range(nn):
-                acc[j] = _step_bits(acc[j], x * wv[n0 + j, k], d, half_m1, low_mask,
-                                    min_normal_bits, max_bits, man_bits, emin, max_finite,
-                                    overflow)
-        for j in range(nn):
-            out[t, n0 + j] = acc[j]
+            for i in range(tt):
+                x = xv[t0 + i, k]
+                for j in range(nw):
+                    acc[i, j] = _fa_step(acc[i, j], x * wv_t[k, n0 + j], d, half_m1, low_mask,
+                                         min_normal_bits, max_bits, magic, ovf_bits)
+        for i in range(tt):
+            for j in range(nw):
+                out[t0 + i, n0 + j] = acc[i, j]
     return out
 
+
+# -- approximate-normalization FMA chain ------------------------------------------------------
+@numba.njit(inline="always")
+def _ax_step(acc, x, w, ep, p, lg, G, emin, qmin, max_finite, overflow):
+    """One ``golden.fma.approx_fma`` step (SPEC 3.3, K = None, rne) on float64 values: ``ep``
+    is the product's raw exponent (step 1), the addend's is ``max(floor(log2|acc|), emin)``
+    (its exponent field; emin for zero and subnormals). The exact sum's leading one sits
+    ``lz`` places below ``top``; the shifter moves by ``floor(lz / G) * G`` (G = 2**lg); the
+    sum is rounded (RNE) at that fixed position with a window of p + G - 1 bits, then truncated
+    to p bits on the format's grid (step 6); beyond max_finite the result is ``overflow``.
+    Zero, Inf and NaN sums are IEEE's (s)."""
+    prod = x * w
+    s, err, v = _sum_odd(acc, prod)
+    ab = _bits(acc)
+    ec = max(_expo(ab), emin)
+    top = max(ep + 1, ec) + 1
+    mag = v & _MAG
+    lz = top - _expo(mag)  # the round-to-odd sum keeps the exact sum's binade
+    sh = (lz >> lg) << lg  # floor(lz / G) * G
+    qe = max(top - sh - p - G + 2, qmin)
+    v1 = np.rint(_flt(mag) * _pow2(-qe)) * _pow2(qe)  # exact scaling by powers of two
+    te = max(_expo(_bits(v1)) - p + 1, qmin)
+    r = math.floor(v1 * _pow2(-te)) * _pow2(te)
+    r = overflow if r > max_finite else r
+    res = _flt(_bits(r) | (v & _SIGN))
+    keep = ((_bits(s) & _MAG) >= _INF_BITS) or ((ab & _MAG) == _INF_BITS) or (
+        s == 0.0 and err == 0.0
+    )
+    return s if keep else res
+
+
+@numba.njit(parallel=True, cache=True)
+def approx_fma_matmul(xv, xe, wv_t, we_t, man_bits, emin, max_finite, overflow, G):
+    """The chain ``acc = approx_fma(x[t,k], w[n,k], acc)`` (SPEC 3.3, K = None, rne) from
+    acc = -0 with an accumulator of ``man_bits`` and ``emin``. ``xv``/``xe``: activation
+    values and raw exponents ``max(f, 1) - bias`` (T, K); ``wv_t``/``we_t``: the weights',
+    transposed (K, N). ``G`` is a power of two. Returns float64 values of the accumulator
+    format."""
+    T, K = xv.shape
+    N = wv_t.shape[1]
+    out = np.empty((T, N), np.float64)
+    p = man_bits + 1
+    qmin = emin - man_bits
+    lg = 0
+    while (1 << lg) < G:
+        lg += 1
+    nt = (T + TILE_T - 1) // TILE_T
+    nn = (N + TILE_N - 1) // TILE_N
+    for job in numba.prange(nt * nn):
+        t0 = (job // nn) * TILE_T
+        n0 = (job % nn) * TILE_N
+        tt = min(TILE_T, T - t0)
+        nw = min(TILE_N, N - n0)
+        acc = np.full((TILE_T, TILE_N), -0.0)
+        for k in range(K):
+            for i in range(tt):
+                x = xv[t0 + i, k]
+                ex = xe[t0 + i, k]
+                for j in range(nw):
+                    acc[i, j] = _ax_step(acc[i, j], x, wv_t[k, n0 + j], ex + we_t[k, n0 + j],
+                                         p, lg, G, emin, qmin, max_finite, overflow)
+        for i in range(tt):
+            for j in range(nw):
+                out[t0 + i, n0 + j] = acc[i, j]
+    return out
+
+
+# -- operand quantizers -----------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True)
+def quantize_float(y, out, man_bits, emin, bias, max_finite, sign_shift, fnuz):
+    """Codes of ``encode(y, fmt, rne, saturate=True)`` for a float format with subnormals and
+    finite ``y`` (float32 or float64, never a float64 subnormal): the magnitude is rounded
+    (RNE) on the grid ``2**(max(floor(log2|y|), emin) - man_bits)`` (exact scalings by powers
+    of two around one ``rint``), saturated at max_finite, and split into fields: a normal
+    result's fraction is the top ``man_bits`` of its float64 fraction, a subnormal's field
+    is ``r / 2**(emin - man_bits)``. fnuz formats have no -0."""
+    flat = y.ravel()
+    o = out.ravel()
+    frac_shift = 52 - man_bits
+    frac_mask = (np.int64(1) << man_bits) - 1
+    for i in numba.prange(flat.size):
+        v = np.float64(flat[i])
+        vb = _bits(v)
+        e = max(_expo(vb & _MAG), emin)
+        r = np.rint(abs(v) * _pow2(man_bits - e)) * _pow2(e - man_bits)
+        r = min(r, max_finite)
+        rb = _bits(r)
+        er = _expo(rb)
+        if er >= emin:  # normal (zero has er = -1023)
+            code = ((er + bias) << man_bits) | ((rb >> frac_shift) & frac_mask)
+        else:
+            code = np.int64(r * _pow2(man_bits - emin))
+        neg = vb < 0 and not (fnuz and r == 0.0)
+        o[i] = code | (np.int64(1) << sign_shift) if neg else code
+
+
+@numba.njit(parallel=True, cache=True)
+def quantize_int(y, out, scale_exp, lo, hi, mask):
+    """Codes of ``encode(y, int format, rne, saturate=True)``: RNE of ``y * 2**-scale_exp``,
+    clipped to [lo, hi], two's complement in ``mask``."""
+    flat = y.ravel()
+    o = out.ravel()
+    for i in numba.prange(flat.size):
+        v = np.rint(math.ldexp(np.float64(flat[i]), -scale_exp))
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        o[i] = np.int64(v) & mask

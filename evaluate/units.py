@@ -96,31 +96,23 @@ class Codec:
         return self.fmt.sig_bits
 
     def quantize(self, y: np.ndarray) -> np.ndarray:
-        """Codes (int32) of ``encode(y, fmt, rne, saturate=True)``; y finite."""
-        y = np.asarray(y, dtype=np.float64)
+        """Codes (int32) of ``encode(y, fmt, rne, saturate=True)``; y finite (float32 or
+        float64); numba kernels (``_kernels.quantize_float`` / ``quantize_int``)."""
+        from . import _kernels as kern
+
+        y = np.ascontiguousarray(y)
+        if y.dtype not in (np.float32, np.float64):
+            y = y.astype(np.float64)
+        out = np.empty(y.shape, np.int32)
         fmt = self.fmt
         if isinstance(fmt, IntFormat):
-            v = np.clip(np.rint(np.ldexp(y, -fmt.scale_exp)), fmt.min_value, fmt.max_value)
-            return (v.astype(np.int64) & ((1 << fmt.bits) - 1)).astype(np.int32)
-        M = fmt.man_bits
-        a = np.abs(y)
-        _, e = np.frexp(a)
-        e = np.maximum(e - 1, fmt.emin)
-        r = np.rint(np.ldexp(a, M - e))  # the significand on the grid 2**(e - M)
-        r = np.minimum(np.ldexp(r, e - M), float(fmt.max_finite))
-        # fields of r: normal if r >= 2**emin (a carry may have moved it up a binade)
-        _, er = np.frexp(r)
-        er = er.astype(np.int64) - 1
-        normal = (r != 0) & (er >= fmt.emin)
-        man = np.where(
-            normal, np.ldexp(r, np.where(normal, M - er, 0)) - (1 << M), np.ldexp(r, M - fmt.emin)
-        ).astype(np.int64)
-        codes = np.where(normal, (er + fmt.bias) << M, 0) | man
-        neg = np.signbit(y)
-        if fmt.special == "fnuz":
-            neg &= r != 0
-        codes |= neg.astype(np.int64) << fmt.sign_shift
-        return codes.astype(np.int32)
+            kern.quantize_int(y, out, int(fmt.scale_exp), float(fmt.min_value),
+                              float(fmt.max_value), (1 << fmt.bits) - 1)
+        else:
+            kern.quantize_float(y, out, int(fmt.man_bits), int(fmt.emin), int(fmt.bias),
+                                float(fmt.max_finite), int(fmt.sign_shift),
+                                fmt.special == "fnuz")
+        return out
 
 
 _CODECS: dict = {}
@@ -567,9 +559,14 @@ class LinearUnit:
         codes = self.ca.quantize((x / self.s_x).astype(np.float32))
         return codes, self.ca.values[codes], None
 
-    def _wv_t(self) -> np.ndarray:
-        """Weight values (N, K) float64, C-contiguous."""
-        return np.ascontiguousarray(self.w_val)
+    def _w_t(self, what: str) -> np.ndarray:
+        """Weight values (``w_val``), codes (``w_codes``) or raw exponents (``w_raw_exp``)
+        transposed to (K, N), C-contiguous, computed once (the tiled kernels' layout)."""
+        cache = self.__dict__.setdefault("_transposed", {})
+        if what not in cache:
+            a = self.cw.raw_exp[self.w_codes] if what == "w_raw_exp" else getattr(self, what)
+            cache[what] = np.ascontiguousarray(a.T)
+        return cache[what]
 
     @property
     def act_key(self) -> tuple:
@@ -585,28 +582,25 @@ class LinearUnit:
         codes, xval, xscale = quantized if quantized is not None else self.quantize_acts(x)
         if cfg.product == "lmul":
             acc = kern.fixed_matmul(
-                np.ascontiguousarray(codes), np.ascontiguousarray(self.w_codes), self.lmul_table
+                np.ascontiguousarray(codes), self._w_t("w_codes"), self.lmul_table
             )
             y = kern.round_int_f32(acc, self.lmul_lsb)
         elif cfg.acc == "exact":
+            if self._w_lsb is None:
+                self._w_lsb = _min_lsb(self.w_val)
             y = exact_matmul_f32(
-                xval, self.w_val, self.stats, grid=self._grid(xscale)
+                xval, self.w_val, self.stats, w_lsb=self._w_lsb, grid=self._grid(xscale)
             )
         else:
             facc = CATALOG[APPROX_ACC_FORMAT] if cfg.acc == "approx-fma" else CATALOG[cfg.acc]
-            args = (int(facc.man_bits), int(facc.emin))
-            xc = np.ascontiguousarray(codes)
-            wc = np.ascontiguousarray(self.w_codes)
+            args = (int(facc.man_bits), int(facc.emin), float(facc.max_finite), math.inf)
             if cfg.acc == "approx-fma":
                 y = kern.approx_fma_matmul(
-                    xc, wc, self.ca.values, self.cw.values, self.ca.raw_exp, self.cw.raw_exp,
-                    *args, int(facc.bias), float(facc.max_finite), math.inf, cfg.granularity,
+                    np.ascontiguousarray(xval), np.ascontiguousarray(self.ca.raw_exp[codes]),
+                    self._w_t("w_val"), self._w_t("w_raw_exp"), *args, cfg.granularity,
                 )
             else:
-                y = kern.float_acc_matmul_fast(
-                    np.ascontiguousarray(xval), self._wv_t(), *args, float(facc.max_finite),
-                    math.inf,
-                )
+                y = kern.float_acc_matmul(np.ascontiguousarray(xval), self._w_t("w_val"), *args)
             y = y.astype(np.float32)  # exact: the accumulator format is inside float32
         return y, codes, xscale
 
