@@ -18,7 +18,10 @@ def add_parser(sub):
         "cost-model points (MACs or multipliers over minifloat and integer formats) it also "
         "writes the cost model: LUTs and Fmax against bit width, the fitted LUT model and its "
         "error, Pareto plots of LUTs against quantization SQNR, and costmodel.md, a markdown "
-        "snippet for the README.",
+        "snippet for the README. When it also holds exmy evaluate records (accuracy on "
+        "all-MiniLM-L6-v2) it joins accuracy to cost: accuracy.csv/.md, accuracy_cost.csv "
+        "(per-channel exact configurations beside the exact MAC's LUT+FF and SQNR proxy), "
+        "summary.json (rank correlation, Pareto front) and accuracy_cost.png.",
     )
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE",
                    help=f"results database (default {DEFAULT_DB})")
@@ -38,6 +41,7 @@ def run(args) -> int:
     out = output_dir(args.out, "-o")
     res = write_report(args.db, out)
     files = res["tables"] + res["plots"]
+    cm: dict = {}
     if args.costmodel:
         from exmy.synth.report import write_costmodel_report
 
@@ -57,7 +61,43 @@ def run(args) -> int:
             missed = [r for r in iso["rows"] if r["status"] != "ok" or not r["met"]]
             print(f"cost model at equal clock: {len(iso['rows'])} points, "
                   f"{len(missed)} not meeting their clock (isofreq.md says which and why)")
+    files += _accuracy(args.db, out, cm["rows"] if args.costmodel and cm.get("rows") else [])
     print(f"wrote {len(files)} files to {out}:")
     for f in files:
         print(f"  {Path(f).name}")
     return 0
+
+
+def _accuracy(db: str, out: Path, cost_rows: list[dict]) -> list[str]:
+    """The accuracy-vs-cost join (exmy.evaluate.report) when the database holds evaluate
+    records; prints what it joined. Returns the files written."""
+    from exmy.evaluate.report import accuracy_cost_report, evaluate_rows, most_common_sentences
+
+    rows = evaluate_rows(db)
+    if not rows:
+        return []
+    n = most_common_sentences(rows)
+    sel = [r for r in rows if r["sentences"] == n]
+    other = len(rows) - len(sel)
+    mac = [r for r in cost_rows if r["variant"] == "acc"]
+    targets = sorted({r["target"] for r in mac})
+    target = "ecp5" if "ecp5" in targets else (targets[0] if targets else None)
+    summary = accuracy_cost_report(sel, [r for r in mac if r["target"] == target], out,
+                                   target or "none")
+    left = f"; {other} record(s) with other sentence counts left out" if other else ""
+    if target is None:
+        print(f"accuracy: {len(sel)} evaluate configuration(s) on {n} sentences{left}; no "
+              f"exact-MAC cost-model points to join them to (`exmy sweep costmodel` makes "
+              f"them)")
+    else:
+        rho = summary.get("spearman_sqnr_normal_vs_cosine_mean")
+        rank = f"; Spearman(SQNR N(0,1), cosine mean) {rho:.2f}" if rho is not None else ""
+        front = summary.get("pareto_lut_ff_vs_cosine")
+        pareto = f"; LUT+FF-vs-accuracy Pareto front: {', '.join(front)}" if front else ""
+        print(f"accuracy vs cost: joined {summary['joined']} of {len(sel)} evaluate "
+              f"configuration(s) on {n} sentences (per-channel, exact products and "
+              f"accumulation, weights = activations) to the exact MAC's LUT+FF and SQNR proxy "
+              f"on {target}{left}{rank}{pareto}")
+    names = ["accuracy.csv", "accuracy.md", "accuracy_cost.csv", "summary.json",
+             "accuracy_cost.png"]
+    return [str(out / f) for f in names if (out / f).exists()]

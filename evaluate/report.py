@@ -30,7 +30,10 @@ from exmy.golden import parse_format
 from .db import EvaluateDB
 from .run import spearman
 
-__all__ = ["build_report", "main"]
+__all__ = [
+    "accuracy_cost_report", "build_report", "costmodel_csv_points", "evaluate_rows", "main",
+    "most_common_sentences",
+]
 
 _MEASURES = ("cosine_mean", "cosine_min", "nn_agreement", "spearman", "seconds")
 
@@ -44,27 +47,76 @@ def _pareto(points: list[tuple[float, float, str]]) -> list[str]:
     return front
 
 
+def evaluate_rows(db_path) -> list[dict]:
+    """The ``evaluate_results`` records of a results database, read only: [] when the file
+    has no such table (a database of synthesis records only is not changed)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
+    try:
+        has = con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evaluate_results'"
+        ).fetchone()
+    finally:
+        con.close()
+    if not has:
+        return []
+    db = EvaluateDB(db_path)
+    try:
+        return db.rows()
+    finally:
+        db.close()
+
+
+def most_common_sentences(rows: list[dict]) -> int | None:
+    """The sentence count most evaluate records share (the larger one on a tie): the rows a
+    report puts side by side."""
+    counts: dict[int, int] = {}
+    for r in rows:
+        counts[r["sentences"]] = counts.get(r["sentences"], 0) + 1
+    return max(counts, key=lambda n: (counts[n], n)) if counts else None
+
+
+def costmodel_csv_points(costmodel_dir, target: str = "ecp5") -> list[dict]:
+    """The exact-MAC points (variant ``acc``) of one target from a cost-model report folder's
+    costmodel_points.csv (``exmy report`` writes it)."""
+    with open(Path(costmodel_dir) / "costmodel_points.csv") as f:
+        return [p for p in csv.DictReader(f) if p["target"] == target and p["variant"] == "acc"]
+
+
 def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
                  target: str = "ecp5") -> dict:
+    """``accuracy_cost_report`` of the evaluate records in ``db_path`` against the cost-model
+    points in ``costmodel_dir``/costmodel_points.csv."""
     rows = EvaluateDB(db_path).rows()
     if sentences is not None:
         rows = [r for r in rows if r["sentences"] == sentences]
     if not rows:
         raise ValueError(f"No evaluate results in {db_path}" +
                          (f" for {sentences} sentences" if sentences else ""))
+    return accuracy_cost_report(rows, costmodel_csv_points(costmodel_dir, target), out_dir,
+                                target)
+
+
+def accuracy_cost_report(rows: list[dict], cost_points: list[dict], out_dir,
+                         target: str = "ecp5") -> dict:
+    """Write accuracy.csv, accuracy.md, accuracy_cost.csv, summary.json and accuracy_cost.png
+    (see the module docstring) into ``out_dir`` from evaluate records ``rows`` and cost-model
+    rows ``cost_points`` (dicts with format, label, kind, bits, lut, ff, fmax_mhz,
+    sqnr_normal, sqnr_laplace: ``synth.costmodel`` rows or costmodel_points.csv lines of one
+    target's exact MAC). Returns the summary (``joined``: how many configurations found a
+    cost point)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy_cost.png").unlink(missing_ok=True)  # written again only with >= 3 points
     with open(out / "accuracy.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["key", "sentences", *_MEASURES])
         for r in rows:
             w.writerow([r["key"], r["sentences"], *(r[m] for m in _MEASURES)])
 
-    points = {}
-    with open(Path(costmodel_dir) / "costmodel_points.csv") as f:
-        for p in csv.DictReader(f):
-            if p["target"] == target and p["variant"] == "acc":
-                points[parse_format(p["format"])] = p
+    points = {parse_format(p["format"]): p for p in cost_points
+              if p.get("lut") not in (None, "") and p.get("ff") not in (None, "")}
     joined = []
     for r in rows:
         if (r["scaling"], r["product"], r["acc"]) != ("channel", "exact", "exact"):
@@ -74,9 +126,10 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
         p = points.get(parse_format(r["weights"]))
         if p is None:
             continue
+        lut, ff = round(float(p["lut"])), round(float(p["ff"]))
         joined.append({
             "format": p["label"], "kind": p["kind"], "bits": int(p["bits"]),
-            "lut": int(p["lut"]), "ff": int(p["ff"]), "lut_ff": int(p["lut"]) + int(p["ff"]),
+            "lut": lut, "ff": ff, "lut_ff": lut + ff,
             "fmax_mhz": float(p["fmax_mhz"]), "sqnr_normal": float(p["sqnr_normal"]),
             "sqnr_laplace": float(p["sqnr_laplace"]),
             **{m: r[m] for m in _MEASURES},
@@ -87,7 +140,8 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
             w = csv.DictWriter(f, fieldnames=list(joined[0]))
             w.writeheader()
             w.writerows(joined)
-    summary: dict = {"target": target, "configurations": len(rows), "joined": len(joined)}
+    summary: dict = {"target": target, "configurations": len(rows), "joined": len(joined),
+                     "sentences": sorted({r["sentences"] for r in rows})}
     nonfinite = [j["format"] for j in joined if not np.isfinite(j["cosine_mean"])]
     summary["nonfinite"] = nonfinite  # e.g. a float32 output overflow: left out below
     joined_all, joined = joined, [j for j in joined if np.isfinite(j["cosine_mean"])]
