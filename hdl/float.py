@@ -222,9 +222,11 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
                   carry: dict | None = None, delay_in: float = 0.0,
                   normalize_sub: bool = True):
     """:func:`decode_float` of several operands side by side (``operands``: a list of
-    ``(bits, fmt, name)``), with fine cut points in fmax mode: ``"dec_lzc"`` after the class
-    flags and the leading-zero count of the subnormal significands, ``"dec_norm"`` is left to
-    the caller (the normalising shift's delay is returned). ``carry``: other values still
+    ``(bits, fmt, name)``), with a fine cut point in fmax mode: ``"dec_class"`` after the
+    field tests (exponent all ones / zero, mantissa non-zero / all ones in groups, exponent
+    minus bias) and, beside them, the subnormal shift amounts (leading-zero counts); the
+    classes and the normalising shift follow (their delay is returned for the caller's next
+    cut). ``carry``: other values still
     needed later. Returns ``(unpacked list, carry, delay)``: ``delay`` (ns) is the logic
     after the last cut. With an explicit latency (or no pipe) this is exactly
     :func:`decode_float` per operand."""
@@ -249,6 +251,14 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
             vals[f"{i}nz{n}"] = man[lo : lo + g] != 0
             vals[f"{i}ones{n}"] = man[lo : lo + g] == (1 << len(man[lo : lo + g])) - 1
         d0 = max(d0, dm.logic(min(max(E, M, 1), g)), dm.adder(E + 1))
+        if normalize_sub and fmt.zero and fmt.subnormals and M + 1 > dm.k:
+            # the subnormal shift amount (leading zeros of the mantissa field + 1) beside
+            # the field tests
+            lz = leading_zeros(m, man, f"{_name}_sub_lz")
+            sa = Signal(range(M + 1), name=f"{_name}_sub_shift")
+            m.d.comb += sa.eq(Mux((e == 0) & (man != 0), lz + 1, 0))
+            vals[f"{i}sa"] = sa
+            d0 = max(d0, dm.lzc(M) + dm.lut(1), dm.logic(E + M) + dm.lut(1))
     vals.update(carry)
     vals = cut(pipe, "dec_class", delay_in + d0, vals)
     carry = {k: vals[k] for k in carry}
@@ -266,46 +276,63 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
         up = decode_float(m, bits, fmt, name, normalize_sub=False, flags=flags)
         ups.append(up)
         d1 = max(d1, dm.lut(2) + (dm.lut(1) if len(parts) > 3 else 0.0))
-        if normalize_sub and fmt.zero and fmt.subnormals and M > 0:
+        if f"{i}sa" in vals:  # computed before the cut
+            lzs.append(vals[f"{i}sa"])
+            small = False
+        elif normalize_sub and fmt.zero and fmt.subnormals and M > 0:
+            # narrow (p <= k): the normalised significand is a function of p + 1 bits
             man = bits[:M]
             lz = leading_zeros(m, man, f"{name}_sub_lz")
             sa = Signal(range(M + 1), name=f"{name}_sub_shift")
             m.d.comb += sa.eq(Mux(flags["sub"] & nz, lz + 1, 0))
             lzs.append(sa)
-            if M + 1 <= dm.k:  # the normalised significand: a function of p + 1 bits
-                d1 = max(d1, dm.logic(M + 2))
-            else:
-                d1 = max(d1, dm.lzc(M) + dm.lut(1))
-                small = False
+            d1 = max(d1, dm.logic(M + 2))
         else:
             lzs.append(None)
     if not any(sa is not None for sa in lzs):
         return ups, carry, d1
-    if not small:
-        v = {}
-        for i, (up, sa) in enumerate(zip(ups, lzs, strict=True)):
-            for f in ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero"):
-                v[f"{i}{f}"] = getattr(up, f)
-            v[f"{i}sa"] = sa
-        v.update(carry)
-        v = cut(pipe, "dec_lzc", d1, v)
-        carry = {k: v[k] for k in carry}
-        ups = [Unpacked(*(v[f"{i}{f}"] for f in ("sign", "sig", "exp", "is_nan", "is_inf",
-                                                  "is_zero"))) for i in range(len(ups))]
-        lzs = [v[f"{i}sa"] for i in range(len(ups))]
-        d1 = 0.0
-    out, d2 = [], 0.0
-    for (_, _fmt, name), up, sa in zip(operands, ups, lzs, strict=True):
+    if small:
+        out = []
+        for (_, _fmt, name), up, sa in zip(operands, ups, lzs, strict=True):
+            if sa is not None:
+                p = len(up.sig)
+                sig = Signal(p, name=f"{name}_norm_sig")
+                exp = Signal(up.exp.shape(), name=f"{name}_norm_exp")
+                m.d.comb += [sig.eq((up.sig << sa)[:p]), exp.eq(up.exp - sa)]
+                up = Unpacked(up.sign, sig, exp, up.is_nan, up.is_inf, up.is_zero)
+            out.append(up)
+        return out, carry, d1
+    # wide: the normalising shift of every operand level by level (after the significand's
+    # multiplexer), a fine cut "dec_shift" after every two levels; the exponents subtract
+    # the shift amounts beside the first levels
+    v = {}
+    for i, (up, sa) in enumerate(zip(ups, lzs, strict=True)):
+        exp = up.exp
         if sa is not None:
-            p = len(up.sig)
-            sig = Signal(p, name=f"{name}_norm_sig")
-            exp = Signal(up.exp.shape(), name=f"{name}_norm_exp")
-            m.d.comb += [sig.eq((up.sig << sa)[:p]), exp.eq(up.exp - sa)]
-            up = Unpacked(up.sign, sig, exp, up.is_nan, up.is_inf, up.is_zero)
-            if not small:
-                d2 = max(d2, dm.shifter(p, len(sa)), dm.adder(len(exp)))
-        out.append(up)
-    return out, carry, d1 + d2
+            exp = Signal(up.exp.shape(), name=f"{operands[i][2]}_norm_exp")
+            m.d.comb += exp.eq(up.exp - sa)
+        v.update({f"{i}sign": up.sign, f"{i}sig": up.sig, f"{i}exp": exp,
+                  f"{i}is_nan": up.is_nan, f"{i}is_inf": up.is_inf,
+                  f"{i}is_zero": up.is_zero, f"{i}sa": sa})
+    nlev = max(len(sa) for sa in lzs if sa is not None)
+    delay = dm.lut(1)
+    for k in range(nlev):
+        for i, sa in enumerate(lzs):
+            if sa is None or k >= len(sa):
+                continue
+            sig = v[f"{i}sig"]
+            nv = Signal(len(sig), name=f"{operands[i][2]}_norm_l{k}")
+            m.d.comb += nv.eq(Mux(v[f"{i}sa"][k], (sig << (1 << k))[: len(sig)], sig))
+            v[f"{i}sig"] = nv
+        delay += dm.lut(1)
+        if k % 2 == 1 and k < nlev - 1:
+            v.update(carry)
+            v = cut(pipe, "dec_shift", max(delay, d1, dm.lut(1) + dm.adder(len(exp))), v)
+            carry = {kk: v[kk] for kk in carry}
+            delay, d1 = 0.0, 0.0
+    out = [Unpacked(*(v[f"{i}{f}"] for f in ("sign", "sig", "exp", "is_nan", "is_inf",
+                                              "is_zero"))) for i in range(len(ups))]
+    return out, carry, max(delay, d1)
 
 
 def decode_int(m: Module, bits: Value, fmt: IntFormat, name: str) -> Unpacked:
