@@ -17,6 +17,7 @@ import re
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.lib import io
 from amaranth.sim import Simulator
 
 from exmy.cli.main import main
@@ -97,7 +98,7 @@ def test_build_argument_errors(tmp_path):
      "(y), not 'acc'"),
     (["build", "int-mac", "--a", "int8", "--board", "icebreaker", "--rounding", "rtz"],
      "exmy build: error: Unit 'int-mac' does not take --rounding; it takes --a, --b, "
-     "--latency, --depth, --acc-bits, --saturate-acc"),
+     "--latency, --depth, --acc-bits, --saturate-acc, --acc-chunk, --target, --fmax"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
@@ -413,12 +414,14 @@ class _Oversize(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        prev = platform.request("button", 0).i
+        m.submodules.button = button = io.Buffer("i", platform.request("button", 0, dir="-"))
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        prev = button.i
         for i in range(200):
             r = Signal(30, name=f"r{i}")
             m.d.sync += r.eq(Cat(prev, r[:-1]))
             prev = r[-1]
-        m.d.comb += platform.request("led", 0).o.eq(prev)
+        m.d.comb += led.o.eq(prev)
         return m
 
 
