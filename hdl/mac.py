@@ -846,45 +846,69 @@ class MAC(Unit):
         sig_a, f_a = field_sig(v["a"], fa, gate if gate_a else None)
         sig_b, f_b = field_sig(v["b"], fb, None if gate_a else gate)
 
-        tree = fm and self.multiplier != "lmul" and (
-            dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits) > dm.period(self.fmax))
-        if self.multiplier == "lmul" and fm:
-            carry = {"neg": sign & en if p.has_flags else sign, "special": special,
-                     "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-            prod, shift, drop, carry = self._lmul_product(m, v, nan, inf, en, st, carry)
-            sign, special = carry["neg"], carry["special"]
-            v = {**v, **{k: carry[k] for k in ("valid", "clear", "rand")}}
-            en = Const(1, 1)  # (already in neg)
-        elif self.multiplier == "lmul":
-            prod, shift, drop = self._lmul_product(m, v, nan, inf, en)
-        else:
-            # -- significand product: one `*` (Yosys may map it to a DSP) -----------------
-            prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
-            if not tree:
-                m.d.comb += prod.eq(sig_a * sig_b)
+        if fm and self.multiplier != "lmul":
+            # fmax mode: a cut after decode, the special-value test and the exponent sum;
+            # then the gate and one `*`, or (too slow for the period) partial products and
+            # an adder tree cut between its levels (exmy.hdl.arith)
             shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
             m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
+            raw_a, _ = field_sig(v["a"], fa, None)
+            raw_b, _ = field_sig(v["b"], fb, None)
+            c = _fine_cut(st, "decode", {"sig_a": raw_a, "sig_b": raw_b, "shift": shift,
+                                         "sign": sign, "en": en, "special": special,
+                                         "valid": v["valid"], "clear": v["clear"],
+                                         "rand": v["rand"]},
+                          # each operand's classes, then their combination with valid
+                          delay=dm.logic(max(fa.width, fb.width)) + dm.lut(1))
+            # the gate: a skipped or special product is 0 (narrower significand & en)
+            en = c["en"]
+            ga = c["sig_a"] & _rep(en, fa.sig_bits) if (p.has_flags and gate_a) else c["sig_a"]
+            gb = (c["sig_b"] & _rep(en, fb.sig_bits) if (p.has_flags and not gate_a)
+                  else c["sig_b"])
+            neg = Signal(name="s0_neg")
+            m.d.comb += neg.eq(c["sign"] & en if p.has_flags else c["sign"])
+            d = {"sig_a": ga, "sig_b": gb, "shift": c["shift"], "neg": neg,
+                 "special": c["special"], "valid": c["valid"], "clear": c["clear"],
+                 "rand": c["rand"]}
+            sa, sb = d.pop("sig_a"), d.pop("sig_b")
+            prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
+            if dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits) > dm.period(self.fmax):
+                built = tree_multiply(m, sa, sb, pipe=st, dm=dm, carry=d, name="s0_mul",
+                                      delay_in=dm.lut(1))
+                m.d.comb += prod.eq(built.value)
+                x = {"prod": prod, **built.carry}
+                delay = built.delay
+            else:
+                m.d.comb += prod.eq(sa * sb)
+                x = {"prod": prod, **d}
+                delay = dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits)
+            x = _fine_cut(st, "product", x, delay=delay)
             drop = 2
-        neg = Signal(name="s0_neg")
-        m.d.comb += neg.eq(sign & en if p.has_flags else sign)
-        x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
-             "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-        if tree:
-            # fmax mode, a `*` too slow for the period: partial products and an adder tree
-            # cut between its levels (exmy.hdl.arith)
-            rest = {k: x[k] for k in x if k != "prod"}
-            built = tree_multiply(m, sig_a, sig_b, pipe=st, dm=dm, carry=rest,
-                                  delay_in=dm.lut(1), name="s0_mul")
-            m.d.comb += prod.eq(built.value)
-            x = {"prod": prod, **built.carry}
-            x = _fine_cut(st, "product", x, delay=built.delay)
-        elif fm:
-            # lmul: the test of t and the product mux after the cut "lmul_sum"
-            d = (dm.logic(fa.exp_bits + 4) + dm.lut(1) if self.multiplier == "lmul"
-                 else dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits))
-            x = _fine_cut(st, "product", x, delay=d)
-        elif "product" in cuts:
-            x = st.register(x, "p_")
+        else:
+            if self.multiplier == "lmul" and fm:
+                carry = {"neg": sign & en if p.has_flags else sign, "special": special,
+                         "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
+                prod, shift, drop, carry = self._lmul_product(m, v, nan, inf, en, st, carry)
+                sign, special = carry["neg"], carry["special"]
+                v = {**v, **{k: carry[k] for k in ("valid", "clear", "rand")}}
+                en = Const(1, 1)  # (already in neg)
+            elif self.multiplier == "lmul":
+                prod, shift, drop = self._lmul_product(m, v, nan, inf, en)
+            else:
+                # -- significand product: one `*` (Yosys may map it to a DSP) -------------
+                prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
+                m.d.comb += prod.eq(sig_a * sig_b)
+                shift = Signal(max(fa.exp_bits, fb.exp_bits) + 1, name="s0_shift")
+                m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
+                drop = 2
+            neg = Signal(name="s0_neg")
+            m.d.comb += neg.eq(sign & en if p.has_flags else sign)
+            x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
+                 "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
+            if fm:  # lmul: the test of t and the product mux after the cut "lmul_sum"
+                x = _fine_cut(st, "product", x, delay=dm.logic(fa.exp_bits + 4) + dm.lut(1))
+            elif "product" in cuts:
+                x = st.register(x, "p_")
 
         # -- align: shift onto the accumulator grid ----------------------------------------
         mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
