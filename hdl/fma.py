@@ -166,9 +166,10 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
     side (the swap is one's sign, the shift a multiplexer; the FMA's window top likewise);
     the shift amount is not clamped to W - 1 (the shifter's levels beyond the window width
     are one zeroing level), so the sticky compare excludes a zero Y explicitly."""
-    # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top, W - 1 exactly when Y is zero
-    y_low_p, y_low_c = tz_p + (W - 1 - wp), tz_c + (W - 1 - pc)
-    y_zero_p, y_zero_c = tz_p == wp, tz_c == pc
+    # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top, W - 1 exactly when Y is zero:
+    # tz_p and tz_c come as that plus one (fma_datapath adds the constants a cut earlier)
+    y_low_p, y_low_c = tz_p, tz_c
+    y_zero_p, y_zero_c = tz_p == W, tz_c == W
     diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
     diff_n = Signal(range(-s_max, s_max + 1), name="s1_exp_diff_neg")
     m.d.comb += [diff.eq(t_c - t_prod), diff_n.eq(t_prod - t_c)]
@@ -177,7 +178,7 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
     # t_prod > t_c + y_low_c (Y is c), both sides a cut earlier, and the window top's two
     # candidates t + 1 (all beside the differences)
     tops = [t_prod, t_c, zero_p, zero_c] if approx else [
-        t_prod + 1, t_c + 1, t_prod + y_low_p + 1, t_c + y_low_c + 1]
+        t_prod + 1, t_c + 1, t_prod + y_low_p, t_c + y_low_c]
     (diff, diff_n, y_low_p, y_low_c, y_zero_p, y_zero_c, prod, sig_c, *o) = _stage(
         pipe, "exp_diff", dm.adder(len(diff)), diff, diff_n, y_low_p, y_low_c, y_zero_p,
         y_zero_c, prod, sig_c, *tops, *flags)
@@ -233,7 +234,7 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
         *keep)
     sticky = Signal(name="s1_sticky")
     if approx:
-        m.d.comb += sticky.eq((amount > y_low) & ~y_zero)
+        m.d.comb += sticky.eq((amount >= y_low) & ~y_zero)
         d_sticky = dm.lut(1) + dm.adder(len(amount))
     else:
         m.d.comb += sticky.eq(y_low & ~y_zero)
@@ -373,6 +374,13 @@ def fma_datapath(
     )
     d_product = max(d_mul, d_side0 + d_product) if fine else max(
         dm.multiplier(pa, pb), d_product)
+    if fine:
+        # the alignment's sticky compare needs tz + the window offsets + 1: added here
+        tz_p1 = Signal(range(W + 1), name="s0_prod_low")
+        tz_c1 = Signal(range(W + 1), name="s0_c_low")
+        m.d.comb += [tz_p1.eq(tz_p + (W - wp)), tz_c1.eq(tz_c + (W - pc))]
+        tz_p, tz_c = tz_p1, tz_c1
+        d_product = max(d_product, dm.adder(len(tz_p)) + dm.lut(1) + dm.adder(len(tz_p1)))
     (prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan, inf,
      inf_sign) = pipe.stage(
         "product", prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan,
