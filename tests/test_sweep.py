@@ -278,6 +278,8 @@ def test_sigkill_and_resume(synth_tools, gen, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        proc.wait()
+        proc.stdout.close()
     with sqlite3.connect(db) as con:
         before = dict(con.execute("SELECT flow_key, created FROM records").fetchall())
     assert 3 <= len(before) < 12
@@ -514,16 +516,17 @@ def test_dask_sweep_survives_a_killed_worker(synth_tools, gen, tmp_path):
     procs = []
     result: dict = {}
     t0 = time.monotonic()
+    logs = [open(tmp_path / "scheduler.log", "w"), open(tmp_path / "worker.log", "w")]
     try:
         procs.append(subprocess.Popen(
             [str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port),
              "--no-dashboard"], start_new_session=True, env=env,
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "scheduler.log", "w")))
+            stdout=subprocess.DEVNULL, stderr=logs[0]))
         procs.append(subprocess.Popen(
             [str(dask), "worker", addr, "--host", "127.0.0.1", "--nworkers", "1",
              "--nthreads", "2", "--no-dashboard", "--death-timeout", "60"],
             start_new_session=True, env=env, cwd=tmp_path,
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w")))
+            stdout=subprocess.DEVNULL, stderr=logs[1]))
         with distributed.Client(addr, timeout=30, set_as_default=False) as watcher:
             watcher.wait_for_workers(1, timeout=60)
             pts = [{"unit": "mul", "params": {"n": n}, "target": "generic"}
@@ -558,6 +561,8 @@ def test_dask_sweep_survives_a_killed_worker(synth_tools, gen, tmp_path):
             except ProcessLookupError:
                 pass
             p.wait(timeout=30)
+        for f in logs:
+            f.close()
     assert "error" not in result, result.get("error")
     calls = [line.split() for line in log.read_text().splitlines()]
     pids = {pid for _, pid in calls}
