@@ -5,7 +5,10 @@ A MAC is stateful, so its stimulus is one per-cycle stream of ``(a, b, valid, cl
 (+ ``rand`` for stochastic rounding) and its expected outputs are the golden model's state
 after each cycle. ``run_vectors`` applies vector ``i`` in cycle ``i`` and reads the outputs
 ``latency`` edges later: by the unit's timing contract ``acc`` (and ``flags``) then show the
-state after cycle ``i``, so every cycle is checked, not only the end of a dot product.
+state after cycle ``i``, so every cycle is checked, not only the end of a dot product. A
+segmented accumulator (``acc_chunk``) changes nothing here: its carry resolution
+(``acc_latency`` edges) is part of ``latency``, and the golden model, which knows no chunks,
+gives the expected state of every cycle.
 
 ``y`` lags ``acc`` by ``y_latency`` further edges, and ``check`` reads every output at the
 same ``latency``: at read slot ``i``, ``y`` shows the conversion of the state after cycle
