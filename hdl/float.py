@@ -254,9 +254,9 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
         if normalize_sub and fmt.zero and fmt.subnormals and M + 1 > dm.k:
             # the subnormal shift amount (leading zeros of the mantissa field + 1) beside
             # the field tests
-            lz = leading_zeros(m, man, f"{_name}_sub_lz")
+            lz = leading_zeros(m, Cat(man, Const(0, 1)), f"{_name}_sub_lz")  # lz(man) + 1
             sa = Signal(range(M + 1), name=f"{_name}_sub_shift")
-            m.d.comb += sa.eq(Mux((e == 0) & (man != 0), lz + 1, 0))
+            m.d.comb += sa.eq(Mux((e == 0) & (man != 0), lz, 0))
             vals[f"{i}sa"] = sa
             d0 = max(d0, dm.lzc(M) + dm.lut(1), dm.logic(E + M) + dm.lut(1))
     vals.update(carry)
@@ -282,9 +282,9 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
         elif normalize_sub and fmt.zero and fmt.subnormals and M > 0:
             # narrow (p <= k): the normalised significand is a function of p + 1 bits
             man = bits[:M]
-            lz = leading_zeros(m, man, f"{name}_sub_lz")
+            lz = leading_zeros(m, Cat(man, Const(0, 1)), f"{name}_sub_lz")  # lz(man) + 1
             sa = Signal(range(M + 1), name=f"{name}_sub_shift")
-            m.d.comb += sa.eq(Mux(flags["sub"] & nz, lz + 1, 0))
+            m.d.comb += sa.eq(Mux(flags["sub"] & nz, lz, 0))
             lzs.append(sa)
             d1 = max(d1, dm.logic(M + 2))
         else:
@@ -685,6 +685,13 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
             f = Signal(name=f"{name}_exp_{tag}{j}")
             m.d.comb += f.eq(exp < lim + j)
             flags[f"{tag}{j}"] = f
+    # the low bits of the distance e_align - e1 for either value of shl (no adder after e1)
+    if dmax:
+        nd = max(dmax, 1).bit_length()
+        for j in (0, 1):
+            f = Signal(nd, name=f"{name}_sub_diff{j}")
+            m.d.comb += f.eq((e_align + j - exp)[:nd])
+            flags[f"diff{j}"] = f
     # wide ORs in groups of k*k bits (two LUT levels), finished after the cut
     g = dm.k * dm.k
     top = sig[max(W - T - 1, 0):]
@@ -730,14 +737,14 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
                      clamp.eq(Mux(shl, v.pop("c1"), v.pop("c0")))]
         d = Signal(range(dmax + 1), name=f"{name}_sub_shift")
         diff = Signal(len(d), name=f"{name}_sub_diff")
-        m.d.comb += diff.eq((e_align - e1)[: len(d)])
+        m.d.comb += diff.eq(Mux(shl, v.pop("diff1"), v.pop("diff0")))
         if align_max is None:
             m.d.comb += d.eq(Mux(below, Mux(clamp, dmax, diff), 0))
         else:
             m.d.comb += d.eq(Mux(below, diff, 0))
         e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
         m.d.comb += e3.eq(Mux(below, e_align, e1))
-        d2 = max(d2, dm.adder(len(d)) + dm.lut(1))
+        d2 = max(d2, dm.lut(2))
         v = cut(pipe, "rnd_dist", d2, {"s1": v.pop("s1"), "d": d, "e3": e3, "st": st,
                                          "zero_in": zero_in, **v})
         s2 = Cat(Const(0, Wx - W), v.pop("s1"))
