@@ -189,7 +189,7 @@ SYNTH1 = ["synth", "int-multiplier", "--a", "int3", "--target", "generic"]
      "first"),
     (["sweep", "{tmp}"],
      "exmy sweep: error: Sweep file '{tmp}' is a directory; give a .toml file or the name of a "
-     "built-in sweep (costmodel)"),
+     "built-in sweep (costmodel, costmodel_fmax)"),
     (SWEEP1 + ["-j", "0", "--db", "{tmp}/new.sqlite"],
      "exmy sweep: error: -j must be a positive integer (the number of local worker processes; "
      "1 runs in this process), not 0"),
