@@ -675,7 +675,10 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
         d1 += dm.adder(ew)
     else:
         shl = ~sig[W - 1]
-    m.d.comb += [s1.eq(Mux(shl, (sig << 1)[:W], sig)), e1.eq(exp - shl)]
+    # (exp - 1 from the register, then the multiplexer: no carry chain behind shl's LUT)
+    exp_m1 = Signal(signed(ew), name=f"{name}_s1_exp_m1")
+    m.d.comb += [s1.eq(Mux(shl, (sig << 1)[:W], sig)), exp_m1.eq(exp - 1),
+                 e1.eq(Mux(shl, exp_m1, exp))]
     # below the subnormal grid / beyond the shifter, for either value of shl
     flags = {}
     for lim, tag in [(e_align, "b"), (e_align - dmax, "c")]:
