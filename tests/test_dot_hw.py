@@ -23,7 +23,7 @@ from exmy.cli.main import main
 from exmy.golden.mx import mx_dequantize, mx_quantize
 from exmy.hdl.dot import Dot, MXDot
 from exmy.hdl.registry import build
-from exmy.sim.check import check
+from exmy.sim.check import check, stimulus_for
 
 from hwtest import assert_ok, cli_error, esc, need
 
@@ -109,7 +109,7 @@ def test_exhaustive_2_24(comp, tmp_path):
 def test_exhaustive_too_large():
     with pytest.raises(ValueError, match=esc(
             "Exhaustive checking of 32 input bits is too large (max 24)")):
-        check(MXDot("e4m3fn", block=1), "icarus", mode="exhaustive")
+        stimulus_for(MXDot("e4m3fn", block=1), mode="exhaustive")
 
 
 @pytest.mark.slow
