@@ -297,3 +297,19 @@ def test_skipped_register_caught(prove_tools, tmp_path, monkeypatch):
                      tmp_path / "proof", timeout=240)
     assert res.status == "FAIL", res.line()
     assert res.failed_ports == ("y",)
+
+
+def test_fine_rounder_checks_rounding():
+    """The rounder's fmax path names a bad rounding mode as the latency path does."""
+    from amaranth.hdl import Const, Module
+
+    from exmy.golden import parse_format
+    from exmy.hdl.float import round_encode
+    from exmy.hdl.timing import Probe
+
+    m = Module()
+    pipe = Pipeline(m, plan=Probe())
+    with pytest.raises(ValueError, match=r"^Rounding mode must be one of .*, not 'bogus'$"):
+        round_encode(m, parse_format("e4m3"), sign=Const(0, 1), sig=Const(0, 8),
+                     exp=Const(0, 6), is_nan=Const(0, 1), is_inf=Const(0, 1),
+                     rounding="bogus", pipe=pipe)
