@@ -668,7 +668,7 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
         dmax = min(dmax, align_max)
     s1 = Signal(W, name=f"{name}_s1_sig")
     e1 = Signal(signed(ew), name=f"{name}_s1_exp")
-    d1 = dm.adder(ew)
+    d1 = dm.adder(ew) + dm.lut(1)  # the exponent tests: carry chains, then the route out
     if align_max is not None:
         shl = Signal(name=f"{name}_s1_shift")
         m.d.comb += shl.eq(~sig[W - 1] & (exp > fmt.emin))
