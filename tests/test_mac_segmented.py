@@ -160,7 +160,7 @@ def test_segmented_registers_only_at_chunk_bounds():
 def test_hw_amaranth(comp):
     from exmy.sim.check import check
 
-    res = check(comp, "amaranth", inputs=_stream(comp, 1500, pairs=False))
+    res = check(comp, "amaranth", inputs=_stream(comp, 700, pairs=False))
     assert_ok(res)
 
 
@@ -259,7 +259,7 @@ def test_fmax_hw(name):
 
     comp = FMAX[name]()
     assert comp.plan.fmax_predicted >= comp.fmax
-    res = check(comp, "amaranth", inputs=_stream(comp, 1200, pairs=False))
+    res = check(comp, "amaranth", inputs=_stream(comp, 600, pairs=False))
     assert_ok(res)
 
 
