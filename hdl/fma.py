@@ -28,7 +28,7 @@ from exmy.golden.params import (
     fma_window_bits,
 )
 
-from .arith import tree_multiply
+from .arith import cut, tree_multiply
 from .base import Unit, unit_builder
 from .float import (
     Unpacked,
@@ -58,11 +58,15 @@ __all__ = [
 
 #: pipeline cut points in datapath order (``latency`` registers go to evenly spaced cuts)
 FMA_CUTS = ("product", "sum", "norm", "round")
-#: the further candidate cuts of fmax mode (pass-throughs with an explicit latency), in
-#: datapath order: "align_shift" and "norm_shift" once per shifter level; "exp_swap" and
-#: "window_offset" only in ApproxFMA
-FMA_FINE_CUTS = ("decode", "exp_diff", "exp_swap", "window_offset", "align_amount",
-                 "align_shift", "add", "norm_lzc", "norm_shift", "norm_fine")
+#: the datapath's further candidate cuts in fmax mode (with an explicit latency the one-piece
+#: datapath is built), in datapath order: "decode" before one `*`, or "mul_level" between
+#: the product tree's levels (hdl/arith.py) when `*` does not fit; "align_shift" and
+#: "norm_shift" once per shifter level; "exp_swap", "window_room", "window_offset" and
+#: "norm_cap" (a window) only in ApproxFMA, "norm_fine" only in the FMA. The rounders add
+#: theirs (hdl/float.py; ApproxFMA's: _round_approx_fine)
+FMA_FINE_CUTS = ("decode", "mul_level", "exp_diff", "exp_swap", "window_room", "window_offset",
+                 "align_amount", "align_shift", "norm_lzc", "norm_cap", "norm_limit",
+                 "norm_shift", "norm_fine")
 #: FMA normalization: coarse shift in groups of this many bits, then a narrow fine shift
 #: (chosen by measurement: docs/results/fma_area.md, "Design parameters")
 FMA_COARSE = 4
@@ -84,14 +88,6 @@ def _stage(pipe: Pipeline, name: str, delay: float, *values):
     """``pipe.stage`` that always returns a tuple (also for one value)."""
     out = pipe.stage(name, *values, delay=delay)
     return out if len(values) != 1 else (out,)
-
-
-def _stage_decoded(pipe: Pipeline, name: str, delay: float, *ds: Unpacked) -> list[Unpacked]:
-    """A cut through decoded operands (every field of each)."""
-    flat = [getattr(d, f) for d in ds for f in _UNPACKED]
-    out = _stage(pipe, name, delay, *flat)
-    n = len(_UNPACKED)
-    return [Unpacked(*out[i * n : (i + 1) * n]) for i in range(len(ds))]
 
 
 _UNPACKED = ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero")
@@ -264,6 +260,7 @@ def fma_datapath(
     pipe: Pipeline | None = None,
     coarse: int = FMA_COARSE,
     dm: DelayModel | None = None,
+    fmax: float | None = None,
 ) -> Signal:
     """Build ``y = a*b + c`` into ``m`` and return the encoding of y in ``fo``.
 
@@ -272,7 +269,8 @@ def fma_datapath(
     SPEC 3.3's coarse normalization and the rounder's approximate mode (ApproxFMA). Pipeline
     cut points (``pipe``): ``FMA_CUTS``, and in fmax mode (``pipe.plan``) the fine cuts
     ``FMA_FINE_CUTS`` (every shifter level a candidate; delays from ``dm``, the unit's delay
-    model, default ecp5's). ``coarse``: the FMA normalizer's group size (``FMA_COARSE``; 1
+    model, default ecp5's; ``fmax``, MHz: the product is a tree of adders when one ``*``
+    does not fit its period). ``coarse``: the FMA normalizer's group size (``FMA_COARSE``; 1
     gives a one-level full-width shift, for comparisons).
     """
     approx = granularity is not None
@@ -296,36 +294,43 @@ def fma_datapath(
     da = decode_float(m, a, fa, "a", normalize_sub=False)
     db = decode_float(m, b, fb, "b", normalize_sub=False)
     dc = decode_float(m, c, fc, "c", normalize_sub=False)
-    d_dec = max(_decode_delay(dm, f) for f in (fa, fb, fc))
     if not fine:
-        da, db, dc = _stage_decoded(pipe, "decode", d_dec, da, db, dc)
         # -- exact product: one `*` (a DSP when allowed) ------------------------------------
         prod = Signal(wp, name="s0_product")
         m.d.comb += prod.eq(da.sig * db.sig)
     else:
         # the operands' trailing zeros beside the decoder (for the alignment's sticky bit),
-        # then the product as a tree of adders whose levels are fine cuts (a DSP flow would
-        # keep `*`; exmy's flow maps without DSPs)
+        # then the product: one `*` if the model says it fits the period of ``fmax``, else a
+        # tree of adders whose levels are fine cuts (hdl/arith.py)
         tz_a = _trailing_zeros(m, da.sig, "s0_a_tz")
         tz_b = _trailing_zeros(m, db.sig, "s0_b_tz")
         tz_c = _trailing_zeros(m, dc.sig, "s0_c_tz")
-        d_dec = max(d_dec, dm.lut(1) + max(dm.lzc(p) for p in (pa, pb, pc)))
+        d_dec = max(max(_decode_delay(dm, f) for f in (fa, fb, fc)),
+                    dm.lut(1) + max(dm.lzc(p) for p in (pa, pb, pc)))
         flat = {f"{n}{f}": getattr(d, f) for n, d in zip("abc", (da, db, dc), strict=True)
                 for f in _UNPACKED}
         flat.update(tz_a=tz_a, tz_b=tz_b, tz_c=tz_c)
-        sig_a, sig_b = flat.pop("asig"), flat.pop("bsig")
-        # (the significands are the fields and a hidden bit: one LUT level; the decoder's
-        # other outputs ride beside the tree's first level, whose adder is len + 1 bits wide)
-        tree_cuts = ceil_log2(min(pa, pb)) - 1
-        d_in = dm.lut(1)
-        if tree_cuts > 0:
-            d_in = max(d_in, d_dec - dm.adder(max(pa, pb) + 1))
-        built = tree_multiply(m, sig_a, sig_b, pipe=pipe, dm=dm, carry=flat, delay_in=d_in,
-                              name="s0_mul")
-        prod, flat = built.value, built.carry
+        if fmax is None or dm.multiplier(pa, pb) <= dm.period(fmax):
+            # one `*` fits a stage: a cut after the decoder, then the product (also keeps
+            # the equivalence proof easy: the reference has the same `*`)
+            flat = cut(pipe, "decode", d_dec, flat)
+            prod = Signal(wp, name="s0_product")
+            m.d.comb += prod.eq(flat.pop("asig") * flat.pop("bsig"))
+            d_mul, d_side0 = dm.multiplier(pa, pb), 0.0
+        else:
+            # (the significands are the fields and a hidden bit: one LUT level; the
+            # decoder's other outputs ride beside the tree's first level, len + 1 bits)
+            sig_a, sig_b = flat.pop("asig"), flat.pop("bsig")
+            tree_cuts = ceil_log2(min(pa, pb)) - 1
+            d_in = dm.lut(1)
+            if tree_cuts > 0:
+                d_in = max(d_in, d_dec - dm.adder(max(pa, pb) + 1))
+            built = tree_multiply(m, sig_a, sig_b, pipe=pipe, dm=dm, carry=flat,
+                                  delay_in=d_in, name="s0_mul")
+            prod, flat = built.value, built.carry
+            d_mul, d_side0 = built.delay, (d_dec if tree_cuts <= 0 else 0.0)
         da, db, dc = (Unpacked(**{f: flat.get(f"{n}{f}") for f in _UNPACKED}) for n in "abc")
         tz_a, tz_b, tz_c = flat["tz_a"], flat["tz_b"], flat["tz_c"]
-        d_mul, d_side0 = built.delay, (d_dec if tree_cuts <= 0 else 0.0)
     tp_lo, tp_hi = fa.emin + fb.emin + 1, fa.emax + fb.emax + 3
     tc_lo, tc_hi = fc.emin, fc.emax + 1
     t_prod = Signal(_range(tp_lo, tp_hi), name="s0_prod_top")  # weight of the product's top bit
@@ -876,7 +881,7 @@ class _FmaUnit(Unit):
             m, self.a.as_value(), self.b.as_value(), self.c.as_value(),
             self.fmt_a, self.fmt_b, self.fmt_c, self.fmt_out,
             granularity=self.granularity, window=self.window, rounding=self.rounding,
-            saturate=self.saturate, pipe=pipe, coarse=self.coarse, dm=self.dm,
+            saturate=self.saturate, pipe=pipe, coarse=self.coarse, dm=self.dm, fmax=self.fmax,
         )
         # (the rounder's last cut, rnd_out, is at its encoding: nothing follows it)
         m.d.comb += self.y.as_value().eq(pipe.finish(y, delay=0.0))
