@@ -13,6 +13,10 @@ products, nextpnr at a 100 MHz target), and writes to OUT_DIR:
 - ``summary.json``: the Spearman rank correlation between the SQNR proxy and the measured
   accuracy, and the LUT+FF-vs-accuracy Pareto front (does it contain an INT format?);
 - ``accuracy_cost.png``: 1 - mean cosine against LUT+FF.
+
+``exmy report --db DB -o DIR`` writes the same files (``accuracy_cost_report``) when DB holds
+both evaluate records and exact-MAC synthesis records, taking the cost points from those
+records instead of a CSV.
 """
 
 from __future__ import annotations
