@@ -175,7 +175,12 @@ def run(args) -> int:
     # Output paths are checked before anything runs (not after minutes of synthesis).
     json_path = output_file(args.json, "--json") if args.json else None
     workdir = output_dir(args.workdir, "--workdir") if args.workdir else None
-    point = {"unit": args.unit, "params": unit_options(args), "target": args.target,
+    params = unit_options(args)
+    # --target is the synthesis target; the unit takes it (its delay model) only with --fmax
+    params.pop("target", None)
+    if params.get("fmax") is not None:
+        params["target"] = args.target
+    point = {"unit": args.unit, "params": params, "target": args.target,
              "dsp": args.dsp, "freq_mhz": args.freq, "seed": args.seed,
              "widelut": args.widelut, "register_io": args.register_io}
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.

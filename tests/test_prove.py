@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -88,8 +89,8 @@ def _unbalanced(base, name):
     ``name`` (it skips the stage on that one path): a placement bug."""
 
     class Unbalanced(base):
-        def stage(self, cut, *values):
-            out = super().stage(cut, *values)
+        def stage(self, cut, *values, **kw):
+            out = super().stage(cut, *values, **kw)
             if cut not in self.registered:
                 return out
             regs = list(out) if len(values) != 1 else [out]
@@ -97,8 +98,8 @@ def _unbalanced(base, name):
                     for v, r in zip(values, regs, strict=True)]
             return tuple(regs) if len(regs) != 1 else regs[0]
 
-        def register(self, values, tag=""):
-            out = super().register(values, tag)
+        def register(self, values, tag="", **kw):
+            out = super().register(values, tag, **kw)
             return {k: (values[k] if k == name else v) for k, v in out.items()}
 
     return Unbalanced
@@ -119,7 +120,7 @@ def test_broken_placement_caught(prove_tools, tmp_path, monkeypatch, capsys):
         r"FAIL multiplier_e4m3fn_e4m3fn_e4m3fn_l2 = latency 0 delayed 2: [0-9.]+ s, "
         r"k-induction depth 4 \(outputs y differ\); trace (\S+\.vcd)", out), out
     vcd = out.rsplit(" ", 1)[1]
-    assert os.path.isfile(vcd) and "$enddefinitions" in open(vcd).read()
+    assert os.path.isfile(vcd) and "$enddefinitions" in Path(vcd).read_text()
 
 
 def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
