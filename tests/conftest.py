@@ -6,6 +6,9 @@ Hypothesis profiles (tests/test_golden_properties.py): ``default`` is determinis
 for the slow tier (``test_golden_properties_long`` runs it).
 """
 
+import os
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 #: examples per property test in the default tier
@@ -30,3 +33,18 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("default")
+
+
+@pytest.fixture(scope="session")
+def prove_tools():
+    """The formal tools of ``exmy prove``: skip (naming the tool) when one is missing, except
+    in CI, where nothing may skip."""
+    from exmy.synth.prove import find_prove_tools
+    from exmy.synth.tools import ToolNotFoundError
+
+    try:
+        return find_prove_tools()
+    except ToolNotFoundError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))

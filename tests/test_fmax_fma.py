@@ -8,11 +8,11 @@ had before fmax mode.
 
 Tiers: the default tier simulates the issue's rows on Verilator (100k-200k random vectors and
 the corner cube) and two slower clocks on Icarus (5k-10k). ``-m slow``: every (a, b) pair
-against the addend set (4.2M vectors) for e4m3 at both clocks, 1M vectors for the 16-bit formats, more
-Icarus runs, the mode points, and the proofs (they take minutes at these latencies)."""
+against the addend set (4.2M vectors) for e4m3 at both clocks, 1M vectors for the 16-bit
+formats, more Icarus runs, the mode points, and the proofs (they take minutes at these
+latencies)."""
 
 import hashlib
-import os
 
 import pytest
 
@@ -186,19 +186,6 @@ def test_hw_modes_at_fmax(unit, opts, tmp_path):
 
 
 # -- proofs -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def prove_tools():
-    from exmy.synth.prove import find_prove_tools
-    from exmy.synth.tools import ToolNotFoundError
-
-    try:
-        return find_prove_tools()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
-
 
 def _prove(key, tmp_path):
     from exmy.synth.prove import prove_unit

@@ -6,7 +6,6 @@ combinational units (``exmy prove``), a placement with a value that skips its re
 caught, and an explicit latency keeps the Verilog it had before fmax mode."""
 
 import hashlib
-import os
 
 import pytest
 
@@ -246,19 +245,6 @@ def test_hw_stochastic_at_fmax(tmp_path):
 
 
 # -- proofs -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def prove_tools():
-    from exmy.synth.prove import find_prove_tools
-    from exmy.synth.tools import ToolNotFoundError
-
-    try:
-        return find_prove_tools()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
-
 
 PROVE_DEFAULT = ["mul_e4m3", "conv_f32_e4m3fn", "lmul_e4m3fn"]
 

@@ -288,20 +288,6 @@ def test_fmax_stream_slow(name, simulator, tmp_path):
 
 
 # -- exmy prove: the segmented MAC equals the unsegmented latency-1 MAC, delayed -------------
-@pytest.fixture(scope="module")
-def prove_tools():
-    """Skip (naming the tool) when a tool is missing, except in CI, where nothing may skip."""
-    import os
-
-    from exmy.synth.prove import find_prove_tools
-    from exmy.synth.tools import ToolNotFoundError
-
-    try:
-        return find_prove_tools()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
 
 
 @pytest.mark.parametrize(

@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 
 from exmy.cli.main import main
-from exmy.synth.prove import find_prove_tools, miter_verilog, prove, prove_unit
+from exmy.synth.prove import miter_verilog, prove, prove_unit
 from exmy.synth.tools import ToolNotFoundError
 
 from hwtest import cli_error
-
-
-@pytest.fixture(scope="module")
-def prove_tools():
-    """Skip (naming the tool) when a tool is missing, except in CI, where nothing may skip."""
-    try:
-        return find_prove_tools()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
-
 
 #: (unit, options) at 8-bit formats, and the bfloat16 multiplier
 UNITS_8BIT = [
