@@ -58,6 +58,10 @@ __all__ = [
 
 #: pipeline cut points in datapath order (``latency`` registers go to evenly spaced cuts)
 FMA_CUTS = ("product", "sum", "norm", "round")
+
+#: fmax mode keeps one `*` for the significand product only up to this precision (4: the 8-bit
+#: formats); wider products use hdl/arith.py's tree, whose levels are cut points
+_STAR_MAX_P = 4
 #: the datapath's further candidate cuts in fmax mode (with an explicit latency the one-piece
 #: datapath is built), in datapath order: "decode" before one `*`, or "mul_level" between
 #: the product tree's levels (hdl/arith.py) when `*` does not fit; "align_shift" and
@@ -310,9 +314,13 @@ def fma_datapath(
         flat = {f"{n}{f}": getattr(d, f) for n, d in zip("abc", (da, db, dc), strict=True)
                 for f in _UNPACKED}
         flat.update(tz_a=tz_a, tz_b=tz_b, tz_c=tz_c)
-        if fmax is None or dm.multiplier(pa, pb) <= dm.period(fmax):
+        if fmax is None or (min(pa, pb) <= _STAR_MAX_P and dm.multiplier(pa, pb)
+                            <= dm.period(fmax)):
             # one `*` fits a stage: a cut after the decoder, then the product (also keeps
-            # the equivalence proof easy: the reference has the same `*`)
+            # the equivalence proof easy: the reference has the same `*`). Only for narrow
+            # significands: an 8x8 `*` measured slower and larger than the model and the tree
+            # (bfloat16 FMA at 100 MHz: 92 MHz with `*`, 108-113 with the tree;
+            # docs/results/fmax_fma.md)
             flat = cut(pipe, "decode", d_dec, flat)
             prod = Signal(wp, name="s0_product")
             m.d.comb += prod.eq(flat.pop("asig") * flat.pop("bsig"))
