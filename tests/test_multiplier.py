@@ -190,8 +190,17 @@ def test_golden_bfloat16_multiply_matches_softfloat(mode):
 
 # -- hardware vs golden ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt", SMALL, ids=str)
-@pytest.mark.parametrize("exact", [False, True], ids=["rounded", "exact"])
+#: the Amaranth simulator is the slowest of the three (about 20 s a format): the default tier
+#: runs one rounded and one exact format on it, the slow tier every format (Icarus and
+#: Verilator run every format exhaustively in the default tier below)
+_AMARANTH_DEFAULT = {("e4m3", False), ("e5m2", True)}
+
+
+@pytest.mark.parametrize("fmt, exact", [
+    pytest.param(f, x, id=f"{'exact' if x else 'rounded'}-{f}",
+                 marks=() if (str(f), x) in _AMARANTH_DEFAULT else pytest.mark.slow)
+    for x in (False, True) for f in SMALL
+])
 def test_hw_amaranth_exhaustive(fmt, exact):
     from exmy.sim.check import check
 
