@@ -26,6 +26,11 @@ DEMO_CHECKS = [
      {"a": "bfloat16", "c": "bfloat16", "out": "bfloat16", "granularity": 4}, ("verilator",),
      "random"),
     ("L-Mul, float8_e4m3fn operands", "lmul", {"a": "e4m3fn"}, ("icarus",), "exhaustive"),
+    ("E4M3 multiplier, registers placed for 200 MHz on ECP5 (--fmax)", "multiplier",
+     {"a": "e4m3", "out": "e4m3", "target": "ecp5", "fmax": 200}, ("verilator",),
+     "exhaustive"),
+    ("E4M3FN MAC placed for 200 MHz on ECP5 (segmented accumulator)", "mac",
+     {"a": "e4m3fn", "target": "ecp5", "fmax": 200}, ("verilator",), "random"),
 ]
 
 
