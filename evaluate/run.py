@@ -75,7 +75,8 @@ def metrics(emb: np.ndarray, ref: np.ndarray) -> dict:
     sim_e = np.nan_to_num(emb) @ np.nan_to_num(emb).T
     np.fill_diagonal(sim_r, -np.inf)
     np.fill_diagonal(sim_e, -np.inf)
-    nn = float(np.mean(np.argmax(sim_r, 1) == np.argmax(sim_e, 1))) if n > 1 else float("nan")
+    nn = (float(np.mean(np.argmax(sim_r, 1) == np.argmax(sim_e, 1)))
+          if n > 1 and not bad.all() else float("nan"))
     iu = np.triu_indices(n, 1)
     rho = spearman(sim_e[iu], sim_r[iu]) if n > 2 else float("nan")
     return {
@@ -157,6 +158,12 @@ class Evaluator:
 
         def linear(layer, name, x, w, b):
             u = units[(layer, name)]
+            if not np.all(np.isfinite(x)):
+                # an earlier layer's float32 output overflowed (a format whose range exceeds
+                # float32's once scaled, e.g. e7m0): the unit's result is not a number, and so
+                # is everything after it; the measures come out NaN (null in --json)
+                last["overflow"] = last.get("overflow") or f"layer {layer} {name}"
+                return np.full(x.shape[:-1] + (len(b),), np.nan, np.float32)
             if last.get("x") is x and last.get("key") == u.act_key:
                 q = last["q"]  # query, key and value share their input
             else:
@@ -164,11 +171,12 @@ class Evaluator:
                 last.update(x=x, key=u.act_key, q=q)
             return u(x, q)
 
-        emb = forward(self.model, self.ids, linear)
-        stats: dict = {}
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            emb = forward(self.model, self.ids, linear)
+        stats: dict = {"overflow": last.get("overflow")}
         for u in units.values():
             for k, v in u.stats.items():
-                stats[k] = stats.get(k, 0) + v
+                stats[k] = (stats.get(k) or 0) + v
         return emb, stats
 
     def evaluate(self, cfg: Config) -> dict:
@@ -184,6 +192,8 @@ class Evaluator:
         m["tokens"] = int(sum(len(i) for i in self.ids))
         if "elements" in stats:
             m["exact_recomputed"] = int(stats["exact_recomputed"])
+        if stats.get("overflow"):
+            m["overflow"] = f"activations not finite from {stats['overflow']} on"
         return m
 
 

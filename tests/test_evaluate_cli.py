@@ -174,3 +174,18 @@ def test_demo_evaluation_step(tmp_path, capsys):
     assert len(lines) == 2 + len(DEMO_CONFIGS)
     assert len(capsys.readouterr().out.splitlines()) == len(DEMO_CONFIGS)
     assert len(EvaluateDB(tmp_path / "demo.sqlite").rows()) == len(DEMO_CONFIGS)
+
+
+def test_float32_overflow_is_a_result_not_a_crash(tmp_path, capsys):
+    """e7m0 operands scaled per channel reach 2^64: the exact sums overflow the float32 output
+    of the first attention-output layer, the next layer's input is not finite, and the
+    configuration's measures are NaN (null in --json) with the layer named; `exmy evaluate
+    report` used to stop there with an IndexError from the quantizer."""
+    out = tmp_path / "r.json"
+    rc = main(["evaluate", "--weights", "e7m0-none", "--acts", "e7m0-none", "--sentences", "4",
+               "--no-db", "--json", str(out)])
+    assert rc == 0
+    rec = json.loads(out.read_text())
+    assert rec["cosine_mean"] is None and rec["nn_agreement"] is None
+    assert rec["overflow"].startswith("activations not finite from layer 0 ")
+    assert "Traceback" not in capsys.readouterr().err
