@@ -319,8 +319,7 @@ def fma_datapath(
             # one `*` fits a stage: a cut after the decoder, then the product (also keeps
             # the equivalence proof easy: the reference has the same `*`). Only for narrow
             # significands: an 8x8 `*` measured slower and larger than the model and the tree
-            # (bfloat16 FMA at 100 MHz: 92 MHz with `*`, 108-113 with the tree;
-            # docs/results/fmax_fma.md)
+            # (docs/results/fmax_fma.md has the figures)
             flat = cut(pipe, "decode", d_dec, flat)
             prod = Signal(wp, name="s0_product")
             m.d.comb += prod.eq(flat.pop("asig") * flat.pop("bsig"))

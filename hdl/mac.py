@@ -1235,8 +1235,8 @@ class IntMAC(Unit):
             x = _fine_cut(st, "mag", {"a": ma, "b": mb, "neg": sa ^ sb, "clear": v["clear"],
                                       "valid": v["valid"]},
                           # the magnitudes' carry chains, and the route from their carry
-                          # out into the tree's first adder (measured: without the cut
-                          # this pair was the 138 MHz critical path at fmax 200)
+                          # out into the tree's first adder (without the cut this pair was
+                          # the critical path at fmax 200: docs/results/mac_fmax.md)
                           delay=dm.adder(max(fa.bits, fb.bits)) + dm.lut(1) if sgn else 0.0)
             rest = {k: x[k] for k in ("neg", "clear", "valid")}
             built = tree_multiply(m, x["a"], x["b"], pipe=st, dm=dm, carry=rest,
