@@ -1122,10 +1122,20 @@ class MAC(Unit):
         with m.If(valid | clear):
             m.d.sync += acc.eq(res)
         if self.plan is not None:
-            # decode acc, compare exponents, align, add, negate, normalise, round: one loop
-            d = (dm.lzc(pc) + dm.adder(ew) + dm.shifter(S + G, dd.shape().width)
-                 + dm.adder(N + 1) + dm.adder(N) + dm.lzc(N)
-                 + dm.shifter(N, max(N, 1).bit_length()) + dm.adder(pc + 1) + dm.lut(2))
+            # one loop, every step of it: decode acc (subnormals normalised: count, shift);
+            # compare the exponents, their difference and its cap; align with the sticky
+            # mask's OR; add, negate; normalise (count, shift); the rounder (subnormal shift,
+            # exponent test, round bit and rest, increment, exponent and encoding). Fewer
+            # terms (no acc normalisation, no sticky, the rounder as one add) were measured
+            # far too optimistic (docs/results/mac_fmax.md)
+            ws = dd.shape().width
+            d = (dm.lzc(pc) + dm.shifter(pc, max(pc, 1).bit_length())
+                 + 2 * dm.adder(ew) + dm.lut(1)
+                 + dm.shifter(S + G, ws) + dm.logic(S + G)
+                 + dm.adder(N + 1) + dm.adder(N)
+                 + dm.lzc(N) + dm.shifter(N, max(N, 1).bit_length())
+                 + dm.shifter(pc + 2, ws) + dm.adder(ew) + dm.lut(2) + dm.logic(N - pc)
+                 + dm.adder(pc + 1) + dm.adder(ew) + dm.lut(3))
             st.loop("accumulate", d)
             _forced(st, "accumulate", d, [acc])
             st.finish(delay=0.0)

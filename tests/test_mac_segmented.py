@@ -338,3 +338,95 @@ def test_prove_catches_missing_carry_select(prove_tools, tmp_path, monkeypatch):
                      depth=6)
     assert res.status == "FAIL", res.line()
     assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
+
+
+# -- fmax mode: the float-accumulator MAC ----------------------------------------------------
+def _float_acc(fmax):
+    return MAC("e4m3fn", acc_format="bfloat16", fmax=fmax)
+
+
+def _float_acc_clocks() -> dict[int, int]:
+    """e4m3fn x e4m3fn -> bfloat16 accumulator at two clocks, from the delay model: the
+    highest whole MHz at which product and loop share a cycle (latency 1), and the highest at
+    which the loop alone fits (latency 2: the product registered). The loop (an FMA fed back)
+    cannot be cut, so it bounds the clock."""
+    dm = delay_model("ecp5")
+    segs = _float_acc(1).plan.segments
+    loop = next(s.delay for s in segs if s.loop)
+    product = next(s.delay for s in segs if s.name == "product")
+    return {int(dm.fmax(product + loop)): 1, int(dm.fmax(loop)): 2}
+
+
+FLOAT_ACC = _float_acc_clocks()
+
+
+def test_fmax_float_acc_placement():
+    """The product path is registered only when the clock needs it, and no stage before the
+    loop is over the period at any clock the loop allows (so the product needs no finer
+    cuts); above the loop's bound fmax mode names the loop."""
+    dm = delay_model("ecp5")
+    assert len(FLOAT_ACC) == 2 and sorted(FLOAT_ACC.values()) == [1, 2]
+    for fmax, latency in FLOAT_ACC.items():
+        comp = _float_acc(fmax)
+        assert comp.latency == latency and comp.plan.fmax_predicted >= fmax
+        assert comp.cut_points == ([] if latency == 1 else ["product"])
+        meta = comp.extra_metadata()
+        assert meta["acc_format"] == "bfloat16" and meta["latency"] == latency
+    top = max(FLOAT_ACC)
+    loop = [s for s in _float_acc(top).plan.segments if s.loop]
+    assert [s.name for s in loop] == ["accumulate"]
+    best = dm.fmax(loop[0].delay)
+    assert top <= best < top + 1
+    pre = [s for s in _float_acc(top).plan.segments if not s.loop and s.name != "accumulate"]
+    assert pre and all(s.delay <= dm.period(best) for s in pre)
+    msg = (f"mac: {top + 1} MHz on ecp5 is out of reach: the feedback loop 'accumulate' cannot "
+           f"be pipelined and takes {loop[0].delay:.2f} ns (best predicted Fmax {best:.0f} MHz)")
+    with pytest.raises(ValueError, match=esc(msg)):
+        _float_acc(top + 1)
+
+
+@pytest.mark.parametrize("fmax", list(FLOAT_ACC))
+def test_fmax_float_acc_hw(fmax):
+    from exmy.sim.check import check
+
+    comp = _float_acc(fmax)
+    res = check(comp, "amaranth", inputs=_stream(comp, 1500, seed=3, pairs=False))
+    assert res.vectors >= 1500
+    assert_ok(res)
+
+
+def test_fmax_float_acc_verilator(tmp_path):
+    from exmy.sim.check import check
+
+    comp = _float_acc(max(FLOAT_ACC))  # the product registered
+    res = check(comp, "verilator", inputs=_stream(comp, 4000, seed=5, pairs=False),
+                build_dir=tmp_path)
+    assert res.vectors >= 4000
+    assert_ok(res)
+
+
+@pytest.mark.slow
+def test_fmax_float_acc_stream_slow(tmp_path):
+    """Both fmax settings on Icarus and Verilator, >= 100k cycles with every product pair:
+    one test, because the golden float-accumulator model steps one cycle at a time (the
+    expected outputs do not depend on the placement or the simulator: computed once)."""
+    from exmy.sim import compare, run_vectors
+    from exmy.sim.check_mac import mac_expected, mac_stream
+
+    from exmy.hdl.verilog import port_table
+
+    first = _float_acc(min(FLOAT_ACC))
+    inputs, every = mac_stream(first, N_CYCLES, np.random.default_rng(23))
+    assert every and len(inputs["a"]) >= N_CYCLES
+    expected = mac_expected(first, inputs)
+    for fmax, latency in FLOAT_ACC.items():
+        comp = _float_acc(fmax)
+        assert comp.latency == latency
+        text = to_verilog(comp, comp.module_name)
+        ports = port_table(comp, text)
+        for simulator in ("icarus", "verilator"):
+            got = run_vectors(text, comp.module_name, ports, inputs, ["acc"], comp.latency,
+                              simulator, tmp_path / f"{simulator}{fmax}")
+            where = f"{comp.module_name} (fmax {fmax}) on {simulator}"
+            lines = compare(got, expected, describe=lambda i, w=where: f"[{w}] cycle {i}")
+            assert not lines, "\n".join(lines)
