@@ -49,10 +49,12 @@ from exmy.golden.params import (
     product_range,
 )
 
+from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_multiply
 from .base import Unit, unit_builder
 from .float import decode_float, decode_int, normalize, port_shape, round_encode
-from .mac import _acc_to_float, _accumulate
-from .util import Pipeline, check_latency
+from .mac import _acc_to_float, _acc_to_float_fine, _accumulate, _adder_chunk, _delayed
+from .timing import Plan
+from .util import Pipeline
 
 __all__ = ["Dot", "MXDot"]
 
@@ -171,11 +173,6 @@ def _round_out(m: Module, mag: Value, top_exp: Value, sign, nan, inf, fmt_out, r
 
 
 def _acc_latency(latency) -> int:
-    latency = check_latency(
-        latency, minimum=1, what="Accumulating dot latency",
-        why="the accumulator is a register, so acc shows a block one clock edge after "
-            "accepting it at the earliest",
-    )
     if latency > 3:
         raise ValueError(
             f"Accumulating dot latency must be at most 3 (registers after the products and "
@@ -187,7 +184,7 @@ def _acc_latency(latency) -> int:
 class _DotBase(Unit):
     """What Dot and MXDot share: the output side (rounding or accumulation)."""
 
-    def _setup_out(self, fmt_out, rounding, accumulate, latency, saturate_acc):
+    def _setup_out(self, fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax):
         self.accumulate = check_bool(accumulate, "accumulate")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
         if self.saturate_acc and not self.accumulate:
@@ -195,9 +192,15 @@ class _DotBase(Unit):
         self.rounding = check_dot_rounding(rounding)
         self.fmt_out = check_float("float32" if fmt_out is None else fmt_out,
                                    f"{self.unit} output")
-        if latency is None:
-            latency = 1 if self.accumulate else 0
-        self.latency = _acc_latency(latency) if self.accumulate else check_latency(latency)
+        if not self.accumulate:
+            self.latency = self.set_timing(latency, target, fmax)
+            return
+        self.latency = self.set_timing(
+            latency, target, fmax, minimum=1, what="Accumulating dot latency",
+            why="the accumulator is a register, so acc shows a block one clock edge after "
+                "accepting it at the earliest")
+        if self.fmax is None:
+            _acc_latency(self.latency)
 
     def _out_ports(self, ports: dict, acc_bits: int | None, has_flags: bool) -> None:
         ports["y"] = Out(port_shape(self.fmt_out))
@@ -209,7 +212,11 @@ class _DotBase(Unit):
 
     @property
     def cut_points(self) -> list[str]:
-        """Registered cuts before the accumulator (accumulate mode)."""
+        """Registered cuts before the accumulator (accumulate mode); in fmax mode every
+        registered cut, the accumulator's included, in datapath order."""
+        if isinstance(self.plan, Plan):
+            return [g.name for g in self.plan.segments
+                    if not g.loop and (g.name in self.plan.registered or g.fixed)]
         n = self.latency - 1
         return ["product", "sum"][2 - n:] if n else []
 
@@ -268,6 +275,364 @@ class _DotBase(Unit):
         )
         m.d.comb += self.y.as_value().eq(y)
 
+    # -- fmax mode ---------------------------------------------------------------------------
+    def _fine_front(self, m: Module, pipe, fa, fb, k: int, W: int, mag_w: int, *,
+                    extra: int = 0, c: dict | None = None, scale: dict | None = None):
+        """fmax mode (SPEC 6): decode (cut ``dec``), the products (``mul_level`` cuts when a
+        ``*`` is too slow, then ``product``), the alignment shifter level by level
+        (``shift_level``), the signed terms (``term``) and the adder tree (``sum_level``,
+        ``sum``), every lane side by side. ``c``: the Dot addend (``bits``, ``fmt``, ``shift``,
+        ``bits_out``); ``scale``: the MX scale pair (``a``, ``b``, ``fmt``). Returns ``(sum,
+        v)``: ``v`` holds ``nan``, ``inf``, ``isg``, ``negz`` (and ``valid``, ``clear``,
+        the scale's ``s_*`` values)."""
+        dm = self.dm
+        v = {"valid": self.valid, "clear": self.clear} if self.accumulate else {}
+        d, delays = {}, [_decode_fine_delay(dm, fa), _decode_fine_delay(dm, fb)]
+        for i in range(k):
+            sa, siga, f1a, nana, infa, za = _decode_fine(m, getattr(self, f"a{i}"), fa, f"a{i}")
+            sb, sigb, f1b, nanb, infb, zb = _decode_fine(m, getattr(self, f"b{i}"), fb, f"b{i}")
+            nan = Signal(name=f"l{i}_nan")
+            inf = Signal(name=f"l{i}_inf")
+            sign = Signal(name=f"l{i}_sign")
+            m.d.comb += [nan.eq(nana | nanb | (infa & zb) | (za & infb)),
+                         inf.eq((infa | infb) & ~nan), sign.eq(sa ^ sb)]
+            d.update({f"sa{i}": siga, f"sb{i}": sigb, f"fa{i}": f1a, f"fb{i}": f1b,
+                      f"nan{i}": nan, f"inf{i}": inf, f"sg{i}": sign,
+                      f"nz{i}": (za | zb) & sign & ~nan & ~inf})
+        if c is not None:
+            sc, sigc, f1c, nanc, infc, zc = _decode_fine(m, c["bits"], c["fmt"], "c")
+            d.update({"sigc": sigc, "f1c": f1c, "nanc": nanc, "infc": infc, "sgc": sc,
+                      "nzc": zc & sc})
+            delays.append(_decode_fine_delay(dm, c["fmt"]))
+        if scale is not None:
+            sf = scale["fmt"]
+            ta = _decode_fine(m, scale["a"], sf, "sa")
+            tb = _decode_fine(m, scale["b"], sf, "sb")
+            d.update({"s_nan": ta[3] | tb[3], "s_zero": ta[5] | tb[5], "s_sign": ta[0] ^ tb[0],
+                      "s_siga": ta[1], "s_sigb": tb[1], "s_offa": ta[2], "s_offb": tb[2]})
+            delays.append(_decode_fine_delay(dm, sf))
+        v = cut(pipe, "dec", max(delays) + dm.lut(1), {**d, **v})
+        # -- products, shift amounts, the specials of the sum, the scale pair -------------
+        floats = [isinstance(f, FloatFormat) for f in (fa, fb)]
+        drop = sum(floats)
+        amounts = []
+        for i in range(k):
+            f1a, f1b = v.pop(f"fa{i}"), v.pop(f"fb{i}")
+            if all(floats):
+                s = Signal(max(len(f1a), len(f1b)) + 1, name=f"l{i}_shift")
+                m.d.comb += s.eq(f1a + f1b)  # = off_a + off_b + 2
+                amounts.append(s)
+            else:
+                amounts.append(f1a if floats[0] else f1b)  # None for int x int
+        par = dm.adder(max(fa.exp_bits if floats[0] else 1, fb.exp_bits if floats[1] else 1)
+                       + 1) if any(floats) else 0.0
+        nans = [v.pop(f"nan{i}") for i in range(k)]
+        infs = [v.pop(f"inf{i}") for i in range(k)]
+        signs = [v[f"sg{i}"] for i in range(k)]
+        nzs = [v.pop(f"nz{i}") for i in range(k)]
+        kills = [n | f for n, f in zip(nans, infs, strict=True)]
+        if c is not None:
+            nans.append(v.pop("nanc"))
+            infs.append(v.pop("infc"))
+            signs.append(v["sgc"])
+            nzs.append(v.pop("nzc"))
+            kills.append(nans[-1] | infs[-1])
+        nan, inf, isg = _specials(m, nans, infs, signs, "sum")
+        negz = Signal(name="all_neg_zero")
+        m.d.comb += negz.eq(_all(nzs))
+        kill = Signal(len(kills), name="lane_kill")
+        m.d.comb += kill.eq(Cat(*kills))
+        par = max(par, dm.logic(2 * len(nans)) + dm.lut(1))
+        pairs = [(v.pop(f"sa{i}"), v.pop(f"sb{i}")) for i in range(k)]
+        s_extra = {}
+        if scale is not None:
+            s_off = Signal(len(v["s_offa"]) + 1, name="scale_off")
+            m.d.comb += s_off.eq(v.pop("s_offa") + v.pop("s_offb"))
+            par = max(par, dm.adder(len(s_off)))
+            s_siga, s_sigb = v.pop("s_siga"), v.pop("s_sigb")
+            if scale["fmt"].man_bits:  # E4M3: the 4 x 4-bit significand product, exact
+                pairs.append((s_siga, s_sigb))
+            s_extra = {"s_off": s_off}
+        sig_c = v.pop("sigc") if c is not None else None
+        amount_c = v.pop("f1c") if c is not None else None
+        v = {**v, **s_extra, "nan": nan, "inf": inf, "isg": isg, "negz": negz, "kill": kill,
+             "amount_c": amount_c, **{f"amt{i}": a for i, a in enumerate(amounts)}}
+        prods, v, delay = _products(m, pairs, pipe=pipe, dm=dm, fmax=self.fmax, v=v, par=par)
+        if scale is not None and scale["fmt"].man_bits:
+            v["s_sig"] = prods.pop()
+        v = cut(pipe, "product", delay, {**{f"p{i}": p for i, p in enumerate(prods)},
+                                         "sigc": sig_c, **v})
+        # -- alignment onto the block's grid, level by level ------------------------------
+        xs = [_aligned(v.pop(f"p{i}"), None, drop, extra, mag_w) for i in range(k)]
+        amts = [v.pop(f"amt{i}") for i in range(k)]
+        sig_c, amount_c = v.pop("sigc"), v.pop("amount_c")
+        if c is not None:
+            xs.append(_aligned(sig_c, None, 1, c["shift"], c["bits_out"]))
+            amts.append(amount_c)
+        xs, v, delay = _shift_left_many(m, xs, amts, pipe=pipe, dm=dm, v=v)
+        if delay:
+            d = cut(pipe, "aligned", delay, {**{f"x{i}": x for i, x in enumerate(xs)}, **v})
+            xs = [d[f"x{i}"] for i in range(len(xs))]
+            v = {kk: d[kk] for kk in v}
+            delay = 0.0
+        mags = [_unaligned(x, drop, extra) for x in xs[:k]]
+        if c is not None:
+            mags.append(_unaligned(xs[k], 1, c["shift"]))
+        # -- signed terms (NaN / Inf lanes add nothing), the adder tree -------------------
+        kill = v.pop("kill")
+        signs = [v.pop(f"sg{i}") for i in range(k)] + ([v.pop("sgc")] if c is not None else [])
+        terms = []
+        for i, (mag, sg) in enumerate(zip(mags, signs, strict=True)):
+            t = Signal(signed(W), name=f"t{i}_term")
+            m.d.comb += t.eq(Mux(kill[i], 0, Mux(sg, -mag, mag)))
+            terms.append(t)
+        d = cut(pipe, "term", delay + dm.adder(W) + dm.lut(1),
+                {**{f"t{i}": t for i, t in enumerate(terms)}, **v})
+        terms = [d[f"t{i}"].as_signed() for i in range(len(terms))]
+        v = {kk: d[kk] for kk in v}
+        return _sum_fine(m, terms, W, pipe=pipe, dm=dm, v=v, delay_in=0.0)
+
+    def _fine_round(self, m: Module, pipe, mag: Value, top, v: dict, delay_in: float) -> Value:
+        """fmax mode: round ``mag * 2**(top - (len(mag) - 1))`` into ``fmt_out``: the
+        leading-zero count (``lzc_level``, ``nrm_lz``), the normalising shifter
+        (``shift_level``), the sticky OR, then the shared rounder's fine cuts (it ends with
+        a cut). ``top``: an int or a signed value; ``v``: ``sign``, ``nan``, ``inf``."""
+        dm = self.dm
+        W = len(mag)
+        const_top = isinstance(top, int)
+        carry = {"mag": mag, **v} if const_top else {"mag": mag, "top": top, **v}
+        built = staged_lzc(m, mag, pipe=pipe, dm=dm, carry=carry, delay_in=delay_in,
+                           name="nrm_lzc")
+        d = cut(pipe, "nrm_lz", built.delay, {"lz": built.value, **built.carry})
+        lz, mag = d.pop("lz"), d.pop("mag")
+        built = staged_shift_left(m, mag, lz, pipe=pipe, dm=dm, carry={"lz": lz, **d},
+                                  name="nrm_shl")
+        d = dict(built.carry)
+        lz = d.pop("lz")
+        top = top if const_top else d.pop("top")
+        tw = max(abs(top) + W + 2, 4).bit_length() + 2 if const_top else len(top) + 2
+        ew = tw + max(W, 1).bit_length() + 1
+        e = Signal(signed(ew), name="y_nrm_exp")
+        m.d.comb += e.eq(top - lz)
+        nsig = built.value
+        p = self.fmt_out.sig_bits + 2
+        kk = min(W, p)
+        sticky = Signal(name="y_rnd_sticky")
+        m.d.comb += sticky.eq(nsig[: W - kk] != 0 if W > kk else 0)
+        d = cut(pipe, "nrm", max(built.delay + dm.logic(max(W - kk, 1)), dm.adder(ew)),
+                {"sig": nsig[W - kk:], "exp": e, "sticky": sticky, **d})
+        return round_encode(
+            m, self.fmt_out, sign=d["sign"], sig=d["sig"], exp=d["exp"].as_signed(),
+            sticky=d["sticky"], is_nan=d["nan"], is_inf=d["inf"], rounding=self.rounding,
+            pipe=pipe, dm=dm, name="y_rnd")
+
+    def _fine_accumulate(self, m: Module, pipe, addend: Value, v: dict, nan, inf, isg,
+                         acc_bits: int, lsb_exp: int, has_flags: bool, delay: float) -> None:
+        """fmax mode's accumulator: the loop ``accumulate`` (one unsegmented add, declared to
+        the placement: an fmax it cannot meet is an error naming it), its register (a forced
+        cut), then the acc -> y conversion with the MAC's fine cuts (``hdl.mac``); ``acc``
+        and ``flags`` get as many registers as the placement puts into that conversion, so
+        ``acc``, ``flags`` and ``y`` all show the state after a cycle ``latency`` edges
+        later (those balancing registers are not in the placement's register count)."""
+        dm = self.dm
+        loop = dm.lut(1) + dm.adder(acc_bits + 1) + (dm.lut(1) if self.saturate_acc else 0.0)
+        pipe.loop("accumulate", loop)
+        if pipe.plan is not None:
+            pipe.plan.forced("accumulate", delay + loop, [Const(0, acc_bits)])
+        acc = Signal(acc_bits, name="acc_reg")
+        ext = Signal(acc_bits, name="acc_addend")
+        m.d.comb += ext.eq(addend)  # sign-extended
+        _accumulate(m, acc, ext, Const(0, 1), v["valid"], v["clear"], self.saturate_acc)
+        flags = None
+        if has_flags:
+            flags = Signal(3, name="flags_reg")
+            special = Cat(nan, inf & ~isg, inf & isg)
+            m.d.sync += flags.eq(Mux(v["clear"], 0, flags) | Mux(v["valid"], special, 0))
+        ny = 0
+        if isinstance(pipe.plan, Plan):
+            segs = [g for g in pipe.plan.segments if not g.loop]
+            last = max(i for i, g in enumerate(segs) if g.fixed)
+            ny = sum(1 for g in segs[last + 1:] if g.name in pipe.plan.registered)
+        m.d.comb += self.acc.eq(_delayed(m, acc, ny, "acc_out"))
+        if has_flags:
+            m.d.comb += self.flags.eq(_delayed(m, flags, ny, "flags_out"))
+        y = _acc_to_float_fine(m, acc, flags, lsb_exp, self.fmt_out, rounding=self.rounding,
+                               saturate=False, rand=None, st=pipe, dm=dm, fmax=self.fmax)
+        m.d.comb += self.y.as_value().eq(y)
+
+
+# -- fmax mode (frequency-directed pipelining, SPEC 6) -----------------------------------------
+def _decode_fine(m: Module, bits: Value, fmt, name: str):
+    """fmax mode's operand decode: ``(sign, sig, f1, nan, inf, zero)`` with ``f1 = max(field,
+    1)`` (the offset plus one, LUT logic instead of an adder; None for an integer format,
+    whose offset is 0; the exponent field itself, which is the offset, for a format without
+    a zero: the E8M0 scale). The class flags and sign are :func:`_decode`'s."""
+    bits = Value.cast(bits)
+    if isinstance(fmt, IntFormat):
+        d = decode_int(m, bits, fmt, name)
+        zero = Signal(name=f"{name}_zero")
+        m.d.comb += zero.eq(bits == 0)
+        return d.sign, d.sig, None, Const(0, 1), Const(0, 1), zero
+    d = decode_float(m, bits, fmt, name, normalize_sub=False)
+    M, E = fmt.man_bits, fmt.exp_bits
+    man, fld = bits[:M], bits[M : M + E]
+    if not fmt.zero:  # a scale such as E8M0 (no zero, min_exp_field 0): f1 is the offset
+        return d.sign, Cat(man, Const(1, 1)), fld, d.is_nan, d.is_inf, d.is_zero
+    nz = Signal(name=f"{name}_normal")
+    m.d.comb += nz.eq(fld != 0)
+    f1 = Cat(fld[0] | ~nz, fld[1:])
+    if not M:
+        sig = nz
+    elif fmt.subnormals:
+        sig = Cat(man, nz)
+    else:  # subnormal codes are zeros
+        sig = Cat(man & nz.replicate(M), nz)
+    return d.sign, sig, f1, d.is_nan, d.is_inf, d.is_zero
+
+
+def _decode_fine_delay(dm, fmt) -> float:
+    """Delay of :func:`_decode_fine`: an integer's negation, a float's class flags (a
+    function of all its bits)."""
+    if isinstance(fmt, IntFormat):
+        return max(dm.adder(fmt.bits), dm.logic(fmt.bits))
+    return dm.logic(fmt.width)
+
+
+def _products(m: Module, pairs, *, pipe, dm, fmax: float, v: dict, par: float = 0.0):
+    """The unsigned products of ``pairs`` side by side: one ``*`` each when the delay model
+    says the widest fits the period, else AND partial products summed by carry-chain adder
+    trees built level by level for every pair at once (``exmy.hdl.arith.tree_multiply``'s
+    structure), with one fine cut ``mul_level`` between levels for all of them. ``v``: the
+    values carried through the cuts; ``par``: delay of logic beside the first level.
+    Returns ``(products, v, delay after the last cut)``."""
+    worst = max(dm.multiplier(len(Value.cast(a)), len(Value.cast(b))) for a, b in pairs)
+    if worst <= dm.period(fmax):
+        out = []
+        for i, (a, b) in enumerate(pairs):
+            p = Signal(len(Value.cast(a)) + len(Value.cast(b)), name=f"mul{i}_product")
+            m.d.comb += p.eq(a * b)
+            out.append(p)
+        return out, v, max(worst, par)
+    states, widths = [], []
+    for a, b in pairs:
+        a, b = Value.cast(a), Value.cast(b)
+        widths.append(len(a) + len(b))
+        if len(a) < len(b):
+            a, b = b, a
+        states.append([(Mux(b[j], a, 0), j) for j in range(len(b))])
+    level, delay = 0, dm.lut(1)
+    while any(len(t) > 1 for t in states):
+        if level == 0:
+            delay = 0.0  # the AND gates pack into the first adders' input LUTs
+        widest = 0
+        for p, terms in enumerate(states):
+            if len(terms) == 1:
+                continue
+            nxt = []
+            for i in range(0, len(terms) - 1, 2):
+                (x, sx), (y, sy) = terms[i], terms[i + 1]
+                k = sy - sx  # x's low k bits pass straight through
+                hi_w = max(len(x) - k, len(y)) + 1
+                s = Signal(k + hi_w, name=f"mul{p}_l{level}_{i // 2}")
+                m.d.comb += s.eq(Cat(x[:k], x[k:] + y))
+                nxt.append((s, sx))
+                widest = max(widest, hi_w)
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            states[p] = nxt
+        # a level after the first also pays the route from one carry chain into the next
+        delay += dm.adder(widest) + (dm.lut(1) if level else 0.0)
+        if level == 0:
+            delay = max(delay, par)
+        level += 1
+        if any(len(t) > 1 for t in states):
+            vals = {f"m{p}_{i}": t for p, terms in enumerate(states)
+                    for i, (t, _) in enumerate(terms)}
+            vals = cut(pipe, "mul_level", delay, {**vals, **v})
+            states = [[(vals[f"m{p}_{i}"], s) for i, (_, s) in enumerate(terms)]
+                      for p, terms in enumerate(states)]
+            v = {k: vals[k] for k in v}
+            delay = 0.0
+    out = []
+    for p, terms in enumerate(states):
+        val, shift = terms[0]
+        o = Signal(widths[p], name=f"mul{p}_product")
+        m.d.comb += o.eq(Cat(Const(0, shift), val) if shift else val)
+        out.append(o)
+    return out, v, max(delay, par)
+
+
+def _shift_left_many(m: Module, vals: list, amounts: list, *, pipe, dm, v: dict,
+                     name: str = "align"):
+    """``(vals[i] << amounts[i])[:len(vals[i])]`` for every value at once (None: no shift),
+    one 2:1 multiplexer level per amount bit, a fine cut ``shift_level`` after every level
+    but the last (one cut for all values). Returns ``(shifted, v, delay after the last
+    cut)``."""
+    vals = [Value.cast(x) for x in vals]
+    amounts = [None if a is None else Value.cast(a) for a in amounts]
+    n = max((len(a) for a in amounts if a is not None), default=0)
+    delay = 0.0
+    for k in range(n):
+        for i, (x, a) in enumerate(zip(vals, amounts, strict=True)):
+            if a is None or k >= len(a):
+                continue
+            w = len(x)
+            moved = (x << (1 << k))[:w] if (1 << k) < w else Const(0, w)
+            nx = Signal(w, name=f"{name}{i}_lv{k}")
+            m.d.comb += nx.eq(Mux(a[k], moved, x))
+            vals[i] = nx
+        delay += dm.lut(1)
+        if k < n - 1:
+            d = {f"x{i}": x for i, x in enumerate(vals)}
+            d.update({f"a{i}": a[k + 1:] for i, a in enumerate(amounts)
+                      if a is not None and k + 1 < len(a)})
+            d = cut(pipe, "shift_level", delay, {**d, **v})
+            vals = [d[f"x{i}"] for i in range(len(vals))]
+            amounts = [Cat(Const(0, k + 1), d[f"a{i}"]) if f"a{i}" in d else None
+                       for i in range(len(amounts))]
+            v = {kk: d[kk] for kk in v}
+            delay = 0.0
+    return vals, v, delay
+
+
+def _aligned(x: Value, amount, drop: int, extra: int, mag_w: int):
+    """What :func:`_shift_left_many` shifts so that ``Cat(0 * extra, shifted[drop:])`` is
+    ``((x << (amount - drop)) << extra)[:mag_w]`` (latency mode's alignment)."""
+    wide = mag_w - extra + drop
+    x = Value.cast(x)
+    return Cat(x, Const(0, max(wide - len(x), 0)))[:wide]
+
+
+def _unaligned(shifted: Value, drop: int, extra: int) -> Value:
+    return Cat(Const(0, extra), Value.cast(shifted)[drop:]) if extra else (
+        Value.cast(shifted)[drop:])
+
+
+def _sum_fine(m: Module, terms: list, W: int, *, pipe, dm, v: dict, delay_in: float):
+    """The exact adder tree of fmax mode: a fine cut ``sum_level`` between its levels and
+    ``sum`` after the last (each level one ``W``-bit carry chain and the route into the
+    next). Returns ``(sum, v)``."""
+    level, delay = 0, delay_in
+    while True:
+        if len(terms) > 1:
+            nxt = []
+            for j in range(0, len(terms) - 1, 2):
+                s = Signal(signed(W), name=f"tree{level}_{j // 2}")
+                m.d.comb += s.eq(terms[j] + terms[j + 1])
+                nxt.append(s)
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+            delay += dm.adder(W) + dm.lut(1)
+            level += 1
+        d = cut(pipe, "sum_level" if len(terms) > 1 else "sum", delay,
+                {**{f"t{i}": t for i, t in enumerate(terms)}, **v})
+        terms = [d[f"t{i}"].as_signed() for i in range(len(terms))]
+        v = {k: d[k] for k in v}
+        delay = 0.0
+        if len(terms) == 1:
+            return terms[0], v
+
 
 # -- Dot ---------------------------------------------------------------------------------------
 class Dot(_DotBase):
@@ -289,12 +654,13 @@ class Dot(_DotBase):
     def __init__(self, fmt_a, fmt_b=None, lanes: int = 2, *, fmt_c=None, fmt_out=None,
                  rounding: str = "rne", accumulate: bool = False, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
-                 latency: int | None = None):
+                 latency: int | None = None, target: str | None = None,
+                 fmax: float | None = None):
         self.fmt_a = check_operand(fmt_a, "a")
         self.fmt_b = self.fmt_a if fmt_b is None else check_operand(fmt_b, "b")
         self.lanes = check_lanes(lanes)
         self.fmt_c = None if fmt_c is None else check_float(fmt_c, "Dot addend c")
-        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc)
+        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax)
         if self.accumulate and self.fmt_c is not None:
             raise ValueError(
                 "An accumulating dot product has no addend c: the accumulator is the addend "
@@ -352,6 +718,8 @@ class Dot(_DotBase):
 
     def elaborate(self, platform):
         m = Module()
+        if self.plan is not None:
+            return self._elaborate_fmax(m)
         pipe, st, a_ports, b_ports = self._pipes(m, self.lanes)
         lanes = _dot_terms(m, a_ports, b_ports, self.fmt_a, self.fmt_b, self.mag_bits,
                            self.prod_shift)
@@ -393,6 +761,35 @@ class Dot(_DotBase):
         m.d.comb += self.y.as_value().eq(pipe.finish(y))
         return m
 
+    def _elaborate_fmax(self, m: Module) -> Module:
+        """fmax mode (SPEC 6): :meth:`_fine_front`, then the magnitude (cut ``sum_mag``) and
+        :meth:`_fine_round`, or the accumulator (:meth:`_fine_accumulate`)."""
+        pipe = Pipeline(m, plan=self.plan)
+        dm = self.dm
+        W = self.sum_bits
+        c = None
+        if self.fmt_c is not None:
+            c = {"bits": Value.cast(self.c), "fmt": self.fmt_c, "shift": self.c_shift,
+                 "bits_out": self.c_bits}
+        s, v = self._fine_front(m, pipe, self.fmt_a, self.fmt_b, self.lanes, W, self.mag_bits,
+                                extra=self.prod_shift, c=c)
+        if self.accumulate:
+            blk = Signal(signed(W), name="blk_term")  # a NaN/Inf block adds nothing
+            m.d.comb += blk.eq(Mux(v["nan"] | v["inf"], 0, s))
+            v = cut(pipe, "blk_term", dm.lut(1), {"blk": blk, **v})
+            self._fine_accumulate(m, pipe, v["blk"].as_signed(), v, v["nan"], v["inf"],
+                                  v["isg"], self.params_obj.acc_bits, self.lsb_exp,
+                                  self.has_flags, 0.0)
+            return m
+        mag, neg = _magnitude(m, s, "sum")
+        sign = Signal(name="y_sign")
+        m.d.comb += sign.eq(Mux(v["inf"], v["isg"], neg | v["negz"]))
+        d = cut(pipe, "sum_mag", dm.adder(W) + dm.lut(1),
+                {"mag": mag, "sign": sign, "nan": v["nan"], "inf": v["inf"]})
+        y = self._fine_round(m, pipe, d.pop("mag"), self.lsb_exp + W - 1, d, 0.0)
+        m.d.comb += self.y.as_value().eq(pipe.finish(y))
+        return m
+
 
 # -- MXDot -------------------------------------------------------------------------------------
 class MXDot(_DotBase):
@@ -415,12 +812,13 @@ class MXDot(_DotBase):
                  scale_fmt="float8_e8m0fnu", fmt_out=None, rounding: str = "rne",
                  accumulate: bool = False, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
-                 latency: int | None = None):
+                 latency: int | None = None, target: str | None = None,
+                 fmax: float | None = None):
         self.elem = check_mx_element(elem, "element")
         self.elem_b = self.elem if elem_b is None else check_mx_element(elem_b, "element b")
         self.scale_fmt = check_scale_format(scale_fmt)
         self.block = default_block(self.scale_fmt) if block is None else check_block(block)
-        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc)
+        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax)
         if not self.accumulate and (depth is not None or acc_bits is not None):
             raise ValueError("depth and acc_bits apply only with accumulate=True")
         self.params_obj = mx_dot_params(
@@ -459,6 +857,8 @@ class MXDot(_DotBase):
 
     def elaborate(self, platform):
         m = Module()
+        if self.plan is not None:
+            return self._elaborate_fmax(m)
         acc = self.accumulate
         pipe, st, a_ports, b_ports = self._pipes(m, self.block)
         lanes = _dot_terms(m, a_ports, b_ports, self.elem, self.elem_b, self.mag_bits, 0)
@@ -518,9 +918,87 @@ class MXDot(_DotBase):
         m.d.comb += self.y.as_value().eq(pipe.finish(y))
         return m
 
+    def _elaborate_fmax(self, m: Module) -> Module:
+        """fmax mode (SPEC 6): :meth:`_fine_front` (the scale pair decoded beside the
+        lanes, its exponent sum and, for E4M3 scales, its significand product beside the
+        products), the magnitude (cut ``sum_mag``), the scale's significand applied once
+        (``scaled``: a ``*`` or a partial-product tree), then :meth:`_fine_round`; or, with
+        ``accumulate``, the block value shifted by the scale exponent level by level onto
+        the accumulator's grid (``shift_level``), signed (``blk_term``), accumulated."""
+        pipe = Pipeline(m, plan=self.plan)
+        dm = self.dm
+        W = self.sum_bits
+        sf = self.scale_fmt
+        s, v = self._fine_front(
+            m, pipe, self.elem, self.elem_b, self.block, W, self.mag_bits,
+            scale={"a": Value.cast(self.scale_a), "b": Value.cast(self.scale_b), "fmt": sf})
+        mag, neg = _magnitude(m, s, "sum")
+        bnan = Signal(name="blk_nan")
+        binf = Signal(name="blk_inf")
+        isg = Signal(name="blk_inf_sign")
+        m.d.comb += [
+            bnan.eq(v["nan"] | v["s_nan"] | (v["inf"] & v["s_zero"])),
+            binf.eq(v["inf"] & ~bnan), isg.eq(v["isg"] ^ v["s_sign"]),
+        ]
+        has_sig = bool(sf.man_bits)  # E4M3 scales: a significand product; E8M0: none
+        Wm = W + (len(v["s_sig"]) if has_sig else 0)
+        s_off = v["s_off"]
+        q2 = 2 * format_range(sf)[0]
+        hi = abs(self.lsb_exp) + abs(q2) + Wm + (1 << len(s_off))
+        top = Signal(signed(hi.bit_length() + 2), name="blk_top_exp")
+        s_drop = 2 if sf.zero else 0  # s_off is the offsets' sum + 2 for E4M3 (f1 = off + 1)
+        m.d.comb += top.eq(self.lsb_exp + q2 + Wm - 1 - s_drop + s_off)
+        d = {"mag": mag, "nan": bnan, "inf": binf, "isg": isg, "s_sig": v.get("s_sig")}
+        if self.accumulate:
+            d.update(bneg=neg ^ v["s_sign"], s_off=s_off, valid=v["valid"], clear=v["clear"])
+        else:
+            sign = Signal(name="y_sign")
+            m.d.comb += sign.eq(Mux(binf, isg, (neg | v["negz"]) ^ v["s_sign"]))
+            d.update(sign=sign, top=top)
+        d = cut(pipe, "sum_mag", max(dm.adder(W), dm.adder(len(top))) + dm.lut(1), d)
+        mag, ssig = d.pop("mag"), d.pop("s_sig")
+        if has_sig:  # the scale's significand product, applied once, exact
+            if dm.multiplier(W, len(ssig)) <= dm.period(self.fmax):
+                scaled = Signal(Wm, name="blk_scaled")
+                m.d.comb += scaled.eq(mag * ssig)
+                delay = dm.multiplier(W, len(ssig))
+            else:
+                built = tree_multiply(m, mag, ssig, pipe=pipe, dm=dm, carry=d, name="blk_mul")
+                scaled, d, delay = built.value, built.carry, built.delay
+            d = cut(pipe, "scaled", delay, {"scaled": scaled, **d})
+            scaled = d.pop("scaled")
+        else:
+            scaled = mag
+        if not self.accumulate:
+            top = d.pop("top")
+            y = self._fine_round(m, pipe, scaled, top, d, 0.0)
+            m.d.comb += self.y.as_value().eq(pipe.finish(y))
+            return m
+        p = self.params_obj
+        mw = p.block_bits - 1
+        x = Cat(scaled, Const(0, max(mw + s_drop - len(scaled), 0)))[: mw + s_drop]
+        s_off = d.pop("s_off")
+        built = staged_shift_left(m, x, s_off, pipe=pipe, dm=dm, carry=d, name="blk_align")
+        d = built.carry
+        # the sign: (big xor neg) + neg (a NaN/Inf block adds nothing), in carry-chain chunks
+        # that fit the period
+        big = Signal(mw + 1, name="blk_aligned")
+        m.d.comb += big.eq(Mux(d["nan"] | d["inf"], 0, built.value[s_drop:])
+                           ^ d["bneg"].replicate(mw + 1))
+        neg = built.carry["bneg"]
+        built = chunked_add(m, big, Const(0, 1), cin=neg,
+                            chunk=_adder_chunk(dm, self.fmax, mw + 1, built.delay + dm.lut(1)),
+                            pipe=pipe,
+                            dm=dm, carry=d, delay_in=built.delay + dm.lut(1), name="blk_neg")
+        d = cut(pipe, "blk_term", built.delay, {"addend": built.value[: mw + 1],
+                                                **built.carry})
+        self._fine_accumulate(m, pipe, d["addend"].as_signed(), d, d["nan"], d["inf"],
+                              d["isg"], p.acc_bits, p.acc_lsb_exp, True, 0.0)
+        return m
+
 
 # -- registry ----------------------------------------------------------------------------------
-_ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency")
+_ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency", "target", "fmax")
 
 
 @unit_builder(
@@ -529,7 +1007,8 @@ _ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency")
     "into a fixed-point accumulator (MAC contract)",
 )
 def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", accumulate=False,
-                depth=None, acc_bits=None, saturate_acc=False, latency=None):
+                depth=None, acc_bits=None, saturate_acc=False, latency=None, target=None,
+                fmax=None):
     if a is None:
         raise ValueError("Unit 'dot' needs an operand format (--a)")
     if lanes is None:
@@ -540,7 +1019,7 @@ def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", ac
         )
     return Dot(a, b, lanes, fmt_c=c, fmt_out=out, rounding=rounding, accumulate=accumulate,
                depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
-               latency=latency)
+               latency=latency, target=target, fmax=fmax)
 
 
 @unit_builder(
@@ -550,10 +1029,10 @@ def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", ac
 )
 def mx_dot_builder(elem=None, elem_b=None, block=None, scale=None, out=None, rounding="rne",
                    accumulate=False, depth=None, acc_bits=None, saturate_acc=False,
-                   latency=None):
+                   latency=None, target=None, fmax=None):
     if elem is None:
         raise ValueError("Unit 'mx-dot' needs an element format (--elem)")
     return MXDot(elem, elem_b, block, scale_fmt="float8_e8m0fnu" if scale is None else scale,
                  fmt_out=out, rounding=rounding, accumulate=accumulate, depth=depth,
                  acc_bits=acc_bits, saturate_acc=saturate_acc,
-                 latency=latency)
+                 latency=latency, target=target, fmax=fmax)
