@@ -24,6 +24,25 @@ Pipeline cut points (``latency`` registers, evenly spaced over): products ``|`` 
 the rounder's alignment (``round``), extra registers at the output. With ``accumulate``,
 ``latency`` >= 1 counts edges until ``acc`` shows the state after a cycle; its ``latency -
 1`` further registers go to the cuts products ``|`` sum (at most 3 in all).
+
+Frequency-directed pipelining (``target``/``fmax`` instead of ``latency``, SPEC 6): the same
+function built with fine cut points, every lane side by side so that one cut serves all of
+them, each annotated with the delay model's estimate of the logic before it: ``dec`` (class
+flags, significands, ``max(field, 1)`` in place of the offset), ``mul_level`` (partial-product
+trees, only when one ``*`` per lane does not fit the period; the E4M3 scale product of NVFP4
+rides along), ``product`` (beside it the exponent sums, the block scale's included, and the
+specials of the sum), ``shift_level`` / ``aligned`` (the alignment shifter one multiplexer
+level at a time), ``term`` (the sign applied), ``sum_level`` / ``sum`` (the adder tree's
+levels), ``sum_mag``, ``scaled`` / ``mul_level`` (the E4M3 scale's significand), the
+normaliser (``lzc_level``, ``nrm_lz``, ``shift_level``, ``nrm``), then the shared rounder's
+cuts into ``fmt_out``. With ``accumulate`` the block value goes to the accumulator after
+``blk_term`` (``mx-dot``: shifted by the scale exponent level by level, the sign applied in
+carry-chain chunks ``add_chunk``); the accumulator is one unsegmented add declared as the
+feedback loop ``accumulate`` (an fmax it cannot meet is an error naming it; the MAC's
+segmented accumulator is not used here) and a forced register; the acc -> y conversion has
+the MAC's fine cuts, and ``acc`` and ``flags`` get as many registers as it does, so all three
+outputs show the state after a cycle ``latency`` edges later. An explicit latency builds the
+datapath above, unchanged.
 """
 
 from __future__ import annotations
@@ -381,16 +400,51 @@ class _DotBase(Unit):
         # -- signed terms (NaN / Inf lanes add nothing), the adder tree -------------------
         kill = v.pop("kill")
         signs = [v.pop(f"sg{i}") for i in range(k)] + ([v.pop("sgc")] if c is not None else [])
+        chunk = _adder_chunk(dm, self.fmax, W, dm.lut(1))
         terms = []
-        for i, (mag, sg) in enumerate(zip(mags, signs, strict=True)):
+        if chunk < W:  # (mag xor s) + s in carry-chain chunks, s = the sign of a live lane
+            ops = []
+            for i, (mag, sg) in enumerate(zip(mags, signs, strict=True)):
+                neg = Signal(name=f"t{i}_neg")
+                m.d.comb += neg.eq(sg & ~kill[i])
+                x = Signal(W, name=f"t{i}_ones")
+                m.d.comb += x.eq(Mux(kill[i], 0, mag) ^ neg.replicate(W))
+                ops.append((x, None, neg))
+            sums, v, delay = _chunked_many(m, ops, W, chunk, pipe=pipe, dm=dm, v=v,
+                                           delay_in=delay + dm.lut(1), name="t")
+        else:
+            sums = [Mux(kill[i], 0, Mux(sg, -mag, mag))
+                    for i, (mag, sg) in enumerate(zip(mags, signs, strict=True))]
+            delay += dm.adder(W)
+        for i, x in enumerate(sums):
             t = Signal(signed(W), name=f"t{i}_term")
-            m.d.comb += t.eq(Mux(kill[i], 0, Mux(sg, -mag, mag)))
+            m.d.comb += t.eq(x)
             terms.append(t)
-        d = cut(pipe, "term", delay + dm.adder(W) + dm.lut(1),
+        d = cut(pipe, "term", delay + dm.lut(1),
                 {**{f"t{i}": t for i, t in enumerate(terms)}, **v})
         terms = [d[f"t{i}"].as_signed() for i in range(len(terms))]
         v = {kk: d[kk] for kk in v}
-        return _sum_fine(m, terms, W, pipe=pipe, dm=dm, v=v, delay_in=0.0)
+        return _sum_fine(m, terms, W, pipe=pipe, dm=dm, v=v, delay_in=0.0, chunk=chunk)
+
+    def _fine_magnitude(self, m: Module, pipe, s: Value, v: dict):
+        """fmax mode: ``|s|`` (``len(s)`` bits) and its sign, one carry chain or, when that
+        does not fit the period, ``(s xor neg) + neg`` in chunks (``add_chunk``); the delay
+        after the last cut (the route out of the chain included)."""
+        dm = self.dm
+        W = len(s)
+        chunk = _adder_chunk(dm, self.fmax, W, dm.lut(1))
+        if chunk >= W:
+            mag, neg = _magnitude(m, s, "sum")
+            return mag, neg, v, dm.adder(W) + dm.lut(1)
+        neg = Signal(name="sum_neg")
+        m.d.comb += neg.eq(Value.cast(s)[W - 1])
+        x = Signal(W, name="sum_ones")
+        m.d.comb += x.eq(Value.cast(s) ^ neg.replicate(W))
+        (mag,), v, delay = _chunked_many(m, [(x, None, neg)], W, chunk, pipe=pipe, dm=dm,
+                                         v={"neg": neg, **v}, delay_in=dm.lut(1),
+                                         name="sum_mag")
+        neg = v.pop("neg")
+        return mag, neg, v, delay + dm.lut(1)
 
     def _fine_round(self, m: Module, pipe, mag: Value, top, v: dict, delay_in: float) -> Value:
         """fmax mode: round ``mag * 2**(top - (len(mag) - 1))`` into ``fmt_out``: the
@@ -608,22 +662,76 @@ def _unaligned(shifted: Value, drop: int, extra: int) -> Value:
         Value.cast(shifted)[drop:])
 
 
-def _sum_fine(m: Module, terms: list, W: int, *, pipe, dm, v: dict, delay_in: float):
+def _chunked_many(m: Module, ops: list, W: int, chunk: int, *, pipe, dm, v: dict,
+                  delay_in: float = 0.0, name: str = "add"):
+    """``(a + b + cin) mod 2**W`` for every ``(a, b, cin)`` of ``ops`` at once (unsigned,
+    ``W`` bits; ``cin`` may be None) as carry-chain chunks of ``chunk`` bits, least
+    significant first, with one fine cut ``add_chunk`` between chunks for all of them
+    (``exmy.hdl.arith.chunked_add``'s structure, side by side): a chunk's carry out, the sums
+    below and the operands' bits above cross the register. Returns ``(sums, v, delay after
+    the last cut)``."""
+    n = -(-W // chunk)
+    ext = [Const(0, 1)] * len(ops)
+
+    def wide(x):
+        x = Value.cast(x).as_unsigned()
+        return Cat(x, Const(0, W - len(x))) if len(x) < W else x[:W]
+
+    As = [wide(a) for a, _, _ in ops]
+    Bs = [Const(0, W) if b is None else wide(b) for _, b, _ in ops]
+    cs = [ext[i] if c is None else Value.cast(c) for i, (_, _, c) in enumerate(ops)]
+    done: list[list] = [[] for _ in ops]
+    delay = delay_in
+    for i in range(n):
+        lo, hi = i * chunk, min(W, (i + 1) * chunk)
+        for p in range(len(ops)):
+            s = Signal(hi - lo + 1, name=f"{name}{p}_c{i}")
+            m.d.comb += s.eq(As[p][lo:hi] + Bs[p][lo:hi] + cs[p])
+            done[p].append(s[: hi - lo])
+            cs[p] = s[hi - lo]
+        delay += dm.adder(hi - lo)
+        if i < n - 1:
+            vals = {f"d{p}_{j}": x for p, xs in enumerate(done) for j, x in enumerate(xs)}
+            for p in range(len(ops)):
+                vals.update({f"c{p}": cs[p], f"a{p}": As[p][hi:], f"b{p}": Bs[p][hi:]})
+            vals = cut(pipe, "add_chunk", delay, {**vals, **v})
+            done = [[vals[f"d{p}_{j}"] for j in range(len(xs))] for p, xs in enumerate(done)]
+            cs = [vals[f"c{p}"] for p in range(len(ops))]
+            As = [Cat(Const(0, hi), vals[f"a{p}"]) for p in range(len(ops))]
+            Bs = [Cat(Const(0, hi), vals[f"b{p}"]) for p in range(len(ops))]
+            v = {k: vals[k] for k in v}
+            delay = 0.0
+    return [Cat(*xs) for xs in done], v, delay
+
+
+def _sum_fine(m: Module, terms: list, W: int, *, pipe, dm, v: dict, delay_in: float,
+              chunk: int):
     """The exact adder tree of fmax mode: a fine cut ``sum_level`` between its levels and
     ``sum`` after the last (each level one ``W``-bit carry chain and the route into the
-    next). Returns ``(sum, v)``."""
+    next; chunks of ``chunk`` bits cut by ``add_chunk`` when ``chunk < W``). Returns
+    ``(sum, v)``."""
     level, delay = 0, delay_in
     while True:
         if len(terms) > 1:
+            pairs = [(terms[j], terms[j + 1]) for j in range(0, len(terms) - 1, 2)]
+            odd = terms[-1] if len(terms) % 2 else None
+            if chunk < W:
+                sums, vv, delay = _chunked_many(
+                    m, [(a, b, None) for a, b in pairs], W, chunk, pipe=pipe, dm=dm,
+                    v={"odd": odd, **v}, delay_in=delay, name=f"tree{level}_")
+                odd, v = vv.pop("odd"), vv
+            else:
+                sums = [a + b for a, b in pairs]
+                delay += dm.adder(W)
             nxt = []
-            for j in range(0, len(terms) - 1, 2):
-                s = Signal(signed(W), name=f"tree{level}_{j // 2}")
-                m.d.comb += s.eq(terms[j] + terms[j + 1])
+            for j, x in enumerate(sums):
+                s = Signal(signed(W), name=f"tree{level}_{j}")
+                m.d.comb += s.eq(x)
                 nxt.append(s)
-            if len(terms) % 2:
-                nxt.append(terms[-1])
+            if odd is not None:
+                nxt.append(odd)
             terms = nxt
-            delay += dm.adder(W) + dm.lut(1)
+            delay += dm.lut(1)
             level += 1
         d = cut(pipe, "sum_level" if len(terms) > 1 else "sum", delay,
                 {**{f"t{i}": t for i, t in enumerate(terms)}, **v})
@@ -781,10 +889,10 @@ class Dot(_DotBase):
                                   v["isg"], self.params_obj.acc_bits, self.lsb_exp,
                                   self.has_flags, 0.0)
             return m
-        mag, neg = _magnitude(m, s, "sum")
+        mag, neg, v, delay = self._fine_magnitude(m, pipe, s, v)
         sign = Signal(name="y_sign")
         m.d.comb += sign.eq(Mux(v["inf"], v["isg"], neg | v["negz"]))
-        d = cut(pipe, "sum_mag", dm.adder(W) + dm.lut(1),
+        d = cut(pipe, "sum_mag", delay,
                 {"mag": mag, "sign": sign, "nan": v["nan"], "inf": v["inf"]})
         y = self._fine_round(m, pipe, d.pop("mag"), self.lsb_exp + W - 1, d, 0.0)
         m.d.comb += self.y.as_value().eq(pipe.finish(y))
@@ -932,7 +1040,7 @@ class MXDot(_DotBase):
         s, v = self._fine_front(
             m, pipe, self.elem, self.elem_b, self.block, W, self.mag_bits,
             scale={"a": Value.cast(self.scale_a), "b": Value.cast(self.scale_b), "fmt": sf})
-        mag, neg = _magnitude(m, s, "sum")
+        mag, neg, v, d_mag = self._fine_magnitude(m, pipe, s, v)
         bnan = Signal(name="blk_nan")
         binf = Signal(name="blk_inf")
         isg = Signal(name="blk_inf_sign")
@@ -955,7 +1063,7 @@ class MXDot(_DotBase):
             sign = Signal(name="y_sign")
             m.d.comb += sign.eq(Mux(binf, isg, (neg | v["negz"]) ^ v["s_sign"]))
             d.update(sign=sign, top=top)
-        d = cut(pipe, "sum_mag", max(dm.adder(W), dm.adder(len(top))) + dm.lut(1), d)
+        d = cut(pipe, "sum_mag", max(d_mag, dm.adder(len(top)) + dm.lut(1)), d)
         mag, ssig = d.pop("mag"), d.pop("s_sig")
         if has_sig:  # the scale's significand product, applied once, exact
             if dm.multiplier(W, len(ssig)) <= dm.period(self.fmax):

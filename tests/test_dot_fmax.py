@@ -8,10 +8,11 @@ fmax settings; an explicit latency keeps the Verilog it had before fmax mode.
 
 Tiers. Default: the 2-lane e2m1fn dot exhaustively (2^16) on Verilator and Icarus at two
 clocks, MXFP8 (E4M3FN, k = 32) with 2,000 blocks and NVFP4 (k = 16) with 3,000 blocks on Icarus
-at two clocks, two accumulating points on Icarus (2,000 cycles). ``-m slow``: MXFP8 on
-Verilator at both clocks (20,000 blocks), 100,000 blocks at 150 MHz for every element format
-and NVFP4 on Verilator, the accumulating points with 100,000 cycles, the 562-bit MXFP8
-accumulator (20,000 cycles), and the proof of the 2-lane dot's placement (``exmy prove``).
+at two clocks, two accumulating points on Icarus (2,000 cycles), a dot whose sum is added in
+carry-chain chunks (2,000). ``-m slow``: MXFP8 on Verilator at both clocks (20,000 blocks),
+100,000 blocks at 150 MHz for every element format and NVFP4 on Verilator, the accumulating
+points with 100,000 cycles, the 562-bit MXFP8 accumulator (20,000 cycles), a chunked dot with a
+bfloat16 addend, and the proof of the 2-lane dot's placement (``exmy prove``).
 """
 
 from __future__ import annotations
@@ -214,6 +215,23 @@ def test_nvfp4_icarus(which, tmp_path):
     res = check(_unit("nvfp4", which), "icarus", n=3000, seed=12, build_dir=tmp_path)
     assert_ok(res)
     assert res.vectors == 3000
+
+
+CHUNKED = {
+    "e5m2-190": lambda: Dot("e5m2", "e5m2", 2, fmax=190),
+    "bf16-addend-120": lambda: Dot("e4m3fn", "e4m3fn", 2, fmt_c="bfloat16", fmax=120),
+}
+
+
+@pytest.mark.parametrize("key", [
+    "e5m2-190", pytest.param("bf16-addend-120", marks=pytest.mark.slow)])
+def test_chunked_adds_icarus(key, tmp_path):
+    """A sum too wide for one carry chain in the period: the signed terms, the adder tree's
+    levels and the magnitude in chunks (``add_chunk``), the lanes side by side."""
+    need("icarus")
+    comp = CHUNKED[key]()
+    assert any(s.name.startswith("add_chunk") for s in comp.plan.segments)
+    assert_ok(check(comp, "icarus", n=2000, seed=17, build_dir=tmp_path))
 
 
 ACC = {
