@@ -127,50 +127,45 @@ def _point(unit, params, target, seed, freq):
             "freq_mhz": freq}
 
 
-def _median(recs, unit, params, target) -> dict | None:
-    want = {**params, "target": target}
-    sel = [r for r in recs if r["unit"] == unit and r["params"] == want and
-           r["target"] == target and r["status"] == "ok"]
+def _median(by_point, unit, params, target) -> dict | None:
+    """Median over the seeds of one design's records (``by_point``: the records of this run's
+    points, keyed by unit, params and target)."""
+    sel = [r for r in by_point.get(_key(unit, params, target), []) if r["status"] == "ok"]
     if not sel:
         return None
-    out = {"seeds": len(sel)}
+    out = {"seeds": len(sel), "sha": sel[0].get("verilog_sha256")}
     for k in ("lut", "ff", "carry", "fmax_mhz"):
         vals = [r[k] for r in sel if r.get(k) is not None]
         out[k] = statistics.median(vals) if vals else None
     return out
 
 
-def _affine_section(errs) -> list[str]:
-    """Per family, the affine correction ``period = alpha + beta * (model's stage logic
-    delay)`` that fits these designs best (relative least squares), and the error it leaves:
-    how far the primitive-calibrated model is from the units, and in which direction."""
-    import numpy as np
+def _key(unit, params, target) -> tuple:
+    import json
 
-    from exmy.hdl.timing import delay_model
+    return unit, json.dumps(params, sort_keys=True), target
 
-    out = ["", "## 4. The error's shape: a per-stage correction fitted to these designs", "",
-           "Achieved period against the model's logic delay of the slowest stage, "
-           "`period = alpha + beta * logic` fitted per family over the designs above "
-           "(in-sample; not in the committed model):", "",
-           "| family | designs | alpha ns | beta | error after: median | range | "
-           "within ±20% |", "|---|---|---|---|---|---|---|"]
-    for fam in ("ecp5", "ice40"):
-        pts = [(p, a) for lbl, p, a in errs if lbl.endswith(f"({fam})")]
-        if len(pts) < 3:
-            continue
-        t_reg = delay_model(fam).t_reg
-        d = np.array([1000.0 / p - t_reg for p, _ in pts])
-        per = np.array([1000.0 / a for _, a in pts])
-        x = np.stack([np.ones_like(d), d], 1)
-        coef = np.linalg.lstsq(x / per[:, None], np.ones_like(per), rcond=None)[0]
-        for _ in range(20):
-            pred = x @ coef
-            coef = np.linalg.lstsq(x / pred[:, None], per / pred, rcond=None)[0]
-        e = per / (x @ coef)
-        out.append(f"| {fam} | {len(pts)} | {coef[0]:.2f} | {coef[1]:.2f} | "
-                   f"{statistics.median(e):.2f} | {e.min():.2f} .. {e.max():.2f} | "
-                   f"{int(sum(abs(e - 1) <= 0.2))} of {len(e)} |")
-    return out
+
+def _placement(unit, params, family, registered) -> tuple:
+    import json
+
+    rest = {k: v for k, v in params.items() if k not in ("fmax", "target")}
+    return unit, json.dumps(rest, sort_keys=True), family, tuple(sorted(registered))
+
+
+def _training() -> set:
+    """Placements of the delay model's unit training designs (docs/results/delay_model.json,
+    benchmarks/calibrate_delay.py) in the families whose constants were fitted to them: a
+    design here with one of those placements (the same logic) is not an out-of-sample test."""
+    import json
+
+    path = ROOT / "docs" / "results" / "delay_model.json"
+    if not path.exists():
+        return set()
+    cal = json.loads(path.read_text())
+    fitted = set(cal.get("unit_fitted", []))
+    return {_placement(u["unit"], u["params"], u["family"], u["registered"])
+            for u in cal.get("units", []) if u["family"] in fitted}
 
 
 def _n(v, nd=0) -> str:
@@ -238,11 +233,16 @@ def main(argv: list[str] | None = None) -> int:
                 for lat in lats:
                     q = {**params, "fmax": fr[lat]}
                     c = built(unit, {**q, "target": fam})
-                    sweep.append((name, unit, fam, c.latency, q, c.plan.fmax_predicted))
+                    sweep.append((name, unit, fam, c.latency, q, c.plan.fmax_predicted,
+                                  c.plan.registered))
                     points += [_point(unit, q, fam, s, args.freq) for s in sweep_seeds]
     print(f"{len(points)} synthesis points", file=sys.stderr)
     res = run_sweep(points, args.db, jobs=args.jobs, progress=True)
     recs = res["records"]
+    by_point: dict = {}
+    for pt, r in zip(points, recs, strict=True):
+        by_point.setdefault(_key(pt["unit"], pt["params"], pt["target"]), []).append(r)
+    train = _training()
     for r in recs:
         if r["status"] != "ok":
             print(f"FAILED {r['unit']} {r['params']} {r['target']}: {r.get('error')}",
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         if comp is None:
             md.append(f"| {label} | {goal} | unreachable: {err} | | | | | | | **no** | | |")
             continue
-        e = _median(recs, unit, p, "ecp5")
+        e = _median(by_point, unit, p, "ecp5")
         pred = comp.plan.fmax_predicted
         if e is None:
             md.append(f"| {label} | {goal} | {comp.latency} | – | – | – | – | – | {pred:.0f} "
@@ -288,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         refs = f"{ref[0] + ref[1]} @ {ref[2]} MHz" if ref else "–"
         ratio = f"{tot / (ref[0] + ref[1]):.2f}x" if ref else "–"
         met = "yes" if e["fmax_mhz"] >= goal else f"**no** ({e['fmax_mhz'] / goal - 1:+.0%})"
+        mark = " †" if _placement(unit, p, "ecp5", comp.plan.registered) in train else ""
         md.append(f"| {label} | {goal} | {comp.latency} | {_n(e['lut'])} | {_n(e['ff'])} | "
-                  f"{tot:.0f} | {_n(e['carry'])} | {_n(e['fmax_mhz'], 1)} | {pred:.0f} | {met} | "
-                  f"{refs} | {ratio} |")
-        errs.append((f"{label} @ {goal} (ecp5)", pred, e["fmax_mhz"]))
+                  f"{tot:.0f} | {_n(e['carry'])} | {_n(e['fmax_mhz'], 1)} | {pred:.0f}{mark} | "
+                  f"{met} | {refs} | {ratio} |")
+        errs.append((f"{label} @ {goal} (ecp5)", pred, e["fmax_mhz"], bool(mark)))
 
     if sweep:
         md += ["", "## 2. Fmax/area frontier over latency",
@@ -302,37 +303,43 @@ def main(argv: list[str] | None = None) -> int:
                "| unit | family | latency | fmax asked | LUT | FF | LUT+FF | achieved Fmax | "
                "predicted Fmax | predicted/achieved |", "|---|---|---|---|---|---|---|---|---|---|"]
         seen = set()
-        for _name, unit, fam, lat, q, pred in sweep:
-            e = _median(recs, unit, q, fam)
+        for _name, unit, fam, lat, q, pred, regs in sweep:
+            e = _median(by_point, unit, q, fam)
             label = f"{unit} {' '.join(str(v) for k, v in q.items() if k in ('a', 'out'))}"
             if e is None or e["fmax_mhz"] is None:
                 md.append(f"| {label} | {fam} | {lat} | {q['fmax']:g} | – | – | – | – | "
                           f"{pred:.0f} | – |")
                 continue
+            mark = " †" if _placement(unit, q, fam, regs) in train else ""
             md.append(f"| {label} | {fam} | {lat} | {q['fmax']:g} | {_n(e['lut'])} | "
                       f"{_n(e['ff'])} | {e['lut'] + e['ff']:.0f} | {e['fmax_mhz']:.1f} | "
-                      f"{pred:.0f} | {pred / e['fmax_mhz']:.2f} |")
+                      f"{pred:.0f} | {pred / e['fmax_mhz']:.2f}{mark} |")
             key = (unit, fam, tuple(sorted(q.items())))
             if key not in seen:
                 seen.add(key)
-                errs.append((f"{label} latency {lat} ({fam})", pred, e["fmax_mhz"]))
+                errs.append((f"{label} latency {lat} ({fam})", pred, e["fmax_mhz"], bool(mark)))
 
     if errs:
-        ratios = [p / a for _, p, a in errs]
-        worst = max(range(len(errs)), key=lambda i: abs(math.log(ratios[i])))
-        med = statistics.median(ratios)
-        within = sum(abs(r - 1) <= 0.2 for r in ratios)
         md += ["", "## 3. The delay model's error (predicted / achieved Fmax)", "",
-               f"{len(errs)} designs (the table's and the frontier's; the table's as the "
-               f"median over seeds): median **{med:.2f}**, worst **{ratios[worst]:.2f}** "
-               f"({errs[worst][0]}); {within} of {len(errs)} within ±20%. Goal: median within "
-               "±10%, every point within ±20%.", ""]
-        for fam in sorted({lbl.rsplit('(', 1)[1].rstrip(')') for lbl, _, _ in errs}):
-            fr = [p / a for lbl, p, a in errs if lbl.endswith(f"({fam})")]
-            md.append(f"- {fam}: {len(fr)} designs, median {statistics.median(fr):.2f}, "
-                      f"range {min(fr):.2f} .. {max(fr):.2f}")
-    if errs:
-        md += _affine_section(errs)
+               "Over the table's designs (median over seeds) and the frontier's. † marks a "
+               "design whose placement is one of the unit designs the family's constants were "
+               "fitted to (docs/results/delay_model.md); the others test the model out of "
+               "sample. Goal: median "
+               "within ±10%, every point within ±20%.", ""]
+        for title, sel in (("all designs", errs),
+                           ("out of sample (without †)", [x for x in errs if not x[3]])):
+            if not sel:
+                continue
+            ratios = [x[1] / x[2] for x in sel]
+            worst = max(range(len(sel)), key=lambda i: abs(math.log(ratios[i])))
+            md.append(f"- {title}: {len(sel)} designs, median **{statistics.median(ratios):.2f}**"
+                      f", worst **{ratios[worst]:.2f}** ({sel[worst][0]}); "
+                      f"{sum(abs(r - 1) <= 0.2 for r in ratios)} of {len(sel)} within ±20%")
+            for fam in sorted({x[0].rsplit('(', 1)[1].rstrip(')') for x in sel}):
+                fr = [x[1] / x[2] for x in sel if x[0].endswith(f"({fam})")]
+                md.append(f"  - {fam}: {len(fr)} designs, median {statistics.median(fr):.2f}, "
+                          f"range {min(fr):.2f} .. {max(fr):.2f}, "
+                          f"{sum(abs(r - 1) <= 0.2 for r in fr)} within ±20%")
     md += ["", f"{res['total']} synthesis points ({res['ran']} run, {res['cached']} cached, "
            f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.", ""]
     text = "\n".join(md)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from exmy.hdl.registry import build, sidecar
-from exmy.hdl.timing import Segment, delay_model, plan_placement
+from exmy.hdl.timing import DelayModel, Segment, delay_model, plan_placement
 from exmy.hdl.verilog import to_verilog
 
 
@@ -60,11 +60,29 @@ def test_placement_is_the_cheapest(seed):
 
 def test_unreachable_names_the_stage_and_best_fmax():
     segs = [Segment("decode", 1.0, 8), Segment("product", 9.0, 16)]
+    best = f"{delay_model('ecp5').fmax(9.0):.0f}"
     with pytest.raises(ValueError, match=r"stage ending at 'product' takes 9\.00 ns.*best "
-                       r"predicted Fmax 100 MHz"):
+                       rf"predicted Fmax {best} MHz"):
         plan_placement(segs, 1.0, "ecp5", 200)
     with pytest.raises(ValueError, match=r"feedback loop 'accumulate'.*best predicted Fmax"):
         plan_placement([Segment("accumulate", 6.0, loop=True)], 0.5, "ecp5", 200)
+
+
+@pytest.mark.parametrize("knee", [None, (6.0, 0.6)])
+def test_period_and_fmax_invert_each_other(knee):
+    """``period(f)`` is the annotated logic a stage may hold at f MHz and ``fmax(d)`` the
+    clock of a stage annotated d ns: one inverts the other, each stage pays
+    ``t_reg + t_stage``, and beyond ``t_knee`` the annotation counts at ``knee_slope``."""
+    import dataclasses
+
+    dm = DelayModel("ecp5", k=4, t_reg=1.0, t_lut=1.0, t_carry0=1.0, t_carry_bit=0.1,
+                    t_stage=0.5)
+    if knee:
+        dm = dataclasses.replace(dm, t_knee=knee[0], knee_slope=knee[1])
+    for d in (0.5, 3.0, 6.0, 9.0, 20.0):
+        assert dm.period(dm.fmax(d)) == pytest.approx(d)
+    assert dm.fmax(3.0) == pytest.approx(1000 / 4.5)
+    assert dm.fmax(10.0) == pytest.approx(1000 / (1.5 + (6.0 + 0.6 * 4.0 if knee else 10.0)))
 
 
 def test_latency_and_fmax_are_exclusive():
