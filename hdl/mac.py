@@ -18,7 +18,8 @@ Timing contract (also in the sidecar, ``extra_metadata``)::
                  flags) show the state after that cycle's update; >= 1, since acc is a
                  register (>= 1 + acc_latency with acc_chunk)
     acc_latency  how many of those edges resolve the carries of a segmented accumulator
-                 (acc_chunk set): 2; 0 without acc_chunk
+                 (acc_chunk set): 2 (fmax mode: 3 when the delay model needs them); 0
+                 without acc_chunk
     y_latency    further edges from acc to y (0: y is a combinational function of acc)
 
 So with ``acc_chunk`` the accumulator state after cycle i appears on ``acc`` and ``flags`` at
@@ -59,9 +60,17 @@ unit without acc_chunk is unchanged). ``saturate_acc`` clamps the resolved sum i
 which a segmented accumulator does not have until ``acc_latency`` cycles later, so the two
 do not combine (a ValueError). The float-accumulator MAC has no acc_chunk (its loop is an
 FMA).
+
+fmax mode builds the segmented accumulator for the clock (latency-mode Verilog unchanged):
+the float MAC registers its addend (sign applied, 0 without ``valid``) in front of the loop,
+and its loop has no logic between the registers and the carry chains (``_accumulate_fast``);
+the resolution takes a third stage when the delay model puts the carries' chain and select
+over the period (``_resolve_stages``).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.wiring import In, Out
@@ -241,20 +250,53 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
     unit.acc_chunk = None if acc_bits is None else _acc_chunk(acc_chunk, acc_bits,
                                                                saturate_acc)
     unit.acc_latency = _acc_latency(unit.acc_chunk)
+    if fmax is not None and latency is None and unit.acc_chunk is not None:
+        dm = delay_model(check_target("ecp5" if target is None else target))
+        unit.acc_latency = _resolve_stages(dm, check_fmax(fmax), acc_bits, unit.acc_chunk)
     if unit.acc_chunk is None:
         why = ("the accumulator is a register, so acc shows a product one clock edge after "
                "accepting it at the earliest")
     else:
         why = (f"with acc_chunk={unit.acc_chunk} the accumulator register takes one clock "
-               f"edge and the carry resolution {ACC_RESOLVE_STAGES} more before acc shows a "
+               f"edge and the carry resolution {unit.acc_latency} more before acc shows a "
                f"product")
     unit.latency = unit.set_timing(latency, target, fmax, minimum=1 + unit.acc_latency,
                                    what="MAC latency", why=why)
 
 
-def _accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None) -> None:
+def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
+    """Predicted delays of the carry resolution's stages (``_accumulate_segmented``).
+
+    Two stages: the chunk adds ``t_j``, ``u_j`` (behind the float MAC's select of the state,
+    :func:`_accumulate_fast`); then (K >= 3 chunks) the route from the
+    chunks' carry registers, spread along the accumulator, into one ``K-1``-bit carry chain,
+    the LUT that extracts the carries, their fan-out to the ``C`` selects of a chunk, the
+    select. Three stages (fmax mode, when that second stage is too slow): the chunk adds; the
+    route and a ``2(K-2)``-bit chain whose sum bits are the carries (up to 2 carries: one LUT);
+    the route of one carry into chunk
+    j's ``C``-bit increment."""
+    k = len(_chunks(width, chunk))
+    first = dm.lut(1) + dm.adder(chunk + 1)  # (the float MAC's loop: a select in front)
+    if stages == 2:
+        if k < 3:  # no carries between chunks to resolve: registers only
+            return [first, dm.adder(max(k - 1, 1)) + dm.mux(2)]
+        return [first, dm.lut(1) + dm.adder(k - 1) + dm.lut(2) + dm.mux(2)]
+    carries = dm.logic(2 * (k - 2)) if k <= 4 else dm.adder(2 * (k - 2))
+    return [first, dm.lut(1) + carries, dm.lut(1) + dm.adder(chunk)]
+
+
+def _resolve_stages(dm, fmax: float, width: int, chunk: int) -> int:
+    """fmax mode: the resolution's stage count, 2 (``ACC_RESOLVE_STAGES``, as in latency
+    mode) when its second stage fits the period, else 3."""
+    if _resolve_delays(dm, width, chunk, 2)[1] <= dm.period(fmax):
+        return ACC_RESOLVE_STAGES
+    return ACC_RESOLVE_STAGES + 1
+
+
+def _accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None,
+                        stages: int = ACC_RESOLVE_STAGES) -> None:
     """fmax mode: declare the accumulator loop and its registers (the accumulator and, when
-    segmented, the two resolution stages) with their delays; latency mode: nothing."""
+    segmented, the ``stages`` resolution stages) with their delays; latency mode: nothing."""
     if st.plan is None:
         return
     c = width if chunk is None else chunk
@@ -262,8 +304,14 @@ def _accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None) -> None
     st.loop("accumulate", _loop_delay(dm, c))
     _forced(st, "accumulate", _loop_delay(dm, c), [Const(0, width + k - 1)])
     if chunk is not None:
-        _forced(st, "resolve", dm.adder(c + 1), [Const(0, 2 * width + 2 * k)])
-        _forced(st, "resolve_2", dm.adder(max(k - 1, 1)) + dm.mux(2), [Const(0, width)])
+        d = _resolve_delays(dm, width, chunk, stages)
+        if stages == 2:
+            _forced(st, "resolve", d[0], [Const(0, 2 * width + 2 * k)])
+            _forced(st, "resolve_2", d[1], [Const(0, width)])
+        else:
+            _forced(st, "resolve", d[0], [Const(0, width + 2 * k)])
+            _forced(st, "resolve_2", d[1], [Const(0, width + k)])
+            _forced(st, "resolve_3", d[2], [Const(0, width)])
 
 
 def _planned_cuts(plan) -> list[str]:
@@ -305,6 +353,19 @@ def _forced(st: Pipeline, name: str, delay: float, values) -> None:
         st.plan.forced(name, delay, values)
 
 
+def _register(m: Module, values: dict, prefix: str) -> dict:
+    """A register for each value of a dict (None stays None): a forced stage's registers."""
+    out = {}
+    for k, v in values.items():
+        if v is None:
+            out[k] = None
+            continue
+        r = Signal(Value.cast(v).shape(), name=f"{prefix}{k}")
+        m.d.sync += r.eq(v)
+        out[k] = r
+    return out
+
+
 def _delayed(m: Module, value: Value, n: int, name: str) -> Value:
     """``value`` through ``n`` plain registers (beside a forced stage: not recorded)."""
     for k in range(n):
@@ -320,7 +381,8 @@ def _chunks(width: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, clear: Value,
-                          width: int, chunk: int) -> Signal:
+                          width: int, chunk: int, stages: int = ACC_RESOLVE_STAGES,
+                          fast: dict | None = None) -> Signal:
     """The segmented accumulator (FloPoCo's long accumulator, de Dinechin et al., FPT 2008)
     and its carry resolution; returns the resolved ``acc`` register, which shows the state
     after cycle i at the edge ``ACC_RESOLVE_STAGES`` edges after the loop's (see the module
@@ -342,15 +404,26 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
     (``t_j >= 2**C - 1``: generate or propagate). Stage 2: the carries between chunks from one
     ``K-1``-bit carry-chain add ``(h + g)`` (carry into chunk j+1 = ``g_j | (h_j & x_j)``,
     ``x_1 = 0``: chunk 0 holds no pending carry), then ``acc_j = x_j ? u_j : t_j``.
+
+    ``fast`` (fmax mode, the float MAC; ``{"clear_next": v}``, the ``clear`` the loop sees
+    in the next cycle; ``addend`` and ``cin`` 0 without ``valid``): the loop with no logic
+    between its registers and its carry chains, :func:`_accumulate_fast`.
+
+    ``stages=3`` (fmax mode, when the chain, the carries' fan-out and the select miss the
+    period): stage 1 registers ``t_j``, ``g_j``, ``h_j`` (no ``u_j``); stage 2 the carries
+    ``x_j`` (the chain) and ``t_j`` again; stage 3 ``acc_j = t_j + x_j`` (``x_j`` the carry-in
+    of chunk j's increment: one route per chunk instead of a fan-out to ``C`` selects).
     """
     parts = _chunks(width, chunk)
     K = len(parts)
     seg = Signal(width, name="acc_seg")
     cy = Signal(K - 1, name="acc_carry")
+    if fast is not None:
+        return _accumulate_fast(m, addend, cin, fast["clear_next"], parts, stages)
     for j, (lo, hi) in enumerate(parts):
         w = hi - lo
-        ci = cin if j == 0 else (cy[j - 1] & ~clear)
         s = Signal(w + 1, name=f"acc_sum{j}")
+        ci = cin if j == 0 else (cy[j - 1] & ~clear)
         m.d.comb += s.eq(Mux(clear, 0, seg[lo:hi]) + addend[lo:hi] + ci)
         with m.If(clear & ~valid):
             m.d.sync += seg[lo:hi].eq(0)
@@ -361,6 +434,51 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
             if j < K - 1:
                 m.d.sync += cy[j].eq(s[w])
 
+    return _resolve(m, seg, cy, parts, stages)
+
+
+def _accumulate_fast(m: Module, addend: Value, cin: Value, clear_next: Value, parts,
+                     stages: int) -> Signal:
+    """fmax mode's segmented loop: no logic between its registers and its carry chains.
+
+    ``addend`` and ``cin`` are 0 in a cycle without ``valid`` (the register in front gates
+    them), so every cycle adds: an idle one only moves each pending carry into its chunk
+    (the value is unchanged). The loop registers ``sl_j``, ``cl_j`` are zeroed one edge
+    early, when the next cycle clears (the flip-flops' synchronous reset by ``clear_next``),
+    so they hold ``clear ? 0 : state`` and a clear cycle adds to zero; ``xs_j``, ``xc_j``
+    hold every sum unzeroed (the state after the cycle: the resolution reads them)::
+
+        (xc_j, xs_j) <= sl_j + addend_j + (j ? cl_{j-1} : cin)
+        (cl_j, sl_j) <= clear_next ? 0 : (xc_j, xs_j)'s new value
+    """
+    K = len(parts)
+    width = parts[-1][1]
+    sl = Signal(width, name="acc_loop_seg")
+    cl = Signal(K - 1, name="acc_loop_carry")
+    xs = Signal(width, name="acc_seg")
+    xc = Signal(K - 1, name="acc_carry")
+    for j, (lo, hi) in enumerate(parts):
+        w = hi - lo
+        s = Signal(w + 1, name=f"acc_sum{j}")
+        m.d.comb += s.eq(sl[lo:hi] + addend[lo:hi] + (cin if j == 0 else cl[j - 1]))
+        m.d.sync += xs[lo:hi].eq(s[:w])
+        with m.If(clear_next):
+            m.d.sync += sl[lo:hi].eq(0)
+        with m.Else():
+            m.d.sync += sl[lo:hi].eq(s[:w])
+        if j < K - 1:
+            m.d.sync += xc[j].eq(s[w])
+            with m.If(clear_next):
+                m.d.sync += cl[j].eq(0)
+            with m.Else():
+                m.d.sync += cl[j].eq(s[w])
+    return _resolve(m, xs, xc, parts, stages)
+
+
+def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int) -> Signal:
+    """The carry resolution of ``_accumulate_segmented`` (its docstring), ``stages`` 2 or 3."""
+    K = len(parts)
+    width = parts[-1][1]
     # -- resolution stage 1: t_j, u_j and their carry-outs --------------------------------
     lo0, hi0 = parts[0]
     t = [Signal(hi0 - lo0, name="res_t0")]
@@ -384,7 +502,7 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
             # path at fmax 200)
             us = Signal(w + 1, name=f"res_usum{j}")
             m.d.comb += us.eq(seg[lo:hi] + Cat(~cy[j - 1], cy[j - 1]))
-        if j >= 2:
+        if j >= 2 and stages == 2:
             uj = Signal(w, name=f"res_u{j}")
             m.d.sync += uj.eq(us[:w])
             u.append(uj)
@@ -396,6 +514,9 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
             m.d.sync += [gj.eq(ts[w]), hj.eq(us[w])]
             g.append(gj)
             h.append(hj)
+
+    if stages == 3:
+        return _resolve_late(m, t, g, h, parts)
 
     # -- resolution stage 2: carries between chunks (one carry-chain add), select ---------
     acc = Signal(width, name="acc_reg")
@@ -414,6 +535,46 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
         for j in range(2, K):
             lo, hi = parts[j]
             m.d.sync += acc[lo:hi].eq(Mux(x[j - 2], u[j], t[j]))
+    return acc
+
+
+def _resolve_late(m: Module, t: list, g: list, h: list, parts) -> Signal:
+    """Resolution stages 2 and 3 of ``_accumulate_segmented(stages=3)``: the carries between
+    chunks from the chain (registered with ``t``), then each chunk's increment."""
+    K = len(parts)
+    width = parts[-1][1]
+    td = []
+    for j, tj in enumerate(t):
+        r = Signal(len(tj), name=f"res_td{j}")
+        m.d.sync += r.eq(tj)
+        td.append(r)
+    acc = Signal(width, name="acc_reg")
+    for j in range(min(K, 2)):
+        lo, hi = parts[j]
+        m.d.sync += acc[lo:hi].eq(td[j])
+    if K >= 3:
+        n = K - 2
+        # x[i]: carry into chunk i + 2 (inverted for the chain: reset to "no carry", so the
+        # resolved acc is 0 from reset, as without it)
+        x = Signal(n, name="res_carry_in", init=0 if n <= 2 else (1 << n) - 1)
+        if n <= 2:  # a LUT: x_0 = g_1, x_1 = g_2 | (h_2 & g_1)
+            m.d.sync += x[0].eq(g[1])
+            if n == 2:
+                m.d.sync += x[1].eq(g[2] | (h[2] & g[1]))
+            xv = x
+        else:
+            # one chain of 2n bits, (h_i, 1) + (g_i, 0) per chunk: the odd positions add
+            # 1 + 0 + carry, so their sum bits are the inverted carries, straight from the
+            # chain into the registers (no LUT after it)
+            ha = Cat(*[Cat(h[i], Const(1, 1)) for i in range(1, K - 1)])
+            gb = Cat(*[Cat(g[i], Const(0, 1)) for i in range(1, K - 1)])
+            chain = Signal(2 * n, name="res_chain")
+            m.d.comb += chain.eq(ha + gb)
+            m.d.sync += x.eq(Cat(*[chain[2 * i + 1] for i in range(n)]))  # inverted carries
+            xv = ~x
+        for j in range(2, K):
+            lo, hi = parts[j]
+            m.d.sync += acc[lo:hi].eq(td[j] + xv[j - 2])
     return acc
 
 
@@ -815,6 +976,18 @@ class MAC(Unit):
         # -- decode: class flags; significand with the hidden bit; exponent field ----------
         da = decode_float(m, v["a"], fa, "a", normalize_sub=False)
         db = decode_float(m, v["b"], fb, "b", normalize_sub=False)
+        wmax = max(fa.width, fb.width)
+        if fm and self.multiplier != "lmul" and p.has_flags:
+            # fmax mode: a fine cut after each operand's class flags (the special-value test
+            # of two wide operands is one LUT level deeper than a cut can take at once)
+            c = _fine_cut(st, "classify", {
+                **v, **{f"{o}{f}": getattr(d, f) for o, d in (("a_", da), ("b_", db))
+                        for f in ("sign", "is_nan", "is_inf", "is_zero")}},
+                delay=dm.logic(wmax))
+            v = {k: c[k] for k in v}
+            da, db = (replace(d, **{f: c[f"{o}_{f}"] for f in
+                                    ("sign", "is_nan", "is_inf", "is_zero")})
+                      for o, d in (("a", da), ("b", db)))
         special = Signal(3, name="s0_special")  # the product's flags bits
         z_a, z_b = da.is_zero, db.is_zero
         if self.multiplier == "lmul":  # denormals-are-zero (SPEC 3.4): subnormal x Inf is NaN
@@ -861,8 +1034,10 @@ class MAC(Unit):
                                          "sign": sign, "en": en, "special": special,
                                          "valid": v["valid"], "clear": v["clear"],
                                          "rand": v["rand"]},
-                          # each operand's classes, then their combination with valid
-                          delay=dm.logic(max(fa.width, fb.width)) + dm.lut(1))
+                          # each operand's classes (the cut "classify"), then their
+                          # combination with valid: one function of both operands' bits
+                          delay=dm.logic(2 * wmax) + dm.lut(1)
+                          - (dm.logic(wmax) if p.has_flags else 0.0))
             # the gate: a skipped or special product is 0 (narrower significand & en)
             en = c["en"]
             ga = c["sig_a"] & _rep(en, fa.sig_bits) if (p.has_flags and gate_a) else c["sig_a"]
@@ -923,7 +1098,33 @@ class MAC(Unit):
             built = staged_shift_left(m, wide, x["shift"], pipe=st, dm=dm, carry=rest,
                                       name="s1_align")
             m.d.comb += mag.eq(built.value[drop : drop + mag_w])
-            y = _fine_cut(st, "align", {"mag": mag, **built.carry}, delay=built.delay)
+            pre = {"mag": mag, **built.carry}
+            if self.acc_chunk is None:
+                y = _fine_cut(st, "align", pre, delay=built.delay)
+            else:
+                # a register the unit builds (forced): the addend itself (sign applied, 0
+                # without valid), so the loop needs neither valid nor the sign
+                W = p.acc_bits
+                pre["addend"] = Cat(mag ^ _rep(pre["neg"], mag_w),
+                                    _rep(pre["neg"], W - mag_w))
+                del pre["mag"]
+                _forced(st, "align", built.delay + dm.lut(1),
+                        [v for v in pre.values() if v is not None])
+                gated = {k: pre.pop(k) for k in ("addend", "neg")}
+                y = _register(m, pre, "a_")
+                for k, v in gated.items():  # 0 without valid: an idle cycle adds 0
+                    r = Signal(Value.cast(v).shape(), name=f"a_{k}")
+                    d = Mux(pre["valid"], v, 0)
+                    if k == "neg":
+                        # chunk 0's carry-in: loaded only when it changes (the same value),
+                        # so Yosys does not merge it with the top chunk's sign bits, which
+                        # would pull one flip-flop to both ends of the accumulator
+                        with m.If(r != d):
+                            m.d.sync += r.eq(d)
+                    else:
+                        m.d.sync += r.eq(d)
+                    y[k] = r
+                fast = {"clear_next": pre["clear"]}
         else:
             m.d.comb += mag.eq((x["prod"] << x["shift"])[drop : drop + mag_w])
             y = {"mag": mag, **rest}
@@ -932,14 +1133,18 @@ class MAC(Unit):
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
         W = p.acc_bits
-        addend = Cat(y["mag"] ^ _rep(y["neg"], mag_w), _rep(y["neg"], W - mag_w))
+        if fm and self.acc_chunk is not None:
+            addend = y["addend"]
+        else:
+            addend = Cat(y["mag"] ^ _rep(y["neg"], mag_w), _rep(y["neg"], W - mag_w))
         if self.acc_chunk is None:
             acc = Signal(W, name="acc_reg")
             _accumulate(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
         else:
             acc = _accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
-                                        self.acc_chunk)
-        _accumulator_timing(st, dm, W, self.acc_chunk)
+                                        self.acc_chunk, self.acc_latency,
+                                        fast=fast if fm else None)
+        _accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         m.d.comb += self.acc.eq(acc)
         flags = None
         if self.has_flags:
@@ -1272,8 +1477,8 @@ class IntMAC(Unit):
             _accumulate(m, acc, ext, cin, x["valid"], x["clear"], self.saturate_acc)
         else:
             acc = _accumulate_segmented(m, ext, cin, x["valid"], x["clear"], W,
-                                        self.acc_chunk)
-        _accumulator_timing(st, dm, W, self.acc_chunk)
+                                        self.acc_chunk, self.acc_latency)
+        _accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         if self.plan is not None:
             st.finish(delay=0.0)  # acc is a register
         m.d.comb += self.acc.eq(acc)

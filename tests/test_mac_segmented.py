@@ -13,7 +13,7 @@ the inputs (``latency`` includes ``acc_latency``).
 import numpy as np
 import pytest
 
-from exmy.hdl.mac import MAC, IntMAC, _pick_chunk
+from exmy.hdl.mac import MAC, IntMAC, _pick_chunk, _resolve_delays, _resolve_stages
 from exmy.hdl.registry import build, sidecar
 from exmy.hdl.timing import delay_model
 from exmy.hdl.verilog import to_verilog
@@ -224,15 +224,17 @@ def test_pick_chunk():
 
 
 def test_fmax_metadata():
-    comp = IntMAC("int8", "int8", acc_bits=200, fmax=100)
+    comp = IntMAC("int8", "int8", acc_bits=200, fmax=150)
     dm = delay_model("ecp5")
-    assert comp.acc_chunk == _pick_chunk(dm, 100, 200) is not None
-    assert comp.latency >= 3 and comp.acc_latency == 2
+    assert comp.acc_chunk == _pick_chunk(dm, 150, 200) is not None
+    assert comp.acc_latency == _resolve_stages(dm, 150, 200, comp.acc_chunk)
+    assert comp.latency >= 1 + comp.acc_latency
     text = to_verilog(comp, comp.module_name)
     meta = sidecar(comp, text, comp.module_name)
-    assert meta["timing"]["fmax_target"] == 100
+    assert meta["timing"]["fmax_target"] == 150
     names = [s["name"] for s in meta["timing"]["stages"]]
-    assert names[-3:] == ["accumulate", "resolve", "resolve_2"]
+    res = ["resolve"] + [f"resolve_{i}" for i in range(2, comp.acc_latency + 1)]
+    assert names[-1 - comp.acc_latency:] == ["accumulate", *res]
     assert [lp["name"] for lp in meta["timing"]["loops"]] == ["accumulate"]
     assert "acc_latency" in meta["timing_contract"]
 
@@ -250,6 +252,12 @@ FMAX = {
     "int8-200": lambda: IntMAC("int8", fmax=200),
     "uint4-int4-200": lambda: IntMAC("uint4", "int4", fmax=200),
     "int8-wide-100": lambda: IntMAC("int8", "int8", acc_bits=200, fmax=100),
+    # three resolution stages: the carries from one chain (10 chunks), from a LUT (3 chunks)
+    "int8-wide-3stage-200": lambda: IntMAC("int8", "int8", acc_bits=200, acc_chunk=20,
+                                           fmax=200),
+    "e2m1fn-3stage-150": lambda: MAC("e2m1fn", fmt_out="e2m1fn", acc_bits=60, acc_chunk=5,
+                                     fmax=150),
+    "e4m3fn-3chunks-200": lambda: MAC("e4m3fn", fmt_out="e4m3fn", acc_chunk=17, fmax=200),
 }
 
 
@@ -269,14 +277,41 @@ def test_fmax_choices():
     dm = delay_model("ecp5")
     for comp, w in ((MAC("e4m3fn", fmax=200), 49), (MAC("bfloat16", fmax=200), 536)):
         assert comp.acc_chunk == _pick_chunk(dm, 200, w) is not None
-        assert comp.acc_latency == 2 and comp.latency >= 3
+        assert comp.acc_latency == _resolve_stages(dm, 200, w, comp.acc_chunk)
+        assert comp.latency >= 1 + comp.acc_latency
     comp = IntMAC("int8", fmax=200)
     assert comp.acc_chunk is None and comp.acc_latency == 0
 
 
+def test_fmax_resolve_stages():
+    """fmax mode resolves the carries in 3 stages when the second of 2 misses the period (the
+    bfloat16 MAC's 14-16 chunks at 200 MHz); every stage then fits, and the sidecar names
+    them; the loop adds a registered addend to registers zeroed one edge before a clear."""
+    dm = delay_model("ecp5")
+    comp = MAC("bfloat16", fmax=200)
+    w, c = 536, comp.acc_chunk
+    assert _resolve_delays(dm, w, c, 2)[1] > dm.period(200)
+    assert comp.acc_latency == 3
+    assert all(d <= dm.period(200) for d in _resolve_delays(dm, w, c, 3))
+    text = to_verilog(comp, comp.module_name)
+    meta = sidecar(comp, text, comp.module_name)
+    names = [s["name"] for s in meta["timing"]["stages"]]
+    assert names[-4:] == ["accumulate", "resolve", "resolve_2", "resolve_3"]
+    assert meta["acc_latency"] == 3 and meta["latency"] == comp.latency
+    assert "acc_loop_seg" in text and "a_addend" in text
+    assert "res_u2" not in text  # no carry-select copies: stage 3 increments
+    # a period that fits the two-stage resolution keeps it
+    assert _resolve_stages(dm, 100, w, c) == 2
+    # latency mode (explicit acc_chunk) keeps two stages and the shared controls
+    plain = MAC("bfloat16", acc_chunk=c)
+    assert plain.acc_latency == 2
+    assert "acc_loop_seg" not in to_verilog(plain, plain.module_name)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("name", ["e4m3fn-y-200", "int8-200", "lmul-y-200", "bfloat16-200"])
+@pytest.mark.parametrize("name", ["e4m3fn-y-200", "int8-200", "lmul-y-200", "bfloat16-200",
+                                  "int8-wide-3stage-200", "e4m3fn-3chunks-200"])
 def test_fmax_stream_slow(name, simulator, tmp_path):
     from exmy.sim.check import check
 
@@ -312,6 +347,30 @@ def test_prove_segmented(prove_tools, unit, options, tmp_path):
     res = prove_unit(unit, options, tmp_path / "w")
     assert res.status == "PASS", res.line()
     assert res.delay == options["latency"] - 1
+
+
+@pytest.mark.parametrize(
+    "unit, options",
+    [
+        # fmax mode, three resolution stages with the chain's inverted carries (6 chunks),
+        # the float MAC with its loop free of logic (_accumulate_fast)
+        ("int-mac", {"a": "int4", "acc_bits": 24, "acc_chunk": 4, "fmax": 200,
+                     "target": "ecp5"}),
+        ("mac", {"a": "e2m1fn", "acc_bits": 24, "acc_chunk": 4, "fmax": 200, "target": "ecp5"}),
+    ],
+    ids=["int-mac-int4-fmax200", "mac-e2m1fn-fmax200"],
+)
+def test_prove_segmented_fmax(prove_tools, unit, options, tmp_path):
+    """k-induction: the fmax-mode segmented MAC (three resolution stages) equals the
+    unsegmented latency-1 MAC delayed by latency - 1."""
+    from exmy.hdl.registry import build
+    from exmy.synth.prove import prove_unit
+
+    comp = build(unit, **options)
+    assert comp.acc_latency == 3
+    res = prove_unit(unit, options, tmp_path / "w")
+    assert res.status == "PASS", res.line()
+    assert res.delay == comp.latency - 1
 
 
 def test_prove_catches_missing_carry_select(prove_tools, tmp_path, monkeypatch):
@@ -410,10 +469,9 @@ def test_fmax_float_acc_stream_slow(tmp_path):
     """Both fmax settings on Icarus and Verilator, >= 100k cycles with every product pair:
     one test, because the golden float-accumulator model steps one cycle at a time (the
     expected outputs do not depend on the placement or the simulator: computed once)."""
+    from exmy.hdl.verilog import port_table
     from exmy.sim import compare, run_vectors
     from exmy.sim.check_mac import mac_expected, mac_stream
-
-    from exmy.hdl.verilog import port_table
 
     first = _float_acc(min(FLOAT_ACC))
     inputs, every = mac_stream(first, N_CYCLES, np.random.default_rng(23))
