@@ -9,10 +9,11 @@ fmax settings; an explicit latency keeps the Verilog it had before fmax mode.
 Tiers. Default: the 2-lane e2m1fn dot exhaustively (2^16) on Verilator and Icarus at two
 clocks, MXFP8 (E4M3FN, k = 32) with 2,000 blocks and NVFP4 (k = 16) with 3,000 blocks on Icarus
 at two clocks, two accumulating points on Icarus (2,000 cycles), a dot whose sum is added in
-carry-chain chunks (2,000). ``-m slow``: MXFP8 on Verilator at both clocks (20,000 blocks),
-100,000 blocks at 150 MHz for every element format and NVFP4 on Verilator, the accumulating
-points with 100,000 cycles, the 562-bit MXFP8 accumulator (20,000 cycles), a chunked dot with a
-bfloat16 addend, and the proof of the 2-lane dot's placement (``exmy prove``).
+carry-chain chunks (2,000), and the proof of the 2-lane dot's placement (``exmy prove``).
+``-m slow``: MXFP8 on Verilator at both clocks (20,000 blocks), 100,000 blocks at 150 MHz
+for every element format and NVFP4 on Verilator, the accumulating points with 100,000
+cycles, the 562-bit MXFP8 accumulator (20,000 cycles) and a chunked dot with a bfloat16
+addend.
 """
 
 from __future__ import annotations
@@ -283,10 +284,9 @@ def test_mx_accumulate_e8m0_verilator(tmp_path):
                     seed=16, build_dir=tmp_path))
 
 
-@pytest.mark.slow
 def test_dot_placement_proven(prove_tools, tmp_path):
-    """The 2-lane e2m1fn dot placed for 150 MHz equals the combinational dot, delayed (about
-    15 s CPU: slow tier, to keep the default tier under a minute)."""
+    """The 2-lane e2m1fn dot placed for 150 MHz equals the combinational dot, delayed
+    (``exmy prove``: 3-4 s; 28 s by k-induction before the balanced-pipeline proof)."""
     from exmy.synth.prove import prove_unit
 
     res = prove_unit("dot", {"a": "e2m1fn", "lanes": 2, "fmax": 150}, tmp_path / "proof",
