@@ -37,12 +37,13 @@ levels), ``sum_mag``, ``scaled`` / ``mul_level`` (the E4M3 scale's significand),
 normaliser (``lzc_level``, ``nrm_lz``, ``shift_level``, ``nrm``), then the shared rounder's
 cuts into ``fmt_out``. With ``accumulate`` the block value goes to the accumulator after
 ``blk_term`` (``mx-dot``: shifted by the scale exponent level by level, the sign applied in
-carry-chain chunks ``add_chunk``); the accumulator is one unsegmented add declared as the
-feedback loop ``accumulate`` (an fmax it cannot meet is an error naming it; the MAC's
-segmented accumulator is not used here) and a forced register; the acc -> y conversion has
-the MAC's fine cuts, and ``acc`` and ``flags`` get as many registers as it does, so all three
-outputs show the state after a cycle ``latency`` edges later. An explicit latency builds the
-datapath above, unchanged.
+carry-chain chunks ``add_chunk``); the accumulator (the feedback loop ``accumulate``, a forced
+register) is one add when that loop fits the period, else the MAC's segmented accumulator
+(``hdl.mac``: chunks whose loop fits, 2 or 3 forced carry-resolution stages; ``acc_chunk`` in
+the sidecar); with ``saturate_acc`` always one add, and an fmax that loop cannot meet is an
+error naming it. The acc -> y conversion has the MAC's fine cuts, and ``acc`` and ``flags``
+get as many registers as it does, so all three outputs show the state after a cycle
+``latency`` edges later. An explicit latency builds the datapath above, unchanged.
 """
 
 from __future__ import annotations
@@ -71,7 +72,17 @@ from exmy.golden.params import (
 from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_multiply
 from .base import Unit, unit_builder
 from .float import decode_float, decode_int, normalize, port_shape, round_encode
-from .mac import _acc_to_float, _acc_to_float_fine, _accumulate, _adder_chunk, _delayed
+from .mac import (
+    _acc_to_float,
+    _acc_to_float_fine,
+    _accumulate,
+    _accumulate_segmented,
+    _accumulator_timing,
+    _adder_chunk,
+    _delayed,
+    _pick_chunk,
+    _resolve_stages,
+)
 from .timing import Plan
 from .util import Pipeline
 
@@ -482,26 +493,38 @@ class _DotBase(Unit):
 
     def _fine_accumulate(self, m: Module, pipe, addend: Value, v: dict, nan, inf, isg,
                          acc_bits: int, lsb_exp: int, has_flags: bool, delay: float) -> None:
-        """fmax mode's accumulator: the loop ``accumulate`` (one unsegmented add, declared to
-        the placement: an fmax it cannot meet is an error naming it), its register (a forced
-        cut), then the acc -> y conversion with the MAC's fine cuts (``hdl.mac``); ``acc``
-        and ``flags`` get as many registers as the placement puts into that conversion, so
-        ``acc``, ``flags`` and ``y`` all show the state after a cycle ``latency`` edges
-        later (those balancing registers are not in the placement's register count)."""
+        """fmax mode's accumulator: one ``acc_bits``-bit add when that loop fits the period
+        (and always with ``saturate_acc``: an fmax it cannot meet is an error naming the loop
+        ``accumulate``), else the MAC's segmented accumulator (``hdl.mac``: chunks whose
+        loop fits, ``acc_chunk`` in the sidecar, and 2 or 3 forced carry-resolution stages);
+        then the acc -> y conversion with the MAC's fine cuts. ``acc`` and ``flags`` get as
+        many registers as the placement puts into that conversion, so ``acc``, ``flags`` and
+        ``y`` all show the state after a cycle ``latency`` edges later (those balancing
+        registers are not in the placement's register count)."""
         dm = self.dm
-        loop = dm.lut(1) + dm.adder(acc_bits + 1) + (dm.lut(1) if self.saturate_acc else 0.0)
-        pipe.loop("accumulate", loop)
-        if pipe.plan is not None:
-            pipe.plan.forced("accumulate", delay + loop, [Const(0, acc_bits)])
-        acc = Signal(acc_bits, name="acc_reg")
         ext = Signal(acc_bits, name="acc_addend")
         m.d.comb += ext.eq(addend)  # sign-extended
-        _accumulate(m, acc, ext, Const(0, 1), v["valid"], v["clear"], self.saturate_acc)
+        chunk = None if self.saturate_acc else _pick_chunk(dm, self.fmax, acc_bits)
+        self.acc_chunk, stages = chunk, 0
+        if chunk is None:
+            loop = dm.lut(1) + dm.adder(acc_bits + 1) + (dm.lut(1) if self.saturate_acc
+                                                          else 0.0)
+            pipe.loop("accumulate", loop)
+            if pipe.plan is not None:
+                pipe.plan.forced("accumulate", delay + loop, [Const(0, acc_bits)])
+            acc = Signal(acc_bits, name="acc_reg")
+            _accumulate(m, acc, ext, Const(0, 1), v["valid"], v["clear"], self.saturate_acc)
+        else:
+            stages = _resolve_stages(dm, self.fmax, acc_bits, chunk)
+            acc = _accumulate_segmented(m, ext, Const(0, 1), v["valid"], v["clear"], acc_bits,
+                                        chunk, stages)
+            _accumulator_timing(pipe, dm, acc_bits, chunk, stages)
         flags = None
         if has_flags:
             flags = Signal(3, name="flags_reg")
             special = Cat(nan, inf & ~isg, inf & isg)
             m.d.sync += flags.eq(Mux(v["clear"], 0, flags) | Mux(v["valid"], special, 0))
+            flags = _delayed(m, flags, stages, "flags")  # meet the resolved acc
         ny = 0
         if isinstance(pipe.plan, Plan):
             segs = [g for g in pipe.plan.segments if not g.loop]
@@ -822,6 +845,8 @@ class Dot(_DotBase):
         if self.params_obj is not None:
             meta.update(self.params_obj.summary())
             meta["cut_points"] = self.cut_points
+            if self.fmax is not None:  # the accumulator fmax mode chose (None: one add)
+                meta["acc_chunk"] = self.acc_chunk
         return meta
 
     def elaborate(self, platform):
@@ -961,6 +986,8 @@ class MXDot(_DotBase):
         if self.accumulate:
             meta.update(p.summary())
             meta["cut_points"] = self.cut_points
+            if self.fmax is not None:  # the accumulator fmax mode chose (None: one add)
+                meta["acc_chunk"] = self.acc_chunk
         return meta
 
     def elaborate(self, platform):

@@ -94,18 +94,34 @@ def test_out_of_reach_names_the_stage():
 
 
 def test_accumulate_loop_out_of_reach():
-    """With ``accumulate`` the accumulator is one unsegmented add (a feedback loop no register
-    can cut): an fmax above what it allows is an error naming the loop. An MX accumulator
-    spans the E8M0 scales' 2^-254..2^254: hundreds of bits."""
+    """With ``saturate_acc`` the accumulator is one add (a feedback loop no register can cut;
+    a segmented one would clamp too late): an fmax above what it allows is an error naming
+    the loop."""
     dm = delay_model("ecp5")
-    bits = MXDot("e4m3fn", accumulate=True).params_obj.acc_bits
-    loop = dm.lut(1) + dm.adder(bits + 1)
+    bits = Dot("e5m2", "e5m2", 4, accumulate=True).params_obj.acc_bits
+    loop = dm.lut(2) + dm.adder(bits + 1)
     with pytest.raises(ValueError, match=esc(
-            f"mx-dot: 60 MHz on ecp5 is out of reach: the feedback loop 'accumulate' cannot be "
+            f"dot: 170 MHz on ecp5 is out of reach: the feedback loop 'accumulate' cannot be "
             f"pipelined and takes {loop:.2f} ns (best predicted Fmax {dm.fmax(loop):.0f} MHz)")):
-        MXDot("e4m3fn", accumulate=True, fmax=60)
-    comp = MXDot("e4m3fn", accumulate=True, fmax=35)
+        Dot("e5m2", "e5m2", 4, accumulate=True, saturate_acc=True, fmax=170)
+    comp = Dot("e5m2", "e5m2", 4, accumulate=True, saturate_acc=True, fmax=100)
     assert comp.plan.report()["loops"] == [{"name": "accumulate", "delay_ns": round(loop, 3)}]
+    assert comp.extra_metadata()["acc_chunk"] is None
+
+
+def test_accumulate_segmented_when_the_loop_is_too_slow():
+    """An accumulator whose one add does not fit the period is the MAC's segmented one:
+    chunks whose loop fits, then forced carry-resolution stages (the MXFP8 E8M0 block's 562
+    bits at 150 MHz: three)."""
+    dm = delay_model("ecp5")
+    comp = MXDot("e4m3fn", accumulate=True, fmax=150)
+    bits = comp.params_obj.acc_bits
+    assert dm.lut(1) + dm.adder(bits + 1) > dm.period(150)
+    assert comp.acc_chunk is not None and comp.acc_chunk < bits
+    fixed = [s.name for s in comp.plan.segments if s.fixed]
+    assert fixed == ["accumulate", "resolve", "resolve_2", "resolve_3"]
+    assert comp.extra_metadata()["acc_chunk"] == comp.acc_chunk
+    assert Dot("e5m2", "e5m2", 4, accumulate=True, fmax=100).acc_chunk is None
 
 
 def test_accumulate_placement():
@@ -137,7 +153,7 @@ def test_timing_errors(make, msg):
 @pytest.mark.parametrize("args, msg", [
     (["dot", "--a", "e2m1fn", "--lanes", "2", "--latency", "2", "--fmax", "150"],
      "Give latency (2) or fmax (150.0), not both"),
-    (["mx-dot", "--elem", "e4m3fn", "--accumulate", "--fmax", "60"],
+    (["mx-dot", "--elem", "mxint8", "--accumulate", "--saturate-acc", "--fmax", "60"],
      "mx-dot: 60 MHz on ecp5 is out of reach: the feedback loop 'accumulate'"),
 ])
 def test_cli_errors(args, msg, capsys, tmp_path):
@@ -239,6 +255,10 @@ ACC = {
     "dot-e5m2": lambda: Dot("e5m2", "e5m2", 4, accumulate=True, fmax=100),
     "nvfp4": lambda: MXDot("float4_e2m1fn", scale_fmt="float8_e4m3fn", accumulate=True,
                            fmax=60),
+    # segmented: the 79-bit and 60-bit loops are too slow for these clocks
+    "dot-e5m2-segmented": lambda: Dot("e5m2", "e5m2", 4, accumulate=True, fmax=170),
+    "nvfp4-segmented": lambda: MXDot("float4_e2m1fn", scale_fmt="float8_e4m3fn",
+                                     accumulate=True, fmax=180),
 }
 
 
@@ -249,6 +269,7 @@ def test_accumulate_icarus(key, tmp_path):
     need("icarus")
     comp = ACC[key]()
     assert comp.latency > 3
+    assert (comp.acc_chunk is not None) == key.endswith("segmented")
     assert_ok(check(comp, "icarus", n=2000, seed=13, build_dir=tmp_path))
 
 
@@ -277,10 +298,12 @@ def test_accumulate_100k(key, tmp_path):
 
 
 @pytest.mark.slow
-def test_mx_accumulate_e8m0_verilator(tmp_path):
-    """The 562-bit MXFP8 accumulator at the clock its loop allows."""
+@pytest.mark.parametrize("fmax", [35, 150])
+def test_mx_accumulate_e8m0_verilator(fmax, tmp_path):
+    """The 562-bit MXFP8 accumulator: one add at 35 MHz, segmented (three resolution
+    stages) at 150."""
     need("verilator")
-    assert_ok(check(MXDot("e4m3fn", accumulate=True, fmax=35), "verilator", n=20_000,
+    assert_ok(check(MXDot("e4m3fn", accumulate=True, fmax=fmax), "verilator", n=20_000,
                     seed=16, build_dir=tmp_path))
 
 
