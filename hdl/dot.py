@@ -393,11 +393,11 @@ class _DotBase(Unit):
         v = cut(pipe, "product", delay, {**{f"p{i}": p for i, p in enumerate(prods)},
                                          "sigc": sig_c, **v})
         # -- alignment onto the block's grid, level by level ------------------------------
-        xs = [_aligned(v.pop(f"p{i}"), None, drop, extra, mag_w) for i in range(k)]
+        xs = [_aligned(v.pop(f"p{i}"), drop, extra, mag_w) for i in range(k)]
         amts = [v.pop(f"amt{i}") for i in range(k)]
         sig_c, amount_c = v.pop("sigc"), v.pop("amount_c")
         if c is not None:
-            xs.append(_aligned(sig_c, None, 1, c["shift"], c["bits_out"]))
+            xs.append(_aligned(sig_c, 1, c["shift"], c["bits_out"]))
             amts.append(amount_c)
         xs, v, delay = _shift_left_many(m, xs, amts, pipe=pipe, dm=dm, v=v)
         if delay:
@@ -672,7 +672,7 @@ def _shift_left_many(m: Module, vals: list, amounts: list, *, pipe, dm, v: dict,
     return vals, v, delay
 
 
-def _aligned(x: Value, amount, drop: int, extra: int, mag_w: int):
+def _aligned(x: Value, drop: int, extra: int, mag_w: int):
     """What :func:`_shift_left_many` shifts so that ``Cat(0 * extra, shifted[drop:])`` is
     ``((x << (amount - drop)) << extra)[:mag_w]`` (latency mode's alignment)."""
     wide = mag_w - extra + drop
