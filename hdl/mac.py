@@ -272,9 +272,9 @@ def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
     chunks' carry registers, spread along the accumulator, into one ``K-1``-bit carry chain,
     the LUT that extracts the carries, their fan-out to the ``C`` selects of a chunk, the
     select. Three stages (fmax mode, when that second stage is too slow): the chunk adds; the
-    route and a ``2(K-2)``-bit chain whose sum bits are the carries (up to 2 carries: one LUT);
-    the route of one carry into chunk
-    j's ``C``-bit increment."""
+    route and a ``2(K-2)``-bit chain whose sum bits are the carries (up to 2 carries: one LUT),
+    beside each chunk's ``t + 1``; the carry's fan-out to a chunk's ``C`` selects, the
+    select."""
     k = len(_chunks(width, chunk))
     first = dm.lut(1) + dm.adder(chunk + 1)  # (the float MAC's loop: a select in front)
     if stages == 2:
@@ -282,7 +282,7 @@ def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
             return [first, dm.adder(max(k - 1, 1)) + dm.mux(2)]
         return [first, dm.lut(1) + dm.adder(k - 1) + dm.lut(2) + dm.mux(2)]
     carries = dm.logic(2 * (k - 2)) if k <= 4 else dm.adder(2 * (k - 2))
-    return [first, dm.lut(1) + carries, dm.lut(1) + dm.adder(chunk)]
+    return [first, max(dm.lut(1) + carries, dm.adder(chunk)), dm.lut(2)]
 
 
 def _resolve_stages(dm, fmax: float, width: int, chunk: int) -> int:
@@ -411,8 +411,8 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
 
     ``stages=3`` (fmax mode, when the chain, the carries' fan-out and the select miss the
     period): stage 1 registers ``t_j``, ``g_j``, ``h_j`` (no ``u_j``); stage 2 the carries
-    ``x_j`` (the chain) and ``t_j`` again; stage 3 ``acc_j = t_j + x_j`` (``x_j`` the carry-in
-    of chunk j's increment: one route per chunk instead of a fan-out to ``C`` selects).
+    ``x_j`` (the chain), ``t_j`` again and ``t_j + 1``; stage 3 the select ``acc_j = x_j ?
+    t_j + 1 : t_j`` (a registered carry's fan-out to one chunk's selects).
     """
     parts = _chunks(width, chunk)
     K = len(parts)
@@ -445,22 +445,28 @@ def _accumulate_fast(m: Module, addend: Value, cin: Value, clear_next: Value, pa
     them), so every cycle adds: an idle one only moves each pending carry into its chunk
     (the value is unchanged). The loop registers ``sl_j``, ``cl_j`` are zeroed one edge
     early, when the next cycle clears (the flip-flops' synchronous reset by ``clear_next``),
-    so they hold ``clear ? 0 : state`` and a clear cycle adds to zero; ``xs_j``, ``xc_j``
-    hold every sum unzeroed (the state after the cycle: the resolution reads them)::
+    so they hold ``clear ? 0 : state`` and a clear cycle adds to zero. A chunk's carry-out
+    takes two registers to the next chunk (``cl_j`` beside chunk j, ``cd_j`` beside chunk
+    j+1: no route between two chunks' chains in the loop), so two carries per chunk are
+    pending. ``xs_j``, ``xc_j``, ``xd_j`` hold the unzeroed sums and both pending carries
+    (the state after the cycle: the resolution reads them)::
 
-        (xc_j, xs_j) <= sl_j + addend_j + (j ? cl_{j-1} : cin)
+        (xc_j, xs_j) <= sl_j + addend_j + (j ? cd_{j-1} : cin)
         (cl_j, sl_j) <= clear_next ? 0 : (xc_j, xs_j)'s new value
+        cd_j <= clear_next ? 0 : cl_j;   xd_j <= cl_j
     """
     K = len(parts)
     width = parts[-1][1]
     sl = Signal(width, name="acc_loop_seg")
     cl = Signal(K - 1, name="acc_loop_carry")
+    cd = Signal(K - 1, name="acc_loop_carry_2")
     xs = Signal(width, name="acc_seg")
     xc = Signal(K - 1, name="acc_carry")
+    xd = Signal(K - 1, name="acc_carry_2")
     for j, (lo, hi) in enumerate(parts):
         w = hi - lo
         s = Signal(w + 1, name=f"acc_sum{j}")
-        m.d.comb += s.eq(sl[lo:hi] + addend[lo:hi] + (cin if j == 0 else cl[j - 1]))
+        m.d.comb += s.eq(sl[lo:hi] + addend[lo:hi] + (cin if j == 0 else cd[j - 1]))
         m.d.sync += xs[lo:hi].eq(s[:w])
         with m.If(clear_next):
             m.d.sync += sl[lo:hi].eq(0)
@@ -468,15 +474,19 @@ def _accumulate_fast(m: Module, addend: Value, cin: Value, clear_next: Value, pa
             m.d.sync += sl[lo:hi].eq(s[:w])
         if j < K - 1:
             m.d.sync += xc[j].eq(s[w])
+            m.d.sync += xd[j].eq(cl[j])
             with m.If(clear_next):
-                m.d.sync += cl[j].eq(0)
+                m.d.sync += [cl[j].eq(0), cd[j].eq(0)]
             with m.Else():
-                m.d.sync += cl[j].eq(s[w])
-    return _resolve(m, xs, xc, parts, stages)
+                m.d.sync += [cl[j].eq(s[w]), cd[j].eq(cl[j])]
+    return _resolve(m, xs, xc, parts, stages, xd)
 
 
-def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int) -> Signal:
-    """The carry resolution of ``_accumulate_segmented`` (its docstring), ``stages`` 2 or 3."""
+def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int,
+             cy2: Value | None = None) -> Signal:
+    """The carry resolution of ``_accumulate_segmented`` (its docstring), ``stages`` 2 or 3;
+    ``cy2``: a second pending carry per chunk (``_accumulate_fast``), added with ``cy`` (then
+    ``t_j <= 2**C + 1``: still one carry-out)."""
     K = len(parts)
     width = parts[-1][1]
     # -- resolution stage 1: t_j, u_j and their carry-outs --------------------------------
@@ -490,7 +500,12 @@ def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int) -> Signal:
         lo, hi = parts[j]
         w = hi - lo
         ts = Signal(w + 1, name=f"res_tsum{j}")
-        m.d.comb += ts.eq(seg[lo:hi] + cy[j - 1])
+        if cy2 is None:
+            m.d.comb += ts.eq(seg[lo:hi] + cy[j - 1])
+        else:
+            # seg + cy2 + cy on one chain: cy2 its second operand, cy its carry-in
+            c2 = cy2[j - 1]
+            m.d.comb += ts.eq(seg[lo:hi] + c2 + cy[j - 1])
         tj = Signal(w, name=f"res_t{j}")
         m.d.sync += tj.eq(ts[:w])
         t.append(tj)
@@ -501,7 +516,10 @@ def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int) -> Signal:
             # instead of after it (measured: chained, they were the bfloat16 MAC's critical
             # path at fmax 200)
             us = Signal(w + 1, name=f"res_usum{j}")
-            m.d.comb += us.eq(seg[lo:hi] + Cat(~cy[j - 1], cy[j - 1]))
+            if cy2 is None:
+                m.d.comb += us.eq(seg[lo:hi] + Cat(~cy[j - 1], cy[j - 1]))
+            else:
+                m.d.comb += us.eq(seg[lo:hi] + Cat(~c2, c2) + cy[j - 1])
         if j >= 2 and stages == 2:
             uj = Signal(w, name=f"res_u{j}")
             m.d.sync += uj.eq(us[:w])
@@ -540,7 +558,8 @@ def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int) -> Signal:
 
 def _resolve_late(m: Module, t: list, g: list, h: list, parts) -> Signal:
     """Resolution stages 2 and 3 of ``_accumulate_segmented(stages=3)``: the carries between
-    chunks from the chain (registered with ``t``), then each chunk's increment."""
+    chunks from the chain, registered with ``t`` and (chunks 2..K-1) ``t + 1``; then each
+    chunk selects one of them by its carry (one register's fan-out to a chunk's selects)."""
     K = len(parts)
     width = parts[-1][1]
     td = []
@@ -574,7 +593,9 @@ def _resolve_late(m: Module, t: list, g: list, h: list, parts) -> Signal:
             xv = ~x
         for j in range(2, K):
             lo, hi = parts[j]
-            m.d.sync += acc[lo:hi].eq(td[j] + xv[j - 2])
+            ud = Signal(hi - lo, name=f"res_ud{j}")
+            m.d.sync += ud.eq(t[j] + 1)
+            m.d.sync += acc[lo:hi].eq(Mux(xv[j - 2], ud, td[j]))
     return acc
 
 

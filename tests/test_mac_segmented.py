@@ -299,7 +299,7 @@ def test_fmax_resolve_stages():
     assert names[-4:] == ["accumulate", "resolve", "resolve_2", "resolve_3"]
     assert meta["acc_latency"] == 3 and meta["latency"] == comp.latency
     assert "acc_loop_seg" in text and "a_addend" in text
-    assert "res_u2" not in text  # no carry-select copies: stage 3 increments
+    assert "res_u2" not in text and "res_ud2" in text  # t + 1 from stage 2
     # a period that fits the two-stage resolution keeps it
     assert _resolve_stages(dm, 100, w, c) == 2
     # latency mode (explicit acc_chunk) keeps two stages and the shared controls
