@@ -1,11 +1,15 @@
-"""``exmy prove``: a pipelined unit equals its reference delayed by its latency (formal,
-k-induction with SymbiYosys and z3)."""
+"""``exmy prove``: a pipelined unit equals its reference delayed by its latency (formal: a
+balanced-pipeline check plus a combinational equivalence, or k-induction with SymbiYosys and
+z3)."""
 
 from __future__ import annotations
 
 import argparse
 
 from .common import CliError, add_unit_options, output_dir, unit_options
+
+#: exmy.synth.prove.PROOF_METHODS (not imported here: the CLI starts without Amaranth)
+METHODS = ("auto", "pipeline", "induction")
 
 
 def _positive(text: str) -> int:
@@ -22,16 +26,23 @@ def add_parser(sub):
     p = sub.add_parser(
         "prove",
         help="prove a pipelined unit equal to its combinational self, delayed (formal)",
-        description="Prove, by k-induction (SymbiYosys, yosys-smtbmc and z3, all from PyPI), "
-        "that the unit at --latency L gives, in every cycle from reset onward, the outputs of "
-        "its reference (the same unit at latency 0; the MACs: at latency 1) for the inputs "
-        "of L (L-1) cycles earlier. Stateless units are compared from the L-th cycle after a "
-        "reset, MACs from reset on. Prints one line: PASS/FAIL, time, depth; on FAIL the "
-        "counterexample's VCD. Exit code 1 unless the proof passes.",
+        description="Prove that the unit at --latency L (or placed for --fmax) gives, in "
+        "every cycle from reset onward, the outputs of its reference (the same unit at latency "
+        "0; the MACs: at latency 1) for the inputs of L (L-1) cycles earlier. Stateless units "
+        "are compared from the L-th cycle after a reset, MACs from reset on. Stateless units "
+        "whose netlist is a balanced pipeline: that check plus a combinational equivalence "
+        "(Yosys miter, ABC iprove, Yosys sat); otherwise k-induction (SymbiYosys, "
+        "yosys-smtbmc and z3); all from PyPI. Prints one line: PASS/FAIL, time, method; on "
+        "FAIL the counterexample (input values, or a VCD). Exit code 1 unless the proof "
+        "passes.",
     )
     add_unit_options(p)
     p.add_argument("--induction-depth", dest="proof_depth", type=_positive, metavar="K",
                    help="k-induction depth (default: the delay + 2)")
+    p.add_argument("--method", choices=METHODS, default="auto",
+                   help="auto (default): for a stateless unit, check that the netlist is a "
+                   "balanced pipeline and prove it combinationally equal to the reference "
+                   "(ABC + Yosys sat), else k-induction; pipeline, induction: only that one")
     p.add_argument("--timeout", type=_positive, metavar="S",
                    help="give up after S seconds (verdict UNKNOWN)")
     p.add_argument("--workdir", metavar="DIR",
@@ -51,7 +62,7 @@ def run(args) -> int:
     find_prove_tools()  # a missing tool is an error before any work
     try:
         result = prove_unit(args.unit, options, workdir, depth=args.proof_depth,
-                            timeout=args.timeout)
+                            timeout=args.timeout, method=args.method)
     except RuntimeError as exc:
         if type(exc).__name__ == "ToolNotFoundError":
             raise

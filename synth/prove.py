@@ -42,12 +42,34 @@ pipeline's registers are a function of the last ``D`` inputs, so ``depth = D + 2
 (the default); a failed base case is a real counterexample (a VCD trace), a failed induction
 step alone is reported as UNKNOWN (try a larger depth).
 
+The pipeline method (stateless units, reference at latency 0; ``method="auto"`` tries it
+first). A feed-forward pipeline equals its combinational function delayed by ``D`` if (1) it is
+*balanced*: after ``flatten`` with ``rst`` at 0, every cell is combinational or a plain ``$dff``,
+the netlist has no loop, every combinational cell's non-constant inputs lie behind the same
+number of registers from the input ports, and every output behind exactly ``D``; and (2) the
+netlist with every ``$dff`` replaced by a wire (``$pos``) equals the reference
+combinationally. (1) gives, by induction over the netlist in topological order, that a net
+behind ``d`` registers carries in cycle ``t >= d`` its combinational function of the inputs of
+cycle ``t - d`` (a ``$dff`` with a constant ``D`` is constant from cycle 1, and ``D >= 1``);
+so the outputs in every cycle ``t >= D`` are the combinational netlist's outputs for the
+inputs of ``t - D``, which (2) makes the reference's: the same claim as above, without
+unrolling. (1) is a graph walk in Python over Yosys' JSON netlist; (2) is a Yosys ``miter
+-equiv`` whose ``trigger`` is reduced by ABC's ``iprove`` (SAT sweeping: it merges the two
+netlists' equal internal points, which is what makes a partial-product tree against ``*``
+tractable: a bfloat16 multiplier's miter takes plain ``sat`` over 2 CPU-minutes) and then
+checked by Yosys ``sat -prove trigger 0``, which is immediate when ABC proved it and otherwise
+searches for a counterexample (reported as input values). A netlist that is not balanced is
+not a verdict: ``auto`` then runs k-induction, which finds the counterexample of a real
+misplacement. Yosys' own ``sat -timeout`` is not used: in the WASI build it reports SUCCESS
+when the time runs out; the time limit is the subprocess's.
+
 YoWASP tools run in a WASI sandbox that cannot see absolute host paths: every tool runs with
 its cwd in the work directory and gets relative file names only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -64,7 +86,9 @@ from .tools import ToolNotFoundError
 
 __all__ = [
     "PROVE_TOOLS",
+    "PROOF_METHODS",
     "ProofResult",
+    "balance_depths",
     "find_prove_tools",
     "miter_verilog",
     "prove",
@@ -82,6 +106,10 @@ PROVE_TOOLS = (
 )
 
 _P, _R = "exmy_pipelined", "exmy_reference"
+
+#: ``auto``: the pipeline method for stateless units whose netlist is balanced, else
+#: k-induction; ``pipeline``: only the pipeline method; ``induction``: only k-induction
+PROOF_METHODS = ("auto", "pipeline", "induction")
 
 
 def _which(exe: str) -> str | None:
@@ -132,6 +160,9 @@ class ProofResult:
     trace: Path | None = None
     failed_ports: tuple[str, ...] = ()
     log_tail: str = ""
+    method: str = "induction"
+    counterexample: dict[str, int] | None = None
+    note: str = ""
 
     @property
     def passed(self) -> bool:
@@ -139,6 +170,15 @@ class ProofResult:
 
     def line(self) -> str:
         """The one-line summary ``exmy prove`` prints."""
+        if self.method == "pipeline":
+            head = (f"{self.status} {self.name}: {self.seconds:.1f} s, balanced pipeline + "
+                    f"combinational equivalence")
+            if self.status == "PASS":
+                return head
+            if self.counterexample is not None:
+                ins = ", ".join(f"{n}=0x{v:x}" for n, v in self.counterexample.items())
+                return head + f" (outputs differ for {ins}; work folder {self.workdir})"
+            return head + f" (no verdict{': ' + self.note if self.note else ''})"
         head = (f"{self.status} {self.name}: {self.seconds:.1f} s, k-induction depth "
                 f"{self.depth}")
         if self.status == "PASS":
@@ -247,8 +287,185 @@ def _tool_env(tools: dict[str, str]) -> dict[str, str]:
     return env
 
 
+#: Yosys cell types without state (the combinational cells ``proc``/``opt`` leave)
+_COMBINATIONAL = frozenset("""
+    $not $pos $neg $and $or $xor $xnor $reduce_and $reduce_or $reduce_xor $reduce_xnor
+    $reduce_bool $logic_not $logic_and $logic_or $shl $shr $sshl $sshr $shift $shiftx $lt $le
+    $eq $ne $eqx $nex $ge $gt $add $sub $mul $div $mod $divfloor $modfloor $pow $mux $pmux
+    $bmux $demux $bwmux""".split())
+
+
+def balance_depths(module: dict, delay: int) -> str | None:
+    """Check that a flattened Yosys JSON ``module`` is a balanced feed-forward pipeline of
+    ``delay`` stages (see the module docstring); ``None`` if it is, else the reason it is not.
+
+    Every net gets the number of registers between it and the input ports (constants: any);
+    a combinational cell's non-constant inputs must share one number, a ``$dff`` adds one, and
+    every non-constant output bit must be at ``delay``.
+    """
+    depth: dict[int, int | None] = {}
+    for p in module["ports"].values():
+        if p["direction"] == "input":
+            depth.update((b, 0) for b in p["bits"] if not isinstance(b, str))
+    pending = dict(module.get("cells", {}))
+    progress = True
+    while pending and progress:
+        progress = False
+        for cname, cell in list(pending.items()):
+            kind, conns, dirs = cell["type"], cell["connections"], cell["port_directions"]
+            if kind == "$dff":
+                d_bits = conns["D"]
+                if any(not isinstance(b, str) and b not in depth for b in d_bits):
+                    continue
+                for bd, bq in zip(d_bits, conns["Q"], strict=True):
+                    known = not isinstance(bd, str) and depth[bd] is not None
+                    depth[bq] = depth[bd] + 1 if known else None
+            elif kind in _COMBINATIONAL:
+                ins = [b for port, bits in conns.items() if dirs[port] == "input"
+                       for b in bits if not isinstance(b, str)]
+                if any(b not in depth for b in ins):
+                    continue
+                seen = sorted({depth[b] for b in ins} - {None})
+                if len(seen) > 1:
+                    return (f"cell {cname} ({kind}) combines values from behind "
+                            f"{' and '.join(map(str, seen))} registers")
+                d = seen[0] if seen else None
+                for port, bits in conns.items():
+                    if dirs[port] == "output":
+                        depth.update((b, d) for b in bits if not isinstance(b, str))
+            else:
+                return f"cell {cname} is a {kind}, not a plain register or combinational logic"
+            del pending[cname]
+            progress = True
+    if pending:
+        return f"a feedback loop through {', '.join(sorted(pending)[:3])}"
+    for name, p in module["ports"].items():
+        if p["direction"] == "output":
+            seen = sorted({depth.get(b) for b in p["bits"] if not isinstance(b, str)}
+                          - {None})
+            if seen and seen != [delay]:
+                return (f"output {name} is behind {' and '.join(map(str, seen))} registers, "
+                        f"not {delay}")
+    return None
+
+
+def _unregistered(module: dict) -> dict:
+    """``module`` with every ``$dff`` replaced by a ``$pos`` (a wire) and no ``clk`` port."""
+    cells = {}
+    for cname, cell in module.get("cells", {}).items():
+        if cell["type"] == "$dff":
+            w = f"{len(cell['connections']['D']):032b}"
+            cell = {"hide_name": cell.get("hide_name", 1), "type": "$pos",
+                    "parameters": {"A_SIGNED": f"{0:032b}", "A_WIDTH": w, "Y_WIDTH": w},
+                    "attributes": {}, "port_directions": {"A": "input", "Y": "output"},
+                    "connections": {"A": cell["connections"]["D"],
+                                    "Y": cell["connections"]["Q"]}}
+        cells[cname] = cell
+    ports = {n: p for n, p in module["ports"].items() if n != "clk"}
+    # a register's init value is no property of a wire (and opt_merge refuses conflicting ones)
+    nets = {n: {**net, "attributes": {k: v for k, v in net.get("attributes", {}).items()
+                                      if k != "init"}}
+            for n, net in module.get("netnames", {}).items()}
+    return {**module, "ports": ports, "cells": cells, "netnames": nets}
+
+
+#: ABC scripts that reduce the miter, tried in turn: global BDDs under a node limit (exact;
+#: an 8x8 partial-product tree against ``*`` in under a second, where SAT sweeping takes
+#: a minute; over the limit ABC fails and the next script runs), then ``iprove`` (rewriting,
+#: SAT sweeping and SAT: complete, no size limit)
+_ABC_SCRIPTS = ("strash\ncollapse -B 60000\nstrash\nmap\n", "strash\niprove\nmap\n")
+
+
+def _flat_wrapper(ports: dict) -> str:
+    """Module ``exmy_flat``: ``exmy_pipelined`` with ``rst`` tied to 0."""
+    names = [n for n in ports if n != "rst"]
+
+    def rng(w):
+        return f"[{w - 1}:0] " if w > 1 else ""
+
+    lines = [f"module exmy_flat({', '.join(map(_ident, names))});"]
+    lines += [f"  {'input' if ports[n]['dir'] == 'in' else 'output'} "
+              f"{rng(ports[n]['width'])}{_ident(n)};" for n in names]
+    conns = [f".{_ident(n)}({_ident(n)})" for n in names]
+    if "rst" in ports:
+        conns.append(".rst(1'b0)")
+    lines.append(f"  {_P} u ({', '.join(conns)});")
+    return "\n".join(lines + ["endmodule"]) + "\n"
+
+
+def _yosys(tools, work: Path, log: str, script: str, deadline: float | None):
+    """Run ``script`` in Yosys in ``work`` (log file ``log``); the log's text, or None when
+    the time ran out."""
+    left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
+    try:
+        proc = subprocess.run([tools["yosys"], "-q", "-l", log, "-p", script], cwd=work,
+                              env=_tool_env(tools), capture_output=True, text=True,
+                              timeout=left)
+    except subprocess.TimeoutExpired:
+        return None
+    text = (work / log).read_text() if (work / log).is_file() else ""
+    if proc.returncode != 0:
+        tail = "\n".join((text + proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"Yosys failed in the pipeline proof (exit {proc.returncode}; log "
+                           f"{work / log}):\n{tail}")
+    return text
+
+
+def _pipeline_proof(pports: dict, delay: int, work: Path, tools, name: str,
+                    timeout: float | None) -> ProofResult | str:
+    """The pipeline method (module docstring): a :class:`ProofResult`, or the reason the
+    pipelined netlist is not a balanced pipeline (no verdict: another method must decide)."""
+    t0 = time.monotonic()
+    deadline = None if timeout is None else t0 + timeout
+
+    def result(status, **kw):
+        return ProofResult(name=name, status=status, seconds=time.monotonic() - t0, depth=0,
+                           delay=delay, gate=delay, workdir=work, method="pipeline", **kw)
+
+    (work / "flat.v").write_text(_flat_wrapper(pports))
+    # -nodffe -nosdff: else opt would turn a mux in front of a register into an enable or a
+    # synchronous reset, which the balance check does not model
+    text = _yosys(tools, work, "flatten.log", (
+        f"read_verilog {_P}.v flat.v; hierarchy -top exmy_flat; proc; flatten; "
+        "opt -nodffe -nosdff; opt_clean -purge; write_json pipelined.json"), deadline)
+    if text is None:
+        return result("UNKNOWN", note=f"time limit of {timeout:g} s")
+    module = json.loads((work / "pipelined.json").read_text())["modules"]["exmy_flat"]
+    reason = balance_depths(module, delay)
+    if reason is not None:
+        return reason
+    (work / "combinational.json").write_text(
+        json.dumps({"modules": {"exmy_flat": _unregistered(module)}}))
+    text = None
+    for i, script in enumerate(_ABC_SCRIPTS):
+        (work / "reduce.abc").write_text(script)
+        try:
+            text = _yosys(tools, work, "equivalence.log", (
+                f"read_json combinational.json; read_verilog {_R}.v; proc; "
+                f"miter -equiv -flatten exmy_flat {_R} miter; hierarchy -top miter; flatten; "
+                "opt -fast; techmap; opt -fast; abc -g AND -script reduce.abc; opt_clean; "
+                "sat -show-inputs -prove trigger 0 miter"), deadline)
+            break
+        except RuntimeError:
+            if i + 1 == len(_ABC_SCRIPTS):
+                raise
+    if text is None:
+        return result("UNKNOWN", note=f"time limit of {timeout:g} s")
+    if "SAT proof finished - no model found: SUCCESS!" in text:
+        return result("PASS")
+    if "SAT proof finished - model found: FAIL!" not in text:
+        raise RuntimeError(f"Yosys sat gave no verdict (log {work / 'equivalence.log'})")
+    values = {m.group(1): int(m.group(2).replace("x", "0"), 2)
+              for m in re.finditer(r"^\s*\\in_(\S+)\s+\S+\s+\S+\s+([01x]+)\s*$", text,
+                                   re.MULTILINE)}
+    order = [n for n in pports if n in values]
+    return result("FAIL", counterexample={n: values[n] for n in order},
+                  log_tail="\n".join(text.strip().splitlines()[-15:]))
+
+
 def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
-          depth: int | None = None, timeout: float | None = None) -> ProofResult:
+          depth: int | None = None, timeout: float | None = None,
+          method: str = "auto") -> ProofResult:
     """Prove ``pipelined`` equal to ``reference`` delayed by the difference of their
     ``latency`` attributes (see the module docstring for the claim).
 
@@ -262,12 +479,18 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     depth : int, optional
         k-induction depth (default: the delay + 2).
     timeout : float, optional
-        Seconds before SymbiYosys gives up (status UNKNOWN).
+        Seconds before the proof gives up (status UNKNOWN).
+    method : str
+        ``"auto"`` (default): the pipeline method when the reference is combinational and the
+        pipelined netlist is balanced, else k-induction; ``"pipeline"``, ``"induction"``: only
+        that one (see the module docstring).
 
     Raises
     ------
     ValueError
-        If the latencies or ports do not fit, or ``depth`` is not a positive integer.
+        If the latencies or ports do not fit, ``depth`` is not a positive integer, ``method``
+        is unknown, or ``method="pipeline"`` does not apply (a stateful reference, or a
+        netlist that is not a balanced pipeline: the message says where).
     ToolNotFoundError
         If a tool is missing (the message names the package).
     RuntimeError
@@ -281,6 +504,13 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
         depth = delay + 2
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise ValueError(f"Proof depth must be a positive integer, not {depth!r}")
+    if method not in PROOF_METHODS:
+        raise ValueError(f"Proof method must be one of {', '.join(PROOF_METHODS)}, not "
+                         f"{method!r}")
+    if method == "pipeline" and reference.latency != 0:
+        raise ValueError(f"The pipeline method compares with a combinational reference; this "
+                         f"one has latency {reference.latency} (a stateful unit): use "
+                         f"k-induction")
     tools = find_prove_tools()
     ptext = to_verilog(pipelined, _P)
     rtext = to_verilog(reference, _R)
@@ -293,6 +523,15 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     (work / f"{_P}.v").write_text(ptext)
     (work / f"{_R}.v").write_text(rtext)
     (work / "miter.v").write_text(miter)
+    name = name or f"{pipelined.module_name}"
+    note = ""
+    if method != "induction" and reference.latency == 0:
+        outcome = _pipeline_proof(pports, delay, work, tools, name, timeout)
+        if isinstance(outcome, ProofResult):
+            return outcome
+        if method == "pipeline":
+            raise ValueError(f"{name} is not a balanced pipeline ({outcome}): use k-induction")
+        note = f"not a balanced pipeline: {outcome}"
     (work / "proof.sby").write_text(_sby_file(depth, timeout))
     shutil.rmtree(work / "proof", ignore_errors=True)
     t0 = time.monotonic()
@@ -322,9 +561,9 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     if trace is not None and not trace.is_file():
         trace = None
     return ProofResult(
-        name=name or f"{pipelined.module_name}", status=status, seconds=seconds, depth=depth,
+        name=name, status=status, seconds=seconds, depth=depth,
         delay=delay, gate=gate, workdir=work, trace=trace,
-        failed_ports=tuple(failed) if status != "PASS" else (), log_tail=tail,
+        failed_ports=tuple(failed) if status != "PASS" else (), log_tail=tail, note=note,
     )
 
 
@@ -348,7 +587,7 @@ def reference_unit(unit: str, options: dict):
 
 def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
                depth: int | None = None, timeout: float | None = None,
-               keep: bool = False) -> ProofResult:
+               keep: bool = False, method: str = "auto") -> ProofResult:
     """Build ``unit`` from CLI-style ``options`` (``latency`` required) and its reference
     (:func:`reference_unit`) and :func:`prove` them equal.
 
@@ -381,7 +620,8 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
             f"{pipelined.latency - reference.latency}")
     temp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="exmy-prove-")) if temp else Path(workdir)
-    result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout)
+    result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout,
+                   method=method)
     if temp and result.passed and not keep:
         shutil.rmtree(work, ignore_errors=True)
     return result

@@ -1,9 +1,13 @@
-"""``exmy prove``: pipelined units proven equal to their references (k-induction, SymbiYosys +
-z3), a deliberately broken placement caught with a counterexample, and the error paths.
+"""``exmy prove``: pipelined units proven equal to their references, a deliberately broken
+placement and a broken datapath caught with counterexamples, and the error paths.
+
+Stateless units go through the pipeline method (a balanced-pipeline check, then a
+combinational equivalence), the MACs through k-induction (SymbiYosys + z3); a few stateless
+units are also proven by k-induction so that path stays covered for them.
 
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
-2-4, against the latency-1 MAC; the FMA and approx-FMA at latency 1); slow tier: the 8-bit
-FMAs at latencies 2-3, the bfloat16 and float16 FMAs at 1-4.
+2-4, against the latency-1 MAC) and at the placements issue 13's table asks for (``--fmax``);
+slow tier: the bfloat16 and float16 FMAs at latencies 1-4 and at 100 MHz.
 """
 
 from __future__ import annotations
@@ -34,10 +38,27 @@ UNITS_8BIT = [
 STATELESS = [(u, o, lat) for u, o in UNITS_8BIT for lat in (1, 2, 3)]
 MACS = [(u, o, lat) for u, o in (("mac", {"a": "e4m3fn"}), ("int-mac", {"a": "int8"}))
         for lat in (2, 3, 4)]
-#: 8-bit FMA proofs beyond latency 1 take minutes (z3 on the alignment/normaliser logic after
-#: two cuts): slow tier
-SLOW = [(u, o, lat) for u, o, lat in STATELESS if u.endswith("fma") and lat > 1]
-DEFAULT = [c for c in STATELESS + MACS if c not in SLOW]
+#: k-induction proofs of stateless units beyond latency 1 take minutes for the FMAs: slow tier
+SLOW = []
+DEFAULT = STATELESS + MACS
+
+#: issue 13's table: (unit, options) placed by the delay model for ECP5 at the clock asked
+FMAX_8BIT = [
+    ("multiplier", {"a": "e4m3", "out": "e4m3", "fmax": 205}),
+    ("multiplier", {"a": "bfloat16", "out": "bfloat16", "fmax": 150}),
+    ("int-multiplier", {"a": "int8", "fmax": 250}),
+    ("fma", {"a": "e4m3", "fmax": 150}),
+    ("approx-fma", {"a": "e4m3fn", "granularity": 4, "fmax": 100}),
+    ("convert", {"a": "float32", "out": "e4m3fn", "fmax": 250}),
+    ("convert", {"a": "bfloat16", "out": "e4m3fn", "fmax": 250}),
+    ("lmul", {"a": "e4m3fn", "fmax": 250}),
+]
+FMAX_WIDE = [
+    ("fma", {"a": "bfloat16", "fmax": 100}),
+    ("fma", {"a": "float16", "fmax": 100}),
+    ("approx-fma", {"a": "bfloat16", "granularity": 4, "fmax": 100}),
+    ("multiplier", {"a": "float16", "out": "float16", "fmax": 150}),
+]
 
 
 def _id(case):
@@ -46,10 +67,11 @@ def _id(case):
 
 
 def _prove(unit, opts, lat, tmp_path, **kw):
-    res = prove_unit(unit, {**opts, "latency": lat}, tmp_path / "proof", **kw)
+    opts = opts if lat is None else {**opts, "latency": lat}
+    res = prove_unit(unit, opts, tmp_path / "proof", **kw)
     print(res.line())  # the time of each proof, with -s
     assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
-    assert res.trace is None and res.failed_ports == ()
+    assert res.trace is None and res.failed_ports == () and res.counterexample is None
     return res
 
 
@@ -61,7 +83,31 @@ def test_pipeline_equals_reference(prove_tools, case, tmp_path):
     res = _prove(unit, opts, lat, tmp_path)
     assert res.delay == (lat - 1 if unit.endswith("mac") else lat)
     assert res.gate == res.delay
-    assert res.depth == res.delay + 2
+    if unit.endswith("mac"):
+        assert res.method == "induction" and res.depth == res.delay + 2
+    else:
+        assert res.method == "pipeline" and res.note == ""
+
+
+@pytest.mark.parametrize("case", FMAX_8BIT + [pytest.param(c, marks=pytest.mark.slow)
+                                               for c in FMAX_WIDE],
+                         ids=lambda c: f"{c[0]}-{c[1]['a']}-f{c[1]['fmax']}")
+def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
+    """Issue 13: each unit at the placement its table's clock makes the delay model choose;
+    the 8-bit ones and the bfloat16 multiplier in the default tier."""
+    unit, opts = case
+    res = _prove(unit, opts, None, tmp_path)
+    assert res.method == "pipeline" and res.delay >= 2
+
+
+@pytest.mark.parametrize("case", [("multiplier", {"a": "e4m3fn", "out": "e4m3fn"}, 2),
+                                  ("convert", {"a": "bfloat16", "out": "e4m3fn"}, 3),
+                                  ("fma", {"a": "e4m3fn"}, 1)], ids=_id)
+def test_stateless_by_induction(prove_tools, case, tmp_path):
+    """The k-induction path on stateless units (``auto`` takes the pipeline method for them)."""
+    unit, opts, lat = case
+    res = _prove(unit, opts, lat, tmp_path, method="induction")
+    assert res.method == "induction" and res.depth == lat + 2
 
 
 @pytest.mark.slow
@@ -109,6 +155,89 @@ def test_broken_placement_caught(prove_tools, tmp_path, monkeypatch, capsys):
         r"k-induction depth 4 \(outputs y differ\); trace (\S+\.vcd)", out), out
     vcd = out.rsplit(" ", 1)[1]
     assert os.path.isfile(vcd) and "$enddefinitions" in Path(vcd).read_text()
+
+
+def test_broken_placement_pipeline_method(prove_tools, tmp_path, monkeypatch):
+    """The same missing register, asked for the pipeline method only: not a verdict but an
+    error naming where the netlist is unbalanced (``auto`` then runs k-induction, above)."""
+    import exmy.hdl.multiplier as mod
+
+    monkeypatch.setattr(mod, "Pipeline", _unbalanced(mod.Pipeline, "s0_sign"))
+    with pytest.raises(ValueError, match=r"^multiplier_e4m3fn_e4m3fn_e4m3fn_l2 = latency 0 "
+                       r"delayed 2 is not a balanced pipeline \(cell \S+ \(\$\w+\) combines "
+                       r"values from behind 0 and 2 registers\): use k-induction$"):
+        prove_unit("multiplier", {"a": "e4m3fn", "out": "e4m3fn", "latency": 2},
+                   tmp_path / "w", method="pipeline")
+    res = prove_unit("multiplier", {"a": "e4m3fn", "out": "e4m3fn", "latency": 2},
+                     tmp_path / "w2")
+    assert res.status == "FAIL" and res.method == "induction"
+    assert res.note.startswith("not a balanced pipeline: cell "), res.note
+
+
+def test_broken_datapath_caught(prove_tools, tmp_path, monkeypatch, capsys):
+    """A balanced pipeline computing the wrong thing: the INT8 multiplier placed for 250 MHz
+    whose partial-product tree flips the product's lowest bit for one magnitude product
+    (113 * 97 = 10961, two primes: only a, b in {+-113, +-97} reach it, 8 of 65,536 inputs).
+    The combinational equivalence fails and names such an input pair (CLI, exit 1)."""
+    from amaranth.hdl import Mux
+
+    import exmy.hdl.multiplier as mod
+
+    real = mod.tree_multiply
+
+    def planted(m, a, b, **kw):
+        built = real(m, a, b, **kw)
+        built.value = Mux(built.value == 10961, built.value ^ 1, built.value)
+        return built
+
+    monkeypatch.setattr(mod, "tree_multiply", planted)
+    rc = main(["prove", "int-multiplier", "--a", "int8", "--fmax", "250", "--workdir",
+               str(tmp_path / "w")])
+    out = capsys.readouterr().out.strip()
+    assert rc == 1, out
+    m = re.fullmatch(r"FAIL int_multiplier_int8_int8_ecp5_f250 = latency 0 delayed \d+: "
+                     r"[0-9.]+ s, balanced pipeline \+ combinational equivalence \(outputs "
+                     r"differ for a=0x([0-9a-f]+), b=0x([0-9a-f]+); work folder \S+\)", out)
+    assert m, out
+    a, b = (int(x, 16) for x in m.groups())
+    mags = {abs(v - 256 if v >= 128 else v) for v in (a, b)}
+    assert mags == {113, 97}, (a, b)
+
+
+def test_balance_depths():
+    """The balance check on hand-written netlists (Yosys JSON): balanced, mixed depths, an
+    output at the wrong depth, a loop, a cell with state other than $dff."""
+    from exmy.synth.prove import balance_depths
+
+    def mod(cells, out=(4,)):
+        return {"ports": {"a": {"direction": "input", "bits": [2]},
+                          "b": {"direction": "input", "bits": [3]},
+                          "y": {"direction": "output", "bits": list(out)}},
+                "cells": {name: {"type": t, "connections": c,
+                                 "port_directions": {k: ("output" if k in ("Y", "Q") else
+                                                         "input") for k in c}}
+                          for name, (t, c) in cells.items()}}
+
+    ra = ("$dff", {"CLK": [1], "D": [2], "Q": [5]})
+    rb = ("$dff", {"CLK": [1], "D": [3], "Q": [6]})
+    add = ("$and", {"A": [5], "B": [6], "Y": [7]})
+    out = ("$dff", {"CLK": [1], "D": [7], "Q": [4]})
+    assert balance_depths(mod({"ra": ra, "rb": rb, "and": add, "o": out}), 2) is None
+    assert balance_depths(mod({"ra": ra, "and": ("$and", {"A": [5], "B": [3], "Y": [7]}),
+                               "o": out}), 2) == (
+        "cell and ($and) combines values from behind 0 and 1 registers")
+    assert balance_depths(mod({"ra": ra, "rb": rb, "and": add, "o": out}), 3) == (
+        "output y is behind 2 registers, not 3")
+    # a constant input and a register of a constant do not count
+    const = ("$dff", {"CLK": [1], "D": ["1"], "Q": [8]})
+    assert balance_depths(mod({"ra": ra, "c": const, "and": ("$or", {"A": [5], "B": [8],
+                                                                     "Y": [4]})}), 1) is None
+    loop = ("$xor", {"A": [2], "B": [9], "Y": [4]})
+    back = ("$dff", {"CLK": [1], "D": [4], "Q": [9]})
+    assert balance_depths(mod({"x": loop, "r": back}), 1).startswith("a feedback loop")
+    assert balance_depths(mod({"r": ("$adff", {"CLK": [1], "ARST": [3], "D": [2],
+                                               "Q": [4]})}), 1) == (
+        "cell r is a $adff, not a plain register or combinational logic")
 
 
 def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
@@ -163,6 +292,16 @@ def test_api_errors(tmp_path):
     with pytest.raises(ValueError, match=r"^Latency 1 of 'mac' is its reference itself: nothing "
                        r"to prove; give a latency of at least 2$"):
         prove_unit("mac", {"a": "e4m3fn", "latency": 1})
+    with pytest.raises(ValueError, match=r"^Proof method must be one of auto, pipeline, "
+                       r"induction, not 'bdd'$"):
+        prove(m1, m0, tmp_path, method="bdd")
+    mac1 = build("mac", a="e4m3fn")
+    mac2 = build("mac", a="e4m3fn", latency=2)
+    with pytest.raises(ValueError, match=r"^The pipeline method compares with a combinational "
+                       r"reference; this one has latency 1 \(a stateful unit\): use "
+                       r"k-induction$"):
+        prove(mac2, mac1, tmp_path, method="pipeline")
+    mac1._MustUse__silence = mac2._MustUse__silence = True
     for obj in (m0, m1, c):
         obj._MustUse__silence = True
 
@@ -188,6 +327,9 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--induction-depth",
                "0") == ("exmy prove: error: argument --induction-depth: must be a positive "
                         "integer, not 0 (see `exmy prove --help`)")
+    assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--method", "bdd") == (
+        "exmy prove: error: argument --method: invalid choice: 'bdd' (choose from 'auto', "
+        "'pipeline', 'induction') (see `exmy prove --help`)")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--timeout", "x") == (
         "exmy prove: error: argument --timeout: must be a positive integer, not 'x' (see "
         "`exmy prove --help`)")
@@ -227,7 +369,19 @@ def test_no_verdict(prove_tools, tmp_path, capsys, monkeypatch):
     """SymbiYosys exiting without a status: one line naming its log."""
     monkeypatch.setenv("SBY", "false")
     assert main(["prove", "multiplier", "--a", "e4m3fn", "--latency", "1", "--workdir",
-                 str(tmp_path)]) == 2
+                 str(tmp_path), "--method", "induction"]) == 2
     line = cli_error(capsys)
     assert line == (f"exmy prove: error: SymbiYosys gave no verdict (exit 1; log "
                     f"{tmp_path / 'sby.log'}):"), line
+    # the pipeline method's Yosys failing: one line naming its log
+    monkeypatch.delenv("SBY")
+    import exmy.synth.prove as mod
+
+    real = mod.find_prove_tools
+    # (not through $YOSYS: Amaranth's own Verilog back end reads that variable too)
+    monkeypatch.setattr(mod, "find_prove_tools", lambda: {**real(), "yosys": "false"})
+    assert main(["prove", "multiplier", "--a", "e4m3fn", "--latency", "1", "--workdir",
+                 str(tmp_path / "y")]) == 2
+    line = cli_error(capsys)
+    assert line == (f"exmy prove: error: Yosys failed in the pipeline proof (exit 1; log "
+                    f"{tmp_path / 'y' / 'flatten.log'}):"), line
