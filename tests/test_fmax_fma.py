@@ -199,7 +199,6 @@ def _prove(key, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("key", ["fma_e4m3", "afma_e4m3", "fma_bf16", "fma_fp16", "afma_bf16"])
 def test_fmax_placement_proven_slow(prove_tools, key, tmp_path):
-    """The placement of the issue's clock equals the combinational unit, delayed (slow
-    tier: the e4m3 FMA at 150 MHz, latency 12, did not finish in 300 s here; see
-    docs/results/fmax_fma.md)."""
+    """The placement of the issue's clock equals the combinational unit, delayed (the
+    8-bit ones are also in tests/test_prove.py's default tier; the 16-bit FMAs here)."""
     _prove(key, tmp_path)

@@ -246,18 +246,9 @@ def test_hw_stochastic_at_fmax(tmp_path):
 
 # -- proofs -----------------------------------------------------------------------------------
 
-PROVE_DEFAULT = ["mul_e4m3", "conv_f32_e4m3fn", "lmul_e4m3fn"]
-
-
-@pytest.mark.parametrize("key", PROVE_DEFAULT)
-def test_fmax_placement_proven(prove_tools, key, tmp_path):
-    """The placement of the issue's clock equals the combinational unit, delayed."""
-    from exmy.synth.prove import prove_unit
-
-    unit, opts, fmaxes = UNITS[key]
-    res = prove_unit(unit, {**opts, "fmax": fmaxes[0]}, tmp_path / "proof", timeout=240)
-    assert res.status == "PASS", res.line()
-    assert res.delay == _unit(key).latency
+# The placements of the issue's clocks are proven equal to the combinational units in
+# tests/test_prove.py (test_fmax_placement_equals_reference: every 8-bit unit and the
+# bfloat16 multiplier, default tier).
 
 
 def test_skipped_register_caught(prove_tools, tmp_path, monkeypatch):
