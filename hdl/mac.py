@@ -267,8 +267,8 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
 def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
     """Predicted delays of the carry resolution's stages (``_accumulate_segmented``).
 
-    Two stages: the chunk adds ``t_j``, ``u_j`` (behind the float MAC's select of the state,
-    :func:`_accumulate_fast`); then (K >= 3 chunks) the route from the
+    Two stages: the chunk adds ``t_j``, ``u_j`` (the route from the state's registers, then
+    the chain); then (K >= 3 chunks) the route from the
     chunks' carry registers, spread along the accumulator, into one ``K-1``-bit carry chain,
     the LUT that extracts the carries, their fan-out to the ``C`` selects of a chunk, the
     select. Three stages (fmax mode, when that second stage is too slow): the chunk adds; the
@@ -276,7 +276,7 @@ def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
     beside each chunk's ``t + 1``; the carry's fan-out to a chunk's ``C`` selects, the
     select."""
     k = len(_chunks(width, chunk))
-    first = dm.lut(1) + dm.adder(chunk + 1)  # (the float MAC's loop: a select in front)
+    first = dm.lut(1) + dm.adder(chunk + 1)  # the route into the chain, the chain
     if stages == 2:
         if k < 3:  # no carries between chunks to resolve: registers only
             return [first, dm.adder(max(k - 1, 1)) + dm.mux(2)]
@@ -385,8 +385,7 @@ def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, cl
                           fast: dict | None = None) -> Signal:
     """The segmented accumulator (FloPoCo's long accumulator, de Dinechin et al., FPT 2008)
     and its carry resolution; returns the resolved ``acc`` register, which shows the state
-    after cycle i at the edge ``ACC_RESOLVE_STAGES`` edges after the loop's (see the module
-    docstring).
+    after cycle i at the edge ``stages`` edges after the loop's (see the module docstring).
 
     Loop, per chunk j of ``chunk`` bits (the top chunk may be narrower), a ``chunk``-bit
     add whose carry in is the carry-out register of chunk j-1 (chunk 0: ``cin``)::
