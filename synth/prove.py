@@ -194,25 +194,29 @@ def _ident(name: str) -> str:
     return name if re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", name) else f"\\{name} "
 
 
-def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int,
+def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int | dict[str, int],
                   gate: int) -> tuple[str, dict[int, str]]:
     """The miter module ``exmy_miter`` and ``{line: output port}`` of its assertions.
 
     ``*_ports`` are :func:`exmy.hdl.verilog.port_table` tables of the modules
     ``exmy_pipelined`` and ``exmy_reference``; they must have the same inputs and outputs
     (besides ``clk``/``rst``). Both units read the same inputs, ``rst`` is held at 0 (see the
-    module docstring), ``delay`` registers delay each reference output, and every output is
-    asserted equal to its delayed reference once ``gate`` cycles have passed since power-on.
+    module docstring), ``delay`` registers delay each reference output (a dict: per output
+    port, e.g. a MAC's ``y`` with more stages after ``acc`` than its reference has), and every
+    output is asserted equal to its delayed reference once ``gate`` cycles have passed since
+    power-on.
     """
     data = {n: p for n, p in pipelined_ports.items() if n not in ("clk", "rst")}
     rdata = {n: p for n, p in reference_ports.items() if n not in ("clk", "rst")}
     if data != rdata:
         raise ValueError(f"The pipelined unit's ports {sorted(data)} differ from the "
                          f"reference's {sorted(rdata)}")
-    if not isinstance(delay, int) or delay < 0:
-        raise ValueError(f"Delay must be a non-negative integer, not {delay!r}")
     ins = [n for n, p in data.items() if p["dir"] == "in"]
     outs = [n for n, p in data.items() if p["dir"] == "out"]
+    delays = delay if isinstance(delay, dict) else dict.fromkeys(outs, delay)
+    for d in (delays.get(n) for n in outs):
+        if not isinstance(d, int) or isinstance(d, bool) or d < 0:
+            raise ValueError(f"Delay must be a non-negative integer, not {d!r}")
 
     def rng(w):
         return f"[{w - 1}:0] " if w > 1 else ""
@@ -233,13 +237,13 @@ def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int,
     lines.append(inst(_R, "r_", reference_ports))
     # the delay line on the reference's outputs: d<k>_<port>
     for n in outs:
-        for k in range(1, delay + 1):
+        for k in range(1, delays[n] + 1):
             lines.append(f"  reg {rng(data[n]['width'])}d{k}_{n};")
-    if delay:
+    if any(delays[n] for n in outs):
         lines.append("  always @(posedge clk) begin")
         for n in outs:
             src = f"r_{n}"
-            for k in range(1, delay + 1):
+            for k in range(1, delays[n] + 1):
                 lines.append(f"    d{k}_{n} <= {src};")
                 src = f"d{k}_{n}"
         lines.append("  end")
@@ -255,7 +259,7 @@ def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int,
     lines.append("  always @* begin")
     for n in outs:
         asserts[len(lines) + 1] = n
-        ref = f"d{delay}_{n}" if delay else f"r_{n}"
+        ref = f"d{delays[n]}_{n}" if delays[n] else f"r_{n}"
         lines.append(f"    if ({cond}) assert (p_{n} == {ref});")
     lines.append("  end")
     lines.append("endmodule")
@@ -500,6 +504,7 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     if delay <= 0:
         raise ValueError(f"The pipelined unit's latency {pipelined.latency} must exceed the "
                          f"reference's {reference.latency}")
+    depth_given = depth
     if depth is None:
         depth = delay + 2
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
@@ -516,8 +521,14 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     rtext = to_verilog(reference, _R)
     pports = port_table(pipelined, ptext)
     rports = port_table(reference, rtext)
-    gate = delay
-    miter, asserts = miter_verilog(pports, rports, delay, gate)
+    # a MAC's y may have more stages after acc than the reference's (y_latency)
+    y_extra = getattr(pipelined, "y_latency", 0) - getattr(reference, "y_latency", 0)
+    outs = [n for n, q in pports.items() if q["dir"] == "out"]
+    delays = {n: delay + (y_extra if n == "y" else 0) for n in outs}
+    gate = max(delays.values(), default=delay)
+    if gate != delay and depth_given is None:
+        depth = gate + 2
+    miter, asserts = miter_verilog(pports, rports, delays, gate)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{_P}.v").write_text(ptext)

@@ -240,6 +240,31 @@ def test_balance_depths():
         "cell r is a $adff, not a plain register or combinational logic")
 
 
+def test_mac_with_y_fmax(prove_tools, tmp_path):
+    """A MAC with ``y`` placed for a clock: ``y`` has ``y_latency`` more stages after ``acc``
+    than the reference's, so its delay line is that much longer (per-output delays)."""
+    res = prove_unit("mac", {"a": "e4m3fn", "out": "e4m3fn", "fmax": 60}, tmp_path / "w")
+    assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
+    assert res.method == "induction" and res.delay == 1 and res.gate == 3
+    assert res.depth == res.gate + 2
+    miter = (tmp_path / "w" / "miter.v").read_text()
+    assert "d1_acc <= r_acc;" in miter and "d2_acc" not in miter
+    assert "d3_y <= d2_y;" in miter and "assert (p_y == d3_y)" in miter
+
+
+def test_miter_per_output_delays():
+    from exmy.synth.prove import miter_verilog
+
+    ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1},
+             "a": {"dir": "in", "width": 8}, "acc": {"dir": "out", "width": 20},
+             "y": {"dir": "out", "width": 8}}
+    text, asserts = miter_verilog(ports, ports, {"acc": 0, "y": 2}, 2)
+    assert "assert (p_acc == r_acc)" in text and "assert (p_y == d2_y)" in text
+    assert sorted(asserts.values()) == ["acc", "y"]
+    with pytest.raises(ValueError, match=r"^Delay must be a non-negative integer, not None$"):
+        miter_verilog(ports, ports, {"acc": 1}, 1)
+
+
 def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
     """A latency-2 INT8 MAC whose registered product stage lets ``clear`` through a cycle
     early: the stateful proof (from reset on) fails."""
