@@ -205,7 +205,7 @@ def _acc_chunk(acc_chunk, acc_bits: int, saturate_acc: bool) -> int | None:
         raise ValueError(
             f"saturate_acc cannot use the segmented accumulator (acc_chunk={acc_chunk}): "
             f"every step clamps the resolved sum, whose carries a segmented accumulator "
-            f"resolves only {ACC_RESOLVE_STAGES} cycles later; leave acc_chunk unset")
+            f"resolves only {ACC_RESOLVE_STAGES} or more cycles later; leave acc_chunk unset")
     return acc_chunk
 
 

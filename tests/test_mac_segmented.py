@@ -44,8 +44,8 @@ def _stream(comp, n, seed=1, pairs=True):
          "accumulator (leave acc_chunk unset)"),
         (MAC, ("e4m3fn",), {"acc_chunk": 16, "saturate_acc": True}, ValueError,
          "saturate_acc cannot use the segmented accumulator (acc_chunk=16): every step clamps "
-         "the resolved sum, whose carries a segmented accumulator resolves only 2 cycles "
-         "later; leave acc_chunk unset"),
+         "the resolved sum, whose carries a segmented accumulator resolves only 2 or more "
+         "cycles later; leave acc_chunk unset"),
         (MAC, ("e4m3fn",), {"acc_chunk": 16, "latency": 2}, ValueError,
          "MAC latency must be at least 3, not 2: with acc_chunk=16 the accumulator register "
          "takes one clock edge and the carry resolution 2 more before acc shows a product"),
