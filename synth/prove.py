@@ -312,6 +312,10 @@ def balance_depths(module: dict, delay: int) -> str | None:
         if p["direction"] == "input":
             depth.update((b, 0) for b in p["bits"] if not isinstance(b, str))
     pending = dict(module.get("cells", {}))
+    clocks = {(tuple(c["connections"]["CLK"]), str(c.get("parameters", {}).get(
+        "CLK_POLARITY", "1")).lstrip("0") or "0") for c in pending.values() if c["type"] == "$dff"}
+    if len(clocks) > 1:
+        return "registers on more than one clock or clock edge"
     progress = True
     while pending and progress:
         progress = False

@@ -232,6 +232,11 @@ def test_balance_depths():
     const = ("$dff", {"CLK": [1], "D": ["1"], "Q": [8]})
     assert balance_depths(mod({"ra": ra, "c": const, "and": ("$or", {"A": [5], "B": [8],
                                                                      "Y": [4]})}), 1) is None
+    neg = ("$dff", {"CLK": [1], "D": [7], "Q": [4]})
+    cells = {"ra": ra, "rb": rb, "and": add, "o": neg}
+    m = mod(cells)
+    m["cells"]["o"]["parameters"] = {"CLK_POLARITY": "0"}
+    assert balance_depths(m, 2) == "registers on more than one clock or clock edge"
     loop = ("$xor", {"A": [2], "B": [9], "Y": [4]})
     back = ("$dff", {"CLK": [1], "D": [4], "Q": [9]})
     assert balance_depths(mod({"x": loop, "r": back}), 1).startswith("a feedback loop")
