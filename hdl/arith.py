@@ -56,6 +56,24 @@ class Built:
     delay: float
 
 
+def tree_level(m: Module, terms: list, name: str) -> tuple[list, int]:
+    """One level of a partial-product tree: neighbouring terms ``(value, weight of bit 0)``
+    added pairwise on carry chains (signals ``{name}_{i}``), an odd last term passed on.
+    Returns the next level's terms and the widest adder's width."""
+    nxt, widest = [], 0
+    for i in range(0, len(terms) - 1, 2):
+        (x, sx), (y, sy) = terms[i], terms[i + 1]
+        k = sy - sx  # x's low k bits pass straight through
+        hi_w = max(len(x) - k, len(y)) + 1
+        s = Signal(k + hi_w, name=f"{name}_{i // 2}")
+        m.d.comb += s.eq(Cat(x[:k], x[k:] + y))
+        nxt.append((s, sx))
+        widest = max(widest, hi_w)
+    if len(terms) % 2:
+        nxt.append(terms[-1])
+    return nxt, widest
+
+
 def tree_multiply(m: Module, a: Value, b: Value, *, pipe=None, dm, carry=None,
                   delay_in: float = 0.0, name: str = "mul") -> Built:
     """Unsigned product ``a * b`` (``len(a) + len(b)`` bits) as AND partial products (one row
@@ -73,18 +91,7 @@ def tree_multiply(m: Module, a: Value, b: Value, *, pipe=None, dm, carry=None,
         return Built(Cat(terms[0][0], Const(0, 1)), carry, delay_in + dm.lut(1))
     level, delay = 0, delay_in
     while len(terms) > 1:
-        nxt, widest = [], 0
-        for i in range(0, len(terms) - 1, 2):
-            (x, sx), (y, sy) = terms[i], terms[i + 1]
-            k = sy - sx  # x's low k bits pass straight through
-            hi_w = max(len(x) - k, len(y)) + 1
-            s = Signal(k + hi_w, name=f"{name}_l{level}_{i // 2}")
-            m.d.comb += s.eq(Cat(x[:k], x[k:] + y))
-            nxt.append((s, sx))
-            widest = max(widest, hi_w)
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms = nxt
+        terms, widest = tree_level(m, terms, f"{name}_l{level}")
         # a level after the first also pays the route from a carry chain's output into the
         # next chain's input LUT (measured: two chained 5-bit adders took 5.9 ns on ECP5)
         delay += dm.adder(widest) + (dm.lut(1) if level else 0.0)

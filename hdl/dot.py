@@ -69,7 +69,7 @@ from exmy.golden.params import (
     product_range,
 )
 
-from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_multiply
+from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_level, tree_multiply
 from .base import Unit, unit_builder
 from .float import decode_float, decode_int, normalize, port_shape, round_encode
 from .mac import (
@@ -603,20 +603,9 @@ def _products(m: Module, pairs, *, pipe, dm, fmax: float, v: dict, par: float = 
             delay = 0.0  # the AND gates pack into the first adders' input LUTs
         widest = 0
         for p, terms in enumerate(states):
-            if len(terms) == 1:
-                continue
-            nxt = []
-            for i in range(0, len(terms) - 1, 2):
-                (x, sx), (y, sy) = terms[i], terms[i + 1]
-                k = sy - sx  # x's low k bits pass straight through
-                hi_w = max(len(x) - k, len(y)) + 1
-                s = Signal(k + hi_w, name=f"mul{p}_l{level}_{i // 2}")
-                m.d.comb += s.eq(Cat(x[:k], x[k:] + y))
-                nxt.append((s, sx))
-                widest = max(widest, hi_w)
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            states[p] = nxt
+            if len(terms) > 1:
+                states[p], w = tree_level(m, terms, f"mul{p}_l{level}")
+                widest = max(widest, w)
         # a level after the first also pays the route from one carry chain into the next
         delay += dm.adder(widest) + (dm.lut(1) if level else 0.0)
         if level == 0:
