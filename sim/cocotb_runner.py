@@ -78,6 +78,12 @@ def build(
     from cocotb_tools.runner import get_runner
 
     require_simulator(simulator)
+    if simulator == "verilator" and any(c.isspace() for c in str(Path(build_dir).resolve())):
+        # verilated.mk refuses such folders ("GNU Make cannot build in directories containing
+        # spaces"), after Verilator has run: say so before
+        raise SimulationError(f"Verilator cannot build in {str(build_dir)!r}: GNU Make does "
+                              f"not allow spaces in the build path; choose a folder without "
+                              f"spaces")
     tb_text = tb.testbench_verilog(top, ports, inputs, outputs, latency, chunk=chunk)
     src = build_dir / "src"
     src.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,23 @@ def assert_ok(res) -> None:
     assert res.ok, "\n".join([res.summary()] + res.mismatches)
 
 
+def assert_acc_stream(comp, inputs: dict, expected: dict, build_dir, label: str) -> None:
+    """Run a MAC's input stream on Icarus and Verilator and compare its ``acc`` with
+    ``expected`` (the golden model's, cycle by cycle); ``label`` names the point in the
+    mismatch lines."""
+    from exmy.hdl.verilog import port_table, to_verilog
+    from exmy.sim import compare, run_vectors
+
+    text = to_verilog(comp, comp.module_name)
+    ports = port_table(comp, text)
+    for simulator in ("icarus", "verilator"):
+        got = run_vectors(text, comp.module_name, ports, inputs, ["acc"], comp.latency,
+                          simulator, build_dir / re.sub(r"\W+", "_", f"{simulator}_{label}"))
+        where = f"{comp.module_name} ({label}) on {simulator}"
+        lines = compare(got, expected, describe=lambda i, w=where: f"[{w}] cycle {i}")
+        assert not lines, "\n".join(lines)
+
+
 def esc(msg: str) -> str:
     """``msg`` as a regular expression that matches it literally."""
     return re.escape(msg)

@@ -20,7 +20,7 @@ from exmy.hdl.mac import MAC, IntMAC
 from exmy.hdl.registry import build, sidecar
 from exmy.hdl.verilog import port_table, to_verilog
 
-from hwtest import assert_ok
+from hwtest import assert_acc_stream, assert_ok
 
 N_CYCLES = 100_000  # per configuration and simulator (issue 3)
 
@@ -438,7 +438,6 @@ def test_hw_stream_float_acc(tmp_path):
     """bfloat16 accumulator at latencies 1 and 3 on both simulators: one test, because the
     golden float-accumulator model steps one cycle at a time (the expected outputs do not
     depend on latency or simulator, so they are computed once)."""
-    from exmy.sim import compare, run_vectors
     from exmy.sim.check_mac import mac_expected, mac_stream
 
     first = MAC("e4m3fn", acc_format="bfloat16", latency=1)
@@ -447,14 +446,7 @@ def test_hw_stream_float_acc(tmp_path):
     expected = mac_expected(first, inputs)
     for latency in (1, 3):
         comp = MAC("e4m3fn", acc_format="bfloat16", latency=latency)
-        text = to_verilog(comp, comp.module_name)
-        ports = port_table(comp, text)
-        for simulator in ("icarus", "verilator"):
-            got = run_vectors(text, comp.module_name, ports, inputs, ["acc"], comp.latency,
-                              simulator, tmp_path / f"{simulator}{latency}")
-            where = f"{comp.module_name} on {simulator}"
-            lines = compare(got, expected, describe=lambda i, w=where: f"[{w}] cycle {i}")
-            assert not lines, "\n".join(lines)
+        assert_acc_stream(comp, inputs, expected, tmp_path, f"latency {latency}")
 
 
 # -- slow tier: every catalog format of at most 8 bits, INT2-INT8 ---------------------------

@@ -18,7 +18,7 @@ from exmy.hdl.registry import build, sidecar
 from exmy.hdl.timing import delay_model
 from exmy.hdl.verilog import to_verilog
 
-from hwtest import assert_ok, esc
+from hwtest import assert_acc_stream, assert_ok, esc
 
 N_CYCLES = 100_000  # slow tier, per configuration and simulator (issue 14)
 
@@ -469,8 +469,6 @@ def test_fmax_float_acc_stream_slow(tmp_path):
     """Both fmax settings on Icarus and Verilator, >= 100k cycles with every product pair:
     one test, because the golden float-accumulator model steps one cycle at a time (the
     expected outputs do not depend on the placement or the simulator: computed once)."""
-    from exmy.hdl.verilog import port_table
-    from exmy.sim import compare, run_vectors
     from exmy.sim.check_mac import mac_expected, mac_stream
 
     first = _float_acc(min(FLOAT_ACC))
@@ -480,11 +478,4 @@ def test_fmax_float_acc_stream_slow(tmp_path):
     for fmax, latency in FLOAT_ACC.items():
         comp = _float_acc(fmax)
         assert comp.latency == latency
-        text = to_verilog(comp, comp.module_name)
-        ports = port_table(comp, text)
-        for simulator in ("icarus", "verilator"):
-            got = run_vectors(text, comp.module_name, ports, inputs, ["acc"], comp.latency,
-                              simulator, tmp_path / f"{simulator}{fmax}")
-            where = f"{comp.module_name} (fmax {fmax}) on {simulator}"
-            lines = compare(got, expected, describe=lambda i, w=where: f"[{w}] cycle {i}")
-            assert not lines, "\n".join(lines)
+        assert_acc_stream(comp, inputs, expected, tmp_path, f"fmax {fmax}")

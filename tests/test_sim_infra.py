@@ -646,3 +646,26 @@ def test_hex_files_round_trip_and_reject_bad_results(tmp_path):
     path.write_text(lines[0] + "\nabc\n")
     with pytest.raises(RuntimeError, match=r"line 1 is b'abc', expected 23 hex digits$"):
         tbmod.read_hex(path, pack, 2)
+
+
+def test_verilator_build_path_with_space(tmp_path, capsys):
+    """Verilator's make refuses a build folder whose path has a space: one clear error before
+    any build (Python and CLI), where it used to fail twice with make's log."""
+    from exmy.cli.main import main
+    from exmy.hdl.registry import build
+    from exmy.sim.check import check
+
+    from hwtest import cli_error
+
+    need("verilator")
+    odd = tmp_path / "my build"
+    odd.mkdir()
+    comp = build("multiplier", a="e4m3")
+    with pytest.raises(RuntimeError, match=r"^Verilator cannot build in '.*/my build': GNU Make "
+                       r"does not allow spaces in the build path; choose a folder without "
+                       r"spaces$"):
+        check(comp, "verilator", n=100, build_dir=odd)
+    assert main(["simulate", "multiplier", "--a", "e4m3", "--simulator", "verilator",
+                 "--vectors", "100", "--build-dir", str(odd / "cli")]) == 2
+    assert cli_error(capsys).startswith("exmy simulate: error: Verilator cannot build in ")
+    assert not (odd / "sim_verilator").exists()
