@@ -44,24 +44,24 @@ step alone is reported as UNKNOWN (try a larger depth).
 
 The pipeline method (stateless units, reference at latency 0; ``method="auto"`` tries it
 first). A feed-forward pipeline equals its combinational function delayed by ``D`` if (1) it is
-*balanced*: after ``flatten`` with ``rst`` at 0, every cell is combinational or a plain ``$dff``,
-the netlist has no loop, every combinational cell's non-constant inputs lie behind the same
-number of registers from the input ports, and every output behind exactly ``D``; and (2) the
-netlist with every ``$dff`` replaced by a wire (``$pos``) equals the reference
-combinationally. (1) gives, by induction over the netlist in topological order, that a net
-behind ``d`` registers carries in cycle ``t >= d`` its combinational function of the inputs of
-cycle ``t - d`` (a ``$dff`` with a constant ``D`` is constant from cycle 1, and ``D >= 1``);
-so the outputs in every cycle ``t >= D`` are the combinational netlist's outputs for the
-inputs of ``t - D``, which (2) makes the reference's: the same claim as above, without
-unrolling. (1) is a graph walk in Python over Yosys' JSON netlist; (2) is a Yosys ``miter
--equiv`` whose ``trigger`` is reduced by ABC's ``iprove`` (SAT sweeping: it merges the two
-netlists' equal internal points, which is what makes a partial-product tree against ``*``
-tractable: a bfloat16 multiplier's miter takes plain ``sat`` over 2 CPU-minutes) and then
-checked by Yosys ``sat -prove trigger 0``, which is immediate when ABC proved it and otherwise
-searches for a counterexample (reported as input values). A netlist that is not balanced is
-not a verdict: ``auto`` then runs k-induction, which finds the counterexample of a real
-misplacement. Yosys' own ``sat -timeout`` is not used: in the WASI build it reports SUCCESS
-when the time runs out; the time limit is the subprocess's.
+*balanced*: after ``flatten`` with ``rst`` at 0, every cell is combinational or a plain
+``$dff`` (all on one clock edge), the netlist has no loop, every combinational cell's non-
+constant inputs lie behind the same number of registers from the input ports, and every output
+behind exactly ``D``; and (2) the netlist with every ``$dff`` replaced by a wire (``$pos``)
+equals the reference combinationally. (1) gives, by induction over the netlist in topological
+order, that a net behind ``d`` registers carries in cycle ``t >= d`` its combinational function
+of the inputs of cycle ``t - d`` (a ``$dff`` with a constant ``D`` is constant from cycle 1,
+and ``D >= 1``); so the outputs in every cycle ``t >= D`` are the combinational netlist's
+outputs for the inputs of ``t - D``, which (2) makes the reference's: the same claim as above,
+without unrolling. (1) is a graph walk in Python over Yosys' JSON netlist; (2) is a Yosys
+``miter -equiv`` whose ``trigger`` is reduced by ABC (global BDDs under a node limit, else
+``iprove``'s SAT sweeping, which merges the two netlists' equal internal points: what makes a
+partial-product tree against ``*`` tractable, where plain SAT is far slower; times in the
+README, "Proving a pipeline") and then checked by Yosys ``sat -prove trigger 0``, which is
+immediate when ABC proved it and otherwise searches for a counterexample (reported as input
+values). A netlist that is not balanced is not a verdict: ``auto`` then runs k-induction, which
+finds the counterexample of a real misplacement. Yosys' own ``sat -timeout`` is not used: in
+the WASI build it reports SUCCESS when the time runs out; the time limit is the subprocess's.
 
 YoWASP tools run in a WASI sandbox that cannot see absolute host paths: every tool runs with
 its cwd in the work directory and gets relative file names only.
