@@ -635,8 +635,14 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
             f"{pipelined.latency - reference.latency}")
     temp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="exmy-prove-")) if temp else Path(workdir)
-    result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout,
-                   method=method)
+    try:
+        result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout,
+                       method=method)
+    except KeyboardInterrupt:
+        if temp and not keep:
+            shutil.rmtree(work, ignore_errors=True)
+            raise KeyboardInterrupt("interrupted; no proof files kept") from None
+        raise KeyboardInterrupt(f"interrupted; the proof's files so far are in {work}") from None
     if temp and result.passed and not keep:
         shutil.rmtree(work, ignore_errors=True)
     return result

@@ -415,3 +415,25 @@ def test_no_verdict(prove_tools, tmp_path, capsys, monkeypatch):
     line = cli_error(capsys)
     assert line == (f"exmy prove: error: Yosys failed in the pipeline proof (exit 1; log "
                     f"{tmp_path / 'y' / 'flatten.log'}):"), line
+
+
+def test_ctrl_c(prove_tools, tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a proof: one line saying what was kept, exit 130; a temporary work
+    folder is removed."""
+    import tempfile
+
+    import exmy.synth.prove as mod
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "_yosys", interrupted)
+    args = ["prove", "multiplier", "--a", "e4m3fn", "--latency", "1"]
+    assert main([*args, "--workdir", str(tmp_path / "w")]) == 130
+    assert cli_error(capsys) == (f"exmy prove: interrupted; the proof's files so far are in "
+                                 f"{tmp_path / 'w'}")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "t"))
+    (tmp_path / "t").mkdir()
+    assert main(args) == 130
+    assert cli_error(capsys) == "exmy prove: interrupted; no proof files kept"
+    assert list((tmp_path / "t").iterdir()) == []
