@@ -250,4 +250,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ValueError, OSError) as exc:  # a bad --db/--merge file, an unwritable --out
+        sys.exit(f"mx_dot_cost: error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit("mx_dot_cost: interrupted (finished points are kept in the --db database)")
