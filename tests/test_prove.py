@@ -248,13 +248,20 @@ def test_balance_depths():
 def test_mac_with_y_fmax(prove_tools, tmp_path):
     """A MAC with ``y`` placed for a clock: ``y`` has ``y_latency`` more stages after ``acc``
     than the reference's, so its delay line is that much longer (per-output delays)."""
+    from exmy.hdl.mac import MAC
+
+    unit = MAC("e4m3fn", fmt_out="e4m3fn", fmax=60)
+    unit._MustUse__silence = True
+    d_acc = unit.latency - 1  # the reference: the latency-1 MAC, y combinational from acc
+    d_y = d_acc + unit.y_latency
+    assert d_y > d_acc  # the point of the test: y lags acc here
     res = prove_unit("mac", {"a": "e4m3fn", "out": "e4m3fn", "fmax": 60}, tmp_path / "w")
     assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
-    assert res.method == "induction" and res.delay == 1 and res.gate == 3
+    assert res.method == "induction" and res.delay == d_acc and res.gate == d_y
     assert res.depth == res.gate + 2
     miter = (tmp_path / "w" / "miter.v").read_text()
-    assert "d1_acc <= r_acc;" in miter and "d2_acc" not in miter
-    assert "d3_y <= d2_y;" in miter and "assert (p_y == d3_y)" in miter
+    assert f"assert (p_acc == d{d_acc}_acc)" in miter and f"d{d_acc + 1}_acc" not in miter
+    assert f"assert (p_y == d{d_y}_y)" in miter and f"d{d_y + 1}_y" not in miter
 
 
 def test_miter_per_output_delays():
