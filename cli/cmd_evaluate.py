@@ -8,9 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import CliError, output_file
+from .common import DEFAULT_DB, CliError, output_file
 
-DEFAULT_DB = "exmy-results.sqlite"
 _CONFIG_KEYS = ("weights", "acts", "scaling", "product", "acc", "granularity")
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import output_dir
-
-DEFAULT_DB = "exmy-results.sqlite"
+from .common import DEFAULT_DB, output_dir
 
 
 def add_parser(sub):

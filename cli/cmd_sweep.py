@@ -7,9 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import CliError
+from .common import DEFAULT_DB, CliError
 
-DEFAULT_DB = "exmy-results.sqlite"
 
 def _sweeps_dir() -> Path:
     """Built-in sweep files, usable by name (``exmy sweep costmodel``)."""

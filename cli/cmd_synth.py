@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import CliError, add_unit_options, output_dir, output_file, unit_options
-
-DEFAULT_DB = "exmy-results.sqlite"
+from .common import (
+    DEFAULT_DB,
+    CliError,
+    add_unit_options,
+    output_dir,
+    output_file,
+    unit_options,
+)
 
 
 def add_parser(sub):

@@ -10,8 +10,11 @@ from pathlib import Path
 from exmy.golden.params import LMUL_FORMS, LMUL_OFFSETS, MULTIPLIER_NAMES, ROUNDING_MODES
 from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
-__all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "output_file",
-           "output_dir"]
+__all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
+           "output_file", "output_dir"]
+
+#: the results database of synth, sweep, report and evaluate when --db is not given
+DEFAULT_DB = "exmy-results.sqlite"
 
 
 class CliError(Exception):
@@ -91,20 +94,19 @@ def output_dir(path, flag: str = "-o") -> Path:
     return path
 
 
-def _pos_int(text: str) -> int:
+def _number(text: str, cast, what: str):
     try:
-        v = int(text)
+        return cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-    return v
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+
+
+def _pos_int(text: str) -> int:
+    return _number(text, int, "an integer")
 
 
 def _pos_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    return v
+    return _number(text, float, "a number")
 
 
 def _values(choices) -> list[str]:
