@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import print_failures  # benchmarks/_report.py
+
 from exmy.synth.sweep import default_make_design, run_sweep
 
 TARGETS = ("ecp5", "ice40")
@@ -209,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                for u, p in _piece_designs() for t in targets]
     res = run_sweep(points, args.db, jobs=args.jobs, make_design=make_design, progress=True)
     recs = res["records"]
-    for r in recs:
-        if r["status"] != "ok":
-            print(f"FAILED {r['unit']} {r['params']} {r['target']}: {r.get('error')}",
-                  file=sys.stderr)
+    print_failures(recs)
 
     print(f"\nFMA vs approximate-normalization FMA (median of seeds {seeds}; registered I/O; "
           f"ECP5 -nodsp, iCE40; {res['ran']} synthesized, {res['cached']} cached, "

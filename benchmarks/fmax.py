@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import print_failures, write_report  # noqa: E402  (benchmarks/_report.py)
 from qor import AMARANTH_FP  # noqa: E402  (benchmarks/qor.py: ANCHORS.md's numbers)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for pt, r in zip(points, recs, strict=True):
         by_point.setdefault(_key(pt["unit"], pt["params"], pt["target"]), []).append(r)
     train = _training()
-    for r in recs:
-        if r["status"] != "ok":
-            print(f"FAILED {r['unit']} {r['params']} {r['target']}: {r.get('error')}",
-                  file=sys.stderr)
+    print_failures(recs)
 
     tv = tool_versions(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
     cmd = "nice -n 5 python benchmarks/fmax.py" + ("" if argv is None else " " + " ".join(argv))
@@ -340,15 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                 md.append(f"  - {fam}: {len(fr)} designs, median {statistics.median(fr):.2f}, "
                           f"range {min(fr):.2f} .. {max(fr):.2f}, "
                           f"{sum(abs(r - 1) <= 0.2 for r in fr)} within ±20%")
-    md += ["", f"{res['total']} synthesis points ({res['ran']} run, {res['cached']} cached, "
-           f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.", ""]
-    text = "\n".join(md)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0 if res["failed"] == 0 else 1
+    return write_report(md, res, t0, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""What the synthesis benchmarks (qor.py, fmax.py, fma_area.py) share around ``run_sweep``:
+the failed points on stderr, and the markdown report's last line, printed and written."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+def print_failures(records: list[dict]) -> None:
+    """One ``FAILED unit params target: error`` line on stderr per record that failed."""
+    for r in records:
+        if r["status"] != "ok":
+            print(f"FAILED {r['unit']} {r['params']} {r['target']}: {r.get('error')}",
+                  file=sys.stderr)
+
+
+def write_report(md: list[str], res: dict, t0: float, out: str | Path) -> int:
+    """Append the sweep's counts and time (since ``t0``, ``time.monotonic()``) to ``md``,
+    print the report and write it to ``out``. Returns the exit status: 1 if a point failed."""
+    md += ["", f"{res['total']} synthesis points ({res['ran']} run, {res['cached']} cached, "
+           f"{res['failed']} failed), {time.monotonic() - t0:.0f} s.", ""]
+    text = "\n".join(md)
+    print(text)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0 if res["failed"] == 0 else 1
