@@ -78,6 +78,22 @@ def _pow2(e):
 
 
 # -- exact fixed point ------------------------------------------------------------------------
+@numba.njit(inline="always")
+def _n_tiles(T, N):
+    """How many TILE_T x TILE_N tiles cover a (T, N) output: the matmuls' parallel jobs."""
+    return ((T + TILE_T - 1) // TILE_T) * ((N + TILE_N - 1) // TILE_N)
+
+
+@numba.njit(inline="always")
+def _tile(job, T, N):
+    """Tile ``job`` of a (T, N) output: its first row and column and its height and width
+    (short at the edges)."""
+    nn = (N + TILE_N - 1) // TILE_N
+    t0 = (job // nn) * TILE_T
+    n0 = (job % nn) * TILE_N
+    return t0, n0, min(TILE_T, T - t0), min(TILE_N, N - n0)
+
+
 @numba.njit(parallel=True, cache=True)
 def fixed_matmul(xc, wc_t, table):
     """``out[t, n] = sum_k table[xc[t, k], wc_t[k, n]]`` in int64 (the caller proves no
@@ -87,22 +103,15 @@ def fixed_matmul(xc, wc_t, table):
     T, K = xc.shape
     N = wc_t.shape[1]
     out = np.empty((T, N), np.int64)
-    nt = (T + TILE_T - 1) // TILE_T
-    nn = (N + TILE_N - 1) // TILE_N
-    for job in numba.prange(nt * nn):
-        t0 = (job // nn) * TILE_T
-        n0 = (job % nn) * TILE_N
-        tt = min(TILE_T, T - t0)
-        nw = min(TILE_N, N - n0)
+    for job in numba.prange(_n_tiles(T, N)):
+        t0, n0, tt, nw = _tile(job, T, N)
         acc = np.zeros((TILE_T, TILE_N), np.int64)
         for k in range(K):
             for i in range(tt):
                 row = table[xc[t0 + i, k]]
                 for j in range(nw):
                     acc[i, j] += row[wc_t[k, n0 + j]]
-        for i in range(tt):
-            for j in range(nw):
-                out[t0 + i, n0 + j] = acc[i, j]
+        out[t0 : t0 + tt, n0 : n0 + nw] = acc[:tt, :nw]
     return out
 
 
@@ -200,13 +209,8 @@ def float_acc_matmul(xv, wv_t, man_bits, emin, max_finite, overflow):
     max_bits = _bits(max_finite)
     magic = 1.5 * math.ldexp(1.0, 52 + emin - man_bits)
     ovf_bits = _bits(overflow)
-    nt = (T + TILE_T - 1) // TILE_T
-    nn = (N + TILE_N - 1) // TILE_N
-    for job in numba.prange(nt * nn):
-        t0 = (job // nn) * TILE_T
-        n0 = (job % nn) * TILE_N
-        tt = min(TILE_T, T - t0)
-        nw = min(TILE_N, N - n0)
+    for job in numba.prange(_n_tiles(T, N)):
+        t0, n0, tt, nw = _tile(job, T, N)
         acc = np.full((TILE_T, TILE_N), -0.0)  # as float_acc_mac's clear: step 1 is encode(a*b)
         for k in range(K):
             for i in range(tt):
@@ -214,9 +218,7 @@ def float_acc_matmul(xv, wv_t, man_bits, emin, max_finite, overflow):
                 for j in range(nw):
                     acc[i, j] = _fa_step(acc[i, j], x * wv_t[k, n0 + j], d, half_m1, low_mask,
                                          min_normal_bits, max_bits, magic, ovf_bits)
-        for i in range(tt):
-            for j in range(nw):
-                out[t0 + i, n0 + j] = acc[i, j]
+        out[t0 : t0 + tt, n0 : n0 + nw] = acc[:tt, :nw]
     return out
 
 
@@ -265,13 +267,8 @@ def approx_fma_matmul(xv, xe, wv_t, we_t, man_bits, emin, max_finite, overflow, 
     lg = 0
     while (1 << lg) < G:
         lg += 1
-    nt = (T + TILE_T - 1) // TILE_T
-    nn = (N + TILE_N - 1) // TILE_N
-    for job in numba.prange(nt * nn):
-        t0 = (job // nn) * TILE_T
-        n0 = (job % nn) * TILE_N
-        tt = min(TILE_T, T - t0)
-        nw = min(TILE_N, N - n0)
+    for job in numba.prange(_n_tiles(T, N)):
+        t0, n0, tt, nw = _tile(job, T, N)
         acc = np.full((TILE_T, TILE_N), -0.0)
         for k in range(K):
             for i in range(tt):
@@ -280,9 +277,7 @@ def approx_fma_matmul(xv, xe, wv_t, we_t, man_bits, emin, max_finite, overflow, 
                 for j in range(nw):
                     acc[i, j] = _ax_step(acc[i, j], x, wv_t[k, n0 + j], ex + we_t[k, n0 + j],
                                          p, lg, G, emin, qmin, max_finite, overflow)
-        for i in range(tt):
-            for j in range(nw):
-                out[t0 + i, n0 + j] = acc[i, j]
+        out[t0 : t0 + tt, n0 : n0 + nw] = acc[:tt, :nw]
     return out
 
 
