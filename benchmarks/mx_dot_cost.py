@@ -24,6 +24,7 @@ reason printed).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -141,6 +142,22 @@ def merge(recs: list[dict], pts: list[dict], paths: list[str], tools: dict) -> l
     return recs + [old[ident(p)] for p in pts if ident(p) not in have and ident(p) in old]
 
 
+def why_failed(recs, unit, params, target) -> str:
+    """Why a point has no successful record: the device's cell count for a design that does not
+    fit, else the last line of the tool's error; "" if the point was not run."""
+    sel = [r for r in recs if r["unit"] == unit and r["params"] == params
+           and r["target"] == target and r["status"] != "ok"]
+    if not sel:
+        return ""
+    log = sel[0].get("log") or ""
+    for m in re.finditer(r"(ICESTORM_LC|TRELLIS_COMB|SLICE_LUTX?):\s*(\d+)/\s*(\d+)", log):
+        used, avail = int(m.group(2)), int(m.group(3))
+        if used > avail:
+            return f"does not fit: {used:,} of {avail:,} {m.group(1)}"
+    err = (sel[0].get("error") or "failed").strip().splitlines()
+    return err[-1][:120] if err else "failed"
+
+
 def _mark(v, merged):
     return v + " †" if merged and v != "–" else v
 
@@ -152,6 +169,7 @@ def _n(v, nd=0):
 def table(recs, targets) -> tuple[list[str], list[tuple]]:
     md = ["| block format | k | target | accumulate | LUT | FF | Fmax MHz | LUT per lane | "
           "scalar MAC LUT | ratio (goal ≤ 0.5) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     plot = []
     for t in targets:
         for label, elem, scale, block, bits, (mu, mp) in ROWS:
@@ -160,8 +178,14 @@ def table(recs, targets) -> tuple[list[str], list[tuple]]:
                 r = median(recs, "mx-dot", mx_params(elem, scale, block, acc, t), t)
                 mac_lut = _mark(_n(mac and mac["lut"]), mac and mac["merged"])
                 if r is None:
-                    md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | – | – | "
-                              f"– | – | {mac_lut} | – |")
+                    reason = why_failed(recs, "mx-dot", mx_params(elem, scale, block, acc, t), t)
+                    mark = ""
+                    if reason:
+                        notes.append(f"{len(notes) + 1}. {label}, {t}"
+                                     f"{', accumulate' if acc else ''}: {reason}")
+                        mark = f" ({len(notes)})"
+                    md.append(f"| {label} | {block} | {t} | {'yes' if acc else 'no'} | –{mark} | "
+                              f"– | – | – | {mac_lut} | – |")
                     continue
                 per = r["lut"] / block
                 ratio = per / mac["lut"] if mac and mac["lut"] else None
@@ -170,6 +194,8 @@ def table(recs, targets) -> tuple[list[str], list[tuple]]:
                           f"{_n(r['fmax_mhz'], 1)} | {per:,.1f} | {mac_lut} | "
                           f"{'–' if ratio is None else f'{ratio:.2f}x'} |")
                 plot.append((t, label, bits, acc, per))
+    if notes:
+        md += ["", "Points without a result:", "", *notes]
     return md, plot
 
 
