@@ -232,6 +232,19 @@ class _DotBase(Unit):
         if self.fmax is None:
             _acc_latency(self.latency)
 
+    def extra_metadata(self) -> dict:
+        """The unit's shape (:meth:`_shape_metadata`), its sum's width and LSB weight; with
+        ``accumulate``, the accumulator's parameters, cut points and (fmax mode) the carry
+        chunk it chose (None: one add)."""
+        meta = {**self._shape_metadata(), "sum_bits": self.sum_bits,
+                "sum_lsb_exp": self.lsb_exp}
+        if self.accumulate:
+            meta.update(self.params_obj.summary())
+            meta["cut_points"] = self.cut_points
+            if self.fmax is not None:
+                meta["acc_chunk"] = self.acc_chunk
+        return meta
+
     def _out_ports(self, ports: dict, acc_bits: int | None, has_flags: bool) -> None:
         ports["y"] = Out(port_shape(self.fmt_out))
         if self.accumulate:
@@ -829,14 +842,8 @@ class Dot(_DotBase):
         self._out_ports(ports, None if p is None else p.acc_bits, self.has_flags)
         super().__init__(ports)
 
-    def extra_metadata(self) -> dict:
-        meta = {"lanes": self.lanes, "sum_bits": self.sum_bits, "sum_lsb_exp": self.lsb_exp}
-        if self.params_obj is not None:
-            meta.update(self.params_obj.summary())
-            meta["cut_points"] = self.cut_points
-            if self.fmax is not None:  # the accumulator fmax mode chose (None: one add)
-                meta["acc_chunk"] = self.acc_chunk
-        return meta
+    def _shape_metadata(self) -> dict:
+        return {"lanes": self.lanes}
 
     def elaborate(self, platform):
         m = Module()
@@ -967,17 +974,9 @@ class MXDot(_DotBase):
         self._out_ports(ports, p.acc_bits if self.accumulate else None, True)
         super().__init__(ports)
 
-    def extra_metadata(self) -> dict:
-        p = self.params_obj
-        meta = {"block": self.block, "elem": str(self.elem), "elem_b": str(self.elem_b),
-                "scale": str(self.scale_fmt), "sum_bits": self.sum_bits,
-                "sum_lsb_exp": self.lsb_exp}
-        if self.accumulate:
-            meta.update(p.summary())
-            meta["cut_points"] = self.cut_points
-            if self.fmax is not None:  # the accumulator fmax mode chose (None: one add)
-                meta["acc_chunk"] = self.acc_chunk
-        return meta
+    def _shape_metadata(self) -> dict:
+        return {"block": self.block, "elem": str(self.elem), "elem_b": str(self.elem_b),
+                "scale": str(self.scale_fmt)}
 
     def elaborate(self, platform):
         m = Module()

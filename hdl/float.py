@@ -55,6 +55,7 @@ __all__ = [
     "product_inf",
     "product_nan",
     "encode_fields",
+    "flush_inputs",
     "round_align_max",
     "round_approximate",
     "round_encode",
@@ -407,6 +408,50 @@ def round_approximate(m: Module, fmt: FloatFormat, *, granularity: int, capped: 
                         flush_index=flush_index, align_max=align_max, **raw)
 
 
+def flush_inputs(m: Module, p: int, d: Value, *, flush_index, capped: bool, flush,
+                 name: str) -> tuple[Signal, Signal]:
+    """The approximate contract's flush inputs (SPEC 3.3 step 5): the threshold as a bit
+    index of the rounded value (``flush_index``, else ``p - 1 - d`` for a ``capped`` window
+    after an alignment shift by ``d``, else 0) and the forced ``flush``. Returns
+    ``(threshold, flush)`` signals."""
+    thr = Signal(range(max(p, 2)), name=f"{name}_flush_index")
+    if flush_index is not None:
+        m.d.comb += thr.eq(flush_index)
+    elif capped and p > 1:
+        m.d.comb += thr.eq(Mux(d >= p - 1, 0, (p - 1 - d)[: len(thr)]))
+    else:
+        m.d.comb += thr.eq(0)
+    fl = Signal(name=f"{name}_flush_in")
+    m.d.comb += fl.eq(Const(0, 1) if flush is None else Value.cast(flush))
+    return thr, fl
+
+
+def _increment(m: Module, s3: Value, st3: Value, rand, *, Wx: int, pk: int, p: int, R: int,
+               rounding: str, exact: bool, name: str) -> tuple[Value, Signal]:
+    """The rounding decision on the aligned significand ``s3``: its top ``pk`` bits (kept),
+    and the increment by mode from the round bit below them, the bits below that and the
+    sticky bit ``st3`` (stochastic: the ``R`` bits below the ``p``-bit quantum plus ``rand``
+    carry into it). ``s3`` is ``Wx`` bits wide. Returns ``(kept, inc)``."""
+    kept = s3[Wx - pk : Wx]
+    rbit = s3[Wx - pk - 1]
+    rest = Signal(name=f"{name}_rest")
+    m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
+    inc = Signal(name=f"{name}_inc")
+    if exact or rounding == Rounding.RTZ:
+        m.d.comb += inc.eq(0)
+    elif rounding == Rounding.RNE:
+        m.d.comb += inc.eq(rbit & (rest | kept[0]))
+    elif rounding == Rounding.RNA:
+        m.d.comb += inc.eq(rbit)
+    elif rounding == Rounding.STOCHASTIC:
+        dR = s3[Wx - p - R : Wx - p]
+        m.d.comb += inc.eq((Value.cast(rand)[:R] + dR)[R])
+    else:
+        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, "
+                         f"not {str(rounding)!r}")
+    return kept, inc
+
+
 def round_encode(
     m: Module,
     fmt: FloatFormat,
@@ -557,16 +602,8 @@ def round_encode(
     if approx:
         # SPEC 3.3 step 5 threshold 2**(P - G + 1) as a bit index of the rounded value n:
         # p - 1 before the alignment shift, d places lower after it (0: only n = 0 flushes)
-        thr = Signal(range(max(p, 2)), name=f"{name}_flush_index")
-        if flush_index is not None:
-            m.d.comb += thr.eq(flush_index)
-        elif capped and p > 1:
-            m.d.comb += thr.eq(Mux(d >= p - 1, 0, (p - 1 - d)[: len(thr)]))
-        else:
-            m.d.comb += thr.eq(0)
-        fl = Signal(name=f"{name}_flush_in")
-        m.d.comb += fl.eq(Const(0, 1) if flush is None else Value.cast(flush))
-        extra = [thr, fl]
+        extra = list(flush_inputs(m, p, d, flush_index=flush_index, capped=capped,
+                                  flush=flush, name=name))
 
     if pipe is not None and "round" in pipe.cuts:
         vals = [s3, e3, st3, zero_in, Value.cast(sign), Value.cast(is_nan), Value.cast(is_inf)]
@@ -581,23 +618,8 @@ def round_encode(
             rand = vals[-1]
 
     # -- round: keep pk bits, increment by mode -------------------------------------------
-    kept = s3[Wx - pk : Wx]
-    rbit = s3[Wx - pk - 1]
-    rest = Signal(name=f"{name}_rest")
-    m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
-    inc = Signal(name=f"{name}_inc")
-    if exact or rounding == Rounding.RTZ:
-        m.d.comb += inc.eq(0)
-    elif rounding == Rounding.RNE:
-        m.d.comb += inc.eq(rbit & (rest | kept[0]))
-    elif rounding == Rounding.RNA:
-        m.d.comb += inc.eq(rbit)
-    elif rounding == Rounding.STOCHASTIC:
-        dR = s3[Wx - p - R : Wx - p]
-        m.d.comb += inc.eq((Value.cast(rand)[:R] + dR)[R])
-    else:
-        raise ValueError(f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, "
-                         f"not {str(rounding)!r}")
+    kept, inc = _increment(m, s3, st3, rand, Wx=Wx, pk=pk, p=p, R=R, rounding=rounding,
+                           exact=exact, name=name)
     r = Signal(pk + 1, name=f"{name}_rounded")
     m.d.comb += r.eq(kept + inc)
     normal = Signal(name=f"{name}_normal")
@@ -766,20 +788,8 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
     v = cut(pipe, "round", delay, {"s3": s3, "e3": e3, "st3": st3, **v})
     s3, e3, st3 = v.pop("s3"), v.pop("e3"), v.pop("st3")
     # -- the increment decision -----------------------------------------------------------
-    kept = s3[Wx - pk : Wx]
-    rbit = s3[Wx - pk - 1]
-    rest = Signal(name=f"{name}_rest")
-    m.d.comb += rest.eq((s3[: Wx - pk - 1] != 0) | st3)
-    inc = Signal(name=f"{name}_inc")
-    if exact or rounding == Rounding.RTZ:
-        m.d.comb += inc.eq(0)
-    elif rounding == Rounding.RNE:
-        m.d.comb += inc.eq(rbit & (rest | kept[0]))
-    elif rounding == Rounding.RNA:
-        m.d.comb += inc.eq(rbit)
-    else:
-        dR = s3[Wx - p - R : Wx - p]
-        m.d.comb += inc.eq((Value.cast(v["rand"])[:R] + dR)[R])
+    kept, inc = _increment(m, s3, st3, v["rand"], Wx=Wx, pk=pk, p=p, R=R,
+                           rounding=rounding, exact=exact, name=name)
     e3p1 = Signal(signed(ew + 1), name=f"{name}_aligned_exp_p1")
     m.d.comb += e3p1.eq(e3 + 1)
     d_inc = dm.logic(Wx - pk + 1) + dm.lut(1)

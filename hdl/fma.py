@@ -34,6 +34,7 @@ from .float import (
     Unpacked,
     decode_float,
     encode_fields,
+    flush_inputs,
     port_shape,
     product_inf,
     product_nan,
@@ -103,6 +104,17 @@ def _decode_delay(dm: DelayModel, f: FloatFormat) -> float:
     return max(dm.adder(f.exp_bits), dm.logic(f.exp_bits + f.man_bits)) + dm.lut(1)
 
 
+def _shift_cut(pipe: Pipeline, name: str, delay: float, v: Value, amount: Value, i: int,
+               live: list) -> tuple[Value, Value, list]:
+    """The cut after level ``i`` of a staged shifter: ``v``, the amount bits still to apply
+    (``amount[:i]``) and ``live`` go through it. Returns them after the cut."""
+    out = _stage(pipe, name, delay, v, *([amount[:i]] if i else []), *live)
+    v, out = out[0], out[1:]
+    if i:
+        return v, out[0], list(out[1:])
+    return v, amount, list(out)
+
+
 def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, live: list,
                         first: float = 0.0):
     """``v >> amount`` built one 2:1 mux level per amount bit (largest first) with a fine cut
@@ -120,12 +132,7 @@ def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, 
         step = 1 << i
         v = Mux(amount[i], v >> step, v)
         d, first, d_zero = max(d_zero + dm.lut(1), first), 0.0, 0.0
-        out = _stage(pipe, name, d, v, *([amount[:i]] if i else []), *live)
-        v, out = out[0], out[1:]
-        if i:
-            amount, live = out[0], list(out[1:])
-        else:
-            live = list(out)
+        v, amount, live = _shift_cut(pipe, name, d, v, amount, i, live)
     return v, live
 
 
@@ -148,12 +155,7 @@ def _staged_shift_left_top(pipe: Pipeline, name: str, dm, v: Value, amount: Valu
         v = Mux(amount[i], v[:new], v[width - new :])
         width = new
         d, first = max(dm.lut(1), first), 0.0
-        out = _stage(pipe, name, d, v, *([amount[:i]] if i else []), *live)
-        v, out = out[0], out[1:]
-        if i:
-            amount, live = out[0], list(out[1:])
-        else:
-            live = list(out)
+        v, amount, live = _shift_cut(pipe, name, d, v, amount, i, live)
     return v, live
 
 
@@ -774,15 +776,8 @@ def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayMod
         m.d.comb += d.eq(Mux(below, diff[: len(d)], 0))
     e3 = Signal(signed(ew), name=f"{name}_aligned_exp")
     m.d.comb += e3.eq(Mux(below, e_align, e1))
-    thr = Signal(range(max(p, 2)), name=f"{name}_flush_index")
-    if flush_index is not None:
-        m.d.comb += thr.eq(flush_index)
-    elif capped and p > 1:
-        m.d.comb += thr.eq(Mux(d >= p - 1, 0, (p - 1 - d)[: len(thr)]))
-    else:
-        m.d.comb += thr.eq(0)
-    fl = Signal(name=f"{name}_flush_in")
-    m.d.comb += fl.eq(Const(0, 1) if flush is None else Value.cast(flush))
+    thr, fl = flush_inputs(m, p, d, flush_index=flush_index, capped=capped, flush=flush,
+                           name=name)
     (sig, d, e3, sticky, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
         pipe, "rnd_dist", max(2 * dm.adder(ew + 1) + dm.lut(2), dm.logic(W + 1)), sig, d, e3,
         sticky, zero_in, thr, fl, sign, is_nan, is_inf)

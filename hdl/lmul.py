@@ -18,7 +18,14 @@ from exmy.golden.params import (
 
 from .arith import cut
 from .base import Unit, unit_builder
-from .float import decode_float, port_shape, product_inf, product_nan, round_standard
+from .float import (
+    Unpacked,
+    decode_float,
+    port_shape,
+    product_inf,
+    product_nan,
+    round_standard,
+)
 from .util import Pipeline
 
 __all__ = ["LMul", "LMUL_FORMS", "LMUL_OFFSETS", "check_lmul_args", "lmul_l", "lmul_offset"]
@@ -117,6 +124,23 @@ class LMul(Unit):
     def fmt_b(self) -> FloatFormat:
         return self.fmt
 
+    def _special(self, m, sign, nan, inf, flush, above) -> tuple[Signal, Signal]:
+        """The cases the shared encoder owns (``above``: the sum is above max_finite's code):
+        whether the result is one of them, and its encoding (constant datapath inputs, so
+        only the rules' logic is built)."""
+        fo = self.fmt_out
+        over = Signal(name="s2_overflow")
+        m.d.comb += over.eq(~flush & above)
+        neg = Signal(name="s2_negative")
+        m.d.comb += neg.eq(sign & ~flush if not fo.signed else 0)
+        special = Signal(name="s2_special")
+        m.d.comb += special.eq(nan | inf | flush | over | neg)
+        y_special = round_standard(
+            m, fo, sign=sign, sig=Const(0, self.fmt.man_bits + 1), exp=Const(fo.emin),
+            is_nan=nan, is_inf=inf | over | neg, saturate=self.saturate, exact=True, name="enc",
+        )
+        return special, y_special
+
     def elaborate(self, platform):
         m = Module()
         f, fo = self.fmt, self.fmt_out
@@ -188,16 +212,7 @@ class LMul(Unit):
         # above max_finite's code, landing on an fn NaN code included) and Inf as its Inf
         # input, zero with its sign rules, NaN, and (unsigned fmt_out) negative results.
         # Its datapath inputs are constants, so only those rules' logic is built.
-        over = Signal(name="s2_overflow")
-        m.d.comb += over.eq(~flush & (t > fo.max_finite_code))
-        neg = Signal(name="s2_negative")
-        m.d.comb += neg.eq(sign & ~flush if not fo.signed else 0)
-        special = Signal(name="s2_special")
-        m.d.comb += special.eq(nan | inf | flush | over | neg)
-        y_special = round_standard(
-            m, fo, sign=sign, sig=Const(0, M + 1), exp=Const(fo.emin), is_nan=nan,
-            is_inf=inf | over | neg, saturate=self.saturate, exact=True, name="enc",
-        )
+        special, y_special = self._special(m, sign, nan, inf, flush, t > fo.max_finite_code)
         packed = Cat(t[:Wo], sign) if fo.signed else t[:Wo]
         y = Signal(fo.width, name="s2_y")
         m.d.comb += y.eq(Mux(special, y_special, packed))
@@ -233,9 +248,12 @@ class LMul(Unit):
         inf = Signal(name="s1_is_inf")
         zero = Signal(name="s1_is_zero")
         az, bz = v["za"], v["zb"]
+        # the product rule on the registered class flags (only the flags are read)
+        ra = Unpacked(sign=None, sig=None, exp=None, is_nan=v["an"], is_inf=v["ai"], is_zero=az)
+        rb = Unpacked(sign=None, sig=None, exp=None, is_nan=v["bn"], is_inf=v["bi"], is_zero=bz)
         m.d.comb += [
-            nan.eq(v["an"] | v["bn"] | (v["ai"] & bz) | (az & v["bi"])),
-            inf.eq((v["ai"] | v["bi"]) & ~nan),
+            nan.eq(product_nan(ra, rb)),
+            inf.eq(product_inf(ra, rb, nan)),
             zero.eq((az | bz) & ~nan & ~inf),
         ]
         f_hi = 2 * ((1 << E) - 1) + 1 + (fo.bias - 2 * f.bias)
@@ -251,16 +269,7 @@ class LMul(Unit):
         t, nan, inf, sign = v["t"], v["nan"], v["inf"], v["sign"]
         flush = Signal(name="s2_flush")
         m.d.comb += flush.eq(v["zero"] | v["low"])
-        over = Signal(name="s2_overflow")
-        m.d.comb += over.eq(~flush & v["big"])
-        neg = Signal(name="s2_negative")
-        m.d.comb += neg.eq(sign & ~flush if not fo.signed else 0)
-        special = Signal(name="s2_special")
-        m.d.comb += special.eq(nan | inf | flush | over | neg)
-        y_special = round_standard(
-            m, fo, sign=sign, sig=Const(0, M + 1), exp=Const(fo.emin), is_nan=nan,
-            is_inf=inf | over | neg, saturate=self.saturate, exact=True, name="enc",
-        )
+        special, y_special = self._special(m, sign, nan, inf, flush, v["big"])
         Wo = fo.exp_bits + M
         packed = Cat(t[:Wo], sign) if fo.signed else t[:Wo]
         v = cut(pipe, "enc", dm.lut(2), {"special": special, "y_special": y_special,

@@ -598,6 +598,19 @@ def _resolve_late(m: Module, t: list, g: list, h: list, parts) -> Signal:
     return acc
 
 
+def _acc_window(acc, lsb_exp: int, fmt_out: FloatFormat, rand):
+    """The window of acc's bits that can change y (see :func:`_acc_to_float`): returns
+    ``(W, neg, R, b_lo, b_hi, Ww)``: acc's width and sign bit, the rand width (1 without
+    rand), the window's bit range ``[b_lo, b_hi)`` and its width."""
+    W = len(acc)
+    neg = acc[W - 1]
+    R = len(rand) if rand is not None else 1
+    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
+    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
+    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
+    return W, neg, R, b_lo, b_hi, b_hi - b_lo
+
+
 def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
                   stages: Pipeline) -> Signal:
     """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
@@ -616,13 +629,7 @@ def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, 
       when every bit below it is 0 (then also no sticky), so the negation is a window-wide
       increment, not an acc-wide one.
     """
-    W = len(acc)
-    neg = acc[W - 1]
-    R = len(rand) if rand is not None else 1
-    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
-    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
-    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
-    Ww = b_hi - b_lo
+    W, neg, R, b_lo, b_hi, Ww = _acc_window(acc, lsb_exp, fmt_out, rand)
     lo_nz = Signal(name="y_low_sticky")
     m.d.comb += lo_nz.eq(acc[:b_lo] != 0 if b_lo else 0)
     ws = Signal(Ww + 1, name="y_window_sum")
@@ -691,13 +698,7 @@ def _acc_to_float_fine(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, r
     normalising shifter (``shift_level``), then the shared rounder's own cuts. The bits below
     the kept ones after the shift are exactly the ones the shift did not lose (the window has
     ``lz`` leading zeros), so the sticky bit is their OR."""
-    W = len(acc)
-    neg = acc[W - 1]
-    R = len(rand) if rand is not None else 1
-    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
-    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
-    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
-    Ww = b_hi - b_lo
+    W, neg, R, b_lo, b_hi, Ww = _acc_window(acc, lsb_exp, fmt_out, rand)
     k = min(Ww, fmt_out.sig_bits + max(R, 1))
     top_exp = lsb_exp + b_hi - 1
     ew = max(abs(top_exp), abs(fmt_out.emax), W).bit_length() + 3

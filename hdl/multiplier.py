@@ -29,6 +29,19 @@ from .util import Pipeline
 __all__ = ["Multiplier", "IntMultiplier"]
 
 
+def _product_flags(m: Module, a, b) -> tuple[Signal, Signal, Signal]:
+    """The product's sign, NaN and Inf flags (SPEC 3's product rule) as ``s0_`` signals."""
+    sign = Signal(name="s0_sign")
+    nan = Signal(name="s0_is_nan")
+    inf = Signal(name="s0_is_inf")
+    m.d.comb += [
+        sign.eq(a.sign ^ b.sign),
+        nan.eq(product_nan(a, b)),
+        inf.eq(product_inf(a, b, nan)),
+    ]
+    return sign, nan, inf
+
+
 class Multiplier(Unit):
     """``y = encode(a * b, fmt_out)``, one rounding (SPEC 3, 3.1).
 
@@ -101,14 +114,7 @@ class Multiplier(Unit):
         hi = self.fmt_a.emax + self.fmt_b.emax + 2
         exp = Signal(range(lo, hi + 1), name="s0_exp")
         m.d.comb += exp.eq(a.exp + b.exp + 1)  # weight of the product's top bit
-        sign = Signal(name="s0_sign")
-        nan = Signal(name="s0_is_nan")
-        inf = Signal(name="s0_is_inf")
-        m.d.comb += [
-            sign.eq(a.sign ^ b.sign),
-            nan.eq(product_nan(a, b)),
-            inf.eq(product_inf(a, b, nan)),
-        ]
+        sign, nan, inf = _product_flags(m, a, b)
         rand = getattr(self, "rand", None)
         vals = [prod, exp, sign, nan, inf] + ([rand] if rand is not None else [])
         vals = pipe.stage("product", *vals)
@@ -134,14 +140,7 @@ class Multiplier(Unit):
         (a, b), carry, delay = decode_floats(
             m, [(self.a.as_value(), self.fmt_a, "a"), (self.b.as_value(), self.fmt_b, "b")],
             pipe=pipe, dm=dm, carry={"rand": rand})
-        sign = Signal(name="s0_sign")
-        nan = Signal(name="s0_is_nan")
-        inf = Signal(name="s0_is_inf")
-        m.d.comb += [
-            sign.eq(a.sign ^ b.sign),
-            nan.eq(product_nan(a, b)),
-            inf.eq(product_inf(a, b, nan)),
-        ]
+        sign, nan, inf = _product_flags(m, a, b)
         carry = {"sign": sign, "nan": nan, "inf": inf, **carry}
         carry = cut(pipe, "dec", delay + dm.lut(1), {
             "a_sig": a.sig, "b_sig": b.sig, "a_exp": a.exp, "b_exp": b.exp, **carry})
