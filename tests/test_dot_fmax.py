@@ -209,29 +209,17 @@ def test_dot_e2m1fn_exhaustive(sim, which, tmp_path):
 
 # MXFP8 on Icarus in the default tier: a k = 32 unit at these latencies takes Verilator
 # 40-130 s to build on the shared machine (both clocks on Verilator: slow tier)
+@pytest.mark.parametrize("key, simulator, n, seed", [
+    ("mxfp8", "icarus", 2000, 11),
+    pytest.param("mxfp8", "verilator", 20_000, 11, marks=pytest.mark.slow),
+    ("nvfp4", "icarus", 3000, 12),
+], ids=["mxfp8-icarus", "mxfp8-verilator", "nvfp4-icarus"])
 @pytest.mark.parametrize("which", [0, 1])
-def test_mxfp8_icarus(which, tmp_path):
-    need("icarus")
-    res = check(_unit("mxfp8", which), "icarus", n=2000, seed=11, build_dir=tmp_path)
+def test_block_unit_random(key, simulator, n, seed, which, tmp_path):
+    need(simulator)
+    res = check(_unit(key, which), simulator, n=n, seed=seed, build_dir=tmp_path)
     assert_ok(res)
-    assert res.vectors == 2000
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("which", [0, 1])
-def test_mxfp8_verilator(which, tmp_path):
-    need("verilator")
-    res = check(_unit("mxfp8", which), "verilator", n=20_000, seed=11, build_dir=tmp_path)
-    assert_ok(res)
-    assert res.vectors == 20_000
-
-
-@pytest.mark.parametrize("which", [0, 1])
-def test_nvfp4_icarus(which, tmp_path):
-    need("icarus")
-    res = check(_unit("nvfp4", which), "icarus", n=3000, seed=12, build_dir=tmp_path)
-    assert_ok(res)
-    assert res.vectors == 3000
+    assert res.vectors == n
 
 
 CHUNKED = {

@@ -153,16 +153,9 @@ def _hw_id(case):
     return f"{key}-f{UNITS[key][2][which]}-{sim}-{mode if mode == 'auto' else n}"
 
 
-@pytest.mark.parametrize("case", HW_DEFAULT, ids=_hw_id)
+@pytest.mark.parametrize(
+    "case", HW_DEFAULT + [pytest.param(c, marks=pytest.mark.slow) for c in HW_SLOW], ids=_hw_id)
 def test_hw_equals_golden(case, tmp_path):
-    key, which, simulator, mode, n = case
-    res = _check(_unit(key, which), simulator, tmp_path, mode, n)
-    assert res.vectors >= (64 << 16 if mode == "auto" else n)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", HW_SLOW, ids=_hw_id)
-def test_hw_equals_golden_slow(case, tmp_path):
     key, which, simulator, mode, n = case
     res = _check(_unit(key, which), simulator, tmp_path, mode, n)
     assert res.vectors >= (64 << 16 if mode == "auto" else n)

@@ -35,14 +35,13 @@ HDL_SIMS = ["icarus", "verilator"]
 
 
 # -- tiny designs ---------------------------------------------------------------------------
-class Mul8(wiring.Component):
-    """y = a * b, combinational."""
-
-    a: In(8)
-    b: In(8)
-    y: Out(16)
+class Mul(wiring.Component):
+    """y = a * b, combinational, for ``width``-bit operands (8 by default)."""
 
     latency = 0
+
+    def __init__(self, width: int = 8):
+        super().__init__({"a": In(width), "b": In(width), "y": Out(2 * width)})
 
     def elaborate(self, platform):
         m = Module()
@@ -161,7 +160,7 @@ def run(component, name, inputs, outputs, simulator, build_dir, factory=None, **
 # -- argument validation --------------------------------------------------------------------
 @pytest.fixture
 def mul8():
-    c = Mul8()
+    c = Mul()
     v = to_verilog(c, "mul8")
     return c, v, port_table(c, v)
 
@@ -255,9 +254,9 @@ def test_to_verilog_rejects_bad_arguments():
         match=r"^Module name must be a Verilog identifier, "
         r"not '1x'$",
     ):
-        to_verilog(Mul8(), "1x")
+        to_verilog(Mul(), "1x")
     with pytest.raises(TypeError, match=r"^Module name must be a string, not None$"):
-        to_verilog(Mul8(), None)
+        to_verilog(Mul(), None)
 
 
 def test_compare_rejects_length_mismatch():
@@ -293,7 +292,7 @@ def test_to_verilog_same_bytes_in_a_fresh_process():
 
 
 def test_port_table_names_widths_and_order():
-    assert port_table(Mul8()) == {
+    assert port_table(Mul()) == {
         "a": {"dir": "in", "width": 8},
         "b": {"dir": "in", "width": 8},
         "y": {"dir": "out", "width": 16},
@@ -311,13 +310,13 @@ def test_port_table_rejects_foreign_verilog():
         match=r"^No module in the Verilog has all of the "
         r"component's ports",
     ):
-        port_table(Mul8(), to_verilog(Accumulator(0), "acc"))
+        port_table(Mul(), to_verilog(Accumulator(0), "acc"))
     with pytest.raises(
         ValueError,
         match=r"^The Verilog top module has ports \['z'\] that the "
         r"component's signature lacks",
     ):
-        port_table(Mul8(), to_verilog(Wide(), "wide"))
+        port_table(Mul(), to_verilog(Wide(), "wide"))
 
 
 # -- the runners ----------------------------------------------------------------------------
@@ -328,13 +327,13 @@ def test_exhaustive_multiplier(simulator, tmp_path):
     a, b = all_pairs()
     timings: dict = {}
     observed = run(
-        Mul8(),
+        Mul(),
         "mul8",
         {"a": a, "b": b},
         ["y"],
         simulator,
         tmp_path,
-        factory=Mul8 if simulator == "amaranth" else None,
+        factory=Mul if simulator == "amaranth" else None,
         timings=timings,
     )
     assert compare(observed, {"y": a * b}) == []
@@ -348,7 +347,7 @@ def test_exhaustive_multiplier(simulator, tmp_path):
 def test_amaranth_single_lane_matches(tmp_path):
     a, b = all_pairs()
     a, b = a[::7], b[::7]
-    observed = run(Mul8(), "mul8", {"a": a, "b": b}, ["y"], "amaranth", tmp_path)
+    observed = run(Mul(), "mul8", {"a": a, "b": b}, ["y"], "amaranth", tmp_path)
     assert compare(observed, {"y": a * b}) == []
 
 
@@ -427,7 +426,7 @@ def test_build_dir_under_tmp_and_reused(simulator):
         for _ in range(2):  # the second run reuses the build
             timings: dict = {}
             observed = run(
-                Mul8(), "mul8", {"a": a, "b": b}, ["y"], simulator, Path(d), timings=timings
+                Mul(), "mul8", {"a": a, "b": b}, ["y"], simulator, Path(d), timings=timings
             )
             assert compare(observed, {"y": a * b}) == []
         assert timings["build_s"] < 1.0
@@ -439,7 +438,7 @@ def test_broken_expectation_is_detected(simulator, tmp_path):
     need(simulator)
     a, b = all_pairs()
     a, b = a[:5000], b[:5000]
-    observed = run(Mul8(), "mul8", {"a": a, "b": b}, ["y"], simulator, tmp_path)
+    observed = run(Mul(), "mul8", {"a": a, "b": b}, ["y"], simulator, tmp_path)
     expected = a * b
     expected[1234] ^= 1
     lines = compare(
@@ -469,7 +468,7 @@ def test_simulation_failure_is_reported(tmp_path):
     need("icarus")
     from exmy.sim.cocotb_runner import SimulationError
 
-    c = Mul8()
+    c = Mul()
     v = to_verilog(c, "mul8").replace("endmodule", "wire oops = ;\nendmodule")
     a = np.arange(4, dtype=np.uint64)
     with pytest.raises(SimulationError, match=r"icarus build of mul8 failed"):
@@ -490,7 +489,7 @@ class UnusedInput(wiring.Component):
 
 @pytest.mark.parametrize(
     "component",
-    [Mul8, PipeMul8, lambda: Accumulator(0), lambda: Accumulator(2), Wide],
+    [Mul, PipeMul8, lambda: Accumulator(0), lambda: Accumulator(2), Wide],
     ids=["mul8", "pipemul8", "acc0", "acc2", "wide"],
 )
 def test_lint_passes_clean_designs(component, tmp_path):
@@ -523,7 +522,7 @@ def test_missing_icarus_names_the_install(monkeypatch, tmp_path):
     ):
         simtools.find_icarus()
     assert not have_simulator("icarus")
-    c = Mul8()
+    c = Mul()
     a = np.arange(4, dtype=np.uint64)
     with pytest.raises(ToolNotFoundError, match="make setup"):
         run_vectors(
@@ -581,19 +580,6 @@ def test_require_simulator_rejects_unknown():
 
 
 # -- slow tier: 2**24 vectors ---------------------------------------------------------------
-class Mul12(wiring.Component):
-    a: In(12)
-    b: In(12)
-    y: Out(24)
-
-    latency = 0
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.y.eq(self.a * self.b)
-        return m
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", HDL_SIMS)
 def test_exhaustive_2_pow_24(simulator, tmp_path):
@@ -603,7 +589,7 @@ def test_exhaustive_2_pow_24(simulator, tmp_path):
     )
     a, b = a.ravel(), b.ravel()
     timings: dict = {}
-    observed = run(Mul12(), "mul12", {"a": a, "b": b}, ["y"], simulator, tmp_path, timings=timings)
+    observed = run(Mul(12), "mul12", {"a": a, "b": b}, ["y"], simulator, tmp_path, timings=timings)
     assert compare(observed, {"y": a * b}) == []
     print(f"\n{simulator}: 2**24 vectors {timings}")
 
