@@ -79,18 +79,20 @@ def _markdown(rows: list[dict], ratios: list[dict], cross: dict, fits: dict) -> 
              "best per-tensor scale the accuracy (see costmodel.md).", ""]
     for g in sorted({_group_name(r) for r in rows}):
         sel = [r for r in rows if _group_name(r) == g]
+        dsp = any(r["dsp_enabled"] for r in sel)  # the DSP count is a column of its own
         lines += [f"## {g}", "",
-                  "| format | variant | LUT | FF | LUT+FF | carry | Fmax (MHz) | met |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| format | variant | LUT | FF | LUT+FF | carry | " + ("DSP | " if dsp else "")
+                  + "Fmax (MHz) | met |", "|---|---|---|---|---|---|---|---|" + "---|" * dsp]
         for r in sel:
             if r["status"] != "ok":
                 lines.append(f"| {r['label']} | {r['variant']} | - | - | - | - | - | "
-                             f"not built: {r['status']} |")
+                             + "- | " * dsp + f"not built: {r['status']} |")
                 continue
             fm = f"{r['fmax_mhz']:.0f}" if r["fmax_mhz"] is not None else "-"
             lines.append(f"| {r['label']} | {r['variant']} | {r['lut']:.0f} | {r['ff']:.0f} | "
-                         f"{r['lut_ff']:.0f} | {r['carry'] or 0:.0f} | {fm} | "
-                         f"{'yes' if r['met'] else 'NO'} |")
+                         f"{r['lut_ff']:.0f} | {r['carry'] or 0:.0f} | "
+                         + (f"{r['dsp'] or 0:.0f} | " if dsp else "")
+                         + f"{fm} | {'yes' if r['met'] else 'NO'} |")
         missed = [r["label"] for r in sel if r["status"] == "ok" and not r["met"]]
         if missed:
             lines += ["", f"Clock not met (median of seeds): {', '.join(missed)}."]

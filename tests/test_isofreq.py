@@ -74,3 +74,20 @@ def test_sweep_file_clocks():
     assert all(p["freq_mhz"] == p["params"]["fmax"] for p in pts)
     assert {p["seed"] for p in pts if p["target"] == "ecp5"} == {1, 2, 3}
     assert all(p["params"]["target"] == p["target"] for p in pts)
+
+
+def test_report_dsp_column(tmp_path):
+    """With DSPs allowed the group gets its own section and a DSP column (the issue's "same
+    table with DSP counts"); the no-DSP sections keep theirs without it."""
+    dsp = [{**r, "dsp_enabled": True, "dsp": 1 if r["unit"] == "mac" else 2}
+           for r in _records() if r["params"].get("fmax") == 200 and r["status"] == "ok"]
+    write_isofreq_report(_records() + dsp, tmp_path)
+    md = (tmp_path / "isofreq.md").read_text()
+    plain, with_dsp = md.split("## ecp5@200MHz+dsp")
+    assert "| carry | DSP | Fmax (MHz) |" in with_dsp and "| DSP |" not in plain
+    assert "| INT8 | acc | 300 | 200 | 500 | 10 | 2 | 210 | yes |" in with_dsp
+    assert "| E4M3 | acc | 250 | 190 | 440 | 10 | 1 | 190 | NO |" in with_dsp
+    dsp_sweep = Path(__file__).parents[1] / "docs" / "results" / "isofreq" / "iso_dsp.toml"
+    pts = costmodel_points(dsp_sweep)
+    assert {p["params"]["fmax"] for p in pts} == {100, 150, 200}
+    assert all(p["dsp"] and p["target"] == "ecp5" for p in pts)
