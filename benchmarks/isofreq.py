@@ -71,6 +71,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         raise ValueError(f"-j must be a positive integer, not {args.jobs}")
+    out = Path(args.out)
+    try:  # before the sweep: an unwritable --out should not cost a run
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    except OSError as exc:
+        raise OSError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     t0 = time.monotonic()
     points = load_sweep(SWEEP)["points"] + (load_sweep(DSP_SWEEP)["points"] if args.dsp else [])
     res = run_sweep(points, args.db, jobs=args.jobs, progress=True)
@@ -82,8 +88,7 @@ def main(argv=None) -> int:
           *tables(res["records"])]
     text = "\n".join(md)
     print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out.write_text(text)
     return 0
 
 
