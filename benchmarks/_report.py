@@ -28,3 +28,27 @@ def write_report(md: list[str], res: dict, t0: float, out: str | Path) -> int:
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
     return 0 if res["failed"] == 0 else 1
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` made writable before a long run (its folder created, the file touched), or
+    OSError naming it: an unwritable ``--out`` should not cost a sweep."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    except OSError as exc:
+        raise OSError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def run_main(name: str, main) -> None:
+    """``sys.exit(main())`` with the benchmarks' error contract: a bad or foreign ``--db``, an
+    unwritable path (ValueError, OSError) give one ``NAME: error: ...`` line, Ctrl-C says
+    that the finished points are kept in the database; never a traceback."""
+    try:
+        sys.exit(main())
+    except (ValueError, OSError) as exc:
+        sys.exit(f"{name}: error: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(f"{name}: interrupted (finished points are kept in the --db database)")

@@ -27,11 +27,10 @@ import argparse
 import functools
 import hashlib
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from _report import print_failures  # benchmarks/_report.py
+from _report import print_failures, run_main  # benchmarks/_report.py
 
 from exmy.synth.sweep import default_make_design, run_sweep
 
@@ -291,4 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("fma_area", main)

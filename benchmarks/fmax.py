@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import print_failures, write_report  # noqa: E402  (benchmarks/_report.py)
+from _report import check_out, print_failures, run_main, write_report  # noqa: E402
 from qor import AMARANTH_FP  # noqa: E402  (benchmarks/qor.py: ANCHORS.md's numbers)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "fmax.md"))
     ap.add_argument("-j", "--jobs", type=int, default=1)
     args = ap.parse_args(argv)
+    check_out(args.out)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     for r in rows:
         if r not in ROWS:
@@ -342,4 +343,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("fmax", main)

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import check_out, run_main  # benchmarks/_report.py
+
 from exmy.synth.costmodel import isofreq_ratios, isofreq_rows
 from exmy.synth.sweep import load_sweep, run_sweep
 
@@ -71,12 +73,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         raise ValueError(f"-j must be a positive integer, not {args.jobs}")
-    out = Path(args.out)
-    try:  # before the sweep: an unwritable --out should not cost a run
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.touch()
-    except OSError as exc:
-        raise OSError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    out = check_out(args.out)
     t0 = time.monotonic()
     points = load_sweep(SWEEP)["points"] + (load_sweep(DSP_SWEEP)["points"] if args.dsp else [])
     res = run_sweep(points, args.db, jobs=args.jobs, progress=True)
@@ -93,9 +90,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, OSError) as exc:  # a bad or foreign --db, an unwritable --out
-        sys.exit(f"isofreq: error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("isofreq: interrupted (finished points are kept in the --db database)")
+    run_main("isofreq", main)

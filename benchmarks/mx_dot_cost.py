@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import check_out, run_main  # benchmarks/_report.py
+
 from exmy.synth.sweep import run_sweep
 from exmy.synth.tools import tool_versions
 
@@ -242,6 +244,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "build" / "mx_dot_cost.md"))
     ap.add_argument("--plot", default=str(ROOT / "build" / "mx_dot_lut_per_lane.png"))
     args = ap.parse_args(argv)
+    check_out(args.out)
     targets = [t for t in args.targets.split(",") if t]
     global ACC_FMAX
     ACC_FMAX = parse_acc_fmax(args.acc_fmax or "", targets)
@@ -297,9 +300,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, OSError) as exc:  # a bad --db/--merge file, an unwritable --out
-        sys.exit(f"mx_dot_cost: error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("mx_dot_cost: interrupted (finished points are kept in the --db database)")
+    run_main("mx_dot_cost", main)

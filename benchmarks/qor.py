@@ -24,12 +24,11 @@ import argparse
 import functools
 import hashlib
 import statistics
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
-from _report import print_failures, write_report  # benchmarks/_report.py
+from _report import check_out, print_failures, run_main, write_report  # benchmarks/_report.py
 
 from exmy.synth import anchors
 from exmy.synth.anchors.gen_e2m1_mul_table import mul_table_verilog
@@ -192,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="seed 1 only")
     ap.add_argument("--targets", default=",".join(TARGETS))
     args = ap.parse_args(argv)
+    check_out(args.out)
 
     from exmy.hdl.registry import unit_names
 
@@ -285,4 +285,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("qor", main)
