@@ -24,7 +24,6 @@ reason printed).
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from _report import check_out, run_main  # benchmarks/_report.py
 
+from exmy.synth import flow
 from exmy.synth.sweep import run_sweep
 from exmy.synth.tools import tool_versions
 
@@ -151,11 +151,9 @@ def why_failed(recs, unit, params, target) -> str:
            and r["target"] == target and r["status"] != "ok"]
     if not sel:
         return ""
-    log = sel[0].get("log") or ""
-    for m in re.finditer(r"(ICESTORM_LC|TRELLIS_COMB|SLICE_LUTX?):\s*(\d+)/\s*(\d+)", log):
-        used, avail = int(m.group(2)), int(m.group(3))
-        if used > avail:
-            return f"does not fit: {used:,} of {avail:,} {m.group(1)}"
+    over = flow.overflow(sel[0].get("log") or "")  # records made before the flow said so
+    if over:
+        return "does not fit: " + ", ".join(f"{u:,} of {a:,} {bel}" for bel, (u, a) in over.items())
     err = (sel[0].get("error") or "failed").strip().splitlines()
     return err[-1][:120] if err else "failed"
 

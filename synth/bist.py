@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 # Private helpers of the synthesis flow, imported on purpose so that board builds classify
 # cells and read nextpnr reports exactly like ``exmy synth`` records do.
-from .flow import FLOW_VERSION, TARGETS, _classify, _parse_report
+from .flow import FLOW_VERSION, TARGETS, _classify, _parse_report, overflow
 from .selftest import (  # the self-test itself; re-exported for existing callers
     DEFAULT_VECTORS,
     EXHAUSTIVE_BITS,
@@ -285,9 +285,6 @@ _ICE40_CLASSIC_ABC = (
     "check -noinit", "blackbox =A:whitebox",
 )
 
-_UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)\s*/\s*(\d+)\s+\d+%", re.M)
-
-
 def _find_packer(family: str) -> str:
     env, exe, package = _PACKERS[family]
     override = os.environ.get(env)
@@ -319,10 +316,7 @@ def _check_board(board) -> Board:
 def overflow_message(log: str, board: str, device: str) -> str | None:
     """The "design too large" sentence for a nextpnr log whose device utilisation exceeds the
     chip (``None`` when nothing overflows)."""
-    over = {}
-    for bel, used, avail in _UTIL_LINE.findall(log):
-        if int(used) > int(avail):
-            over[bel] = (int(used), int(avail))
+    over = overflow(log)
     if not over:
         return None
     parts = [f"{used} {_BEL_NAMES.get(bel, bel)} ({bel}) of {avail}"

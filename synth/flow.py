@@ -420,6 +420,16 @@ def _parse_report(path: Path) -> dict:
     }
 
 
+#: nextpnr's device-utilisation lines (``Info:   ICESTORM_LC:  9431/  7680   122%``)
+_UTIL_LINE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)\s*/\s*(\d+)\s+\d+%", re.M)
+
+
+def overflow(log: str) -> dict[str, tuple[int, int]]:
+    """The resources a nextpnr log's device utilisation overflows: ``{bel: (used,
+    available)}`` (empty when the design fits)."""
+    return {bel: (int(u), int(a)) for bel, u, a in _UTIL_LINE.findall(log) if int(u) > int(a)}
+
+
 def _tail(paths: list[Path], lines: int = 60) -> str:
     out = []
     for p in paths:
@@ -607,6 +617,11 @@ def _synthesize_in(wd: Path, t: Target, verilog: str, top: str, ports: dict[str,
     if rc != 0 or not (wd / "report.json").exists():
         record["log"] = _tail([wd / "nextpnr.log"])
         record["error"] = f"nextpnr exited with code {rc}"
+        log = wd / "nextpnr.log"
+        over = overflow(log.read_text(errors="replace")) if log.exists() else {}
+        if over:  # say what overflowed, not only that nextpnr stopped
+            record["error"] += ": the design does not fit the " + t.device + " (" + ", ".join(
+                f"{u:,} of {a:,} {bel}" for bel, (u, a) in over.items()) + ")"
         return
     record.update(_parse_report(wd / "report.json"))
     if record["fmax_mhz"] is None:

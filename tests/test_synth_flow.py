@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -255,6 +256,32 @@ def test_syntax_error_is_a_failed_record(synth_tools):
                    "ecp5")
     assert r["status"] == "failed" and r["lut"] is None
     assert "yosys exited" in r["error"] and "ERROR" in r["log"]
+
+
+def test_overflow_from_nextpnr_log():
+    """nextpnr's utilisation lines (as it prints them) -> the resources over the device."""
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:   12213/   7680   159%\n"
+           "Info: \t        ICESTORM_RAM:       0/     32     0%\n"
+           "Info: \t               SB_IO:      30/    206    14%\n")
+    assert flow.overflow(log) == {"ICESTORM_LC": (12213, 7680)}
+    assert flow.overflow(log.replace("12213", "3939")) == {}
+    assert flow.overflow("") == {}
+
+
+@pytest.mark.slow
+def test_too_large_design_says_so(synth_tools):
+    """A design over the HX8K's logic cells: the failed record says what overflowed."""
+    v = ("module big(input clk, input d, output q);\n  reg [8999:0] s;\n"
+         "  always @(posedge clk) s <= ~s ^ {9000{d}} ^ {s[0], s[8999:1]};\n"
+         "  assign q = ^s;\nendmodule\n")
+    ports = {"clk": {"dir": "in", "width": 1}, "d": {"dir": "in", "width": 1},
+             "q": {"dir": "out", "width": 1}}
+    r = synthesize(v, "big", ports, "ice40")
+    assert r["status"] == "failed"
+    want = (r"nextpnr exited with code \d+: the design does not fit the iCE40HX8K-CT256 "
+            r"\(([\d,]+) of 7,680 ICESTORM_LC\)")
+    assert re.fullmatch(want, r["error"]), r["error"]
 
 
 def test_amaranth_component(synth_tools):
