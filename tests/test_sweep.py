@@ -299,8 +299,11 @@ def test_sigkill_and_resume(synth_tools, gen, tmp_path):
 
 def test_dask_local_cluster(synth_tools, gen, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
+    # the scheduler's HTTP server binds a free port (dashboard_address=None still binds
+    # 8787, and under xdist another test's scheduler may hold it: distributed then warns,
+    # which this suite turns into an error)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  protocol="tcp", dashboard_address=None) as cluster:
+                                  protocol="tcp", dashboard_address=":0") as cluster:
         addr = cluster.scheduler_address
         assert addr.startswith("tcp://")
         db = tmp_path / "r.sqlite"
@@ -520,7 +523,8 @@ def test_dask_sweep_survives_a_killed_worker(synth_tools, gen, tmp_path):
     try:
         procs.append(subprocess.Popen(
             [str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard"], start_new_session=True, env=env,
+             "--no-dashboard", "--dashboard-address", "127.0.0.1:0"],  # not 8787: see above
+            start_new_session=True, env=env,
             stdout=subprocess.DEVNULL, stderr=logs[0]))
         procs.append(subprocess.Popen(
             [str(dask), "worker", addr, "--host", "127.0.0.1", "--nworkers", "1",
