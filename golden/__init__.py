@@ -1,5 +1,9 @@
 """exmy.golden: the bit-exact numpy reference model (integer arithmetic only).
 
+The raw stages, named as in ``exmy.hdl.float``: ``decode``, ``mul_raw``, ``add_raw``,
+``round``, ``encode`` (``multiply_raw`` is ``mul_raw``'s earlier name; ``round`` shadows the
+builtin only for ``from exmy.golden import *``).
+
 Imports neither amaranth nor any other exmy package.
 """
 
@@ -10,11 +14,13 @@ from .core import (
     decode,
     describe,
     encode,
+    round,
     round_at,
     to_fraction,
 )
 from .fma import (
     ApproxFmaError,
+    add_raw,
     approx_fma,
     approx_fma_datapath_width,
     approx_fma_error,
@@ -41,7 +47,7 @@ from .mac import (
     mac,
     mac_params,
 )
-from .ops import convert, exact_product_format, int_multiply, multiply, multiply_raw
+from .ops import convert, exact_product_format, int_multiply, mul_raw, multiply, multiply_raw
 
 __all__ = [
     "ALIASES",
@@ -59,9 +65,11 @@ __all__ = [
     "exact_product_format",
     "int_multiply",
     "multiply",
+    "mul_raw",
     "multiply_raw",
     "parse_float_format",
     "parse_format",
+    "round",
     "round_at",
     "to_fraction",
     "LMUL_FORMS",
@@ -77,6 +85,7 @@ __all__ = [
     "mac",
     "mac_params",
     "ApproxFmaError",
+    "add_raw",
     "approx_fma",
     "approx_fma_datapath_width",
     "approx_fma_error",

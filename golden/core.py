@@ -5,8 +5,10 @@ Values travel through the golden model as exact ``Raw`` triples, never as floats
     value = (-1)**sign * (sig + delta) * 2**exp,   0 <= delta < 1, delta > 0 iff sticky
 
 plus ``nan`` and ``inf`` masks. ``sig`` is an int64 array (< 2**62) or, for wide
-accumulators, an object array of Python ints. ``encode`` rounds such a triple into a format:
-the golden twin of the hardware's shared ``Rounder``.
+accumulators, an object array of Python ints. The stages, named as in the hardware
+(``exmy.hdl.float``): ``decode`` (encodings -> Raw), the unit's raw operations
+(``ops.mul_raw``, ``fma.add_raw``), ``round`` (a Raw on a format's grid) and ``encode``
+(round, then the fields: the golden twin of the hardware's rounder and its ``encode``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "ROUNDING_MODES",
     "Raw",
     "decode",
+    "round",
     "encode",
     "bit_length",
     "check_encodings",
@@ -234,6 +237,15 @@ def _reduce_wide(raw: Raw, keep_bits: int) -> Raw:
     return Raw(raw.sign, out.reshape(sh), exp.reshape(sh), raw.nan, raw.inf, st.reshape(sh))
 
 
+def _check_round_args(rounding: str, rand, rand_bits) -> None:
+    check_rounding(rounding)
+    if rounding == "stochastic":
+        if not isinstance(rand_bits, int) or rand_bits < 1:
+            raise ValueError(f"Stochastic rounding needs rand_bits >= 1, not {rand_bits!r}")
+        if rand is None:
+            raise ValueError("Stochastic rounding needs a rand array")
+
+
 def encode(
     raw: Raw,
     fmt: FloatFormat | IntFormat | str,
@@ -244,6 +256,12 @@ def encode(
     rand_bits: int = 0,
 ) -> np.ndarray:
     """Round exact values into ``fmt`` and return the encodings (uint64), per SPEC section 2.
+
+    The last stage: for a float format, ``round`` (the value on ``fmt``'s grid) and then the
+    packing into fields with the rules below, in one function (the packing needs to know
+    whether the value before rounding was an exact zero, which ``round``'s result no longer
+    says). Its hardware twin is the rounder (``exmy.hdl.float.round`` and its contracts, whose
+    last step, ``exmy.hdl.float.encode``, is this packing).
 
     Overflow follows SPEC 2.3 with one IEEE refinement the spec is silent on: in ``rtz`` a
     finite value never rounds to Inf (IEEE 754 7.4: round-toward-zero overflow delivers the
@@ -256,16 +274,45 @@ def encode(
     contributes nothing to them ("the rest are dropped"). ``fmt`` may be a name.
     """
     fmt = _parse_fmt(fmt)
-    check_rounding(rounding)
-    if rounding == "stochastic":
-        if not isinstance(rand_bits, int) or rand_bits < 1:
-            raise ValueError(f"Stochastic rounding needs rand_bits >= 1, not {rand_bits!r}")
-        if rand is None:
-            raise ValueError("Stochastic rounding needs a rand array")
+    _check_round_args(rounding, rand, rand_bits)
     if isinstance(fmt, IntFormat):
         return _encode_int(raw, fmt, rounding, rand, rand_bits)
-
     raw = _reduce_wide(raw, SIG_LIMIT_BITS)
+    rounded, nonzero_in = _round_float(raw, fmt, rounding, rand, rand_bits)
+    return _pack(rounded, nonzero_in, fmt, rounding, saturate)
+
+
+def round(  # (shadows the builtin here: the stage's name in both layers, issue 12)
+    raw: Raw,
+    fmt: FloatFormat | str,
+    *,
+    rounding: str = "rne",
+    rand=None,
+    rand_bits: int = 0,
+) -> Raw:
+    """The rounding stage of ``encode``: ``raw`` rounded to ``fmt``'s precision, as an exact
+    ``Raw`` (``sticky`` None) on the format's grid.
+
+    The grid is p = M + 1 significant bits, the subnormal grid ``2**(emin - M)`` below
+    (also for formats with subnormals off: ``encode`` then flushes), and no upper bound:
+    overflow, the special-value and zero rules and the packing into fields are ``encode``'s.
+    The result's ``sig`` is below ``2**p`` (a carry out of the top renormalises), its ``exp``
+    the quantum; NaN and Inf lanes pass through (their ``sig`` is 0). Modes and ``rand`` /
+    ``rand_bits`` as ``encode``; ``encode(round(raw, fmt), fmt)`` equals ``encode(raw, fmt)``
+    except for values that round to zero (``encode`` also needs to know they were not exact
+    zeros). ``fmt`` is a float format (integer formats: ``encode``).
+    """
+    fmt = _parse_fmt(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise ValueError(f"round takes a float format, not {fmt}; integers: use encode")
+    _check_round_args(rounding, rand, rand_bits)
+    rounded, _ = _round_float(_reduce_wide(raw, SIG_LIMIT_BITS), fmt, rounding, rand, rand_bits)
+    return rounded
+
+
+def _round_float(raw: Raw, fmt: FloatFormat, rounding, rand, rand_bits
+                 ) -> tuple[Raw, np.ndarray]:
+    """``round``'s body: the rounded Raw, and which lanes were non-zero before rounding."""
     sign = np.asarray(raw.sign).astype(np.int64)
     sig = np.asarray(raw.sig).astype(np.int64)
     exp = np.asarray(raw.exp).astype(np.int64)
@@ -274,7 +321,7 @@ def encode(
     sticky = np.zeros(sig.shape, bool) if raw.sticky is None else np.asarray(raw.sticky, bool)
     M = fmt.man_bits
 
-    # 1. round on the format's grid (exponent unbounded above, subnormal grid below)
+    # round on the format's grid (exponent unbounded above, subnormal grid below)
     msb = bit_length(sig) - 1  # -1 for zero
     q = np.maximum(exp + msb - M, fmt.emin - M)
     q = np.where(sig == 0, exp, q)
@@ -285,8 +332,21 @@ def encode(
     carry = n >= (1 << (M + 1))
     n = np.where(carry, n >> 1, n)
     q = q + carry
+    special = nan | inf
+    n = np.where(special, 0, n)
+    rounded = Raw(sign.astype(np.uint8), n.astype(np.int64), q.astype(np.int64), nan, inf)
+    return rounded, nonzero_in
 
-    # 2. fields
+
+def _pack(rounded: Raw, nonzero_in: np.ndarray, fmt: FloatFormat, rounding, saturate):
+    """``encode``'s last step: a value on ``fmt``'s grid (``round``'s result) -> encodings,
+    with the overflow, Inf, NaN and zero rules; ``nonzero_in``: the lanes that were not an
+    exact zero before rounding."""
+    sign = rounded.sign.astype(np.int64)
+    n, q, nan, inf = rounded.sig, rounded.exp, rounded.nan, rounded.inf
+    M = fmt.man_bits
+
+    # fields
     is_normal = n >= (1 << M)
     field = np.where(is_normal, q + M + fmt.bias, 0)
     man = np.where(is_normal, n - (1 << M), n)
@@ -303,13 +363,13 @@ def encode(
         (field == fmt.emax_field) & (man > fmt.max_man_at_emax)
     )
     if fmt.has_inf and not saturate:
-        over_code = np.full(sig.shape, fmt.inf_code, np.int64)
+        over_code = np.full(n.shape, fmt.inf_code, np.int64)
         if rounding == "rtz":
             over_code[:] = fmt.max_finite_code
     elif fmt.special in ("fn", "fnuz") and not saturate and rounding != "rtz":
-        over_code = np.full(sig.shape, -1, np.int64)  # marker: NaN
+        over_code = np.full(n.shape, -1, np.int64)  # marker: NaN
     else:
-        over_code = np.full(sig.shape, fmt.max_finite_code, np.int64)
+        over_code = np.full(n.shape, fmt.max_finite_code, np.int64)
 
     # Inf values follow the overflow rule (SPEC 2.3): saturate gives max_finite (SATFINITE
     # semantics, also for Inf results of arithmetic); else Inf, or NaN / max where no Inf

@@ -1,10 +1,11 @@
 """Golden fused multiply-add and approximate-normalization FMA (SPEC.md sections 3 and 3.3).
 
-Stages, named as in the hardware: decode and exact product (``ops.multiply_raw``), alignment
-and addition with a sticky bit (``fma_raw``), then either the one shared rounder (``encode``,
-for ``fma``) or the coarse normalization of SPEC 3.3 followed by ``round_at`` and ``encode``
-(for ``approx_fma``). Integer arithmetic only; ``approx_fma_error`` (an analysis function,
-not part of the model) measures the approximation against ``fma`` and the exact value.
+Stages, named as in the hardware: ``decode`` and the exact product (``ops.mul_raw``),
+alignment and addition with a sticky bit (``add_raw``; ``fma_raw`` is the two), then either
+the one shared rounder (``encode``, for ``fma``) or the coarse normalization of SPEC 3.3
+followed by ``round_at`` and ``encode`` (for ``approx_fma``). Integer arithmetic only;
+``approx_fma_error`` (an analysis function, not part of the model) measures the
+approximation against ``fma`` and the exact value.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from .core import Raw, bit_length, check_encodings, decode, encode, round_at
 from .format import FloatFormat, parse_format
-from .ops import multiply_raw
+from .ops import mul_raw
 
 # the parameter checks and geometry live in .params (shared with exmy.hdl); re-exported here
 from .params import (  # noqa: F401
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_GRANULARITY",
     "ApproxFmaError",
     "fma",
+    "add_raw",
     "fma_raw",
     "approx_fma",
     "approx_fma_datapath_width",
@@ -64,14 +66,100 @@ def _operands(a, b, c, fa, fb, fc):
 
 
 # -- raw datapath: exact product, alignment, addition with a sticky bit ----------------------
-def _sum(a, b, c, fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, precision: int):
-    """``fma_raw`` plus the decoded exponents of the product and of c (for SPEC 3.3's R)."""
-    pr = multiply_raw(a, b, fa, fb)
-    rc = decode(c, fc)
+#: the widest addend significand ``add_raw`` takes (bits): its sum then stays below 2**59
+ADD_RAW_MAX_BITS = MAX_PRECISION + 2
+
+
+def _check_precision(precision) -> None:
+    if not isinstance(precision, int) or isinstance(precision, bool):
+        raise TypeError(f"Precision must be an integer, not {precision!r}")
+    if not 1 <= precision <= MAX_PRECISION:
+        raise ValueError(f"Precision must be in 1..{MAX_PRECISION}, not {precision}")
+
+
+def _addend(r, what: str, width) -> tuple[list[np.ndarray], int | np.ndarray]:
+    """An ``add_raw`` addend's fields (sign, sig as int64, exp, nan, inf) after the checks,
+    and its significand width (``width``, or each lane's own bit length)."""
+    if not isinstance(r, Raw):
+        raise TypeError(f"add_raw addend {what} must be a Raw, not {r!r}")
+    if r.sticky is not None and np.any(r.sticky):
+        raise ValueError(f"add_raw takes exact addends; addend {what} has sticky lanes")
+    sig = np.asarray(r.sig)
+    if sig.dtype.kind not in "iuO":
+        raise TypeError(f"add_raw addend {what} must have integer significands, not {sig.dtype}")
+    vals = [int(v) for v in sig.ravel()] if sig.dtype.kind == "O" else sig
+    lo, hi = (int(min(vals)), int(max(vals))) if sig.size else (0, 0)
+    if lo < 0:
+        raise ValueError(f"add_raw addend {what} has a negative significand, {lo}")
+    longest = hi.bit_length()
+    if width is not None:
+        if not isinstance(width, int) or isinstance(width, bool):
+            raise TypeError(f"add_raw width of addend {what} must be an integer, not {width!r}")
+        if not 1 <= width <= ADD_RAW_MAX_BITS:
+            raise ValueError(
+                f"add_raw width of addend {what} must be in 1..{ADD_RAW_MAX_BITS}, not {width}"
+            )
+        if longest > width:
+            raise ValueError(
+                f"add_raw addend {what} has a {longest}-bit significand, wider than its width "
+                f"{width}"
+            )
+    elif longest > ADD_RAW_MAX_BITS:
+        raise ValueError(
+            f"add_raw addend {what} has a {longest}-bit significand; at most {ADD_RAW_MAX_BITS}"
+        )
+    fields = [np.asarray(r.sign), sig.astype(np.int64), np.asarray(r.exp).astype(np.int64),
+              np.asarray(r.nan, bool), np.asarray(r.inf, bool)]
+    return fields, width
+
+
+def add_raw(x: Raw, y: Raw, *, precision: int, widths: tuple[int, int] | None = None) -> Raw:
+    """The sum ``x + y`` of two exact ``Raw`` values before rounding: the FMA's addition stage
+    (``fma_raw`` is ``add_raw(mul_raw(a, b), decode(c))``), IEEE specials and zero signs.
+
+    Contract (the twin of the hardware's adder output): ``value = (sig + delta) * 2**exp``
+    with ``0 < delta < 1`` iff ``sticky``; ``sig < 2**59`` (int64); the leading bit of the
+    exact sum is at ``L = exp + bit_length(sig) - 1`` exactly. Rounding this value at any
+    quantum ``2**q`` with ``q >= L - precision + 1`` (rne, rtz or rna) gives the same result
+    as rounding the exact sum: the adder window keeps the larger addend exactly and at least
+    ``precision + 1`` bits below its leading bit, and at least the smaller addend's width
+    below it; the smaller addend's bits below the window are the sticky.
+
+    Specials: NaN if either addend is NaN or it is Inf - Inf, else Inf (with its sign) if
+    either is Inf. An exact zero sum is +0 unless both addends are -0 (rne, rtz, rna).
+
+    Parameters
+    ----------
+    x, y : Raw
+        Exact addends (no sticky lanes), broadcast against each other; significands of at
+        most ``ADD_RAW_MAX_BITS`` bits.
+    precision : int
+        1..``MAX_PRECISION``: the precision the result may be rounded to (``fma``: p_out).
+    widths : (int, int) or None
+        Bounds on the addends' significand widths, as the hardware's adder is built for
+        (``fma_raw``: the product's and c's); they place the window, not the value. None:
+        each lane's own significand lengths.
+    """
+    _check_precision(precision)
+    if widths is not None and (not isinstance(widths, tuple) or len(widths) != 2):
+        raise TypeError(f"add_raw widths must be a pair of integers or None, not {widths!r}")
+    wx, wy = (None, None) if widths is None else widths
+    fx, w_x = _addend(x, "x", wx)
+    fy, w_y = _addend(y, "y", wy)
+    shape = np.broadcast_shapes(*(f.shape for f in fx + fy))
+    fx = [np.broadcast_to(f, shape).ravel() for f in fx]
+    fy = [np.broadcast_to(f, shape).ravel() for f in fy]
+    if widths is None:
+        w_x, w_y = bit_length(fx[1]), bit_length(fy[1])
+    raw = _add(Raw(*fx), Raw(*fy), precision, w_x, w_y)
+    return Raw(*(f.reshape(shape) for f in raw))
+
+
+def _add(pr: Raw, rc: Raw, precision: int, w_prod, w_c) -> Raw:
+    """``add_raw``'s body on flat int64 fields (``pr``, ``rc``: the product and c in the
+    FMA; ``w_prod``, ``w_c``: their significand widths)."""
     sp, ep = pr.sig.astype(np.int64), pr.exp.astype(np.int64)
     sc, ec = rc.sig.astype(np.int64), rc.exp.astype(np.int64)
-    w_prod = fa.sig_bits + fb.sig_bits
-    w_c = fc.sig_bits
 
     top_p = np.where(sp != 0, ep + bit_length(sp) - 1, _ZERO_TOP)
     top_c = np.where(sc != 0, ec + bit_length(sc) - 1, _ZERO_TOP)
@@ -113,28 +201,33 @@ def _sum(a, b, c, fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, precision: 
     special = nan | inf
     sig = np.where(special, 0, sig)
     sticky = sticky & ~special
-    raw = Raw(sign.astype(np.uint8), sig, lsb.astype(np.int64), nan, inf, sticky)
-    return raw, ep, ec
+    return Raw(sign.astype(np.uint8), sig, lsb.astype(np.int64), nan, inf, sticky)
+
+
+def _sum(a, b, c, fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, precision: int):
+    """``fma_raw`` plus the decoded exponents of the product and of c (for SPEC 3.3's R)."""
+    pr = mul_raw(a, b, fa, fb)
+    rc = decode(c, fc)
+    raw = _add(pr, rc, precision, fa.sig_bits + fb.sig_bits, fc.sig_bits)
+    return raw, pr.exp.astype(np.int64), rc.exp.astype(np.int64)
 
 
 def fma_raw(a, b, c, fmt_a, fmt_b, fmt_c, *, precision: int) -> Raw:
-    """The sum ``a*b + c`` before rounding, as a ``Raw`` (IEEE specials and zero signs).
+    """The sum ``a*b + c`` before rounding, as a ``Raw`` (IEEE specials and zero signs):
+    ``add_raw(mul_raw(a, b), decode(c), precision=precision, widths=(p_a + p_b, p_c))``.
 
-    Contract (the twin of the hardware's adder output): ``value = (sig + delta) * 2**exp``
-    with ``0 < delta < 1`` iff ``sticky``; ``sig < 2**59`` (int64); the leading bit of the
-    exact sum is at ``L = exp + bit_length(sig) - 1`` exactly. Rounding this value at any
-    quantum ``2**q`` with ``q >= L - precision + 1`` (rne, rtz or rna) gives the same result
-    as rounding the exact sum: the window keeps the larger addend exactly and at least
-    ``precision + 1`` bits below its leading bit; addend bits below that are the sticky.
-    ``fma`` uses ``precision = p_out``; ``approx_fma`` ``p_out + G - 1``.
+    Contract (``add_raw``'s, the twin of the hardware's adder output): ``value = (sig +
+    delta) * 2**exp`` with ``0 < delta < 1`` iff ``sticky``; ``sig < 2**59`` (int64); the
+    leading bit of the exact sum is at ``L = exp + bit_length(sig) - 1`` exactly. Rounding
+    this value at any quantum ``2**q`` with ``q >= L - precision + 1`` (rne, rtz or rna)
+    gives the same result as rounding the exact sum: the window keeps the larger addend
+    exactly and at least ``precision + 1`` bits below its leading bit; addend bits below that
+    are the sticky. ``fma`` uses ``precision = p_out``; ``approx_fma`` ``p_out + G - 1``.
     """
     fa = check_fma_operand(fmt_a, "a")
     fb = check_fma_operand(fmt_b, "b")
     fc = check_fma_operand(fmt_c, "c")
-    if not isinstance(precision, int) or isinstance(precision, bool):
-        raise TypeError(f"Precision must be an integer, not {precision!r}")
-    if not 1 <= precision <= MAX_PRECISION:
-        raise ValueError(f"Precision must be in 1..{MAX_PRECISION}, not {precision}")
+    _check_precision(precision)
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, precision)
     return Raw(*(x.reshape(shape) for x in raw))
@@ -341,7 +434,7 @@ def approx_fma_error(
     f = fma(a, b, c, fmt_a, fmt_b, fmt_c, fmt_out, **kw)
     fa, fb, fc, fo = (parse_format(x) for x in (fmt_a, fmt_b, fmt_c, fmt_out))
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)
-    pr = multiply_raw(a, b, fa, fb)
+    pr = mul_raw(a, b, fa, fb)
     rc = decode(c, fc)
     ry, rf = decode(y.ravel(), fo), decode(f.ravel(), fo)
     cols = [

@@ -13,6 +13,7 @@ from .params import check_unscaled
 __all__ = [
     "convert",
     "multiply",
+    "mul_raw",
     "multiply_raw",
     "int_multiply",
     "exact_product_format",
@@ -63,8 +64,14 @@ def convert(
     )
 
 
-def multiply_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
-    """The exact product as a Raw value (IEEE special-value rules, sign xor)."""
+def mul_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
+    """The exact product of the encodings ``a`` and ``b`` as a Raw value: the stage after
+    ``decode`` (IEEE special-value rules, sign xor).
+
+    ``sig`` is the product of the decoded significands (not normalised: a subnormal operand
+    keeps its leading zeros), ``exp`` the sum of their exponents; NaN for a NaN operand or
+    Inf x 0, else Inf for an Inf operand (``sig`` 0 for both). The hardware twin is
+    ``exmy.hdl.float.mul_raw`` (tests/test_raw_stages.py)."""
     fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
     ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
     rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
@@ -73,6 +80,10 @@ def multiply_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
     nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
     inf = (ra.inf | rb.inf) & ~nan
     return Raw(ra.sign ^ rb.sign, ra.sig * rb.sig, ra.exp + rb.exp, nan, inf)
+
+
+#: the stage's earlier name (kept: public API)
+multiply_raw = mul_raw
 
 
 def multiply(
@@ -130,7 +141,7 @@ def _product_table(fmt_a, fmt_b, fmt_out, rounding, saturate) -> np.ndarray:
 
 def _multiply_direct(a, b, fmt_a, fmt_b, fmt_out, rounding, saturate, rand, rand_bits):
     return encode(
-        multiply_raw(a, b, fmt_a, fmt_b),
+        mul_raw(a, b, fmt_a, fmt_b),
         fmt_out,
         rounding=rounding,
         saturate=saturate,
