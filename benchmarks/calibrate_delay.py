@@ -438,7 +438,43 @@ def unit_period(consts: dict, stages) -> float:
     coef = [consts[c] for c in CONSTANTS]
     d = max(float(np.dot(coef[1:4], s)) for s in stages)
     return (consts["t_reg"] + consts.get("t_stage", 0.0)
-            + _knee(d, consts.get("t_knee", math.inf), consts.get("knee_slope", 1.0)))
+            + max(_knee(d, consts.get("t_knee", math.inf), consts.get("knee_slope", 1.0)),
+                  consts.get("t_floor", 0.0)))
+
+
+#: families whose circuit-only constants get the unit designs' tails (fit_tails); the knee
+#: starts where the stage logic of the lowest clock the benchmarks and the cost model place
+#: units for on that family (TAIL_FROM_MHZ) ends, so placements at and above it do not move
+TAIL_FROM_MHZ = 100.0
+SLOPES = [round(0.2 + 0.05 * i, 2) for i in range(17)]  # 0.2 .. 1.0
+FLOORS = [round(0.1 * i, 1) for i in range(61)]  # 0 .. 6 ns
+
+#: the route into a carry chain whose operand was computed by logic earlier in the same stage
+#: (hdl.timing.DelayModel.t_chain), read from nextpnr's critical paths, not fitted:
+#: ``exmy synth ... --workdir DIR`` then DIR/nextpnr.log
+CHAIN_ROUTES = {"ecp5": {
+    "fma e4m3 at 150 MHz: exp_diff's sums into the sticky compare (critical path 6.82 ns, "
+    "annotated 4.34 + t_reg)": 1.46,
+    "fma bfloat16 at 100 MHz: the leading-zero count into the shift limit's compare": 1.52,
+    "mac e7m0 at 200 MHz: into the 38-bit accumulator chunk's chain": 1.34,
+}}
+
+
+def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
+    """The knee and floor of ``family`` over its unit designs, on top of ``consts``: the knee at
+    the stage logic of TAIL_FROM_MHZ (rounded up to 0.5 ns), its slope and the floor
+    ``t_floor`` (the least logic delay of a stage inside a unit) by a grid search of the
+    least squared log error of the designs' predicted periods."""
+    t_knee = math.ceil((1000.0 / TAIL_FROM_MHZ - consts["t_reg"]) * 2) / 2
+    best = None
+    for slope in SLOPES:
+        for floor in FLOORS:
+            c = {**consts, "t_knee": t_knee, "knee_slope": slope, "t_floor": floor}
+            sse = sum(math.log(u["period_ns"] / unit_period(c, u["stages"])) ** 2
+                      for u in units)
+            if best is None or sse < best[0] - 1e-12:
+                best = (sse, c)
+    return best[1]
 
 
 def unit_errors(consts: dict, units: list[dict]) -> list[float]:
@@ -627,6 +663,29 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                "16-bit FMAs at 60 and 80 MHz joined the training set) placed benchmarks/fmax.py's "
                "16-bit FMA rows with fewer stages and, measured, they missed their clocks: "
                "docs/results/fmax.md, \"Where a goal is missed\"."]
+        a = fits[fam]
+        if "t_floor" in a:
+            ur = [u for u in units if u["family"] == fam]
+            bare = {**circuit_fits[fam], "t_stage": 0.0}
+            md += ["", f"On top of them, {fam} has the unit designs' tails (`fit_tails`): a "
+                   f"knee at {a['t_knee']:g} ns (the stage logic of {TAIL_FROM_MHZ:g} MHz, "
+                   "rounded up to 0.5 ns, so no placement at or above that clock moves) with "
+                   f"slope {a['knee_slope']:g}, and a floor `t_floor` {a['t_floor']:g} ns (no "
+                   "stage inside a unit is predicted shorter: the fan-out and routing of its "
+                   f"registers; {fam} predicts no unit above "
+                   f"{1000 / (a['t_reg'] + a['t_floor']):.0f} MHz), both by a grid search of "
+                   "the least squared log error over the unit "
+                   f"designs: in sample {_stats(unit_errors(a, ur)).replace(' | ', ', ')} within "
+                   f"±20%, against {_stats(unit_errors(bare, ur)).replace(' | ', ', ')} without."]
+        routes = CHAIN_ROUTES.get(fam)
+        if routes:
+            md += ["", f"`t_chain` ({fam}: {statistics.mean(routes.values()):.2f} ns, their "
+                   "mean) is not fitted: it is the route into a carry chain whose "
+                   "operand was computed earlier in the same stage, read from nextpnr's "
+                   "critical paths (`exmy synth ... --workdir DIR`, DIR/nextpnr.log): "
+                   + "; ".join(f"{k}: {v:g} ns" for k, v in routes.items())
+                   + ". The FMAs charge it where a chain follows a chain or the leading-zero "
+                   "count (`dm.chained`); the unit designs above were annotated without it."]
     md += ["", "Circuit-only constants (they placed the unit training designs):", "",
            "| family | t_reg | t_lut | t_carry0 | t_carry_bit | circuits: median error | range "
            "| within ±20% | unit designs: median | range | within ±20% |",
@@ -723,7 +782,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="fit the circuits alone (no unit designs)")
     ap.add_argument("--kinds", default=None, help="only these circuit kinds (comma list)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--from-json", action="store_true",
+                    help="refit from the measurements in docs/results/delay_model.json "
+                         "(no synthesis)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        return _refit_from_json(argv, args.no_write)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     bad = [f for f in families if f not in FAMILIES]
     if bad:
@@ -754,11 +818,38 @@ def main(argv: list[str] | None = None) -> int:
                                       [u for u in units if u["family"] == fam])
             if fam not in KEEP_CIRCUIT_FIT:
                 fits[fam] = choices[fam]["adopted"]["fit"]
-    text = report(families, rows, circuit_fits, fits, units, choices, _cmd(argv),
-                  time.monotonic() - t0)
+            else:
+                fits[fam] = fit_tails(fam, fits[fam], [u for u in units if u["family"] == fam])
+    _write(families, rows, circuit_fits, fits, units, choices, _cmd(argv),
+           time.monotonic() - t0, args.no_write)
+    return 0
+
+
+def _refit_from_json(argv, no_write: bool) -> int:
+    """The fits again from the committed measurements (circuits and unit designs): the tails
+    of the families that keep their circuit-only constants."""
+    t0 = time.monotonic()
+    old = json.loads(OUT_JSON.read_text())
+    rows, units, choices = old["measurements"], old["units"], old["choices"]
+    circuit_fits, fits = old["circuit_fits"], old["fits"]
+    families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    for fam in KEEP_CIRCUIT_FIT:
+        if fam in circuit_fits:
+            fits[fam] = fit_tails(fam, {**circuit_fits[fam], "t_stage": 0.0},
+                                  [u for u in units if u["family"] == fam])
+    _write(families, rows, circuit_fits, fits, units, choices, _cmd(argv),
+           time.monotonic() - t0, no_write)
+    return 0
+
+
+def _write(families, rows, circuit_fits, fits, units, choices, cmd, seconds, no_write):
+    for fam, routes in CHAIN_ROUTES.items():
+        if fam in fits:
+            fits[fam]["t_chain"] = round(statistics.mean(routes.values()), 2)
+    text = report(families, rows, circuit_fits, fits, units, choices, cmd, seconds)
     print(text)
     print(json.dumps(fits, indent=1))
-    if not args.no_write:
+    if not no_write:
         OUT_MD.write_text(text)
         bounds = {}
         for fam, consts in fits.items():
@@ -767,13 +858,13 @@ def main(argv: list[str] | None = None) -> int:
             bounds[fam] = [math.floor(min(e) * 100) / 100, math.ceil(max(e) * 100) / 100]
         OUT_JSON.write_text(json.dumps({
             "fits": fits, "circuit_fits": circuit_fits, "bounds": bounds,
-            "unit_fitted": [f for f in choices if f not in KEEP_CIRCUIT_FIT],
+            "unit_fitted": [f for f in choices
+                            if f not in KEEP_CIRCUIT_FIT or "t_floor" in fits.get(f, {})],
             "choices": choices, "measurements": rows,
             "units": [{**u, "error": round(u["period_ns"] / unit_period(fits[u["family"]],
                                                                         u["stages"]), 3)}
                       for u in units]}, indent=1) + "\n")
         print(f"wrote {OUT_MD} and {OUT_JSON}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

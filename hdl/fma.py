@@ -212,24 +212,24 @@ def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, p
             room = Signal(range(max(t_range[1] - 1 - fo.emin, 0) + 1), name="s1_x_above_emin")
             m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))
             (room, shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
-                pipe, "window_room", dm.adder(len(t_x)) + dm.lut(1), room, shift, t_x, x_zero,
+                pipe, "window_room", dm.chained(len(t_x)) + dm.lut(1), room, shift, t_x, x_zero,
                 y_low, y_zero, x_win, y_top, swap, *flags)
             steps = shift >> lg
             steps = Mux(steps > (room >> lg), room >> lg, steps)
-            d_off += dm.adder(len(shift)) + dm.lut(1)
+            d_off += dm.chained(len(shift)) + dm.lut(1)
         m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
         (off, shift, t_x, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
             pipe, "window_offset", d_off, off, shift, t_x, y_low, y_zero, x_win, y_top, swap,
             *flags)
         amount = Signal(range(s_max + 1), name="s1_y_shift")
         m.d.comb += [amount.eq(shift - off), r_w.eq(t_x + 1 - off)]
-        d_amount = dm.adder(max(len(shift), len(t_x)))
+        d_amount = dm.chained(max(len(shift), len(t_x)))
     else:
         t_p1, t_c1, u_p1, u_c1 = tops
         amount = shift
         m.d.comb += r_w.eq(Mux(swap, t_c1, t_p1))
         y_low = Mux(swap, t_c1 > u_p1, t_p1 > u_c1)  # (the compare, not y_low itself)
-        d_amount = dm.adder(len(t_c1) + 1) + dm.lut(1)
+        d_amount = dm.chained(len(t_c1) + 1) + dm.lut(1)  # operands: exp_diff's sums
     keep = [off] if off is not None else []
     (amount, y_low, y_zero, x_win, y_top, r_w, swap, *o) = _stage(
         pipe, "align_amount", d_amount, amount, y_low, y_zero, x_win, y_top, r_w, swap, *flags,
@@ -608,13 +608,13 @@ def normalize_round(
         m.d.comb += k_eff.eq(Mux(k > k_cap, k_cap, k))
         if fine:  # (the window's cap on the count, then the limit and the flush threshold)
             (k_eff, mag, tz, sticky, r_w, *o) = _stage(
-                pipe, "norm_cap", dm.adder(len(k) + 1) + dm.lut(1), k_eff, mag, tz, sticky,
+                pipe, "norm_cap", dm.chained(len(k) + 1) + dm.lut(1), k_eff, mag, tz, sticky,
                 r_w, *flag_vals, *([room] if floor_out else []))
             flag_vals = o[: len(flag_vals)]
             if floor_out:
                 room = o[-1]
         else:
-            d_limit = dm.adder(len(k) + 1) + dm.lut(1)
+            d_limit = dm.chained(len(k) + 1) + dm.lut(1)
     k_hw = k_eff
     flush_index = None
     d_flush = 0.0
@@ -629,7 +629,7 @@ def normalize_round(
         k_hw = Signal(range(ng + 1), name="s2_group_shift")
         m.d.comb += k_hw.eq(Mux(k_eff > limit, limit, k_eff))
         d_flush = d_limit
-        d_limit += dm.adder(len(k_hw) + 1) + dm.lut(1)
+        d_limit += dm.chained(len(k_hw) + 1) + dm.lut(1)  # k: the count's LUT tree
         if k_cap is not None:
             # SPEC 3.3 step 5's threshold 2**(P - G + 1) with SPEC's P = r_w - G k_eff, as a
             # bit index of the rounded value (quantum 2**max(P - p - G + 2, emin - M))

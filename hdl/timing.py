@@ -32,6 +32,11 @@ class DelayModel:
     charge ``t_reg + t_stage`` per stage. A stage whose annotated logic exceeds ``t_knee`` ns
     counts the excess at ``knee_slope`` (synthesis merges logic across the annotated terms of
     a long stage); the annotations stay additive, :meth:`period` returns the annotated budget.
+    ``t_chain`` is the route into a carry chain whose operand was computed by logic earlier in
+    the same stage (another chain's sum, a leading-zero count: :meth:`chained`), which a lone
+    adder between registers does not show. ``t_floor`` is the least logic delay any stage inside
+    a unit takes (its registers' fan-out and routing): a shorter annotation counts as
+    ``t_floor``, so no clock above ``fmax(0)`` is within reach.
     """
 
     family: str
@@ -43,6 +48,8 @@ class DelayModel:
     t_stage: float = 0.0
     t_knee: float = math.inf
     knee_slope: float = 1.0
+    t_chain: float = 0.0
+    t_floor: float = 0.0
 
     def levels(self, n_inputs: int) -> int:
         """LUT levels of an arbitrary function of ``n_inputs`` bits (a tree of k-LUTs)."""
@@ -61,6 +68,11 @@ class DelayModel:
     def adder(self, width: int) -> float:
         """Add, subtract or compare ``width`` bits on the carry chain."""
         return self.t_carry0 + self.t_carry_bit * max(int(width), 1)
+
+    def chained(self, width: int) -> float:
+        """An adder or compare of ``width`` bits whose operand is another carry chain's sum
+        computed earlier in the same stage: :meth:`adder` plus the route between the chains."""
+        return self.adder(width) + self.t_chain
 
     def mux(self, n_ways: int) -> float:
         if n_ways <= 1:
@@ -92,11 +104,12 @@ class DelayModel:
     def stage_logic(self, annotated: float) -> float:
         """Predicted logic delay (ns) of a stage whose annotations add up to ``annotated``."""
         if annotated <= self.t_knee:
-            return annotated
-        return self.t_knee + self.knee_slope * (annotated - self.t_knee)
+            return max(annotated, self.t_floor)
+        return max(self.t_knee + self.knee_slope * (annotated - self.t_knee), self.t_floor)
 
     def period(self, fmax_mhz: float) -> float:
-        """Logic delay (as annotated) one stage may hold at ``fmax_mhz``."""
+        """Logic delay (as annotated) one stage may hold at ``fmax_mhz`` (below ``t_floor`` no
+        stage meets the clock, however short: :func:`plan_placement` says so)."""
         ns = 1000.0 / fmax_mhz - self.t_reg - self.t_stage
         if ns <= self.t_knee:
             return ns
@@ -111,7 +124,8 @@ class DelayModel:
 #: docs/results/delay_model.md and .json): ice40 on its calibration circuits and unit designs
 #: together, ecp5 and gowin on the circuits alone; xilinx: published 7-series figures
 _MODELS = {
-    "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038),
+    "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
+                       t_knee=9.0, knee_slope=0.55, t_floor=2.7, t_chain=1.44),
     "ice40": DelayModel("ice40", k=4, t_reg=0.497, t_lut=1.17, t_carry0=1.951, t_carry_bit=0.157,
                         t_stage=0.21, t_knee=4.0, knee_slope=0.45),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
@@ -249,6 +263,11 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
             f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
             f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
             f"cannot cut further (best predicted Fmax {best:.0f} MHz)")
+    if budget < dm.t_floor:
+        raise ValueError(
+            f"{unit}: {fmax:g} MHz on {target} is out of reach: no stage inside a unit is "
+            f"predicted faster than {dm.fmax(0.0):.0f} MHz on {target} (its least logic delay, "
+            f"{dm.t_floor:g} ns, docs/results/delay_model.md)")
     n = len(cuts)
     inf = (math.inf, math.inf)
     # best[i]: (bits, registers) of the cheapest valid placement of everything up to cut i

@@ -12,10 +12,13 @@ from exmy.hdl.timing import DelayModel, Segment, delay_model, plan_placement
 from exmy.hdl.verilog import to_verilog
 
 
-def _brute(segs, final, budget):
-    """Every subset of cuts, by hand: the fewest register bits, then the fewest registers."""
+def _brute(segs, final, budget, floor=0.0):
+    """Every subset of cuts, by hand: the fewest register bits, then the fewest registers
+    (none below the model's floor: no stage is shorter)."""
     from itertools import combinations
 
+    if budget < floor:
+        return None
     n = len(segs)
     delays = [s.delay for s in segs] + [final]
     best = None
@@ -44,7 +47,7 @@ def test_placement_is_the_cheapest(seed):
     dm = delay_model("ecp5")
     fmax = rng.choice([120, 180, 250, 330])
     budget = dm.period(fmax)
-    want = _brute(segs, final, budget)
+    want = _brute(segs, final, budget, dm.t_floor)
     if want is None:
         with pytest.raises(ValueError, match="out of reach"):
             plan_placement(segs, final, "ecp5", fmax)
@@ -56,6 +59,34 @@ def test_placement_is_the_cheapest(seed):
     assert len(got) == len(want)
     assert max(plan.stage_delays) <= budget + 1e-9
     assert plan.latency == len(got)
+
+
+def test_floor_bounds_the_clock():
+    """A stage inside a unit takes at least ``t_floor`` (docs/results/delay_model.md): however
+    short the annotations, the predicted Fmax stops at ``fmax(0)``, and a clock above it is an
+    error that says so."""
+    import dataclasses
+
+    dm = dataclasses.replace(delay_model("ecp5"), t_floor=2.0, t_knee=9.0, knee_slope=0.5)
+    assert dm.fmax(0.5) == dm.fmax(2.0) == pytest.approx(1000 / (dm.t_reg + 2.0))
+    assert dm.fmax(3.0) == pytest.approx(1000 / (dm.t_reg + 3.0))
+    assert dm.fmax(13.0) == pytest.approx(1000 / (dm.t_reg + 9.0 + 0.5 * 4.0))
+    ecp5 = delay_model("ecp5")
+    top = ecp5.fmax(0.0)
+    assert top == pytest.approx(1000 / (ecp5.t_reg + ecp5.t_floor))
+    segs = [Segment("a", 0.3, 4), Segment("b", 0.3, 4)]
+    assert plan_placement(segs, 0.3, "ecp5", top - 1).fmax_predicted == pytest.approx(top)
+    with pytest.raises(ValueError, match=rf"^unit: {top + 5:g} MHz on ecp5 is out of reach: no "
+                       rf"stage inside a unit is predicted faster than {top:.0f} MHz on ecp5 "
+                       r"\(its least logic delay, [0-9.]+ ns, docs/results/delay_model.md\)$"):
+        plan_placement(segs, 0.3, "ecp5", top + 5)
+
+
+def test_chained_adder_pays_the_route():
+    dm = delay_model("ecp5")
+    assert dm.t_chain > 0
+    assert dm.chained(8) == pytest.approx(dm.adder(8) + dm.t_chain)
+    assert delay_model("gowin").chained(8) == delay_model("gowin").adder(8)
 
 
 def test_unreachable_names_the_stage_and_best_fmax():
@@ -219,3 +250,31 @@ def test_delay_model_error_on_calibration_points(family):
             assert abs(e - 1) <= 0.15, (kind, args, e)
         lo, hi = cal["bounds"][family]
         assert lo <= e <= hi, (kind, args, e)
+
+
+def test_ecp5_tails_are_the_fit_of_the_committed_units():
+    """The ECP5 knee and floor in hdl/timing.py are what benchmarks/calibrate_delay.py's
+    ``fit_tails`` gives over the committed unit designs (docs/results/delay_model.json), and
+    they improve those designs' error over the circuit-only constants."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "calibrate_delay.py"
+    spec = importlib.util.spec_from_file_location("calibrate_delay", path)
+    cal_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cal_mod)
+    cal = _calibration()
+    units = [u for u in cal["units"] if u["family"] == "ecp5"]
+    bare = {**cal["circuit_fits"]["ecp5"], "t_stage": 0.0}
+    tails = cal_mod.fit_tails("ecp5", bare, units)
+    dm = delay_model("ecp5")
+    assert (dm.t_knee, dm.knee_slope, dm.t_floor) == (
+        tails["t_knee"], tails["knee_slope"], tails["t_floor"])
+    # the knee starts above the stage logic of 100 MHz: no placement at or above it moves
+    assert dm.t_knee >= 1000 / 100 - dm.t_reg
+
+    def sse(c):
+        return sum(math.log(e) ** 2 for e in cal_mod.unit_errors(c, units))
+
+    assert sse(tails) < sse(bare)
