@@ -1,9 +1,14 @@
 """Float building blocks: ``FloatLayout``, the decoder and the one shared rounder/encoder.
 
-Structure follows HardFloat: decode -> raw datapath -> ``round_encode`` -> encoding. Every
-float unit calls ``decode_float`` for its operands and ``round_encode`` for its result, so
-rounding, overflow, subnormal and special-value rules are written once (here) and mirror
-``exmy.golden.core.encode`` line for line.
+Structure follows HardFloat: decode -> raw datapath -> round -> encode. The stages carry the
+names of their golden twins (``exmy.golden``): :func:`decode` (golden ``decode``),
+:func:`mul_raw` (golden ``mul_raw``), the unit's datapath (the FMA's aligned add is golden
+``add_raw``), :func:`round` and its contracts (golden ``encode``: its ``round`` and then the
+packing into fields) and :func:`encode` (that packing, the rounder's last step). Every float
+unit decodes its operands with :func:`decode` and rounds its result through one of the
+rounder's contracts, so rounding, overflow, subnormal and special-value rules are written once
+(here) and mirror ``exmy.golden.core.encode`` line for line. (This module's ``round`` is the
+stage: the builtin is not used here.)
 
 The raw-value contract handed to the rounder::
 
@@ -47,6 +52,7 @@ from .util import Pipeline, check_latency, leading_zeros
 __all__ = [
     "FloatLayout",
     "Unpacked",
+    "decode",
     "decode_float",
     "decode_floats",
     "decode_delay",
@@ -54,10 +60,14 @@ __all__ = [
     "normalize",
     "product_inf",
     "product_nan",
+    "mul_raw",
+    "as_raw",
+    "encode",
     "encode_fields",
     "flush_inputs",
     "round_align_max",
     "round_approximate",
+    "round",
     "round_encode",
     "round_standard",
     "round_to_int",
@@ -100,7 +110,9 @@ def port_shape(fmt: FloatFormat | IntFormat):
 
 @dataclass
 class Unpacked:
-    """A decoded operand: value = (-1)**sign * sig * 2**(exp - (len(sig)-1))."""
+    """A decoded operand or an exact raw value in the datapath's convention: value =
+    (-1)**sign * sig * 2**(exp - (len(sig)-1)) (``exp`` the weight of sig's *top* bit;
+    :func:`as_raw` gives the :class:`RawLayout` form, golden's convention)."""
 
     sign: Value
     sig: Value
@@ -114,7 +126,7 @@ def product_nan(a: Unpacked, b: Unpacked, *, a_zero: Value | None = None,
                 b_zero: Value | None = None) -> Value:
     """SPEC 3's product rule, the one place it is written: ``a*b`` is NaN when either operand
     is NaN or it is Inf x 0 (``a_zero``/``b_zero`` override the zero flags: L-Mul counts
-    subnormals as zero). The golden twin is ``exmy.golden.ops.multiply_raw``."""
+    subnormals as zero). The golden twin is ``exmy.golden.mul_raw``'s ``nan``."""
     az = a.is_zero if a_zero is None else a_zero
     bz = b.is_zero if b_zero is None else b_zero
     return a.is_nan | b.is_nan | (a.is_inf & bz) | (az & b.is_inf)
@@ -130,9 +142,15 @@ def _exp_signal(lo: int, hi: int, name: str) -> Signal:
     return Signal(range(min(lo, -1), max(hi, 1) + 1), name=name)
 
 
-def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normalize_sub=True,
-                 flags: dict | None = None):
-    """Split an encoding into sign, significand (p = M+1 bits), exponent and class flags.
+def decode(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normalize_sub=True,
+           flags: dict | None = None) -> Unpacked:
+    """The decode stage (golden twin: ``exmy.golden.decode``): split an encoding into sign,
+    significand (p = M+1 bits), exponent (the weight of sig's top bit) and class flags.
+
+    Without ``normalize_sub`` the fields are golden's, field for field, in the other exponent
+    convention (:func:`as_raw`): golden's ``exp`` is this ``exp - M``; zero has sig 0 (and
+    exp emin); a NaN's sign is 0 (golden keeps the sign bit; both are NaN), and the sig and
+    exp of NaN and Inf are don't-cares (golden: 0).
 
     With ``normalize_sub`` subnormal significands are shifted so their leading one is at the
     top (HardFloat's recoded form): the product of two such significands then has its leading
@@ -202,6 +220,72 @@ def decode_float(m: Module, bits: Value, fmt: FloatFormat, name: str, *, normali
         else:
             m.d.comb += [sig.eq(Cat(man, Const(0, 1))), exp.eq(fmt.emin)]
     return Unpacked(sgn, sig, exp, nan, inf, zero)
+
+
+#: :func:`decode`'s earlier name
+decode_float = decode
+
+
+def mul_raw(m: Module, a: Unpacked, b: Unpacked, *, exp_shape, sig: Value | None = None,
+            names: dict[str, str] | None = None) -> Unpacked:
+    """The exact product of two decoded operands (:func:`decode`): the stage after decode
+    (golden twin: ``exmy.golden.mul_raw``), in the datapath's convention.
+
+    ``sig`` = ``a.sig * b.sig`` (one ``*``, ``len(a.sig) + len(b.sig)`` bits; or ``sig``,
+    the same product built by the caller, e.g. a partial-product tree), ``exp`` =
+    ``a.exp + b.exp + 1`` (the weight of the product's top bit, a ``exp_shape`` signal),
+    ``sign`` the xor, ``is_nan`` / ``is_inf`` the product rule (:func:`product_nan`,
+    :func:`product_inf`), ``is_zero`` either operand zero. Fed with ``decode(...,
+    normalize_sub=False)`` its :func:`as_raw` equals golden ``mul_raw`` field for field (NaN
+    and Inf lanes: the flags). ``names``: a Signal name per field (``sig``, ``exp``, ``sign``,
+    ``is_nan``, ``is_inf``, ``is_zero``); the default names the multiplier's ``s0_product``,
+    ``s0_exp``, ``s0_sign``, ``s0_is_nan`` and ``s0_is_inf`` and leaves ``is_zero`` an
+    expression; a field missing from ``names`` stays an expression (no signal)."""
+    if names is None:
+        names = {"sig": "s0_product", "exp": "s0_exp", "sign": "s0_sign",
+                 "is_nan": "s0_is_nan", "is_inf": "s0_is_inf"}
+    if sig is None:
+        sig = a.sig * b.sig
+        if "sig" in names:
+            prod = Signal(len(a.sig) + len(b.sig), name=names["sig"])
+            m.d.comb += prod.eq(sig)
+            sig = prod
+    exp = Signal(exp_shape, name=names.get("exp", "s0_exp"))
+    m.d.comb += exp.eq(a.exp + b.exp + 1)
+    flags = {}
+    for f in ("sign", "is_nan", "is_inf", "is_zero"):
+        flags[f] = Signal(name=names[f]) if f in names else None
+    nan = product_nan(a, b)
+    exprs = {"sign": a.sign ^ b.sign, "is_nan": nan, "is_zero": a.is_zero | b.is_zero}
+    exprs["is_inf"] = product_inf(a, b, flags["is_nan"] if flags["is_nan"] is not None else nan)
+    out = {}
+    stmts = []
+    for f in ("sign", "is_nan", "is_inf", "is_zero"):
+        if flags[f] is not None:
+            stmts.append(flags[f].eq(exprs[f]))
+            out[f] = flags[f]
+        else:
+            out[f] = exprs[f]
+    if stmts:
+        m.d.comb += stmts
+    return Unpacked(sig=sig, exp=exp, **out)
+
+
+def as_raw(m: Module, up: Unpacked, layout: RawLayout, name: str, *,
+           sticky: Value | int = 0) -> data.View:
+    """``up`` (the datapath's convention: ``exp`` the weight of sig's top bit) as a
+    :class:`RawLayout` value (golden's convention, ``exmy.golden.Raw``: ``exp`` the weight of
+    sig's LSB), a new signal ``name``: the typed form of a stage's output, what a stage is
+    tested against its golden twin with. ``layout.sig_width`` must hold ``up.sig``."""
+    W = len(Value.cast(up.sig))
+    if layout.sig_width < W:
+        raise ValueError(f"RawLayout sig_width {layout.sig_width} cannot hold a {W}-bit "
+                         f"significand")
+    raw = Signal(layout, name=name)
+    m.d.comb += [raw.sign.eq(up.sign), raw.sig.eq(up.sig), raw.exp.eq(up.exp - (W - 1)),
+                 raw.sticky.eq(sticky), raw.is_nan.eq(up.is_nan), raw.is_inf.eq(up.is_inf),
+                 raw.is_zero.eq(up.is_zero)]
+    return raw
 
 
 def _fine(pipe) -> bool:
@@ -648,7 +732,7 @@ def round_encode(
         m.d.comb += e4.eq(e3 + carry)
 
     # -- encode: fields, overflow, specials, signs -----------------------------------------
-    y = encode_fields(
+    y = encode(
         m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero_in, is_nan=is_nan,
         is_inf=is_inf, rounding=rounding, saturate=saturate, name=name,
     )
@@ -818,7 +902,7 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
                  e4.eq(Mux(carry_out, e3p1, e3))]
     v = cut(pipe, "rnd_add", delay + dm.lut(1),
             {"normal": normal, "man": man, "e4": e4, **v})
-    y = encode_fields(
+    y = encode(
         m, fmt, sign=v["sign"], normal=v["normal"], man=v["man"], exp=v["e4"],
         zero=v["zero_in"], is_nan=v["is_nan"], is_inf=v["is_inf"], rounding=rounding,
         saturate=saturate, name=name, pipe=pipe, dm=dm,
@@ -826,7 +910,7 @@ def _round_fine(m, fmt, pipe, dm, *, sign, sig, exp, is_nan, is_inf, sticky, ran
     return cut(pipe, "rnd_out", dm.logic(5), {"y": y})["y"]
 
 
-def encode_fields(
+def encode(
     m: Module,
     fmt: FloatFormat,
     *,
@@ -844,8 +928,9 @@ def encode_fields(
     dm=None,
     delay_in: float = 0.0,
 ) -> Signal:
-    """The encode stage (golden's ``encode`` after its rounding): a rounded value -> its
-    encoding in ``fmt``, with the overflow rule (SPEC 2; rtz never overflows to Inf), the
+    """The encode stage, the rounder's last step (golden twin: ``exmy.golden.encode`` of a
+    value already on the format's grid, i.e. its packing after ``round``): a rounded value ->
+    its encoding in ``fmt``, with the overflow rule (SPEC 2; rtz never overflows to Inf), the
     Inf and NaN rules, canonical NaN, fnuz/unsigned zero and negative rules and formats
     without zero.
 
@@ -957,6 +1042,10 @@ def encode_fields(
     return y
 
 
+#: :func:`encode`'s earlier name
+encode_fields = encode
+
+
 def round_to_int(
     m: Module,
     fmt: IntFormat,
@@ -1060,12 +1149,32 @@ class RawLayout(data.StructLayout):
         self.sig_width, self.exp_width = sig_width, exp_width
 
 
+def round(m: Module, fmt: FloatFormat, raw: data.View, *, align_max: int | None = None,
+          name: str = "rnd", **options) -> Signal:
+    """The round stage on the typed raw value (golden twin: ``exmy.golden.encode`` of the
+    same ``Raw``, i.e. golden ``round`` and then :func:`encode`'s packing): ``raw`` is a
+    :class:`RawLayout` value (golden's convention, ``exp`` the weight of sig's LSB), rounded
+    and encoded in ``fmt`` by the standard contract (:func:`round_standard`: the leading one
+    of ``sig`` at its top bit or the one below, or sig = 0), or with ``align_max`` by
+    :func:`round_align_max`. ``options``: ``rounding``, ``saturate``, ``rand``, ``pipe`` (the
+    contract's). The approximate contract (:func:`round_approximate`) takes SPEC 3.3's
+    coarse position, not a raw value. Returns the encoding."""
+    W = len(raw.sig)
+    top = Signal(signed(len(raw.exp) + 1), name=f"{name}_top_exp")  # weight of sig's top bit
+    m.d.comb += top.eq(raw.exp + (W - 1))
+    fields = dict(sign=raw.sign, sig=raw.sig, exp=top, is_nan=raw.is_nan, is_inf=raw.is_inf,
+                  sticky=raw.sticky, name=name, **options)
+    if align_max is None:
+        return round_standard(m, fmt, **fields)
+    return round_align_max(m, fmt, align_max=align_max, **fields)
+
+
 class Rounder(wiring.Component):
-    """The standard rounder contract as a stand-alone component: ``raw`` (a
-    :class:`RawLayout` value, golden's convention) -> ``y``, the encoding in ``fmt``; the
-    golden twin is ``exmy.golden.encode`` of the same ``Raw``. The leading one of ``sig``
-    must be at its top bit or the one below (or sig = 0). Ports: ``raw``, [``rand``], ``y``.
-    Latency 0 or 1 (a register after the alignment shift)."""
+    """The round stage (:func:`round`, the standard contract) as a stand-alone component:
+    ``raw`` (a :class:`RawLayout` value, golden's convention) -> ``y``, the encoding in
+    ``fmt``; the golden twin is ``exmy.golden.encode`` of the same ``Raw``. The leading one
+    of ``sig`` must be at its top bit or the one below (or sig = 0). Ports: ``raw``,
+    [``rand``], ``y``. Latency 0 or 1 (a register after the alignment shift)."""
 
     def __init__(
         self, fmt: FloatFormat, sig_width: int, exp_width: int, *, rounding="rne",
@@ -1084,15 +1193,7 @@ class Rounder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.latency, ["round"])
-        raw = self.raw
-        W = len(raw.sig)
-        top = Signal(signed(len(raw.exp) + 1), name="raw_top_exp")  # weight of sig's top bit
-        m.d.comb += top.eq(raw.exp + (W - 1))
-        y = round_standard(
-            m, self.fmt, sign=raw.sign, sig=raw.sig, exp=top, is_nan=raw.is_nan,
-            is_inf=raw.is_inf, sticky=raw.sticky,
-            rand=getattr(self, "rand", None), rounding=self.rounding, saturate=self.saturate,
-            pipe=pipe,
-        )
+        y = round(m, self.fmt, self.raw, rand=getattr(self, "rand", None),
+                  rounding=self.rounding, saturate=self.saturate, pipe=pipe)
         m.d.comb += self.y.eq(pipe.finish(y))
         return m

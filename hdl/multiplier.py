@@ -17,8 +17,9 @@ from exmy.golden.params import (
 from .arith import chunked_add, cut, tree_multiply
 from .base import Unit
 from .float import (
-    decode_float,
+    decode,
     decode_floats,
+    mul_raw,
     port_shape,
     product_inf,
     product_nan,
@@ -30,7 +31,8 @@ __all__ = ["Multiplier", "IntMultiplier"]
 
 
 def _product_flags(m: Module, a, b) -> tuple[Signal, Signal, Signal]:
-    """The product's sign, NaN and Inf flags (SPEC 3's product rule) as ``s0_`` signals."""
+    """The product's sign, NaN and Inf flags (SPEC 3's product rule) as ``s0_`` signals (fmax
+    mode, where they go through a cut before the product; :func:`mul_raw` builds the same)."""
     sign = Signal(name="s0_sign")
     nan = Signal(name="s0_is_nan")
     inf = Signal(name="s0_is_inf")
@@ -104,19 +106,15 @@ class Multiplier(Unit):
         if self.plan is not None:
             return self._elaborate_fmax(m, pipe)
         # -- decode (subnormals normalised) ------------------------------------------------
-        a = decode_float(m, self.a.as_value(), self.fmt_a, "a")
-        b = decode_float(m, self.b.as_value(), self.fmt_b, "b")
-        # -- significand product: one `*` so Yosys may map it to a DSP ---------------------
-        w = len(a.sig) + len(b.sig)
-        prod = Signal(w, name="s0_product")
-        m.d.comb += prod.eq(a.sig * b.sig)
+        a = decode(m, self.a.as_value(), self.fmt_a, "a")
+        b = decode(m, self.b.as_value(), self.fmt_b, "b")
+        # -- mul_raw: the significand product as one `*` (so Yosys may map it to a DSP), the
+        # exponent (weight of the product's top bit) and the product rule --------------------
         lo = self.fmt_a.emin - self.fmt_a.man_bits + self.fmt_b.emin - self.fmt_b.man_bits - 2
         hi = self.fmt_a.emax + self.fmt_b.emax + 2
-        exp = Signal(range(lo, hi + 1), name="s0_exp")
-        m.d.comb += exp.eq(a.exp + b.exp + 1)  # weight of the product's top bit
-        sign, nan, inf = _product_flags(m, a, b)
+        p = mul_raw(m, a, b, exp_shape=range(lo, hi + 1))
         rand = getattr(self, "rand", None)
-        vals = [prod, exp, sign, nan, inf] + ([rand] if rand is not None else [])
+        vals = [p.sig, p.exp, p.sign, p.is_nan, p.is_inf] + ([rand] if rand is not None else [])
         vals = pipe.stage("product", *vals)
         prod, exp, sign, nan, inf = vals[:5]
         rand = vals[5] if rand is not None else None
