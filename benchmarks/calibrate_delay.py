@@ -829,7 +829,13 @@ def _refit_from_json(argv, no_write: bool) -> int:
     """The fits again from the committed measurements (circuits and unit designs): the tails
     of the families that keep their circuit-only constants."""
     t0 = time.monotonic()
-    old = json.loads(OUT_JSON.read_text())
+    try:
+        old = json.loads(OUT_JSON.read_text())
+        old["measurements"], old["units"], old["choices"], old["fits"]  # noqa: B018
+    except (OSError, ValueError, KeyError) as e:
+        print(f"calibrate_delay.py: error: --from-json needs the measurements in {OUT_JSON} "
+              f"({type(e).__name__}: {e}); run without --from-json to measure", file=sys.stderr)
+        return 2
     rows, units, choices = old["measurements"], old["units"], old["choices"]
     circuit_fits, fits = old["circuit_fits"], old["fits"]
     families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
