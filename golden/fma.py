@@ -87,8 +87,13 @@ def _addend(r, what: str, width) -> tuple[list[np.ndarray], int | np.ndarray]:
     sig = np.asarray(r.sig)
     if sig.dtype.kind not in "iuO":
         raise TypeError(f"add_raw addend {what} must have integer significands, not {sig.dtype}")
-    vals = [int(v) for v in sig.ravel()] if sig.dtype.kind == "O" else sig
-    lo, hi = (int(min(vals)), int(max(vals))) if sig.size else (0, 0)
+    if not sig.size:
+        lo = hi = 0
+    elif sig.dtype.kind == "O":
+        vals = [int(v) for v in sig.ravel()]
+        lo, hi = min(vals), max(vals)
+    else:
+        lo, hi = int(sig.min()), int(sig.max())
     if lo < 0:
         raise ValueError(f"add_raw addend {what} has a negative significand, {lo}")
     longest = hi.bit_length()
