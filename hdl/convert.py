@@ -19,8 +19,8 @@ from exmy.golden.params import (
 from .arith import cut
 from .base import Unit
 from .float import (
+    decode,
     decode_delay,
-    decode_float,
     decode_floats,
     decode_int,
     normalize,
@@ -90,7 +90,7 @@ class Convert(Unit):
         a_bits = self.a.as_value() if isinstance(self.fmt_in, FloatFormat) else self.a
         # -- decode ------------------------------------------------------------------------
         if isinstance(self.fmt_in, FloatFormat):
-            a = decode_float(m, a_bits, self.fmt_in, "a")
+            a = decode(m, a_bits, self.fmt_in, "a")
             sig, exp = a.sig, a.exp
         else:
             a = decode_int(m, a_bits, self.fmt_in, "a")

@@ -71,7 +71,7 @@ from exmy.golden.params import (
 
 from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_level, tree_multiply
 from .base import Unit, unit_builder
-from .float import decode_float, decode_int, normalize, port_shape, round_encode
+from .float import decode, decode_int, normalize, port_shape, round_encode
 from .mac import (
     _acc_to_float,
     _acc_to_float_fine,
@@ -102,7 +102,7 @@ def _decode(m: Module, bits: Value, fmt, name: str) -> _Term:
     if isinstance(fmt, IntFormat):
         d = decode_int(m, bits, fmt, name)
         return _Term(d.sign, d.sig, Const(0, 1), Const(0, 1), Const(0, 1), d.is_zero)
-    d = decode_float(m, bits, fmt, name, normalize_sub=False)
+    d = decode(m, bits, fmt, name, normalize_sub=False)
     span = fmt.emax - fmt.emin
     off = Signal(range(max(span, 1) + 1), name=f"{name}_off")
     m.d.comb += off.eq(d.exp - fmt.emin)
@@ -563,7 +563,7 @@ def _decode_fine(m: Module, bits: Value, fmt, name: str):
         zero = Signal(name=f"{name}_zero")
         m.d.comb += zero.eq(bits == 0)
         return d.sign, d.sig, None, Const(0, 1), Const(0, 1), zero
-    d = decode_float(m, bits, fmt, name, normalize_sub=False)
+    d = decode(m, bits, fmt, name, normalize_sub=False)
     M, E = fmt.man_bits, fmt.exp_bits
     man, fld = bits[:M], bits[M : M + E]
     if not fmt.zero:  # a scale such as E8M0 (no zero, min_exp_field 0): f1 is the offset

@@ -32,8 +32,8 @@ from .arith import cut, tree_multiply
 from .base import Unit, unit_builder
 from .float import (
     Unpacked,
-    decode_float,
-    encode_fields,
+    decode,
+    encode,
     flush_inputs,
     port_shape,
     product_inf,
@@ -99,7 +99,7 @@ _UNPACKED = ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero")
 
 
 def _decode_delay(dm: DelayModel, f: FloatFormat) -> float:
-    """``decode_float`` without subnormal normalization: class flags from the fields, the
+    """``decode`` without subnormal normalization: class flags from the fields, the
     unbiased exponent (a constant subtraction) and the hidden-bit multiplexer."""
     return max(dm.adder(f.exp_bits), dm.logic(f.exp_bits + f.man_bits)) + dm.lut(1)
 
@@ -297,9 +297,9 @@ def fma_datapath(
     floor_out = fc.emin >= fo.emin
 
     # -- decode (raw: subnormals keep their leading zeros, zeros keep exponent emin) ----------
-    da = decode_float(m, a, fa, "a", normalize_sub=False)
-    db = decode_float(m, b, fb, "b", normalize_sub=False)
-    dc = decode_float(m, c, fc, "c", normalize_sub=False)
+    da = decode(m, a, fa, "a", normalize_sub=False)
+    db = decode(m, b, fb, "b", normalize_sub=False)
+    dc = decode(m, c, fc, "c", normalize_sub=False)
     if not fine:
         # -- exact product: one `*` (a DSP when allowed) ------------------------------------
         prod = Signal(wp, name="s0_product")
@@ -745,7 +745,7 @@ def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayMod
     the flush threshold), ``round`` after each alignment shifter level,
     ``rnd_inc`` (the increment decision), ``rnd_add`` (rounded), ``rnd_lzc`` (the flush test
     and the fine count), ``rnd_fine`` (the fine shift and the exponent), then
-    ``encode_fields``' cuts and ``rnd_out``. The same function as ``round_encode``'s
+    ``encode``'s cuts and ``rnd_out``. The same function as ``round_encode``'s
     approximate branch, which stays the one description with an explicit latency."""
     G = granularity
     M = fmt.man_bits
@@ -825,7 +825,7 @@ def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayMod
     (normal, man, e4, zero, sign, is_nan, is_inf) = _stage(
         pipe, "rnd_fine", max(dm.shifter(pk + 1, ceil_log2(G + 1)) + dm.lut(1),
                               dm.adder(ew + 1)), normal, man, e4, zero, sign, is_nan, is_inf)
-    y = encode_fields(
+    y = encode(
         m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero, is_nan=is_nan,
         is_inf=is_inf, rounding=rounding, saturate=saturate, name=name, pipe=pipe, dm=dm)
     return _stage(pipe, "rnd_out", dm.lut(3), y)[0]

@@ -20,7 +20,7 @@ from .arith import cut
 from .base import Unit, unit_builder
 from .float import (
     Unpacked,
-    decode_float,
+    decode,
     port_shape,
     product_inf,
     product_nan,
@@ -151,8 +151,8 @@ class LMul(Unit):
         dm = self.dm
 
         # -- decode: classes from the shared decoder, magnitude fields as bits -------------
-        a = decode_float(m, self.a.as_value(), f, "a", normalize_sub=False)
-        b = decode_float(m, self.b.as_value(), f, "b", normalize_sub=False)
+        a = decode(m, self.a.as_value(), f, "a", normalize_sub=False)
+        b = decode(m, self.b.as_value(), f, "b", normalize_sub=False)
         mag_a = Signal(E + M, name="s0_mag_a")
         mag_b = Signal(E + M, name="s0_mag_b")
         m.d.comb += [mag_a.eq(self.a.as_value()[: E + M]), mag_b.eq(self.b.as_value()[: E + M])]
@@ -228,8 +228,8 @@ class LMul(Unit):
         dm = self.dm
         f, fo = self.fmt, self.fmt_out
         E, M = f.exp_bits, f.man_bits
-        a = decode_float(m, self.a.as_value(), f, "a", normalize_sub=False)
-        b = decode_float(m, self.b.as_value(), f, "b", normalize_sub=False)
+        a = decode(m, self.a.as_value(), f, "a", normalize_sub=False)
+        b = decode(m, self.b.as_value(), f, "b", normalize_sub=False)
         mag_a = self.a.as_value()[: E + M]
         mag_b = self.b.as_value()[: E + M]
         za = Signal(name="s0_a_zero")

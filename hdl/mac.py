@@ -93,7 +93,7 @@ from exmy.golden.params import (
 from .arith import chunked_add, staged_lzc, staged_shift_left, tree_multiply
 from .base import Unit, unit_builder
 from .float import (
-    decode_float,
+    decode,
     normalize,
     port_shape,
     product_inf,
@@ -1000,8 +1000,8 @@ class MAC(Unit):
         v = self._inputs(m, st)
 
         # -- decode: class flags; significand with the hidden bit; exponent field ----------
-        da = decode_float(m, v["a"], fa, "a", normalize_sub=False)
-        db = decode_float(m, v["b"], fb, "b", normalize_sub=False)
+        da = decode(m, v["a"], fa, "a", normalize_sub=False)
+        db = decode(m, v["b"], fb, "b", normalize_sub=False)
         wmax = max(fa.width, fb.width)
         if fm and self.multiplier != "lmul" and p.has_flags:
             # fmax mode: a fine cut after each operand's class flags (the special-value test
@@ -1243,8 +1243,8 @@ class MAC(Unit):
         v = self._inputs(m, st)
 
         # -- decode (subnormals normalised) and the exact product --------------------------
-        da = decode_float(m, v["a"], fa, "a")
-        db = decode_float(m, v["b"], fb, "b")
+        da = decode(m, v["a"], fa, "a")
+        db = decode(m, v["b"], fb, "b")
         pw = fa.sig_bits + fb.sig_bits
         prod = Signal(pw, name="s0_product")  # leading one at pw-1 or pw-2 (or 0)
         m.d.comb += prod.eq(da.sig * db.sig)
@@ -1270,7 +1270,7 @@ class MAC(Unit):
 
         # -- the loop: acc decoded, the product as the other addend ------------------------
         acc = Signal(fc.width, name="acc_reg")
-        dc = decode_float(m, acc, fc, "c")
+        dc = decode(m, acc, fc, "c")
         valid, clear = x["valid"], x["clear"]
         # valid=0 makes the product +0; clear makes acc "absent" (a zero whose sign is the
         # product's, so a -0 product loads -0 and clear with valid=0 loads +0)
