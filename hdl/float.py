@@ -227,7 +227,7 @@ decode_float = decode
 
 
 def mul_raw(m: Module, a: Unpacked, b: Unpacked, *, exp_shape, sig: Value | None = None,
-            names: dict[str, str] | None = None) -> Unpacked:
+            names: dict[str, str] | None = None, stmts: list | None = None) -> Unpacked:
     """The exact product of two decoded operands (:func:`decode`): the stage after decode
     (golden twin: ``exmy.golden.mul_raw``), in the datapath's convention.
 
@@ -240,7 +240,9 @@ def mul_raw(m: Module, a: Unpacked, b: Unpacked, *, exp_shape, sig: Value | None
     and Inf lanes: the flags). ``names``: a Signal name per field (``sig``, ``exp``, ``sign``,
     ``is_nan``, ``is_inf``, ``is_zero``); the default names the multiplier's ``s0_product``,
     ``s0_exp``, ``s0_sign``, ``s0_is_nan`` and ``s0_is_inf`` and leaves ``is_zero`` an
-    expression; a field missing from ``names`` stays an expression (no signal)."""
+    expression; a field missing from ``names`` stays an expression (no signal). ``stmts``: a
+    list that takes the flag signals' assignments instead of ``m`` (the caller adds them
+    with its own, keeping its statement order and so its Verilog)."""
     if names is None:
         names = {"sig": "s0_product", "exp": "s0_exp", "sign": "s0_sign",
                  "is_nan": "s0_is_nan", "is_inf": "s0_is_inf"}
@@ -259,15 +261,17 @@ def mul_raw(m: Module, a: Unpacked, b: Unpacked, *, exp_shape, sig: Value | None
     exprs = {"sign": a.sign ^ b.sign, "is_nan": nan, "is_zero": a.is_zero | b.is_zero}
     exprs["is_inf"] = product_inf(a, b, flags["is_nan"] if flags["is_nan"] is not None else nan)
     out = {}
-    stmts = []
+    flag_stmts = []
     for f in ("sign", "is_nan", "is_inf", "is_zero"):
         if flags[f] is not None:
-            stmts.append(flags[f].eq(exprs[f]))
+            flag_stmts.append(flags[f].eq(exprs[f]))
             out[f] = flags[f]
         else:
             out[f] = exprs[f]
-    if stmts:
-        m.d.comb += stmts
+    if stmts is not None:
+        stmts += flag_stmts
+    elif flag_stmts:
+        m.d.comb += flag_stmts
     return Unpacked(sig=sig, exp=exp, **out)
 
 

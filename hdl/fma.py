@@ -35,9 +35,8 @@ from .float import (
     decode,
     encode,
     flush_inputs,
+    mul_raw,
     port_shape,
-    product_inf,
-    product_nan,
     round_align_max,
     round_approximate,
     round_standard,
@@ -301,9 +300,7 @@ def fma_datapath(
     db = decode(m, b, fb, "b", normalize_sub=False)
     dc = decode(m, c, fc, "c", normalize_sub=False)
     if not fine:
-        # -- exact product: one `*` (a DSP when allowed) ------------------------------------
-        prod = Signal(wp, name="s0_product")
-        m.d.comb += prod.eq(da.sig * db.sig)
+        prod = None  # (mul_raw below builds the product: one `*`, a DSP when allowed)
     else:
         # the operands' trailing zeros beside the decoder (for the alignment's sticky bit),
         # then the product: one `*` if the model says it fits the period of ``fmax``, else a
@@ -342,24 +339,24 @@ def fma_datapath(
         tz_a, tz_b, tz_c = flat["tz_a"], flat["tz_b"], flat["tz_c"]
     tp_lo, tp_hi = fa.emin + fb.emin + 1, fa.emax + fb.emax + 3
     tc_lo, tc_hi = fc.emin, fc.emax + 1
-    t_prod = Signal(_range(tp_lo, tp_hi), name="s0_prod_top")  # weight of the product's top bit
-    m.d.comb += t_prod.eq(da.exp + db.exp + 1)
+    # -- mul_raw: the exact product (the golden twin's mul_raw), the sum's first addend ------
+    flag_stmts = []
+    pr = mul_raw(m, da, db, sig=prod, exp_shape=_range(tp_lo, tp_hi),
+                 names={"sig": "s0_product", "exp": "s0_prod_top", "sign": "s0_prod_sign",
+                        "is_zero": "s0_prod_zero"}, stmts=flag_stmts)
+    prod, t_prod, sign_p, zero_p = pr.sig, pr.exp, pr.sign, pr.is_zero  # t: top bit's weight
     # trailing zeros of the product (the sum of the operands': beside the multiplier, not
     # after it) and of c, for the alignment's sticky bit; a zero counts as its full width
     tz_p = Signal(range(wp + 1), name="s0_prod_tz")
     if not fine:
         tz_a = _trailing_zeros(m, da.sig, "s0_a_tz")
         tz_b = _trailing_zeros(m, db.sig, "s0_b_tz")
-    sign_p = Signal(name="s0_prod_sign")
-    zero_p = Signal(name="s0_prod_zero")
     nan = Signal(name="s0_is_nan")
     inf = Signal(name="s0_is_inf")
     inf_sign = Signal(name="s0_inf_sign")
-    nan_p = product_nan(da, db)
-    inf_p = product_inf(da, db, nan_p)
+    nan_p, inf_p = pr.is_nan, pr.is_inf
     m.d.comb += [
-        sign_p.eq(da.sign ^ db.sign),
-        zero_p.eq(da.is_zero | db.is_zero),
+        *flag_stmts,
         tz_p.eq(Mux(zero_p, wp, tz_a + tz_b)),
         nan.eq(nan_p | dc.is_nan | (inf_p & dc.is_inf & (sign_p ^ dc.sign))),
         inf.eq((inf_p | dc.is_inf) & ~nan),
