@@ -22,7 +22,7 @@ golden model gives every value):
 1. every (a, b) pair of the two formats, shuffled, with valid=1, when the pair space is at
    most 2**16 (otherwise corner x corner), clears at random (some back to back);
 2. runs that reach the accumulator's designed range: for each sign, a clear and then
-   ``safe_depth + 2`` worst-case products of that sign (capped at n/8 cycles), so the run
+   ``safe_depth + 2`` worst-case products of that sign (capped at n/4 cycles), so the run
    ends two products past the safe count (wrap, or clamp with saturate_acc); then a long
    run without clear of random large products of random sign;
 3. special values: corner operands (NaN, ±Inf, zeros) with clears every few cycles, so the
@@ -153,7 +153,7 @@ def _mac_stream(comp, n, rng, pairs) -> tuple[dict, bool, Coverage]:
 
     # 2. runs to the designed range (and two products past it), then a long mixed run
     p = comp.mac_params
-    run = int(min(p.safe_depth + 2, max(n // 8, 64)))
+    run = int(min(p.safe_depth + 2, max(n // 4, 64)))
     for x, y in extreme_operands(comp):
         clear = np.zeros(run, np.uint8)
         clear[0] = 1

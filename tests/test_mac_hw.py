@@ -434,6 +434,26 @@ def test_hw_stream(name, latency, simulator, tmp_path):
     assert_ok(res)
 
 
+@pytest.mark.parametrize("name", ["int8", "uint4-int4", "e4m3fn-out", "e5m2-flags"])
+def test_stream_runs_reach_the_designed_range(name):
+    """At the default tier's stream length every same-sign run of worst-case products goes two
+    products past the accumulator's designed range (``safe_depth``), INT8's 16,383 included."""
+    from exmy.sim.check_mac import extreme_operands, mac_stream
+
+    comp = _make(*CONFIGS[name], 1)
+    inputs, _ = mac_stream(comp, N_CYCLES, np.random.default_rng(11))
+    a, b, clear = inputs["a"], inputs["b"], inputs["clear"]
+    want = comp.mac_params.safe_depth + 2
+    for x, y in extreme_operands(comp):
+        starts = np.flatnonzero((a == x) & (b == y) & (clear == 1))
+        longest = 0
+        for s0 in starts:
+            later_clear = (clear[s0:] == 1) & (np.arange(len(a) - s0) > 0)
+            stop = np.flatnonzero((a[s0:] != x) | (b[s0:] != y) | later_clear)
+            longest = max(longest, int(stop[0]) if len(stop) else len(a) - s0)
+        assert longest >= want, (name, hex(x), hex(y), longest, want)
+
+
 def test_hw_stream_float_acc(tmp_path):
     """bfloat16 accumulator at latencies 1 and 3 on both simulators: one test, because the
     golden float-accumulator model steps one cycle at a time (the expected outputs do not
