@@ -43,7 +43,7 @@ import numpy as np
 from .core import Raw, check_encodings, decode, encode
 from .format import CATALOG, FloatFormat, IntFormat, catalog_formats, parse_format
 from .lmul import lmul_raw
-from .ops import check_rounding_options, multiply_raw
+from .ops import check_rounding_options, mul_raw
 
 # the widths and parameter checks live in .params (shared with exmy.hdl); re-exported here
 from .params import (
@@ -113,7 +113,7 @@ def _lmul_product(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
 #: its largest product (the adder's carry may reach the next binade) can exceed
 #: ``max_finite**2``; it is accumulated unbounded, never turned into Inf.
 MULTIPLIERS: dict[str, ProductModel] = {
-    "exact": ProductModel("exact", multiply_raw, partial(product_geometry, "exact")),
+    "exact": ProductModel("exact", mul_raw, partial(product_geometry, "exact")),
     "lmul": ProductModel("lmul", _lmul_product, partial(product_geometry, "lmul")),
 }
 assert tuple(MULTIPLIERS) == MULTIPLIER_NAMES
@@ -435,7 +435,7 @@ def _add_raw_exact(x: Raw, y: Raw) -> Raw:
 
 def _fma_raw(prod: Raw, c: Raw) -> Raw:
     """The FMA before its one rounding: the exact ``a*b + c`` (SPEC 3 'fma'). A stand-in for
-    golden/fma.py's ``fma``: ``encode(_fma_raw(multiply_raw(a, b), decode(c)), fmt_out)`` is
+    golden/fma.py's ``fma``: ``encode(_fma_raw(mul_raw(a, b), decode(c)), fmt_out)`` is
     the FMA definition, and a test can pin the two equal once that module exists."""
     return _add_raw_exact(prod, c)
 
@@ -487,7 +487,7 @@ def float_acc_mac(
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)
     rnd = r[0].astype(np.uint64) if r else None
     n = len(a)
-    prod = multiply_raw(a, b, fmt_a, fmt_b)
+    prod = mul_raw(a, b, fmt_a, fmt_b)
     kw = {"rounding": rounding, "saturate": saturate, "rand_bits": rand_bits or 0}
     out = np.zeros(n, dtype=np.uint64)
     acc = np.zeros(1, dtype=np.uint64)  # +0 in every format with a zero

@@ -300,7 +300,7 @@ def _fine(pipe) -> bool:
 
 
 def decode_delay(dm, fmt: FloatFormat) -> float:
-    """Delay (ns, delay model ``dm``) of :func:`decode_float` without subnormal normalisation:
+    """Delay (ns, delay model ``dm``) of :func:`decode` without subnormal normalisation:
     the class flags (a function of the exponent and mantissa fields) and the unbiased
     exponent (an adder, then the zero/subnormal multiplexer)."""
     E, M = fmt.exp_bits, fmt.man_bits
@@ -310,7 +310,7 @@ def decode_delay(dm, fmt: FloatFormat) -> float:
 def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
                   carry: dict | None = None, delay_in: float = 0.0,
                   normalize_sub: bool = True):
-    """:func:`decode_float` of several operands side by side (``operands``: a list of
+    """:func:`decode` of several operands side by side (``operands``: a list of
     ``(bits, fmt, name)``), with a fine cut point in fmax mode: ``"dec_class"`` after the
     field tests (exponent all ones / zero, mantissa non-zero / all ones in groups, exponent
     minus bias) and, beside them, the subnormal shift amounts (leading-zero counts); the
@@ -318,11 +318,11 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
     cut). ``carry``: other values still
     needed later. Returns ``(unpacked list, carry, delay)``: ``delay`` (ns) is the logic
     after the last cut. With an explicit latency (or no pipe) this is exactly
-    :func:`decode_float` per operand."""
+    :func:`decode` per operand."""
     dm = dm or delay_model("ecp5")
     carry = dict(carry or {})
     if not _fine(pipe):
-        ups = [decode_float(m, bits, fmt, name, normalize_sub=normalize_sub)
+        ups = [decode(m, bits, fmt, name, normalize_sub=normalize_sub)
                for bits, fmt, name in operands]
         return ups, carry, delay_in
     # -- field tests (wide ORs in groups of k*k bits, finished after the cut) -----------
@@ -362,7 +362,7 @@ def decode_floats(m: Module, operands, *, pipe: Pipeline | None = None, dm=None,
             nz, ones = nz | vals[f"{i}nz{n}"], ones & vals[f"{i}ones{n}"]
         flags = {"top": vals[f"{i}top"], "sub": vals[f"{i}sub"], "ebias": vals[f"{i}ebias"],
                  "man_nz": nz, "man_ones": ones}
-        up = decode_float(m, bits, fmt, name, normalize_sub=False, flags=flags)
+        up = decode(m, bits, fmt, name, normalize_sub=False, flags=flags)
         ups.append(up)
         d1 = max(d1, dm.lut(2) + (dm.lut(1) if len(parts) > 3 else 0.0))
         if f"{i}sa" in vals:  # computed before the cut
@@ -462,7 +462,7 @@ def round_standard(m: Module, fmt: FloatFormat, **raw) -> Signal:
 
     Value: ``(-1)**sign * (sig + delta) * 2**(exp - (W-1))`` with the leading one at bit W-1
     or W-2 (or sig = 0), ``sticky`` iff 0 < delta < 1, ``is_nan`` / ``is_inf`` overriding.
-    One rounding per ``rounding`` (stochastic reads ``rand``), then :func:`encode_fields`.
+    One rounding per ``rounding`` (stochastic reads ``rand``), then :func:`encode`.
     ``exact=True`` (the value is known to be representable) drops the increment logic.
     ``pipe``'s cut ``"round"`` registers after the subnormal alignment."""
     other = [k for k in _CONTRACT_ARGS if k in raw]
@@ -602,7 +602,7 @@ def round_encode(
     normalisation, sticky of the bits that can never be kept), ``rnd_dist`` (distance to the
     subnormal grid), ``shift_level`` (one per alignment shifter level), ``round`` (aligned),
     ``rnd_inc`` (the increment decision), ``add_chunk`` (the increment's adder in chunks of
-    ``add_chunk`` bits, if given), ``rnd_add`` (rounded), ``encode`` (:func:`encode_fields`)
+    ``add_chunk`` bits, if given), ``rnd_add`` (rounded), ``encode`` (:func:`encode`)
     and ``rnd_out`` (the encoding, so the caller's logic after the rounder starts from 0 ns).
     ``dm`` is the delay model the cuts are annotated with (default ecp5's), ``delay_in`` the
     delay (ns) of the caller's logic since its last cut. With an explicit latency the rounder
