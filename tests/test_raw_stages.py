@@ -338,18 +338,19 @@ def test_decode_matches_golden_decode(fmt, normalize_sub):
 
 
 class _MulRaw(wiring.Component):
-    """``a``, ``b`` -> decode (no subnormal normalisation) -> mul_raw -> as_raw -> ``raw``."""
+    """``a``, ``b`` -> decode -> mul_raw -> as_raw -> ``raw``."""
 
-    def __init__(self, fa, fb):
-        self.fa, self.fb = fa, fb
+    def __init__(self, fa, fb, normalize_sub=False):
+        self.fa, self.fb, self.normalize_sub = fa, fb, normalize_sub
         self.layout = RawLayout(fa.sig_bits + fb.sig_bits, EW)
         super().__init__({"a": In(fa.width), "b": In(fb.width), "raw": Out(self.layout)})
 
     def elaborate(self, platform):
         m = Module()
-        a = hw_decode(m, self.a, self.fa, "a", normalize_sub=False)
-        b = hw_decode(m, self.b, self.fb, "b", normalize_sub=False)
-        lo, hi = self.fa.emin + self.fb.emin - 1, self.fa.emax + self.fb.emax + 3
+        a = hw_decode(m, self.a, self.fa, "a", normalize_sub=self.normalize_sub)
+        b = hw_decode(m, self.b, self.fb, "b", normalize_sub=self.normalize_sub)
+        lo = self.fa.emin - self.fa.man_bits + self.fb.emin - self.fb.man_bits - 2
+        hi = self.fa.emax + self.fb.emax + 3
         p = hw_mul_raw(m, a, b, exp_shape=range(lo, hi + 1))
         m.d.comb += self.raw.eq(hw_as_raw(m, p, self.layout, "p_raw"))
         return m
@@ -361,13 +362,13 @@ MUL_PAIRS = [("e2m1fn", "e4m3"), ("e3m2fn", "e2m3fn"), ("e2m1fn", "e4m3fnuz"),
 MUL_PAIRS_8BIT = [("e4m3", "e5m2"), ("e4m3fn", "e4m3fnuz"), ("e5m2fnuz", "e3m4")]
 
 
-def _mul_raw_check(fa, fb):
+def _mul_raw_check(fa, fb, normalize_sub=False):
     fa, fb = parse_format(fa), parse_format(fb)
     a, b = np.meshgrid(np.arange(1 << fa.width), np.arange(1 << fb.width))
     a, b = a.ravel(), b.ravel()
-    dut = _MulRaw(fa, fb)
+    dut = _MulRaw(fa, fb, normalize_sub)
     got = _raw_fields(dut.layout, _simulate(dut, {"a": a, "b": b}, ["raw"])["raw"])
-    _check_raw(got, mul_raw(a, b, fa, fb), exact_fields=True)
+    _check_raw(got, mul_raw(a, b, fa, fb), exact_fields=not normalize_sub)
 
 
 @pytest.mark.parametrize("fa, fb", MUL_PAIRS + MUL_PAIRS_8BIT)
@@ -377,11 +378,18 @@ def test_mul_raw_matches_golden_mul_raw(fa, fb):
     _mul_raw_check(fa, fb)
 
 
+@pytest.mark.parametrize("fa, fb", MUL_PAIRS)
+def test_mul_raw_of_normalised_operands_matches_golden_mul_raw(fa, fb):
+    """The Multiplier's form (subnormal operands normalised by decode): the same value."""
+    _mul_raw_check(fa, fb, normalize_sub=True)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("normalize_sub", [False, True])
 @pytest.mark.parametrize("fa, fb", [("e5m2", "e5m2"), ("e4m3", "e4m3fn"), ("e3m4", "e3m4"),
                                     ("e4m3-u", "e5m2fnuz")])
-def test_mul_raw_matches_golden_mul_raw_more_pairs(fa, fb):
-    _mul_raw_check(fa, fb)
+def test_mul_raw_matches_golden_mul_raw_more_pairs(fa, fb, normalize_sub):
+    _mul_raw_check(fa, fb, normalize_sub)
 
 
 class _Encode(wiring.Component):
