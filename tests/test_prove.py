@@ -250,12 +250,12 @@ def test_mac_with_y_fmax(prove_tools, tmp_path):
     than the reference's, so its delay line is that much longer (per-output delays)."""
     from exmy.hdl.mac import MAC
 
-    unit = MAC("e4m3fn", fmt_out="e4m3fn", fmax=60)
+    unit = MAC("e4m3fn", fmt_out="e4m3fn", fmax=70)
     unit._MustUse__silence = True
     d_acc = unit.latency - 1  # the reference: the latency-1 MAC, y combinational from acc
     d_y = d_acc + unit.y_latency
     assert d_y > d_acc  # the point of the test: y lags acc here
-    res = prove_unit("mac", {"a": "e4m3fn", "out": "e4m3fn", "fmax": 60}, tmp_path / "w")
+    res = prove_unit("mac", {"a": "e4m3fn", "out": "e4m3fn", "fmax": 70}, tmp_path / "w")
     assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
     assert res.method == "induction" and res.delay == d_acc and res.gate == d_y
     assert res.depth == res.gate + 2
