@@ -122,7 +122,9 @@ class DelayModel:
 
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
 #: docs/results/delay_model.md and .json): ice40 on its calibration circuits and unit designs
-#: together, ecp5 and gowin on the circuits alone; xilinx: published 7-series figures
+#: together; ecp5 on the circuits, its knee and floor on the unit designs (fit_tails) and its
+#: t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the circuits
+#: alone; xilinx: published 7-series figures
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.55, t_floor=2.7, t_chain=1.44),
