@@ -874,4 +874,6 @@ def _write(families, rows, circuit_fits, fits, units, choices, cmd, seconds, no_
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _report import run_main  # benchmarks/_report.py: one error line, Ctrl-C kept points
+
+    run_main("calibrate_delay", main)
