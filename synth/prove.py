@@ -594,8 +594,8 @@ def _pipeline_proof(pports: dict, delay: int, work: Path, tools, name: str,
         if failed == "outputs":
             return _failed(result, text, pports, _differ(dropped, "not cut") if dropped else "")
         # a cut net differs (the outputs may still agree) or has no verdict: prove without it
-        name = pairs.pop(int(failed[3:]))[1]
-        dropped.append(name if verdict == "FAIL" else f"{name} (no verdict)")
+        cut = pairs.pop(int(failed[3:]))[1]
+        dropped.append(cut if verdict == "FAIL" else f"{cut} (no verdict)")
     note = _differ(dropped, "no cut") if dropped else ""
     verdict, text = _equivalent(tools, work, "equivalence.log", (
         f"read_json combinational.json; read_verilog {_R}.v; proc; "

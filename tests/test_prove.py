@@ -99,6 +99,7 @@ def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
     unit, opts = case
     res = _prove(unit, opts, None, tmp_path)
     assert res.method == "pipeline" and res.delay >= 2
+    assert res.name.startswith(unit.replace("-", "_") + "_"), res.line()
 
 
 @pytest.mark.parametrize("case", [("multiplier", {"a": "e4m3fn", "out": "e4m3fn"}, 2),
