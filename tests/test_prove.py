@@ -8,7 +8,7 @@ units are also proven by k-induction so that path stays covered for them.
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
 2-4, against the latency-1 MAC), the bfloat16 and float16 FMAs at latencies 1-4, and every
 placement issue 13's table asks for (``--fmax``), the 16-bit ones included (cut at the product:
-3-35 s each).
+3-35 s each), and the MXFP8 block dot product at 150 MHz (NVFP4's in the slow tier).
 """
 
 from __future__ import annotations
@@ -99,6 +99,20 @@ def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
     res = _prove(unit, opts, None, tmp_path)
     assert res.method == "pipeline" and res.delay >= 2
     assert res.name.startswith(unit.replace("-", "_") + "_"), res.line()
+
+
+@pytest.mark.parametrize("opts", [
+    {"elem": "e4m3fn", "block": 32, "fmax": 150},
+    pytest.param({"elem": "e2m1fn", "block": 16, "scale": "e4m3fn", "fmax": 150},
+                 marks=pytest.mark.slow),
+], ids=["mxfp8-e4m3fn-k32-f150", "nvfp4-f150"])
+def test_mx_dot_placement_equals_reference(prove_tools, opts, tmp_path):
+    """The block dot products at docs/results/mx_dot.md's 150 MHz placements (latencies 20 and
+    18): MXFP8 E4M3FN k = 32 (about 40 CPU-s) and, slow tier, NVFP4 (about 105 CPU-s: no cut
+    applies, the whole netlists go through ABC's SAT sweeping)."""
+    res = _prove("mx-dot", opts, None, tmp_path)
+    assert res.method == "pipeline" and res.delay >= 10
+    assert res.name.startswith("mx_dot_"), res.line()
 
 
 @pytest.mark.parametrize("case", [("multiplier", {"a": "e4m3fn", "out": "e4m3fn"}, 2),
