@@ -165,7 +165,8 @@ def find_prove_tools() -> dict[str, str]:
 class ProofResult:
     """One proof: ``status`` is ``"PASS"``, ``"FAIL"`` (a counterexample from reset: ``trace``
     is its VCD) or ``"UNKNOWN"`` (the base case holds to ``depth`` but the induction step
-    failed: a larger depth may prove it; ``trace`` is the induction trace)."""
+    failed: a larger depth may prove it; ``trace`` is the induction trace; or, with
+    ``timed_out``, the time limit ran out first)."""
 
     name: str
     status: str
@@ -180,6 +181,7 @@ class ProofResult:
     method: str = "induction"
     counterexample: dict[str, int] | None = None
     note: str = ""
+    timed_out: bool = False
 
     @property
     def passed(self) -> bool:
@@ -201,8 +203,10 @@ class ProofResult:
         if self.status == "PASS":
             return head
         what = f" (outputs {', '.join(self.failed_ports)} differ)" if self.failed_ports else ""
-        hint = "; the induction step failed: try a larger --induction-depth" if (
-            self.status == "UNKNOWN") else ""
+        hint = ""
+        if self.status == "UNKNOWN":
+            hint = ("; no verdict: the time limit ran out" if self.timed_out
+                    else "; the induction step failed: try a larger --induction-depth")
         trace = f"; trace {self.trace}" if self.trace else ""
         return head + what + hint + trace
 
@@ -783,19 +787,20 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
         port = asserts.get(int(m.group(1)))
         if port is not None and port not in failed:
             failed.append(port)
-    trace = None
+    trace, timed_out = None, False
     engine = work / "proof" / "engine_0"
     if status == "FAIL":
         trace = engine / "trace.vcd"
     elif status in ("UNKNOWN", "TIMEOUT"):
-        trace = engine / "trace_induct.vcd"
-        status = "UNKNOWN"
+        trace = engine / "trace_induct.vcd" if status == "UNKNOWN" else None
+        timed_out, status = status == "TIMEOUT", "UNKNOWN"
     if trace is not None and not trace.is_file():
         trace = None
     return ProofResult(
         name=name, status=status, seconds=seconds, depth=depth,
         delay=delay, gate=gate, workdir=work, trace=trace,
         failed_ports=tuple(failed) if status != "PASS" else (), log_tail=tail, note=note,
+        timed_out=timed_out,
     )
 
 

@@ -364,6 +364,15 @@ def test_miter_per_output_delays():
         miter_verilog(ports, ports, {"acc": 1}, 1)
 
 
+def test_induction_time_limit(prove_tools, tmp_path):
+    """k-induction stopped by the time limit says so (SymbiYosys' TIMEOUT), not that the
+    induction step failed: the E4M3FN MAC at latency 4 takes about 10 s."""
+    res = prove_unit("mac", {"a": "e4m3fn", "latency": 4}, tmp_path / "w", timeout=1)
+    assert res.status == "UNKNOWN" and res.timed_out and res.trace is None, res.line()
+    assert res.line().endswith("k-induction depth 5; no verdict: the time limit ran out"), (
+        res.line())
+
+
 def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
     """A latency-2 INT8 MAC whose registered product stage lets ``clear`` through a cycle
     early: the stateful proof (from reset on) fails."""
