@@ -407,8 +407,9 @@ _ABC_SCRIPTS = ("strash\ncollapse -B 60000\nstrash\nmap\n", "strash\niprove\nmap
 #: ``None``: no ABC): BDDs under the small limit, plain SAT for at most 20 s (refutes a net
 #: that differs, which ABC took minutes to), then BDDs under a larger limit for at most 180 s
 #: (an 11x11 tree against ``*``: 7 s under 2M nodes; ``iprove`` had no verdict in 20 minutes).
-#: No verdict from any step: the cut is dropped (the float16 multiplier's product, whose
-#: operands are normalised by a shifter first, takes the larger BDDs past any limit).
+#: No verdict from any step: the cut is dropped (so was the float16 multiplier's product before
+#: its normalised significands were cut too: a shifter in front of the tree took the larger
+#: BDDs past their limit; the block dot products' sums are not cut for the same reason).
 _ABC_CUT_SCRIPTS = (_ABC_SCRIPTS[0], (None, 20.0),
                     ("strash\ncollapse -B 2000000\nstrash\nmap\n", 180.0))
 
