@@ -43,6 +43,9 @@ def add_parser(sub):
                    help="auto (default): for a stateless unit, check that the netlist is a "
                    "balanced pipeline and prove it combinationally equal to the reference "
                    "(ABC + Yosys sat), else k-induction; pipeline, induction: only that one")
+    p.add_argument("--no-cuts", dest="cuts", action="store_false",
+                   help="pipeline method: compare the whole netlists at once instead of in "
+                   "steps cut at the significands and the product (slower: for comparisons)")
     p.add_argument("--timeout", type=_positive, metavar="S",
                    help="give up after S seconds (verdict UNKNOWN)")
     p.add_argument("--workdir", metavar="DIR",
@@ -62,7 +65,7 @@ def run(args) -> int:
     find_prove_tools()  # a missing tool is an error before any work
     try:
         result = prove_unit(args.unit, options, workdir, depth=args.proof_depth,
-                            timeout=args.timeout, method=args.method)
+                            timeout=args.timeout, method=args.method, cuts=args.cuts)
     except RuntimeError as exc:
         if type(exc).__name__ == "ToolNotFoundError":
             raise

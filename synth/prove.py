@@ -560,7 +560,7 @@ def _yosys(tools, work: Path, log: str, script: str, deadline: float | None,
 
 
 def _pipeline_proof(pports: dict, delay: int, work: Path, tools, name: str,
-                    timeout: float | None) -> ProofResult | str:
+                    timeout: float | None, cuts: bool = True) -> ProofResult | str:
     """The pipeline method (module docstring): a :class:`ProofResult`, or the reason the
     pipelined netlist is not a balanced pipeline (no verdict: another method must decide)."""
     t0 = time.monotonic()
@@ -587,7 +587,7 @@ def _pipeline_proof(pports: dict, delay: int, work: Path, tools, name: str,
     comb = _unregistered(module)
     (work / "combinational.json").write_text(json.dumps({"modules": {"exmy_flat": comb}}))
     rmod = json.loads((work / "reference.json").read_text())["modules"][_R]
-    pairs = _cut_pairs(comb, rmod)
+    pairs = _cut_pairs(comb, rmod) if cuts else []
     dropped: list[str] = []
     while pairs:
         verdict, text, failed = _cut_proof(comb, rmod, pairs, pports, work, tools, deadline)
@@ -695,7 +695,7 @@ def _cut_proof(comb: dict, rmod: dict, pairs, pports: dict, work: Path, tools,
 
 def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
           depth: int | None = None, timeout: float | None = None,
-          method: str = "auto") -> ProofResult:
+          method: str = "auto", cuts: bool = True) -> ProofResult:
     """Prove ``pipelined`` equal to ``reference`` delayed by the difference of their
     ``latency`` attributes (see the module docstring for the claim).
 
@@ -714,6 +714,9 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
         ``"auto"`` (default): the pipeline method when the reference is combinational and the
         pipelined netlist is balanced, else k-induction; ``"pipeline"``, ``"induction"``: only
         that one (see the module docstring).
+    cuts : bool
+        The pipeline method's cuts (module docstring); ``False`` compares the whole netlists
+        at once (for comparisons: benchmarks/prove_time.py).
 
     Raises
     ------
@@ -763,7 +766,7 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     name = name or f"{pipelined.module_name}"
     note = ""
     if method != "induction" and reference.latency == 0:
-        outcome = _pipeline_proof(pports, delay, work, tools, name, timeout)
+        outcome = _pipeline_proof(pports, delay, work, tools, name, timeout, cuts)
         if isinstance(outcome, ProofResult):
             return outcome
         if method == "pipeline":
@@ -825,7 +828,7 @@ def reference_unit(unit: str, options: dict):
 
 def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
                depth: int | None = None, timeout: float | None = None,
-               keep: bool = False, method: str = "auto") -> ProofResult:
+               keep: bool = False, method: str = "auto", cuts: bool = True) -> ProofResult:
     """Build ``unit`` from CLI-style ``options`` (``latency`` required) and its reference
     (:func:`reference_unit`) and :func:`prove` them equal.
 
@@ -860,7 +863,7 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
     work = Path(tempfile.mkdtemp(prefix="exmy-prove-")) if temp else Path(workdir)
     try:
         result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout,
-                       method=method)
+                       method=method, cuts=cuts)
     except KeyboardInterrupt:
         if temp and not keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -291,6 +291,17 @@ def test_undecided_cuts_fall_back(prove_tools, tmp_path, monkeypatch):
         res.note)
 
 
+def test_no_cuts(prove_tools, capsys):
+    """``--no-cuts``: the same proof with the whole netlists compared at once (no cut note)."""
+    argv = ["prove", "multiplier", "--a", "bfloat16", "--out", "bfloat16", "--latency", "2"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "combinational equivalence (cut at a_sig, b_sig, s0_product)")
+    assert main([*argv, "--no-cuts"]) == 0
+    assert capsys.readouterr().out.strip().endswith("s, balanced pipeline + combinational "
+                                                     "equivalence")
+
+
 def test_balance_depths():
     """The balance check on hand-written netlists (Yosys JSON): balanced, mixed depths, an
     output at the wrong depth, a loop, a cell with state other than $dff."""
