@@ -63,22 +63,22 @@ values). A netlist that is not balanced is not a verdict: ``auto`` then runs k-i
 finds the counterexample of a real misplacement. Yosys' own ``sat -timeout`` is not used: in
 the WASI build it reports SUCCESS when the time runs out; the time limit is the subprocess's.
 
-Cuts. (2) alone did not finish for the float16 FMA (an 11x11 tree of adders against ``*``
-inside the whole FMA: no verdict in 1500 s), so where both netlists carry the nets of
-:data:`_CUT_NETS` (the significands a product reads, and the product), (2) is proven in
-steps. Cut net ``k``: in both netlists the cells that read a cut net ``j`` read a free input
-``c_j`` instead, and ABC and ``sat`` prove net ``k`` equal in the two for all inputs and all
-``c`` (the product becomes a tree against ``*`` on free operands, whatever normalises
-them: BDDs under a larger node limit, 7 s for 11x11). Then the outputs, with the reference's
-readers of each cut net reading the pipelined netlist's net. Sound: with ``c`` set to the
-pipelined unit's own cut values ``p``, each proven equality says ``p_k = R_k(in, p)``, where
-``R_k(in, c)`` is the substituted reference's net ``k``; the reference is acyclic, so its
+Cuts. (2) alone does not finish for the float16 FMA and multiplier (an 11x11 tree of adders
+against ``*`` inside the whole unit; times in docs/results/prove_time.md), so where both
+netlists carry the nets of :data:`_CUT_NETS` (the significands a product reads, and the
+product), (2) is proven in steps. Cut net ``k``: in both netlists the cells that read a cut net
+``j`` read a free input ``c_j`` instead, and ABC and ``sat`` prove net ``k`` equal in the two
+for all inputs and all ``c`` (the product becomes a tree against ``*`` on free operands,
+whatever normalises them: BDDs under a larger node limit decide it). Then the outputs, with the
+reference's readers of each cut net reading the pipelined netlist's net. Sound: with ``c`` set
+to the pipelined unit's own cut values ``p``, each proven equality says ``p_k = R_k(in, p)``,
+where ``R_k(in, c)`` is the substituted reference's net ``k``; the reference is acyclic, so its
 equations ``r_k = R_k(in, r)`` have one solution, its own cut values: ``p = r``. The outputs'
 substitution then changes nothing, and its proven equality is the original outputs' (whatever
-order the cut nets come in either netlist). A cut net not proven equal (it may differ only
-for ``c`` no input produces, or what it feeds may hide a real difference), or one no step
-decides within its cap, is no verdict: the proof drops that cut and tries the rest, and with
-none left compares the whole netlists as above.
+order the cut nets come in either netlist). A cut net not proven equal (it may differ only for
+``c`` no input produces, or what it feeds may hide a real difference), or one no step decides
+within its cap, is no verdict: the proof drops that cut and tries the rest, and with none left
+compares the whole netlists as above.
 
 YoWASP tools run in a WASI sandbox that cannot see absolute host paths: every tool runs with
 its cwd in the work directory and gets relative file names only.
@@ -405,8 +405,9 @@ def _unregistered(module: dict) -> dict:
 _ABC_SCRIPTS = ("strash\ncollapse -B 60000\nstrash\nmap\n", "strash\niprove\nmap\n")
 #: the same for a cut net's equality (a product alone), each step capped (``(script, s)``;
 #: ``None``: no ABC): BDDs under the small limit, plain SAT for at most 20 s (refutes a net
-#: that differs, which ABC took minutes to), then BDDs under a larger limit for at most 180 s
-#: (an 11x11 tree against ``*``: 7 s under 2M nodes; ``iprove`` had no verdict in 20 minutes).
+#: that differs faster than ABC), then BDDs under a larger limit for at most 180 s (what
+#: decides an 11x11 tree against ``*``, where ``iprove`` does not finish; measured times in
+#: docs/results/prove_time.md).
 #: No verdict from any step: the cut is dropped (so was the float16 multiplier's product before
 #: its normalised significands were cut too: a shifter in front of the tree took the larger
 #: BDDs past their limit; the block dot products' sums are not cut for the same reason).

@@ -7,8 +7,9 @@ units are also proven by k-induction so that path stays covered for them.
 
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
 2-4, against the latency-1 MAC), the bfloat16 and float16 FMAs at latencies 1-4, and every
-placement issue 13's table asks for (``--fmax``), the 16-bit ones included (cut at the product:
-3-35 s each), and the MXFP8 block dot product at 150 MHz (NVFP4's in the slow tier).
+placement issue 13's table asks for (``--fmax``), the 16-bit ones included (cut at the
+product: docs/results/prove_time.md has their times), and the MXFP8 block dot product at
+150 MHz (NVFP4's in the slow tier).
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
 ], ids=["mxfp8-e4m3fn-k32-f150", "nvfp4-f150"])
 def test_mx_dot_placement_equals_reference(prove_tools, opts, tmp_path):
     """The block dot products at docs/results/mx_dot.md's 150 MHz placements (latencies 20 and
-    18): MXFP8 E4M3FN k = 32 (about 40 CPU-s) and, slow tier, NVFP4 (about 105 CPU-s: no cut
-    applies, the whole netlists go through ABC's SAT sweeping)."""
+    18): MXFP8 E4M3FN k = 32 and, slow tier, NVFP4 (slower: no cut applies, the whole
+    netlists go through ABC's SAT sweeping)."""
     res = _prove("mx-dot", opts, None, tmp_path)
     assert res.method == "pipeline" and res.delay >= 10
     assert res.name.startswith("mx_dot_"), res.line()
@@ -377,7 +378,7 @@ def test_miter_per_output_delays():
 
 def test_induction_time_limit(prove_tools, tmp_path):
     """k-induction stopped by the time limit says so (SymbiYosys' TIMEOUT), not that the
-    induction step failed: the E4M3FN MAC at latency 4 takes about 10 s."""
+    induction step failed: the E4M3FN MAC at latency 4 takes longer than 1 s."""
     res = prove_unit("mac", {"a": "e4m3fn", "latency": 4}, tmp_path / "w", timeout=1)
     assert res.status == "UNKNOWN" and res.timed_out and res.trace is None, res.line()
     assert res.line().endswith("k-induction depth 5; no verdict: the time limit ran out"), (
