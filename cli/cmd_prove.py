@@ -61,6 +61,9 @@ def run(args) -> int:
     if options.get("latency") is None and options.get("fmax") is None:
         raise CliError("give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2) "
                        "or --fmax MHZ")
+    if not args.cuts and args.method == "induction":
+        raise CliError("--no-cuts applies to the pipeline method; --method induction has no "
+                       "cuts")
     workdir = output_dir(args.workdir, "--workdir") if args.workdir is not None else None
     find_prove_tools()  # a missing tool is an error before any work
     try:

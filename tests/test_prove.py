@@ -464,6 +464,9 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
     assert err("multiplier", "--a", "e4m3fn") == (
         "exmy prove: error: give the pipeline to prove with --latency N (N >= 1; MACs: N >= 2) "
         "or --fmax MHZ")
+    assert err("multiplier", "--a", "e4m3fn", "--latency", "2", "--method", "induction",
+               "--no-cuts") == ("exmy prove: error: --no-cuts applies to the pipeline method; "
+                                "--method induction has no cuts")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "0") == (
         "exmy prove: error: Latency 0 of 'multiplier' is its reference itself: nothing to "
         "prove; give a latency of at least 1")
