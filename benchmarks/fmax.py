@@ -87,7 +87,7 @@ def segments(unit: str, params: dict, family: str):
     plan = comp.plan
     cut = sum(s.delay for s in plan.segments if not s.loop)
     final = max(0.0, sum(plan.stage_delays) - cut)
-    return list(plan.segments), final, dm
+    return list(plan.segments), final, dm, comp.size_bits
 
 
 def _lowest(unit, params, family) -> float:
@@ -105,12 +105,12 @@ def frontier(unit: str, params: dict, family: str, max_latency: int) -> dict[int
     0..max_latency the delay model reaches."""
     from exmy.hdl.timing import plan_placement
 
-    segs, final, dm = segments(unit, params, family)
+    segs, final, dm, size = segments(unit, params, family)
     best: dict[int, float] = {}
     f = 2.0
     while f < 1000:
         try:
-            lat = plan_placement(segs, final, family, f).latency
+            lat = plan_placement(segs, final, family, f, size_bits=size).latency
         except ValueError:
             break
         if lat <= max_latency:

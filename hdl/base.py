@@ -56,11 +56,16 @@ class Unit(wiring.Component):
         if self.fmax is not None:
             self._place_registers()
 
+    #: fmax mode: the register bits of all the unit's cut points (the delay model's measure
+    #: of its size, ``DelayModel.sized``), once the first probe elaboration has counted them
+    size_bits: int = 0
+
     @property
     def dm(self):
         """The delay model the unit annotates its cut points with (``exmy.hdl.timing``): the
-        fmax target's, ecp5's when the latency is explicit (then delays are not used)."""
-        return delay_model(self.target or "ecp5")
+        fmax target's for a unit of this size, ecp5's when the latency is explicit (then
+        delays are not used)."""
+        return delay_model(self.target or "ecp5").sized(self.size_bits)
 
     def set_timing(self, latency, target=None, fmax=None, *, minimum: int = 0,
                    what: str = "Latency", why: str | None = None) -> int:
@@ -87,8 +92,14 @@ class Unit(wiring.Component):
 
         probe = self.plan = Probe()
         Fragment.get(self, None)
+        if delay_model(self.target).size_slope:
+            # the unit's size scales its stages' delays: probe again, so that the choices the
+            # unit makes from the model (a `*` or a tree, ...) see the scaled delays too
+            self.size_bits = sum(s.bits for s in probe.segments if not s.loop)
+            probe = self.plan = Probe()
+            Fragment.get(self, None)
         plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,
-                              unit=self.unit)
+                              unit=self.unit, size_bits=self.size_bits)
         self.plan = plan
         self.latency = plan.latency
         if self.latency < self._min_latency:  # pragma: no cover - units force their registers

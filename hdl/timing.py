@@ -11,6 +11,7 @@ fewest register stages. The constants are per family, measured against nextpnr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -37,6 +38,13 @@ class DelayModel:
     adder between registers does not show. ``t_floor`` is the least logic delay any stage inside
     a unit takes (its registers' fan-out and routing): a shorter annotation counts as
     ``t_floor``, so no clock above ``fmax(0)`` is within reach.
+
+    The routes of a larger design are longer: a unit of ``size_bits`` (the register bits of
+    all its cut points together, what a register at every cut would take: the probe
+    elaboration's measure of how much datapath the placer spreads out) has its stages' logic
+    multiplied by ``1 + size_slope * log2(size_bits / size_bits0)`` when ``size_bits`` is
+    above ``size_bits0`` (:meth:`sized` gives a unit's model). A feedback loop is one short
+    cycle the placer keeps together: ``loop=True`` leaves it unscaled.
     """
 
     family: str
@@ -50,6 +58,19 @@ class DelayModel:
     knee_slope: float = 1.0
     t_chain: float = 0.0
     t_floor: float = 0.0
+    size_slope: float = 0.0
+    size_bits0: float = math.inf
+    size_bits: int = 0
+
+    def sized(self, size_bits: int) -> DelayModel:
+        """This model for a unit whose cut points hold ``size_bits`` register bits."""
+        return dataclasses.replace(self, size_bits=int(size_bits))
+
+    def size_factor(self, loop: bool = False) -> float:
+        """What the unit's size multiplies its stages' logic by (1 for a loop)."""
+        if loop or self.size_slope == 0 or self.size_bits <= self.size_bits0:
+            return 1.0
+        return 1.0 + self.size_slope * math.log2(self.size_bits / self.size_bits0)
 
     def levels(self, n_inputs: int) -> int:
         """LUT levels of an arbitrary function of ``n_inputs`` bits (a tree of k-LUTs)."""
@@ -101,35 +122,40 @@ class DelayModel:
         csa = max(0, math.ceil(math.log(lo / 2, 1.5))) if lo > 2 else 0
         return self.t_lut * (1 + csa) + self.adder(wa + wb)
 
-    def stage_logic(self, annotated: float) -> float:
+    def stage_logic(self, annotated: float, loop: bool = False) -> float:
         """Predicted logic delay (ns) of a stage whose annotations add up to ``annotated``."""
-        if annotated <= self.t_knee:
-            return max(annotated, self.t_floor)
-        return max(self.t_knee + self.knee_slope * (annotated - self.t_knee), self.t_floor)
+        d = annotated
+        if annotated > self.t_knee:
+            d = self.t_knee + self.knee_slope * (annotated - self.t_knee)
+        return max(d * self.size_factor(loop), self.t_floor)
 
-    def period(self, fmax_mhz: float) -> float:
+    def budget(self, fmax_mhz: float) -> float:
+        """Predicted logic delay (ns) a stage may take at ``fmax_mhz``."""
+        return 1000.0 / fmax_mhz - self.t_reg - self.t_stage
+
+    def period(self, fmax_mhz: float, loop: bool = False) -> float:
         """Logic delay (as annotated) one stage may hold at ``fmax_mhz`` (below ``t_floor`` no
         stage meets the clock, however short: :func:`plan_placement` says so)."""
-        ns = 1000.0 / fmax_mhz - self.t_reg - self.t_stage
+        ns = self.budget(fmax_mhz) / self.size_factor(loop)
         if ns <= self.t_knee:
             return ns
         return self.t_knee + (ns - self.t_knee) / self.knee_slope
 
-    def fmax(self, stage_delay: float) -> float:
+    def fmax(self, stage_delay: float, loop: bool = False) -> float:
         """Predicted Fmax (MHz) of a stage whose logic is annotated ``stage_delay`` ns."""
-        return 1000.0 / (self.stage_logic(stage_delay) + self.t_reg + self.t_stage)
+        return 1000.0 / (self.stage_logic(stage_delay, loop) + self.t_reg + self.t_stage)
 
 
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
-#: docs/results/delay_model.md and .json): ice40 on its calibration circuits and unit designs
-#: together; ecp5 on the circuits, its knee and floor on the unit designs (fit_tails) and its
-#: t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the circuits
-#: alone; xilinx: published 7-series figures
+#: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
+#: the unit designs' tails on top (fit_tails): ecp5's knee and floor, ice40's knee and size
+#: term; ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
+#: circuits alone; xilinx: published 7-series figures
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.55, t_floor=2.7, t_chain=1.44),
-    "ice40": DelayModel("ice40", k=4, t_reg=0.497, t_lut=1.17, t_carry0=1.951, t_carry_bit=0.157,
-                        t_stage=0.21, t_knee=4.0, knee_slope=0.45),
+    "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
+                        t_knee=3.0, knee_slope=0.4, size_slope=0.2, size_bits0=150),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
@@ -183,6 +209,8 @@ class Plan:
     stage_delays: tuple
     fmax_predicted: float
     segments: tuple
+    size_bits: int = 0
+    size_factor: float = 1.0
 
     # -- the Pipeline's questions (exmy.hdl.util.Pipeline) ---------------------------------
     def wants(self, name: str, delay: float, values) -> bool:
@@ -203,6 +231,8 @@ class Plan:
             "fmax_target": self.fmax_target,
             "fmax_predicted": round(self.fmax_predicted, 1),
             "latency": self.latency,
+            "size_bits": self.size_bits,
+            "size_factor": self.size_factor,
             "stages": [{"name": s.name, "delay_ns": round(s.delay, 3),
                         "registered": s.name in self.registered or s.fixed}
                        for s in self.segments if not s.loop],
@@ -240,32 +270,35 @@ class Probe:
 
 
 def plan_placement(segments: list[Segment], final_delay: float, target: str,
-                   fmax: float, unit: str = "unit") -> Plan:
+                   fmax: float, unit: str = "unit", size_bits: int = 0) -> Plan:
     """Choose registers among ``segments`` (cut points in datapath order; the logic after the
     last one takes ``final_delay``) so that every stage fits ``fmax`` on ``target``: fewest
     register bits (SPEC 6), then fewest register stages (dynamic programming over the chain).
     Inputs and outputs count as registered (the synthesis flow registers a unit's I/O). Raises
-    ValueError naming the limiting stage when no placement can meet ``fmax``."""
-    dm = delay_model(target)
+    ValueError naming the limiting stage when no placement can meet ``fmax``. ``size_bits``:
+    the unit's size (:meth:`DelayModel.sized`; 0: unscaled)."""
+    dm = delay_model(target).sized(size_bits)
     budget = dm.period(fmax)
+    loop_budget = dm.period(fmax, loop=True)
     cuts = [s for s in segments if not s.loop]
     loops = [s for s in segments if s.loop]
     delays = [s.delay for s in cuts] + [final_delay]
     names = [s.name for s in cuts] + ["output"]
     worst_single = max(range(len(delays)), key=lambda i: delays[i])
     for lp in loops:
-        if lp.delay > budget:
+        if lp.delay > loop_budget:
             raise ValueError(
                 f"{unit}: {fmax:g} MHz on {target} is out of reach: the feedback loop "
                 f"{lp.name!r} cannot be pipelined and takes {lp.delay:.2f} ns (best predicted "
-                f"Fmax {dm.fmax(lp.delay):.0f} MHz)")
+                f"Fmax {dm.fmax(lp.delay, loop=True):.0f} MHz)")
     if delays[worst_single] > budget:
-        best = dm.fmax(max([delays[worst_single]] + [lp.delay for lp in loops]))
+        best = min([dm.fmax(delays[worst_single])]
+                   + [dm.fmax(lp.delay, loop=True) for lp in loops])
         raise ValueError(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
             f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
             f"cannot cut further (best predicted Fmax {best:.0f} MHz)")
-    if budget < dm.t_floor:
+    if dm.budget(fmax) < dm.t_floor:
         raise ValueError(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: no stage inside a unit is "
             f"predicted faster than {dm.fmax(0.0):.0f} MHz on {target} (its least logic delay, "
@@ -300,6 +333,8 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
     for c in chosen + [n]:
         stage_delays.append(sum(delays[start + 1:c + 1]))
         start = c
-    worst = max(stage_delays + [lp.delay for lp in loops])
+    slowest = min([dm.fmax(max(stage_delays))]
+                  + [dm.fmax(lp.delay, loop=True) for lp in loops])
     return Plan(target, fmax, frozenset(cuts[c].name for c in chosen), len(chosen),
-                tuple(stage_delays), dm.fmax(worst), tuple(segments))
+                tuple(stage_delays), slowest, tuple(segments), dm.size_bits,
+                round(dm.size_factor(), 4))

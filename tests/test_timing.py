@@ -252,18 +252,24 @@ def test_delay_model_error_on_calibration_points(family):
         assert lo <= e <= hi, (kind, args, e)
 
 
-def test_ecp5_tails_are_the_fit_of_the_committed_units():
-    """The ECP5 knee and floor in hdl/timing.py are what benchmarks/calibrate_delay.py's
-    ``fit_tails`` gives over the committed unit designs (docs/results/delay_model.json), and
-    they improve those designs' error over the circuit-only constants."""
+def _calibrate_module():
     import importlib.util
-    import math
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "calibrate_delay.py"
     spec = importlib.util.spec_from_file_location("calibrate_delay", path)
     cal_mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cal_mod)
+    return cal_mod
+
+
+def test_ecp5_tails_are_the_fit_of_the_committed_units():
+    """The ECP5 knee and floor in hdl/timing.py are what benchmarks/calibrate_delay.py's
+    ``fit_tails`` gives over the committed unit designs (docs/results/delay_model.json), and
+    they improve those designs' error over the circuit-only constants."""
+    import math
+
+    cal_mod = _calibrate_module()
     cal = _calibration()
     units = [u for u in cal["units"] if u["family"] == "ecp5"]
     bare = {**cal["circuit_fits"]["ecp5"], "t_stage": 0.0}
@@ -278,3 +284,61 @@ def test_ecp5_tails_are_the_fit_of_the_committed_units():
         return sum(math.log(e) ** 2 for e in cal_mod.unit_errors(c, units))
 
     assert sse(tails) < sse(bare)
+
+
+def test_ice40_tails_are_the_fit_of_the_committed_units():
+    """iCE40 keeps its circuit-only constants; its t_stage, knee and size term are
+    ``fit_tails`` over the committed unit designs (8- and 16-bit), which they describe within
+    +-20% (the circuit-only constants alone predict the 16-bit units far too fast)."""
+    cal_mod = _calibrate_module()
+    cal = _calibration()
+    units = [u for u in cal["units"] if u["family"] == "ice40"]
+    assert {u["row"] for u in units} >= {"mul-f16", "fma-bf16", "fma-f16", "afma-bf16"}
+    assert all(u["size_bits"] > 0 for u in units)
+    bare = {**cal["circuit_fits"]["ice40"], "t_stage": 0.0}
+    tails = cal_mod.fit_tails("ice40", bare, units)
+    dm = delay_model("ice40")
+    for k in ("t_reg", "t_lut", "t_carry0", "t_carry_bit"):
+        assert getattr(dm, k) == bare[k], k
+    for k in ("t_stage", "t_knee", "knee_slope", "size_slope", "size_bits0"):
+        assert getattr(dm, k) == tails[k], k
+    errs = cal_mod.unit_errors(tails, units)
+    assert all(abs(e - 1) <= 0.2 for e in errs), errs
+    assert max(cal_mod.unit_errors(bare, units)) > 1.2 or min(
+        cal_mod.unit_errors(bare, units)) < 0.8
+
+
+def test_size_term_scales_stages_not_loops():
+    """``DelayModel.sized``: a unit's stages are slower by ``1 + size_slope *
+    log2(size_bits / size_bits0)`` above ``size_bits0`` (longer routes), a feedback loop is
+    not; ``period`` still inverts ``fmax``."""
+    import math
+
+    dm = DelayModel("ice40", k=4, t_reg=1.0, t_lut=1.0, t_carry0=1.0, t_carry_bit=0.1,
+                    size_slope=0.2, size_bits0=100)
+    assert dm.size_factor() == 1.0 and dm.sized(100).size_factor() == 1.0
+    big = dm.sized(400)
+    assert big.size_factor() == pytest.approx(1.4)
+    assert big.stage_logic(5.0) == pytest.approx(7.0)
+    assert big.stage_logic(5.0, loop=True) == pytest.approx(5.0)
+    assert big.fmax(5.0) == pytest.approx(1000 / 8.0)
+    assert big.fmax(5.0, loop=True) == pytest.approx(1000 / 6.0)
+    for d in (0.5, 3.0, 9.0):
+        assert big.period(big.fmax(d)) == pytest.approx(d)
+        assert big.period(big.fmax(d, loop=True), loop=True) == pytest.approx(d)
+    assert math.isinf(delay_model("ecp5").size_bits0)  # ecp5: no size term
+
+
+def test_fmax_mode_sizes_the_unit_on_ice40():
+    """On iCE40 a unit's placement uses its size (the register bits of all its cut points,
+    counted by a first probe elaboration) and the sidecar records it; on ECP5 it does not."""
+    comp = build("multiplier", a="bfloat16", out="bfloat16", target="ice40", fmax=80.0)
+    top = comp.module_name
+    t = sidecar(comp, to_verilog(comp, top), top).get("timing")
+    assert comp.size_bits > delay_model("ice40").size_bits0
+    assert comp.plan.size_bits == comp.size_bits
+    assert comp.plan.size_factor == pytest.approx(delay_model("ice40").sized(
+        comp.size_bits).size_factor(), abs=1e-4)
+    assert t is not None and t["size_bits"] == comp.size_bits and t["size_factor"] > 1
+    e = build("multiplier", a="bfloat16", out="bfloat16", target="ecp5", fmax=80.0)
+    assert e.size_bits == 0 and e.plan.size_factor == 1.0
