@@ -755,6 +755,7 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
             knee = (f"a knee at {a['t_knee']:g} ns with slope {a['knee_slope']:g}"
                     if "t_knee" in a else "no knee")
             sizes = sorted(u["size_bits"] for u in ur)
+            no_size = fit_size_tails(bare, ur, (0.0,))
             md += ["", f"On top of them, {fam} has the unit designs' tails (`fit_size_tails`, "
                    f"a grid search of the least squared log error): `t_stage` {a['t_stage']:g} "
                    f"ns, {knee}, and the size term: a unit's stage logic is multiplied by "
@@ -766,8 +767,7 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                    f"{_stats(unit_errors(a, ur)).replace(' | ', ', ')} within ±20%, against "
                    f"{_stats(unit_errors(bare, ur)).replace(' | ', ', ')} with the circuit-only "
                    "constants alone; the best such fit without the size term (size_slope 0): "
-                   f"{_stats(unit_errors(fit_size_tails(bare, ur, (0.0,)), ur)).replace(' | ', ', ')}"
-                   "."]
+                   f"{_stats(unit_errors(no_size, ur)).replace(' | ', ', ')}."]
         routes = CHAIN_ROUTES.get(fam)
         if routes:
             md += ["", f"`t_chain` ({fam}: {statistics.mean(routes.values()):.2f} ns, their "
