@@ -219,13 +219,25 @@ UNIT_FAMILIES = ("ecp5", "ice40")
 #: UNIT_FAMILIES (clocks out of reach skipped), plus every row at its table clock on ecp5
 TRAIN_ROWS = ("mul-e4m3", "mul-bf16", "fma-e4m3", "convert", "lmul")
 TRAIN_CLOCKS = (50, 100, 150, 200, 250)
+#: MACs of the iso-frequency cost model (synth/sweeps/costmodel_fmax.toml) in the ice40
+#: training set: their accumulator is a feedback loop (counted apart, not scaled by size)
+MAC_ROWS = {
+    "int-mac-int4": ("int-mac", {"a": "int4"}),
+    "int-mac-int8": ("int-mac", {"a": "int8"}),
+    "mac-e2m1": ("mac", {"a": "e2m1-none"}),
+    "mac-e2m5": ("mac", {"a": "e2m5-none"}),
+    "mac-e4m3": ("mac", {"a": "e4m3-none"}),
+    "mac-e5m2": ("mac", {"a": "e5m2-none"}),
+}
 #: and the 16-bit FMAs (slow to synthesize) at two clocks on ecp5: their long stages chain
-#: several carry chains; on ice40 the 16-bit units, whose routes the size term describes
+#: several carry chains; on ice40 the 16-bit units, whose routes the size term describes, and
+#: the MACs
 TRAIN_EXTRA = {
     "ecp5": [(r, c) for r in ("fma-bf16", "fma-f16", "afma-bf16") for c in (60, 80)],
     "ice40": ([("mul-f16", c) for c in (50, 100, 150)]
               + [(r, c) for r in ("fma-bf16", "fma-f16", "afma-bf16") for c in (40, 60, 80)]
-              + [("fma-e4m3", 20), ("fma-bf16", 15)]),  # combinational: one long stage
+              + [("fma-e4m3", 20), ("fma-bf16", 15)]  # combinational: one long stage
+              + [(r, c) for r in MAC_ROWS for c in (50, 100)]),
 }
 KEYS = CONSTANTS[1:]
 
@@ -268,18 +280,21 @@ def _build_with(unit: str, params: dict, family: str, consts: dict):
 
 
 def stage_counts(unit: str, params: dict, family: str, consts: dict,
-                 eps: float = 1e-4) -> tuple[object, list[list[float]]]:
-    """The unit placed with ``consts`` and, per register-to-register stage of that placement,
-    its counts of (LUT levels, carry-chain entries, carry bits) as the delay model annotates
-    them. Every annotation is linear in the constants, so a count is the stage delay's change
-    when one constant grows by ``eps`` (the unit's own structural choices, which compare delays
-    with the period, do not move for so small a change: the cut names are checked)."""
+                 eps: float = 1e-4) -> tuple[object, list[list[float]], list[list[float]]]:
+    """The unit placed with ``consts`` and, per register-to-register stage of that placement
+    and per feedback loop (a MAC's accumulator), its counts of (LUT levels, carry-chain
+    entries, carry bits) as the delay model annotates them. Every annotation is linear in the
+    constants, so a count is the delay's change when one constant grows by ``eps`` (the unit's
+    own structural choices, which compare delays with the period, do not move for so small a
+    change: the cut names are checked). Returns ``(unit, stages, loops)``."""
     base = _build_with(unit, params, family, consts)
 
     def delays(comp):
         cuts = [s for s in comp.plan.segments if not s.loop]
+        loops = [s for s in comp.plan.segments if s.loop]
         final = sum(comp.plan.stage_delays) - sum(s.delay for s in cuts)
-        return [s.name for s in cuts], [s.delay for s in cuts] + [final]
+        return ([s.name for s in cuts + loops],
+                [s.delay for s in cuts] + [final] + [s.delay for s in loops])
 
     names, d0 = delays(base)
     cols = []
@@ -289,21 +304,17 @@ def stage_counts(unit: str, params: dict, family: str, consts: dict,
         if n1 != names:
             raise RuntimeError(f"{unit} {params}: cut points move when {k} grows by {eps}")
         cols.append([round((b - a) / eps, 3) for a, b in zip(d0, d1, strict=True)])
+    n_cuts = sum(1 for s in base.plan.segments if not s.loop)
     regs = {s.name for s in base.plan.segments if s.fixed} | set(base.plan.registered)
+    rows = [list(f) for f in zip(*cols, strict=True)]
     stages, cur = [], [0.0] * len(KEYS)
-    for i, f in enumerate(zip(*cols, strict=True)):
+    for i, f in enumerate(rows[:n_cuts + 1]):
         cur = [a + b for a, b in zip(cur, f, strict=True)]
-        if i < len(names) and names[i] in regs:
+        if i < n_cuts and names[i] in regs:
             stages.append(cur)
             cur = [0.0] * len(KEYS)
     stages.append(cur)
-    stages += [[float(v) for v in _loop_counts(s, family, consts, eps)]
-               for s in base.plan.segments if s.loop]
-    return base, stages
-
-
-def _loop_counts(seg, family, consts, eps):  # pragma: no cover - no training unit has a loop
-    raise RuntimeError(f"feedback loop {seg.name!r}: not supported in the training set")
+    return base, stages, [[float(v) for v in f] for f in rows[n_cuts + 1:]]
 
 
 def train_make_design(point: dict) -> tuple[str, str, dict]:
@@ -331,7 +342,7 @@ train_make_design.fingerprint = _train_fingerprint
 def training_designs(families) -> list[dict]:
     """The unit training set: (row, unit, params, family, placement, stage counts), one per
     distinct placement."""
-    rows = _fmax_rows()
+    rows = {**_fmax_rows(), **{k: (*v, None, None) for k, v in MAC_ROWS.items()}}
     out, seen = [], set()
     for fam in families:
         todo = [(r, rows[r][2], True) for r in rows] if fam == "ecp5" else []
@@ -340,7 +351,7 @@ def training_designs(families) -> list[dict]:
         for name, clock, table in todo:
             unit, params = rows[name][0], {**rows[name][1], "fmax": float(clock)}
             try:
-                comp, stages = stage_counts(unit, params, fam, _PLACE[fam])
+                comp, stages, loops = stage_counts(unit, params, fam, _PLACE[fam])
             except ValueError:
                 continue  # out of reach for the circuit-only model
             key = (unit, json.dumps(rows[name][1], sort_keys=True), fam,
@@ -352,7 +363,7 @@ def training_designs(families) -> list[dict]:
             out.append({"row": name, "unit": unit, "params": params, "family": fam,
                         "table": table, "latency": comp.latency,
                         "registered": sorted(comp.plan.registered), "stages": stages,
-                        "size_bits": size})
+                        "loops": loops, "size_bits": size})
     return out
 
 
@@ -449,12 +460,16 @@ def size_factor(consts: dict, size_bits: int) -> float:
     return 1.0 if not a or size_bits <= b0 else 1.0 + a * math.log2(size_bits / b0)
 
 
-def unit_period(consts: dict, stages, size_bits: int = 0) -> float:
+def unit_period(consts: dict, stages, size_bits: int = 0, loops=()) -> float:
+    """The predicted period of a unit design: its slowest stage (scaled by its size) or
+    feedback loop (not scaled), as hdl.timing's ``plan_placement`` charges them."""
     coef = [consts[c] for c in CONSTANTS]
-    d = max(float(np.dot(coef[1:4], s)) for s in stages)
-    d = _knee(d, consts.get("t_knee", math.inf), consts.get("knee_slope", 1.0))
-    return (consts["t_reg"] + consts.get("t_stage", 0.0)
-            + max(d * size_factor(consts, size_bits), consts.get("t_floor", 0.0)))
+    knee = consts.get("t_knee", math.inf), consts.get("knee_slope", 1.0)
+    d = _knee(max(float(np.dot(coef[1:4], s)) for s in stages), *knee)
+    d *= size_factor(consts, size_bits)
+    if loops:
+        d = max(d, _knee(max(float(np.dot(coef[1:4], s)) for s in loops), *knee))
+    return consts["t_reg"] + consts.get("t_stage", 0.0) + max(d, consts.get("t_floor", 0.0))
 
 
 #: families whose circuit-only constants get the unit designs' tails (fit_tails); the knee
@@ -492,17 +507,21 @@ def fit_size_tails(consts: dict, units: list[dict], size_slopes=SIZE_SLOPES) -> 
     designs' predicted periods (numpy over the grid: each design's stages are fixed counts)."""
     coef = np.array([consts[c] for c in CONSTANTS[1:]])
     stages = [np.array(u["stages"], dtype=float) @ coef for u in units]
+    loops = [np.array(u.get("loops") or [[0.0] * len(coef)], dtype=float) @ coef
+             for u in units]
     period = np.array([u["period_ns"] for u in units])
     size = np.array([float(u["size_bits"]) for u in units])
     best = None
     for t_knee in SIZE_KNEES:
         for slope in SLOPES:
             knee = np.array([max(_knee(float(d), t_knee, slope) for d in st) for st in stages])
+            loop = np.array([max(_knee(float(d), t_knee, slope) for d in lp) for lp in loops])
             for a in size_slopes:
                 for b0 in SIZE_BITS0:
                     f = 1.0 + a * np.log2(np.maximum(size / b0, 1.0))
+                    scaled = np.maximum(knee * f, loop)
                     for ts in T_STAGES:
-                        pred = consts["t_reg"] + ts + knee * f
+                        pred = consts["t_reg"] + ts + scaled
                         sse = float(np.sum(np.log(period / pred) ** 2))
                         if best is None or sse < best[0] - 1e-12:
                             best = (sse, t_knee, slope, a, b0, ts)
@@ -526,9 +545,8 @@ def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
     for slope in SLOPES:
         for floor in FLOORS:
             c = {**consts, "t_knee": t_knee, "knee_slope": slope, "t_floor": floor}
-            sse = sum(math.log(u["period_ns"] / unit_period(c, u["stages"],
-                                                            u.get("size_bits", 0))) ** 2
-                      for u in units)
+            sse = sum(math.log(u["period_ns"] / unit_period(
+                c, u["stages"], u.get("size_bits", 0), u.get("loops", ()))) ** 2 for u in units)
             if best is None or sse < best[0] - 1e-12:
                 best = (sse, c)
     return best[1]
@@ -536,8 +554,8 @@ def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
 
 def unit_errors(consts: dict, units: list[dict]) -> list[float]:
     """Predicted / achieved Fmax of each unit design (= achieved / predicted period)."""
-    return [u["period_ns"] / unit_period(consts, u["stages"], u.get("size_bits", 0))
-            for u in units]
+    return [u["period_ns"] / unit_period(consts, u["stages"], u.get("size_bits", 0),
+                                         u.get("loops", ())) for u in units]
 
 
 def table_reach(family: str, consts: dict) -> list[str]:
@@ -662,7 +680,8 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
         + ", ".join(f"{r} at {c}" for r, c in TRAIN_EXTRA["ice40"]) + " MHz (the 16-bit "
         "units, and two FMAs placed for a slow clock: one long stage), all placed by "
         "the circuit-only constants (one design per distinct placement, seed 1). A unit's "
-        "predicted period is `t_reg + t_stage` plus its slowest stage, a stage's delay being "
+        "predicted period is `t_reg + t_stage` plus its slowest stage or feedback loop (a "
+        "MAC's accumulator), a stage's or loop's delay being "
         "its counts of LUT levels, carry-chain entries and carry bits (the unit's own "
         "annotations, read by elaborating it with each constant nudged) times `t_lut`, "
         "`t_carry0`, `t_carry_bit`; its *size* is the register bits of all its cut points "
@@ -839,7 +858,8 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                "slowest stage (LUT levels, carry entries, carry bits) | predicted Fmax | "
                "error |", "|---|---|---|---|---|---|---|---|---|---|"]
         for u in ur:
-            per = unit_period(fits[fam], u["stages"], u.get("size_bits", 0))
+            per = unit_period(fits[fam], u["stages"], u.get("size_bits", 0),
+                              u.get("loops", ()))
             coef = [fits[fam][c] for c in CONSTANTS]
             st = max(u["stages"], key=lambda s, c=coef: float(np.dot(c[1:4], s)))
             md.append(f"| {u['row']} | {u['params']['fmax']:g} | {u['latency']} | "
@@ -979,7 +999,7 @@ def _write(families, rows, circuit_fits, fits, units, choices, cmd, seconds, no_
                             if f not in KEEP_CIRCUIT_FIT or "t_knee" in fits.get(f, {})],
             "choices": choices, "measurements": rows,
             "units": [{**u, "error": round(u["period_ns"] / unit_period(
-                fits[u["family"]], u["stages"], u.get("size_bits", 0)), 3)}
+                fits[u["family"]], u["stages"], u.get("size_bits", 0), u.get("loops", ())), 3)}
                       for u in units]}, indent=1) + "\n")
         print(f"wrote {OUT_MD} and {OUT_JSON}", file=sys.stderr)
 

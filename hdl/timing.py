@@ -155,7 +155,8 @@ _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.55, t_floor=2.7, t_chain=1.44),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
-                        t_knee=3.0, knee_slope=0.4, size_slope=0.2, size_bits0=150),
+                        t_stage=0.1, t_knee=3.0, knee_slope=0.45, size_slope=0.125,
+                        size_bits0=100),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
