@@ -955,8 +955,10 @@ def _refit_from_json(argv, no_write: bool, unit_families=(), unit_db: str = "") 
         old = json.loads(OUT_JSON.read_text())
         old["measurements"], old["units"], old["choices"], old["fits"]  # noqa: B018
     except (OSError, ValueError, KeyError) as e:
-        print(f"calibrate_delay.py: error: --from-json needs the measurements in {OUT_JSON} "
-              f"({type(e).__name__}: {e}); run without --from-json to measure", file=sys.stderr)
+        opt = "--units" if unit_families else "--from-json"
+        print(f"calibrate_delay.py: error: {opt} needs the committed measurements in {OUT_JSON} "
+              f"({type(e).__name__}: {e}); run without {opt} to measure them all",
+              file=sys.stderr)
         return 2
     rows, units, choices = old["measurements"], old["units"], old["choices"]
     circuit_fits, fits = old["circuit_fits"], old["fits"]
