@@ -401,7 +401,7 @@ def measure_units(designs: list[dict], db: str) -> list[dict]:
 #: the training set) placed benchmarks/fmax.py's 16-bit FMA rows with fewer stages and they
 #: missed their clocks, and with them in the training set no joint fit stays within +-20%
 #: leave-one-row-out (docs/results/fmax.md, "Where a goal is missed"); on ice40 the joint
-#: fit predicted the 16-bit units up to 1.6x too fast (their routes are longer: the size term)
+#: fit predicted the 16-bit units too fast (their routes are longer: the size term)
 KEEP_CIRCUIT_FIT = ("ecp5", "ice40")
 
 #: weights of a unit design against a calibration circuit tried in the joint fit; the one
@@ -492,7 +492,8 @@ CHAIN_ROUTES = {"ecp5": {
 
 #: families whose tails are the size term with the knee and t_stage (fit_size_tails) rather than
 #: a knee above TAIL_FROM_MHZ and a floor: ice40, whose 16-bit units the model without it
-#: predicted up to 1.6x too fast (longer routes); ecp5 keeps its published placements
+#: predicted too fast (longer routes; figures in docs/results/fmax.md); ecp5 keeps its
+#: published placements
 SIZE_FAMILIES = ("ice40",)
 SIZE_KNEES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, math.inf)
 SIZE_SLOPES = tuple(round(0.025 * i, 3) for i in range(13))  # 0 .. 0.3
@@ -741,12 +742,10 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                     "fewer stages and, measured, they missed their clocks: docs/results/fmax.md, "
                     "\"Where a goal is missed\"",
             "ice40": "the joint fit adopted before the 16-bit units joined the training set "
-                     "(t_reg 0.497, t_lut 1.17, t_carry0 1.951, t_carry_bit 0.157, t_stage 0.21, "
-                     "knee 4, 0.45) predicted benchmarks/fmax.py's 16-bit units up to 1.6x too "
-                     "fast (bfloat16 FMA at latency 4 on iCE40: 83 MHz predicted, 52 achieved; "
-                     "the stage's annotated delay matched nextpnr's critical path, the knee's "
-                     "discount did not): a larger unit's routes are longer, which the size term "
-                     "below describes",
+                     "predicted benchmarks/fmax.py's 16-bit units far too fast (the stage's "
+                     "annotated delay matched nextpnr's critical path, the knee's discount did "
+                     "not; the figures: docs/results/fmax.md, \"Where a goal is missed\"): a "
+                     "larger unit's routes are longer, which the size term below describes",
         }.get(fam, "")
         md += ["", f"{fam} keeps its circuit-only constants: its best joint fit (unit weight "
                f"{ch['unit_weight']:g}: t_reg {f['t_reg']}, t_lut {f['t_lut']}, t_carry0 "
@@ -946,6 +945,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _check_units(units, refitted=()) -> None:
+    """The committed unit designs have what the fits read (ValueError naming what is missing);
+    the designs of the families in ``refitted`` are measured again, so theirs are not read."""
+    need = ("row", "family", "stages", "period_ns")
+    for u in units:
+        if u.get("family") in refitted:
+            continue
+        keys = need + (("size_bits",) if u.get("family") in SIZE_FAMILIES else ())
+        missing = [k for k in keys if k not in u]
+        if missing:
+            raise ValueError(f"the unit design {u.get('row', '?')} ({u.get('family', '?')}) "
+                             f"has no {', '.join(missing)}")
+
+
 def _refit_from_json(argv, no_write: bool, unit_families=(), unit_db: str = "") -> int:
     """The fits again from the committed measurements (circuits and unit designs): the tails
     of the families that keep their circuit-only constants. The unit designs of
@@ -954,7 +967,9 @@ def _refit_from_json(argv, no_write: bool, unit_families=(), unit_db: str = "") 
     try:
         old = json.loads(OUT_JSON.read_text())
         old["measurements"], old["units"], old["choices"], old["fits"]  # noqa: B018
-    except (OSError, ValueError, KeyError) as e:
+        old["circuit_fits"]  # noqa: B018
+        _check_units(old["units"], refitted=unit_families)
+    except (OSError, ValueError, KeyError, TypeError) as e:
         opt = "--units" if unit_families else "--from-json"
         print(f"calibrate_delay.py: error: {opt} needs the committed measurements in {OUT_JSON} "
               f"({type(e).__name__}: {e}); run without {opt} to measure them all",

@@ -342,3 +342,20 @@ def test_fmax_mode_sizes_the_unit_on_ice40():
     assert t is not None and t["size_bits"] == comp.size_bits and t["size_factor"] > 1
     e = build("multiplier", a="bfloat16", out="bfloat16", target="ecp5", fmax=80.0)
     assert e.size_bits == 0 and e.plan.size_factor == 1.0
+
+
+def test_calibration_refit_refuses_units_without_what_the_fit_reads():
+    """``calibrate_delay.py --from-json`` / ``--units`` on a foreign or older
+    delay_model.json: a unit design without ``size_bits`` (iCE40's size term reads it) or
+    without stages is a clear error naming it, not a KeyError from inside the fit; a family
+    measured again is not read."""
+    cal_mod = _calibrate_module()
+    ok = {"row": "lmul", "family": "ice40", "stages": [[1, 0, 0]], "period_ns": 5.0,
+          "size_bits": 47}
+    cal_mod._check_units([ok, {**ok, "family": "ecp5", "size_bits": None}])
+    bare = {k: v for k, v in ok.items() if k != "size_bits"}
+    with pytest.raises(ValueError, match=r"lmul \(ice40\) has no size_bits"):
+        cal_mod._check_units([bare])
+    cal_mod._check_units([bare], refitted=("ice40",))
+    with pytest.raises(ValueError, match="has no stages"):
+        cal_mod._check_units([{k: v for k, v in ok.items() if k != "stages"}])
