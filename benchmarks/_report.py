@@ -42,13 +42,15 @@ def check_out(out: str | Path) -> Path:
     return out
 
 
-def run_main(name: str, main) -> None:
+def run_main(name: str, main,
+             interrupted: str = "finished points are kept in the --db database") -> None:
     """``sys.exit(main())`` with the benchmarks' error contract: a bad or foreign ``--db``, an
     unwritable path (ValueError, OSError) give one ``NAME: error: ...`` line, Ctrl-C says
-    that the finished points are kept in the database; never a traceback."""
+    what was kept (``interrupted``: by default, that the finished points are in the
+    database); never a traceback."""
     try:
         sys.exit(main())
     except (ValueError, OSError) as exc:
         sys.exit(f"{name}: error: {exc}")
     except KeyboardInterrupt:
-        sys.exit(f"{name}: interrupted (finished points are kept in the --db database)")
+        sys.exit(f"{name}: interrupted ({interrupted})")

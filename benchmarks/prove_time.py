@@ -21,22 +21,22 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import run_main  # noqa: E402
+from fmax import ROWS as TABLE  # noqa: E402  (issue 13's table: benchmarks/fmax.py)
+
 EXMY = Path(sys.executable).parent / "exmy"
 
-#: name -> (exmy prove arguments without --target/--fmax, fmax MHz): issue 13's table
-ROWS = {
-    "mul-e4m3": (["multiplier", "--a", "e4m3", "--out", "e4m3"], 205),
-    "mul-bf16": (["multiplier", "--a", "bfloat16", "--out", "bfloat16"], 150),
-    "mul-f16": (["multiplier", "--a", "float16", "--out", "float16"], 150),
-    "int-mul": (["int-multiplier", "--a", "int8"], 250),
-    "fma-e4m3": (["fma", "--a", "e4m3"], 150),
-    "fma-bf16": (["fma", "--a", "bfloat16"], 100),
-    "fma-f16": (["fma", "--a", "float16"], 100),
-    "afma-e4m3": (["approx-fma", "--a", "e4m3fn", "--granularity", "4"], 100),
-    "afma-bf16": (["approx-fma", "--a", "bfloat16", "--granularity", "4"], 100),
-    "convert": (["convert", "--a", "float32", "--out", "e4m3fn"], 250),
-    "lmul": (["lmul", "--a", "e4m3fn"], 250),
-}
+
+def _cli(unit: str, params: dict) -> list[str]:
+    return [unit] + [a for k, v in params.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+
+
+#: name -> (exmy prove arguments without --target/--fmax, fmax MHz): issue 13's table (the
+#: rows of benchmarks/fmax.py at their clocks) and the two units the issue names besides
+ROWS = {name: (_cli(unit, params), goal) for name, (unit, params, goal, _afp) in TABLE.items()}
+ROWS["int-mul"] = (_cli("int-multiplier", {"a": "int8"}), 250)
+ROWS["afma-e4m3"] = (_cli("approx-fma", {"a": "e4m3fn", "granularity": 4}), 100)
 
 
 def _prove(args: list[str], limit: int | None) -> tuple[str, float]:
@@ -49,7 +49,7 @@ def _prove(args: list[str], limit: int | None) -> tuple[str, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     line = out.strip().splitlines()[-1] if out.strip() else f"(no output, exit {status})"
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"exmy prove {' '.join(args)} failed: {line}")
+        raise ValueError(f"exmy prove {' '.join(args)} failed: {line}")
     return line, usage.ru_utime + usage.ru_stime
 
 
@@ -96,9 +96,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, RuntimeError, OSError) as exc:
-        sys.exit(f"prove_time: error: {exc}")
-    except KeyboardInterrupt:
-        sys.exit("prove_time: interrupted (the rows finished so far are above, on stderr)")
+    run_main("prove_time", main,
+             interrupted="the rows finished so far are above, on stderr")
