@@ -345,7 +345,7 @@ def training_designs(families) -> list[dict]:
     rows = {**_fmax_rows(), **{k: (*v, None, None) for k, v in MAC_ROWS.items()}}
     out, seen = [], set()
     for fam in families:
-        todo = [(r, rows[r][2], True) for r in rows] if fam == "ecp5" else []
+        todo = [(r, rows[r][2], True) for r in _fmax_rows()] if fam == "ecp5" else []
         todo += [(r, c, False) for r in TRAIN_ROWS for c in TRAIN_CLOCKS]
         todo += [(r, c, False) for r, c in TRAIN_EXTRA.get(fam, [])]
         for name, clock, table in todo:
