@@ -2,12 +2,13 @@
 
 Structure follows HardFloat: decode -> raw datapath -> round -> encode. The stages carry the
 names of their golden twins (``exmy.golden``): :func:`decode` (golden ``decode``),
-:func:`mul_raw` (golden ``mul_raw``), the unit's datapath (the FMA's aligned add is golden
-``add_raw``), :func:`round` and its contracts (golden ``encode``: its ``round`` and then the
-packing into fields) and :func:`encode` (that packing, the rounder's last step). Every float
-unit decodes its operands with :func:`decode` and rounds its result through one of the
-rounder's contracts, so rounding, overflow, subnormal and special-value rules are written once
-(here) and mirror ``exmy.golden.core.encode`` line for line. (This module's ``round`` is the
+:func:`mul_raw` (golden ``mul_raw``), the unit's datapath (the FMA's aligned add,
+``exmy.hdl.fma.add_raw``, is golden ``add_raw``), :func:`round` and its contracts (golden
+``encode``: its ``round`` and then the packing into fields) and :func:`encode` (that
+packing, the rounder's last step). Every float unit decodes its operands with :func:`decode`
+and rounds its result through one of the rounder's contracts, so rounding, overflow,
+subnormal and special-value rules are written once (here) and mirror
+``exmy.golden.core.encode`` line for line. (This module's ``round`` is the
 stage: the builtin is not used here.)
 
 The raw-value contract handed to the rounder::

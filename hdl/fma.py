@@ -1,13 +1,18 @@
 """Fused multiply-add and the approximate-normalization FMA (SPEC.md sections 3 and 3.3).
 
 ``FMA`` and ``ApproxFMA`` are one datapath (``fma_datapath``) with a granularity parameter:
-FMA is granularity 1 without a window. HardFloat's decomposition: decode -> exact product ->
-alignment of the smaller-exponent addend with a sticky bit -> add/subtract -> normalization
--> the shared rounder/encoder ``round_encode`` (its approximate-normalization mode for
-ApproxFMA).
+FMA is granularity 1 without a window. HardFloat's decomposition, stage by stage named as
+golden's twins: decode -> the exact product (``mul_raw``) -> alignment of the
+smaller-exponent addend with a sticky bit and add/subtract (``add_raw``, returning a
+``SumRaw``; ``fma_sum`` is these three) -> normalization and the rounder's contracts
+(``normalize_round``: ``round_align_max`` or ``round_standard`` for the FMA,
+``round_approximate`` for ApproxFMA).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib.wiring import In, Out
@@ -53,6 +58,10 @@ __all__ = [
     "FMA_CUTS",
     "FMA_FINE_CUTS",
     "fma_datapath",
+    "fma_sum",
+    "add_raw",
+    "Addend",
+    "SumRaw",
     "fma_window_bits",
 ]
 
@@ -267,7 +276,8 @@ def fma_datapath(
     dm: DelayModel | None = None,
     fmax: float | None = None,
 ) -> Signal:
-    """Build ``y = a*b + c`` into ``m`` and return the encoding of y in ``fo``.
+    """Build ``y = a*b + c`` into ``m`` and return the encoding of y in ``fo``: the raw
+    stages :func:`fma_sum` (decode, mul_raw, add_raw) then :func:`normalize_round`.
 
     ``granularity=None``: exact normalization (full leading-zero count and shift) and the
     default rounder contract (the FMA). ``granularity=G`` (with ``window`` K or None):
@@ -278,17 +288,46 @@ def fma_datapath(
     does not fit its period). ``coarse``: the FMA normalizer's group size (``FMA_COARSE``; 1
     gives a one-level full-width shift, for comparisons).
     """
-    approx = granularity is not None
-    G = granularity if approx else 1
     if pipe is None:
         pipe = Pipeline(m, 0, list(FMA_CUTS))
     if dm is None:
         dm = delay_model("ecp5")
+    total = fma_sum(m, a, b, c, fa, fb, fc, fo, granularity=granularity, window=window,
+                    pipe=pipe, dm=dm, fmax=fmax)
+    return normalize_round(
+        m, fo, mag=total.mag, sticky=total.sticky, sign=total.sign, r_w=total.r_w,
+        is_nan=total.is_nan, is_inf=total.is_inf, r_range=total.r_range,
+        floor_out=total.floor_out, granularity=granularity, k_cap=total.k_cap,
+        flush_cap=total.flush_cap, rounding=rounding, saturate=saturate, pipe=pipe,
+        coarse=coarse, dm=dm,
+    )
+
+
+def fma_sum(
+    m: Module,
+    a: Value,
+    b: Value,
+    c: Value,
+    fa: FloatFormat,
+    fb: FloatFormat,
+    fc: FloatFormat,
+    fo: FloatFormat,
+    *,
+    granularity: int | None,
+    window: int | None,
+    pipe: Pipeline,
+    dm: DelayModel,
+    fmax: float | None = None,
+) -> SumRaw:
+    """The raw stages of ``a*b + c`` up to the rounder: decode, mul_raw (the product, one
+    ``*`` or hdl/arith.py's tree in fmax mode), the "product" cut, then :func:`add_raw`.
+    Arguments as :func:`fma_datapath`'s (``fo``: the output the window is built for)."""
+    approx = granularity is not None
+    G = granularity if approx else 1
     fine = pipe.plan is not None  # fmax mode: the fine structure (shifters level by level)
     pa, pb, pc = fa.sig_bits, fb.sig_bits, fc.sig_bits
     wp = pa + pb
     W = fma_window_bits(fa, fb, fc, fo, G)
-    lg = ceil_log2(G)
     # c's exponent range not finer than the output's (the usual case): every non-zero X has
     # its top at or above emin_out, so a zero X's window can stay at or above emin_out + 1 and
     # the normalization can stop near emin_out (HardFloat's way): the rounder needs no
@@ -398,6 +437,83 @@ def fma_datapath(
         inf, inf_sign, delay=d_product,
     )
 
+    return add_raw(
+        m, Addend(prod, t_prod, tz_p, sign_p, zero_p), Addend(sig_c, t_c, tz_c, sign_c, zero_c),
+        nan, inf, inf_sign, _Geometry(fa, fb, fc, fo, W=W, G=G, approx=approx, window=window,
+                                      floor_out=floor_out, tp=(tp_lo, tp_hi), tc=(tc_lo, tc_hi)),
+        pipe=pipe, dm=dm)
+
+class Addend(NamedTuple):
+    """One addend of :func:`add_raw`, as the product stage leaves it: the significand ``sig``
+    (its top bit at the addend's fixed width), ``top`` the weight of that top bit (the FMA
+    gives a zero product a top below every c and a zero c emin_out: a zero's exponent plays
+    no part), ``tz`` its trailing zeros (a zero: its full width; fmax mode: plus the window
+    offset and one, as fma_datapath adds them a cut earlier), ``sign`` and ``zero``."""
+
+    sig: Value
+    top: Value
+    tz: Value
+    sign: Value
+    zero: Value
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What :func:`add_raw` builds for: the formats, the window width ``W``
+    (``fma_window_bits``), the granularity ``G`` and window ``K`` (ApproxFMA), whether the
+    normalization may stop near emin_out (``floor_out``) and the addends' top ranges."""
+
+    fa: FloatFormat
+    fb: FloatFormat
+    fc: FloatFormat
+    fo: FloatFormat
+    W: int
+    G: int
+    approx: bool
+    window: int | None
+    floor_out: bool
+    tp: tuple[int, int]
+    tc: tuple[int, int]
+
+
+@dataclass
+class SumRaw:
+    """The output of :func:`add_raw`, the hardware twin of golden ``add_raw``'s ``Raw``
+    (tests/test_raw_stages.py checks one against the other): the exact sum is
+    ``(mag + delta) * 2**(r_w - W + 1)`` with ``0 < delta < 1`` iff ``sticky`` (``r_w`` is the
+    weight of window bit ``W - 1``, ``mag`` ``W`` bits); rounding it at the output's quantum,
+    or any coarser one at or above ``L - precision + 1`` (``L`` its leading bit), is rounding
+    the exact sum. ``sign`` (an exact zero: +0 unless both addends are -0), ``is_nan``,
+    ``is_inf``; ``r_range`` bounds ``r_w``; ApproxFMA with a window: ``k_cap`` (the coarse
+    count's cap, or None) and ``flush_cap`` (the sum lies wholly below the window);
+    ``floor_out``: the window's geometry (``_Geometry``) the normalizer needs."""
+
+    mag: Value
+    sticky: Value
+    sign: Value
+    r_w: Value
+    is_nan: Value
+    is_inf: Value
+    r_range: tuple[int, int]
+    k_cap: Value | None
+    flush_cap: Value
+    floor_out: bool
+
+
+def add_raw(m: Module, p: Addend, c: Addend, nan: Value, inf: Value, inf_sign: Value,
+            geo: _Geometry, *, pipe: Pipeline, dm: DelayModel) -> SumRaw:
+    """The FMA's addition stage, the twin of golden ``add_raw``: the product ``p`` and the
+    addend ``c`` aligned (X, the larger top, at the window top; Y shifted right with a sticky
+    bit) and added or subtracted, in fmax mode (``pipe.plan``) with fine cuts ("exp_diff" ..
+    "align_shift", "sum"), else with the "sum" cut. ``nan``, ``inf``, ``inf_sign``: the
+    sum's specials (the product's and c's, decided at the product stage)."""
+    prod, t_prod, tz_p, sign_p, zero_p = p
+    sig_c, t_c, tz_c, sign_c, zero_c = c
+    fa, fb, fc, fo = geo.fa, geo.fb, geo.fc, geo.fo
+    W, G, approx, window, floor_out = geo.W, geo.G, geo.approx, geo.window, geo.floor_out
+    (tp_lo, tp_hi), (tc_lo, tc_hi) = geo.tp, geo.tc
+    wp, pc, lg = fa.sig_bits + fb.sig_bits, fc.sig_bits, ceil_log2(G)
+    fine = pipe.plan is not None
     # -- alignment: X (larger exponent top) on top of the window, Y shifted right -----------
     s_max = max(tp_hi - tc_lo, tc_hi - tp_lo, 1)
     keep_off = approx and window is not None  # (the group cap below needs the offset)
@@ -514,12 +630,8 @@ def fma_datapath(
         mag, sticky, sign, r_w, nan, inf = vals[:6]
         if k_cap is not None:
             k_cap, flush_cap = vals[6:8]
-    return normalize_round(
-        m, fo, mag=mag, sticky=sticky, sign=sign, r_w=r_w, is_nan=nan, is_inf=inf,
-        r_range=(r_lo, r_hi), floor_out=floor_out, granularity=granularity, k_cap=k_cap,
-        flush_cap=flush_cap, rounding=rounding, saturate=saturate, pipe=pipe, coarse=coarse,
-        dm=dm,
-    )
+    return SumRaw(mag, sticky, sign, r_w, nan, inf, (r_lo, r_hi), k_cap, flush_cap,
+                  floor_out)
 
 
 def normalize_round(

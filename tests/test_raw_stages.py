@@ -5,9 +5,10 @@ the round stage (``round`` / ``Rounder`` on golden's ``Raw``, and the rounder's 
 ``round_standard``, ``round_align_max``, ``round_approximate`` with G = 1, on random raw
 values: normal, subnormal, overflowing, zero and special) against golden ``encode`` of the
 same exact value, and ``encode`` (every on-grid value) against golden ``encode``'s packing.
-Golden's own stages (``add_raw``, ``round``) are checked against exact rationals. Golden's
-``add_raw`` has no hardware twin of its own: the FMA's alignment and addition are one
-datapath, tested with the FMA (tests/test_fma_hw.py)."""
+Golden's own stages (``add_raw``, ``round``) are checked against exact rationals. The FMA's
+``add_raw`` (hdl/fma.py: alignment and addition, one-piece and fmax mode's fine structure,
+reached through ``fma_sum``: decode, mul_raw, add_raw) against golden ``add_raw`` of the same
+product and addend, at the output's round bit."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from exmy.golden import (
 )
 from exmy.golden import round as golden_round
 from exmy.golden.format import parse_format
+from exmy.golden.params import fma_window_bits
 from exmy.hdl.float import (
     RawLayout,
     Rounder,
@@ -46,6 +48,9 @@ from exmy.hdl.float import decode as hw_decode
 from exmy.hdl.float import encode as hw_encode
 from exmy.hdl.float import mul_raw as hw_mul_raw
 from exmy.hdl.float import round as hw_round
+from exmy.hdl.fma import FMA_CUTS, fma_sum
+from exmy.hdl.timing import Probe, delay_model
+from exmy.hdl.util import Pipeline
 
 N = 1500  # random raw values per configuration
 
@@ -676,3 +681,122 @@ def test_earlier_stage_names_are_aliases():
 
     assert hw.decode_float is hw_decode and hw.encode_fields is hw_encode
     assert multiply_raw is mul_raw
+
+
+# -- add_raw: the FMA's alignment and addition ------------------------------------------------
+class _FmaSum(wiring.Component):
+    """hdl/fma.py's raw stages up to the rounder (``fma_sum``: decode, mul_raw, add_raw),
+    one-piece or with fmax mode's fine structure (every cut a candidate, none registered: a
+    Probe; ``fmax`` high enough for the product tree), the sum's fields out."""
+
+    def __init__(self, fa, fb, fc, fo, granularity=None, window=None, fine=False):
+        self.f = (fa, fb, fc, fo)
+        self.granularity, self.window, self.fine = granularity, window, fine
+        self.W = fma_window_bits(fa, fb, fc, fo, granularity or 1)
+        super().__init__({"a": In(fa.width), "b": In(fb.width), "c": In(fc.width),
+                          "mag": Out(self.W), "sticky": Out(1), "sign": Out(1),
+                          "r_w": Out(signed(16)), "nan": Out(1), "inf": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, plan=Probe()) if self.fine else Pipeline(m, 0, list(FMA_CUTS))
+        s = fma_sum(m, self.a, self.b, self.c, *self.f, granularity=self.granularity,
+                    window=self.window, pipe=pipe, dm=delay_model("ecp5"),
+                    fmax=1000.0 if self.fine else None)
+        m.d.comb += [self.mag.eq(s.mag), self.sticky.eq(s.sticky), self.sign.eq(s.sign),
+                     self.r_w.eq(s.r_w), self.nan.eq(s.is_nan), self.inf.eq(s.is_inf)]
+        return m
+
+
+def _sum_operands(fa, fb, fc, n, seed):
+    """Random triples, and (a, 1, -a +- a few codes) lanes when c is a's format: exact and
+    near cancellation, where the sum's leading bit falls far below the addends'."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 1 << fa.width, n)
+    b = rng.integers(0, 1 << fb.width, n)
+    c = rng.integers(0, 1 << fc.width, n)
+    if fc == fa:
+        ones = np.flatnonzero(decode(np.arange(1 << fb.width), fb).sig
+                              * 2.0 ** decode(np.arange(1 << fb.width), fb).exp == 1.0)
+        k = n // 3
+        b[:k] = ones[0]
+        near = (a[:k] ^ (1 << (fa.width - 1))) + rng.integers(-2, 3, k)
+        c[:k] = np.clip(near, 0, (1 << fc.width) - 1)
+    return a, b, c
+
+
+def _sum_check(fa, fb, fc, fo, *, n=2500, granularity=None, window=None, fine=False,
+               exhaustive=False):
+    fa, fb, fc, fo = (parse_format(f) for f in (fa, fb, fc, fo))
+    if exhaustive:
+        a, b, c = (x.ravel() for x in np.meshgrid(
+            np.arange(1 << fa.width), np.arange(1 << fb.width), np.arange(1 << fc.width)))
+    else:
+        a, b, c = _sum_operands(fa, fb, fc, n, zlib.crc32(f"{fa}{fb}{fc}{fo}".encode()))
+    dut = _FmaSum(fa, fb, fc, fo, granularity, window, fine)
+    got = _simulate(dut, {"a": a, "b": b, "c": c}, ["mag", "sticky", "sign", "r_w", "nan", "inf"])
+    prec = fo.sig_bits + (granularity or 1) - 1  # as golden's fma / approx_fma call add_raw
+    want = add_raw(mul_raw(a, b, fa, fb), decode(c, fc), precision=prec,
+                   widths=(fa.sig_bits + fb.sig_bits, fc.sig_bits))
+    where = f"{fa.name} x {fb.name} + {fc.name} -> {fo.name} G={granularity} K={window} " \
+            f"fine={fine}"
+    ops = [(x, decode(x, f)) for x, f in ((a, fa), (b, fb), (c, fc))]
+
+    def show(x, r, i):  # an operand's code and decoded value
+        v = "nan" if r.nan[i] else ("-" if r.sign[i] else "") + (
+            "inf" if r.inf[i] else repr(float(_frac(0, r.sig[i], r.exp[i]))))
+        return f"{int(x[i]):#x} ({v})"
+
+    for i in range(len(a)):
+        lane = where + ": " + " ".join(f"{n}={show(x, r, i)}"
+                                       for n, (x, r) in zip("abc", ops, strict=True))
+        assert bool(got["nan"][i]) == bool(want.nan[i]), lane
+        if want.nan[i]:
+            continue
+        assert bool(got["inf"][i]) == bool(want.inf[i]), lane
+        r_w = int(got["r_w"][i])  # (a signed port reads as a signed integer)
+        hw = (int(got["mag"][i]), r_w - dut.W + 1, bool(got["sticky"][i]))
+        gd = (int(want.sig[i]), int(want.exp[i]), bool(want.sticky[i]))
+        if want.inf[i] or (gd[0] == 0 and not gd[2]):  # Inf, or an exact zero: the sign rule
+            assert (hw[0], hw[2]) == (0, False) or want.inf[i], lane
+            assert got["sign"][i] == want.sign[i], lane
+            continue
+        assert got["sign"][i] == want.sign[i], lane
+        lead = [s.bit_length() - 1 + e for s, e, _ in (hw, gd)]
+        assert lead[0] == lead[1], f"{lane}: leading bit {lead[0]}, golden {lead[1]}"
+        # the round bit of the output's rounding (or of any coarser quantum down to
+        # L - precision + 1) and everything below it: kept bits and inexactness equal
+        q = max(lead[1] - prec, fo.quantum_exp - 1)
+        seen = []
+        for s, e, st in (hw, gd):
+            if e > q:  # coarser than the round bit: only an exact sum may be
+                assert not st, f"{lane}: sum {s:#x} * 2**{e} + sticky, no round bit at 2**{q}"
+                seen.append((s << (e - q), False))
+            else:
+                seen.append((s >> (q - e), bool(s & ((1 << (q - e)) - 1)) or st))
+        assert seen[0] == seen[1], f"{lane}: at 2**{q} (kept, inexact) {seen[0]}, golden {seen[1]}"
+
+
+SUM_CASES = [("e4m3", "e4m3", "e4m3", "e4m3"), ("e5m2", "e4m3", "bfloat16", "e4m3"),
+             ("e4m3", "e4m3", "float16", "bfloat16"), ("e2m1fn", "e3m2fn", "e5m2", "e2m3fn")]
+
+
+@pytest.mark.parametrize("fine", [False, True])
+@pytest.mark.parametrize("fa, fb, fc, fo", SUM_CASES)
+def test_fma_add_raw_matches_golden_add_raw(fa, fb, fc, fo, fine):
+    """The FMA's add stage (hdl add_raw, one-piece and fine) against golden add_raw of the
+    same product and addend: flags, sign, leading bit, and at the output's round bit the kept
+    bits and the inexactness (what every rounding mode reads)."""
+    _sum_check(fa, fb, fc, fo, fine=fine)
+
+
+@pytest.mark.parametrize("fine", [False, True])
+def test_fma_add_raw_every_e2m1_triple(fine):
+    _sum_check("e2m1fn", "e2m1fn", "e2m1fn", "e2m1fn", fine=fine, exhaustive=True)
+
+
+@pytest.mark.parametrize("fine", [False, True])
+@pytest.mark.parametrize("granularity, window", [(4, None), (2, 8), (1, None)])
+def test_approx_fma_add_raw_matches_golden_add_raw(granularity, window, fine):
+    _sum_check("e4m3", "e4m3", "e4m3", "e4m3", granularity=granularity, window=window,
+               fine=fine)
