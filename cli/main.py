@@ -70,6 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _lower_clock(exc: Exception) -> str:
+    """For a clock out of reach (``exmy.hdl.timing.OutOfReach`` from the registry): the
+    highest clock exmy can place the unit for, searched by building it (its structure can
+    follow the clock, so the refusal's best predicted Fmax is not always the answer)."""
+    from exmy.hdl.timing import OutOfReach
+
+    if not isinstance(exc, OutOfReach) or not hasattr(exc, "request"):
+        return ""
+    from exmy.hdl.registry import highest_fmax
+
+    unit, options = exc.request
+    best = highest_fmax(unit, options, exc)
+    if best is None:
+        return f"; no clock of 1 MHz or more can be placed on {exc.target}"
+    return f"; exmy can place this {unit} for up to {best} MHz on {exc.target} (--fmax {best})"
+
+
 def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
@@ -89,7 +106,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
-        print(f"exmy {args.command}: error: {exc}", file=sys.stderr)
+        print(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         # missing tools (ToolNotFoundError) and failed tool runs: one line, no traceback

@@ -9,11 +9,15 @@ does. The table itself is ``exmy.hdl.units.UNIT_TABLE``: explicit, no import sid
 
 from __future__ import annotations
 
+import math
+
 from .base import Unit, UnitInfo
+from .timing import OutOfReach
 from .units import UNIT_TABLE
 from .verilog import port_table, to_verilog
 
-__all__ = ["UnitInfo", "UNITS", "build", "build_verilog", "sidecar", "unit_names"]
+__all__ = ["UnitInfo", "UNITS", "build", "build_verilog", "highest_fmax", "sidecar",
+           "unit_names"]
 
 #: every unit by CLI name, in the order of ``exmy.hdl.units.UNIT_TABLE`` (the one table)
 UNITS: dict[str, UnitInfo] = {info.name: info for info in UNIT_TABLE}
@@ -37,7 +41,40 @@ def build(unit: str, **options) -> Unit:
         opts = ", ".join("--" + o.replace("_", "-") for o in extra)
         valid = ", ".join("--" + o.replace("_", "-") for o in info.options)
         raise ValueError(f"Unit {unit!r} does not take {opts}; it takes {valid}")
-    return info.build(**given)
+    try:
+        return info.build(**given)
+    except OutOfReach as e:
+        e.request = (unit, given)  # for highest_fmax (the CLI says which clock would do)
+        raise
+
+
+def highest_fmax(unit: str, options: dict, refused: OutOfReach) -> int | None:
+    """The highest whole-MHz clock below the refused one that ``unit`` with ``options`` can be
+    placed for (None: not even 1 MHz). A unit's structure can follow its clock (a MAC's
+    accumulator chunks, an FMA's product tree), so the refusal's best predicted Fmax, which is
+    that of the unit as built for the refused clock, is where the search starts, not its
+    answer: a bisection between it and the refused clock, each step a build."""
+    def fits(f: int) -> bool:
+        try:
+            build(unit, **{**options, "fmax": f})
+        except OutOfReach:
+            return False
+        return True
+
+    top = min(math.ceil(refused.fmax) - 1, 1000)
+    if top < 1:
+        return None
+    start = min(max(int(refused.best), 1), top)
+    # the highest clock that fits in [lo, hi] (lo fits; lo 0: none found yet); placements
+    # are not strictly monotone in the clock, but every answer is a clock that was built
+    lo, hi = (start, top) if fits(start) else (0, start - 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo or None
 
 
 def build_verilog(unit: str, params: dict, name: str | None = None) -> tuple[str, str, dict]:

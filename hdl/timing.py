@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DelayModel", "FAMILIES", "Segment", "Plan", "Probe", "delay_model", "plan_placement",
-    "check_target", "check_fmax",
+    "check_target", "check_fmax", "OutOfReach",
 ]
 
 
@@ -186,6 +186,16 @@ def delay_model(target: str = "ecp5") -> DelayModel:
     return _MODELS[check_target(target)]
 
 
+class OutOfReach(ValueError):
+    """No placement meets the clock (:func:`plan_placement`): the message names the limiting
+    stage or loop; ``target``, ``fmax`` and ``best`` (the best predicted Fmax of the unit as
+    built for ``fmax``, MHz) are kept for callers that search a lower clock."""
+
+    def __init__(self, message: str, target: str, fmax: float, best: float):
+        super().__init__(message)
+        self.target, self.fmax, self.best = target, fmax, best
+
+
 @dataclass(frozen=True)
 class Segment:
     """One cut point as the probe elaboration saw it: the logic delay since the previous cut
@@ -288,22 +298,23 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
     worst_single = max(range(len(delays)), key=lambda i: delays[i])
     for lp in loops:
         if lp.delay > loop_budget:
-            raise ValueError(
+            raise OutOfReach(
                 f"{unit}: {fmax:g} MHz on {target} is out of reach: the feedback loop "
                 f"{lp.name!r} cannot be pipelined and takes {lp.delay:.2f} ns (best predicted "
-                f"Fmax {dm.fmax(lp.delay, loop=True):.0f} MHz)")
+                f"Fmax {dm.fmax(lp.delay, loop=True):.0f} MHz)", target, fmax,
+                dm.fmax(lp.delay, loop=True))
     if delays[worst_single] > budget:
         best = min([dm.fmax(delays[worst_single])]
                    + [dm.fmax(lp.delay, loop=True) for lp in loops])
-        raise ValueError(
+        raise OutOfReach(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
             f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
-            f"cannot cut further (best predicted Fmax {best:.0f} MHz)")
+            f"cannot cut further (best predicted Fmax {best:.0f} MHz)", target, fmax, best)
     if dm.budget(fmax) < dm.t_floor:
-        raise ValueError(
+        raise OutOfReach(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: no stage inside a unit is "
             f"predicted faster than {dm.fmax(0.0):.0f} MHz on {target} (its least logic delay, "
-            f"{dm.t_floor:g} ns, docs/results/delay_model.md)")
+            f"{dm.t_floor:g} ns, docs/results/delay_model.md)", target, fmax, dm.fmax(0.0))
     n = len(cuts)
     inf = (math.inf, math.inf)
     # best[i]: (bits, registers) of the cheapest valid placement of everything up to cut i
@@ -324,7 +335,8 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
             if j >= 0 and cuts[j].fixed:
                 break  # a forced register cannot be skipped
     if best[n] == inf:  # cannot happen when every single segment fits
-        raise ValueError(f"{unit}: no placement meets {fmax:g} MHz on {target}")
+        raise OutOfReach(f"{unit}: no placement meets {fmax:g} MHz on {target}", target, fmax,
+                         0.0)
     chosen, i = [], prev[n]
     while i is not None and i >= 0:
         chosen.append(i)

@@ -40,6 +40,33 @@ def test_generate_unwritable_output(capsys):
     assert not Path("/proc/x.v").exists()
 
 
+@pytest.mark.parametrize("unit, opts, target, fmax", [
+    ("mac", ["--a", "e4m3"], "ice40", 300),  # the loop fits at 300; the chunks built for 300
+    ("mac", ["--a", "e8m0"], "ecp5", 250),  # do not fit lower: the answer is not the best
+    ("fma", ["--a", "e4m3"], "ecp5", 400),  # predicted Fmax of the refusal
+    ("lmul", ["--a", "e4m3fn"], "gowin", 900),
+])
+def test_out_of_reach_names_the_highest_clock(unit, opts, target, fmax, tmp_path, capsys):
+    """A clock out of reach: the refusal names the limiting stage and the highest whole-MHz
+    clock exmy places the unit for, which builds, while one MHz more does not (or is the
+    clock refused)."""
+    out = tmp_path / "x.v"
+    assert main(["generate", unit, *opts, "--target", target, "--fmax", str(fmax),
+                 "-o", str(out)]) == 2
+    err = cli_error(capsys)
+    m = re.fullmatch(rf"exmy generate: error: {unit}: {fmax} MHz on {target} is out of reach: "
+                     rf".* \(best predicted Fmax ([0-9]+) MHz\); exmy can place this {unit} "
+                     rf"for up to ([0-9]+) MHz on {target} \(--fmax \2\)", err)
+    assert m, err
+    best = int(m.group(2))
+    options = dict(zip([o.lstrip("-") for o in opts[::2]], opts[1::2], strict=True))
+    assert build(unit, **options, target=target, fmax=best).plan.fmax_target == best
+    if best + 1 < fmax:
+        with pytest.raises(ValueError, match="out of reach"):
+            build(unit, **options, target=target, fmax=best + 1)
+    assert not out.exists()
+
+
 def test_generate_output_is_a_directory(tmp_path, capsys):
     assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path)]) == 2
     assert cli_error(capsys) == (f"exmy generate: error: -o '{tmp_path}' is a directory; give a "
