@@ -86,6 +86,11 @@ class Unit(wiring.Component):
         self._min_latency = minimum
         return minimum
 
+    def _sized(self) -> None:
+        """fmax mode on a family with a size term, once :attr:`size_bits` is known: remake
+        the structural choices the constructor made from the unsized model (a MAC's
+        accumulator chunks) with :attr:`dm`. Default: none."""
+
     def _place_registers(self) -> None:
         """Probe-elaborate, choose the placement, record it (fmax mode)."""
         from amaranth.hdl import Fragment
@@ -96,6 +101,7 @@ class Unit(wiring.Component):
             # the unit's size scales its stages' delays: probe again, so that the choices the
             # unit makes from the model (a `*` or a tree, ...) see the scaled delays too
             self.size_bits = sum(s.bits for s in probe.segments if not s.loop)
+            self._sized()
             probe = self.plan = Probe()
             Fragment.get(self, None)
         plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,

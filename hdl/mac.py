@@ -238,9 +238,11 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
     """Set ``unit.acc_chunk``, ``acc_latency`` and ``latency`` (``Unit.set_timing``: an
     explicit latency, or fmax mode, where ``acc_chunk`` defaults to the delay model's choice;
     ``acc_bits`` None: no fixed-point accumulator)."""
+    unit._auto_acc_bits = None
     if fmax is not None and acc_chunk is None and acc_bits is not None and latency is None:
         dm = delay_model(check_target("ecp5" if target is None else target))
         acc_chunk = _pick_chunk(dm, check_fmax(fmax), acc_bits)
+        unit._auto_acc_bits = None if saturate_acc else acc_bits
         if acc_chunk is not None and saturate_acc:
             d = _loop_delay(dm, acc_bits)
             raise ValueError(
@@ -262,6 +264,32 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
                f"product")
     unit.latency = unit.set_timing(latency, target, fmax, minimum=1 + unit.acc_latency,
                                    what="MAC latency", why=why)
+
+
+def _resize_chunk(unit) -> None:
+    """``Unit._sized`` of the MACs: the chunk and resolution stages chosen again with the
+    unit's sized delay model. The loop is not scaled, but the stages into the accumulator and
+    the resolution's registers hold the same chains and are, so a chunk chosen from the
+    unsized model could leave them out of reach; a chunk that fits both is chosen unchanged
+    (the widest chunk whose stage fits, evened out over the chunks it needs, is the same)."""
+    acc_bits = getattr(unit, "_auto_acc_bits", None)
+    if acc_bits is None:
+        return
+    dm = unit.dm
+    chunk = _pick_chunk(dm, unit.fmax, acc_bits)
+    stages = (_acc_latency(chunk) if chunk is None
+              else _resolve_stages(dm, unit.fmax, acc_bits, chunk))
+    if (chunk, stages) == (unit.acc_chunk, unit.acc_latency):
+        return
+    unit._min_latency += stages - unit.acc_latency
+    unit.acc_chunk, unit.acc_latency = chunk, stages
+    params = {}
+    for k, v in unit.params.items():
+        if k != "acc_chunk":
+            params[k] = v
+        if k == "acc_bits" and chunk is not None:
+            params["acc_chunk"] = chunk
+    unit.params = params
 
 
 def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
@@ -937,6 +965,9 @@ class MAC(Unit):
         _fmax_outputs(self)
 
     # -- metadata ---------------------------------------------------------------------------
+    def _sized(self) -> None:
+        _resize_chunk(self)
+
     @property
     def cut_points(self) -> list[str]:
         """The pipeline registers before the accumulator, in datapath order."""
@@ -1417,6 +1448,9 @@ class IntMAC(Unit):
             "a": In(self.fmt_a.bits), "b": In(self.fmt_b.bits), "valid": In(1),
             "clear": In(1), "acc": Out(p.acc_bits),
         })
+
+    def _sized(self) -> None:
+        _resize_chunk(self)
 
     @property
     def cut_points(self) -> list[str]:

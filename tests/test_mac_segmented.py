@@ -563,3 +563,36 @@ def test_fmax_float_acc_stream_slow(tmp_path):
         comp = _float_acc(fmax)
         assert comp.latency == latency
         assert_acc_stream(comp, inputs, expected, tmp_path, f"fmax {fmax}")
+
+
+@pytest.mark.parametrize("cls, fmt, fmax", [(MAC, "e6m0-none", 100), (MAC, "e7m0-none", 50),
+                                            (MAC, "e4m3", 119), (IntMAC, "int8", 150)])
+def test_ice40_chunk_follows_the_size_term(cls, fmt, fmax):
+    """On a family with a size term (iCE40) the chunk and resolution stages are chosen with
+    the unit's sized model, once its size is known: the stages into the accumulator and the
+    resolution hold the loop's chains and are scaled (the loop is not), so a chunk from the
+    unsized model could leave them out of reach (these MACs were refused so before). Where
+    the unsized chunk fits them, it is kept."""
+    comp = cls(fmt, target="ice40", fmax=fmax)
+    w = comp.mac_params.acc_bits
+    dm = comp.dm
+    unsized = _pick_chunk(delay_model("ice40"), fmax, w)
+    assert comp.acc_chunk == _pick_chunk(dm, fmax, w)
+    assert comp.acc_latency == (0 if comp.acc_chunk is None
+                                else _resolve_stages(dm, fmax, w, comp.acc_chunk))
+    assert comp.latency >= 1 + comp.acc_latency
+    assert comp.plan.fmax_predicted >= fmax
+    assert (comp.module_name.count(f"accchunk{comp.acc_chunk}_") == 1) == (
+        comp.acc_chunk is not None)
+    if dm.lut(1) + dm.adder((unsized or w) + 1) > dm.period(fmax):
+        # the unsized model's chunk (or whole accumulator) misses the sized period: narrower
+        assert comp.acc_chunk is not None and comp.acc_chunk < (unsized or w)
+    else:
+        assert comp.acc_chunk == unsized
+
+
+def test_ice40_chunk_unchanged_where_it_fits():
+    comp = MAC("e4m3-none", target="ice40", fmax=100)  # the whole loop fits, sized or not
+    assert comp.acc_chunk is None is _pick_chunk(delay_model("ice40"), 100, 47)
+    fixed = MAC("e6m0-none", target="ice40", fmax=100, acc_chunk=30)  # the user's chunk
+    assert fixed.acc_chunk == 30
