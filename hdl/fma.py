@@ -303,22 +303,9 @@ def fma_datapath(
     )
 
 
-def fma_sum(
-    m: Module,
-    a: Value,
-    b: Value,
-    c: Value,
-    fa: FloatFormat,
-    fb: FloatFormat,
-    fc: FloatFormat,
-    fo: FloatFormat,
-    *,
-    granularity: int | None,
-    window: int | None,
-    pipe: Pipeline,
-    dm: DelayModel,
-    fmax: float | None = None,
-) -> SumRaw:
+def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatFormat,
+            fc: FloatFormat, fo: FloatFormat, *, granularity: int | None, window: int | None,
+            pipe: Pipeline, dm: DelayModel, fmax: float | None = None) -> SumRaw:
     """The raw stages of ``a*b + c`` up to the rounder: decode, mul_raw (the product, one
     ``*`` or hdl/arith.py's tree in fmax mode), the "product" cut, then :func:`add_raw`.
     Arguments as :func:`fma_datapath`'s (``fo``: the output the window is built for)."""
