@@ -81,9 +81,14 @@ def _lower_clock(exc: Exception) -> str:
     from exmy.hdl.registry import highest_fmax
 
     unit, options = exc.request
-    best = highest_fmax(unit, options, exc)
+    best, done = highest_fmax(unit, options, exc)
     if best is None:
-        return f"; no clock of 1 MHz or more can be placed on {exc.target}"
+        return (f"; no clock of 1 MHz or more can be placed on {exc.target}" if done else
+                f"; exmy found no clock it can place this {unit} for on {exc.target} in 10 s "
+                f"of search")
+    if not done:
+        return (f"; exmy can place this {unit} for {best} MHz on {exc.target} (--fmax {best}; "
+                f"10 s of search did not settle whether a faster clock places)")
     return f"; exmy can place this {unit} for up to {best} MHz on {exc.target} (--fmax {best})"
 
 

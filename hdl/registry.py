@@ -10,6 +10,7 @@ does. The table itself is ``exmy.hdl.units.UNIT_TABLE``: explicit, no import sid
 from __future__ import annotations
 
 import math
+import time
 
 from .base import Unit, UnitInfo
 from .timing import OutOfReach
@@ -48,33 +49,57 @@ def build(unit: str, **options) -> Unit:
         raise
 
 
-def highest_fmax(unit: str, options: dict, refused: OutOfReach) -> int | None:
+def highest_fmax(unit: str, options: dict, refused: OutOfReach,
+                 seconds: float = 10.0) -> tuple[int | None, bool]:
     """The highest whole-MHz clock below the refused one that ``unit`` with ``options`` can be
-    placed for (None: not even 1 MHz). A unit's structure can follow its clock (a MAC's
-    accumulator chunks, an FMA's product tree), so the refusal's best predicted Fmax, which is
-    that of the unit as built for the refused clock, is where the search starts, not its
-    answer: a bisection between it and the refused clock, each step a build."""
+    placed for, and whether the search finished within ``seconds`` (else the clock is one that
+    builds, not necessarily the highest); None: none found. A unit's structure can follow its
+    clock (a MAC's accumulator chunks, an FMA's product tree), so the refusal's best predicted
+    Fmax, that of the unit as built for the refused clock, is where the search starts, not its
+    answer: a galloping search from it, then a bisection, each step a build."""
+    deadline = time.monotonic() + seconds
+
+    hints: dict[int, float] = {}
+
     def fits(f: int) -> bool:
         try:
             build(unit, **{**options, "fmax": f})
-        except OutOfReach:
+        except OutOfReach as e:
+            hints[f] = e.best  # the best predicted Fmax of the structure built for f
             return False
         return True
 
     top = min(math.ceil(refused.fmax) - 1, 1000)
     if top < 1:
-        return None
+        return None, True
     start = min(max(int(refused.best), 1), top)
-    # the highest clock that fits in [lo, hi] (lo fits; lo 0: none found yet); placements
-    # are not strictly monotone in the clock, but every answer is a clock that was built
-    lo, hi = (start, top) if fits(start) else (0, start - 1)
-    while lo < hi:
+    # lo: a clock that builds (0: none yet); hi: no clock above it was found to build
+    lo, hi, step = 0, top, 1
+    if fits(start):
+        lo = start
+        while lo + step <= top and time.monotonic() < deadline:
+            if not fits(lo + step):
+                hi = lo + step - 1
+                break
+            lo, step = lo + step, step * 2
+    else:
+        # down: to the refused structure's own best predicted Fmax when it is lower (a narrower
+        # chunk's stages are the limit there), else in doubling steps
+        hi, f = start - 1, start
+        while hi >= 1 and time.monotonic() < deadline:
+            hint = int(hints.get(f, hi))
+            f = max(min(hint, hi - step + 1), 1)
+            if fits(f):
+                lo = f
+                break
+            hi, step = f - 1, step * 2
+    while lo < hi and time.monotonic() < deadline:
         mid = (lo + hi + 1) // 2
         if fits(mid):
             lo = mid
         else:
             hi = mid - 1
-    return lo or None
+    return lo or None, lo == hi or (lo == 0 and hi < 1)
 
 
 def build_verilog(unit: str, params: dict, name: str | None = None) -> tuple[str, str, dict]:

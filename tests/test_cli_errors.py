@@ -67,6 +67,39 @@ def test_out_of_reach_names_the_highest_clock(unit, opts, target, fmax, tmp_path
     assert not out.exists()
 
 
+def test_out_of_reach_search_is_bounded():
+    """The search for a lower clock stops at its time limit and says it did not settle."""
+    from exmy.hdl import registry
+
+    e4m3, e8m0 = {"a": "e4m3", "target": "ice40"}, {"a": "e8m0", "target": "ecp5"}
+    with pytest.raises(ValueError) as e:
+        build("mac", **e4m3, fmax=300)  # its best predicted (259) does not place
+    assert registry.highest_fmax("mac", e4m3, e.value, 0.0) == (None, False)
+    assert registry.highest_fmax("mac", e4m3, e.value) == (184, True)
+    with pytest.raises(ValueError) as e:
+        build("mac", **e8m0, fmax=250)  # its best predicted (156) places
+    best, done = registry.highest_fmax("mac", e8m0, e.value, 0.0)
+    assert (best, done) == (int(e.value.best), False)
+    assert build("mac", **e8m0, fmax=best).plan.fmax_target == best
+    assert registry.highest_fmax("mac", e8m0, e.value) == (199, True)
+
+
+@pytest.mark.parametrize("opts, says", [
+    (["--a", "e8m0", "--target", "ecp5", "--fmax", "250"],
+     r"exmy can place this mac for 15[56] MHz on ecp5 \(--fmax 15[56]; 10 s of search did not "
+     r"settle whether a faster clock places\)"),
+    (["--a", "e4m3", "--target", "ice40", "--fmax", "300"],
+     r"exmy found no clock it can place this mac for on ice40 in 10 s of search"),
+])
+def test_out_of_reach_search_cut_short(opts, says, monkeypatch, tmp_path, capsys):
+    from exmy.hdl import registry
+
+    quick = registry.highest_fmax
+    monkeypatch.setattr(registry, "highest_fmax", lambda u, o, e: quick(u, o, e, 0.0))
+    assert main(["generate", "mac", *opts, "-o", str(tmp_path / "x.v")]) == 2
+    assert re.search("; " + says + "$", cli_error(capsys))
+
+
 def test_generate_output_is_a_directory(tmp_path, capsys):
     assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path)]) == 2
     assert cli_error(capsys) == (f"exmy generate: error: -o '{tmp_path}' is a directory; give a "
