@@ -794,7 +794,8 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                    "critical paths (`exmy synth ... --workdir DIR`, DIR/nextpnr.log): "
                    + "; ".join(f"{k}: {v:g} ns" for k, v in routes.items())
                    + ". The FMAs charge it where a chain follows a chain or the leading-zero "
-                   "count (`dm.chained`); the unit designs above were annotated without it."]
+                   "count (`dm.chained`); the unit designs above are placed with it, but "
+                   "their counts, and so the fits and errors here, leave it out."]
     md += ["", "Circuit-only constants (they placed the unit training designs):", "",
            "| family | t_reg | t_lut | t_carry0 | t_carry_bit | circuits: median error | range "
            "| within ±20% | unit designs: median | range | within ±20% |",

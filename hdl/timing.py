@@ -153,7 +153,7 @@ class DelayModel:
 #: circuits alone; xilinx: published 7-series figures
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
-                       t_knee=9.0, knee_slope=0.55, t_floor=2.7, t_chain=1.44),
+                       t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.1, t_knee=3.0, knee_slope=0.45, size_slope=0.125,
                         size_bits0=100),
