@@ -223,7 +223,7 @@ def _pick_chunk(dm, fmax: float, acc_bits: int) -> int | None:
     """The chunk width fmax mode uses: None when the whole ``acc_bits``-bit loop fits the
     period, else the widest chunk whose loop fits, evened out over the chunks it needs
     (1 when none fits: the placement then reports the loop out of reach)."""
-    budget = dm.period(fmax)
+    budget = min(dm.period(fmax), dm.period(fmax, loop=True))  # the loop and its stage
     if _loop_delay(dm, acc_bits) <= budget:
         return None
     fit = [c for c in range(1, acc_bits) if _loop_delay(dm, c) <= budget]

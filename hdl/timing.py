@@ -44,7 +44,10 @@ class DelayModel:
     elaboration's measure of how much datapath the placer spreads out) has its stages' logic
     multiplied by ``1 + size_slope * log2(size_bits / size_bits0)`` when ``size_bits`` is
     above ``size_bits0`` (:meth:`sized` gives a unit's model). A feedback loop is one short
-    cycle the placer keeps together: ``loop=True`` leaves it unscaled.
+    cycle the placer keeps together: ``loop=True`` leaves it unscaled, and with
+    ``knee_loops`` False it is charged as annotated above the knee too (a loop is one
+    register-to-register path through all its terms: ECP5's float-accumulator MACs, whose
+    55 ns loops nextpnr finds as annotated).
     """
 
     family: str
@@ -61,6 +64,7 @@ class DelayModel:
     size_slope: float = 0.0
     size_bits0: float = math.inf
     size_bits: int = 0
+    knee_loops: bool = True
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
@@ -125,7 +129,7 @@ class DelayModel:
     def stage_logic(self, annotated: float, loop: bool = False) -> float:
         """Predicted logic delay (ns) of a stage whose annotations add up to ``annotated``."""
         d = annotated
-        if annotated > self.t_knee:
+        if annotated > self.t_knee and (self.knee_loops or not loop):
             d = self.t_knee + self.knee_slope * (annotated - self.t_knee)
         return max(d * self.size_factor(loop), self.t_floor)
 
@@ -137,7 +141,7 @@ class DelayModel:
         """Logic delay (as annotated) one stage may hold at ``fmax_mhz`` (below ``t_floor`` no
         stage meets the clock, however short: :func:`plan_placement` says so)."""
         ns = self.budget(fmax_mhz) / self.size_factor(loop)
-        if ns <= self.t_knee:
+        if ns <= self.t_knee or (loop and not self.knee_loops):
             return ns
         return self.t_knee + (ns - self.t_knee) / self.knee_slope
 
@@ -150,10 +154,12 @@ class DelayModel:
 #: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
 #: the unit designs' tails on top (fit_tails): ecp5's knee and floor, ice40's knee and size
 #: term; ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
-#: circuits alone; xilinx: published 7-series figures
+#: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee (its training
+#: set has no loop; its float-accumulator MACs' loops measured as annotated, README); ice40's
+#: fit discounts its MACs' loops (refitting without would move its constants)
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
-                       t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44),
+                       t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.1, t_knee=3.0, knee_slope=0.45, size_slope=0.125,
                         size_bits0=100),
