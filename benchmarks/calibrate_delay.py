@@ -462,13 +462,15 @@ def size_factor(consts: dict, size_bits: int) -> float:
 
 def unit_period(consts: dict, stages, size_bits: int = 0, loops=()) -> float:
     """The predicted period of a unit design: its slowest stage (scaled by its size) or
-    feedback loop (not scaled), as hdl.timing's ``plan_placement`` charges them."""
+    feedback loop (not scaled; past the knee only with ``knee_loops``), as hdl.timing's
+    ``plan_placement`` charges them."""
     coef = [consts[c] for c in CONSTANTS]
     knee = consts.get("t_knee", math.inf), consts.get("knee_slope", 1.0)
     d = _knee(max(float(np.dot(coef[1:4], s)) for s in stages), *knee)
     d *= size_factor(consts, size_bits)
     if loops:
-        d = max(d, _knee(max(float(np.dot(coef[1:4], s)) for s in loops), *knee))
+        lp = max(float(np.dot(coef[1:4], s)) for s in loops)
+        d = max(d, _knee(lp, *knee) if consts.get("knee_loops", True) else lp)
     return consts["t_reg"] + consts.get("t_stage", 0.0) + max(d, consts.get("t_floor", 0.0))
 
 
@@ -488,6 +490,13 @@ CHAIN_ROUTES = {"ecp5": {
     "fma bfloat16 at 100 MHz: the leading-zero count into the shift limit's compare": 1.52,
     "mac e7m0 at 200 MHz: into the 38-bit accumulator chunk's chain": 1.34,
 }}
+
+
+#: families whose feedback loops are charged as annotated, past the knee too (hdl.timing's
+#: ``knee_loops``): ecp5, whose training set has no loop and whose float-accumulator MACs'
+#: loops nextpnr times as annotated (docs/results/fmax.md, "Loops on ECP5"); ice40's fit
+#: discounts its MACs' loops (fit_size_tails)
+KNEE_LOOPS = {"ecp5": False}
 
 
 #: families whose tails are the size term with the knee and t_stage (fit_size_tails) rather than
@@ -512,11 +521,13 @@ def fit_size_tails(consts: dict, units: list[dict], size_slopes=SIZE_SLOPES) -> 
              for u in units]
     period = np.array([u["period_ns"] for u in units])
     size = np.array([float(u["size_bits"]) for u in units])
+    knee_loops = consts.get("knee_loops", True)
     best = None
     for t_knee in SIZE_KNEES:
         for slope in SLOPES:
             knee = np.array([max(_knee(float(d), t_knee, slope) for d in st) for st in stages])
-            loop = np.array([max(_knee(float(d), t_knee, slope) for d in lp) for lp in loops])
+            loop = np.array([max(_knee(float(d), t_knee, slope) if knee_loops else float(d)
+                                 for d in lp) for lp in loops])
             for a in size_slopes:
                 for b0 in SIZE_BITS0:
                     f = 1.0 + a * np.log2(np.maximum(size / b0, 1.0))
@@ -538,7 +549,9 @@ def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
     the stage logic of TAIL_FROM_MHZ (rounded up to 0.5 ns), its slope and the floor
     ``t_floor`` (the least logic delay of a stage inside a unit) by a grid search of the
     least squared log error of the designs' predicted periods (SIZE_FAMILIES:
-    :func:`fit_size_tails`)."""
+    :func:`fit_size_tails`); a KNEE_LOOPS family's fit records ``knee_loops``."""
+    if family in KNEE_LOOPS:
+        consts = {**consts, "knee_loops": KNEE_LOOPS[family]}
     if family in SIZE_FAMILIES:
         return fit_size_tails(consts, units)
     t_knee = math.ceil((1000.0 / TAIL_FROM_MHZ - consts["t_reg"]) * 2) / 2
@@ -767,6 +780,10 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                    "the least squared log error over the unit "
                    f"designs: in sample {_stats(unit_errors(a, ur)).replace(' | ', ', ')} within "
                    f"±20%, against {_stats(unit_errors(bare, ur)).replace(' | ', ', ')} without."]
+        if a.get("knee_loops") is False:
+            md += ["", f"{fam} charges a feedback loop as annotated, past the knee too "
+                   "(`knee_loops`, KNEE_LOOPS): nextpnr times its float-accumulator MACs' loops "
+                   "so (docs/results/fmax.md, \"Loops on ECP5\"); its training set has no loop."]
         if fam in SIZE_FAMILIES and "size_slope" in a:
             ur = [u for u in units if u["family"] == fam]
             bare = {**circuit_fits[fam], "t_stage": 0.0}

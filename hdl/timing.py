@@ -46,8 +46,8 @@ class DelayModel:
     above ``size_bits0`` (:meth:`sized` gives a unit's model). A feedback loop is one short
     cycle the placer keeps together: ``loop=True`` leaves it unscaled, and with
     ``knee_loops`` False it is charged as annotated above the knee too (a loop is one
-    register-to-register path through all its terms: ECP5's float-accumulator MACs, whose
-    55 ns loops nextpnr finds as annotated).
+    register-to-register path through all its terms; the measurements: docs/results/fmax.md,
+    "Loops on ECP5").
     """
 
     family: str
@@ -154,9 +154,9 @@ class DelayModel:
 #: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
 #: the unit designs' tails on top (fit_tails): ecp5's knee and floor, ice40's knee and size
 #: term; ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
-#: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee (its training
-#: set has no loop; its float-accumulator MACs' loops measured as annotated, README); ice40's
-#: fit discounts its MACs' loops (refitting without would move its constants)
+#: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee
+#: (calibrate_delay.py's KNEE_LOOPS; docs/results/fmax.md, "Loops on ECP5"); ice40's fit
+#: discounts its MACs' loops
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),

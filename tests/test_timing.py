@@ -275,8 +275,15 @@ def test_ecp5_tails_are_the_fit_of_the_committed_units():
     bare = {**cal["circuit_fits"]["ecp5"], "t_stage": 0.0}
     tails = cal_mod.fit_tails("ecp5", bare, units)
     dm = delay_model("ecp5")
-    assert (dm.t_knee, dm.knee_slope, dm.t_floor) == (
-        tails["t_knee"], tails["knee_slope"], tails["t_floor"])
+    assert (dm.t_knee, dm.knee_slope, dm.t_floor, dm.knee_loops) == (
+        tails["t_knee"], tails["knee_slope"], tails["t_floor"], tails["knee_loops"])
+    assert cal["fits"]["ecp5"]["knee_loops"] is False is dm.knee_loops
+    assert delay_model("ice40").knee_loops and "knee_loops" not in cal["fits"]["ice40"]
+    # a loop past the knee: as annotated on ecp5, discounted like a stage on ice40
+    assert dm.fmax(40.0, loop=True) == pytest.approx(1000 / (40.0 + dm.t_reg + dm.t_stage))
+    assert dm.fmax(40.0) > dm.fmax(40.0, loop=True)
+    ice = delay_model("ice40")
+    assert ice.fmax(40.0, loop=True) == pytest.approx(ice.fmax(40.0))
     # the knee starts above the stage logic of 100 MHz: no placement at or above it moves
     assert dm.t_knee >= 1000 / 100 - dm.t_reg
 
