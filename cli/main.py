@@ -78,17 +78,20 @@ def _lower_clock(exc: Exception) -> str:
 
     if not isinstance(exc, OutOfReach) or not hasattr(exc, "request"):
         return ""
-    from exmy.hdl.registry import highest_fmax
+    from exmy.hdl.registry import SEARCH_SECONDS, highest_fmax
 
     unit, options = exc.request
-    best, done = highest_fmax(unit, options, exc)
+    try:
+        best, done = highest_fmax(unit, options, exc)
+    except KeyboardInterrupt:  # Ctrl-C: the refusal still stands, the search is dropped
+        return "; the search for a lower clock was interrupted"
     if best is None:
         return (f"; no clock of 1 MHz or more can be placed on {exc.target}" if done else
-                f"; exmy found no clock it can place this {unit} for on {exc.target} in 10 s "
-                f"of search")
+                f"; exmy found no clock it can place this {unit} for on {exc.target} in "
+                f"{SEARCH_SECONDS:g} s of search")
     if not done:
         return (f"; exmy can place this {unit} for {best} MHz on {exc.target} (--fmax {best}; "
-                f"10 s of search did not settle whether a faster clock places)")
+                f"{SEARCH_SECONDS:g} s of search did not settle whether a faster clock places)")
     return f"; exmy can place this {unit} for up to {best} MHz on {exc.target} (--fmax {best})"
 
 

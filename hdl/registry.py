@@ -49,8 +49,12 @@ def build(unit: str, **options) -> Unit:
         raise
 
 
+#: how long ``highest_fmax`` searches by default (s)
+SEARCH_SECONDS = 10.0
+
+
 def highest_fmax(unit: str, options: dict, refused: OutOfReach,
-                 seconds: float = 10.0) -> tuple[int | None, bool]:
+                 seconds: float = SEARCH_SECONDS) -> tuple[int | None, bool]:
     """The highest whole-MHz clock below the refused one that ``unit`` with ``options`` can be
     placed for, and whether the search finished within ``seconds`` (else the clock is one that
     builds, not necessarily the highest); None: none found. A unit's structure can follow its

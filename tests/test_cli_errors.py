@@ -84,6 +84,22 @@ def test_out_of_reach_search_is_bounded():
     assert registry.highest_fmax("mac", e8m0, e.value) == (199, True)
 
 
+def test_out_of_reach_search_interrupted(monkeypatch, tmp_path, capsys):
+    """Ctrl-C during the search for a lower clock: the refusal is still printed, exit 2."""
+    from exmy.hdl import registry
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "highest_fmax", interrupted)
+    assert main(["generate", "mac", "--a", "e4m3", "--target", "ice40", "--fmax", "300",
+                 "-o", str(tmp_path / "x.v")]) == 2
+    err = cli_error(capsys)
+    assert err.startswith("exmy generate: error: mac: 300 MHz on ice40 is out of reach: ")
+    assert err.endswith("; the search for a lower clock was interrupted")
+    assert not (tmp_path / "x.v").exists()
+
+
 @pytest.mark.parametrize("opts, says", [
     (["--a", "e8m0", "--target", "ecp5", "--fmax", "250"],
      r"exmy can place this mac for 15[56] MHz on ecp5 \(--fmax 15[56]; 10 s of search did not "
