@@ -583,7 +583,16 @@ def test_ice40_chunk_follows_the_size_term(cls, fmt, fmax):
     w = comp.mac_params.acc_bits
     dm = comp.dm
     unsized = _pick_chunk(delay_model("ice40"), fmax, w)
-    assert comp.acc_chunk == _pick_chunk(dm, fmax, w)
+    c = comp.acc_chunk or w
+
+    def fits(width):  # the chain of a chunk (the loop, and the stage into the accumulator)
+        return dm.lut(1) + dm.adder(width + 1) <= dm.period(fmax)
+
+    # the chunk's stage fits the sized period, and no fewer chunks would (the widest that
+    # fits, evened out): -(-w // c) chunks, where one fewer needs a chunk that does not fit
+    assert fits(c)
+    k = -(-w // c)
+    assert k == 1 or not fits(-(-w // (k - 1)))
     assert comp.acc_latency == (0 if comp.acc_chunk is None
                                 else _resolve_stages(dm, fmax, w, comp.acc_chunk))
     assert comp.latency >= 1 + comp.acc_latency
