@@ -430,6 +430,7 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
                                       floor_out=floor_out, tp=(tp_lo, tp_hi), tc=(tc_lo, tc_hi)),
         pipe=pipe, dm=dm)
 
+
 class Addend(NamedTuple):
     """One addend of :func:`add_raw`, as the product stage leaves it: the significand ``sig``
     (its top bit at the addend's fixed width), ``top`` the weight of that top bit (the FMA
