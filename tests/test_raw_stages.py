@@ -8,7 +8,7 @@ same exact value, and ``encode`` (every on-grid value) against golden ``encode``
 Golden's own stages (``add_raw``, ``round``) are checked against exact rationals. The FMA's
 ``add_raw`` (hdl/fma.py: alignment and addition, one-piece and fmax mode's fine structure,
 reached through ``fma_sum``: decode, mul_raw, add_raw) against golden ``add_raw`` of the same
-product and addend, at the output's round bit."""
+product and addend, at the output's round bit, on the FMA's own stimulus (sim/check_fma.py)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ from exmy.hdl.float import round as hw_round
 from exmy.hdl.fma import FMA_CUTS, fma_sum
 from exmy.hdl.timing import Probe, delay_model
 from exmy.hdl.util import Pipeline
+from exmy.sim.check_fma import fma_stimulus
 
 N = 1500  # random raw values per configuration
 
@@ -708,23 +709,6 @@ class _FmaSum(wiring.Component):
         return m
 
 
-def _sum_operands(fa, fb, fc, n, seed):
-    """Random triples, and (a, 1, -a +- a few codes) lanes when c is a's format: exact and
-    near cancellation, where the sum's leading bit falls far below the addends'."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, 1 << fa.width, n)
-    b = rng.integers(0, 1 << fb.width, n)
-    c = rng.integers(0, 1 << fc.width, n)
-    if fc == fa:
-        ones = np.flatnonzero(decode(np.arange(1 << fb.width), fb).sig
-                              * 2.0 ** decode(np.arange(1 << fb.width), fb).exp == 1.0)
-        k = n // 3
-        b[:k] = ones[0]
-        near = (a[:k] ^ (1 << (fa.width - 1))) + rng.integers(-2, 3, k)
-        c[:k] = np.clip(near, 0, (1 << fc.width) - 1)
-    return a, b, c
-
-
 def _sum_check(fa, fb, fc, fo, *, n=2500, granularity=None, window=None, fine=False,
                exhaustive=False):
     fa, fb, fc, fo = (parse_format(f) for f in (fa, fb, fc, fo))
@@ -732,7 +716,10 @@ def _sum_check(fa, fb, fc, fo, *, n=2500, granularity=None, window=None, fine=Fa
         a, b, c = (x.ravel() for x in np.meshgrid(
             np.arange(1 << fa.width), np.arange(1 << fb.width), np.arange(1 << fc.width)))
     else:
-        a, b, c = _sum_operands(fa, fb, fc, n, zlib.crc32(f"{fa}{fb}{fc}{fo}".encode()))
+        # the FMA's own stimulus (sim/check_fma.py): uniform, biased, close exponents, massive
+        # cancellation, overflow and underflow edges (not the corner cube: 38^3 triples)
+        rng = np.random.default_rng(zlib.crc32(f"{fa}{fb}{fc}{fo}".encode()))
+        a, b, c = fma_stimulus(fa, fb, fc, n, rng, cube=False)
     dut = _FmaSum(fa, fb, fc, fo, granularity, window, fine)
     got = _simulate(dut, {"a": a, "b": b, "c": c}, ["mag", "sticky", "sign", "r_w", "nan", "inf"])
     prec = fo.sig_bits + (granularity or 1) - 1  # as golden's fma / approx_fma call add_raw
