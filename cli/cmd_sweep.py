@@ -266,14 +266,35 @@ def _read_file(name: str) -> tuple[dict, Path]:
         raise CliError(f"Sweep file {path} cannot be read ({e.strerror or e})") from None
 
 
-def _check_units(points: list[dict]) -> None:
+def _check_points(points: list[dict]) -> None:
+    """Refuse, before anything is synthesized, a point whose unit is unknown or whose timing
+    options (latency, fmax, target) are not valid values. (An option its unit does not take,
+    which ``--param`` gives every unit of a mixed sweep, fails that point alone; a clock out
+    of reach is a result: both are recorded as failed points.)"""
     from exmy.hdl.registry import unit_names
+    from exmy.hdl.timing import check_fmax, check_target
+    from exmy.hdl.util import check_latency
 
     known = unit_names()
+    checks = {"fmax": check_fmax, "target": check_target, "latency": check_latency}
     for p in points:
         if p["unit"] not in known:
             raise CliError(f"Unknown unit {p['unit']!r} in the sweep; units are "
                            f"{', '.join(known)}")
+        params = p.get("params") or {}
+        where = f"Sweep point {p['unit']} {params}"
+        for key, check in checks.items():
+            if params.get(key) is not None:
+                try:
+                    check(params[key])
+                except (TypeError, ValueError) as e:
+                    hint = ""
+                    if key == "target" and params[key] == p.get("target"):
+                        hint = (f" (with fmax the synthesis target's delay model places the "
+                                f"registers, and {p['target']!r} has none: give target=FAMILY "
+                                f"in the point's params, the family whose model should place "
+                                f"them)")
+                    raise CliError(f"{where}: {e}{hint}; nothing was synthesized") from None
 
 
 def run(args) -> int:
@@ -290,7 +311,7 @@ def run(args) -> int:
     else:
         spec = _apply_flow_flags(spec_from_flags(args), args)
         points = expand_sweep(spec)
-    _check_units(points)
+    _check_points(points)
     if args.list:
         for p in points:
             params = " ".join(f"{k}={v}" for k, v in p["params"].items())

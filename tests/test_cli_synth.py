@@ -83,6 +83,21 @@ def db(tmp_path_factory):
                                  "exist; built-in sweeps are costmodel"),
     (["sweep", "costmodel", "--units", "mac"], "exmy sweep: error: Give either a sweep FILE "
                                               "or --units/--formats/--ints/--param, not both"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "fmax=abc"],
+     "exmy sweep: error: Sweep point multiplier {'a': 'e4m3', 'fmax': 'abc', 'target': 'ecp5'}: "
+     "Fmax must be a number of MHz, not 'abc'; nothing was synthesized"),
+    (["sweep", "--units", "mac", "--formats", "e4m3", "--param", "fmax=100,5000"],
+     "exmy sweep: error: Sweep point mac {'a': 'e4m3', 'fmax': 5000, 'target': 'ecp5'}: "
+     "Fmax must be between 1 and 1000 MHz, not 5000; nothing was synthesized"),
+    (["sweep", "--units", "convert", "--formats", "e4m3", "--param", "latency=-1"],
+     "exmy sweep: error: Sweep point convert {'a': 'e4m3', 'latency': -1}: Latency must be a "
+     "non-negative integer, not -1; nothing was synthesized"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--targets", "generic",
+      "--param", "fmax=100"],
+     "exmy sweep: error: Sweep point multiplier {'a': 'e4m3', 'fmax': 100, 'target': "
+     "'generic'}: Unknown timing target 'generic'; the delay model knows ecp5, ice40, gowin, "
+     "xilinx (with fmax the synthesis target's delay model places the registers, and "
+     "'generic' has none: give target=FAMILY"),
     (["report", "--db", "/nonexistent/r.sqlite", "-o", "out"],
      "exmy report: error: Results database /nonexistent/r.sqlite does not exist; run "),
 ])
