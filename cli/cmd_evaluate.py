@@ -183,20 +183,23 @@ def run(args) -> int:
         return 0
     sentences = args.sentences if args.sentences is not None else settings.get("sentences")
     json_path = output_file(args.json, "--json") if args.json else None
-    db = None
+    db_path = None
     if not args.no_db:
-        from exmy.evaluate.db import EvaluateDB
-
         db_path = args.db or settings.get("db") or DEFAULT_DB
         if args.db is None and settings.get("db") and args.file is not None:
             db_path = str(Path(args.file).parent / settings["db"]) \
                 if not Path(settings["db"]).is_absolute() else settings["db"]
-        db = EvaluateDB(output_file(db_path, "--db"))
+        db_path = output_file(db_path, "--db")
 
     from exmy.evaluate.model import MODEL_PACKAGE
     from exmy.evaluate.run import Evaluator
 
-    ev = Evaluator(sentences)
+    ev = Evaluator(sentences)  # (checks the sentence count before the database is opened)
+    db = None
+    if db_path is not None:
+        from exmy.evaluate.db import EvaluateDB
+
+        db = EvaluateDB(db_path)
     model_id = f"{MODEL_PACKAGE}:{ev.model.folder.name}"
     n = len(ev.sentences)
     results = []

@@ -18,6 +18,10 @@ from pathlib import Path
 __all__ = ["SCHEMA_VERSION", "EvaluateDB"]
 
 SCHEMA_VERSION = 1
+#: ours, and the tables of exmy.synth.db that may share the file (tests/test_evaluate_cli.py
+#: checks that these are synth's)
+_TABLES = ("evaluate_results", "evaluate_schema")
+_SYNTH_TABLES = ("records", "points", "claims")
 _COLUMNS = (
     "key", "config", "sentences", "model", "cosine_mean", "cosine_min", "nn_agreement",
     "spearman", "seconds", "record", "created",
@@ -37,6 +41,14 @@ class EvaluateDB:
 
     def _init(self) -> None:
         cur = self.con.cursor()
+        # someone else's SQLite file is refused before anything is written to it
+        tables = {r[0] for r in cur.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = tables - set(_TABLES) - set(_SYNTH_TABLES)
+        if foreign:
+            raise ValueError(
+                f"{self.path} is an SQLite database but not an exmy results database (its "
+                f"tables are {', '.join(sorted(tables))}); give another --db")
         cur.execute("CREATE TABLE IF NOT EXISTS evaluate_schema (version INTEGER NOT NULL)")
         rows = cur.execute("SELECT version FROM evaluate_schema").fetchall()
         if not rows:

@@ -88,6 +88,12 @@ def _stale(claim: tuple, now: float) -> bool:
     return host == socket.gethostname() and not _pid_alive(pid)
 
 
+#: the tables of ``exmy.evaluate.db`` (accuracy records), which share the file with ours
+EVALUATE_TABLES = ("evaluate_results", "evaluate_schema")
+#: our tables (``exmy.evaluate.db`` accepts a file that holds them)
+SYNTH_TABLES = ("records", "points", "claims")
+
+
 class ResultsDB:
     """A connection to the results database at ``path``.
 
@@ -133,9 +139,11 @@ class ResultsDB:
                 raise ValueError(f"Results database {self.path} is not an SQLite database "
                                  f"({e}); give another --db or delete the file") from None
             raise
-        if not tables:
+        if not tables - set(EVALUATE_TABLES):
             if not create:
-                raise ValueError(f"Results database {self.path} is empty; run `exmy sweep` or "
+                what = ("holds only `exmy evaluate`'s accuracy records (`exmy evaluate report "
+                        f"--db {self.path}` reports them)" if tables else "is empty")
+                raise ValueError(f"Results database {self.path} {what}; run `exmy sweep` or "
                                  "`exmy synth` first, or give another database")
         elif not {"records", "points"} <= tables:
             raise ValueError(f"{self.path} is an SQLite database but not an exmy results "

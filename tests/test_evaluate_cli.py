@@ -167,6 +167,52 @@ def test_database_of_another_schema_exit_2(capsys, tmp_path):
     )
 
 
+def test_bad_input_leaves_no_database(capsys, tmp_path, monkeypatch):
+    """An error found after the paths are checked (here the sentence count) writes nothing:
+    the database is opened only once every argument is known good."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--weights", "int8", "--sentences", "1"]) == 2
+    assert cli_error(capsys).startswith("exmy evaluate: error: Sentence count must be in 3..")
+    assert not list(tmp_path.iterdir())
+
+
+def test_foreign_database_is_refused_untouched(capsys, tmp_path):
+    db = tmp_path / "theirs.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE invoices (n INTEGER)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    assert main(["evaluate", "--weights", "int8", "--db", str(db), "--sentences", "3"]) == 2
+    assert cli_error(capsys) == (
+        f"exmy evaluate: error: {db} is an SQLite database but not an exmy results database "
+        f"(its tables are invoices); give another --db")
+    assert db.read_bytes() == before
+
+
+def test_evaluate_and_synth_share_one_file_in_either_order(tmp_path):
+    """Accuracy and synthesis records share one file (a report joins them), whichever command
+    wrote it first; a synthesis reader names what an accuracy-only file holds."""
+    from exmy.synth import db as synth_db
+
+    path = tmp_path / "r.sqlite"
+    EvaluateDB(path).con.close()
+    with pytest.raises(ValueError, match=r"holds only `exmy evaluate`'s accuracy records "
+                                         r"\(`exmy evaluate report --db .*r\.sqlite` reports"):
+        synth_db.ResultsDB(path, create=False)
+    synth_db.ResultsDB(path).close()  # a synthesis writer adds its tables beside them
+    synth_db.ResultsDB(path, create=False).close()
+    EvaluateDB(path).con.close()
+    tables = {r[0] for r in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # each module's idea of the other's tables is what the other creates
+    assert tables == set(synth_db.EVALUATE_TABLES) | set(synth_db.SYNTH_TABLES)
+    from exmy.evaluate import db as evaluate_db
+
+    assert set(evaluate_db._TABLES) == set(synth_db.EVALUATE_TABLES)
+    assert set(evaluate_db._SYNTH_TABLES) == set(synth_db.SYNTH_TABLES)
+
+
 def test_demo_evaluation_step(tmp_path, capsys):
     from exmy.evaluate.run import DEMO_CONFIGS, demo_evaluate
 
