@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .common import CliError, add_unit_options, output_file, unit_options
@@ -42,12 +43,31 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
     return meta
 
 
+def port_summary(ports: dict) -> str:
+    """``a[8] float8_e4m3, ...``; a run of lane ports of one shape (``a0`` .. ``a31``) is one
+    entry, ``a0..a31[8] float8_e4m3``."""
+    groups: list[list] = []  # [stem, first, last, shape] or [name, None, None, shape]
+    for name, p in ports.items():
+        shape = f"[{p['width']}]" + (f" {p['format']}" if "format" in p else "")
+        m = re.fullmatch(r"([a-z_]+?)(0|[1-9][0-9]*)", name)
+        last = groups[-1] if groups else None
+        if (m and last and last[1] is not None and last[0] == m.group(1)
+                and last[2] + 1 == int(m.group(2)) and last[3] == shape):
+            last[2] += 1
+        elif m:
+            groups.append([m.group(1), int(m.group(2)), int(m.group(2)), shape])
+        else:
+            groups.append([name, None, None, shape])
+    return ", ".join(
+        f"{stem}{shape}" if first is None else
+        f"{stem}{first}{shape}" if first == last else
+        f"{stem}{first}..{stem}{last}{shape}"
+        for stem, first, last, shape in groups)
+
+
 def run(args) -> int:
     meta = generate(args.unit, unit_options(args), args.output, args.name)
-    ports = ", ".join(
-        f"{n}[{p['width']}]" + (f" {p['format']}" if "format" in p else "")
-        for n, p in meta["ports"].items()
-    )
+    ports = port_summary(meta["ports"])
     print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: module "
           f"{meta['module']}, latency {meta['latency']}, ports {ports}")
     return 0

@@ -569,3 +569,40 @@ def test_sigint_after_batches_reports_them(tmp_path):
     assert m, err
     assert int(m.group(1).replace(",", "")) % C.BATCH == 0
     assert int(m.group(1).replace(",", "")) >= C.BATCH
+
+
+# -- hardware size limits and the generate summary -------------------------------------------
+@pytest.mark.parametrize("argv, what", [
+    (["dot", "--a", "e4m3", "--lanes", "100000"], "Lane count 100000"),
+    (["mx-dot", "--elem", "e2m1fn", "--block", "5000"], "Block size 5000"),
+])
+def test_hardware_lane_limit(argv, what, tmp_path, capsys):
+    """A dot product too long to elaborate in reasonable time and memory is refused at once
+    (100,000 lanes had not finished after 2 minutes), with what to do instead; the golden
+    model takes any length (exmy evaluate's rows are 1,536 long)."""
+    t0 = time.monotonic()
+    assert main(["generate", *argv, "-o", str(tmp_path / "x.v")]) == 2
+    assert time.monotonic() - t0 < 10
+    assert re.fullmatch(rf"exmy generate: error: {what} is more than exmy builds in hardware "
+                        r"\(at most 1024: .*\); for a longer dot product accumulate shorter "
+                        r"ones \(accumulate=True\) or give a smaller (lanes|block)",
+                        cli_error(capsys))
+    assert not list(tmp_path.iterdir())
+    from exmy.golden.dot import dot
+
+    a = np.full((1, 1536), 0x38, dtype=np.uint64)  # 1.0 in E4M3
+    assert int(dot(a, a, "e4m3", "e4m3", fmt_out="float32")[0]) == 0x44C00000  # 1536.0
+
+
+def test_generate_summary_groups_lane_ports(tmp_path, capsys):
+    from exmy.cli.cmd_generate import port_summary
+
+    assert main(["generate", "dot", "--a", "e4m3", "--lanes", "16", "--latency", "1", "-o",
+                 str(tmp_path / "d.v")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        "latency 1, ports clk[1], rst[1], a0..a15[8] float8_e4m3, b0..b15[8] float8_e4m3, "
+        "y[32] float32")
+    # a run breaks where the index or the shape does
+    ports = {"a0": {"width": 4}, "a1": {"width": 4}, "a3": {"width": 4}, "b0": {"width": 4},
+             "b1": {"width": 5}, "y": {"width": 8, "format": "e4m3"}}
+    assert port_summary(ports) == "a0..a1[4], a3[4], b0[4], b1[5], y[8] e4m3"
