@@ -87,6 +87,10 @@ def to_verilog(component: wiring.Component, name: str) -> str:
         text = _verilog.convert(component, name=name, emit_src=False)
     # Belt and braces: no attribute may name a file on this machine.
     text = re.sub(r"\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)\s*", "", text)
+    if re.search(r"^module\s+\\" + re.escape(name) + r"\s", text, re.MULTILINE):
+        # Yosys escapes a (System)Verilog keyword (IEEE 1800-2017 Annex B): ``\wire``
+        raise ValueError(f"Module name {name!r} is a Verilog/SystemVerilog keyword; choose "
+                         f"another name")
     return _order_header(text, name, component)
 
 

@@ -144,10 +144,16 @@ def test_generate_empty_output(capsys):
     ("", "exmy generate: error: --name needs a Verilog module name, not an empty string (omit "
          "it for the name derived from the parameters)"),
     ("1bad", "exmy generate: error: Module name must be a Verilog identifier, not '1bad'"),
+    # keywords (Yosys escapes them: ``module \wire``, a traceback before this check)
+    ("wire", "exmy generate: error: Module name 'wire' is a Verilog/SystemVerilog keyword; "
+             "choose another name"),
+    ("logic", "exmy generate: error: Module name 'logic' is a Verilog/SystemVerilog keyword; "
+              "choose another name"),
 ])
 def test_generate_bad_module_name(name, message, tmp_path, capsys):
     assert main(["generate", "multiplier", *E2M1, "--name", name, "-o", str(tmp_path / "m.v")]) == 2
     assert cli_error(capsys) == message
+    assert not list(tmp_path.iterdir())
     assert list(tmp_path.iterdir()) == []
 
 
