@@ -213,7 +213,9 @@ def run_cocotb(
             hdl_toplevel_lang="verilog",
             build_dir=sim_dir,
             test_dir=run_dir,
-            plusargs=[f"+EXMY_N={n}", f"+EXMY_DIR={run_dir}", f"+EXMY_LATENCY={latency}"],
+            # the simulator runs in run_dir (cocotb's test_dir): "." keeps the vector files'
+            # names ASCII (Icarus' $fopen mangles a UTF-8 path: '/tmp/ü' -> '/tmp/\377\377')
+            plusargs=[f"+EXMY_N={n}", "+EXMY_DIR=.", f"+EXMY_LATENCY={latency}"],
             extra_env={"COCOTB_TRUST_INERTIAL_WRITES": "1"},
             results_xml=str(xml),
             timescale=TIMESCALE,

@@ -344,6 +344,17 @@ def test_exhaustive_multiplier(simulator, tmp_path):
     )
 
 
+@pytest.mark.parametrize("simulator", HDL_SIMS)
+def test_build_dir_with_a_non_ascii_name(simulator, tmp_path):
+    """A build folder named with non-ASCII letters works (Icarus' $fopen mangled a UTF-8 path
+    to the vector files: '/tmp/ü' became '/tmp/\\377\\377' and the run failed)."""
+    need(simulator)
+    a, b = all_pairs()
+    a, b = a[::11], b[::11]
+    observed = run(Mul(), "mul8", {"a": a, "b": b}, ["y"], simulator, tmp_path / "übung")
+    assert compare(observed, {"y": a * b}) == []
+
+
 def test_amaranth_single_lane_matches(tmp_path):
     a, b = all_pairs()
     a, b = a[::7], b[::7]
