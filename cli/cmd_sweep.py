@@ -236,6 +236,9 @@ def _apply_flow_flags(spec: dict, args) -> dict:
     spec = dict(spec)
     spec.update(over)
     units = []
+    if spec.get("unit") is not None and not isinstance(spec["unit"], list):
+        raise CliError(f"'unit' in the sweep file must be an array of tables ([[unit]] "
+                       f"entries), not {spec['unit']!r}")
     for u in spec.get("unit") or []:
         if isinstance(u, dict):
             u = {k: v for k, v in u.items() if k not in over}
@@ -319,6 +322,8 @@ def run(args) -> int:
         print(f"{len(points)} points")
         return 0
     db = args.db or file_opts.get("db") or DEFAULT_DB
+    if not isinstance(db, str):
+        raise CliError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
     jobs = next((j for j in (args.jobs, file_opts.get("jobs")) if j is not None), 1)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise CliError(f"-j must be a positive integer (the number of local worker processes; "

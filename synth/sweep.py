@@ -104,8 +104,11 @@ def normalize_point(point: dict) -> dict:
     p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
-    if point.get("freq_mhz") is None and isinstance(p["params"].get("fmax"), (int, float)):
-        p["freq_mhz"] = float(p["params"]["fmax"])  # nextpnr aims at the clock of the design
+    fmax = p["params"].get("fmax")
+    if (point.get("freq_mhz") is None and isinstance(fmax, (int, float))
+            and not isinstance(fmax, bool) and 1 <= fmax <= 1000):
+        # nextpnr aims at the clock of the design (an invalid fmax: the unit says why)
+        p["freq_mhz"] = float(fmax)
     s = flow.flow_settings(p["target"], dsp=p["dsp"], freq_mhz=p["freq_mhz"], seed=p["seed"],
                            register_io=p["register_io"], widelut=p["widelut"], io=p["io"])
     params = dict(p["params"])
@@ -780,6 +783,10 @@ def expand_sweep(spec: dict) -> list[dict]:
             raise ValueError(f"'params' of [[unit]] entry {i + 1} must be a table")
         names = sorted(params)
         choices = [_expand_value(n, params[n]) for n in names]
+        for n, c in zip(names, choices, strict=True):
+            if not c:
+                raise ValueError(f"Parameter {n!r} of [[unit]] entry {i + 1} ({u['name']}) is "
+                                 f"an empty list: the entry would have no points")
         axes = {k: _as_list(merged[k], k) for k in merged if merged[k] is not None}
         axes["target"] = axes.pop("targets")
         if "seeds" in axes:

@@ -124,6 +124,29 @@ def test_sweep_file_typo(tmp_path, capsys):
     assert cli_error(capsys).startswith(f"exmy sweep: error: Sweep file {f} is not valid TOML")
 
 
+@pytest.mark.parametrize("text, message", [
+    ('unit = 3\n', "'unit' in the sweep file must be an array of tables ([[unit]] entries), "
+                    "not 3"),
+    ('[[unit]]\nname = "multiplier"\nparams = { a = [] }\n',
+     "Parameter 'a' of [[unit]] entry 1 (multiplier) is an empty list: the entry would have no "
+     "points"),
+    ('db = 3\n[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn" }\n',
+     "'db' in the sweep file must be a file name (a string), not 3"),
+    ('[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn", fmax = [100, 0] }\n',
+     "Sweep point multiplier {'a': 'e2m1fn', 'fmax': 0, 'target': 'ice40'}: Fmax must be "
+     "between 1 and 1000 MHz, not 0; nothing was synthesized"),
+])
+def test_sweep_file_bad_values(text, message, tmp_path, capsys, monkeypatch):
+    """Bad values in a sweep file are one clear line (these were a TypeError's text, zero
+    points run silently, or a 'Frequency' error for an fmax of 0) and leave nothing behind."""
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / "s.toml"
+    f.write_text('targets = ["ice40"]\n' + text)
+    assert main(["sweep", str(f)]) == 2
+    assert cli_error(capsys) == f"exmy sweep: error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
 def test_sweep_list(capsys):
     assert main(["sweep", "--units", "multiplier,int-multiplier", "--formats", "exmy:4-4:none",
                  "--ints", "3-4", "--targets", "ecp5,ice40", "--seeds", "1-2", "--param",
