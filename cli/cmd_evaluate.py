@@ -168,6 +168,9 @@ def run(args) -> int:
         if unknown:
             raise CliError(f"{path}: [evaluate] has unknown key(s) {', '.join(unknown)}; "
                            f"known: sentences, db")
+        if "db" in settings and not (isinstance(settings["db"], str) and settings["db"]):
+            raise CliError(f"{path}: [evaluate] db must be a file name (a string), not "
+                           f"{settings['db']!r}")
         configs = configs_from_toml(data, str(path))
     else:
         if args.weights is None:

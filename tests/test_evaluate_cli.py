@@ -115,6 +115,8 @@ def test_bad_input_exit_2(args, msg, capsys, tmp_path, monkeypatch):
     ("[evaluate]\nspeed = 5\n[[config]]\nweights = 'int8'\n",
      r".*bad\.toml: \[evaluate\] has unknown key\(s\) speed"),
     ("[[config]\n", r".*bad\.toml: not valid TOML"),
+    ("[evaluate]\ndb = 5\n[[config]]\nweights = 'int8'\n",
+     r".*bad\.toml: \[evaluate\] db must be a file name \(a string\), not 5"),
 ])
 def test_bad_toml_exit_2(text, msg, capsys, tmp_path):
     f = tmp_path / "bad.toml"
