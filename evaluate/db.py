@@ -15,13 +15,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+# the file's tables, ours and synth's, are named once, by the file's owner
+from exmy.synth.db import EVALUATE_TABLES, SYNTH_TABLES
+
 __all__ = ["SCHEMA_VERSION", "EvaluateDB"]
 
 SCHEMA_VERSION = 1
-#: ours, and the tables of exmy.synth.db that may share the file (tests/test_evaluate_cli.py
-#: checks that these are synth's)
-_TABLES = ("evaluate_results", "evaluate_schema")
-_SYNTH_TABLES = ("records", "points", "claims")
 _COLUMNS = (
     "key", "config", "sentences", "model", "cosine_mean", "cosine_min", "nn_agreement",
     "spearman", "seconds", "record", "created",
@@ -44,7 +43,7 @@ class EvaluateDB:
         # someone else's SQLite file is refused before anything is written to it
         tables = {r[0] for r in cur.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        foreign = tables - set(_TABLES) - set(_SYNTH_TABLES)
+        foreign = tables - set(EVALUATE_TABLES) - set(SYNTH_TABLES)
         if foreign:
             raise ValueError(
                 f"{self.path} is an SQLite database but not an exmy results database (its "

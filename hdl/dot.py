@@ -91,20 +91,21 @@ __all__ = ["Dot", "MXDot"]
 
 # -- datapath pieces ---------------------------------------------------------------------------
 
-#: the most lanes (dot) or block elements (mx-dot) exmy builds in hardware: a 1024-lane E4M3
-#: dot product takes about 30 s and 0.6 GB to generate (6 MB of Verilog) and more LUTs than
-#: the largest ECP5; the golden model takes any length
+#: the most lanes (dot) or block elements (mx-dot) exmy builds in hardware: generation time and
+#: memory grow with the lane count (measured: docs/results/mx_dot.md, "Lane limit"); the
+#: golden model takes any length
 MAX_LANES = 1024
 
 
 def _check_hw_lanes(n: int, what: str, option: str) -> int:
     if n > MAX_LANES:
         raise ValueError(
-            f"{what} {n} is more than exmy builds in hardware (at most {MAX_LANES}: a 1024-lane "
-            f"E4M3 dot product already takes 30 s and 0.6 GB to generate and more LUTs than "
-            f"the largest ECP5); for a longer dot product accumulate shorter ones "
-            f"(accumulate=True) or give a smaller {option}")
+            f"{what} {n} is more than exmy builds in hardware (at most {MAX_LANES}: generating "
+            f"takes time and memory in proportion, and {MAX_LANES} E4M3 lanes already need "
+            f"more LUTs than the largest ECP5); for a longer dot product accumulate shorter "
+            f"ones (accumulate=True) or give a smaller {option}")
     return n
+
 
 class _Term:
     """A decoded operand: value = (-1)**sign * sig * 2**(q + off)."""

@@ -104,11 +104,13 @@ def normalize_point(point: dict) -> dict:
     p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
-    fmax = p["params"].get("fmax")
-    if (point.get("freq_mhz") is None and isinstance(fmax, (int, float))
-            and not isinstance(fmax, bool) and 1 <= fmax <= 1000):
-        # nextpnr aims at the clock of the design (an invalid fmax: the unit says why)
-        p["freq_mhz"] = float(fmax)
+    if point.get("freq_mhz") is None and p["params"].get("fmax") is not None:
+        from exmy.hdl.timing import check_fmax
+
+        try:  # nextpnr aims at the clock of the design (an invalid fmax: the unit says why)
+            p["freq_mhz"] = check_fmax(p["params"]["fmax"])
+        except (TypeError, ValueError):
+            pass
     s = flow.flow_settings(p["target"], dsp=p["dsp"], freq_mhz=p["freq_mhz"], seed=p["seed"],
                            register_io=p["register_io"], widelut=p["widelut"], io=p["io"])
     params = dict(p["params"])
