@@ -288,6 +288,10 @@ def stage_counts(unit: str, params: dict, family: str, consts: dict,
     own structural choices, which compare delays with the period, do not move for so small a
     change: the cut names are checked). Returns ``(unit, stages, loops)``."""
     base = _build_with(unit, params, family, consts)
+    if any(s.logic for s in base.plan.segments if s.loop):
+        # unit_period charges every training loop per the family's knee_loops
+        raise ValueError(f"{unit} {params}: a logic loop (hdl.timing's loop_scale) is not a "
+                         "training design of this fit")
 
     def delays(comp):
         cuts = [s for s in comp.plan.segments if not s.loop]

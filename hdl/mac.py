@@ -1399,7 +1399,7 @@ class MAC(Unit):
                  + dm.lzc(N) + dm.shifter(N, max(N, 1).bit_length())
                  + dm.shifter(pc + 2, ws) + dm.adder(ew) + dm.lut(2) + dm.logic(N - pc)
                  + dm.adder(pc + 1) + dm.adder(ew) + dm.lut(3))
-            st.loop("accumulate", d)
+            st.loop("accumulate", d, logic=True)
             _forced(st, "accumulate", d, [acc])
             st.finish(delay=0.0)
         m.d.comb += self.acc.as_value().eq(acc)

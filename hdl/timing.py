@@ -47,7 +47,11 @@ class DelayModel:
     cycle the placer keeps together: ``loop=True`` leaves it unscaled, and with
     ``knee_loops`` False it is charged as annotated above the knee too (a loop is one
     register-to-register path through all its terms; the measurements: docs/results/fmax.md,
-    "Loops on ECP5").
+    "Loops on ECP5"). A *logic loop* (``logic=True``: many LUT levels round the loop, the
+    float-accumulator MAC's align, add, normalise and round) is charged as its annotation
+    times ``loop_scale``, never past the knee, on every family (measured by
+    ``benchmarks/loop_scale.py``: docs/results/loop_scale.md); ``knee_loops`` speaks for the
+    others (an accumulator's carry chain with its gating).
     """
 
     family: str
@@ -65,6 +69,7 @@ class DelayModel:
     size_bits0: float = math.inf
     size_bits: int = 0
     knee_loops: bool = True
+    loop_scale: float = 1.0
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
@@ -126,10 +131,13 @@ class DelayModel:
         csa = max(0, math.ceil(math.log(lo / 2, 1.5))) if lo > 2 else 0
         return self.t_lut * (1 + csa) + self.adder(wa + wb)
 
-    def stage_logic(self, annotated: float, loop: bool = False) -> float:
-        """Predicted logic delay (ns) of a stage whose annotations add up to ``annotated``."""
+    def stage_logic(self, annotated: float, loop: bool = False, logic: bool = False) -> float:
+        """Predicted logic delay (ns) of a stage whose annotations add up to ``annotated``
+        (``logic``: a logic loop, ``loop_scale`` times its annotation)."""
         d = annotated
-        if annotated > self.t_knee and (self.knee_loops or not loop):
+        if loop and logic:
+            d = annotated * self.loop_scale
+        elif annotated > self.t_knee and (self.knee_loops or not loop):
             d = self.t_knee + self.knee_slope * (annotated - self.t_knee)
         return max(d * self.size_factor(loop), self.t_floor)
 
@@ -137,17 +145,20 @@ class DelayModel:
         """Predicted logic delay (ns) a stage may take at ``fmax_mhz``."""
         return 1000.0 / fmax_mhz - self.t_reg - self.t_stage
 
-    def period(self, fmax_mhz: float, loop: bool = False) -> float:
+    def period(self, fmax_mhz: float, loop: bool = False, logic: bool = False) -> float:
         """Logic delay (as annotated) one stage may hold at ``fmax_mhz`` (below ``t_floor`` no
         stage meets the clock, however short: :func:`plan_placement` says so)."""
         ns = self.budget(fmax_mhz) / self.size_factor(loop)
+        if loop and logic:
+            return ns / self.loop_scale
         if ns <= self.t_knee or (loop and not self.knee_loops):
             return ns
         return self.t_knee + (ns - self.t_knee) / self.knee_slope
 
-    def fmax(self, stage_delay: float, loop: bool = False) -> float:
+    def fmax(self, stage_delay: float, loop: bool = False, logic: bool = False) -> float:
         """Predicted Fmax (MHz) of a stage whose logic is annotated ``stage_delay`` ns."""
-        return 1000.0 / (self.stage_logic(stage_delay, loop) + self.t_reg + self.t_stage)
+        return 1000.0 / (self.stage_logic(stage_delay, loop, logic) + self.t_reg
+                         + self.t_stage)
 
 
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
@@ -156,13 +167,15 @@ class DelayModel:
 #: term; ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
 #: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee
 #: (calibrate_delay.py's KNEE_LOOPS; docs/results/fmax.md, "Loops on ECP5"); ice40's fit
-#: discounts its MACs' loops
+#: discounts its MACs' loops. ice40's loop_scale: the logic loops of four float-accumulator
+#: MACs, fitted (minimax) and checked on four more (benchmarks/loop_scale.py,
+#: docs/results/loop_scale.md); ecp5's are predicted 0.85-1.09 as annotated, left at 1
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.1, t_knee=3.0, knee_slope=0.45, size_slope=0.125,
-                        size_bits0=100),
+                        size_bits0=100, loop_scale=0.81),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
@@ -206,13 +219,19 @@ class OutOfReach(ValueError):
 class Segment:
     """One cut point as the probe elaboration saw it: the logic delay since the previous cut
     (``delay``, ns), the register bits a register here would take, and whether the unit forces
-    a register here (``fixed``: a MAC's accumulator) or it is a feedback loop (``loop``)."""
+    a register here (``fixed``: a MAC's accumulator) or it is a feedback loop (``loop``; a
+    logic loop with ``logic``: :class:`DelayModel`)."""
 
     name: str
     delay: float
     bits: int = 0
     fixed: bool = False
     loop: bool = False
+    logic: bool = False
+
+    def fmax(self, dm: DelayModel) -> float:
+        """This loop's predicted Fmax under ``dm``."""
+        return dm.fmax(self.delay, loop=True, logic=self.logic)
 
 
 @dataclass(frozen=True)
@@ -236,7 +255,7 @@ class Plan:
     def forced(self, name: str, delay: float, values) -> None:
         pass
 
-    def loop(self, name: str, delay: float) -> None:
+    def loop(self, name: str, delay: float, logic: bool = False) -> None:
         pass
 
     def final(self, delay: float) -> None:
@@ -279,8 +298,8 @@ class Probe:
     def forced(self, name: str, delay: float, values) -> None:
         self.segments.append(Segment(name, float(delay), self._bits(values), fixed=True))
 
-    def loop(self, name: str, delay: float) -> None:
-        self.segments.append(Segment(name, float(delay), loop=True))
+    def loop(self, name: str, delay: float, logic: bool = False) -> None:
+        self.segments.append(Segment(name, float(delay), loop=True, logic=bool(logic)))
 
     def final(self, delay: float) -> None:
         self.final_delay = float(delay)
@@ -296,22 +315,20 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
     the unit's size (:meth:`DelayModel.sized`; 0: unscaled)."""
     dm = delay_model(target).sized(size_bits)
     budget = dm.period(fmax)
-    loop_budget = dm.period(fmax, loop=True)
     cuts = [s for s in segments if not s.loop]
     loops = [s for s in segments if s.loop]
     delays = [s.delay for s in cuts] + [final_delay]
     names = [s.name for s in cuts] + ["output"]
     worst_single = max(range(len(delays)), key=lambda i: delays[i])
     for lp in loops:
-        if lp.delay > loop_budget:
+        if lp.delay > dm.period(fmax, loop=True, logic=lp.logic):
             raise OutOfReach(
                 f"{unit}: {fmax:g} MHz on {target} is out of reach: the feedback loop "
                 f"{lp.name!r} cannot be pipelined and takes {lp.delay:.2f} ns (best predicted "
-                f"Fmax {dm.fmax(lp.delay, loop=True):.0f} MHz)", target, fmax,
-                dm.fmax(lp.delay, loop=True))
+                f"Fmax {lp.fmax(dm):.0f} MHz)", target, fmax, lp.fmax(dm))
     if delays[worst_single] > budget:
         best = min([dm.fmax(delays[worst_single])]
-                   + [dm.fmax(lp.delay, loop=True) for lp in loops])
+                   + [lp.fmax(dm) for lp in loops])
         raise OutOfReach(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
             f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
@@ -353,7 +370,7 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
         stage_delays.append(sum(delays[start + 1:c + 1]))
         start = c
     slowest = min([dm.fmax(max(stage_delays))]
-                  + [dm.fmax(lp.delay, loop=True) for lp in loops])
+                  + [lp.fmax(dm) for lp in loops])
     return Plan(target, fmax, frozenset(cuts[c].name for c in chosen), len(chosen),
                 tuple(stage_delays), slowest, tuple(segments), dm.size_bits,
                 round(dm.size_factor(), 4))

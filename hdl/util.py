@@ -156,11 +156,12 @@ class Pipeline:
             out[name] = r
         return out
 
-    def loop(self, name: str, delay: float) -> None:
+    def loop(self, name: str, delay: float, logic: bool = False) -> None:
         """Declare a feedback loop of ``delay`` ns (an accumulator): no register placement can
-        shorten it, so it bounds the Fmax of fmax mode."""
+        shorten it, so it bounds the Fmax of fmax mode. ``logic``: many LUT levels round the
+        loop, not one carry chain (``exmy.hdl.timing.DelayModel``'s logic loops)."""
         if self.plan is not None:
-            self.plan.loop(name, delay)
+            self.plan.loop(name, delay, logic)
 
     def finish(self, *values: Value, delay: float = 0.0):
         """Register the outputs ``extra`` more times (latency beyond the cut points); in fmax
