@@ -10,7 +10,7 @@ import pytest
 
 from exmy.sim import have_simulator
 
-__all__ = ["need", "assert_ok", "esc", "cli_error"]
+__all__ = ["need", "need_synth_tools", "assert_ok", "esc", "cli_error"]
 
 
 def need(simulator: str) -> None:
@@ -21,6 +21,22 @@ def need(simulator: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+def need_synth_tools(keys=None, then=None) -> None:
+    """Warm the synthesis tools ``keys`` (default: every one) once, serially (YoWASP compiles
+    WebAssembly on first use), then call ``then``; skip naming a missing tool, except in CI
+    (``CI`` set), where nothing may skip."""
+    from exmy.synth.tools import ToolNotFoundError, warm_up
+
+    try:
+        warm_up(keys)
+        if then is not None:
+            then()
+    except ToolNotFoundError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
 
 
 def assert_ok(res) -> None:

@@ -40,9 +40,8 @@ from exmy.synth.selftest import (
     lfsr_sequence,
     misr_signature,
 )
-from exmy.synth.tools import ToolNotFoundError, warm_up
 
-from hwtest import cli_error
+from hwtest import cli_error, need_synth_tools
 
 # -- argument validation -----------------------------------------------------------------------
 
@@ -348,15 +347,9 @@ def test_restart_reruns_the_test():
 
 @pytest.fixture(scope="module")
 def board_tools():
-    """Warm the tools once, serially; skip (naming the tool) when one is missing, except in CI."""
-    try:
-        warm_up(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
-        B._find_packer("ecp5")
-        B._find_packer("ice40")
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    """The tools of a board build, warmed once (hwtest.need_synth_tools)."""
+    need_synth_tools(["yosys", "nextpnr-ecp5", "nextpnr-ice40"],
+                     then=lambda: (B._find_packer("ecp5"), B._find_packer("ice40")))
 
 
 def _check_record(r: dict, board: str, bitstream: str):

@@ -10,15 +10,13 @@ iCE40.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
 
 from exmy.cli.main import main
-from exmy.synth.tools import ToolNotFoundError, warm_up
 
-from hwtest import cli_error
+from hwtest import cli_error, need_synth_tools
 
 PNR = ("ecp5", "ice40", "ice40-up5k", "gowin")
 ALL_TARGETS = PNR + ("xilinx", "generic")
@@ -26,14 +24,8 @@ ALL_TARGETS = PNR + ("xilinx", "generic")
 
 @pytest.fixture(scope="module")
 def synth_tools():
-    """Warm every tool once, serially; skip (naming the tool) when one is missing, except in
-    CI, where nothing may skip."""
-    try:
-        warm_up()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    """Every synthesis tool, warmed once (hwtest.need_synth_tools)."""
+    need_synth_tools()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from exmy.hdl.registry import build, build_verilog, sidecar
 from exmy.hdl.timing import delay_model
 from exmy.hdl.verilog import to_verilog
 
-from hwtest import assert_acc_stream, assert_ok, esc
+from hwtest import assert_acc_stream, assert_ok, esc, need_synth_tools
 
 N_CYCLES = 100_000  # slow tier, per configuration and simulator (issue 14)
 
@@ -539,17 +539,9 @@ def test_float_acc_loop_on_ice40_meets_nextpnr():
     ``loop_scale`` times its annotation (fitted on four other MACs, docs/results/
     loop_scale.md), and nextpnr agrees within +-20% on one it was not fitted to. With
     the long-stage knee (the model before) it was predicted 1.47x too fast."""
-    import os
-
     from exmy.synth.flow import synthesize
-    from exmy.synth.tools import ToolNotFoundError, warm_up
 
-    try:
-        warm_up(["yosys", "nextpnr-ice40"])
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    need_synth_tools(["yosys", "nextpnr-ice40"])
     dm = delay_model("ice40")
     comp = MAC("e3m2", acc_format="bfloat16", target="ice40", fmax=10)
     loop = next(s for s in comp.plan.segments if s.loop)

@@ -22,7 +22,8 @@ from exmy.synth import sweep
 from exmy.synth.db import ResultsDB
 from exmy.synth.report import write_report
 from exmy.synth.sweep import expand_sweep, load_sweep, normalize_point, run_sweep
-from exmy.synth.tools import ToolNotFoundError, warm_up
+
+from hwtest import need_synth_tools
 
 GEN = textwrap.dedent('''
     def make(point):
@@ -40,12 +41,7 @@ GEN = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def synth_tools():
-    try:
-        warm_up(["yosys", "nextpnr-ice40"])
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    need_synth_tools(["yosys", "nextpnr-ice40"])
 
 
 @pytest.fixture

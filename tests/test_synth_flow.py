@@ -7,7 +7,6 @@ Every synthesis here is an 8x8 multiplier or smaller (1-5 s each once the tools 
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ import pytest
 from exmy.synth import flow, tools
 from exmy.synth.flow import synthesize
 from exmy.synth.tools import ToolNotFoundError
+
+from hwtest import need_synth_tools
 
 MUL8 = """
 module mul8 (input wire [7:0] a, input wire [7:0] b, output wire [15:0] p);
@@ -38,14 +39,8 @@ ADD24_PORTS = {"a": {"dir": "in", "width": 24}, "b": {"dir": "in", "width": 24},
 
 @pytest.fixture(scope="session")
 def synth_tools():
-    """Warm every tool once, serially (YoWASP compiles WebAssembly on first use). Skips when a
-    tool is missing, naming it, except in CI where nothing may skip."""
-    try:
-        tools.warm_up()
-    except ToolNotFoundError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    """Every synthesis tool, warmed once (hwtest.need_synth_tools)."""
+    need_synth_tools()
 
 
 # -- argument validation ---------------------------------------------------------------------
