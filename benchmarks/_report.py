@@ -3,6 +3,7 @@ the failed points on stderr, and the markdown report's last line, printed and wr
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,29 @@ def write_report(md: list[str], res: dict, t0: float, out: str | Path) -> int:
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
     return 0 if res["failed"] == 0 else 1
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type of ``--seeds``: comma-separated nextpnr seeds (non-negative integers)."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(
+            f"seeds are comma-separated non-negative integers (1,2,3), not {text!r}")
+    return seeds
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count (vectors, samples, repeats): an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return n
 
 
 def check_out(out: str | Path) -> Path:

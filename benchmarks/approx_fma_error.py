@@ -26,6 +26,7 @@ import argparse
 
 import ml_dtypes
 import numpy as np
+from _report import positive_int, run_main  # benchmarks/_report.py
 
 from exmy.golden import CATALOG, FloatFormat, approx_fma_error
 
@@ -67,7 +68,8 @@ def measure(fmt: FloatFormat, dist: str, n: int, seed: int) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=200_000, help="triples per format and distribution")
+    ap.add_argument("--n", type=positive_int, default=200_000,
+                    help="triples per format and distribution")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     print(f"# approx_fma error, {args.n} random triples per row (seed {args.seed})")
@@ -101,4 +103,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("approx_fma_error", main, interrupted="nothing was written")

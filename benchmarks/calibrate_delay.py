@@ -905,9 +905,11 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from _report import seed_list  # benchmarks/_report.py (run as a script: on sys.path)
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default=",".join(FAMILIES))
-    ap.add_argument("--seeds", default="1")
+    ap.add_argument("--seeds", type=seed_list, default="1")
     ap.add_argument("--db", default=str(ROOT / "build" / "calibrate_delay.sqlite"))
     ap.add_argument("--unit-db", default=str(ROOT / "build" / "fmax.sqlite"),
                     help="results database of the unit training designs (benchmarks/fmax.py's)")
@@ -934,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         ap.error(f"unknown family {bad[0]!r}; calibrated families are {', '.join(FAMILIES)}")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     global CIRCUITS
     if args.kinds:
         kinds = set(args.kinds.split(","))

@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
+
+from _report import positive_int, run_main  # benchmarks/_report.py
 
 FAMILIES = [
     "w=e4m3fn,a=e4m3fn,scaling=channel,product=exact,acc=exact",
@@ -39,7 +40,11 @@ FAMILIES = [
 def parse_key(key: str):
     from exmy.evaluate import Config
 
-    kv = dict(item.split("=", 1) for item in key.split(","))
+    kv = dict(item.split("=", 1) for item in key.split(",") if "=" in item)
+    missing = [k for k in ("w", "a", "scaling", "product", "acc") if k not in kv]
+    if missing:
+        raise ValueError(f"configuration key {key!r} lacks {', '.join(missing)}; write it as "
+                         f"{FAMILIES[0]}[,G=4]")
     return Config(
         kv["w"], kv["a"], scaling=kv["scaling"], product=kv["product"], acc=kv["acc"],
         granularity=int(kv.get("G", 4)),
@@ -49,7 +54,8 @@ def parse_key(key: str):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("keys", nargs="*", help="configuration keys (default: one per family)")
-    ap.add_argument("--sentences", type=int, help="default: the whole evaluation set")
+    ap.add_argument("--sentences", type=positive_int,
+                    help="default: the whole evaluation set")
     ap.add_argument("--out", help="write the results as JSON")
     args = ap.parse_args()
     from exmy.evaluate.run import Evaluator
@@ -84,4 +90,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("evaluate_speed", main, interrupted="nothing was written")

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from concurrent.futures import ProcessPoolExecutor
+
+from _report import positive_int, run_main  # benchmarks/_report.py
+
+from exmy.golden import parse_format
 
 CUTS = ("product", "sum", "norm", "round")
 
@@ -37,9 +40,11 @@ def _run(arg):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--formats", default="bfloat16,e4m3fn")
-    ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("-j", "--jobs", type=positive_int, default=2)
     args = ap.parse_args(argv)
     fmts = [f.strip() for f in args.formats.split(",") if f.strip()]
+    for f in fmts:
+        parse_format(f)  # an unknown format: one clear line (run_main), before any synthesis
     # names None: the evenly spaced default, the baseline of each latency
     work = [(f, k, c) for f in fmts for k in (1, 2, 3)
             for c in [None, *itertools.combinations(CUTS, k)]]
@@ -55,4 +60,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main("fma_placement", main, interrupted="nothing was written")

@@ -33,7 +33,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import check_out, print_failures, run_main, write_report  # noqa: E402
+from _report import (  # noqa: E402
+    check_out,
+    print_failures,
+    run_main,
+    seed_list,
+    write_report,
+)
 from qor import AMARANTH_FP  # noqa: E402  (benchmarks/qor.py: ANCHORS.md's numbers)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,8 +182,8 @@ def _n(v, nd=0) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default=",".join(ROWS), help=f"subset of {', '.join(ROWS)}")
-    ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--sweep-seeds", default="1")
+    ap.add_argument("--seeds", type=seed_list, default="1,2,3")
+    ap.add_argument("--sweep-seeds", type=seed_list, default="1")
     ap.add_argument("--families", default=",".join(FAMILIES),
                     help="families of the latency frontier")
     ap.add_argument("--quick", action="store_true",
@@ -194,12 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     check_out(args.out)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    for r in rows:
+    sweep_rows = rows if args.sweep_rows is None else [
+        r.strip() for r in args.sweep_rows.split(",") if r.strip()]
+    for r in rows + sweep_rows:
         if r not in ROWS:
             ap.error(f"unknown row {r!r}; rows are {', '.join(ROWS)}")
-    seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
-    sweep_seeds = [1] if args.quick else [int(s) for s in args.sweep_seeds.split(",")]
+    seeds = [1] if args.quick else args.seeds
+    sweep_seeds = [1] if args.quick else args.sweep_seeds
     families = [f.strip() for f in args.families.split(",") if f.strip()]
+    for f in families:
+        if f not in FAMILIES:
+            ap.error(f"unknown family {f!r}; the frontier is measured on {', '.join(FAMILIES)}")
+    if args.sweep_points < 2:
+        ap.error(f"--sweep-points must be 2 or more (latency 0 and the table's), not "
+                 f"{args.sweep_points}")
 
     from exmy.synth.sweep import run_sweep
     from exmy.synth.tools import tool_versions
@@ -220,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     # 2. the frontier --------------------------------------------------------------------------
     sweep = []  # (name, family, latency, params, predicted)
     if not args.no_sweep:
-        sweep_rows = rows if args.sweep_rows is None else args.sweep_rows.split(",")
         for name, unit, p, _goal, _afp, comp, _err in table:
             if comp is None or name not in sweep_rows:
                 continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _report import positive_int, run_main  # benchmarks/_report.py
 
 from exmy.golden import FloatFormat, parse_format
 from exmy.golden.stats import (
@@ -128,7 +129,7 @@ def verdict(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1_000_000, help="number of products")
+    p.add_argument("--n", type=positive_int, default=1_000_000, help="number of products")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dist", choices=("normal", "laplace"), default="normal")
     args = p.parse_args(argv)
@@ -139,4 +140,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("lmul_error", main, interrupted="nothing was written")

@@ -30,7 +30,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import check_out, print_failures, run_main, write_report  # noqa: E402
+from _report import (  # noqa: E402
+    check_out,
+    print_failures,
+    run_main,
+    seed_list,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = (("e4m3", "float32"), ("e4m3", "bfloat16"), ("e2m1", "bfloat16"), ("e5m2", "float16"))
@@ -46,14 +52,14 @@ def _params(a: str, acc: str, family: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="1")
+    ap.add_argument("--seeds", type=seed_list, default="1")
     ap.add_argument("--db", default=str(ROOT / "build" / "loops.sqlite"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "loop_scale.md"),
                     help="the report; its measurements go beside it as .json")
     ap.add_argument("-j", "--jobs", type=int, default=1)
     args = ap.parse_args(argv)
     check_out(args.out)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
 
     from exmy.hdl.registry import build
     from exmy.hdl.timing import delay_model

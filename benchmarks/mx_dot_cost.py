@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import check_out, run_main  # benchmarks/_report.py
+from _report import check_out, run_main, seed_list  # benchmarks/_report.py
 
 from exmy.synth import flow
 from exmy.synth.sweep import run_sweep
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--db", default="exmy-mx.sqlite")
     ap.add_argument("--targets", default="ecp5,ice40")
-    ap.add_argument("--seeds", default="1")
+    ap.add_argument("--seeds", type=seed_list, default="1")
     ap.add_argument("--rows", help="only these rows (nvfp4,e2m1,e2m3,e3m2,e4m3,e5m2,mxint8)")
     ap.add_argument("--acc-rows", help="the --accumulate variant only for these rows")
     ap.add_argument("--merge", help="earlier runs' databases (comma-separated) for the points "
@@ -246,10 +246,13 @@ def main(argv=None) -> int:
     targets = [t for t in args.targets.split(",") if t]
     global ACC_FMAX
     ACC_FMAX = parse_acc_fmax(args.acc_fmax or "", targets)
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    seeds = args.seeds
     t0 = time.monotonic()
     rows = None if args.rows is None else set(args.rows.split(","))
     acc_rows = None if args.acc_rows is None else set(args.acc_rows.split(","))
+    for given in (rows or set()) | (acc_rows or set()):
+        if given not in {key(r) for r in ROWS}:
+            ap.error(f"unknown row {given!r}; rows are {', '.join(key(r) for r in ROWS)}")
     res = run_sweep(points(targets, seeds, rows, acc_rows), args.db, jobs=args.jobs,
                     progress=True)
     recs = res["records"]

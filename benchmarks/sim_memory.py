@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import run_main  # benchmarks/_report.py
+
 #: the unit measured: a float32 -> E4M3FN converter (small, one input port)
 UNIT = ["convert", "--a", "float32", "--out", "e4m3fn"]
 BASELINE = 100_000
@@ -111,4 +113,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("sim_memory", main, interrupted="nothing was written; the simulator build "
+             "folder is removed")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import positive_int, run_main  # benchmarks/_report.py
 
 from exmy.golden import CATALOG, multiply
 from exmy.hdl.multiplier import Multiplier
@@ -36,7 +37,7 @@ def _best(fn, repeat):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=positive_int, default=3)
     args = ap.parse_args()
     f = CATALOG["e4m3fn"]
     a, b = exhaustive(f, f)
@@ -82,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("sim_throughput", main, interrupted="nothing was written")

@@ -1,0 +1,41 @@
+"""The benchmark scripts' error contract (benchmarks/_report.py): a bad argument is one clear
+line and exit status 2 (argparse) or 1, before any synthesis, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+CASES = [
+    ("fmax.py", ["--sweep-points", "1"], "--sweep-points must be 2 or more"),
+    ("fmax.py", ["--families", "xilinx"], "unknown family 'xilinx'"),
+    ("fmax.py", ["--sweep-rows", "nope"], "unknown row 'nope'"),
+    ("fmax.py", ["--seeds", "1,x"], "seeds are comma-separated non-negative integers"),
+    ("loop_scale.py", ["--seeds=-1"], "seeds are comma-separated non-negative integers"),
+    ("mx_dot_cost.py", ["--rows", "nope"], "unknown row 'nope'; rows are e4m3"),
+    ("calibrate_delay.py", ["--seeds", ""], "seeds are comma-separated non-negative integers"),
+    ("lmul_error.py", ["--n", "0"], "--n: must be a positive integer, not '0'"),
+    ("approx_fma_error.py", ["--n", "-2"], "--n: must be a positive integer, not '-2'"),
+    ("sim_throughput.py", ["--repeat", "0"], "--repeat: must be a positive integer"),
+    ("fma_placement.py", ["--formats", "e4m3,nope"], "Unknown format 'nope'"),
+    ("evaluate_speed.py", ["foo=bar", "--sentences", "3"],
+     "configuration key 'foo=bar' lacks w, a, scaling, product, acc"),
+]
+
+
+@pytest.mark.parametrize("script, args, message", CASES,
+                         ids=[f"{c[0]}-{'-'.join(c[1])}" for c in CASES])
+def test_bad_argument_is_one_line(script, args, message, tmp_path):
+    out = ["--out", str(tmp_path / "out.md"), "--db", str(tmp_path / "db.sqlite")] if (
+        script in ("fmax.py", "loop_scale.py", "mx_dot_cost.py")) else []
+    r = subprocess.run([sys.executable, str(BENCH / script), *args, *out],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode in (1, 2), r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr.strip().splitlines()[-1], r.stderr
+    assert not (tmp_path / "db.sqlite").exists()  # refused before the sweep opened it
