@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
 from .common import (
@@ -35,8 +37,13 @@ def add_parser(sub):
     g.add_argument("--dsp", action="store_true",
                    help="allow DSP blocks and block RAM (default off: LUTs compare like with "
                    "like)")
-    g.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
-                   help="nextpnr target frequency (default 100)")
+    g.add_argument("--freq", type=float, default=None, metavar="MHZ",
+                   help="nextpnr target frequency (default: the --fmax clock, else 100)")
+    g.add_argument("--meet", action="store_true",
+                   help="with --fmax: while nextpnr misses the clock, place the registers for "
+                   "a clock faster by the shortfall and synthesize again, then look between "
+                   f"for fewer registers (at most {MEET_RUNS} runs); prints each run and the "
+                   "--fmax that generates the cheapest design that met the clock")
     g.add_argument("--seed", type=int, default=1, metavar="N",
                    help="nextpnr placer seed (default 1)")
     g.add_argument("--no-widelut", dest="widelut", action="store_false",
@@ -54,6 +61,9 @@ def add_parser(sub):
                    "database has the record (a cached record has no files to keep)")
     p.set_defaults(run=run)
 
+
+#: the most syntheses ``--meet`` runs
+MEET_RUNS = 4
 
 _FLOW_DEFAULTS = {"params": {}, "dsp": False, "freq_mhz": 100.0, "seed": 1, "widelut": True,
                   "register_io": True, "io": "auto"}
@@ -167,6 +177,85 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str
     return "\n".join(lines)
 
 
+def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
+               runs: int = MEET_RUNS, say=print) -> tuple[dict, bool, float]:
+    """Synthesize an fmax-mode point until nextpnr meets its ``fmax``, in at most ``runs``
+    syntheses (``say`` gets one line per run). While runs miss, the registers are placed for a
+    clock faster by the shortfall (asked x goal / achieved, plus 2%), at most the highest clock
+    exmy can place the unit for. Once one meets, the runs left bisect between the fastest ask
+    that missed and the slowest that met for a placement with fewer registers (asks that
+    build the same design as either end cost no run). Returns the record of the cheapest
+    design that met (LUT + FF; else the fastest run), whether it came from the database, and
+    the ``fmax`` it was placed for."""
+    from exmy.hdl.registry import build, highest_fmax
+    from exmy.hdl.timing import OutOfReach
+
+    goal = float(point["params"]["fmax"])
+    unit, params = point["unit"], point["params"]
+
+    def design(f):  # what the delay model builds for f: its registered cuts
+        try:
+            plan = build(unit, **{**params, "fmax": f}).plan
+        except OutOfReach:
+            return None
+        return plan.latency, plan.registered
+
+    done: list[tuple[dict, bool, float]] = []  # (record, cached, ask) of every run
+    lo = hi = None  # the fastest ask that missed, the slowest that met
+    ask: float | None = goal
+    for k in range(1, runs + 1):
+        try:
+            r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
+                               cache=cache, workdir=workdir)
+        except OutOfReach as e:
+            if not done:
+                raise
+            best, _ = highest_fmax(*e.request, e)
+            if best is None or best <= lo:
+                say(f"run {k}: exmy cannot place this unit for more than {lo:g} MHz "
+                    f"(asked {ask:g}); stopping")
+                break
+            ask = float(best)
+            r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
+                               cache=cache, workdir=workdir)
+        done.append((r, c, ask))
+        if r["status"] != "ok" or r.get("fmax_mhz") is None:
+            return r, c, ask
+        got, plan = r["fmax_mhz"], _plan(r)
+        say(f"run {k}: registers placed for {ask:g} MHz: latency {plan.latency}, predicted "
+            f"{plan.fmax_predicted:.1f} MHz, achieved {got:.1f} MHz, {r['lut']} LUT + "
+            f"{r['ff']} FF" + ("  [cached]" if c else "") + ("  met" if got >= goal else ""))
+        if got >= goal:
+            hi = ask
+        else:
+            lo = ask
+        if hi is None:
+            ask = max(math.ceil(ask * goal / got * 1.02 * 10) / 10, ask + 0.1)
+            continue
+        if lo is None:
+            break  # the clock asked met at once
+        ask = None  # bisect for a design between the two ends
+        a, b = lo, hi
+        ends = (design(lo), design(hi))
+        while ask is None:
+            mid = math.floor((a + b) / 2 * 10) / 10
+            if not a < mid < b:
+                break
+            d = design(mid)
+            if d == ends[1] or d is None:
+                b = mid
+            elif d == ends[0]:
+                a = mid
+            else:
+                ask = mid
+        if ask is None:
+            break
+    met = [x for x in done if x[0]["status"] == "ok" and x[0]["fmax_mhz"] >= goal]
+    if met:
+        return min(met, key=lambda x: (x[0]["lut"] + x[0]["ff"], x[2]))
+    return max(done, key=lambda x: x[0].get("fmax_mhz") or 0.0)
+
+
 def run(args) -> int:
     from exmy.synth.flow import TARGETS
 
@@ -175,7 +264,7 @@ def run(args) -> int:
                        f"{', '.join(TARGETS)}")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
-    if not args.freq > 0:
+    if args.freq is not None and not args.freq > 0:
         raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
     # Output paths are checked before anything runs (not after minutes of synthesis).
     json_path = output_file(args.json, "--json") if args.json else None
@@ -185,13 +274,34 @@ def run(args) -> int:
     params.pop("target", None)
     if params.get("fmax") is not None:
         params["target"] = args.target
+    if args.meet:
+        if params.get("fmax") is None:
+            raise CliError("--meet needs --fmax (the clock to meet)")
+        if TARGETS[args.target].nextpnr is None or not args.register_io:
+            raise CliError(f"--meet needs a clock nextpnr times: a target with place and route "
+                           f"({', '.join(t for t, v in TARGETS.items() if v.nextpnr)}) and "
+                           "registered I/O")
+    # nextpnr aims at the unit's clock in fmax mode (as in a sweep), at 100 MHz otherwise
+    freq = args.freq if args.freq is not None else params.get("fmax") or 100.0
     point = {"unit": args.unit, "params": params, "target": args.target,
-             "dsp": args.dsp, "freq_mhz": args.freq, "seed": args.seed,
+             "dsp": args.dsp, "freq_mhz": freq, "seed": args.seed,
              "widelut": args.widelut, "register_io": args.register_io}
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
-    rec, cached = synth_point(point, args.db, cache=args.cache and workdir is None,
-                              workdir=workdir)
+    cache = args.cache and workdir is None
+    if args.meet:
+        rec, cached, placed = meet_point(point, args.db, cache=cache, workdir=workdir)
+    else:
+        rec, cached = synth_point(point, args.db, cache=cache, workdir=workdir)
     print(format_record(rec, cached, args.db))
+    if args.meet and rec["status"] == "ok":
+        goal = params["fmax"]
+        if rec["fmax_mhz"] < goal:
+            print(f"exmy synth: {goal:g} MHz not met: {rec['fmax_mhz']:.1f} MHz at best "
+                  f"(registers placed for {placed:g} MHz)", file=sys.stderr)
+            return 1
+        if placed != goal:
+            print(f"met {goal:g} MHz with the registers placed for {placed:g} MHz: generate "
+                  f"this design with --fmax {placed:g}")
     if workdir is not None:
         print(f"tool files in {workdir}")
     if json_path is not None:
