@@ -288,10 +288,23 @@ def run(args) -> int:
              "widelut": args.widelut, "register_io": args.register_io}
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
     cache = args.cache and workdir is None
-    if args.meet:
-        rec, cached, placed = meet_point(point, args.db, cache=cache, workdir=workdir)
-    else:
-        rec, cached = synth_point(point, args.db, cache=cache, workdir=workdir)
+    runs: list[str] = []
+
+    def say(line: str) -> None:
+        runs.append(line)
+        print(line, flush=True)
+
+    try:
+        if args.meet:
+            rec, cached, placed = meet_point(point, args.db, cache=cache, workdir=workdir,
+                                             say=say)
+        else:
+            rec, cached = synth_point(point, args.db, cache=cache, workdir=workdir)
+    except KeyboardInterrupt:
+        kept = (f"the {len(runs)} finished run(s) of --meet are in {args.db}; a rerun answers "
+                "them from it" if runs else "nothing was stored: the database holds finished "
+                "syntheses only")
+        raise KeyboardInterrupt(f"interrupted; {kept}") from None
     print(format_record(rec, cached, args.db))
     if args.meet and rec["status"] == "ok":
         goal = params["fmax"]

@@ -428,6 +428,34 @@ def test_meet_gives_up_with_a_clear_line(db, capsys, monkeypatch):
                                f"(registers placed for {asked[-1]:g} MHz)")
 
 
+def test_meet_ctrl_c_says_what_was_kept(db, capsys, monkeypatch):
+    """Ctrl-C during a --meet run: exit 130 and one line saying the finished runs are in the
+    database (a plain synth: that nothing was stored)."""
+    from exmy.cli import cmd_synth
+
+    calls = []
+
+    def fake(point, db_path, *, cache=True, workdir=None):
+        calls.append(point)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return {**FAKE_OK, "unit": point["unit"], "params": point["params"],
+                "fmax_mhz": 0.5 * point["params"]["fmax"], "freq_mhz": 1.0}, False
+
+    monkeypatch.setattr(cmd_synth, "synth_point", fake)
+    argv = ["synth", "lmul", "--a", "e4m3fn", "--target", "ecp5", "--fmax", "100", "--db", db]
+    assert main(argv + ["--meet"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"exmy synth: interrupted; the 1 finished run(s) of --meet are in {db}; a rerun "
+        "answers them from it")
+    calls.clear()
+    calls.append(None)  # the next call is the second: interrupted
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        "exmy synth: interrupted; nothing was stored: the database holds finished syntheses "
+        "only")
+
+
 FAKE_OK = {"top": "t", "target": "ecp5", "device": "LFE5U-85F", "status": "ok",
            "register_io": True, "io_bits": 16, "io_mode": "parallel", "lut": 10, "carry": 1,
            "widemux": 0, "ff": 20, "dsp": 0, "bram": 0, "seed": 1, "crit_path_ns": 5.0,
