@@ -264,7 +264,7 @@ def run(args) -> int:
                        f"{', '.join(TARGETS)}")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
-    if args.freq is not None and not args.freq > 0:
+    if args.freq is not None and not 0 < args.freq < math.inf:
         raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
     # Output paths are checked before anything runs (not after minutes of synthesis).
     json_path = output_file(args.json, "--json") if args.json else None

@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -218,7 +219,7 @@ def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, se
         raise ValueError(f"Seed must be a non-negative integer, not {seed}")
     if isinstance(freq_mhz, bool) or not isinstance(freq_mhz, int | float):
         raise TypeError(f"Frequency must be a number in MHz, not {freq_mhz!r}")
-    if not freq_mhz > 0:
+    if not 0 < freq_mhz < math.inf:
         raise ValueError(f"Frequency must be a positive number of MHz, not {freq_mhz!r}")
     if io not in ("auto", "parallel", "serial"):
         raise ValueError(f"IO wrapper must be 'auto', 'parallel' or 'serial', not {io!r}")
