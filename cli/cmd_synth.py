@@ -178,15 +178,16 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str
 
 
 def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
-               runs: int = MEET_RUNS, say=print) -> tuple[dict, bool, float]:
+               runs: int = MEET_RUNS, say=print) -> tuple[dict, bool, float, int]:
     """Synthesize an fmax-mode point until nextpnr meets its ``fmax``, in at most ``runs``
     syntheses (``say`` gets one line per run). While runs miss, the registers are placed for a
     clock faster by the shortfall (asked x goal / achieved, plus 2%), at most the highest clock
     exmy can place the unit for. Once one meets, the runs left bisect between the fastest ask
     that missed and the slowest that met for a placement with fewer registers (asks that
     build the same design as either end cost no run). Returns the record of the cheapest
-    design that met (LUT + FF; else the fastest run), whether it came from the database, and
-    the ``fmax`` it was placed for."""
+    design that met (LUT + FF; else the fastest run), whether it came from the database, the
+    ``fmax`` it was placed for and its run number k (with ``workdir``, each run keeps its tool
+    files in ``workdir/run<k>``)."""
     from exmy.hdl.registry import build, highest_fmax
     from exmy.hdl.timing import OutOfReach
 
@@ -200,13 +201,14 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
             return None
         return plan.latency, plan.registered
 
-    done: list[tuple[dict, bool, float]] = []  # (record, cached, ask) of every run
+    done: list[tuple[dict, bool, float, int]] = []  # (record, cached, ask, k) of every run
     lo = hi = None  # the fastest ask that missed, the slowest that met
     ask: float | None = goal
     for k in range(1, runs + 1):
+        wd = None if workdir is None else Path(workdir) / f"run{k}"
         try:
             r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
-                               cache=cache, workdir=workdir)
+                               cache=cache, workdir=wd)
         except OutOfReach as e:
             if not done:
                 raise
@@ -217,10 +219,10 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
                 break
             ask = float(best)
             r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
-                               cache=cache, workdir=workdir)
-        done.append((r, c, ask))
+                               cache=cache, workdir=wd)
+        done.append((r, c, ask, k))
         if r["status"] != "ok" or r.get("fmax_mhz") is None:
-            return r, c, ask
+            break
         got, plan = r["fmax_mhz"], _plan(r)
         say(f"run {k}: registers placed for {ask:g} MHz: latency {plan.latency}, predicted "
             f"{plan.fmax_predicted:.1f} MHz, achieved {got:.1f} MHz, {r['lut']} LUT + "
@@ -296,8 +298,10 @@ def run(args) -> int:
 
     try:
         if args.meet:
-            rec, cached, placed = meet_point(point, args.db, cache=cache, workdir=workdir,
-                                             say=say)
+            rec, cached, placed, k = meet_point(point, args.db, cache=cache, workdir=workdir,
+                                                say=say)
+            if workdir is not None:
+                workdir = workdir / f"run{k}"  # the chosen design's tool files
         else:
             rec, cached = synth_point(point, args.db, cache=cache, workdir=workdir)
     except KeyboardInterrupt:
@@ -306,6 +310,10 @@ def run(args) -> int:
                 "syntheses only")
         raise KeyboardInterrupt(f"interrupted; {kept}") from None
     print(format_record(rec, cached, args.db))
+    if workdir is not None:
+        print(f"tool files in {workdir}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
     if args.meet and rec["status"] == "ok":
         goal = params["fmax"]
         if rec["fmax_mhz"] < goal:
@@ -315,8 +323,4 @@ def run(args) -> int:
         if placed != goal:
             print(f"met {goal:g} MHz with the registers placed for {placed:g} MHz: generate "
                   f"this design with --fmax {placed:g}")
-    if workdir is not None:
-        print(f"tool files in {workdir}")
-    if json_path is not None:
-        json_path.write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
     return 0 if rec["status"] == "ok" else 1

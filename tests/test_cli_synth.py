@@ -402,13 +402,13 @@ def test_synth_meet_places_for_a_faster_clock(synth_tools, db, capsys, tmp_path)
     assert rec["lut"] + rec["ff"] == min(cost)
 
 
-def test_meet_gives_up_with_a_clear_line(db, capsys, monkeypatch):
+def test_meet_gives_up_with_a_clear_line(db, capsys, monkeypatch, tmp_path):
     """--meet when nextpnr never reaches the clock (a stand-in flow that always achieves 70%
     of the clock asked): at most MEET_RUNS runs, each for a faster clock, none beyond what exmy
     can place (then one run at the highest it can), and exit 1 naming the best reached."""
     from exmy.cli import cmd_synth
 
-    asked = []
+    asked, dirs = [], []
 
     def fake(point, db_path, *, cache=True, workdir=None):
         from exmy.hdl.registry import build
@@ -416,14 +416,18 @@ def test_meet_gives_up_with_a_clear_line(db, capsys, monkeypatch):
         build(point["unit"], **point["params"])  # OutOfReach past what exmy can place
         f = point["params"]["fmax"]
         asked.append(f)
+        dirs.append(workdir)
         return {**FAKE_OK, "unit": point["unit"], "params": point["params"],
                 "fmax_mhz": 0.7 * f, "freq_mhz": point["freq_mhz"]}, False
 
     monkeypatch.setattr(cmd_synth, "synth_point", fake)
     argv = ["synth", "lmul", "--a", "e4m3fn", "--target", "ecp5", "--fmax", "200", "--meet",
-            "--db", db]
+            "--db", db, "--workdir", str(tmp_path / "wd")]
     assert main(argv) == 1
     cap = capsys.readouterr()
+    # each run its own tool folder; the report names the chosen run's (here the fastest)
+    assert [d.name for d in dirs] == [f"run{k}" for k in range(1, len(dirs) + 1)]
+    assert f"tool files in {tmp_path / 'wd' / f'run{len(dirs)}'}" in cap.out
     assert asked[0] == 200 and asked == sorted(asked) and len(set(asked)) == len(asked)
     assert len(asked) <= cmd_synth.MEET_RUNS
     lines = [x for x in cap.out.splitlines() if x.startswith("run ")]
