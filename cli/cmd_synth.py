@@ -214,8 +214,9 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
                 raise
             best, _ = highest_fmax(*e.request, e)
             if best is None or best <= lo:
-                say(f"run {k}: exmy cannot place this unit for more than {lo:g} MHz "
-                    f"(asked {ask:g}); stopping")
+                say(f"run {k}: {ask:g} MHz is out of reach of exmy's placement (the highest "
+                    f"it can place: {f'{best} MHz' if best else 'none found'}) and no clock "
+                    f"faster than {lo:g} MHz is left to try; stopping")
                 break
             ask = float(best)
             r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
@@ -232,7 +233,8 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
         else:
             lo = ask
         if hi is None:
-            ask = max(math.ceil(ask * goal / got * 1.02 * 10) / 10, ask + 0.1)
+            # (1000 MHz: fmax's limit, out of reach of every unit, so the step above)
+            ask = min(max(math.ceil(ask * goal / got * 1.02 * 10) / 10, ask + 0.1), 1000.0)
             continue
         if lo is None:
             break  # the clock asked met at once
