@@ -29,14 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import (  # noqa: E402
-    check_out,
-    print_failures,
-    run_main,
-    seed_list,
-    write_report,
-)
+from _report import check_out, print_failures, run_main, seed_list, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = (("e4m3", "float32"), ("e4m3", "bfloat16"), ("e2m1", "bfloat16"), ("e5m2", "float16"))
