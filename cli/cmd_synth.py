@@ -182,12 +182,13 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
     """Synthesize an fmax-mode point until nextpnr meets its ``fmax``, in at most ``runs``
     syntheses (``say`` gets one line per run). While runs miss, the registers are placed for a
     clock faster by the shortfall (asked x goal / achieved, plus 2%), at most the highest clock
-    exmy can place the unit for. Once one meets, the runs left bisect between the fastest ask
-    that missed and the slowest that met for a placement with fewer registers (asks that
-    build the same design as either end cost no run). Returns the record of the cheapest
-    design that met (LUT + FF; else the fastest run), whether it came from the database, the
-    ``fmax`` it was placed for and its run number k (with ``workdir``, each run keeps its tool
-    files in ``workdir/run<k>``)."""
+    exmy can place the unit for (the first run too: a clock the model refuses is tried at
+    the placement for the highest it can place, nextpnr being the judge). Once one meets,
+    the runs left bisect between the fastest ask that missed and the slowest that met for a
+    placement with fewer registers (asks that build the same design as either end cost no
+    run). Returns the record of the cheapest design that met (LUT + FF; else the fastest
+    run), whether it came from the database, the ``fmax`` it was placed for and its run number
+    k (with ``workdir``, each run keeps its tool files in ``workdir/run<k>``)."""
     from exmy.hdl.registry import build, highest_fmax
     from exmy.hdl.timing import OutOfReach
 
@@ -210,10 +211,13 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
             r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
                                cache=cache, workdir=wd)
         except OutOfReach as e:
-            if not done:
-                raise
             best, _ = highest_fmax(*e.request, e)
-            if best is None or best <= lo:
+            if not done:  # the model refuses the clock: let nextpnr judge its best placement
+                if best is None:
+                    raise
+                say(f"run {k}: {ask:g} MHz is beyond the delay model's reach; the placement "
+                    f"for the highest clock it can place, {best} MHz, goes to nextpnr")
+            elif best is None or best <= lo:
                 say(f"run {k}: {ask:g} MHz is out of reach of exmy's placement (the highest "
                     f"it can place: {f'{best} MHz' if best else 'none found'}) and no clock "
                     f"faster than {lo:g} MHz is left to try; stopping")

@@ -437,6 +437,31 @@ def test_meet_gives_up_with_a_clear_line(db, capsys, monkeypatch, tmp_path):
                                f"(registers placed for {asked[-1]:g} MHz)")
 
 
+def test_meet_tries_what_the_model_refuses(db, capsys, monkeypatch):
+    """--meet with a clock the delay model refuses: nextpnr judges the placement for the
+    highest clock exmy can place (a stand-in flow 20% faster than predicted meets it)."""
+    from exmy.cli import cmd_synth
+    from exmy.hdl.registry import build
+
+    def fake(point, db_path, *, cache=True, workdir=None):
+        plan = build(point["unit"], **point["params"]).plan
+        return {**FAKE_OK, "unit": point["unit"], "params": point["params"],
+                "fmax_mhz": 1.2 * plan.fmax_predicted, "freq_mhz": point["freq_mhz"]}, False
+
+    monkeypatch.setattr(cmd_synth, "synth_point", fake)
+    argv = ["synth", "lmul", "--a", "e4m3fn", "--target", "ecp5", "--fmax", "300", "--meet",
+            "--db", db]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    first = [x for x in out if x.startswith("run 1: ")]
+    best = int(first[0].split("it can place, ")[1].split(" MHz")[0])
+    assert best < 300 and first[0].startswith("run 1: 300 MHz is beyond the delay model's reach")
+    assert first[1].startswith(f"run 1: registers placed for {best} MHz") and first[1].endswith(
+        "  met")
+    assert out[-1] == (f"met 300 MHz with the registers placed for {best} MHz: generate this "
+                       f"design with --fmax {best}")
+
+
 def test_meet_ctrl_c_says_what_was_kept(db, capsys, monkeypatch):
     """Ctrl-C during a --meet run: exit 130 and one line saying the finished runs are in the
     database (a plain synth: that nothing was stored)."""
