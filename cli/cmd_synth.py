@@ -40,10 +40,11 @@ def add_parser(sub):
     g.add_argument("--freq", type=float, default=None, metavar="MHZ",
                    help="nextpnr target frequency (default: the --fmax clock, else 100)")
     g.add_argument("--meet", action="store_true",
-                   help="with --fmax: while nextpnr misses the clock, place the registers for "
-                   "a clock faster by the shortfall and synthesize again, then look between "
-                   f"for fewer registers (at most {MEET_RUNS} runs); prints each run and the "
-                   "--fmax that generates the cheapest design that met the clock")
+                   help="with --fmax: synthesize the placement the delay model chooses, then "
+                   "re-place it for a clock faster by the shortfall while nextpnr misses, or "
+                   "slower by the slack while it meets, and bisect between the two (at most "
+                   f"{MEET_RUNS} runs): the cheapest design that met the clock; prints each run "
+                   "and the --fmax that generates it")
     g.add_argument("--seed", type=int, default=1, metavar="N",
                    help="nextpnr placer seed (default 1)")
     g.add_argument("--no-widelut", dest="widelut", action="store_false",
@@ -183,9 +184,10 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
     syntheses (``say`` gets one line per run). While runs miss, the registers are placed for a
     clock faster by the shortfall (asked x goal / achieved, plus 2%), at most the highest clock
     exmy can place the unit for (the first run too: a clock the model refuses is tried at
-    the placement for the highest it can place, nextpnr being the judge). Once one meets,
-    the runs left bisect between the fastest ask that missed and the slowest that met for a
-    placement with fewer registers (asks that build the same design as either end cost no
+    the placement for the highest it can place, nextpnr being the judge). While every run
+    meets, the next is placed for a clock slower by the slack (asked x goal / achieved), for
+    fewer registers. Once there are both, the runs left bisect between the fastest ask that
+    missed and the slowest that met (asks that build the same design as either end cost no
     run). Returns the record of the cheapest design that met (LUT + FF; else the fastest
     run), whether it came from the database, the ``fmax`` it was placed for and its run number
     k (with ``workdir``, each run keeps its tool files in ``workdir/run<k>``)."""
@@ -240,8 +242,17 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
             # (1000 MHz: fmax's limit, out of reach of every unit, so the step above)
             ask = min(max(math.ceil(ask * goal / got * 1.02 * 10) / 10, ask + 0.1), 1000.0)
             continue
-        if lo is None:
-            break  # the clock asked met at once
+        if lo is None:  # every run met: a placement for a slower clock may too, cheaper
+            ask, d_hi = hi, design(hi)
+            while ask is not None:  # down by the slack, past asks that build the same design
+                ask = math.floor(ask * goal / got * 10) / 10
+                if ask < 1 or design(ask) is None:
+                    ask = None
+                elif design(ask) != d_hi:
+                    break
+            if ask is None:
+                break
+            continue
         ask = None  # bisect for a design between the two ends
         a, b = lo, hi
         ends = (design(lo), design(hi))

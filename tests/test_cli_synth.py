@@ -462,6 +462,35 @@ def test_meet_tries_what_the_model_refuses(db, capsys, monkeypatch):
                        f"design with --fmax {best}")
 
 
+def test_meet_goes_down_by_the_slack(db, capsys, monkeypatch):
+    """--meet when the first run meets with room to spare (a stand-in flow 30% faster than
+    predicted, LUT + FF growing with the latency): the next runs are placed for slower clocks,
+    and the cheapest design that met is the one reported."""
+    from exmy.cli import cmd_synth
+    from exmy.hdl.registry import build
+
+    seen = []
+
+    def fake(point, db_path, *, cache=True, workdir=None):
+        plan = build(point["unit"], **point["params"]).plan
+        seen.append((point["params"]["fmax"], plan.latency))
+        return {**FAKE_OK, "unit": point["unit"], "params": point["params"], "lut": 100,
+                "ff": 10 * plan.latency, "fmax_mhz": 1.3 * plan.fmax_predicted,
+                "freq_mhz": point["freq_mhz"]}, False
+
+    monkeypatch.setattr(cmd_synth, "synth_point", fake)
+    argv = ["synth", "multiplier", "--a", "e4m3", "--out", "e4m3", "--target", "ecp5",
+            "--fmax", "200", "--meet", "--db", db]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert seen[0][0] == 200 and seen[1][0] < 200 and seen[1][1] < seen[0][1]
+    met = [(f, lat) for f, lat in seen if 1.3 * build(
+        "multiplier", a="e4m3", out="e4m3", target="ecp5", fmax=f).plan.fmax_predicted >= 200]
+    f, _ = min(met, key=lambda x: (x[1], x[0]))
+    assert out[-1] == (f"met 200 MHz with the registers placed for {f:g} MHz: generate this "
+                       f"design with --fmax {f:g}")
+
+
 def test_meet_ctrl_c_says_what_was_kept(db, capsys, monkeypatch):
     """Ctrl-C during a --meet run: exit 130 and one line saying the finished runs are in the
     database (a plain synth: that nothing was stored)."""
