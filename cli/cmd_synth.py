@@ -244,12 +244,16 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
             continue
         if lo is None:  # every run met: a placement for a slower clock may too, cheaper
             ask, d_hi = hi, design(hi)
-            while ask is not None:  # down by the slack, past asks that build the same design
-                ask = math.floor(ask * goal / got * 10) / 10
-                if ask < 1 or design(ask) is None:
+            for _ in range(40):  # down by the slack (at least 5% a step) past asks that
+                ask = math.floor(min(ask * goal / got, ask * 0.95) * 10) / 10  # build hi's
+                d = design(ask) if ask >= 1 else None
+                if d is None:
                     ask = None
-                elif design(ask) != d_hi:
                     break
+                if d != d_hi:
+                    break
+            else:
+                ask = None
             if ask is None:
                 break
             continue
