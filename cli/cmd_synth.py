@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def add_parser(sub):
                    "and the --fmax that generates it")
     g.add_argument("--seed", type=int, default=1, metavar="N",
                    help="nextpnr placer seed (default 1)")
+    g.add_argument("--meet-seeds", metavar="S,S,...",
+                   help="with --meet: judge each run at the median Fmax over these placer "
+                   "seeds (e.g. 1,2,3; default: --seed alone)")
     g.add_argument("--no-widelut", dest="widelut", action="store_false",
                    help="Yosys -nowidelut (ECP5, Gowin, Xilinx): LUT4s only, no wide-mux "
                    "cells")
@@ -179,7 +183,7 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str
 
 
 def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
-               runs: int = MEET_RUNS, say=print) -> tuple[dict, bool, float, int]:
+               runs: int = MEET_RUNS, say=print, seeds=None) -> tuple[dict, bool, float, int]:
     """Synthesize an fmax-mode point until nextpnr meets its ``fmax``, in at most ``runs``
     syntheses (``say`` gets one line per run). While runs miss, the registers are placed for a
     clock faster by the shortfall (asked x goal / achieved, plus 2%), at most the highest clock
@@ -190,7 +194,9 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
     missed and the slowest that met (asks that build the same design as either end cost no
     run). Returns the record of the cheapest design that met (LUT + FF; else the fastest
     run), whether it came from the database, the ``fmax`` it was placed for and its run number
-    k (with ``workdir``, each run keeps its tool files in ``workdir/run<k>``)."""
+    k (with ``workdir``, each run keeps its tool files in ``workdir/run<k>``). ``seeds``: each
+    run is judged at the (lower) median Fmax over these placer seeds, and its record is that
+    seed's (default: the point's seed alone)."""
     from exmy.hdl.registry import build, highest_fmax
     from exmy.hdl.timing import OutOfReach
 
@@ -204,14 +210,26 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
             return None
         return plan.latency, plan.registered
 
+    seeds = list(seeds) if seeds else [point.get("seed", 1)]
+
+    def run_at(f, wd):  # synthesize the placement for f with every seed: the median's record
+        out = []
+        for sd in seeds:
+            wds = wd if wd is None or len(seeds) == 1 else wd / f"seed{sd}"
+            out.append(synth_point({**point, "seed": sd, "params": {**params, "fmax": f}},
+                                   db_path, cache=cache, workdir=wds))
+            if out[-1][0]["status"] != "ok" or out[-1][0].get("fmax_mhz") is None:
+                return out[-1], []
+        fs = [x[0]["fmax_mhz"] for x in out]
+        return next(x for x in out if x[0]["fmax_mhz"] == statistics.median_low(fs)), fs
+
     done: list[tuple[dict, bool, float, int]] = []  # (record, cached, ask, k) of every run
     lo = hi = None  # the fastest ask that missed, the slowest that met
     ask: float | None = goal
     for k in range(1, runs + 1):
         wd = None if workdir is None else Path(workdir) / f"run{k}"
         try:
-            r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
-                               cache=cache, workdir=wd)
+            (r, c), fs = run_at(ask, wd)
         except OutOfReach as e:
             best, _ = highest_fmax(*e.request, e)
             if not done:  # the model refuses the clock: let nextpnr judge its best placement
@@ -225,14 +243,15 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
                     f"faster than {lo:g} MHz is left to try; stopping")
                 break
             ask = float(best)
-            r, c = synth_point({**point, "params": {**params, "fmax": ask}}, db_path,
-                               cache=cache, workdir=wd)
+            (r, c), fs = run_at(ask, wd)
         done.append((r, c, ask, k))
         if r["status"] != "ok" or r.get("fmax_mhz") is None:
             break
         got, plan = r["fmax_mhz"], _plan(r)
+        each = "" if len(fs) < 2 else (f" (median of seeds {', '.join(map(str, seeds))}: "
+                                        f"{' / '.join(f'{f:.1f}' for f in fs)})")
         say(f"run {k}: registers placed for {ask:g} MHz: latency {plan.latency}, predicted "
-            f"{plan.fmax_predicted:.1f} MHz, achieved {got:.1f} MHz, {r['lut']} LUT + "
+            f"{plan.fmax_predicted:.1f} MHz, achieved {got:.1f} MHz{each}, {r['lut']} LUT + "
             f"{r['ff']} FF" + ("  [cached]" if c else "") + ("  met" if got >= goal else ""))
         if got >= goal:
             hi = ask
@@ -297,6 +316,17 @@ def run(args) -> int:
     params.pop("target", None)
     if params.get("fmax") is not None:
         params["target"] = args.target
+    meet_seeds = None
+    if args.meet_seeds is not None:
+        if not args.meet:
+            raise CliError("--meet-seeds applies to --meet only")
+        try:
+            meet_seeds = [int(x) for x in args.meet_seeds.split(",") if x.strip()]
+        except ValueError:
+            meet_seeds = []
+        if not meet_seeds or min(meet_seeds) < 0 or len(set(meet_seeds)) != len(meet_seeds):
+            raise CliError(f"--meet-seeds must be distinct non-negative integers such as "
+                           f"1,2,3, not {args.meet_seeds!r}")
     if args.meet:
         if params.get("fmax") is None:
             raise CliError("--meet needs --fmax (the clock to meet)")
@@ -320,7 +350,7 @@ def run(args) -> int:
     try:
         if args.meet:
             rec, cached, placed, k = meet_point(point, args.db, cache=cache, workdir=workdir,
-                                                say=say)
+                                                say=say, seeds=meet_seeds)
             if workdir is not None:
                 workdir = workdir / f"run{k}"  # the chosen design's tool files
         else:
@@ -341,7 +371,9 @@ def run(args) -> int:
             print(f"exmy synth: {goal:g} MHz not met: {rec['fmax_mhz']:.1f} MHz at best "
                   f"(registers placed for {placed:g} MHz)", file=sys.stderr)
             return 1
+        how = "" if not meet_seeds or len(meet_seeds) < 2 else (
+            f" (median of seeds {','.join(map(str, meet_seeds))})")
         if placed != goal:
-            print(f"met {goal:g} MHz with the registers placed for {placed:g} MHz: generate "
-                  f"this design with --fmax {placed:g}")
+            print(f"met {goal:g} MHz{how} with the registers placed for {placed:g} MHz: "
+                  f"generate this design with --fmax {placed:g}")
     return 0 if rec["status"] == "ok" else 1

@@ -55,6 +55,11 @@ def db(tmp_path_factory):
      "(ecp5, ice40, ice40-up5k, gowin) and registered I/O"),
     (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--no-register-io", "--meet"],
      "exmy synth: error: --meet needs a clock nextpnr times"),
+    (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet-seeds", "1,2"],
+     "exmy synth: error: --meet-seeds applies to --meet only"),
+    (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet", "--meet-seeds", "1,1"],
+     "exmy synth: error: --meet-seeds must be distinct non-negative integers such as 1,2,3, "
+     "not '1,1'"),
     (["synth", "nounit", "--a", "int3"],
      "exmy synth: error: Unknown unit 'nounit'; units are convert, multiplier, "),
     (["synth", "multiplier", "--a", "e4m3", "--depth", "8"],
@@ -489,6 +494,36 @@ def test_meet_goes_down_by_the_slack(db, capsys, monkeypatch):
     f, _ = min(met, key=lambda x: (x[1], x[0]))
     assert out[-1] == (f"met 200 MHz with the registers placed for {f:g} MHz: generate this "
                        f"design with --fmax {f:g}")
+
+
+def test_meet_judges_at_the_median_of_seeds(db, capsys, monkeypatch):
+    """--meet --meet-seeds 1,2,3: every run synthesizes each seed and is judged at the median
+    Fmax (seed 2 fast, seeds 1 and 3 below the clock: no run meets), its record the median
+    seed's."""
+    from exmy.cli import cmd_synth
+
+    calls = []
+
+    def fake(point, db_path, *, cache=True, workdir=None):
+        from exmy.hdl.registry import build
+
+        build(point["unit"], **point["params"])  # OutOfReach past what exmy can place
+        calls.append((point["params"]["fmax"], point["seed"]))
+        f = {1: 180.0, 2: 290.0, 3: 185.0}[point["seed"]]
+        return {**FAKE_OK, "unit": point["unit"], "params": point["params"], "fmax_mhz": f,
+                "seed": point["seed"], "freq_mhz": point["freq_mhz"]}, False
+
+    monkeypatch.setattr(cmd_synth, "synth_point", fake)
+    argv = ["synth", "lmul", "--a", "e4m3fn", "--target", "ecp5", "--fmax", "200", "--meet",
+            "--meet-seeds", "1,2,3", "--db", db]
+    assert main(argv) == 1
+    cap = capsys.readouterr()
+    assert calls[:3] == [(200, 1), (200, 2), (200, 3)]
+    runs = [x for x in cap.out.splitlines() if x.startswith("run ")]
+    assert "achieved 185.0 MHz (median of seeds 1, 2, 3: 180.0 / 290.0 / 185.0)" in runs[0]
+    assert not any(x.endswith("  met") for x in runs)
+    assert "seed 3;" in cap.out  # the median seed's record
+    assert cap.err.startswith("exmy synth: 200 MHz not met: 185.0 MHz at best")
 
 
 def test_meet_ctrl_c_says_what_was_kept(db, capsys, monkeypatch):
