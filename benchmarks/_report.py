@@ -32,15 +32,15 @@ def write_report(md: list[str], res: dict, t0: float, out: str | Path) -> int:
 
 
 def seed_list(text: str) -> list[int]:
-    """argparse type of ``--seeds``: comma-separated nextpnr seeds (non-negative integers)."""
+    """argparse type of ``--seeds``: nextpnr seeds as ``exmy sweep --seeds`` takes them
+    (``1,2,3`` or ``1-3``; exmy.cli.common.seed_list)."""
+    from exmy.cli.common import CliError
+    from exmy.cli.common import seed_list as parse
+
     try:
-        seeds = [int(s) for s in str(text).split(",") if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(
-            f"seeds are comma-separated non-negative integers (1,2,3), not {text!r}")
-    return seeds
+        return parse(str(text))
+    except CliError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:

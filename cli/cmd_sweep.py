@@ -7,7 +7,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import DEFAULT_DB, CliError
+from .common import DEFAULT_DB, CliError, seed_list
+from .common import int_range as _int_range
+from .common import split_list as _split
 
 
 def _sweeps_dir() -> Path:
@@ -84,20 +86,6 @@ def _builtin_names() -> list[str]:
 
 # -- parsing the flags --------------------------------------------------------------------------
 
-def _split(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
-_RANGE = re.compile(r"^(\d+)\s*(?:-|\.\.)\s*(\d+)$")
-
-
-def _int_range(text: str, what: str) -> tuple[int, int]:
-    m = _RANGE.match(text)
-    if not m or int(m[1]) > int(m[2]):
-        raise CliError(f"{what} must be a range LO-HI (LO <= HI), not {text!r}")
-    return int(m[1]), int(m[2])
-
-
 def parse_formats(spec: str) -> list[str]:
     """``exmy:3-8``, ``exmy:3-8:none`` and format names, comma-separated -> format names."""
     from exmy.golden.format import SPECIALS, FloatFormat, parse_format
@@ -171,19 +159,6 @@ def parse_params(items: list[str]) -> dict:
     return out
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for item in _split(text):
-        if _RANGE.match(item):
-            lo, hi = _int_range(item, "--seeds")
-            out += list(range(lo, hi + 1))
-        elif item.isdigit():
-            out.append(int(item))
-        else:
-            raise CliError(f"--seeds must be integers or ranges such as 1-3, not {item!r}")
-    return out
-
-
 def spec_from_flags(args) -> dict:
     """The sweep description (TOML shape) the point flags describe."""
     from exmy.hdl.registry import unit_names
@@ -226,7 +201,7 @@ def _apply_flow_flags(spec: dict, args) -> dict:
                 raise CliError(f"Unknown target {t!r}; valid targets are {', '.join(TARGETS)}")
         over["targets"] = targets
     if args.seeds:
-        over["seeds"] = _seeds(args.seeds)
+        over["seeds"] = seed_list(args.seeds)
     if args.dsp is not None:
         over["dsp"] = True
     if args.freq is not None:

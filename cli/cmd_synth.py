@@ -14,6 +14,7 @@ from .common import (
     add_unit_options,
     output_dir,
     output_file,
+    seed_list,
     unit_options,
 )
 
@@ -320,13 +321,9 @@ def run(args) -> int:
     if args.meet_seeds is not None:
         if not args.meet:
             raise CliError("--meet-seeds applies to --meet only")
-        try:
-            meet_seeds = [int(x) for x in args.meet_seeds.split(",") if x.strip()]
-        except ValueError:
-            meet_seeds = []
-        if not meet_seeds or min(meet_seeds) < 0 or len(set(meet_seeds)) != len(meet_seeds):
-            raise CliError(f"--meet-seeds must be distinct non-negative integers such as "
-                           f"1,2,3, not {args.meet_seeds!r}")
+        meet_seeds = seed_list(args.meet_seeds, "--meet-seeds")
+        if len(set(meet_seeds)) != len(meet_seeds):
+            raise CliError(f"--meet-seeds names a seed twice: {args.meet_seeds!r}")
     if args.meet:
         if params.get("fmax") is None:
             raise CliError("--meet needs --fmax (the clock to meet)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from exmy.golden.params import LMUL_FORMS, LMUL_OFFSETS, MULTIPLIER_NAMES, ROUND
 from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
-           "output_file", "output_dir"]
+           "output_file", "output_dir", "split_list", "int_range", "seed_list"]
 
 #: the results database of synth, sweep, report and evaluate when --db is not given
 DEFAULT_DB = "exmy-results.sqlite"
@@ -19,6 +20,38 @@ DEFAULT_DB = "exmy-results.sqlite"
 
 class CliError(Exception):
     """A user error the CLI reports in one line with exit code 2."""
+
+
+def split_list(text: str) -> list[str]:
+    """A comma-separated option value, items stripped, empty ones dropped."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+_INT_RANGE = re.compile(r"^(\d+)\s*(?:-|\.\.)\s*(\d+)$")
+
+
+def int_range(text: str, what: str) -> tuple[int, int]:
+    """``LO-HI`` (or ``LO..HI``) with LO <= HI; ``what`` names the option in the error."""
+    m = _INT_RANGE.match(text)
+    if not m or int(m[1]) > int(m[2]):
+        raise CliError(f"{what} must be a range LO-HI (LO <= HI), not {text!r}")
+    return int(m[1]), int(m[2])
+
+
+def seed_list(text: str, flag: str = "--seeds") -> list[int]:
+    """nextpnr placer seeds: comma-separated integers or ranges (``1,2,3``, ``1-3``)."""
+    out: list[int] = []
+    for item in split_list(text):
+        if _INT_RANGE.match(item):
+            lo, hi = int_range(item, flag)
+            out += list(range(lo, hi + 1))
+        elif item.isdigit():
+            out.append(int(item))
+        else:
+            raise CliError(f"{flag} must be integers or ranges such as 1-3, not {item!r}")
+    if not out:
+        raise CliError(f"{flag} names no seed: give integers or ranges such as 1-3")
+    return out
 
 
 def _why(exc: OSError) -> str:

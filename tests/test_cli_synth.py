@@ -58,8 +58,11 @@ def db(tmp_path_factory):
     (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet-seeds", "1,2"],
      "exmy synth: error: --meet-seeds applies to --meet only"),
     (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet", "--meet-seeds", "1,1"],
-     "exmy synth: error: --meet-seeds must be distinct non-negative integers such as 1,2,3, "
-     "not '1,1'"),
+     "exmy synth: error: --meet-seeds names a seed twice: '1,1'"),
+    (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet", "--meet-seeds", "1,x"],
+     "exmy synth: error: --meet-seeds must be integers or ranges such as 1-3, not 'x'"),
+    (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet", "--meet-seeds", ","],
+     "exmy synth: error: --meet-seeds names no seed"),
     (["synth", "nounit", "--a", "int3"],
      "exmy synth: error: Unknown unit 'nounit'; units are convert, multiplier, "),
     (["synth", "multiplier", "--a", "e4m3", "--depth", "8"],
