@@ -169,7 +169,7 @@ class DelayModel:
 #: (calibrate_delay.py's KNEE_LOOPS; docs/results/fmax.md, "Loops on ECP5"); ice40's fit
 #: discounts its MACs' loops. ice40's loop_scale: the logic loops of four float-accumulator
 #: MACs, fitted (minimax) and checked on four more (benchmarks/loop_scale.py,
-#: docs/results/loop_scale.md); ecp5's are predicted 0.85-1.09 as annotated, left at 1
+#: docs/results/loop_scale.md); ecp5 left at 1 (charged as annotated; its figures there)
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
