@@ -56,6 +56,28 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
+def _check_stimulus(comp, vectors, fault) -> None:
+    """``--vectors`` and ``--inject-fault`` checked before any folder is made or file removed
+    (the self-test checks them again when it is built)."""
+    from amaranth.hdl import Shape
+
+    from exmy.synth.selftest import MAX_VECTORS
+
+    if vectors is not None and not 1 <= vectors <= MAX_VECTORS:
+        raise CliError(f"--vectors must be between 1 and {MAX_VECTORS}, not {vectors}")
+    if fault is None:
+        return
+    outs = {name: Shape.cast(m.shape).width for name, m in comp.signature.members.items()
+            if m.flow.name == "Out"}
+    port, bit = fault
+    if port not in outs:
+        raise CliError(f"--inject-fault: {port!r} is not an output of {comp.module_name} "
+                       f"({', '.join(outs)})")
+    if bit >= outs[port]:
+        raise CliError(f"--inject-fault: output {port!r} of {comp.module_name} has bits 0.."
+                       f"{outs[port] - 1}, not {bit}")
+
+
 def run(args) -> int:
     from exmy.synth.bist import BOARDS, BuildError, build_bitstream
 
@@ -68,7 +90,8 @@ def run(args) -> int:
     _require_boards()
     from exmy.hdl.registry import build
 
-    build(args.unit, **unit_options(args))  # option errors before any folder is touched
+    comp = build(args.unit, **unit_options(args))  # option errors before any folder is touched
+    _check_stimulus(comp, args.vectors, args.inject_fault)
     if args.output is None:
         if not Path("build").exists():
             Path("build").mkdir()
@@ -76,11 +99,11 @@ def run(args) -> int:
     out = output_dir(args.output, "-o")
     # whatever an earlier build (of any board) left: a stale bitstream must not sit beside
     # the new one (build_design removes this board's own intermediate files)
-    for stale in {b.bitstream for b in BOARDS.values()} | {"record.json"}:
-        (out / stale).unlink(missing_ok=True)
+    stale = sorted({b.bitstream for b in BOARDS.values()} | {"record.json"})
     try:
         r = build_bitstream(args.unit, unit_options(args), args.board, out,
-                            vectors=args.vectors, fault=args.inject_fault, seed=args.seed)
+                            vectors=args.vectors, fault=args.inject_fault, seed=args.seed,
+                            stale=stale)
     except BuildError as e:
         raise CliError(str(e)) from None
     bist = r["bist"]

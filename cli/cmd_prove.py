@@ -12,14 +12,25 @@ from .common import CliError, add_unit_options, output_dir, unit_options
 METHODS = ("auto", "pipeline", "induction")
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {v}")
-    return v
+def _positive(hi: int, unit: str = ""):
+    """argparse type: an integer in 1..``hi`` (``unit``: what the bound counts)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive integer, not {text!r}") from None
+        if not 1 <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {hi}{unit}, not {v}")
+        return v
+
+    return parse
+
+
+#: the bounds of --timeout (a week) and --induction-depth
+MAX_TIMEOUT = 7 * 24 * 3600
+MAX_DEPTH = 10_000
 
 
 def add_parser(sub):
@@ -37,7 +48,7 @@ def add_parser(sub):
         "passes.",
     )
     add_unit_options(p)
-    p.add_argument("--induction-depth", dest="proof_depth", type=_positive, metavar="K",
+    p.add_argument("--induction-depth", dest="proof_depth", type=_positive(MAX_DEPTH), metavar="K",
                    help="k-induction depth (default: the delay + 2)")
     p.add_argument("--method", choices=METHODS, default="auto",
                    help="auto (default): for a stateless unit, check that the netlist is a "
@@ -46,7 +57,7 @@ def add_parser(sub):
     p.add_argument("--no-cuts", dest="cuts", action="store_false",
                    help="pipeline method: compare the whole netlists at once instead of in "
                    "steps cut at the significands and the product (slower: for comparisons)")
-    p.add_argument("--timeout", type=_positive, metavar="S",
+    p.add_argument("--timeout", type=_positive(MAX_TIMEOUT, " s (a week)"), metavar="S",
                    help="give up after S seconds (verdict UNKNOWN)")
     p.add_argument("--workdir", metavar="DIR",
                    help="keep the proof's files here (default: a temporary folder, removed "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 import warnings
 
@@ -62,12 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (kill, a job scheduler, `timeout`) takes Ctrl-C's path: the command stops the
+    # same way, says what it kept and removes its temporary folders
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (main() called from a worker)
+        previous = None
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
         print("exmy: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _lower_clock(exc: Exception) -> str:
@@ -95,6 +110,31 @@ def _lower_clock(exc: Exception) -> str:
     return f"; exmy can place this {unit} for up to {best} MHz on {exc.target} (--fmax {best})"
 
 
+#: commands that run Yosys or nextpnr (YoWASP: WebAssembly under wasmtime)
+_YOWASP_COMMANDS = ("generate", "simulate", "synth", "sweep", "build", "prove", "demo")
+
+
+def _check_yowasp_cache() -> None:
+    """wasmtime, which runs the YoWASP tools (Amaranth's Verilog back end among them), keeps
+    its compiled code in ``$XDG_CACHE_HOME/wasmtime`` (else ``~/.cache/wasmtime``) and fails
+    with a traceback when it cannot create that folder: say so in one line instead."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    home = os.environ.get("HOME")
+    if xdg:
+        cache, var = os.path.join(xdg, "wasmtime"), "XDG_CACHE_HOME"
+    elif home:
+        cache, var = os.path.join(home, ".cache", "wasmtime"), "HOME"
+    else:
+        return  # wasmtime finds the home folder itself
+    try:
+        os.makedirs(cache, exist_ok=True)
+    except OSError as exc:
+        raise CliError(
+            f"Yosys and nextpnr (YoWASP, run by wasmtime) keep a cache in {cache}, which cannot "
+            f"be created ({exc.strerror or type(exc).__name__}; from {var}); set "
+            f"XDG_CACHE_HOME to a writable folder") from None
+
+
 def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
@@ -112,6 +152,8 @@ def _main(argv: list[str] | None) -> int:
               file=sys.stderr)
         return 2
     try:
+        if args.command in _YOWASP_COMMANDS:
+            _check_yowasp_cache()
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
         print(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", file=sys.stderr)

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_EXP_BITS",
     "MAX_MAN_BITS",
     "MAX_INT_BITS",
+    "MAX_BIAS",
     "exact_product_format",
 ]
 
@@ -34,6 +35,9 @@ SPECIALS = ("ieee", "fn", "fnuz", "none")
 MAX_EXP_BITS = 11
 MAX_MAN_BITS = 23
 MAX_INT_BITS = 32
+#: the largest exponent bias either way: a format's exponents then stay within +-2**16 and
+#: what golden computes from them (2**emin as an exact rational) stays fast
+MAX_BIAS = 2**16
 
 
 def _check_int(value, what: str, lo: int, hi: int | None = None) -> None:
@@ -81,8 +85,8 @@ class FloatFormat:
         _check_int(self.man_bits, "Mantissa width", 0, MAX_MAN_BITS)
         if self.bias is None:
             object.__setattr__(self, "bias", 2 ** (self.exp_bits - 1) - 1)
-        elif not isinstance(self.bias, int) or isinstance(self.bias, bool):
-            raise TypeError(f"Bias must be an integer, not {self.bias!r}")
+        else:
+            _check_int(self.bias, "Bias", -MAX_BIAS, MAX_BIAS)
         if self.special is None:
             object.__setattr__(self, "special", "ieee" if self.man_bits >= 1 else "none")
         if not isinstance(self.special, str):

@@ -15,7 +15,9 @@ from amaranth.lib import wiring
 
 __all__ = ["to_verilog", "port_table", "module_ports", "uses_clock"]
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+#: a module name: a simple Verilog identifier without ``$`` (legal, but Yosys escapes it:
+#: ``module \a$b``, which other tools read differently)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _check_component(component) -> None:
@@ -72,7 +74,8 @@ def to_verilog(component: wiring.Component, name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"Module name must be a string, not {name!r}")
     if not _IDENT.match(name):
-        raise ValueError(f"Module name must be a Verilog identifier, not {name!r}")
+        raise ValueError(f"Module name must be a Verilog identifier of letters, digits and _ "
+                         f"(not starting with a digit), not {name!r}")
     if any(Shape.cast(member.shape).width == 0 for _, member, _ in _flat_ports(component)):
         # zero-width members have no Verilog port; the others keep their direction, which
         # Amaranth infers from the design when it is not given

@@ -328,13 +328,29 @@ def _check_mode_n(comp, mode, n) -> Adapter:
     return ADAPTERS[comp.unit]
 
 
+def _refuse_sampled(comp, mode: str, cov: Coverage) -> None:
+    """``mode='exhaustive'`` where the adapter could only sample (a stream of a stateful unit
+    whose product pairs are too many to apply all, a dot product with an addend or an
+    accumulator): an error, not a silent sample. A MAC's "every product pair" counts as
+    exhaustive (its state is a stream; every pair of operands goes in)."""
+    if mode != "exhaustive" or cov.exhaustive or "every product pair" in dict(cov.parts):
+        return
+    raise ValueError(
+        f"{comp.module_name} cannot be checked exhaustively: its stimulus would be sampled "
+        f"({', '.join(label for label, _ in cov.parts)}; a stateful unit is checked on a "
+        f"stream, all its product pairs only when they are few); use mode 'random' "
+        f"(exmy simulate --vectors N) or 'auto'")
+
+
 def stimulus_for(comp, mode="auto", n=100_000, seed=0):
     """``(inputs, coverage)``: the stimulus :func:`check` starts with for ``comp`` (all of it
     when ``n <= BATCH``). ``bool(coverage)`` is True when it is every input combination."""
     adapter = _check_mode_n(comp, mode, n)
     rng = np.random.default_rng(seed)
     inputs, full = adapter.stimulus(comp, mode, int(n), rng)
-    return inputs, _coverage(full, _length(inputs))
+    cov = _coverage(full, _length(inputs))
+    _refuse_sampled(comp, mode, cov)
+    return inputs, cov
 
 
 def _length(inputs: dict) -> int:
@@ -363,6 +379,7 @@ def _batches(comp, adapter: Adapter, mode: str, n: int, rng, batch: int, plan: l
     total number of vectors planned."""
     first, full = adapter.stimulus(comp, mode, min(n, batch), rng)
     cov = _coverage(full, _length(first))
+    _refuse_sampled(comp, mode, cov)
     rest = 0
     if not cov.exhaustive and "random" in dict(cov.parts):
         rest = max(n - (cov.total if adapter.fixed_in_n else min(n, batch)), 0)

@@ -475,11 +475,14 @@ def _platform(b: Board):
 
 def build_bitstream(unit: str, options: dict, board: str, out_dir: str | os.PathLike, *,
                     vectors: int | None = None, fault: tuple[str, int] | None = None,
-                    seed: int = 1) -> dict:
+                    seed: int = 1, stale: tuple[str, ...] | list[str] = ()) -> dict:
     """Build the self-test bitstream of ``unit`` (registry options ``options``) for ``board``.
 
     The files (amaranth's ``build_top.sh`` and its inputs, the tool logs ``top.rpt`` and
     ``top.tim``, the bitstream, ``record.json``) go to ``out_dir``. Nothing is programmed.
+    ``stale``: files of ``out_dir`` an earlier build left (another board's bitstream) that
+    must not sit beside the new one, removed once the self-test is built (bad options leave
+    them alone).
 
     Returns
     -------
@@ -507,6 +510,8 @@ def build_bitstream(unit: str, options: dict, board: str, out_dir: str | os.Path
     comp = build(unit, **options)
     bist = Bist(comp, vectors=vectors, fault=fault)
     top = BistTop(bist, b, clk_freq=_platform(b).default_clk_frequency)
+    for name in stale:
+        (Path(out_dir) / name).unlink(missing_ok=True)
     record = build_design(top, b.name, out_dir, seed=seed)
     p = bist.plan
     record.update({

@@ -834,7 +834,7 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
     (:func:`reference_unit`) and :func:`prove` them equal.
 
     Without ``workdir`` the proof runs in a temporary folder that is removed after a PASS
-    (kept, with its trace, otherwise; ``keep`` keeps it always).
+    (kept, with its trace or counterexample, otherwise; ``keep`` keeps it always).
     """
     from exmy.hdl.registry import build
 
@@ -870,6 +870,10 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
             shutil.rmtree(work, ignore_errors=True)
             raise KeyboardInterrupt("interrupted; no proof files kept") from None
         raise KeyboardInterrupt(f"interrupted; the proof's files so far are in {work}") from None
-    if temp and result.passed and not keep:
+    evidence = result.status == "FAIL" or result.trace is not None or (
+        result.counterexample is not None)
+    if temp and not keep and (result.passed or not evidence):
+        # kept only with something to look at (a counterexample, a trace); a time limit that
+        # ran out leaves nothing the result line points to
         shutil.rmtree(work, ignore_errors=True)
     return result

@@ -143,7 +143,10 @@ def test_generate_empty_output(capsys):
 @pytest.mark.parametrize("name, message", [
     ("", "exmy generate: error: --name needs a Verilog module name, not an empty string (omit "
          "it for the name derived from the parameters)"),
-    ("1bad", "exmy generate: error: Module name must be a Verilog identifier, not '1bad'"),
+    ("1bad", "exmy generate: error: Module name must be a Verilog identifier of letters, "
+             "digits and _ (not starting with a digit), not '1bad'"),
+    ("a$b", "exmy generate: error: Module name must be a Verilog identifier of letters, "
+            "digits and _ (not starting with a digit), not 'a$b'"),  # Yosys escapes a '$'
     # keywords (Yosys escapes them: ``module \wire``, a traceback before this check)
     ("wire", "exmy generate: error: Module name 'wire' is a Verilog/SystemVerilog keyword; "
              "choose another name"),
@@ -155,6 +158,19 @@ def test_generate_bad_module_name(name, message, tmp_path, capsys):
     assert cli_error(capsys) == message
     assert not list(tmp_path.iterdir())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["int-multiplier", "--a", "int17"],
+     "The exact product of int17 x int17 needs 34 bits; integer formats have at most 32, so "
+     "the operands may total at most 32 bits"),
+    (["multiplier", "--a", "e4m3-b999999999999"], "Format 'e4m3-b999999999999' is not "
+     "valid: Bias must be in -65536..65536, not "
+     "999999999999"),  # it hung: 2**-bias as an exact rational
+])
+def test_generate_names_the_users_format(argv, message, tmp_path, capsys):
+    assert main(["generate", *argv, "-o", str(tmp_path / "x.v")]) == 2
+    assert cli_error(capsys) == f"exmy generate: error: {message}"
 
 
 def test_generate_paths_with_spaces_and_unicode(tmp_path, capsys):
@@ -232,6 +248,24 @@ def test_simulate_argument_errors(extra, message, capsys):
     assert cli_error(capsys).startswith(message)
 
 
+@pytest.mark.parametrize("argv", [
+    ["mac", "--a", "float16"],  # 2**32 product pairs: only corners and samples go in
+    ["dot", "--a", "e2m1fn", "--lanes", "2", "--accumulate"],  # a stream: no exhaustive set
+])
+def test_simulate_exhaustive_where_it_cannot_be(argv, capsys):
+    """--exhaustive on a unit the check can only sample is refused, not silently sampled."""
+    assert _code(["simulate", *argv, "--exhaustive", "--simulator", "amaranth"]) == 2
+    assert re.fullmatch(r"exmy simulate: error: \S+ cannot be checked exhaustively: its "
+                        r"stimulus would be sampled \(.+\); use mode 'random' \(exmy simulate "
+                        r"--vectors N\) or 'auto'", cli_error(capsys))
+
+
+def test_exhaustive_mac_applies_every_product_pair():
+    """A MAC's stream counts as exhaustive when every product pair goes in."""
+    _inputs, cov = C.stimulus_for(build("mac", a="e2m1fn"), "exhaustive", 1000)
+    assert dict(cov.parts)["every product pair"] == 16 * 16
+
+
 def test_vectors_accepts_exponent_notation():
     p = build_parser()
     assert p.parse_args(["simulate", "multiplier", "--vectors", "1e7"]).vectors == 10_000_000
@@ -273,6 +307,9 @@ def _fake_build(seen):
 
     def fake(unit, options, board, out_dir, **kw):
         out = Path(out_dir)
+        assert {"top.bin", "top.bit", "record.json"} <= set(kw["stale"])
+        for name in kw["stale"]:  # as the real one does once the self-test is built
+            (out / name).unlink(missing_ok=True)
         seen.append((board, out, sorted(p.name for p in out.iterdir())))
         name = "top.bin" if board == "icebreaker" else "top.bit"
         (out / name).write_text("new")
@@ -310,11 +347,64 @@ def test_build_output_is_per_board_and_clean(monkeypatch, tmp_path, capsys):
     assert sorted(p.name for p in shared.iterdir()) == ["keep.txt", "top.bin"]
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--vectors", "99999999999999999999999"],
+     "exmy build: error: --vectors must be between 1 and 16777216, not 99999999999999999999999"),
+    (["--inject-fault", "y:99"],
+     "exmy build: error: --inject-fault: output 'y' of multiplier_e2m1fn_e2m1fn_e2m1fn_l0 has "
+     "bits 0..3, not 99"),
+    (["--inject-fault", "q:0"],
+     "exmy build: error: --inject-fault: 'q' is not an output of "
+     "multiplier_e2m1fn_e2m1fn_e2m1fn_l0 (y)"),
+])
+def test_build_option_errors_keep_the_last_build(extra, message, tmp_path, capsys):
+    """A bad --vectors or --inject-fault is refused before the earlier build's bitstream and
+    record are removed (and before a new folder is made)."""
+    old = tmp_path / "o"
+    old.mkdir()
+    (old / "top.bin").write_text("earlier")
+    (old / "record.json").write_text("{}")
+    for out in (old, tmp_path / "new"):
+        argv = ["build", "multiplier", "--a", "e2m1fn", "--out", "e2m1fn", "--board",
+                "icebreaker", "-o", str(out), *extra]
+        assert main(argv) == 2
+        assert cli_error(capsys) == message
+    assert sorted(p.name for p in old.iterdir()) == ["record.json", "top.bin"]
+    assert not (tmp_path / "new").exists()
+
+
+def test_build_bitstream_removes_stale_files_only_once_the_test_is_built(tmp_path):
+    from exmy.synth.bist import build_bitstream
+
+    (tmp_path / "top.bit").write_text("earlier")
+    with pytest.raises(ValueError, match="Fault bit of port 'y' must be between 0 and 3"):
+        build_bitstream("multiplier", {"a": "e2m1fn", "out": "e2m1fn"}, "icebreaker", tmp_path,
+                        fault=("y", 7), stale=["top.bit"])
+    assert (tmp_path / "top.bit").exists()
+
+
 def test_build_option_errors_touch_no_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["build", "multiplier", "--a", "e4m3zz", "--board", "icebreaker"]) == 2
     assert cli_error(capsys).startswith("exmy build: error: ")
     assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("var", ["HOME", "XDG_CACHE_HOME"])
+def test_unusable_tool_cache_is_one_line(var, tmp_path, monkeypatch, capsys):
+    """wasmtime (the YoWASP tools, Amaranth's Verilog back end) cannot create its cache: one
+    line naming the folder and the variable, not wasmtime's traceback."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv(var, str(afile))
+    assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path / "x.v")]) == 2
+    sub = ".cache/wasmtime" if var == "HOME" else "wasmtime"
+    assert cli_error(capsys) == (
+        f"exmy generate: error: Yosys and nextpnr (YoWASP, run by wasmtime) keep a cache in "
+        f"{afile}/{sub}, which cannot be created (Not a directory; from {var}); set "
+        "XDG_CACHE_HOME to a writable folder")
+    assert not (tmp_path / "x.v").exists()
 
 
 # -- top level --------------------------------------------------------------------------------
@@ -560,6 +650,33 @@ def test_sigint_says_what_was_checked(tmp_path):
     assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000,000 vectors, "
                         r"0 mismatches; nothing saved", last), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_takes_ctrl_c_path(tmp_path):
+    """SIGTERM (kill, `timeout`, a job scheduler) stops a run as Ctrl-C does: one line, and
+    the simulator's temporary folder is removed (it was left behind)."""
+    need("icarus")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
+    argv = [*SIGINT_ARGV[:-3], "icarus", "--vectors", "10000000000000"]
+    proc = subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "Ctrl-C stops" in line:
+            break
+    time.sleep(2)  # into the first batch: the simulator's build folder exists
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=60)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000,000 "
+                        r"vectors, 0 mismatches; nothing saved", err.strip().splitlines()[-1])
+    assert list(tmp.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -385,6 +385,24 @@ def test_induction_time_limit(prove_tools, tmp_path):
         res.line())
 
 
+def test_time_limit_keeps_no_temporary_folder(prove_tools, tmp_path, monkeypatch):
+    """A proof that ran out of time without a trace leaves no temporary folder behind (its
+    result line points to none)."""
+    from exmy.synth import prove as P
+
+    made = []
+
+    def mkdtemp(prefix):
+        made.append(tmp_path / f"{prefix}{len(made)}")
+        made[-1].mkdir()
+        return str(made[-1])
+
+    monkeypatch.setattr(P.tempfile, "mkdtemp", mkdtemp)
+    res = prove_unit("mac", {"a": "e4m3fn", "latency": 4}, timeout=1)
+    assert res.status == "UNKNOWN" and res.trace is None, res.line()
+    assert len(made) == 1 and not made[0].exists()
+
+
 def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
     """A latency-2 INT8 MAC whose registered product stage lets ``clear`` through a cycle
     early: the stateful proof (from reset on) fails."""
@@ -473,8 +491,12 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
     assert err("int-mac", "--a", "int8", "--latency", "1").endswith(
         "give a latency of at least 2")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--induction-depth",
-               "0") == ("exmy prove: error: argument --induction-depth: must be a positive "
-                        "integer, not 0 (see `exmy prove --help`)")
+               "0") == ("exmy prove: error: argument --induction-depth: must be between 1 "
+                        "and 10000, not 0 (see `exmy prove --help`)")
+    assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--timeout",
+               "99999999999999999999") == (
+        "exmy prove: error: argument --timeout: must be between 1 and 604800 s (a week), not "
+        "99999999999999999999 (see `exmy prove --help`)")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--method", "bdd") == (
         "exmy prove: error: argument --method: invalid choice: 'bdd' (choose from 'auto', "
         "'pipeline', 'induction') (see `exmy prove --help`)")

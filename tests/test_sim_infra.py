@@ -251,8 +251,8 @@ def test_to_verilog_rejects_bad_arguments():
         to_verilog(3, "x")
     with pytest.raises(
         ValueError,
-        match=r"^Module name must be a Verilog identifier, "
-        r"not '1x'$",
+        match=r"^Module name must be a Verilog identifier of letters, digits and _ \(not "
+        r"starting with a digit\), not '1x'$",
     ):
         to_verilog(Mul(), "1x")
     with pytest.raises(TypeError, match=r"^Module name must be a string, not None$"):
