@@ -55,15 +55,17 @@ def add_parser(sub):
                    help="exact fixed point then one rounding to float32 (default), a float "
                    "accumulator rounded every step, or the approximate-normalization FMA "
                    "chain (bfloat16 accumulator)")
-    g.add_argument("--granularity", type=int, default=4, metavar="G",
-                   help="approx-fma normalization granularity (default 4)")
+    g.add_argument("--granularity", type=int, metavar="G",
+                   help="approx-fma normalization granularity (default 4; only with --acc "
+                   "approx-fma)")
     g = p.add_argument_group("running")
     g.add_argument("--sentences", type=int, metavar="N",
                    help="evaluate on the first N sentences of the evaluation set (default all)")
     g.add_argument("--json", metavar="FILE", help="write the result(s) as JSON")
     g.add_argument("--db", metavar="FILE",
                    help=f"results database (default: the TOML file's, else {DEFAULT_DB})")
-    g.add_argument("--no-db", action="store_true", help="do not read or write the database")
+    g.add_argument("--no-db", action="store_true",
+                   help="do not read or write the database (not with --db)")
     g.add_argument("--rerun", action="store_true",
                    help="recompute configurations already in the database")
     g.add_argument("--list", action="store_true", help="print the configurations and exit")
@@ -115,6 +117,12 @@ def configs_from_toml(data: dict, where: str) -> list:
                            f"{', '.join(_CONFIG_KEYS)}")
         if "weights" not in e:
             raise CliError(f"{where}: config {i} has no weights")
+        accs = e.get("acc", "exact")
+        if "granularity" in e and "approx-fma" not in (accs if isinstance(accs, list) else
+                                                       [accs]):
+            raise CliError(f"{where}: config {i} has a granularity but no acc = "
+                           f"'approx-fma'; the granularity is the approximate-normalization "
+                           f"FMA's")
         lists = {k: (v if isinstance(v, list) else [v]) for k, v in e.items()}
         keys = list(lists)
         for combo in product(*(lists[k] for k in keys)):
@@ -152,10 +160,27 @@ def _print_row(cfg, rec: dict, cached: bool) -> None:
     )
 
 
+def _interrupted(done: int, total: int, db_path, json_path) -> str:
+    """Ctrl-C's one line: what the run kept (each configuration is committed to the database
+    as it finishes; --json is written only at the end)."""
+    where = f"interrupted after {done} of {total} configuration(s)"
+    if db_path is None:
+        kept = ("the finished ones are printed above, nothing was stored (--no-db)" if done
+                else "nothing was stored (--no-db)")
+    elif done:
+        kept = f"the finished ones are in {db_path}, and a rerun takes them from there"
+    else:
+        kept = f"nothing was stored in {db_path}"
+    json_note = f"; {json_path} was not written" if json_path is not None else ""
+    return f"{where}; {kept}{json_note}"
+
+
 def run(args) -> int:
     from exmy.evaluate import Config
 
     settings: dict = {}
+    if args.no_db and args.db is not None:
+        raise CliError(f"give either --db {args.db} or --no-db, not both")
     if args.file is not None:
         given = [f"--{k}" for k in ("weights", "acts") if getattr(args, k) is not None]
         if given:
@@ -175,10 +200,13 @@ def run(args) -> int:
     else:
         if args.weights is None:
             raise CliError("give --weights FMT (and --acts FMT), or a TOML FILE")
+        if args.granularity is not None and args.acc != "approx-fma":
+            raise CliError(f"--granularity applies to --acc approx-fma only, not --acc "
+                           f"{args.acc}")
         configs = [Config(
             args.weights, args.acts if args.acts is not None else args.weights,
             scaling=args.scaling, product=args.product, acc=args.acc,
-            granularity=args.granularity,
+            **({} if args.granularity is None else {"granularity": args.granularity}),
         )]
     if args.list:
         for c in configs:
@@ -197,26 +225,31 @@ def run(args) -> int:
     from exmy.evaluate.model import MODEL_PACKAGE
     from exmy.evaluate.run import Evaluator
 
-    ev = Evaluator(sentences)  # (checks the sentence count before the database is opened)
+    results: list = []
     db = None
-    if db_path is not None:
-        from exmy.evaluate.db import EvaluateDB
+    try:
+        ev = Evaluator(sentences)  # (checks the sentence count before the database is opened)
+        if db_path is not None:
+            from exmy.evaluate.db import EvaluateDB
 
-        db = EvaluateDB(db_path)
-    model_id = f"{MODEL_PACKAGE}:{ev.model.folder.name}"
-    n = len(ev.sentences)
-    results = []
-    for cfg in configs:
-        rec = None if (db is None or args.rerun) else db.get(cfg.key, n, model_id)
-        cached = rec is not None
-        if rec is None:
-            rec = {**cfg.as_dict(), "key": cfg.key, **ev.evaluate(cfg)}
-            if db is not None:
-                db.put(cfg.key, cfg.as_dict(), model_id, rec)
-        results.append(rec)
-        _print_row(cfg, rec, cached)
-    if db is not None:
-        db.close()
+            db = EvaluateDB(db_path)
+        model_id = f"{MODEL_PACKAGE}:{ev.model.folder.name}"
+        n = len(ev.sentences)
+        for cfg in configs:
+            rec = None if (db is None or args.rerun) else db.get(cfg.key, n, model_id)
+            cached = rec is not None
+            if rec is None:
+                rec = {**cfg.as_dict(), "key": cfg.key, **ev.evaluate(cfg)}
+                if db is not None:
+                    db.put(cfg.key, cfg.as_dict(), model_id, rec)
+            results.append(rec)
+            _print_row(cfg, rec, cached)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_interrupted(len(results), len(configs), db_path,
+                                             json_path)) from None
+    finally:
+        if db is not None:
+            db.close()
     if json_path is not None:
         payload = results[0] if args.file is None else results
         json_path.write_text(json.dumps(_no_nan(payload), indent=1) + "\n")

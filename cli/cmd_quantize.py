@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,10 @@ def add_parser(sub):
         help="quantize a float32 .npy into MX blocks (.npz), or dequantize an .npz back",
         description="Quantize a float32 array (.npy) into OCP MX v1.0 blocks along its last "
         "axis (shared E8M0 scale: floor(log2 max|x|) - emax(elem); NVFP4 with --scale e4m3fn: "
-        "scale = max|x| / 6 in E4M3), writing an .npz with 'scales' and 'elems' (uint8 "
-        "encodings) and the parameters. Given an .npz made here, write the dequantized "
-        "float32 .npy instead.",
+        "scale = max|x| / max(elem) in E4M3, max|x| / 6 for e2m1fn), writing an .npz with "
+        "'scales' (uint8) and 'elems' (encodings in the smallest unsigned type that holds the "
+        "element format: uint8 up to 8 bits, uint16, uint32, uint64) and the parameters. "
+        "Given an .npz made here, write the dequantized float32 .npy instead.",
     )
     p.add_argument("input", metavar="IN", help="float32 .npy to quantize, or .npz to dequantize")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
@@ -31,17 +35,111 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def _load(path: Path):
+#: What each kind of input must start with (np.load guesses from the bytes, not the name).
+_MAGIC = {".npy": (b"\x93NUMPY",), ".npz": (b"PK\x03\x04", b"PK\x05\x06")}
+_WHAT = {".npy": "a valid .npy file of float32 values",
+         ".npz": "a valid .npz file written by exmy quantize"}
+#: numpy's failures on a bad or truncated file, and zipfile's and zlib's on a bad .npz member
+_LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _load(path: Path, text: str):
+    """np.load of an input whose first bytes match its suffix; CliError otherwise (never
+    numpy's advice to unpickle: exmy's files hold no Python objects)."""
     if not path.exists():
-        raise CliError(f"input {str(path)!r} does not exist")
+        raise CliError(f"input {text!r} does not exist")
+    if path.is_dir():
+        raise CliError(f"input {text!r} is a directory, not a {path.suffix} file")
+    bad = f"input {text!r} is not {_WHAT[path.suffix]}"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise CliError(f"input {text!r} cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise CliError(f"{bad} (the file is empty)")
+    if not head.startswith(_MAGIC[path.suffix]):
+        what = "the .npy header" if path.suffix == ".npy" else "a zip archive's header"
+        raise CliError(f"{bad} (it does not start with {what})")
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise CliError(f"input {str(path)!r} is not a readable .npy/.npz file ({exc})") from None
+    except _LOAD_ERRORS as exc:
+        raise CliError(f"{bad} ({_why(exc)})") from None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
+        return "it holds Python objects"
+    return str(exc) or type(exc).__name__
+
+
+def _elem_dtype(width: int) -> type:
+    """The smallest unsigned integer type that holds a ``width``-bit encoding."""
+    return next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64)
+                if np.iinfo(t).bits >= width)
+
+
+def _describe(a: np.ndarray) -> str:
+    if a.ndim:
+        return f"an array of shape {a.shape}"
+    return repr(a.item())
+
+
+def _name_field(z, key: str, text: str) -> str:
+    """A 0-d string field (elem, scale)."""
+    a = _field(z, key, text)
+    if a.ndim or a.dtype.kind != "U":
+        raise CliError(f"input {text!r}: field {key!r} must be a format name (a string), not "
+                       f"{_describe(a)}")
+    return str(a)
+
+
+def _format_field(z, key: str, text: str, check):
+    """A format-name field parsed by ``check`` (its ValueError named after the field)."""
+    name = _name_field(z, key, text)
+    try:
+        return check(name)
+    except ValueError as exc:
+        raise CliError(f"input {text!r}: field {key!r}: {exc}") from None
+
+
+def _field(z, key: str, text: str) -> np.ndarray:
+    try:
+        return z[key]
+    except _LOAD_ERRORS as exc:
+        raise CliError(f"input {text!r}: field {key!r} cannot be read ({_why(exc)})") from None
+
+
+def _codes_field(z, key: str, text: str, width: int, fmt) -> np.ndarray:
+    """An integer array of ``width``-bit encodings of ``fmt``: no negative values, none of
+    ``width`` bits or more, and an integer type wide enough to have held them."""
+    a = _field(z, key, text)
+    if a.dtype.kind not in "iu":
+        raise CliError(f"input {text!r}: field {key!r} must hold unsigned integer encodings, "
+                       f"not {a.dtype}")
+    if np.iinfo(a.dtype).bits < width:
+        raise CliError(
+            f"input {text!r}: field {key!r} holds {a.dtype}, too narrow for {width}-bit {fmt} "
+            f"encodings (exmy quantize stores them as {np.dtype(_elem_dtype(width))}; a file "
+            f"from an older exmy lost their high bits): quantize the .npy again")
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi >= 1 << width:
+            bad = lo if lo < 0 else hi
+            raise CliError(f"input {text!r}: field {key!r} holds {bad}, not an encoding of "
+                           f"{fmt} (0..{(1 << width) - 1})")
+    return a
 
 
 def run(args) -> int:
-    from exmy.golden.mx import default_block, mx_dequantize, mx_quantize
+    from exmy.golden.mx import (
+        check_block,
+        check_mx_element,
+        check_scale_format,
+        default_block,
+        mx_dequantize,
+        mx_quantize,
+    )
 
     src = Path(args.input)
     if src.suffix not in (".npy", ".npz"):
@@ -49,7 +147,7 @@ def run(args) -> int:
                        f"{args.input!r}")
     if src.suffix == ".npy":
         out = output_file(args.output, "-o", suffix=".npz")
-        x = _load(src)
+        x = _load(src, args.input)
         if x.dtype != np.float32:
             raise CliError(f"input {args.input!r} holds {x.dtype}, not float32; convert it "
                            f"first (x.astype(np.float32))")
@@ -61,21 +159,53 @@ def run(args) -> int:
             raise CliError("input is a scalar; quantize needs an array whose last axis holds "
                            "whole blocks")
         scales, elems = mx_quantize(x, elem, block, scale)
-        np.savez(out, scales=scales.astype(np.uint8), elems=elems.astype(np.uint8),
+        fe = check_mx_element(elem)
+        # every encoding whole: elements wider than 8 bits (float16, float32, ...) need more
+        np.savez(out, scales=scales.astype(np.uint8), elems=elems.astype(_elem_dtype(fe.width)),
                  elem=np.array(elem), block=np.array(block), scale=np.array(scale))
         print(f"wrote {out}: {x.size:,} values in {scales.size:,} blocks of {block} "
               f"({elem} elements, {scale} scales)")
+        if check_scale_format(scale) != check_scale_format("float8_e8m0fnu"):
+            _note_zero_scales(x, scales, block, fe)
         return 0
     for flag in ("elem", "block", "scale"):
         if getattr(args, flag) is not None:
             raise CliError(f"--{flag} applies when quantizing a .npy; an .npz records its own")
     out = output_file(args.output, "-o", suffix=".npy")
-    z = _load(src)
-    missing = [k for k in ("scales", "elems", "elem", "block", "scale") if k not in z]
-    if missing:
-        raise CliError(f"input {args.input!r} is not an exmy quantize .npz (missing "
-                       f"{', '.join(missing)})")
-    y = mx_dequantize(z["scales"], z["elems"], str(z["elem"]), int(z["block"]), str(z["scale"]))
+    with _load(src, args.input) as z:
+        missing = [k for k in ("scales", "elems", "elem", "block", "scale") if k not in z]
+        if missing:
+            raise CliError(f"input {args.input!r} is not an exmy quantize .npz (missing "
+                           f"{', '.join(missing)})")
+        fe = _format_field(z, "elem", args.input, check_mx_element)
+        sf = _format_field(z, "scale", args.input, check_scale_format)
+        b = _field(z, "block", args.input)
+        if b.ndim or b.dtype.kind not in "iu" or int(b) < 1:
+            raise CliError(f"input {args.input!r}: field 'block' must be a positive integer, "
+                           f"not {_describe(b)}")
+        block = check_block(int(b))
+        elems = _codes_field(z, "elems", args.input, fe.width, fe)
+        scales = _codes_field(z, "scales", args.input, sf.width, sf)
+    if elems.ndim == 0 or elems.shape[-1] % block:
+        raise CliError(f"input {args.input!r}: field 'elems' must have a last axis that is a "
+                       f"multiple of the block size {block}, not shape {elems.shape}")
+    want = (*elems.shape[:-1], elems.shape[-1] // block)
+    if scales.shape != want:
+        raise CliError(f"input {args.input!r}: field 'scales' has shape {scales.shape}, but "
+                       f"elems of shape {elems.shape} in blocks of {block} need {want}")
+    y = mx_dequantize(scales, elems, fe, block, sf)
     np.save(out, y)
     print(f"wrote {out}: {y.size:,} float32 values")
     return 0
+
+
+def _note_zero_scales(x: np.ndarray, scales: np.ndarray, block: int, fe) -> None:
+    """NVFP4's scale max|x| / max(elem) can round to an E4M3 zero: say how many blocks with
+    data lost all of it (a wide element format makes that the rule, not the exception)."""
+    zero = (scales.astype(np.uint8) & 0x7F) == 0
+    data = np.any(x.reshape(*scales.shape, block) != 0, axis=-1)
+    lost = int(np.count_nonzero(zero & data))
+    if lost:
+        print(f"note: {lost:,} of {scales.size:,} blocks hold non-zero values but got a zero "
+              f"E4M3 scale (max|x| / max({fe}) is below E4M3's smallest value 2**-9), so all "
+              f"their elements are 0", file=sys.stderr)

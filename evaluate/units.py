@@ -28,8 +28,11 @@ The scaling lives outside the unit (except MX/NVFP4 block scales, which are the 
 unit output ``y`` (float32) becomes ``y * s_x * s_w + bias`` in float32. Scales: per tensor
 ``s = amax / R`` (R = max_finite of a float format, max_value of an integer format; the
 activation amax is calibrated on held-out sentences), per channel one ``s_w`` per output row;
-16-bit float formats are used unscaled. tests/test_evaluate_units.py recomputes >= 10k random
-output elements of every family with the golden functions.
+16-bit float formats are used unscaled. A scaled format's values must lie within
+2**MIN_QUANTUM_EXP .. 2**MAX_RANGE_EXP (per tensor and per channel; MX block scales move
+each block instead), so that the data scaled onto it and the products stay inside float32.
+tests/test_evaluate_units.py recomputes >= 10k random output elements of every family with
+the golden functions.
 """
 
 from __future__ import annotations
@@ -63,6 +66,17 @@ GRANULARITIES = (1, 2, 4, 8, 16, 32)
 APPROX_ACC_FORMAT = "bfloat16"
 #: Widest linear layer input of the model (the FFN output layer): bounds the int64 sums.
 MAX_K = 1536
+#: A scaled operand format's largest value may be at most 2**MAX_RANGE_EXP: the data, scaled
+#: onto it, stays inside float32's range.
+MAX_RANGE_EXP = 100
+#: ... and its smallest positive value at least 2**MIN_QUANTUM_EXP (per-tensor and per-channel
+#: scaling): every product of a weight and an activation is then a multiple of 2**-126,
+#: float32's smallest normal number, so the unit's float32 output rounds every non-zero exact
+#: sum with float32's full precision, and a format's bias moves every value by one power of
+#: two without changing what the network computes. Below it the products underflow the output
+#: (e4m3 with bias 100: every product below 2**-168, the embeddings garbage) and nothing
+#: flags it, unlike an overflow, which turns the embeddings NaN and is reported.
+MIN_QUANTUM_EXP = -63
 _F32 = CATALOG["float32"]
 
 
@@ -167,6 +181,17 @@ def _operand_format(name, what: str) -> FloatFormat | IntFormat:
             )
         if fmt.bits > 16:
             raise ValueError(f"{what} format {fmt} is wider than 16 bits; use int16 at most")
+        if fmt.max_value < 1:
+            raise ValueError(
+                f"{what} format {fmt} has no positive value (its codes are -1 and 0); the "
+                f"scaling maps the data's max|x| onto the largest positive value, so a signed "
+                f"integer format needs at least 2 bits"
+            )
+        if fmt.max_value * 2.0**fmt.scale_exp > 2.0**MAX_RANGE_EXP:
+            raise ValueError(
+                f"{what} format {fmt} has a range beyond 2**{MAX_RANGE_EXP}; scaling the data "
+                f"onto it would leave float32's range (use a smaller scale exponent)"
+            )
         return fmt
     if not fmt.zero:
         raise ValueError(
@@ -185,12 +210,23 @@ def _operand_format(name, what: str) -> FloatFormat | IntFormat:
             f"{what} format {fmt} is wider than 16 bits; the float32 forward pass is the "
             f"float32 baseline"
         )
-    if fmt.width < 16 and fmt.max_finite > 2**100:
+    if fmt.width < 16 and fmt.max_finite > 2**MAX_RANGE_EXP:
         raise ValueError(
-            f"{what} format {fmt} has a range beyond 2**100; scaling the data onto it would "
-            f"leave float32's range (use at most 7 exponent bits below 16 bits)"
+            f"{what} format {fmt} has a range beyond 2**{MAX_RANGE_EXP}; scaling the data onto "
+            f"it would leave float32's range (use at most 7 exponent bits below 16 bits)"
         )
     return fmt
+
+
+def _scaled(fmt: FloatFormat | IntFormat) -> bool:
+    """Per-tensor and per-channel scaling map the data onto the format's range (16-bit float
+    formats are used unscaled: their own range holds the data)."""
+    return isinstance(fmt, IntFormat) or fmt.width < 16
+
+
+def _quantum_exp(fmt: FloatFormat | IntFormat) -> int:
+    """Every value of ``fmt`` is a multiple of 2**result (its smallest positive value)."""
+    return fmt.scale_exp if isinstance(fmt, IntFormat) else fmt.quantum_exp
 
 
 @dataclass(frozen=True)
@@ -233,6 +269,20 @@ class Config:
         return ValueError(f"Unsupported configuration {self.key}: {why}")
 
     def _check_supported(self, fw, fa) -> None:
+        if self.scaling in ("tensor", "channel"):
+            for what, fmt in (("weight", fw), ("activation", fa)):
+                q = _quantum_exp(fmt)
+                if _scaled(fmt) and q < MIN_QUANTUM_EXP:
+                    fix = (f"a bias of at most {fmt.bias + q - MIN_QUANTUM_EXP}"
+                           if isinstance(fmt, FloatFormat) else
+                           f"a scale exponent of at least {MIN_QUANTUM_EXP}")
+                    raise self._unsupported(
+                        f"the {what} format {fmt} reaches down to 2**{q}; scaled per "
+                        f"{self.scaling}, its products fall below float32's normal range "
+                        f"(2**-126) and the unit's float32 output silently loses them; use a "
+                        f"smallest value of at least 2**{MIN_QUANTUM_EXP} (here {fix}) or "
+                        f"--scaling mx"
+                    )
         if self.scaling in ("mx", "nvfp4"):
             if self.product != "exact" or self.acc != "exact":
                 raise self._unsupported(

@@ -211,6 +211,15 @@ def mx_quantize(x, elem, block=32, scale_fmt="float8_e8m0fnu"):
         zero_scale = np.zeros(special.shape, bool)
     else:
         q, _, hi = format_range(fe)
+        if hi < 1:
+            raise ValueError(
+                f"Element format {fe} has no positive value; the NVFP4 scale rule max|x| / "
+                f"max(elem) needs one (use at least 2 bits)"
+            )
+        # max_elem = hi * 2**q with hi odd: a short integer (a float element's max_finite has
+        # at most 24 significant bits, an integer element's max_value at most 31)
+        tz = (hi & -hi).bit_length() - 1
+        hi, q = hi >> tz, q + tz
         # max|x| exactly: the element with the largest magnitude
         idx = _argmax_mag(r, nonzero)
         msig = np.take_along_axis(r.sig, idx[..., None], axis=-1)[..., 0]
@@ -239,12 +248,16 @@ def _argmax_mag(r: Raw, nonzero) -> np.ndarray:
 
 
 def _divide(num_sig, num_exp, den_sig, den_exp, sign=None, extra: int = 36) -> Raw:
-    """``num / den`` (integer significands, num < 2**24, den < 2**26) as a Raw with ``extra``
-    quotient bits and a sticky remainder: exact for any later rounding to <= 30 bits."""
-    n = np.asarray(num_sig, np.int64) << extra
+    """``num / den`` (integer significands, num < 2**24, den < 2**32) as a Raw with a sticky
+    remainder: num is first aligned to 24 bits and shifted left by ``extra``, so a non-zero
+    quotient keeps at least ``extra + 24 - bit_length(den)`` bits (>= 28) and any later
+    rounding to fewer bits is exact."""
+    num = np.asarray(num_sig, np.int64)
+    align = np.where(num != 0, 24 - bit_length(num), 0)
+    n = num << (extra + align)
     d = np.asarray(den_sig, np.int64)
     quo, rem = np.divmod(n, d)
-    exp = np.asarray(num_exp, np.int64) - np.asarray(den_exp, np.int64) - extra
+    exp = np.asarray(num_exp, np.int64) - np.asarray(den_exp, np.int64) - extra - align
     if sign is None:
         sign = np.zeros(quo.shape, np.uint8)
     f = np.zeros(quo.shape, bool)

@@ -89,6 +89,19 @@ def test_toml_table_resumes(tmp_path, capsys):
     (["--weights", "uint8"], r"exmy evaluate: error: Weight format uint8 is unsigned"),
     (["--weights", "e4m3-ftz"], r"exmy evaluate: error: Weight format .* flushes subnormals"),
     (["--weights", "e8m3"], r"exmy evaluate: error: Weight format e8m3.* has a range beyond"),
+    # no positive value (NaN measures and a RuntimeWarning before)
+    (["--weights", "int1"], r"exmy evaluate: error: Weight format int1 has no positive value"),
+    (["--weights", "int8", "--acts", "int1"],
+     r"exmy evaluate: error: Activation format int1 has no positive value"),
+    # the bottom of the range (a cosine of 0.21 before, no warning)
+    (["--weights", "e4m3-b100"],
+     r"exmy evaluate: error: Unsupported configuration w=e4m3-b100,a=e4m3-b100,scaling=channel"
+     r",product=exact,acc=exact: the weight format e4m3-b100 reaches down to 2\*\*-102"),
+    # options that did nothing
+    (["--weights", "e4m3fn", "--granularity", "8"],
+     r"exmy evaluate: error: --granularity applies to --acc approx-fma only, not --acc exact"),
+    (["--weights", "int8", "--db", "r.sqlite"],
+     r"exmy evaluate: error: give either --db r.sqlite or --no-db, not both"),
     (["--weights", "e4m3fn", "--acc", "approx-fma", "--granularity", "3"],
      r"exmy evaluate: error: Granularity must be a power of two in 1\.\.32, not 3"),
     (["--weights", "e4m3fn", "--sentences", "1"],
@@ -117,6 +130,9 @@ def test_bad_input_exit_2(args, msg, capsys, tmp_path, monkeypatch):
     ("[[config]\n", r".*bad\.toml: not valid TOML"),
     ("[evaluate]\ndb = 5\n[[config]]\nweights = 'int8'\n",
      r".*bad\.toml: \[evaluate\] db must be a file name \(a string\), not 5"),
+    ("[[config]]\nweights = 'bfloat16'\nacc = ['exact', 'float16']\ngranularity = 8\n",
+     r".*bad\.toml: config 1 has a granularity but no acc = 'approx-fma'; the granularity is "
+     r"the approximate-normalization FMA's"),
 ])
 def test_bad_toml_exit_2(text, msg, capsys, tmp_path):
     f = tmp_path / "bad.toml"
@@ -233,3 +249,53 @@ def test_float32_overflow_is_a_result_not_a_crash(tmp_path, capsys):
     assert rec["cosine_mean"] is None and rec["nn_agreement"] is None
     assert rec["overflow"].startswith("activations not finite from layer 0 ")
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_granularity_with_approx_fma_in_a_list(tmp_path, capsys):
+    """A granularity beside acc = [..., 'approx-fma'] applies to that one (no error)."""
+    f = tmp_path / "g.toml"
+    f.write_text("[[config]]\nweights = 'bfloat16'\nacc = ['exact', 'approx-fma']\n"
+                 "granularity = 8\n")
+    assert main(["evaluate", str(f), "--list"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "w=bfloat16,a=bfloat16,scaling=channel,product=exact,acc=exact",
+        "w=bfloat16,a=bfloat16,scaling=channel,product=exact,acc=approx-fma,G=8",
+    ]
+
+
+@pytest.mark.parametrize("no_db, json_out, after, msg", [
+    (False, False, 1, "interrupted after 1 of 3 configuration(s); the finished ones are in "
+                      "{db}, and a rerun takes them from there"),
+    (False, False, 0, "interrupted after 0 of 3 configuration(s); nothing was stored in {db}"),
+    (True, False, 1, "interrupted after 1 of 3 configuration(s); the finished ones are printed "
+                     "above, nothing was stored (--no-db)"),
+    (True, True, 0, "interrupted after 0 of 3 configuration(s); nothing was stored (--no-db); "
+                    "{json} was not written"),
+])
+def test_interrupt_says_what_was_kept(no_db, json_out, after, msg, tmp_path, capsys,
+                                      monkeypatch):
+    """Ctrl-C used to print only "exmy evaluate: interrupted"."""
+    from exmy.evaluate.run import Evaluator
+
+    calls = []
+
+    def evaluate(self, cfg):  # a made-up record: the test is about what is kept, not measured
+        if len(calls) == after:
+            raise KeyboardInterrupt
+        calls.append(cfg)
+        return {"cosine_mean": 0.9, "cosine_min": 0.8, "nn_agreement": 1.0, "spearman": 1.0,
+                "seconds": 0.0, "sentences": len(self.sentences)}
+
+    monkeypatch.setattr(Evaluator, "evaluate", evaluate)
+    f = tmp_path / "t.toml"
+    f.write_text("[[config]]\nweights = ['int8', 'int4', 'e4m3fn']\n")
+    db, js = tmp_path / "r.sqlite", tmp_path / "r.json"
+    args = ["evaluate", str(f), "--sentences", "3"]
+    args += ["--no-db"] if no_db else ["--db", str(db)]
+    args += ["--json", str(js)] if json_out else []
+    assert main(args) == 130
+    assert capsys.readouterr().err == f"exmy evaluate: {msg.format(db=db, json=js)}\n"
+    assert not js.exists()
+    if not no_db and after:
+        assert [r["key"] for r in EvaluateDB(db).rows()] == [
+            "w=int8,a=int8,scaling=channel,product=exact,acc=exact"]

@@ -61,6 +61,66 @@ def _bits(y):
     return np.asarray(y, np.float32).view(np.uint32)
 
 
+# -- configuration validation ---------------------------------------------------------------
+@pytest.mark.parametrize("kw,msg", [
+    # int1's codes are -1 and 0: max|x| / 0 was a division by zero and NaN measures
+    ({"weights": "int1", "acts": "int8"},
+     "Weight format int1 has no positive value (its codes are -1 and 0); the scaling maps the "
+     "data's max|x| onto the largest positive value, so a signed integer format needs at "
+     "least 2 bits"),
+    ({"weights": "int8", "acts": "int1", "scaling": "mx"},
+     "Activation format int1 has no positive value"),
+    # an integer format's range past float32 (the scale max|x| / R was 0 in float32)
+    ({"weights": "int8-s150", "acts": "int8"},
+     "Weight format int8-s150 has a range beyond 2**100; scaling the data onto it would "
+     "leave float32's range (use a smaller scale exponent)"),
+    # the bottom of the range: products below float32's normal range (e4m3-b100 gave a
+    # cosine of 0.21 and no warning)
+    ({"weights": "e4m3-b100", "acts": "e4m3-b100"},
+     "Unsupported configuration w=e4m3-b100,a=e4m3-b100,scaling=channel,product=exact,"
+     "acc=exact: the weight format e4m3-b100 reaches down to 2**-102; scaled per channel, its "
+     "products fall below float32's normal range (2**-126) and the unit's float32 output "
+     "silently loses them; use a smallest value of at least 2**-63 (here a bias of at most "
+     "61) or --scaling mx"),
+    ({"weights": "e4m3fn", "acts": "e4m3-b62", "scaling": "tensor"},
+     "Unsupported configuration w=e4m3fn,a=e4m3-b62,scaling=tensor,product=exact,acc=exact: "
+     "the activation format e4m3-b62 reaches down to 2**-64; scaled per tensor"),
+    ({"weights": "int8-s-64", "acts": "int8"},
+     "the weight format int8-s-64 reaches down to 2**-64; scaled per channel, its products "
+     "fall below float32's normal range (2**-126) and the unit's float32 output silently "
+     "loses them; use a smallest value of at least 2**-63 (here a scale exponent of at least "
+     "-63) or --scaling mx"),
+])
+def test_config_refuses_formats_scaling_cannot_use(kw, msg):
+    with pytest.raises(ValueError) as e:
+        Config(**kw)
+    assert msg in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("kw", [
+    {"weights": "e4m3-b61", "acts": "int8-s-63"},  # the smallest values the bound allows
+    {"weights": "e4m3-b100", "acts": "e4m3-b100", "scaling": "mx"},  # block scales: any bias
+    {"weights": "bfloat16", "acts": "float16"},  # 16-bit floats run unscaled
+])
+def test_config_accepts_formats_inside_the_bounds(kw):
+    Config(**kw)
+
+
+@pytest.mark.parametrize("a,b", [("e4m3", "e4m3-b61"), ("int8", "int8-s-63")])
+def test_bias_inside_the_bound_changes_nothing(a, b):
+    """Scaled per channel, a format and its copy shifted down to the bound compute the same
+    layer output bit for bit: the products stay in float32's normal range (the reason for
+    the bound)."""
+    rng = np.random.default_rng(11)
+    x, w = _layer_data(rng, 20, 30, 64)
+    bias = rng.standard_normal(30).astype(np.float32)
+    amax = float(np.abs(x).max())
+    ua = LinearUnit(Config(a, a), w, bias, amax)
+    ub = LinearUnit(Config(b, b), w, bias, amax)
+    np.testing.assert_array_equal(ua.w_codes, ub.w_codes)
+    np.testing.assert_array_equal(_bits(ua(x)), _bits(ub(x)))
+
+
 # -- quantizers ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "fmt",

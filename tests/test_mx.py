@@ -22,7 +22,17 @@ ELEM = {
     "float6_e2m3fn": (ml_dtypes.float6_e2m3fn, 2, 7.5),
     "float6_e3m2fn": (ml_dtypes.float6_e3m2fn, 4, 28.0),
     "float4_e2m1fn": (ml_dtypes.float4_e2m1fn, 2, 6.0),
+    # wider than 8 bits ("any other float format", SPEC 5.2); numpy rounds float64 ->
+    # float16/float32 once, and bfloat16 only ever sees float32 values (x / 2^E is exact)
+    "float16": (np.float16, 15, 65504.0),
+    "bfloat16": (ml_dtypes.bfloat16, 127, float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)),
+    "float32": (np.float32, 127, float(np.finfo(np.float32).max)),
 }
+
+
+def _uint(dt) -> type:
+    """The unsigned integer type of ``dt``'s width (a float type's encodings)."""
+    return {1: np.uint8, 2: np.uint16, 4: np.uint32}[np.dtype(dt).itemsize]
 
 
 def ref_quantize(x: np.ndarray, elem: str, block: int, nvfp4: bool = False):
@@ -32,11 +42,12 @@ def ref_quantize(x: np.ndarray, elem: str, block: int, nvfp4: bool = False):
     bad = ~np.all(np.isfinite(xb), axis=-1)
     amax = np.max(np.abs(np.where(np.isfinite(xb), xb, 0)), axis=-1)
     if nvfp4:
-        s = np.minimum(amax / 6.0, 448.0).astype(ml_dtypes.float8_e4m3fn)
+        dt, _, mx = ELEM[elem]
+        s = np.minimum(amax / mx, 448.0).astype(ml_dtypes.float8_e4m3fn)
         scales = s.view(np.uint8).astype(np.uint64)
         sv = s.astype(np.float64)[..., None]
         q = np.divide(xb, sv, out=np.zeros_like(xb), where=sv != 0)
-        q = np.clip(q, -6.0, 6.0).astype(ml_dtypes.float4_e2m1fn).view(np.uint8)
+        q = np.clip(q, -mx, mx).astype(dt).view(_uint(dt))
         q = np.where(sv == 0, 0, q)
         nan_code = 0x7F
     else:
@@ -50,7 +61,7 @@ def ref_quantize(x: np.ndarray, elem: str, block: int, nvfp4: bool = False):
             q = np.clip(np.round(y * 64), -128, 127).astype(np.int64) & 0xFF
         else:
             dt, _, mx = ELEM[elem]
-            q = np.clip(y, -mx, mx).astype(dt).view(np.uint8)
+            q = np.clip(y, -mx, mx).astype(dt).view(_uint(dt))
         nan_code = 0xFF
     scales = np.where(bad, nan_code, scales).astype(np.uint64)
     q = np.where(bad[..., None], 0, q).astype(np.uint64)
@@ -75,6 +86,9 @@ def make_blocks(rng, n_blocks: int, block: int, elem: str) -> np.ndarray:
 
 
 CASES = [(e, 32, False) for e in ELEM] + [("mxint8", 32, False), ("float4_e2m1fn", 16, True)]
+# NVFP4's scale rule with wide elements: max|x| / max_finite (float32's is 2^104 times a
+# 24-bit integer: the quotient used to overflow int64)
+CASES += [("float16", 16, True), ("float32", 16, True)]
 
 
 def _run(elem, block, nvfp4, n_blocks, seed):
@@ -117,7 +131,8 @@ def test_dequantize(elem, block, nvfp4):
     if elem == "mxint8":
         ev = ge.astype(np.uint8).view(np.int8).astype(np.float64) / 64
     else:
-        ev = ge.astype(np.uint8).view(ELEM[elem][0]).astype(np.float64)
+        dt = ELEM[elem][0]
+        ev = ge.astype(_uint(dt)).view(dt).astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         want = (np.repeat(sv, block, axis=-1) * ev).astype(np.float32).astype(np.float64)
     assert np.array_equal(y, want, equal_nan=True)
@@ -146,3 +161,136 @@ def test_quantize_errors():
         mx_quantize(x, "e4m3fn", scale_fmt="bfloat16")
     with pytest.raises(ValueError, match=r"Elements of shape \(2, 32\) do not match scales"):
         mx_dequantize(np.zeros((2, 2)), np.zeros((2, 32)), "e4m3fn", 32)
+    with pytest.raises(ValueError, match=r"Element format int1 has no positive value; the "
+                                         r"NVFP4 scale rule max\|x\| / max\(elem\) needs one"):
+        mx_quantize(x, "int1", 16, "e4m3fn")
+
+
+# -- exmy quantize: wide elements and bad files -------------------------------------------------
+# (the basic round trip and the argument errors are in tests/test_dot_hw.py)
+@pytest.mark.parametrize("elem,dtype", [
+    ("float8_e4m3fn", np.uint8),   # an OCP element: one byte, as before
+    ("float16", np.uint16),        # 16 bits: used to be cut to their low byte
+    ("bfloat16", np.uint16),
+    ("int16", np.uint16),          # an integer element
+    ("e9m20", np.uint32),          # 30 bits
+    ("float32", np.uint32),
+    ("e11m23", np.uint64),         # 35 bits: past uint32
+])
+@pytest.mark.parametrize("scale", ["e8m0fnu", "e4m3fn"])
+def test_cli_quantize_wide_elements_round_trip(elem, dtype, scale, tmp_path, capsys):
+    from exmy.cli.main import main
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 64)) * 1e3).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    q, y = tmp_path / "q.npz", tmp_path / "y.npy"
+    assert main(["quantize", str(tmp_path / "x.npy"), "-o", str(q), "--elem", elem,
+                 "--scale", scale]) == 0
+    block = 16 if scale == "e4m3fn" else 32
+    s, e = mx_quantize(x, elem, block, scale)
+    z = np.load(q)
+    assert z["elems"].dtype == dtype and np.array_equal(z["elems"], e)
+    assert main(["quantize", str(q), "-o", str(y)]) == 0
+    back = np.load(y)
+    assert np.array_equal(back, mx_dequantize(s, e, elem, block, scale))
+    if scale == "e8m0fnu" and elem in ("float32", "e11m23"):
+        assert np.array_equal(back, x)  # x / 2^E is exact in a 24-bit significand
+
+
+def test_cli_quantize_notes_zero_scales(tmp_path, capsys):
+    """NVFP4's scale max|x| / max(elem) underflows E4M3 for a wide element format: said on
+    stderr, not silent zeros."""
+    from exmy.cli.main import main
+
+    x = np.ones((1, 32), np.float32)
+    x[0, 16:] = 1e4  # the second block's scale 1e4 / 65504 is an E4M3 value, the first's not
+    np.save(tmp_path / "x.npy", x)
+    assert main(["quantize", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q.npz"),
+                 "--elem", "float16", "--scale", "e4m3fn"]) == 0
+    assert capsys.readouterr().err == (
+        "note: 1 of 2 blocks hold non-zero values but got a zero E4M3 scale (max|x| / "
+        "max(float16) is below E4M3's smallest value 2**-9), so all their elements are 0\n")
+
+
+def _npz(**fields):
+    """A quantize .npz of two e4m3fn blocks with ``fields`` replaced."""
+    z = {"scales": np.full((2, 1), 127, np.uint8), "elems": np.zeros((2, 32), np.uint8),
+         "elem": np.array("float8_e4m3fn"), "block": np.array(32),
+         "scale": np.array("float8_e8m0fnu")}
+    return lambda p: np.savez(p / "z.npz", **{**z, **fields})
+
+
+def _write(name: str, data: bytes):
+    return lambda p: (p / name).write_bytes(data)
+
+
+def _pickle_npy(p):
+    np.save(p / "x.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+
+
+NOT_NPY = "input 'x.npy' is not a valid .npy file of float32 values"
+NOT_NPZ = "input 'z.npz' is not a valid .npz file written by exmy quantize"
+
+
+@pytest.mark.parametrize("setup,msg", [
+    # files that are no .npy / .npz (an empty file used to give an EOFError traceback, a text
+    # file numpy's advice to unpickle it)
+    (_write("x.npy", b""), f"{NOT_NPY} (the file is empty)"),
+    (_write("x.npy", b"hello world\n"), f"{NOT_NPY} (it does not start with the .npy header)"),
+    (_pickle_npy, f"{NOT_NPY} (it holds Python objects)"),
+    (_write("x.npy", b"\x93NUMPY\x01\x00v\x00{'descr"),
+     f"{NOT_NPY} (EOF: reading array header, expected 118 bytes got 7)"),
+    (_write("z.npz", b""), f"{NOT_NPZ} (the file is empty)"),
+    (_write("z.npz", b"1,2,3\n"), f"{NOT_NPZ} (it does not start with a zip archive's header)"),
+    # hand-made fields, each named (block=[32, 16] used to give "only 0-dimensional arrays
+    # can be converted", 'abc' "invalid literal for int()", elems=-1 "not 1844...615")
+    (_npz(block=np.array([32, 16])),
+     "input 'z.npz': field 'block' must be a positive integer, not an array of shape (2,)"),
+    (_npz(block=np.array("abc")),
+     "input 'z.npz': field 'block' must be a positive integer, not 'abc'"),
+    (_npz(block=np.array(0)), "input 'z.npz': field 'block' must be a positive integer, not 0"),
+    (_npz(block=np.array(32.0)),
+     "input 'z.npz': field 'block' must be a positive integer, not 32.0"),
+    (_npz(elems=np.full((2, 32), -1)),
+     "input 'z.npz': field 'elems' holds -1, not an encoding of e4m3fn (0..255)"),
+    (_npz(elems=np.full((2, 32), 256)),
+     "input 'z.npz': field 'elems' holds 256, not an encoding of e4m3fn (0..255)"),
+    (_npz(elems=np.zeros((2, 32))),
+     "input 'z.npz': field 'elems' must hold unsigned integer encodings, not float64"),
+    (_npz(elems=np.zeros((2, 32), bool)),
+     "input 'z.npz': field 'elems' must hold unsigned integer encodings, not bool"),
+    (_npz(elems=np.array([{"a": 1}], object)),
+     "input 'z.npz': field 'elems' cannot be read (it holds Python objects)"),
+    (_npz(elems=np.zeros((2, 30), np.uint8)),
+     "input 'z.npz': field 'elems' must have a last axis that is a multiple of the block size "
+     "32, not shape (2, 30)"),
+    (_npz(scales=np.zeros(3, np.uint8)),
+     "input 'z.npz': field 'scales' has shape (3,), but elems of shape (2, 32) in blocks of 32 "
+     "need (2, 1)"),
+    (_npz(scales=np.array([[-1], [0]])),
+     "input 'z.npz': field 'scales' holds -1, not an encoding of e8m0fnu (0..255)"),
+    (_npz(elem=np.array(5)),
+     "input 'z.npz': field 'elem' must be a format name (a string), not 5"),
+    (_npz(elem=np.array("e4m3foo")), "input 'z.npz': field 'elem': Unknown format 'e4m3foo'"),
+    (_npz(scale=np.array("bfloat16")),
+     "input 'z.npz': field 'scale': Block-scale format must be float8_e8m0fnu"),
+    # a float32-element file as exmy wrote it before (encodings cut to one byte)
+    (_npz(elem=np.array("float32")),
+     "input 'z.npz': field 'elems' holds uint8, too narrow for 32-bit float32 encodings "
+     "(exmy quantize stores them as uint32; a file from an older exmy lost their high bits): "
+     "quantize the .npy again"),
+])
+def test_cli_quantize_bad_files(setup, msg, tmp_path, capsys, monkeypatch):
+    from exmy.cli.main import main
+
+    from hwtest import cli_error
+
+    monkeypatch.chdir(tmp_path)
+    setup(tmp_path)
+    src = "x.npy" if (tmp_path / "x.npy").exists() else "z.npz"
+    out = "q.npz" if src == "x.npy" else "y.npy"
+    assert main(["quantize", src, "-o", out]) == 2
+    line = cli_error(capsys)
+    assert line.startswith(f"exmy quantize: error: {msg}"), line
+    assert not (tmp_path / out).exists()
