@@ -210,6 +210,13 @@ def _operand_format(name, what: str) -> FloatFormat | IntFormat:
             f"{what} format {fmt} is wider than 16 bits; the float32 forward pass is the "
             f"float32 baseline"
         )
+    if fmt.width == 16 and not fmt.emin <= 0 <= fmt.emax:
+        raise ValueError(
+            f"{what} format {fmt} is used unscaled (16-bit float formats are: their own range "
+            f"holds the data), so its normal range must hold 1.0, and it spans "
+            f"2**{fmt.emin} .. 2**{fmt.emax}; use a bias that puts 1.0 inside (the default "
+            f"does)"
+        )
     if fmt.width < 16 and fmt.max_finite > 2**MAX_RANGE_EXP:
         raise ValueError(
             f"{what} format {fmt} has a range beyond 2**{MAX_RANGE_EXP}; scaling the data onto "

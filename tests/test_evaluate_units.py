@@ -90,6 +90,12 @@ def _bits(y):
      "fall below float32's normal range (2**-126) and the unit's float32 output silently "
      "loses them; use a smallest value of at least 2**-63 (here a scale exponent of at least "
      "-63) or --scaling mx"),
+    # unscaled 16-bit floats whose range misses 1.0 (both gave a cosine of 0.21, silently)
+    ({"weights": "e5m10-b40", "acts": "float16"},
+     "Weight format e5m10-b40 is used unscaled (16-bit float formats are: their own range "
+     "holds the data), so its normal range must hold 1.0, and it spans 2**-39 .. 2**-10"),
+    ({"weights": "float16", "acts": "e5m10-b-10"},
+     "Activation format e5m10-b-10 is used unscaled"),
 ])
 def test_config_refuses_formats_scaling_cannot_use(kw, msg):
     with pytest.raises(ValueError) as e:
