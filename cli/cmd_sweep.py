@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
 
-from .common import DEFAULT_DB, CliError, seed_list
+from .common import DEFAULT_DB, MAX_SEEDS, CliError, seed_list
 from .common import int_range as _int_range
 from .common import split_list as _split
 
@@ -20,6 +19,8 @@ def _sweeps_dir() -> Path:
 
 
 def add_parser(sub):
+    from exmy.synth.sweep import MAX_POINTS, MAX_SEED
+
     p = sub.add_parser(
         "sweep",
         help="synthesize every point of a sweep (TOML file or flags) into the results database",
@@ -38,7 +39,8 @@ def add_parser(sub):
         "  exmy sweep --units mac --formats exmy:3-8:none --param out='$a' --targets ice40\n"
         "format ranges: exmy:LO-HI (every eXmY with LO..HI bits in all, the grammar's default "
         "specials), exmy:LO-HI:none (eXmY-none), or names; int ranges: int3..int8, 3-8, "
-        "int4,uint8.",
+        f"int4,uint8. A sweep may have at most {MAX_POINTS:,} points and --seeds at most "
+        f"{MAX_SEEDS:,} seeds (0 to {MAX_SEED}).",
     )
     from argparse import RawDescriptionHelpFormatter
 
@@ -103,7 +105,10 @@ def parse_formats(spec: str) -> list[str]:
             if special is not None and special not in SPECIALS:
                 raise CliError(f"Special-value scheme in {item!r} must be one of "
                                f"{', '.join(SPECIALS)}, not {special!r}")
-            names = exmy_formats(lo, hi, special)
+            try:
+                names = exmy_formats(lo, hi, special)
+            except ValueError as e:
+                raise CliError(f"Format range {item!r}: {e}") from None
             if not names:
                 raise CliError(f"{item!r} gives no valid format")
             out += names
@@ -117,15 +122,18 @@ def parse_formats(spec: str) -> list[str]:
 
 def parse_ints(spec: str) -> list[str]:
     """``int3..int8``, ``int3-int8``, ``3-8`` and names (``int4``, ``uint8``) -> names."""
-    from exmy.golden.format import IntFormat, parse_format
+    from exmy.golden.format import MAX_INT_BITS, IntFormat, parse_format
 
     out: list[str] = []
     for item in _split(spec):
-        m = re.match(r"^(u?)(?:int)?(\d+)\s*(?:-|\.\.)\s*(?:u?int)?(\d+)$", item)
+        m = re.match(r"^(u?)(?:int)?([0-9]+)\s*(?:-|\.\.)\s*(?:u?int)?([0-9]+)$", item)
         if m:
             lo, hi = int(m[2]), int(m[3])
             if lo > hi:
                 raise CliError(f"Integer range must be LO..HI with LO <= HI, not {item!r}")
+            if hi > MAX_INT_BITS:  # before listing: int3..int100000000 must not hang
+                raise CliError(f"Integer range {item!r} goes past {MAX_INT_BITS} bits, the "
+                               f"widest integer format")
             out += [f"{m[1]}int{n}" for n in range(lo, hi + 1)]
             continue
         name = item if not item.isdigit() else f"int{item}"
@@ -137,14 +145,20 @@ def parse_ints(spec: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+
+
 def _value(text: str):
+    """A ``--param`` value: a bool, an int, a float (``150.5``, ``1e2``), else the string."""
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
     try:
         return int(text)
     except ValueError:
-        return text
+        pass
+    # only decimal numbers: 'nan', 'inf' or '1_0.5' stay strings (and get the unit's message)
+    return float(text) if _FLOAT.match(text) else text
 
 
 def parse_params(items: list[str]) -> dict:
@@ -154,6 +168,11 @@ def parse_params(items: list[str]) -> dict:
             raise CliError(f"--param must be KEY=VALUE, not {item!r}")
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
+        if not k:
+            raise CliError(f"--param must be KEY=VALUE with a KEY (a unit option such as "
+                           f"latency), not {item!r}")
+        if not v.strip():
+            raise CliError(f"--param {item!r} has no VALUE; give KEY=VALUE")
         vals = [_value(x) for x in _split(v)] if "," in v else _value(v.strip())
         out[k] = vals
     return out
@@ -168,6 +187,9 @@ def spec_from_flags(args) -> dict:
                        f"files: {', '.join(_builtin_names())}")
     known = unit_names()
     units = _split(args.units)
+    if not units:
+        raise CliError(f"--units names no unit: give comma-separated unit names from "
+                       f"{', '.join(known)}")
     for u in units:
         if u not in known:
             raise CliError(f"Unknown unit {u!r}; units are {', '.join(known)}")
@@ -235,11 +257,10 @@ def _read_file(name: str) -> tuple[dict, Path]:
         else:
             raise CliError(f"Sweep file {name!r} does not exist; built-in sweeps are "
                            f"{', '.join(_builtin_names())}")
+    from exmy.synth.sweep import read_sweep_file
+
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f), path
-    except tomllib.TOMLDecodeError as e:
-        raise CliError(f"Sweep file {path} is not valid TOML: {e}") from None
+        return read_sweep_file(path), path  # not TOML, not UTF-8: ValueError naming the file
     except OSError as e:
         raise CliError(f"Sweep file {path} cannot be read ({e.strerror or e})") from None
 
@@ -276,14 +297,18 @@ def _check_points(points: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from exmy.synth.sweep import expand_sweep, run_sweep
+    from exmy.synth.sweep import dask_address, expand_sweep, run_sweep
 
     if args.file and (args.units or args.formats or args.ints or args.param):
         raise CliError("Give either a sweep FILE or --units/--formats/--ints/--param, not both")
+    if args.executor is not None:
+        dask_address(args.executor)  # a malformed address fails now, not after the points
     file_opts: dict = {}
     if args.file:
         spec, path = _read_file(args.file)
         file_opts = {k: spec.get(k) for k in ("db", "jobs", "executor")}
+        if args.executor is None and file_opts["executor"] is not None:
+            dask_address(file_opts["executor"])
         spec = _apply_flow_flags(spec, args)
         points = expand_sweep(spec)
     else:

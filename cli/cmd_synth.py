@@ -12,6 +12,7 @@ from .common import (
     DEFAULT_DB,
     CliError,
     add_unit_options,
+    check_seed,
     output_dir,
     output_file,
     seed_list,
@@ -90,14 +91,18 @@ def synth_point(point: dict, db_path, *, cache: bool = True, workdir=None) -> tu
     t = flow.TARGETS[norm["target"]]
     versions = {k: tool_version(k) for k in ["yosys"] + ([t.nextpnr] if t.nextpnr else [])}
     pkey = sweep.point_key(norm, sweep.design_fingerprint(sweep.default_make_design), versions)
+
+    def note(message):  # another process holds the database's lock
+        print(f"exmy synth: {message}", file=sys.stderr, flush=True)
+
     if cache and Path(db_path).exists():
-        with ResultsDB(db_path) as db:
+        with ResultsDB(db_path, on_wait=note) as db:
             rec = db.get_point(pkey)
             if rec is not None and rec["status"] == "ok":
                 return rec, True
     # Bad unit options raise here, before the database is created.
     verilog, top, ports = build_verilog(norm["unit"], norm["params"])
-    with ResultsDB(db_path) as db:
+    with ResultsDB(db_path, on_wait=note) as db:
         fkey = flow.flow_key(verilog, top, flow._check_ports(ports), {k: norm[k] for k in (
             "target", "dsp", "widelut", "seed", "freq_mhz", "register_io", "io")}, versions)
         if cache:
@@ -305,8 +310,7 @@ def run(args) -> int:
     if args.target not in TARGETS:
         raise CliError(f"Unknown target {args.target!r}; valid targets are "
                        f"{', '.join(TARGETS)}")
-    if args.seed < 0:
-        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
+    check_seed(args.seed, "--seed")
     if args.freq is not None and not 0 < args.freq < math.inf:
         raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
     # Output paths are checked before anything runs (not after minutes of synthesis).

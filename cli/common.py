@@ -12,7 +12,8 @@ from exmy.golden.params import LMUL_FORMS, LMUL_OFFSETS, MULTIPLIER_NAMES, ROUND
 from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
-           "output_file", "output_dir", "split_list", "int_range", "seed_list"]
+           "output_file", "output_dir", "split_list", "int_range", "seed_list", "MAX_SEEDS",
+           "check_seed"]
 
 #: the results database of synth, sweep, report and evaluate when --db is not given
 DEFAULT_DB = "exmy-results.sqlite"
@@ -27,7 +28,7 @@ def split_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-_INT_RANGE = re.compile(r"^(\d+)\s*(?:-|\.\.)\s*(\d+)$")
+_INT_RANGE = re.compile(r"^([0-9]+)\s*(?:-|\.\.)\s*([0-9]+)$")
 
 
 def int_range(text: str, what: str) -> tuple[int, int]:
@@ -38,20 +39,46 @@ def int_range(text: str, what: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
+#: the most seeds a seed list may name (each is a place and route per point)
+MAX_SEEDS = 1000
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    """``seed`` if nextpnr takes it (0..exmy.synth.sweep.MAX_SEED: its ``--seed`` is a C
+    ``int``), else :class:`CliError` naming ``flag``."""
+    from exmy.synth.sweep import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:
+        raise CliError(f"{flag} must be an integer from 0 to {MAX_SEED} (nextpnr's seed is a C "
+                       f"int), not {seed}")
+    return seed
+
+
 def seed_list(text: str, flag: str = "--seeds") -> list[int]:
-    """nextpnr placer seeds: comma-separated integers or ranges (``1,2,3``, ``1-3``)."""
-    out: list[int] = []
+    """nextpnr placer seeds: comma-separated integers or ranges (``1,2,3``, ``1-3``), each
+    0..exmy.synth.sweep.MAX_SEED, at most :data:`MAX_SEEDS` of them (counted before any range
+    is listed)."""
+    from exmy.synth.sweep import MAX_SEED
+
+    spans: list[tuple[int, int]] = []
     for item in split_list(text):
         if _INT_RANGE.match(item):
             lo, hi = int_range(item, flag)
-            out += list(range(lo, hi + 1))
-        elif item.isdigit():
-            out.append(int(item))
+        elif re.fullmatch(r"[0-9]+", item):
+            lo = hi = int(item)
         else:
             raise CliError(f"{flag} must be integers or ranges such as 1-3, not {item!r}")
-    if not out:
+        if hi > MAX_SEED:
+            raise CliError(f"{flag} must be seeds from 0 to {MAX_SEED} (nextpnr's seed is a C "
+                           f"int), not {item!r}")
+        spans.append((lo, hi))
+    if not spans:
         raise CliError(f"{flag} names no seed: give integers or ranges such as 1-3")
-    return out
+    count = sum(hi - lo + 1 for lo, hi in spans)
+    if count > MAX_SEEDS:
+        raise CliError(f"{flag} {text!r} names {count:,} seeds; give at most {MAX_SEEDS:,} (each "
+                       f"is one place and route per point)")
+    return [s for lo, hi in spans for s in range(lo, hi + 1)]
 
 
 def _why(exc: OSError) -> str:

@@ -18,6 +18,13 @@ host that no longer exists (a killed sweep).
 Opening checks the file: a directory, a path that cannot be opened, a file that is not SQLite,
 or an SQLite database that is not exmy's raise ``ValueError`` naming the path; exmy's tables
 are only ever created in a new or empty file.
+
+Locks: a writer holds the database's write lock for one short transaction (milliseconds), so
+parallel sweeps wait for each other briefly. A lock held longer (another process in a long
+transaction, ``BEGIN EXCLUSIVE`` in an ``sqlite3`` shell) is waited for up to
+:data:`LOCK_WAIT_SECONDS`, with a note to ``on_wait`` after :data:`LOCK_NOTE_SECONDS`, then
+:class:`DatabaseLocked` (a ``ValueError``) names the file. A writer (``create=True``) takes the
+write lock once when it opens, so a locked database is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "ResultsDB"]
+__all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -69,6 +77,20 @@ CREATE TABLE IF NOT EXISTS claims (
 #: every :data:`HEARTBEAT_SECONDS`).
 CLAIM_STALE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
+#: How long an operation waits for a lock another process holds before
+#: :class:`DatabaseLocked`; legitimate writers (parallel sweeps) hold it for milliseconds.
+LOCK_WAIT_SECONDS = 30.0
+#: After this long waiting for a lock, ``on_wait`` is told (once per wait).
+LOCK_NOTE_SECONDS = 5.0
+
+
+class DatabaseLocked(ValueError):
+    """Another process has held the results database's lock for :data:`LOCK_WAIT_SECONDS`."""
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,10 +124,18 @@ class ResultsDB:
     ``exmy report``) it is an error and nothing is written. Any other file must already be an
     exmy results database: a directory, an unopenable path, a file that is not SQLite ("file is
     not a database") or someone else's SQLite database raise ``ValueError`` naming the path.
+
+    A writer (``create=True``) takes the write lock once on opening, so a database another
+    process keeps locked raises :class:`DatabaseLocked` here, after :data:`LOCK_WAIT_SECONDS`,
+    rather than at the first write after minutes of synthesis. ``on_wait(message)``, if given,
+    is called when an operation has waited :data:`LOCK_NOTE_SECONDS` for a lock (once per
+    wait).
     """
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True,
+                 on_wait: Callable[[str], None] | None = None):
         self.path = Path(path)
+        self.on_wait = on_wait
         if self.path.is_dir():
             raise ValueError(f"Results database {self.path} is a directory; give a file such "
                              f"as {self.path / 'exmy-results.sqlite'}")
@@ -115,12 +145,18 @@ class ResultsDB:
                              f"{'is empty' if exists else 'does not exist'}; run `exmy sweep` "
                              "or `exmy synth` first, or give another database")
         try:
-            self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # The busy handler waits in short slices; _locked() adds them up to
+            # LOCK_WAIT_SECONDS, with a note on the way.
+            self._con = sqlite3.connect(self.path, timeout=LOCK_NOTE_SECONDS,
+                                        isolation_level=None)
         except sqlite3.Error as e:
             raise ValueError(f"Cannot open results database {self.path}: {e}; check that its "
                              "folder exists and is writable") from None
         try:
-            self._open(create)
+            self._locked(lambda: self._open(create))
+            if create:  # a writer: the write lock is ours now, not after hours of synthesis
+                with self._transaction():
+                    pass
         except sqlite3.Error as e:
             self._con.close()
             raise ValueError(f"Cannot use {self.path} as a results database ({e}); check that "
@@ -128,6 +164,28 @@ class ResultsDB:
         except ValueError:
             self._con.close()
             raise
+
+    def _locked(self, fn):
+        """``fn()``, run again while another process holds the lock, for at most
+        :data:`LOCK_WAIT_SECONDS` in all; then :class:`DatabaseLocked`."""
+        t0 = time.monotonic()
+        noted = False
+        while True:
+            try:
+                return fn()
+            except sqlite3.Error as e:
+                if not _is_locked(e):
+                    raise
+                waited = time.monotonic() - t0
+                if waited >= LOCK_WAIT_SECONDS:
+                    raise DatabaseLocked(
+                        f"Results database {self.path} is locked by another process (waited "
+                        f"{waited:.0f} s); wait until it is done, stop it, or give another "
+                        f"--db") from None
+                if not noted and self.on_wait is not None:
+                    noted = True
+                    self.on_wait(f"waiting for results database {self.path}: another process "
+                                 f"holds its lock (giving up after {LOCK_WAIT_SECONDS:g} s)")
 
     def _open(self, create: bool) -> None:
         # Read the schema before writing anything (even the WAL pragma rewrites the header).
@@ -244,11 +302,11 @@ class ResultsDB:
             self._con.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
     def _transaction(self):
-        con = self._con
+        con, locked = self._con, self._locked
 
         class _Tx:
             def __enter__(self):
-                con.execute("BEGIN IMMEDIATE")
+                locked(lambda: con.execute("BEGIN IMMEDIATE"))
 
             def __exit__(self, exc_type, *_):
                 con.execute("ROLLBACK" if exc_type else "COMMIT")

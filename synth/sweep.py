@@ -44,7 +44,9 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -57,14 +59,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import flow
-from .db import HEARTBEAT_SECONDS, ResultsDB
+from .db import HEARTBEAT_SECONDS, DatabaseLocked, ResultsDB
 from .tools import tool_version
 
 __all__ = [
+    "MAX_POINTS",
+    "MAX_SEED",
     "POINT_KEYS",
     "SWEEP_KEYS",
     "UNIT_KEYS",
+    "check_seed",
     "connect_dask",
+    "dask_address",
     "default_make_design",
     "design_fingerprint",
     "expand_sweep",
@@ -72,6 +78,7 @@ __all__ = [
     "load_sweep",
     "normalize_point",
     "point_key",
+    "read_sweep_file",
     "run_sweep",
 ]
 
@@ -79,6 +86,18 @@ POINT_KEYS = ("unit", "params", "target", "seed", "dsp", "freq_mhz", "widelut", 
               "io")
 _POINT_DEFAULTS = {"params": {}, "seed": 1, "dsp": False, "freq_mhz": 100.0, "widelut": True,
                    "register_io": True, "io": "auto"}
+#: The largest placer seed: nextpnr reads ``--seed`` into a C ``int``.
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` if it is a valid nextpnr placer seed (an integer, 0..:data:`MAX_SEED`)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"Seed must be an integer, not {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"Seed must be an integer from 0 to {MAX_SEED} (nextpnr's --seed is a "
+                         f"C int), not {seed}")
+    return seed
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,6 +123,7 @@ def normalize_point(point: dict) -> dict:
     p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
+    check_seed(p["seed"])  # every target: a seed nextpnr would refuse is a typo everywhere
     if point.get("freq_mhz") is None and p["params"].get("fmax") is not None:
         from exmy.hdl.timing import check_fmax
 
@@ -361,12 +381,17 @@ class _Heartbeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        with ResultsDB(self.db_path) as db:
+        db = None
+        try:
             while not self._stop_event.wait(HEARTBEAT_SECONDS):
                 try:
+                    db = db or ResultsDB(self.db_path)
                     db.heartbeat(self.owner)
-                except sqlite3.Error:  # busy for 60 s: try again next time
+                except (sqlite3.Error, ValueError):  # locked for long: try again next time
                     pass
+        finally:
+            if db is not None:
+                db.close()
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -411,6 +436,11 @@ class _Progress:
         end = "" if self.tty else "\n"
         print(("\r" if self.tty else "") + line, end=end, file=self.stream, flush=True)
 
+    def note(self, message: str) -> None:
+        """A line for the user (shown even without the bar), below the bar on a terminal."""
+        lead = "\n" if self.enabled and self.tty and self._shown is not None else ""
+        print(f"{lead}{message}", file=self.stream, flush=True)
+
 
 # --------------------------------------------------------------------------------------------
 # run_sweep
@@ -424,15 +454,30 @@ MAX_RESUBMITS = 3
 _POLL_SECONDS = 1.0
 
 
-def _dask_address(executor) -> str:
+#: schemes of a Dask scheduler address HOST:PORT (``dask://`` is ``tcp://``)
+_DASK_SCHEMES = ("tcp", "tls", "ws", "wss")
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")
+# distributed's in-process address, usable only in the process that runs the scheduler
+_INPROC = re.compile(r"^[^/\s]+/[0-9]+/[0-9]+$")
+
+
+def dask_address(executor) -> str:
+    """The Dask scheduler address ``executor`` names, checked before any connection (a
+    half-built ``distributed.Client`` prints a traceback at exit): ``dask://HOST:PORT`` (as
+    ``tcp://HOST:PORT``), ``tcp://``, ``tls://``, ``ws://`` or ``wss://HOST:PORT`` (HOST a name,
+    an IPv4 address or a bracketed IPv6 address; PORT 1..65535) or an ``inproc://`` address as
+    ``distributed`` prints it."""
     if not isinstance(executor, str):
         raise TypeError(f"Executor must be a string 'dask://HOST:PORT', not {executor!r}")
-    if executor.startswith("dask://"):
-        return "tcp://" + executor[len("dask://"):]
-    if executor.split("://")[0] in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
-        return executor  # a scheduler address as Dask prints it
-    raise ValueError(f"Executor must be 'dask://HOST:PORT' (or a Dask scheduler address such "
-                     f"as 'tcp://HOST:PORT'), not {executor!r}")
+    scheme, sep, rest = executor.partition("://")
+    if sep and scheme == "inproc" and _INPROC.match(rest):
+        return executor
+    m = _HOST_PORT.match(rest) if sep and scheme in ("dask",) + _DASK_SCHEMES else None
+    if m is None or not 1 <= int(m[1]) <= 65535:
+        raise ValueError(f"Dask scheduler address must be tcp://HOST:PORT as `dask scheduler` "
+                         f"prints it (or dask://, tls://, ws://, wss://HOST:PORT; PORT from 1 to "
+                         f"65535), not {executor!r}")
+    return "tcp://" + rest if scheme == "dask" else executor
 
 
 def connect_dask(address: str, timeout: float = DASK_CONNECT_SECONDS):
@@ -499,7 +544,7 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         raise TypeError(f"Jobs must be an integer, not {jobs!r}")
     if jobs < 1:
         raise ValueError(f"Jobs must be a positive integer, not {jobs}")
-    address = None if executor is None else _dask_address(executor)
+    address = None if executor is None else dask_address(executor)
     make_design = make_design or default_make_design
     t0 = time.monotonic()
 
@@ -514,15 +559,16 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
 
     # An unreachable scheduler or a bad database fails here, before any work.
     client = None if address is None else connect_dask(address)
+    bar = _Progress(len(norm), progress)
     try:
-        with ResultsDB(db_path) as db:
-            return _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0)
+        with ResultsDB(db_path, on_wait=bar.note) as db:
+            return _sweep(norm, db, jobs, client, make_design, bar, retry_failed, t0)
     finally:
         if client is not None:
             client.close()
 
 
-def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> dict:
+def _sweep(norm, db, jobs, client, make_design, bar, retry_failed, t0) -> dict:
     targets = sorted({p["target"] for p in norm})
     if client is not None:
         versions = client.submit(_versions_for, targets, pure=False).result()
@@ -533,7 +579,6 @@ def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> d
 
     results: dict[str, dict] = {}
     pending: collections.deque = collections.deque()
-    bar = _Progress(len(norm), progress)
     for p, k in zip(norm, keys, strict=True):
         rec = db.get_point(k)
         if rec is not None and (rec["status"] == "ok" or not retry_failed):
@@ -547,9 +592,14 @@ def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> d
         ex = (_Dask(client) if client is not None else _Pool(jobs) if jobs > 1 else _Inline())
         beat = _Heartbeat(db.path, owner)
         beat.start()
-        interrupted = False
+        interrupted = locked = False
         try:
             _run_points(db, ex, pending, owner, make_design, retry_failed, results, bar, stats)
+        except DatabaseLocked as e:
+            locked = True
+            bar.update(final=True)
+            raise DatabaseLocked(f"{e}; {stats['ran']} points were synthesized and recorded "
+                                 f"this run, the same command resumes") from None
         except KeyboardInterrupt:
             interrupted = True
             bar.update(final=True)
@@ -558,8 +608,9 @@ def _sweep(norm, db, jobs, client, make_design, progress, retry_failed, t0) -> d
                 f"run, {len(results)} of {len(norm)} done; the same command resumes") from None
         finally:
             beat.stop()
-            ex.close(wait=not interrupted)
-            db.release(owner)
+            ex.close(wait=not (interrupted or locked))
+            if not locked:  # else our claims go stale when this process ends
+                db.release(owner)
     bar.update(final=True)
 
     recs = [results[k] for k in keys]
@@ -684,16 +735,22 @@ def _check_keys(table: dict, valid: tuple[str, ...], where: str) -> None:
             raise ValueError(f"Unknown key {k!r} in {where}; valid keys are {', '.join(valid)}")
 
 
+#: The most points a sweep description may expand to (before points that differ only in
+#: options their target ignores collapse into one).
+MAX_POINTS = 100_000
+
+
 def _as_list(value, what: str) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _expand_value(name: str, value) -> list:
+def _expand_value(name: str, value) -> list | range:
     """A parameter's values: a list is swept, a scalar is fixed, and a table is a generator:
     ``{range = [lo, hi]}`` or ``{range = [lo, hi, step]}`` (integers, inclusive),
     ``{exmy = [lo, hi]}`` (every valid ``eXmY`` float format with lo..hi bits, as names;
     ``special = "none"`` adds a special-value suffix, ``eXmY-none``) and ``{int = [lo, hi]}``
-    (``intN`` names)."""
+    (``intN`` names). A range is returned as a ``range`` (its length is known before it is
+    listed)."""
     if isinstance(value, list):
         return value
     if not isinstance(value, dict):
@@ -713,24 +770,44 @@ def _expand_value(name: str, value) -> list:
                          f"not {spec!r}")
     lo, hi = spec[0], spec[1]
     if kind == "range":
-        return list(range(lo, hi + 1, spec[2] if len(spec) == 3 else 1))
-    if kind == "int":
-        return [f"int{n}" for n in range(lo, hi + 1)]
-    return exmy_formats(lo, hi, special)
+        step = spec[2] if len(spec) == 3 else 1
+        if step == 0:
+            raise ValueError(f"Parameter {name!r}: the step of range = {spec!r} must be "
+                             f"non-zero")
+        return range(lo, hi + (1 if step > 0 else -1), step)
+    try:
+        if kind == "int":
+            from exmy.golden.format import MAX_INT_BITS
+
+            if not 1 <= lo <= hi <= MAX_INT_BITS:
+                raise ValueError(f"the widths of intN formats must be LO..HI with 1 <= LO <= HI "
+                                 f"<= {MAX_INT_BITS}, not {lo}..{hi}")
+            return [f"int{n}" for n in range(lo, hi + 1)]
+        return exmy_formats(lo, hi, special)
+    except ValueError as e:
+        raise ValueError(f"Parameter {name!r}: {kind} = {spec!r}: {e}") from None
 
 
 def exmy_formats(lo: int, hi: int, special: str | None = None) -> list[str]:
     """Names of every valid signed ``eXmY`` float format with ``lo``..``hi`` bits in all, by
     width then exponent width: ``eXmY`` (the grammar's default special values, so formats that
     need ``none`` are skipped) or ``eXmY-<special>``."""
-    from exmy.golden.format import SPECIALS, parse_format
+    from exmy.golden.format import MAX_EXP_BITS, MAX_MAN_BITS, SPECIALS, parse_format
 
     if special is not None and special not in SPECIALS:
         raise ValueError(f"exmy special must be one of {', '.join(SPECIALS)}, not {special!r}")
+    top = 1 + MAX_EXP_BITS + MAX_MAN_BITS
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"Bit counts of eXmY formats must be integers, not {v!r}")
+    if not 2 <= lo <= hi <= top:
+        raise ValueError(f"the bit range of eXmY formats must be LO..HI with 2 <= LO <= HI <= "
+                         f"{top} (a sign, 1 to {MAX_EXP_BITS} exponent and 0 to {MAX_MAN_BITS} "
+                         f"mantissa bits), not {lo}..{hi}")
     suffix = f"-{special}" if special else ""
     out = []
     for bits in range(lo, hi + 1):
-        for e in range(1, bits):
+        for e in range(max(1, bits - 1 - MAX_MAN_BITS), min(bits - 1, MAX_EXP_BITS) + 1):
             name = f"e{e}m{bits - 1 - e}{suffix}"
             try:
                 parse_format(name)
@@ -757,7 +834,9 @@ def _resolve_refs(params: dict, where: str) -> dict:
 
 def expand_sweep(spec: dict) -> list[dict]:
     """Expand a sweep description (the parsed TOML) into points, validating its schema: an
-    unknown key raises ``ValueError`` naming it and the valid keys."""
+    unknown key raises ``ValueError`` naming it and the valid keys. A description of more than
+    :data:`MAX_POINTS` points raises ``ValueError`` saying how many, counted before any point
+    is built."""
     if not isinstance(spec, dict):
         raise TypeError(f"Sweep description must be a table, not {spec!r}")
     _check_keys(spec, SWEEP_KEYS, "the sweep file")
@@ -769,6 +848,7 @@ def expand_sweep(spec: dict) -> list[dict]:
         raise ValueError("'unit' must be an array of tables ([[unit]])")
     points = []
     seen = set()
+    total = 0  # points the entries make, counted before any is built
     for i, u in enumerate(units):
         if not isinstance(u, dict):
             raise ValueError(f"[[unit]] entry {i + 1} must be a table, not {u!r}")
@@ -790,10 +870,25 @@ def expand_sweep(spec: dict) -> list[dict]:
                 raise ValueError(f"Parameter {n!r} of [[unit]] entry {i + 1} ({u['name']}) is "
                                  f"an empty list: the entry would have no points")
         axes = {k: _as_list(merged[k], k) for k in merged if merged[k] is not None}
+        for k, v in axes.items():
+            if not v:
+                raise ValueError(f"{k!r} of [[unit]] entry {i + 1} ({u['name']}) is an empty "
+                                 f"list: the entry would have no points")
+        for sd in axes.get("seeds", []):
+            try:
+                check_seed(sd)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"'seeds' of [[unit]] entry {i + 1} ({u['name']}): {e}") from None
         axes["target"] = axes.pop("targets")
         if "seeds" in axes:
             axes["seed"] = axes.pop("seeds")
         akeys = sorted(axes)
+        total += math.prod(map(len, choices)) * math.prod(len(axes[k]) for k in akeys)
+        if total > MAX_POINTS:
+            more = " or more" if i + 1 < len(units) else ""
+            raise ValueError(f"The sweep would make {total:,} points{more} (counted up to "
+                             f"[[unit]] entry {i + 1}, {u['name']}); a sweep may have at most "
+                             f"{MAX_POINTS:,}: narrow its ranges or split it")
         for combo in itertools.product(*choices):
             for flow_combo in itertools.product(*(axes[k] for k in akeys)):
                 pt = {"unit": u["name"], "params": _resolve_refs(
@@ -807,14 +902,23 @@ def expand_sweep(spec: dict) -> list[dict]:
     return points
 
 
+def read_sweep_file(path: str | os.PathLike) -> dict:
+    """The parsed TOML of the sweep file at ``path``; ``ValueError`` naming the file when it is
+    not UTF-8 text or not valid TOML."""
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"Sweep file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} "
+                             f"at offset {e.start}); save it as UTF-8") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"Sweep file {path} is not valid TOML: {e}") from None
+
+
 def load_sweep(path: str | os.PathLike) -> dict:
     """Read a sweep TOML file: ``{"points": [...], "db", "jobs", "executor"}`` (the last three
     ``None`` when the file does not set them)."""
-    with open(path, "rb") as f:
-        try:
-            spec = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"Sweep file {path} is not valid TOML: {e}") from None
+    spec = read_sweep_file(path)
     points = expand_sweep(spec)
     return {"points": points, "db": spec.get("db"), "jobs": spec.get("jobs"),
             "executor": spec.get("executor")}

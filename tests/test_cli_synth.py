@@ -41,7 +41,32 @@ def db(tmp_path_factory):
      "exmy synth: error: Unknown target 'ecp6'; valid targets are ecp5, ice40, ice40-up5k, "
      "gowin, xilinx, generic"),
     (["synth", "int-multiplier", "--a", "int3", "--seed", "-1"],
-     "exmy synth: error: --seed must be a non-negative integer, not -1"),
+     "exmy synth: error: --seed must be an integer from 0 to 2147483647 (nextpnr's seed is a C "
+     "int), not -1"),
+    # seeds nextpnr cannot take (2**63 was an OverflowError from SQLite after the synthesis)
+    (["synth", "int-multiplier", "--a", "int3", "--target", "ice40", "--seed",
+      "9223372036854775808"],
+     "exmy synth: error: --seed must be an integer from 0 to 2147483647 (nextpnr's seed is a C "
+     "int), not 9223372036854775808"),
+    (["synth", "int-multiplier", "--a", "int3", "--target", "generic", "--seed", "2147483648"],
+     "exmy synth: error: --seed must be an integer from 0 to 2147483647"),
+    (["sweep", "--units", "int-multiplier", "--ints", "int3", "--targets", "ice40", "--seeds",
+      "9223372036854775808"],
+     "exmy sweep: error: --seeds must be seeds from 0 to 2147483647 (nextpnr's seed is a C int), "
+     "not '9223372036854775808'"),
+    (["sweep", "--units", "int-multiplier", "--ints", "int3", "--seeds", "1,2147483647-2147483648"],
+     "exmy sweep: error: --seeds must be seeds from 0 to 2147483647 (nextpnr's seed is a C int), "
+     "not '2147483647-2147483648'"),
+    (["synth", "multiplier", "--a", "e4m3", "--fmax", "100", "--meet", "--meet-seeds",
+      "1,2147483648"],
+     "exmy synth: error: --meet-seeds must be seeds from 0 to 2147483647"),
+    # a long range is counted, not listed (1-100000000 hung)
+    (["sweep", "--units", "int-multiplier", "--ints", "int3", "--seeds", "1-100000000", "--list"],
+     "exmy sweep: error: --seeds '1-100000000' names 100,000,000 seeds; give at most 1,000 (each "
+     "is one place and route per point)"),
+    (["sweep", "--units", "int-multiplier", "--ints", "int3", "--seeds", "0-500,1000-1499",
+      "--list"],
+     "exmy sweep: error: --seeds '0-500,1000-1499' names 1,001 seeds; give at most 1,000"),
     (["synth", "int-multiplier", "--a", "int3", "--freq", "0"],
      "exmy synth: error: --freq must be a positive number of MHz, not 0"),
     (["synth", "int-multiplier", "--a", "int3", "--freq", "inf"],
@@ -79,6 +104,23 @@ def db(tmp_path_factory):
     (["sweep", "--units", "multiplier", "--formats", "exmy:3-4:nan"],
      "exmy sweep: error: Special-value scheme in 'exmy:3-4:nan' must be one of ieee, fn, fnuz, "
      "none, not 'nan'"),
+    (["sweep", "--units", "multiplier", "--formats", "exmy:3-100000"],
+     "exmy sweep: error: Format range 'exmy:3-100000': the bit range of eXmY formats must be "
+     "LO..HI with 2 <= LO <= HI <= 35 (a sign, 1 to 11 exponent and 0 to 23 mantissa bits), not "
+     "3..100000"),
+    (["sweep", "--units", "int-multiplier", "--ints", "3-10000000000"],
+     "exmy sweep: error: Integer range '3-10000000000' goes past 32 bits, the widest integer "
+     "format"),
+    (["sweep", "--units", ",,"],
+     "exmy sweep: error: --units names no unit: give comma-separated unit names from convert, "
+     "multiplier, "),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "=3"],
+     "exmy sweep: error: --param must be KEY=VALUE with a KEY (a unit option such as latency), "
+     "not '=3'"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", " =3"],
+     "exmy sweep: error: --param must be KEY=VALUE with a KEY"),
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "latency="],
+     "exmy sweep: error: --param 'latency=' has no VALUE; give KEY=VALUE"),
     (["sweep", "--units", "multiplier", "--formats", "float9"],
      "exmy sweep: error: Unknown format 'float9'"),
     (["sweep", "--units", "int-multiplier", "--ints", "int8..int4"],
@@ -112,12 +154,50 @@ def db(tmp_path_factory):
      "'generic' has none: give target=FAMILY"),
     (["report", "--db", "/nonexistent/r.sqlite", "-o", "out"],
      "exmy report: error: Results database /nonexistent/r.sqlite does not exist; run "),
+    # malformed scheduler addresses: refused before a client is built (a half-built one
+    # printed the library's message, then a Client.__del__ traceback after 10 s)
+    *[(["sweep", "--units", "int-multiplier", "--ints", "int3", "--targets", "generic",
+        "--scheduler", address],
+       "exmy sweep: error: Dask scheduler address must be tcp://HOST:PORT as `dask scheduler` "
+       "prints it (or dask://, tls://, ws://, wss://HOST:PORT; PORT from 1 to 65535), not "
+       f"{address!r}")
+      for address in ("tcp://127.0.0.1:notaport", "tcp://", "dask://", "inproc://x",
+                      "tcp://127.0.0.1:70000")],
 ])
 def test_input_errors(argv, message, capsys, tmp_path, monkeypatch):
+    from exmy.synth import flow, sweep
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before the error")
+
+    monkeypatch.setattr(flow, "synthesize", no_work)
+    monkeypatch.setattr(sweep, "connect_dask", no_work)
     monkeypatch.chdir(tmp_path)
+    t0 = time.monotonic()
     assert main(argv) == 2
     assert cli_error(capsys).startswith(message)
+    assert time.monotonic() - t0 < 5
     assert not list(tmp_path.iterdir())  # no database or report folder left behind
+
+
+def test_param_values():
+    """--param VALUE: ints stay ints, decimal numbers are floats (fmax=150.5 was the string
+    '150.5' and refused), anything else is a string."""
+    from exmy.cli.cmd_sweep import parse_params
+
+    got = parse_params(["fmax=150.5", "latency=2", "x=1,2.5,1e2", "out=$a", "saturate=true",
+                        "name=nan"])
+    assert got == {"fmax": 150.5, "latency": 2, "x": [1, 2.5, 100.0], "out": "$a",
+                   "saturate": True, "name": "nan"}
+    assert type(got["latency"]) is int and type(got["x"][0]) is int
+
+
+def test_sweep_param_float(capsys):
+    assert main(["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "fmax=150.5",
+                 "--param", "latency=1,2", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "a=e4m3 fmax=150.5 latency=1 target=ecp5" in out
+    assert out.splitlines()[-1] == "2 points"
 
 
 def test_sweep_file_typo(tmp_path, capsys):
@@ -147,6 +227,23 @@ def test_sweep_file_typo(tmp_path, capsys):
     ('[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn", fmax = [100, 0] }\n',
      "Sweep point multiplier {'a': 'e2m1fn', 'fmax': 0, 'target': 'ice40'}: Fmax must be "
      "between 1 and 1000 MHz, not 0; nothing was synthesized"),
+    # an empty list of seeds (was "0 points", exit 0 and a new database)
+    ('seeds = []\n[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn" }\n',
+     "'seeds' of [[unit]] entry 1 (multiplier) is an empty list: the entry would have no "
+     "points"),
+    ('seeds = [9223372036854775807]\n[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn" }\n',
+     "'seeds' of [[unit]] entry 1 (multiplier): Seed must be an integer from 0 to 2147483647 "
+     "(nextpnr's --seed is a C int), not 9223372036854775807"),
+    # range step 0 (was Python's "range() arg 3 must not be zero")
+    ('[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn", latency = {range=[0,3,0]} }\n',
+     "Parameter 'latency': the step of range = [0, 3, 0] must be non-zero"),
+    # huge ranges: refused at once (they hung or ran out of memory)
+    ('[[unit]]\nname = "multiplier"\nparams = { a = {exmy=[3,100000]} }\n',
+     "Parameter 'a': exmy = [3, 100000]: the bit range of eXmY formats must be LO..HI with "
+     "2 <= LO <= HI <= 35 (a sign, 1 to 11 exponent and 0 to 23 mantissa bits), not 3..100000"),
+    ('[[unit]]\nname = "multiplier"\nparams = { a = "e2m1fn", latency={range=[0,1000000000]} }\n',
+     "The sweep would make 1,000,000,001 points (counted up to [[unit]] entry 1, multiplier); a "
+     "sweep may have at most 100,000: narrow its ranges or split it"),
 ])
 def test_sweep_file_bad_values(text, message, tmp_path, capsys, monkeypatch):
     """Bad values in a sweep file are one clear line (these were a TypeError's text, zero
@@ -154,9 +251,21 @@ def test_sweep_file_bad_values(text, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     f = tmp_path / "s.toml"
     f.write_text('targets = ["ice40"]\n' + text)
+    t0 = time.monotonic()
     assert main(["sweep", str(f)]) == 2
     assert cli_error(capsys) == f"exmy sweep: error: {message}"
+    assert time.monotonic() - t0 < 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_sweep_file_not_utf8(tmp_path, capsys):
+    """A Latin-1 byte: the file is named (was only "'utf-8' codec can't decode byte 0xe9")."""
+    f = tmp_path / "s.toml"
+    f.write_bytes('# Ren\u00e9\n[[unit]]\nname = "multiplier"\n'.encode("latin-1"))
+    assert main(["sweep", str(f), "--list"]) == 2
+    assert cli_error(capsys) == (f"exmy sweep: error: Sweep file {f} is not UTF-8 text (byte "
+                                 "0xe9 at offset 5); save it as UTF-8")
+
 
 
 def test_sweep_list(capsys):
@@ -308,6 +417,36 @@ def test_report_without_mac_points(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "rep").iterdir())
     assert names == ["failed.csv", "fmax_ice40.png", "lut_ice40.png", "records.csv",
                      "records.json", "summary.csv"]
+
+
+@pytest.mark.parametrize("argv", [SYNTH1 + ["--no-cache"], SYNTH1, SWEEP1 + ["--retry-failed"]])
+def test_locked_database(argv, tmp_path, capsys, monkeypatch):
+    """A database another process keeps locked (BEGIN EXCLUSIVE): a note, then one error line
+    naming the file, before any synthesis (was a sqlite3.OperationalError traceback after the
+    synthesis and 60 s, or, for a sweep, 100+ s of silence)."""
+    import sqlite3
+
+    from exmy.synth import db as dbmod
+    from exmy.synth import flow
+
+    monkeypatch.setattr(dbmod, "LOCK_WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(dbmod, "LOCK_NOTE_SECONDS", 0.2)
+    monkeypatch.setattr(flow, "synthesize", lambda *a, **k: pytest.fail("synthesized"))
+    f = tmp_path / "lock.sqlite"
+    dbmod.ResultsDB(f).close()
+    holder = sqlite3.connect(f, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert main(argv + ["--db", str(f)]) == 2
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    note, line = err.splitlines()
+    assert note.endswith(f"waiting for results database {f}: another process holds its lock "
+                         "(giving up after 0.6 s)")
+    assert line == (f"exmy {argv[0]}: error: Results database {f} is locked by another process "
+                    "(waited 1 s); wait until it is done, stop it, or give another --db")
 
 
 def test_sweep_unreachable_scheduler(tmp_path, capsys):

@@ -119,10 +119,70 @@ def test_param_generators():
     ({"targets": ["ecp5"], "unit": [{"name": "u", "params": {"n": {"range": [1]}}}]},
      r"Parameter 'n': range must be \[lo, hi\] or \[lo, hi, step\] integers"),
     ({"targets": ["ecp5"], "unit": [{"params": {}}]}, r"\[\[unit\]\] entry 1 has no 'name'"),
+    # a step of 0 (was Python's "range() arg 3 must not be zero")
+    ({"targets": ["ecp5"], "unit": [{"name": "u", "params": {"n": {"range": [0, 3, 0]}}}]},
+     r"^Parameter 'n': the step of range = \[0, 3, 0\] must be non-zero$"),
+    # seeds nextpnr cannot take (was an OverflowError from SQLite after the synthesis)
+    ({"targets": ["ice40"], "seeds": [2**63 - 1], "unit": [{"name": "u"}]},
+     r"^'seeds' of \[\[unit\]\] entry 1 \(u\): Seed must be an integer from 0 to 2147483647 "
+     r"\(nextpnr's --seed is a C int\), not 9223372036854775807$"),
+    ({"targets": ["ice40"], "seeds": [-1], "unit": [{"name": "u"}]},
+     r"^'seeds' of \[\[unit\]\] entry 1 \(u\): Seed must be an integer from 0 to 2147483647"),
+    # an empty list of seeds (was 0 points and exit 0)
+    ({"targets": ["ice40"], "seeds": [], "unit": [{"name": "u"}]},
+     r"^'seeds' of \[\[unit\]\] entry 1 \(u\) is an empty list: the entry would have no "
+     r"points$"),
+    # bit ranges past what formats allow (exmy=[3,100000] parsed ~5e9 names)
+    ({"targets": ["ecp5"], "unit": [{"name": "u", "params": {"a": {"exmy": [3, 100000]}}}]},
+     r"^Parameter 'a': exmy = \[3, 100000\]: the bit range of eXmY formats must be LO..HI with "
+     r"2 <= LO <= HI <= 35 \(a sign, 1 to 11 exponent and 0 to 23 mantissa bits\), not "
+     r"3..100000$"),
+    ({"targets": ["ecp5"], "unit": [{"name": "u", "params": {"a": {"int": [3, 10**12]}}}]},
+     r"^Parameter 'a': int = \[3, 1000000000000\]: the widths of intN formats must be LO..HI "
+     r"with 1 <= LO <= HI <= 32, not 3..1000000000000$"),
+    # too many points, counted before any is built (range=[0, 1e9] was a MemoryError)
+    ({"targets": ["ecp5", "ice40"], "unit": [
+        {"name": "u", "params": {"latency": {"range": [0, 1_000_000_000]}}}]},
+     r"^The sweep would make 2,000,000,002 points \(counted up to \[\[unit\]\] entry 1, u\); "
+     r"a sweep may have at most 100,000: narrow its ranges or split it$"),
+    ({"targets": ["ecp5"], "unit": [{"name": "u", "params": {"x": list(range(1000)),
+                                                              "y": list(range(101))}},
+                                    {"name": "v"}]},
+     r"^The sweep would make 101,000 points or more \(counted up to \[\[unit\]\] entry 1"),
 ])
 def test_sweep_schema_errors(spec, message):
+    t0 = time.monotonic()
     with pytest.raises(ValueError, match=message):
         expand_sweep(spec)
+    assert time.monotonic() - t0 < 2
+
+
+def test_sweep_limits_are_inclusive():
+    """The point limit counts points (100,000 is allowed), a range counts down with a negative
+    step (both ends inclusive) and the bit ranges reach the widest formats."""
+    pts = expand_sweep({"targets": ["generic"], "unit": [
+        {"name": "u", "params": {"n": {"range": [0, sweep.MAX_POINTS - 1]}}}]})
+    assert len(pts) == sweep.MAX_POINTS
+    pts = expand_sweep({"targets": ["generic"], "unit": [
+        {"name": "u", "params": {"n": {"range": [3, 0, -1]}}}]})
+    assert [p["params"]["n"] for p in pts] == [3, 2, 1, 0]
+    assert sweep.exmy_formats(35, 35) == ["e11m23"]
+    assert sweep.exmy_formats(3, 8) == [f for f in sweep.exmy_formats(2, 8) if f != "e1m0"]
+
+
+def test_seed_range():
+    """nextpnr's --seed is a C int: 0 and 2**31 - 1 are seeds, 2**31 and -1 are not (a seed
+    SQLite cannot store was an OverflowError after the synthesis)."""
+    for seed in (0, 2**31 - 1):
+        assert normalize_point({"unit": "u", "target": "ice40", "seed": seed})["seed"] == seed
+    for seed in (-1, 2**31, 2**63):
+        with pytest.raises(ValueError, match=rf"^Seed must be an integer from 0 to 2147483647 "
+                           rf"\(nextpnr's --seed is a C int\), not {seed}$"):
+            normalize_point({"unit": "u", "target": "ice40", "seed": seed})
+    with pytest.raises(ValueError, match=r"^Seed must be an integer from 0 to 2147483647"):
+        normalize_point({"unit": "u", "target": "generic", "seed": 2**63})  # a typo anywhere
+    with pytest.raises(TypeError, match=r"^Seed must be an integer, not '1'$"):
+        normalize_point({"unit": "u", "target": "ice40", "seed": "1"})
 
 
 def test_sweep_file_typo(tmp_path):
@@ -137,6 +197,10 @@ def test_sweep_file_not_toml(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text("targets = [ecp5\n")
     with pytest.raises(ValueError, match=r"is not valid TOML"):
+        load_sweep(f)
+    f.write_bytes('targets = ["ecp5"]  # caf\u00e9\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^Sweep file {f} is not UTF-8 text \(byte 0xe9 at "
+                       r"offset 25\); save it as UTF-8$"):
         load_sweep(f)
 
 
@@ -153,8 +217,41 @@ def test_point_errors():
 def test_run_sweep_argument_errors(tmp_path):
     with pytest.raises(ValueError, match=r"Jobs must be a positive integer, not 0"):
         run_sweep([], tmp_path / "r.sqlite", jobs=0)
-    with pytest.raises(ValueError, match=r"Executor must be 'dask://HOST:PORT'"):
+    with pytest.raises(ValueError, match=r"^Dask scheduler address must be tcp://HOST:PORT as "
+                       r"`dask scheduler` prints it \(or dask://, tls://, ws://, wss://HOST:PORT; "
+                       r"PORT from 1 to 65535\), not 'spark://x:1'$"):
         run_sweep([], tmp_path / "r.sqlite", executor="spark://x:1")
+    with pytest.raises(TypeError, match=r"^Executor must be a string 'dask://HOST:PORT', not 3"):
+        run_sweep([], tmp_path / "r.sqlite", executor=3)
+
+
+@pytest.mark.parametrize("address", [
+    "tcp://127.0.0.1:notaport", "tcp://", "dask://", "inproc://x", "tcp://127.0.0.1",
+    "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536", "tcp://:8786", "tcp://a b:1",
+    "tcp://[::1]8786", "127.0.0.1:8786", "ucx://h:1",
+])
+def test_dask_bad_addresses(address, tmp_path, monkeypatch):
+    """A malformed scheduler address is refused before a client exists (a half-built
+    ``distributed.Client`` waited 10 s and printed a traceback at exit) and before the
+    database is opened."""
+    def no_client(*a, **k):
+        raise AssertionError("a client was built for a malformed address")
+
+    monkeypatch.setattr(sweep, "connect_dask", no_client)
+    with pytest.raises(ValueError, match=r"^Dask scheduler address must be tcp://HOST:PORT"):
+        run_sweep(_points([2]), tmp_path / "r.sqlite", executor=address, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("dask://127.0.0.1:8786", "tcp://127.0.0.1:8786"),
+    ("tcp://scheduler-1.example.org:8786", "tcp://scheduler-1.example.org:8786"),
+    ("tcp://[::1]:1", "tcp://[::1]:1"),
+    ("tls://10.0.0.1:65535", "tls://10.0.0.1:65535"),
+    ("inproc://10.0.0.1/4321/1", "inproc://10.0.0.1/4321/1"),  # distributed's in-process form
+])
+def test_dask_addresses(address, expected):
+    assert sweep.dask_address(address) == expected
 
 
 def test_fingerprint_follows_code(gen, tmp_path):
@@ -418,6 +515,97 @@ def test_db_claims(tmp_path):
         db.release("A")
         assert db._con.execute("SELECT point_key, owner FROM claims ORDER BY point_key"
                                ).fetchall() == [("p1", "B"), ("p4", "E")]
+
+
+# -- a database another process keeps locked ------------------------------------------------
+
+@pytest.fixture
+def short_locks(monkeypatch):
+    """Lock waits of 0.6 s (notes after 0.2 s) instead of 30 s."""
+    from exmy.synth import db as dbmod
+
+    monkeypatch.setattr(dbmod, "LOCK_WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(dbmod, "LOCK_NOTE_SECONDS", 0.2)
+
+
+def _hold_lock(path):
+    """Another connection in ``BEGIN EXCLUSIVE`` (as an sqlite3 shell would hold it)."""
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    con.execute("BEGIN EXCLUSIVE")
+    return con
+
+
+def test_db_locked_by_another_process(tmp_path, short_locks, monkeypatch):
+    """A writer opening a database another connection keeps locked gets a clear error naming
+    the file once the wait is over (before: a sqlite3.OperationalError traceback at the first
+    write, after the synthesis), with a note on the way; a reader still reads."""
+    from exmy.synth import flow
+    from exmy.synth.db import DatabaseLocked
+
+    f = tmp_path / "r.sqlite"
+    with ResultsDB(f) as db:
+        db.put({"flow_key": "k", "status": "ok"})
+    holder = _hold_lock(f)
+    try:
+        notes = []
+        with pytest.raises(DatabaseLocked, match=rf"^Results database {f} is locked by another "
+                           r"process \(waited 1 s\); wait until it is done, stop it, or give "
+                           r"another --db$"):
+            ResultsDB(f, on_wait=notes.append)
+        assert notes == [f"waiting for results database {f}: another process holds its lock "
+                         "(giving up after 0.6 s)"]
+        with ResultsDB(f, create=False) as db:
+            assert len(db) == 1
+        # a sweep on it stops before any work, the same way
+        monkeypatch.setattr(flow, "synthesize", lambda *a, **k: pytest.fail("synthesized"))
+        with pytest.raises(DatabaseLocked, match=rf"^Results database {f} is locked"):
+            run_sweep(_points([2], ("generic",)), f, progress=False)
+    finally:
+        holder.close()
+    with ResultsDB(f) as db:  # released: usable again
+        db.put({"flow_key": "k2", "status": "ok"})
+        assert len(db) == 2
+
+
+def test_sweep_locked_midway(tmp_path, short_locks, capsys):
+    """A lock taken while a sweep runs: a note, then an error that says what was kept, and no
+    traceback from the heartbeat thread or the claims' release."""
+    from exmy.synth.db import DatabaseLocked
+
+    f = tmp_path / "r.sqlite"
+    held = []
+
+    def make(point):  # the lock is taken while the first point is designed
+        if not held:
+            held.append(_hold_lock(f))
+        raise ValueError("no design")
+
+    try:
+        with pytest.raises(DatabaseLocked, match=rf"^Results database {f} is locked by another "
+                           r"process \(waited 1 s\); wait until it is done, stop it, or give "
+                           r"another --db; 0 points were synthesized and recorded this run, the "
+                           r"same command resumes$"):
+            run_sweep(_points([2, 3], ("generic",)), f, make_design=make, progress=False)
+    finally:
+        held[0].close()
+    err = capsys.readouterr().err
+    assert err == (f"waiting for results database {f}: another process holds its lock (giving "
+                   "up after 0.6 s)\n")
+
+
+def test_db_waits_out_short_locks(tmp_path, short_locks):
+    """A lock held briefly (another sweep writing a record) is waited for, not an error."""
+    import threading
+
+    f = tmp_path / "r.sqlite"
+    ResultsDB(f).close()
+    holder = _hold_lock(f)
+    threading.Timer(0.3, holder.close).start()
+    notes = []
+    with ResultsDB(f, on_wait=notes.append) as db:
+        db.put({"flow_key": "k", "status": "ok"})
+        assert len(db) == 1
+    assert len(notes) == 1
 
 
 # -- two sweeps on one database share the work ------------------------------------------------
