@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CliError, add_unit_options, output_dir, unit_options
+from .common import CliError, add_unit_options, check_seed, output_dir, unit_options
 
 #: what ``exmy build`` says when amaranth-boards is missing
 BOARDS_HINT = ("exmy build needs the amaranth-boards package, which is not installed; install "
@@ -83,8 +83,7 @@ def run(args) -> int:
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
-    if args.seed < 0:
-        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
+    check_seed(args.seed)
     if args.board not in BOARDS:
         raise CliError(f"Unknown board {args.board!r}; boards are {', '.join(BOARDS)}")
     _require_boards()

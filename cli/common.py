@@ -44,9 +44,9 @@ MAX_SEEDS = 1000
 
 
 def check_seed(seed: int, flag: str = "--seed") -> int:
-    """``seed`` if nextpnr takes it (0..exmy.synth.sweep.MAX_SEED: its ``--seed`` is a C
+    """``seed`` if nextpnr takes it (0..exmy.synth.flow.MAX_SEED: its ``--seed`` is a C
     ``int``), else :class:`CliError` naming ``flag``."""
-    from exmy.synth.sweep import MAX_SEED
+    from exmy.synth.flow import MAX_SEED
 
     if not 0 <= seed <= MAX_SEED:
         raise CliError(f"{flag} must be an integer from 0 to {MAX_SEED} (nextpnr's seed is a C "
@@ -56,9 +56,9 @@ def check_seed(seed: int, flag: str = "--seed") -> int:
 
 def seed_list(text: str, flag: str = "--seeds") -> list[int]:
     """nextpnr placer seeds: comma-separated integers or ranges (``1,2,3``, ``1-3``), each
-    0..exmy.synth.sweep.MAX_SEED, at most :data:`MAX_SEEDS` of them (counted before any range
+    0..exmy.synth.flow.MAX_SEED, at most :data:`MAX_SEEDS` of them (counted before any range
     is listed)."""
-    from exmy.synth.sweep import MAX_SEED
+    from exmy.synth.flow import MAX_SEED
 
     spans: list[tuple[int, int]] = []
     for item in split_list(text):

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 
 # Private helpers of the synthesis flow, imported on purpose so that board builds classify
 # cells and read nextpnr reports exactly like ``exmy synth`` records do.
-from .flow import FLOW_VERSION, TARGETS, _classify, _parse_report, overflow
+from .flow import FLOW_VERSION, TARGETS, _classify, _parse_report, check_seed, overflow
 from .selftest import (  # the self-test itself; re-exported for existing callers
     DEFAULT_VECTORS,
     EXHAUSTIVE_BITS,
@@ -376,8 +376,7 @@ def build_design(top, board: str, out_dir: str | os.PathLike, *, seed: int = 1) 
     names the tool and its last error line) and ``ToolNotFoundError``.
     """
     b = _check_board(board)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"Seed must be a non-negative integer, not {seed!r}")
+    check_seed(seed)
     target = TARGETS[b.target]
     nextpnr = target.nextpnr
     tools = {"YOSYS": find_tool("yosys"),

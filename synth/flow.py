@@ -62,8 +62,10 @@ from .tools import find_tool, tool_version
 
 __all__ = [
     "FLOW_VERSION",
+    "MAX_SEED",
     "TARGETS",
     "Target",
+    "check_seed",
     "flow_key",
     "flow_settings",
     "make_wrapper",
@@ -204,6 +206,20 @@ def _check_target(target: str) -> Target:
     return TARGETS[target]
 
 
+#: the largest nextpnr placer seed (its ``--seed`` is a C int)
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` if it is a valid nextpnr placer seed (an integer, 0..:data:`MAX_SEED`)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"Seed must be an integer, not {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"Seed must be an integer from 0 to {MAX_SEED} (nextpnr's --seed is a "
+                         f"C int), not {seed}")
+    return seed
+
+
 def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, seed: int = 1,
                   register_io: bool = True, widelut: bool = True, io: str = "auto") -> dict:
     """Validate flow options and return them normalised: options a target ignores become
@@ -213,10 +229,7 @@ def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, se
     for name, value in (("dsp", dsp), ("register_io", register_io), ("widelut", widelut)):
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be a bool, not {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Seed must be an integer, not {seed!r}")
-    if seed < 0:
-        raise ValueError(f"Seed must be a non-negative integer, not {seed}")
+    check_seed(seed)
     if isinstance(freq_mhz, bool) or not isinstance(freq_mhz, int | float):
         raise TypeError(f"Frequency must be a number in MHz, not {freq_mhz!r}")
     if not 0 < freq_mhz < math.inf:

@@ -87,17 +87,8 @@ POINT_KEYS = ("unit", "params", "target", "seed", "dsp", "freq_mhz", "widelut", 
 _POINT_DEFAULTS = {"params": {}, "seed": 1, "dsp": False, "freq_mhz": 100.0, "widelut": True,
                    "register_io": True, "io": "auto"}
 #: The largest placer seed: nextpnr reads ``--seed`` into a C ``int``.
-MAX_SEED = 2**31 - 1
-
-
-def check_seed(seed) -> int:
-    """``seed`` if it is a valid nextpnr placer seed (an integer, 0..:data:`MAX_SEED`)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Seed must be an integer, not {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"Seed must be an integer from 0 to {MAX_SEED} (nextpnr's --seed is a "
-                         f"C int), not {seed}")
-    return seed
+MAX_SEED = flow.MAX_SEED
+check_seed = flow.check_seed
 
 
 # --------------------------------------------------------------------------------------------

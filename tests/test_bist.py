@@ -79,7 +79,8 @@ def test_build_argument_errors(tmp_path):
         build_bitstream("multiplier", {"a": "e2m1fn"}, 5, tmp_path)
     with pytest.raises(TypeError, match=r"^Options must be a dict of unit options, not"):
         build_bitstream("multiplier", "e2m1fn", "icebreaker", tmp_path)
-    with pytest.raises(ValueError, match=r"^Seed must be a non-negative integer, not -1$"):
+    with pytest.raises(ValueError, match=r"^Seed must be an integer from 0 to 2147483647 "
+                       r"\(nextpnr's --seed is a C int\), not -1$"):
         build_design(Module(), "icebreaker", tmp_path, seed=-1)
 
 
@@ -90,7 +91,8 @@ def test_build_argument_errors(tmp_path):
     (["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "--vectors", "0"],
      "exmy build: error: --vectors must be a positive integer, not 0"),
     (["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "--seed", "-2"],
-     "exmy build: error: --seed must be a non-negative integer, not -2"),
+     "exmy build: error: --seed must be an integer from 0 to 2147483647 (nextpnr's seed is a C "
+     "int), not -2"),
     (["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "--inject-fault",
       "acc:0"],
      "exmy build: error: --inject-fault: 'acc' is not an output of "

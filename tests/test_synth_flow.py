@@ -76,8 +76,11 @@ def test_bad_ports_type():
 def test_bad_options():
     with pytest.raises(TypeError, match=r"Seed must be an integer, not '1'"):
         flow.flow_settings("ecp5", seed="1")
-    with pytest.raises(ValueError, match=r"Seed must be a non-negative integer, not -1"):
+    with pytest.raises(ValueError, match=r"Seed must be an integer from 0 to 2147483647 "
+                       r"\(nextpnr's --seed is a C int\), not -1"):
         flow.flow_settings("ecp5", seed=-1)
+    with pytest.raises(ValueError, match=r"not 2147483648$"):  # a library caller, too
+        flow.flow_settings("ecp5", seed=2**31)
     with pytest.raises(ValueError, match=r"Frequency must be a positive number of MHz, not 0"):
         flow.flow_settings("ecp5", freq_mhz=0)
     with pytest.raises(TypeError, match=r"dsp must be a bool, not 1"):
