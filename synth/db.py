@@ -53,6 +53,10 @@ COLUMNS: tuple[str, ...] = (
 _JSON = {"params", "tool_versions", "cells", "other_cells", "fmax_by_clock", "utilization",
          "yosys_flags", "extra"}
 _BOOL = {"dsp_enabled", "widelut", "register_io"}
+#: the columns that hold numbers (or NULL)
+_NUMBER = {"seed", "freq_mhz", "io_bits", "in_bits", "out_bits", "lut", "carry", "widemux", "ff",
+           "dsp", "bram", "lutram", "gates", "depth", "fmax_mhz", "crit_path_ns", "seconds",
+           "synth_seconds", "pnr_seconds"}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
@@ -317,9 +321,26 @@ class ResultsDB:
 
     def _decode(self, row: sqlite3.Row | tuple) -> dict:
         rec = dict(zip(COLUMNS, row, strict=True))
+
+        def bad(column: str, why: str) -> ValueError:
+            return ValueError(
+                f"Results database {self.path}: the {column} of record "
+                f"{str(rec['flow_key'])[:16]!r} is not what exmy writes ({why}); the file was "
+                f"changed by something else or damaged: give another --db")
+
         for c in _JSON:
             if rec[c] is not None:
-                rec[c] = json.loads(rec[c])
+                try:
+                    rec[c] = json.loads(rec[c])
+                except (TypeError, ValueError) as exc:
+                    raise bad(c, f"not JSON: {exc}") from None
+        for c in _NUMBER:
+            v = rec[c]
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise bad(c, f"{v!r} is not a number")
+        if not isinstance(rec["extra"] or {}, dict) or not isinstance(rec["params"] or {}, dict):
+            raise bad("params" if not isinstance(rec["params"] or {}, dict) else "extra",
+                      "not a JSON object")
         for c in _BOOL:
             if rec[c] is not None:
                 rec[c] = bool(rec[c])

@@ -111,3 +111,27 @@ def test_report_with_accuracy_but_no_mac_points(tmp_path, capsys):
         (row,) = list(csv.DictReader(f))
     assert float(row["cosine_mean"]) == 0.9977
     assert not (tmp_path / "rep" / "accuracy_cost.png").exists()
+
+
+def test_report_names_a_damaged_cell(tmp_path, capsys):
+    """A record whose cells exmy did not write (text in a number column, broken JSON) is one
+    line naming the database, the record and the column, before any report file is written
+    (it was Python's TypeError or json's message, with a half-written folder)."""
+    import sqlite3
+
+    path = tmp_path / "r.sqlite"
+    with ResultsDB(path) as d:
+        d.put(_mac_record(0, "int8", 300, 80))
+    for column, value, why in (("lut", "abc", "'abc' is not a number"),
+                               ("params", "{bad", "not JSON: Expecting property name")):
+        bad = tmp_path / f"{column}.sqlite"
+        bad.write_bytes(path.read_bytes())
+        con = sqlite3.connect(bad)
+        con.execute(f"UPDATE records SET {column} = ?", (value,))
+        con.commit()
+        con.close()
+        assert main(["report", "--db", str(bad), "-o", str(tmp_path / column)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"exmy report: error: Results database {bad}: the {column} of "
+                              f"record 'k0' is not what exmy writes ({why}"), err
+        assert not (tmp_path / column).exists() or not any((tmp_path / column).iterdir())
