@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import DEFAULT_DB, CliError, output_file
+from .common import DEFAULT_DB, CliError, output_file, writing
 
 _CONFIG_KEYS = ("weights", "acts", "scaling", "product", "acc", "granularity")
 
@@ -252,6 +252,7 @@ def run(args) -> int:
             db.close()
     if json_path is not None:
         payload = results[0] if args.file is None else results
-        json_path.write_text(json.dumps(_no_nan(payload), indent=1) + "\n")
+        with writing(json_path):
+            json_path.write_text(json.dumps(_no_nan(payload), indent=1) + "\n")
         print(f"wrote {json_path}", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from .common import CliError, add_unit_options, output_file, unit_options
+from .common import CliError, add_unit_options, output_file, unit_options, writing
 
 
 def add_parser(sub):
@@ -38,8 +38,10 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
     top = name or comp.module_name
     text = to_verilog(comp, top)
     meta = sidecar(comp, text, top)
-    output.write_text(text)
-    output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    with writing(output):
+        output.write_text(text)
+    with writing(output.with_suffix(".json")):
+        output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 

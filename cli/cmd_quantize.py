@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CliError, output_file
+from .common import CliError, output_file, writing
 
 
 def add_parser(sub):
@@ -161,8 +161,10 @@ def run(args) -> int:
         scales, elems = mx_quantize(x, elem, block, scale)
         fe = check_mx_element(elem)
         # every encoding whole: elements wider than 8 bits (float16, float32, ...) need more
-        np.savez(out, scales=scales.astype(np.uint8), elems=elems.astype(_elem_dtype(fe.width)),
-                 elem=np.array(elem), block=np.array(block), scale=np.array(scale))
+        with writing(out):
+            np.savez(out, scales=scales.astype(np.uint8),
+                     elems=elems.astype(_elem_dtype(fe.width)), elem=np.array(elem),
+                     block=np.array(block), scale=np.array(scale))
         print(f"wrote {out}: {x.size:,} values in {scales.size:,} blocks of {block} "
               f"({elem} elements, {scale} scales)")
         if check_scale_format(scale) != check_scale_format("float8_e8m0fnu"):
@@ -194,7 +196,8 @@ def run(args) -> int:
         raise CliError(f"input {args.input!r}: field 'scales' has shape {scales.shape}, but "
                        f"elems of shape {elems.shape} in blocks of {block} need {want}")
     y = mx_dequantize(scales, elems, fe, block, sf)
-    np.save(out, y)
+    with writing(out):
+        np.save(out, y)
     print(f"wrote {out}: {y.size:,} float32 values")
     return 0
 

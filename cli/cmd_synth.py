@@ -17,6 +17,7 @@ from .common import (
     output_file,
     seed_list,
     unit_options,
+    writing,
 )
 
 
@@ -365,7 +366,8 @@ def run(args) -> int:
     if workdir is not None:
         print(f"tool files in {workdir}")
     if json_path is not None:
-        json_path.write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
+        with writing(json_path):
+            json_path.write_text(json.dumps(rec, indent=1, sort_keys=True, default=str) + "\n")
     if args.meet and rec["status"] == "ok":
         goal = params["fmax"]
         if rec["fmax_mhz"] < goal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import tempfile
@@ -13,7 +14,7 @@ from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
            "output_file", "output_dir", "split_list", "int_range", "seed_list", "MAX_SEEDS",
-           "check_seed"]
+           "check_seed", "writing"]
 
 #: the results database of synth, sweep, report and evaluate when --db is not given
 DEFAULT_DB = "exmy-results.sqlite"
@@ -21,6 +22,19 @@ DEFAULT_DB = "exmy-results.sqlite"
 
 class CliError(Exception):
     """A user error the CLI reports in one line with exit code 2."""
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Around the writing of ``path``: an OSError that names no file (a full disk, ENOSPC, is
+    reported by ``write``, not ``open``) comes out naming ``path``, so the one-line error says
+    which file was not written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 def split_list(text: str) -> list[str]:

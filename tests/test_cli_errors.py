@@ -173,6 +173,15 @@ def test_generate_names_the_users_format(argv, message, tmp_path, capsys):
     assert cli_error(capsys) == f"exmy generate: error: {message}"
 
 
+def test_full_disk_names_the_file(tmp_path, capsys):
+    """A write that fails for lack of space (here /dev/full) names the file it did not write:
+    ENOSPC comes from write(), whose error carries no file name."""
+    full = tmp_path / "full.v"
+    full.symlink_to("/dev/full")
+    assert main(["generate", "multiplier", *E2M1, "-o", str(full)]) == 2
+    assert cli_error(capsys) == f"exmy generate: error: No space left on device: {full}"
+
+
 def test_generate_paths_with_spaces_and_unicode(tmp_path, capsys):
     d = tmp_path / "a dir ünï"
     d.mkdir()
