@@ -148,6 +148,8 @@ def run(args) -> int:
     if src.suffix == ".npy":
         out = output_file(args.output, "-o", suffix=".npz")
         x = _load(src, args.input)
+        if x.dtype.kind == "f" and x.dtype.itemsize == 4:
+            x = x.astype(np.float32)  # big-endian float32 (>f4) is float32 too
         if x.dtype != np.float32:
             raise CliError(f"input {args.input!r} holds {x.dtype}, not float32; convert it "
                            f"first (x.astype(np.float32))")

@@ -374,9 +374,10 @@ def catalog_formats(max_width: int | None = None) -> list[FloatFormat]:
 
 _GENERIC = re.compile(
     r"^e(?P<e>\d+)m(?P<m>\d+)(?:-(?P<special>ieee|fn|fnuz|none))?(?:-b(?P<bias>-?\d+))?"
-    r"(?P<ftz>-ftz)?(?P<u>-u)?(?P<nz>-nz)?$"
+    r"(?P<ftz>-ftz)?(?P<u>-u)?(?P<nz>-nz)?$",
+    re.ASCII,  # digits are 0-9: int() would read an Arabic-Indic digit too
 )
-_INT = re.compile(r"^(?P<u>u?)int(?P<bits>\d+)(?:-s(?P<s>-?\d+))?$")
+_INT = re.compile(r"^(?P<u>u?)int(?P<bits>\d+)(?:-s(?P<s>-?\d+))?$", re.ASCII)
 
 
 def _suggest(name: str) -> str:

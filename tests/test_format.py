@@ -76,6 +76,9 @@ def test_int_format_validation(bits, exc, msg):
     [
         ("e4m3x", "Unknown format 'e4m3x'; did you mean 'e4m3'"),
         ("fp8", "Unknown format 'fp8'"),
+        # digits are ASCII: int() reads an Arabic-Indic four as 4, the name did not say e4m3
+        ("e\u0664m3", "Unknown format 'e\u0664m3'; did you mean 'e4m3'"),
+        ("int\u0668", "Unknown format 'int\u0668'; did you mean 'int8'"),
         ("e0m3", "Format 'e0m3' is not valid: Exponent width must be in 1..11, not 0"),
         ("e4m0-ieee", "Format 'e4m0-ieee' is not valid: Special-value scheme 'ieee' needs"),
         ("int0", "Integer width must be in 1..32, not 0"),

@@ -198,6 +198,21 @@ def test_cli_quantize_wide_elements_round_trip(elem, dtype, scale, tmp_path, cap
         assert np.array_equal(back, x)  # x / 2^E is exact in a 24-bit significand
 
 
+def test_cli_quantize_big_endian_float32(tmp_path, capsys):
+    """A big-endian float32 .npy (>f4) is float32: quantized as the little-endian one."""
+    from exmy.cli.main import main
+
+    x = np.random.default_rng(3).standard_normal((4, 64)).astype(np.float32)
+    np.save(tmp_path / "le.npy", x)
+    np.save(tmp_path / "be.npy", x.astype(">f4"))
+    for n in ("le", "be"):
+        assert main(["quantize", str(tmp_path / f"{n}.npy"), "-o",
+                     str(tmp_path / f"{n}.npz")]) == 0
+    with np.load(tmp_path / "le.npz") as a, np.load(tmp_path / "be.npz") as b:
+        for k in ("scales", "elems"):
+            assert np.array_equal(a[k], b[k])
+
+
 def test_cli_quantize_notes_zero_scales(tmp_path, capsys):
     """NVFP4's scale max|x| / max(elem) underflows E4M3 for a wide element format: said on
     stderr, not silent zeros."""
