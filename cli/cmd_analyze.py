@@ -45,14 +45,15 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
+def _pct(v: float, sign: str = "") -> str:
+    # nan: no product to measure (every exact product zero or non-finite): "–", explained
+    return "–" if v != v else f"{100 * v:{sign}.2f}%"
 
 
 def _stats_cells(s: dict) -> list[str]:
     return [
         _pct(s["mean_rel"]), _pct(s["max_rel"]), _pct(s["rms_rel"]),
-        f"{100 * s['mean_signed_rel']:+.2f}%", f"{s['mean_abs_ulp']:.3f}",
+        _pct(s["mean_signed_rel"], "+"), f"{s['mean_abs_ulp']:.3f}",
         f"{s['max_abs_ulp']:.3f}", str(s["n_flushed"]), str(s["n_nonfinite"]),
     ]
 
@@ -79,13 +80,16 @@ _EXPLAIN = [
     ("flushed", "flushed = non-zero products returned as zero (counted with rel 1)"),
     ("non-finite", "non-finite = overflows to Inf/NaN (left out of the statistics)"),
     ("SPEC 3.4", "SPEC 3.4 = the mean relative error the L-Mul paper reports"),
+    ("–", "– = nothing to measure (every exact product of the quantized inputs is zero or "
+          "non-finite: the samples lie outside the format's range)"),
 ]
 
 
 def _footnote(head: list[str], rows: list[list[str]]) -> None:
     """Explain the words the table uses (its header and, for own / end to end, its cells),
     and nothing else."""
-    text = " ".join(head + [c for r in rows for c in r[:2]])
+    text = " ".join(head + [c for r in rows for c in r[:2]]
+                    + (["–"] if any("–" in r for r in rows) else []))
     used = [why for word, why in _EXPLAIN if re_word(word).search(text)]
     print()
     print("; ".join(used) + ".")
@@ -108,7 +112,16 @@ def _analyze_format(args) -> int:
     rng = np.random.default_rng(args.seed)
     x = sample(rng, args.samples, args.dist)
     y = sample(rng, args.samples, args.dist)
-    results = [(meth, distribution_error(meth, fmt, x, y)) for meth in methods]
+    results, skipped = [], []
+    for meth in methods:
+        try:
+            results.append((meth, distribution_error(meth, fmt, x, y)))
+        except ValueError as exc:
+            if args.method:  # the one method asked for: its refusal is the answer
+                raise
+            skipped.append(f"{meth} ({exc})")  # all methods: say which do not apply
+    if not results:
+        raise CliError(f"no method applies to {fmt}: {'; '.join(skipped)}")
     print(f"## {fmt}: {args.samples} products of {args.dist} samples (seed {args.seed})")
     print()
     rows = []
@@ -118,6 +131,8 @@ def _analyze_format(args) -> int:
     head = ["method", "measure"] + _STATS_HEAD
     _table(head, rows)
     _footnote(head, rows)
+    for why in skipped:
+        print(f"not applicable: {why}")
     return 0
 
 

@@ -92,9 +92,19 @@ def run(args) -> int:
     comp = build(args.unit, **unit_options(args))  # option errors before any folder is touched
     _check_stimulus(comp, args.vectors, args.inject_fault)
     if args.output is None:
-        if not Path("build").exists():
-            Path("build").mkdir()
-        args.output = str(Path("build") / args.board)
+        base = Path("build")
+        if not base.is_dir():
+            what = ("a broken symbolic link" if base.is_symlink() and not base.exists() else
+                    "not a folder" if base.exists() else None)
+            if what is not None:
+                raise CliError(f"the default build folder {str(base)!r} (no -o given) is {what}; "
+                               f"give -o DIR")
+            try:
+                base.mkdir()
+            except OSError as exc:
+                raise CliError(f"the default build folder {str(base)!r} (no -o given) cannot be "
+                               f"created ({exc.strerror}); give -o DIR") from None
+        args.output = str(base / args.board)
     out = output_dir(args.output, "-o")
     # whatever an earlier build (of any board) left: a stale bitstream must not sit beside
     # the new one (build_design removes this board's own intermediate files)

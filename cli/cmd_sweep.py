@@ -207,6 +207,10 @@ def spec_from_flags(args) -> dict:
                 raise CliError(f"Unit {u!r} gets no operand formats; give {kind}")
         ps = dict(params)
         if fmts is not None:
+            if "a" in params:
+                kind = "--ints" if u.startswith("int-") else "--formats"
+                raise CliError(f"--param a={params['a']!r} and {kind} both give unit {u!r} its "
+                               f"operand format; give one of them")
             ps["a"] = fmts
         entries.append({"name": u, "params": ps})
     return {"targets": ["ecp5"], "seeds": [1], "unit": entries}

@@ -819,7 +819,11 @@ def _resolve_refs(params: dict, where: str) -> dict:
                 raise ValueError(f"Parameter {k!r} of {where} refers to {v!r}, but the point "
                                  f"has no other parameter {ref!r}; parameters are "
                                  f"{', '.join(sorted(params))}")
-            out[k] = params[ref]
+            target = params[ref]
+            if isinstance(target, str) and target.startswith("$"):
+                raise ValueError(f"Parameter {k!r} of {where} refers to {v!r}, which is itself "
+                                 f"a reference ({target!r}); refer to a parameter with a value")
+            out[k] = target
     return out
 
 

@@ -116,3 +116,23 @@ def test_unknown_target_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["analyze", "adder"])
     assert e.value.code == 2
+
+
+def test_methods_that_do_not_apply_are_named(capsys):
+    """Without --method, a format L-Mul cannot take (M = 0) gets the methods that apply and a
+    line per method that does not (it was an error about the L-Mul method nobody asked for)."""
+    rc, out, err = _run(capsys, "--a", "e1m0", "--samples", "1000")
+    assert rc == 0, err
+    assert "| rne | own |" in out
+    assert "not applicable: lmul (L-Mul input format must have at least 1 mantissa bit" in out
+    assert "| lmul |" not in out
+
+
+def test_nothing_to_measure_is_a_dash(capsys):
+    """Samples far outside the format's range quantize to zero: the own error has nothing to
+    measure, shown as '–' and explained (it was nan%)."""
+    rc, out, err = _run(capsys, "--a", "e4m3-b-200", "--method", "rne", "--samples", "1000")
+    assert rc == 0, err
+    assert "nan" not in out
+    assert "| rne | own | – | – | – | – |" in out
+    assert "– = nothing to measure" in out

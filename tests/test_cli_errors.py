@@ -392,6 +392,20 @@ def test_build_bitstream_removes_stale_files_only_once_the_test_is_built(tmp_pat
     assert (tmp_path / "top.bit").exists()
 
 
+@pytest.mark.parametrize("make, what", [
+    (lambda p: p.write_text(""), "not a folder"),
+    (lambda p: p.symlink_to("nowhere"), "a broken symbolic link"),
+])
+def test_build_default_folder_unusable(make, what, tmp_path, capsys, monkeypatch):
+    """No -o and ./build is a file or a dangling link: the message says so (it named an -o
+    that was not given, or said only 'File exists')."""
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path / "build")
+    assert main(["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker"]) == 2
+    assert cli_error(capsys) == (f"exmy build: error: the default build folder 'build' (no -o "
+                                 f"given) is {what}; give -o DIR")
+
+
 def test_build_option_errors_touch_no_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["build", "multiplier", "--a", "e4m3zz", "--board", "icebreaker"]) == 2

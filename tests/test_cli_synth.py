@@ -121,6 +121,10 @@ def db(tmp_path_factory):
      "exmy sweep: error: --param must be KEY=VALUE with a KEY"),
     (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "latency="],
      "exmy sweep: error: --param 'latency=' has no VALUE; give KEY=VALUE"),
+    # --formats silently replaced --param a
+    (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "a=e5m2", "--list"],
+     "exmy sweep: error: --param a='e5m2' and --formats both give unit 'multiplier' its "
+     "operand format; give one of them"),
     (["sweep", "--units", "multiplier", "--formats", "float9"],
      "exmy sweep: error: Unknown format 'float9'"),
     (["sweep", "--units", "int-multiplier", "--ints", "int8..int4"],

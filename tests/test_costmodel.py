@@ -54,6 +54,11 @@ def test_sweep_special_and_reference():
                                          r"'\$b', but the point has no other parameter 'b'"):
         expand_sweep({"targets": ["generic"], "unit": [
             {"name": "mac", "params": {"a": "e4m3", "out": "$b"}}]})
+    # a reference to a reference (a cycle among them) is an error, not a format named '$a'
+    with pytest.raises(ValueError, match=r"Parameter 'a' of \[\[unit\]\] entry 1 refers to "
+                                         r"'\$b', which is itself a reference \('\$a'\)"):
+        expand_sweep({"targets": ["generic"], "unit": [
+            {"name": "mac", "params": {"a": "$b", "b": "$a"}}]})
     # "special" is only a modifier of exmy, not a generator of its own.
     with pytest.raises(ValueError, match=r"a table must have exactly one of the keys range, "
                                          r"exmy, int"):
