@@ -691,7 +691,10 @@ def test_sigterm_takes_ctrl_c_path(tmp_path):
         seen.append(line)
         if "Ctrl-C stops" in line:
             break
-    time.sleep(2)  # into the first batch: the simulator's build folder exists
+    t0 = time.monotonic()  # into the first batch: the simulator's build folder exists
+    while not any(tmp.iterdir()) and time.monotonic() - t0 < 60:
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=60)
     err = "".join(seen) + rest
