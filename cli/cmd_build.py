@@ -57,25 +57,21 @@ def add_parser(sub):
 
 
 def _check_stimulus(comp, vectors, fault) -> None:
-    """``--vectors`` and ``--inject-fault`` checked before any folder is made or file removed
-    (the self-test checks them again when it is built)."""
+    """``--vectors`` and ``--inject-fault`` checked (by the self-test's own checks) before any
+    folder is made or file removed; the self-test checks them again when it is built."""
     from amaranth.hdl import Shape
 
-    from exmy.synth.selftest import MAX_VECTORS
+    from exmy.synth.selftest import _check_vectors, check_fault
 
-    if vectors is not None and not 1 <= vectors <= MAX_VECTORS:
-        raise CliError(f"--vectors must be between 1 and {MAX_VECTORS}, not {vectors}")
-    if fault is None:
-        return
-    outs = {name: Shape.cast(m.shape).width for name, m in comp.signature.members.items()
-            if m.flow.name == "Out"}
-    port, bit = fault
-    if port not in outs:
-        raise CliError(f"--inject-fault: {port!r} is not an output of {comp.module_name} "
-                       f"({', '.join(outs)})")
-    if bit >= outs[port]:
-        raise CliError(f"--inject-fault: output {port!r} of {comp.module_name} has bits 0.."
-                       f"{outs[port] - 1}, not {bit}")
+    try:
+        _check_vectors(vectors)
+        if fault is not None:
+            check_fault(fault, {name: Shape.cast(m.shape).width
+                                for name, m in comp.signature.members.items()
+                                if m.flow.name == "Out"}, comp.module_name)
+    except ValueError as exc:
+        flag = "--vectors" if fault is None or "Vector" in str(exc) else "--inject-fault"
+        raise CliError(f"{flag}: {exc}") from None
 
 
 def run(args) -> int:

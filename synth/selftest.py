@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_VECTORS",
     "EXHAUSTIVE_BITS",
     "MAX_VECTORS",
+    "check_fault",
     "LFSR16_TAPS",
     "LFSR64_TAPS",
     "CTRL_SEED",
@@ -179,6 +180,20 @@ def _check_vectors(vectors) -> int | None:
     return vectors
 
 
+def check_fault(fault, widths: dict[str, int], module: str) -> None:
+    """``fault`` (port, bit) names a bit of one of the outputs ``widths`` (port -> width) of
+    ``module``: the self-test's check, and ``exmy build``'s before it touches any folder."""
+    if (not isinstance(fault, tuple) or len(fault) != 2 or not isinstance(fault[0], str)
+            or not isinstance(fault[1], int) or isinstance(fault[1], bool)):
+        raise TypeError(f"Fault must be a (port, bit) tuple, not {fault!r}")
+    if fault[0] not in widths:
+        raise ValueError(f"Fault port must be a checked output of {module} "
+                         f"({', '.join(widths)}), not {fault[0]!r}")
+    if not 0 <= fault[1] < widths[fault[0]]:
+        raise ValueError(f"Fault bit of port {fault[0]!r} must be between 0 and "
+                         f"{widths[fault[0]] - 1}, not {fault[1]}")
+
+
 def bist_plan(comp, vectors: int | None = None) -> BistPlan:
     """The stimulus, checked outputs and expected signature of the self-test of ``comp``.
 
@@ -276,16 +291,7 @@ class Bist(wiring.Component):
         self.unit = unit
         self.plan = bist_plan(unit, vectors)
         if fault is not None:
-            widths = dict(self.plan.outputs)
-            if (not isinstance(fault, tuple) or len(fault) != 2 or not isinstance(fault[0], str)
-                    or not isinstance(fault[1], int) or isinstance(fault[1], bool)):
-                raise TypeError(f"Fault must be a (port, bit) tuple, not {fault!r}")
-            if fault[0] not in widths:
-                raise ValueError(f"Fault port must be a checked output of "
-                                 f"{unit.module_name} ({', '.join(widths)}), not {fault[0]!r}")
-            if not 0 <= fault[1] < widths[fault[0]]:
-                raise ValueError(f"Fault bit of port {fault[0]!r} must be between 0 and "
-                                 f"{widths[fault[0]] - 1}, not {fault[1]}")
+            check_fault(fault, dict(self.plan.outputs), unit.module_name)
         self.fault = fault
         super().__init__({"done": Out(1), "passed": Out(1), "failed": Out(1),
                           "sig": Out(32)})

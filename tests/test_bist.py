@@ -95,8 +95,8 @@ def test_build_argument_errors(tmp_path):
      "int), not -2"),
     (["build", "multiplier", "--a", "e2m1fn", "--board", "icebreaker", "--inject-fault",
       "acc:0"],
-     "exmy build: error: --inject-fault: 'acc' is not an output of "
-     "multiplier_e2m1fn_e2m1fn_l0 (y)"),
+     "exmy build: error: --inject-fault: Fault port must be a checked output of "
+     "multiplier_e2m1fn_e2m1fn_l0 (y), not 'acc'"),
     (["build", "int-mac", "--a", "int8", "--board", "icebreaker", "--rounding", "rtz"],
      "exmy build: error: Unit 'int-mac' does not take --rounding; it takes --a, --b, "
      "--latency, --depth, --acc-bits, --saturate-acc, --acc-chunk, --target, --fmax"),

@@ -358,13 +358,13 @@ def test_build_output_is_per_board_and_clean(monkeypatch, tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["--vectors", "99999999999999999999999"],
-     "exmy build: error: --vectors must be between 1 and 16777216, not 99999999999999999999999"),
+     "exmy build: error: --vectors: Vector count must be between 1 and 16777216, not "
+     "99999999999999999999999"),
     (["--inject-fault", "y:99"],
-     "exmy build: error: --inject-fault: output 'y' of multiplier_e2m1fn_e2m1fn_e2m1fn_l0 has "
-     "bits 0..3, not 99"),
+     "exmy build: error: --inject-fault: Fault bit of port 'y' must be between 0 and 3, not 99"),
     (["--inject-fault", "q:0"],
-     "exmy build: error: --inject-fault: 'q' is not an output of "
-     "multiplier_e2m1fn_e2m1fn_e2m1fn_l0 (y)"),
+     "exmy build: error: --inject-fault: Fault port must be a checked output of "
+     "multiplier_e2m1fn_e2m1fn_e2m1fn_l0 (y), not 'q'"),
 ])
 def test_build_option_errors_keep_the_last_build(extra, message, tmp_path, capsys):
     """A bad --vectors or --inject-fault is refused before the earlier build's bitstream and

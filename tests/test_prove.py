@@ -97,8 +97,8 @@ def test_pipeline_equals_reference(prove_tools, case, tmp_path):
                          ids=lambda c: f"{c[0]}-{c[1]['a']}-f{c[1]['fmax']}")
 def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
     """Issue 13: each unit at the placement its table's clock makes the delay model choose;
-    the 16-bit placements but the bfloat16 multiplier's in the slow tier (10-45 s each), as
-    the issue puts them."""
+    the 16-bit placements but the bfloat16 multiplier's in the slow tier, as the issue puts
+    them (their times: README, "exmy prove")."""
     unit, opts = case
     res = _prove(unit, opts, None, tmp_path)
     assert res.method == "pipeline" and res.delay >= 2
