@@ -263,6 +263,7 @@ def _model(family: str, consts: dict):
     old = timing._MODELS[family]
     timing._MODELS[family] = dataclasses.replace(
         old, **{"t_stage": 0.0, "t_knee": math.inf, "knee_slope": 1.0, "size_slope": 0.0,
+                "size_two_sided": False, "size_placed": False,
                 **consts})
     try:
         yield
@@ -367,8 +368,31 @@ def training_designs(families) -> list[dict]:
             out.append({"row": name, "unit": unit, "params": params, "family": fam,
                         "table": table, "latency": comp.latency,
                         "registered": sorted(comp.plan.registered), "stages": stages,
-                        "loops": loops, "size_bits": size})
+                        "loops": loops, "size_bits": size, "placed_bits": _placed(comp)})
     return out
+
+
+def _placed(comp) -> int:
+    """A design's register bits as placed (hdl.timing's ``placed_size``: its ports, rst with
+    them, forced and loop registers and its registered cuts), the size term's measure."""
+    from exmy.hdl.timing import placed_size
+
+    return placed_size(comp.plan.segments, comp.plan.registered, comp._io_bits() + 1)
+
+
+def add_placed_bits(units: list[dict], circuit_fits: dict) -> None:
+    """``placed_bits`` of committed training designs that lack it (measured before the size
+    term read it): each rebuilt as it was placed, with its family's circuit-only constants,
+    its registered cuts checked against the ones recorded."""
+    for u in units:
+        if "placed_bits" in u:
+            continue
+        comp = _build_with(u["unit"], u["params"], u["family"], circuit_fits[u["family"]])
+        if sorted(comp.plan.registered) != sorted(u["registered"]):
+            raise ValueError(f"the unit design {u['row']} ({u['family']}) now places at "
+                             f"{sorted(comp.plan.registered)}, not {u['registered']}: measure "
+                             f"it again (--units {u['family']})")
+        u["placed_bits"] = _placed(comp)
 
 
 def measure_units(designs: list[dict], db: str) -> list[dict]:
@@ -461,7 +485,15 @@ def fit_joint(family: str, circ: list[dict], units: list[dict], unit_weight: flo
 def size_factor(consts: dict, size_bits: int) -> float:
     """hdl.timing.DelayModel.size_factor with ``consts``."""
     a, b0 = consts.get("size_slope", 0.0), consts.get("size_bits0", math.inf)
-    return 1.0 if not a or size_bits <= b0 else 1.0 + a * math.log2(size_bits / b0)
+    if not a or size_bits <= 0 or (size_bits <= b0 and not consts.get("size_two_sided")):
+        return 1.0
+    return max(0.3, 1.0 + a * math.log2(size_bits / b0))
+
+
+def unit_size(consts: dict, u: dict) -> int:
+    """The size ``consts`` scale a unit design by: its placed bits (``size_placed``) or the
+    register bits of all its cuts."""
+    return u["placed_bits"] if consts.get("size_placed") else u.get("size_bits", 0)
 
 
 def unit_period(consts: dict, stages, size_bits: int = 0, loops=()) -> float:
@@ -503,49 +535,72 @@ CHAIN_ROUTES = {"ecp5": {
 KNEE_LOOPS = {"ecp5": False}
 
 
-#: families whose tails are the size term with the knee and t_stage (fit_size_tails) rather than
-#: a knee above TAIL_FROM_MHZ and a floor: ice40, whose 16-bit units the model without it
-#: predicted too fast (longer routes; figures in docs/results/fmax.md); ecp5 keeps its
-#: published placements
+#: families whose tails are the size term with the knee, the floor and t_stage
+#: (fit_size_tails) rather than a knee above TAIL_FROM_MHZ and a floor: ice40. The size is the
+#: placement's own register bits (``placed_bits``: its ports and registered cuts, known
+#: before synthesis), on both sides of ``size_bits0`` (a small unit's routes are shorter
+#: too); benchmarks/model_forms.py tried it beside the register bits at every cut
+#: (docs/results/model_forms.md). ecp5 keeps its knee and floor: the same form fitted to its
+#: training designs (with or without the cost model's MACs in them) placed benchmarks/fmax.py's
+#: designs within +-20% (36 of 36), but the iso-frequency MACs in fewer stages that missed
+#: their clocks (INT8 at 100 MHz: 94.9; 162 of 198 met against 170; docs/results/fmax.md)
 SIZE_FAMILIES = ("ice40",)
-SIZE_KNEES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, math.inf)
-SIZE_SLOPES = tuple(round(0.025 * i, 3) for i in range(13))  # 0 .. 0.3
-SIZE_BITS0 = (50, 75, 100, 150, 200, 300, 400, 600)
-T_STAGES = tuple(round(0.1 * i, 1) for i in range(11))  # 0 .. 1 ns
+SIZE_KNEES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0, math.inf)
+SIZE_KNEE_SLOPES = (0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 1.0)
+SIZE_SLOPES = (0.0, 0.05, 0.1, 0.125, 0.15, 0.2, 0.3)
+SIZE_BITS0 = (50, 100, 200, 300, 400, 600, 800, 1200)
+SIZE_FLOORS = (0.0, 1.5, 2.0, 2.5, 2.7, 3.0)
+T_STAGES = (0.0, 0.1, 0.2, 0.3)
 
 
-def fit_size_tails(consts: dict, units: list[dict], size_slopes=SIZE_SLOPES) -> dict:
+def fit_size_tails(family: str, consts: dict, units: list[dict],
+                   size_slopes=SIZE_SLOPES) -> dict:
     """The tails of a SIZE_FAMILIES family over its unit designs, on top of the circuit-only
-    ``consts``: ``t_stage``, the knee (``t_knee``, ``knee_slope``) and the size term
-    (``size_slope``, ``size_bits0``), by a grid search of the least squared log error of the
-    designs' predicted periods (numpy over the grid: each design's stages are fixed counts)."""
+    ``consts``: ``t_stage``, the knee (``t_knee``, ``knee_slope``), the floor ``t_floor`` and
+    the size term (``size_slope``, ``size_bits0``, two-sided, on the placed bits), by a grid
+    search (numpy over the grid: each design's stages are fixed counts). The adopted point
+    puts the most designs within +-20%, then has the smallest worst error, among those that
+    keep every table clock of benchmarks/fmax.py within the model's reach (as
+    :func:`choose_fit` does; the floor bounds the fastest stage)."""
     coef = np.array([consts[c] for c in CONSTANTS[1:]])
     stages = [np.array(u["stages"], dtype=float) @ coef for u in units]
     loops = [np.array(u.get("loops") or [[0.0] * len(coef)], dtype=float) @ coef
              for u in units]
+    has_loop = np.array([bool(u.get("loops")) for u in units])
     period = np.array([u["period_ns"] for u in units])
-    size = np.array([float(u["size_bits"]) for u in units])
+    size = np.array([float(u["placed_bits"]) for u in units])
     knee_loops = consts.get("knee_loops", True)
-    best = None
+    goal = max((g for _u, _p, g, _a in _fmax_rows().values()), default=0.0) \
+        if family == "ecp5" else 0.0
+    cands = []
     for t_knee in SIZE_KNEES:
-        for slope in SLOPES:
+        for slope in (SIZE_KNEE_SLOPES if math.isfinite(t_knee) else (1.0,)):
             knee = np.array([max(_knee(float(d), t_knee, slope) for d in st) for st in stages])
             loop = np.array([max(_knee(float(d), t_knee, slope) if knee_loops else float(d)
                                  for d in lp) for lp in loops])
+            loop = np.where(has_loop, loop, 0.0)
             for a in size_slopes:
-                for b0 in SIZE_BITS0:
-                    f = 1.0 + a * np.log2(np.maximum(size / b0, 1.0))
+                for b0 in (SIZE_BITS0 if a else (SIZE_BITS0[0],)):
+                    f = np.maximum(0.3, 1.0 + a * np.log2(size / b0))
                     scaled = np.maximum(knee * f, loop)
-                    for ts in T_STAGES:
-                        pred = consts["t_reg"] + ts + scaled
-                        sse = float(np.sum(np.log(period / pred) ** 2))
-                        if best is None or sse < best[0] - 1e-12:
-                            best = (sse, t_knee, slope, a, b0, ts)
-    _, t_knee, slope, a, b0, ts = best
-    out = {**consts, "t_stage": ts, "size_slope": a, "size_bits0": b0}
-    if math.isfinite(t_knee):
-        out.update(t_knee=t_knee, knee_slope=slope)
-    return out
+                    for fl in SIZE_FLOORS:
+                        for ts in T_STAGES:
+                            if goal and consts["t_reg"] + ts + fl > 1000.0 / goal:
+                                continue  # no stage could meet the table's fastest clock
+                            e = period / (consts["t_reg"] + ts + np.maximum(scaled, fl))
+                            key = (-int(np.sum(np.abs(e - 1) <= 0.2)),
+                                   float(np.max(np.abs(np.log(e)))))
+                            cands.append((key, t_knee, slope, a, b0, fl, ts))
+    cands.sort(key=lambda c: c[0])
+    for _key, t_knee, slope, a, b0, fl, ts in cands:
+        out = {**consts, "t_stage": ts, "t_floor": fl}
+        if a:
+            out.update(size_slope=a, size_bits0=b0, size_two_sided=True, size_placed=True)
+        if math.isfinite(t_knee):
+            out.update(t_knee=t_knee, knee_slope=slope)
+        if not table_reach(family, out):
+            return out
+    raise ValueError(f"{family}: no tail of the grid keeps the table's clocks within reach")
 
 
 def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
@@ -557,14 +612,14 @@ def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
     if family in KNEE_LOOPS:
         consts = {**consts, "knee_loops": KNEE_LOOPS[family]}
     if family in SIZE_FAMILIES:
-        return fit_size_tails(consts, units)
+        return fit_size_tails(family, consts, units)
     t_knee = math.ceil((1000.0 / TAIL_FROM_MHZ - consts["t_reg"]) * 2) / 2
     best = None
     for slope in SLOPES:
         for floor in FLOORS:
             c = {**consts, "t_knee": t_knee, "knee_slope": slope, "t_floor": floor}
             sse = sum(math.log(u["period_ns"] / unit_period(
-                c, u["stages"], u.get("size_bits", 0), u.get("loops", ()))) ** 2 for u in units)
+                c, u["stages"], unit_size(c, u), u.get("loops", ()))) ** 2 for u in units)
             if best is None or sse < best[0] - 1e-12:
                 best = (sse, c)
     return best[1]
@@ -572,7 +627,7 @@ def fit_tails(family: str, consts: dict, units: list[dict]) -> dict:
 
 def unit_errors(consts: dict, units: list[dict]) -> list[float]:
     """Predicted / achieved Fmax of each unit design (= achieved / predicted period)."""
-    return [u["period_ns"] / unit_period(consts, u["stages"], u.get("size_bits", 0),
+    return [u["period_ns"] / unit_period(consts, u["stages"], unit_size(consts, u),
                                          u.get("loops", ())) for u in units]
 
 
@@ -693,18 +748,20 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
         "*circuit-only* constants.",
         f"2. **Unit designs** (ecp5, ice40): the rows {', '.join(TRAIN_ROWS)} of "
         f"benchmarks/fmax.py placed at {', '.join(map(str, TRAIN_CLOCKS))} MHz, and on ecp5 "
-        "every table row at its table clock (seeds 1-3) and the 16-bit FMA rows at "
-        f"{', '.join(sorted({str(c) for _, c in TRAIN_EXTRA['ecp5']}))} MHz, on ice40 "
+        "every table row at its table clock (seeds 1-3) and "
+        + ", ".join(f"{r} at {c}" for r, c in TRAIN_EXTRA["ecp5"]) + " MHz (the 16-bit "
+        "FMAs), on ice40 "
         + ", ".join(f"{r} at {c}" for r, c in TRAIN_EXTRA["ice40"]) + " MHz (the 16-bit "
-        "units, and two FMAs placed for a slow clock: one long stage), all placed by "
+        "units, two FMAs placed for a slow clock: one long stage, and the cost model's "
+        "MACs), all placed by "
         "the circuit-only constants (one design per distinct placement, seed 1). A unit's "
         "predicted period is `t_reg + t_stage` plus its slowest stage or feedback loop (a "
         "MAC's accumulator), a stage's or loop's delay being "
         "its counts of LUT levels, carry-chain entries and carry bits (the unit's own "
         "annotations, read by elaborating it with each constant nudged) times `t_lut`, "
-        "`t_carry0`, `t_carry_bit`; its *size* is the register bits of all its cut points "
-        "together (what a register at every cut would take: `size_bits`, counted by the same "
-        "elaboration).",
+        "`t_carry0`, `t_carry_bit`; its *size* is the register bits of the placement "
+        "(`placed_bits`: its ports, which the flow registers, and the cuts it registers; the "
+        "register bits of all its cut points together, `size_bits`, are listed beside them).",
         "",
         "The adopted constants are one fit to both sets (`t_stage` only for units: what a "
         "stage inside a unit costs beyond a lone circuit, register fan-out and reset and the "
@@ -771,7 +828,7 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
                f"leave-one-row-out {_stats(ch['cv']).replace(' | ', ', ')} within ±20%) is not "
                f"within ±20% leave-one-row-out, and {why}."]
         a = fits[fam]
-        if "t_floor" in a:
+        if "t_floor" in a and fam not in SIZE_FAMILIES:
             ur = [u for u in units if u["family"] == fam]
             bare = {**circuit_fits[fam], "t_stage": 0.0}
             md += ["", f"On top of them, {fam} has the unit designs' tails (`fit_tails`): a "
@@ -791,18 +848,26 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
         if fam in SIZE_FAMILIES and "size_slope" in a:
             ur = [u for u in units if u["family"] == fam]
             bare = {**circuit_fits[fam], "t_stage": 0.0}
+            if "knee_loops" in a:
+                bare["knee_loops"] = a["knee_loops"]
             knee = (f"a knee at {a['t_knee']:g} ns with slope {a['knee_slope']:g}"
                     if "t_knee" in a else "no knee")
-            sizes = sorted(u["size_bits"] for u in ur)
-            no_size = fit_size_tails(bare, ur, (0.0,))
-            md += ["", f"On top of them, {fam} has the unit designs' tails (`fit_size_tails`, "
-                   f"a grid search of the least squared log error): `t_stage` {a['t_stage']:g} "
-                   f"ns, {knee}, and the size term: a unit's stage logic is multiplied by "
-                   f"`1 + {a['size_slope']:g} * log2(size_bits / {a['size_bits0']:g})` above "
-                   f"{a['size_bits0']:g} bits (the training units span {sizes[0]} to "
-                   f"{sizes[-1]} bits: factor "
-                   f"{size_factor(a, sizes[-1]):.2f} at the largest; a feedback loop is not "
-                   "scaled). In sample "
+            sizes = sorted(u["placed_bits"] for u in ur)
+            no_size = fit_size_tails(fam, bare, ur, (0.0,))
+            md += ["", f"On top of them, {fam} has the unit designs' tails (`fit_size_tails`: "
+                   "a grid search for the most designs within ±20%, then the smallest worst "
+                   "error, among the tails that keep every table clock of benchmarks/fmax.py "
+                   f"within reach): `t_stage` {a['t_stage']:g} ns, {knee}, a floor `t_floor` "
+                   f"{a['t_floor']:g} ns (no stage inside a unit is predicted shorter) and the "
+                   "size term: a unit's stage logic is multiplied by "
+                   f"`1 + {a['size_slope']:g} * log2(placed_bits / {a['size_bits0']:g})` "
+                   "(at least 0.3), where `placed_bits` is the register bits of the placement "
+                   "itself: its ports (the flow registers them) and the cuts it registers, "
+                   "known before synthesis, so the planner places, counts and places again "
+                   f"until the size settles. The training units span {sizes[0]} to "
+                   f"{sizes[-1]} placed bits: factor {size_factor(a, sizes[0]):.2f} at the "
+                   f"smallest, {size_factor(a, sizes[-1]):.2f} at the largest; a feedback loop "
+                   "is not scaled. In sample "
                    f"{_stats(unit_errors(a, ur)).replace(' | ', ', ')} within ±20%, against "
                    f"{_stats(unit_errors(bare, ur)).replace(' | ', ', ')} with the circuit-only "
                    "constants alone; the best such fit without the size term (size_slope 0): "
@@ -875,16 +940,17 @@ def report(families, rows, circuit_fits, fits, units, choices, cmd, seconds) -> 
         if not ur:
             continue
         md += ["", f"## {fam}: unit designs (training)", "",
-               "| unit | placed for MHz | latency | LUT | FF | size bits | achieved Fmax MHz | "
-               "slowest stage (LUT levels, carry entries, carry bits) | predicted Fmax | "
-               "error |", "|---|---|---|---|---|---|---|---|---|---|"]
+               "| unit | placed for MHz | latency | LUT | FF | bits at every cut | placed bits | "
+               "achieved Fmax MHz | slowest stage (LUT levels, carry entries, carry bits) | "
+               "predicted Fmax | error |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for u in ur:
-            per = unit_period(fits[fam], u["stages"], u.get("size_bits", 0),
+            per = unit_period(fits[fam], u["stages"], unit_size(fits[fam], u),
                               u.get("loops", ()))
             coef = [fits[fam][c] for c in CONSTANTS]
             st = max(u["stages"], key=lambda s, c=coef: float(np.dot(c[1:4], s)))
             md.append(f"| {u['row']} | {u['params']['fmax']:g} | {u['latency']} | "
                       f"{u['lut']:.0f} | {u['ff']:.0f} | {u.get('size_bits', '–')} | "
+                      f"{u.get('placed_bits', '–')} | "
                       f"{u['fmax_mhz']:.1f} | "
                       f"{', '.join(f'{v:g}' for v in st)} | {1000 / per:.1f} | "
                       f"{u['period_ns'] / per:.3f} |")
@@ -976,7 +1042,9 @@ def _check_units(units, refitted=()) -> None:
     for u in units:
         if u.get("family") in refitted:
             continue
-        keys = need + (("size_bits",) if u.get("family") in SIZE_FAMILIES else ())
+        # the size term reads placed_bits, rebuilt from these when missing (add_placed_bits)
+        keys = need + (("unit", "params", "registered")
+                       if u.get("family") in SIZE_FAMILIES and "placed_bits" not in u else ())
         missing = [k for k in keys if k not in u]
         if missing:
             raise ValueError(f"the unit design {u.get('row', '?')} ({u.get('family', '?')}) "
@@ -1011,6 +1079,7 @@ def _refit_from_json(argv, no_write: bool, unit_families=(), unit_db: str = "") 
             fits[fam] = {**circuit_fits[fam], "t_stage": 0.0}
             choices[fam] = choose_fit(fam, [r for r in rows if r["family"] == fam],
                                       [u for u in units if u["family"] == fam])
+    add_placed_bits(units, circuit_fits)
     for fam in KEEP_CIRCUIT_FIT:
         if fam in circuit_fits:
             fits[fam] = fit_tails(fam, {**circuit_fits[fam], "t_stage": 0.0},
@@ -1040,7 +1109,8 @@ def _write(families, rows, circuit_fits, fits, units, choices, cmd, seconds, no_
                             if f not in KEEP_CIRCUIT_FIT or "t_knee" in fits.get(f, {})],
             "choices": choices, "measurements": rows,
             "units": [{**u, "error": round(u["period_ns"] / unit_period(
-                fits[u["family"]], u["stages"], u.get("size_bits", 0), u.get("loops", ())), 3)}
+                fits[u["family"]], u["stages"], unit_size(fits[u["family"]], u),
+                u.get("loops", ())), 3)}
                       for u in units]}, indent=1) + "\n")
         print(f"wrote {OUT_MD} and {OUT_JSON}", file=sys.stderr)
 

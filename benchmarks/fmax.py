@@ -111,12 +111,18 @@ def frontier(unit: str, params: dict, family: str, max_latency: int) -> dict[int
     0..max_latency the delay model reaches."""
     from exmy.hdl.timing import plan_placement
 
+    from exmy.hdl.timing import plan_placed
+
     segs, final, dm, size = segments(unit, params, family)
+    comp = built(unit, {**params, "target": family, "fmax": _lowest(unit, params, family)})
     best: dict[int, float] = {}
     f = 2.0
     while f < 1000:
         try:
-            lat = plan_placement(segs, final, family, f, size_bits=size).latency
+            if dm.size_placed:
+                lat = plan_placed(segs, final, family, f, io_bits=comp._io_bits() + 1).latency
+            else:
+                lat = plan_placement(segs, final, family, f, size_bits=size).latency
         except ValueError:
             break
         if lat <= max_latency:
@@ -247,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
                                    for i in range(n)})
                 for lat in lats:
                     q = {**params, "fmax": fr[lat]}
-                    c = built(unit, {**q, "target": fam})
+                    while True:  # the unit re-probed at its own size may need a lower clock
+                        try:
+                            c = built(unit, {**q, "target": fam})
+                            break
+                        except ValueError:
+                            q["fmax"] = math.floor(q["fmax"] * 0.99 * 10) / 10
                     sweep.append((name, unit, fam, c.latency, q, c.plan.fmax_predicted,
                                   c.plan.registered))
                     points += [_point(unit, q, fam, s, args.freq) for s in sweep_seeds]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from .timing import Probe, check_fmax, check_target, delay_model, plan_placement
+from .timing import (Probe, check_fmax, check_target, delay_model, placed_size,
+                     plan_placement)
 from .util import check_latency
 
 __all__ = ["Unit", "UnitInfo", "unit_builder"]
@@ -56,8 +57,10 @@ class Unit(wiring.Component):
         if self.fmax is not None:
             self._place_registers()
 
-    #: fmax mode: the register bits of all the unit's cut points (the delay model's measure
-    #: of its size, ``DelayModel.sized``), once the first probe elaboration has counted them
+    #: fmax mode: the unit's size, the delay model's measure of how far the placer spreads it
+    #: (``DelayModel.sized``): on a ``size_placed`` family (ice40) the register bits of the
+    #: placement itself (``timing.placed_size``), else the register bits of all its cut
+    #: points; 0 on a family without a size term
     size_bits: int = 0
 
     @property
@@ -97,6 +100,9 @@ class Unit(wiring.Component):
 
         probe = self.plan = Probe()
         Fragment.get(self, None)
+        if delay_model(self.target).size_placed:
+            self._place_sized(probe)
+            return
         if delay_model(self.target).size_slope:
             # the unit's size scales its stages' delays: probe again, so that the choices the
             # unit makes from the model (a `*` or a tree, ...) see the scaled delays too
@@ -106,6 +112,40 @@ class Unit(wiring.Component):
             Fragment.get(self, None)
         plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,
                               unit=self.unit, size_bits=self.size_bits)
+        self._record(plan)
+
+    def _io_bits(self) -> int:
+        from amaranth.hdl import Shape
+
+        return sum(Shape.cast(member.shape).width
+                   for _path, member in self.signature.members.flatten())
+
+    def _place_sized(self, probe) -> None:
+        """A family whose size term is the placement's own register bits: from the bits the
+        unit cannot do without (its ports, forced registers, loops), place, count the placed
+        bits, re-probe (the unit's own choices from the model, a `*` or a tree, a MAC's
+        chunks, follow the size) and re-place at that size until it no longer grows. A
+        larger size only tightens the budget, so the bits grow monotonically and this ends;
+        the bound is a guard."""
+        from amaranth.hdl import Fragment
+
+        io = self._io_bits() + 1  # the ports, rst with them
+        size = placed_size(probe.segments, (), io)
+        for _ in range(16):
+            self.size_bits = size
+            self._sized()
+            probe = self.plan = Probe()
+            Fragment.get(self, None)
+            plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,
+                                  unit=self.unit, size_bits=size)
+            placed = placed_size(probe.segments, plan.registered, io)
+            if placed <= size:
+                break
+            size = placed
+        self._record(plan)
+
+    def _record(self, plan) -> None:
+        """Adopt ``plan``: the unit's latency, and ``target``/``fmax`` in its parameters."""
         self.plan = plan
         self.latency = plan.latency
         if self.latency < self._min_latency:  # pragma: no cover - units force their registers

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DelayModel", "FAMILIES", "Segment", "Plan", "Probe", "delay_model", "plan_placement",
-    "check_target", "check_fmax", "OutOfReach",
+    "check_target", "check_fmax", "OutOfReach", "placed_size", "plan_placed",
 ]
 
 
@@ -39,11 +39,15 @@ class DelayModel:
     a unit takes (its registers' fan-out and routing): a shorter annotation counts as
     ``t_floor``, so no clock above ``fmax(0)`` is within reach.
 
-    The routes of a larger design are longer: a unit of ``size_bits`` (the register bits of
-    all its cut points together, what a register at every cut would take: the probe
-    elaboration's measure of how much datapath the placer spreads out) has its stages' logic
+    The routes of a larger design are longer: a unit of ``size_bits`` has its stages' logic
     multiplied by ``1 + size_slope * log2(size_bits / size_bits0)`` when ``size_bits`` is
-    above ``size_bits0`` (:meth:`sized` gives a unit's model). A feedback loop is one short
+    above ``size_bits0``, and below it too with ``size_two_sided`` (a small unit's routes are
+    shorter; never below 0.3). With ``size_placed`` (ice40) the size is the register
+    bits of the placement itself, :func:`placed_size`: the ports (the synthesis flow
+    registers them), forced and loop registers and the registered cuts, so a unit places,
+    counts and places again until its size settles (:func:`plan_placed`,
+    ``Unit._place_sized``); without it, the register bits of all the unit's cut points
+    together (:meth:`sized` gives a unit's model). A feedback loop is one short
     cycle the placer keeps together: ``loop=True`` leaves it unscaled, and with
     ``knee_loops`` False it is charged as annotated above the knee too (a loop is one
     register-to-register path through all its terms; the measurements: docs/results/fmax.md,
@@ -70,6 +74,8 @@ class DelayModel:
     size_bits: int = 0
     knee_loops: bool = True
     loop_scale: float = 1.0
+    size_two_sided: bool = False
+    size_placed: bool = False
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
@@ -77,9 +83,11 @@ class DelayModel:
 
     def size_factor(self, loop: bool = False) -> float:
         """What the unit's size multiplies its stages' logic by (1 for a loop)."""
-        if loop or self.size_slope == 0 or self.size_bits <= self.size_bits0:
+        if loop or self.size_slope == 0 or self.size_bits <= 0:
             return 1.0
-        return 1.0 + self.size_slope * math.log2(self.size_bits / self.size_bits0)
+        if self.size_bits <= self.size_bits0 and not self.size_two_sided:
+            return 1.0
+        return max(0.3, 1.0 + self.size_slope * math.log2(self.size_bits / self.size_bits0))
 
     def levels(self, n_inputs: int) -> int:
         """LUT levels of an arbitrary function of ``n_inputs`` bits (a tree of k-LUTs)."""
@@ -163,8 +171,8 @@ class DelayModel:
 
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
 #: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
-#: the unit designs' tails on top (fit_tails): ecp5's knee and floor, ice40's knee and size
-#: term; ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
+#: the unit designs' tails on top (fit_tails): ecp5's knee and floor; ice40's t_stage, knee,
+#: floor and size term on the placed bits, both sides (fit_size_tails); ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
 #: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee
 #: (calibrate_delay.py's KNEE_LOOPS; docs/results/fmax.md, "Loops on ECP5"); ice40's fit
 #: discounts its MACs' loops. ice40's loop_scale: the logic loops of four float-accumulator
@@ -174,8 +182,9 @@ _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
-                        t_stage=0.1, t_knee=3.0, knee_slope=0.45, size_slope=0.125,
-                        size_bits0=100, loop_scale=0.81),
+                        t_stage=0.3, t_knee=2.0, knee_slope=0.8, t_floor=2.5, size_slope=0.1,
+                        size_bits0=400, size_two_sided=True, size_placed=True,
+                        loop_scale=0.81),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
@@ -374,3 +383,26 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
     return Plan(target, fmax, frozenset(cuts[c].name for c in chosen), len(chosen),
                 tuple(stage_delays), slowest, tuple(segments), dm.size_bits,
                 round(dm.size_factor(), 4))
+
+
+def placed_size(segments, registered, io_bits: int) -> int:
+    """The register bits of a placement (a family with ``size_placed``): the ports
+    (``io_bits``), forced registers, feedback loops' registers and the ``registered`` cuts."""
+    return io_bits + sum(s.bits for s in segments
+                         if s.loop or s.fixed or s.name in registered)
+
+
+def plan_placed(segments: list[Segment], final_delay: float, target: str, fmax: float,
+                unit: str = "unit", io_bits: int = 0) -> Plan:
+    """:func:`plan_placement` on a family whose size term is the placement's own register
+    bits: from the bits no placement avoids, place, count the placed bits and place again at
+    that size until it no longer grows (larger sizes only tighten the budget, so this ends)."""
+    size = placed_size(segments, (), io_bits)
+    for _ in range(16):
+        plan = plan_placement(segments, final_delay, target, fmax, unit=unit, size_bits=size)
+        placed = placed_size(segments, plan.registered, io_bits)
+        if placed <= size:
+            return plan
+        size = placed
+    return plan
+

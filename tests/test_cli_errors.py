@@ -73,9 +73,13 @@ def test_out_of_reach_search_is_bounded():
 
     e4m3, e8m0 = {"a": "e4m3", "target": "ice40"}, {"a": "e8m0", "target": "ecp5"}
     with pytest.raises(ValueError) as e:
-        build("mac", **e4m3, fmax=300)  # its best predicted (259) does not place
+        build("mac", **e4m3, fmax=300)  # its best predicted (its loop's) does not place
     assert registry.highest_fmax("mac", e4m3, e.value, 0.0) == (None, False)
-    assert registry.highest_fmax("mac", e4m3, e.value) == (184, True)
+    best, done = registry.highest_fmax("mac", e4m3, e.value)
+    assert done and best < e.value.best
+    assert build("mac", **e4m3, fmax=best).plan.fmax_target == best
+    with pytest.raises(ValueError):
+        build("mac", **e4m3, fmax=best + 1)
     with pytest.raises(ValueError) as e:
         build("mac", **e8m0, fmax=250)  # its best predicted (156) places
     best, done = registry.highest_fmax("mac", e8m0, e.value, 0.0)
