@@ -377,7 +377,7 @@ def _placed(comp) -> int:
     them, forced and loop registers and its registered cuts), the size term's measure."""
     from exmy.hdl.timing import placed_size
 
-    return placed_size(comp.plan.segments, comp.plan.registered, comp._io_bits() + 1)
+    return placed_size(comp.plan.segments, comp.plan.registered, comp.io_bits())
 
 
 def add_placed_bits(units: list[dict], circuit_fits: dict) -> None:
@@ -483,11 +483,12 @@ def fit_joint(family: str, circ: list[dict], units: list[dict], unit_weight: flo
 
 
 def size_factor(consts: dict, size_bits: int) -> float:
-    """hdl.timing.DelayModel.size_factor with ``consts``."""
-    a, b0 = consts.get("size_slope", 0.0), consts.get("size_bits0", math.inf)
-    if not a or size_bits <= 0 or (size_bits <= b0 and not consts.get("size_two_sided")):
-        return 1.0
-    return max(0.3, 1.0 + a * math.log2(size_bits / b0))
+    """hdl.timing.DelayModel.size_factor with the size term of ``consts``."""
+    from exmy.hdl.timing import DelayModel
+
+    term = {k: consts[k] for k in ("size_slope", "size_bits0", "size_two_sided") if k in consts}
+    return DelayModel("fit", k=4, t_reg=0.0, t_lut=0.0, t_carry0=0.0, t_carry_bit=0.0,
+                      **term).sized(size_bits).size_factor()
 
 
 def unit_size(consts: dict, u: dict) -> int:
@@ -540,10 +541,9 @@ KNEE_LOOPS = {"ecp5": False}
 #: placement's own register bits (``placed_bits``: its ports and registered cuts, known
 #: before synthesis), on both sides of ``size_bits0`` (a small unit's routes are shorter
 #: too); benchmarks/model_forms.py tried it beside the register bits at every cut
-#: (docs/results/model_forms.md). ecp5 keeps its knee and floor: the same form fitted to its
-#: training designs (with or without the cost model's MACs in them) placed benchmarks/fmax.py's
-#: designs within +-20% (36 of 36), but the iso-frequency MACs in fewer stages that missed
-#: their clocks (INT8 at 100 MHz: 94.9; 162 of 198 met against 170; docs/results/fmax.md)
+#: (docs/results/model_forms.md). ecp5 keeps its knee and floor: the same form, fitted to its
+#: training designs and measured, placed the iso-frequency MACs in stages that missed their
+#: clocks (the figures: docs/results/fmax.md, "The same form on ECP5, tried and not adopted")
 SIZE_FAMILIES = ("ice40",)
 SIZE_KNEES = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0, math.inf)
 SIZE_KNEE_SLOPES = (0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 1.0)

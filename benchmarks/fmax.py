@@ -109,9 +109,7 @@ def _lowest(unit, params, family) -> float:
 def frontier(unit: str, params: dict, family: str, max_latency: int) -> dict[int, float]:
     """{latency: the highest fmax (0.1 MHz grid) whose plan has that latency}, for latencies
     0..max_latency the delay model reaches."""
-    from exmy.hdl.timing import plan_placement
-
-    from exmy.hdl.timing import plan_placed
+    from exmy.hdl.timing import plan_placed, plan_placement
 
     segs, final, dm, size = segments(unit, params, family)
     comp = built(unit, {**params, "target": family, "fmax": _lowest(unit, params, family)})
@@ -119,8 +117,9 @@ def frontier(unit: str, params: dict, family: str, max_latency: int) -> dict[int
     f = 2.0
     while f < 1000:
         try:
-            if dm.size_placed:
-                lat = plan_placed(segs, final, family, f, io_bits=comp._io_bits() + 1).latency
+            if dm.size_placed:  # the cut points as probed once, placed at their own size
+                lat = plan_placed(lambda _size: (segs, final), family, f,
+                                  io_bits=comp.io_bits()).latency
             else:
                 lat = plan_placement(segs, final, family, f, size_bits=size).latency
         except ValueError:
@@ -221,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--sweep-points must be 2 or more (latency 0 and the table's), not "
                  f"{args.sweep_points}")
 
+    from exmy.hdl.timing import OutOfReach
     from exmy.synth.sweep import run_sweep
     from exmy.synth.tools import tool_versions
 
@@ -257,8 +257,10 @@ def main(argv: list[str] | None = None) -> int:
                         try:
                             c = built(unit, {**q, "target": fam})
                             break
-                        except ValueError:
+                        except OutOfReach:
                             q["fmax"] = math.floor(q["fmax"] * 0.99 * 10) / 10
+                            if q["fmax"] < fr[lat] * 0.8:
+                                raise
                     sweep.append((name, unit, fam, c.latency, q, c.plan.fmax_predicted,
                                   c.plan.registered))
                     points += [_point(unit, q, fam, s, args.freq) for s in sweep_seeds]

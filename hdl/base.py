@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
-from .timing import (Probe, check_fmax, check_target, delay_model, placed_size,
-                     plan_placement)
+from .timing import Probe, check_fmax, check_target, delay_model, plan_placed, plan_placement
 from .util import check_latency
 
 __all__ = ["Unit", "UnitInfo", "unit_builder"]
@@ -114,35 +113,30 @@ class Unit(wiring.Component):
                               unit=self.unit, size_bits=self.size_bits)
         self._record(plan)
 
-    def _io_bits(self) -> int:
+    def io_bits(self) -> int:
+        """The bits the synthesis flow registers around the unit: its ports, and ``rst``
+        with them (``timing.placed_size``'s ``io_bits``)."""
         from amaranth.hdl import Shape
 
-        return sum(Shape.cast(member.shape).width
-                   for _path, member in self.signature.members.flatten())
+        return 1 + sum(Shape.cast(member.shape).width
+                       for _path, member in self.signature.members.flatten())
 
     def _place_sized(self, probe) -> None:
-        """A family whose size term is the placement's own register bits: from the bits the
-        unit cannot do without (its ports, forced registers, loops), place, count the placed
-        bits, re-probe (the unit's own choices from the model, a `*` or a tree, a MAC's
-        chunks, follow the size) and re-place at that size until it no longer grows. A
-        larger size only tightens the budget, so the bits grow monotonically and this ends;
-        the bound is a guard."""
+        """A family whose size term is the placement's own register bits
+        (``timing.plan_placed``): the unit re-probed at each size it is placed at."""
         from amaranth.hdl import Fragment
 
-        io = self._io_bits() + 1  # the ports, rst with them
-        size = placed_size(probe.segments, (), io)
-        for _ in range(16):
-            self.size_bits = size
-            self._sized()
-            probe = self.plan = Probe()
-            Fragment.get(self, None)
-            plan = plan_placement(probe.segments, probe.final_delay, self.target, self.fmax,
-                                  unit=self.unit, size_bits=size)
-            placed = placed_size(probe.segments, plan.registered, io)
-            if placed <= size:
-                break
-            size = placed
-        self._record(plan)
+        def probe_at(size):
+            nonlocal probe
+            if size:  # 0: the first probe, already made
+                self.size_bits = size
+                self._sized()
+                probe = self.plan = Probe()
+                Fragment.get(self, None)
+            return probe.segments, probe.final_delay
+
+        self._record(plan_placed(probe_at, self.target, self.fmax, unit=self.unit,
+                                 io_bits=self.io_bits()))
 
     def _record(self, plan) -> None:
         """Adopt ``plan``: the unit's latency, and ``target``/``fmax`` in its parameters."""

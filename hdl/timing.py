@@ -172,12 +172,13 @@ class DelayModel:
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
 #: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
 #: the unit designs' tails on top (fit_tails): ecp5's knee and floor; ice40's t_stage, knee,
-#: floor and size term on the placed bits, both sides (fit_size_tails); ecp5's t_chain read from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the
-#: circuits alone; xilinx: published 7-series figures. ecp5's loops skip the knee
-#: (calibrate_delay.py's KNEE_LOOPS; docs/results/fmax.md, "Loops on ECP5"); ice40's fit
-#: discounts its MACs' loops. ice40's loop_scale: the logic loops of four float-accumulator
-#: MACs, fitted (minimax) and checked on four more (benchmarks/loop_scale.py,
-#: docs/results/loop_scale.md); ecp5 left at 1 (charged as annotated; its figures there)
+#: floor and size term on the placed bits, both sides (fit_size_tails); ecp5's t_chain read
+#: from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the circuits alone; xilinx:
+#: published 7-series figures. ecp5's loops skip the knee (calibrate_delay.py's KNEE_LOOPS;
+#: docs/results/fmax.md, "Loops on ECP5"); ice40's fit discounts its MACs' loops. ice40's
+#: loop_scale: the logic loops of four float-accumulator MACs, fitted (minimax) and checked on
+#: four more (benchmarks/loop_scale.py, docs/results/loop_scale.md); ecp5 left at 1 (charged
+#: as annotated; its figures there)
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
@@ -392,17 +393,22 @@ def placed_size(segments, registered, io_bits: int) -> int:
                          if s.loop or s.fixed or s.name in registered)
 
 
-def plan_placed(segments: list[Segment], final_delay: float, target: str, fmax: float,
-                unit: str = "unit", io_bits: int = 0) -> Plan:
+def plan_placed(probe_at, target: str, fmax: float, unit: str = "unit",
+                io_bits: int = 0) -> Plan:
     """:func:`plan_placement` on a family whose size term is the placement's own register
-    bits: from the bits no placement avoids, place, count the placed bits and place again at
-    that size until it no longer grows (larger sizes only tighten the budget, so this ends)."""
+    bits. ``probe_at(size)`` gives the unit's cut points as annotated for that size
+    (``(segments, final_delay)``: a unit re-probes, since its own choices from the model, a
+    ``*`` or a tree, a MAC's chunks, follow the size; fixed segments may ignore it). From the
+    bits no placement avoids (``io_bits``, forced and loop registers) place, count the placed
+    bits and place again at that size until it no longer grows: a larger size only tightens
+    the budget, so the bits grow monotonically and this ends (the bound is a guard)."""
+    segments, final_delay = probe_at(0)
     size = placed_size(segments, (), io_bits)
     for _ in range(16):
+        segments, final_delay = probe_at(size)
         plan = plan_placement(segments, final_delay, target, fmax, unit=unit, size_bits=size)
         placed = placed_size(segments, plan.registered, io_bits)
         if placed <= size:
-            return plan
+            break
         size = placed
     return plan
-

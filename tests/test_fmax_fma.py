@@ -18,7 +18,6 @@ import pytest
 
 from exmy.hdl.fma import FMA_CUTS, FMA_FINE_CUTS, ApproxFMA
 from exmy.hdl.registry import build, build_verilog
-from exmy.hdl.timing import delay_model
 
 from hwtest import assert_ok, need
 

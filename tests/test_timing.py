@@ -444,7 +444,7 @@ def test_fmax_mode_sizes_the_unit_by_its_placement():
     sizes = []
     for fmax in (20.0, 80.0, 120.0):
         comp = build("multiplier", a="bfloat16", out="bfloat16", target=family, fmax=fmax)
-        io = comp._io_bits() + 1
+        io = comp.io_bits()
         placed = placed_size(comp.plan.segments, comp.plan.registered, io)
         assert comp.size_bits >= placed and comp.plan.size_bits == comp.size_bits
         assert comp.plan.size_factor == pytest.approx(delay_model(family).sized(
@@ -462,8 +462,8 @@ def test_fmax_mode_sizes_the_unit_by_its_placement():
 def test_calibration_refit_refuses_units_without_what_the_fit_reads():
     """``calibrate_delay.py --from-json`` / ``--units`` on a foreign or older
     delay_model.json: a unit design without what its placed bits are rebuilt from (the size
-    term reads them) or without stages is a clear error naming it, not a KeyError from inside the fit; a family
-    measured again is not read."""
+    term reads them) or without stages is a clear error naming it, not a KeyError from inside
+    the fit; a family measured again is not read."""
     cal_mod = _calibrate_module()
     ok = {"row": "lmul", "family": "ice40", "stages": [[1, 0, 0]], "period_ns": 5.0,
           "unit": "lmul", "params": {"a": "e4m3fn"}, "registered": []}
