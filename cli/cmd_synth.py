@@ -143,8 +143,10 @@ def _plan(rec: dict):
         return None
 
 
-def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str:
-    """The one-screen report of a record."""
+def format_record(rec: dict, cached: bool = False, db: str | None = None,
+                  judge: bool = True) -> str:
+    """The one-screen report of a record (``judge``: say whether an fmax-mode record met its
+    clock; ``--meet`` judges against its goal itself)."""
     params = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (rec.get("params") or {}).items())
     flags = " ".join(rec.get("yosys_flags") or [])
     lines = [f"{rec.get('unit')} {params}".rstrip() + f"  ->  {rec.get('top')}",
@@ -177,6 +179,11 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None) -> str
             lines.append(f"predicted {plan.fmax_predicted:.1f} MHz by the {plan.target} delay "
                          f"model (fmax {plan.fmax_target:g} MHz, latency {plan.latency}); "
                          f"achieved/predicted {rec['fmax_mhz'] / plan.fmax_predicted:.2f}")
+            if judge and rec["fmax_mhz"] < plan.fmax_target:
+                short = 1 - rec["fmax_mhz"] / plan.fmax_target
+                lines.append(f"          {plan.fmax_target:g} MHz NOT met (this seed: "
+                             f"{100 * short:.0f}% short); --meet re-places the registers "
+                             f"until nextpnr meets it")
     elif rec["target"] not in ("xilinx", "generic"):
         lines.append(f"Fmax      - ({rec.get('fmax_note') or 'no timing'})")
     tv = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("tool_versions") or {}).items()))
@@ -362,7 +369,7 @@ def run(args) -> int:
                 "them from it" if runs else "nothing was stored: the database holds finished "
                 "syntheses only")
         raise KeyboardInterrupt(f"interrupted; {kept}") from None
-    print(format_record(rec, cached, args.db))
+    print(format_record(rec, cached, args.db, judge=not args.meet))
     if workdir is not None:
         print(f"tool files in {workdir}")
     if json_path is not None:

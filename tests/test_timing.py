@@ -263,6 +263,10 @@ def test_synth_report_prints_predicted_beside_achieved():
     assert f"{plan.fmax_predicted:.1f} MHz by the ecp5 delay model" in line
     assert f"latency {plan.latency}" in line and "fmax 100 MHz" in line
     assert f"achieved/predicted {150.0 / plan.fmax_predicted:.2f}" in line
+    assert "NOT met" not in text
+    # a run that misses the clock says so, by how much, and what to do
+    text = format_record(_fake_record(params, 80.0))
+    assert "100 MHz NOT met (this seed: 20% short); --meet re-places" in text
     # without fmax (explicit latency) there is no plan and no prediction
     text = format_record(_fake_record({"a": "e4m3", "out": "e4m3", "latency": 1}))
     assert "predicted" not in text and "Fmax      150.0 MHz" in text
