@@ -90,7 +90,7 @@ from exmy.golden.params import (
     stochastic_bits,
 )
 
-from .arith import chunked_add, staged_lzc, staged_shift_left, tree_multiply
+from .arith import chunked_add, magnitudes, staged_lzc, staged_shift_left, tree_multiply
 from .base import Unit, unit_builder
 from .float import (
     decode,
@@ -1502,18 +1502,10 @@ class IntMAC(Unit):
             # fmax mode, a `*` too slow for the period: magnitudes, an adder tree cut between
             # its levels (exmy.hdl.arith); the sign joins the accumulator's add as
             # -p = ~p + 1 (the + 1 its carry-in)
-            sa = a[fa.bits - 1] if fa.signed else Const(0, 1)
-            sb = b[fb.bits - 1] if fb.signed else Const(0, 1)
-            ma = Signal(fa.bits, name="s0_mag_a")
-            mb = Signal(fb.bits, name="s0_mag_b")
-            m.d.comb += [ma.eq((a.as_unsigned() ^ _rep(sa, fa.bits)) + sa),
-                         mb.eq((b.as_unsigned() ^ _rep(sb, fb.bits)) + sb)]
+            ma, mb, sa, sb, d = magnitudes(m, a, b, signed_a=fa.signed, signed_b=fb.signed,
+                                           dm=dm)
             x = _fine_cut(st, "mag", {"a": ma, "b": mb, "neg": sa ^ sb, "clear": v["clear"],
-                                      "valid": v["valid"]},
-                          # the magnitudes' carry chains, and the route from their carry
-                          # out into the tree's first adder (without the cut this pair was
-                          # the critical path at fmax 200: docs/results/mac_fmax.md)
-                          delay=dm.adder(max(fa.bits, fb.bits)) + dm.lut(1) if sgn else 0.0)
+                                      "valid": v["valid"]}, delay=d)
             rest = {k: x[k] for k in ("neg", "clear", "valid")}
             built = tree_multiply(m, x["a"], x["b"], pipe=st, dm=dm, carry=rest,
                                   name="s0_mul")

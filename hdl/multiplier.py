@@ -14,7 +14,7 @@ from exmy.golden.params import (
     check_unscaled,
 )
 
-from .arith import chunked_add, cut, tree_multiply
+from .arith import chunked_add, cut, magnitudes, tree_multiply
 from .base import Unit
 from .float import (
     decode,
@@ -222,15 +222,10 @@ class IntMultiplier(Unit):
             y = pipe.stage("product", prod, delay=dm.multiplier(wa, wb))
             m.d.comb += self.y.eq(pipe.finish(y))
             return m
-        sa = a[wa - 1] if self.fmt_a.signed else Const(0, 1)
-        sb = b[wb - 1] if self.fmt_b.signed else Const(0, 1)
-        ma = Signal(wa, name="s0_mag_a")
-        mb = Signal(wb, name="s0_mag_b")
-        m.d.comb += [ma.eq((a.as_unsigned() ^ sa.replicate(wa)) + sa),
-                     mb.eq((b.as_unsigned() ^ sb.replicate(wb)) + sb)]
+        ma, mb, sa, sb, d = magnitudes(m, a, b, signed_a=self.fmt_a.signed,
+                                       signed_b=self.fmt_b.signed, dm=dm)
         neg = Signal(name="s0_negative")
         m.d.comb += neg.eq(sa ^ sb)
-        d = dm.adder(max(wa, wb)) if (self.fmt_a.signed or self.fmt_b.signed) else 0.0
         v = cut(pipe, "mag", d, {"a": ma, "b": mb, "neg": neg})
         built = tree_multiply(m, v["a"], v["b"], pipe=pipe, dm=dm, carry={"neg": v["neg"]},
                               name="s0_mul")
