@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import CliError, add_unit_options, check_seed, output_dir, unit_options
+from .common import (
+    TIMING_TARGETS,
+    CliError,
+    add_unit_options,
+    check_seed,
+    output_dir,
+    unit_options,
+)
 
 #: what ``exmy build`` says when amaranth-boards is missing
 BOARDS_HINT = ("exmy build needs the amaranth-boards package, which is not installed; install "
@@ -85,6 +92,18 @@ def run(args) -> int:
     _require_boards()
     from exmy.hdl.registry import build
 
+    board = BOARDS[args.board]
+    if args.fmax is not None:
+        # the registers are placed by the delay model of the board's FPGA
+        if args.target is not None and args.target != board.target:
+            raise CliError(f"--target {args.target} does not match board {args.board} "
+                           f"({board.target}); omit --target: with --fmax the board's FPGA "
+                           f"names the delay model")
+        if board.target not in TIMING_TARGETS:
+            raise CliError(f"--fmax: board {args.board}'s FPGA ({board.target}) has no delay "
+                           f"model (exmy's: {', '.join(TIMING_TARGETS)}); give --latency N "
+                           f"instead")
+        args.target = board.target
     comp = build(args.unit, **unit_options(args))  # option errors before any folder is touched
     _check_stimulus(comp, args.vectors, args.inject_fault)
     if args.output is None:

