@@ -130,6 +130,14 @@ def run(args) -> int:
                             stale=stale)
     except BuildError as e:
         raise CliError(str(e)) from None
+    except KeyboardInterrupt:
+        left = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        made = ("its bitstream may be incomplete" if board.bitstream in left else
+                "no bitstream was made")
+        raise KeyboardInterrupt(
+            f"interrupted; {made}: {out} holds "
+            + (f"the unfinished build's files ({', '.join(left)})" if left else "nothing")
+            + "; a rerun starts over") from None
     bist = r["bist"]
     fmax = f"{r['fmax_mhz']:.1f} MHz" if r["fmax_mhz"] is not None else "n/a"
     util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r["utilization"].items())

@@ -61,6 +61,11 @@ def run(args) -> int:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
     if args.jobs < 1:
         raise CliError(f"-j/--jobs must be a positive integer, not {args.jobs}")
+    from exmy.synth.sweep import max_jobs
+
+    if args.jobs > max_jobs():  # refused now, not after the simulation step's minutes
+        raise CliError(f"-j/--jobs must be at most {max_jobs()} local worker processes, not "
+                       f"{args.jobs:,}")
     out = output_dir(args.out, "--out")
     (out / "verilog").mkdir(exist_ok=True)
     units = set(unit_names())

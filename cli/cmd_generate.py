@@ -33,7 +33,11 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
         raise CliError("--name needs a Verilog module name, not an empty string (omit it for "
                        "the name derived from the parameters)")
     output = output_file(output, "-o", suffix=".v")
-    output_file(output.with_suffix(".json"), "-o (its .json sidecar)")
+    side = output.with_suffix(".json")
+    if side.is_dir():  # its name follows -o: a file inside it is no fix
+        raise CliError(f"-o {str(output)!r}: its JSON sidecar {str(side)!r} would overwrite a "
+                       f"directory; choose another -o name or move that directory")
+    output_file(side, "-o (its .json sidecar)")
     comp = build(unit, **options)
     top = name or comp.module_name
     text = to_verilog(comp, top)

@@ -36,6 +36,18 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
+#: the most vectors one ``exmy simulate`` run takes
+MAX_VECTORS = 10**10
+
+
+def _input_bits(comp) -> int:
+    """The unit's data inputs in bits (clock and reset are not ports of the signature)."""
+    from amaranth.hdl import Shape
+
+    return sum(Shape.cast(m.shape).width for m in comp.signature.members.values()
+               if m.flow.name == "In")
+
+
 def _count(text: str) -> int:
     """An integer option (``1000000``, ``1_000_000`` or ``1e6``)."""
     import argparse
@@ -65,15 +77,25 @@ class _Progress:
 
 def run(args) -> int:
     from exmy.hdl.registry import build
-    from exmy.sim.check import BATCH, CheckInterrupted, check
+    from exmy.sim.check import BATCH, EXHAUSTIVE_BITS, CheckInterrupted, check
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
+    if args.vectors is not None and args.vectors > MAX_VECTORS:
+        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more at the simulators' "
+                       f"~10^5 vectors/s), not {args.vectors:,}; split a longer run over "
+                       f"--seed values")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     build_dir = output_dir(args.build_dir, "--build-dir") if args.build_dir is not None else None
     comp = build(args.unit, **unit_options(args))
     mode = "exhaustive" if args.exhaustive else ("random" if args.vectors else "auto")
+    bits = _input_bits(comp)
+    if args.vectors is not None and bits <= EXHAUSTIVE_BITS and args.vectors >= 1 << bits:
+        print(f"  {comp.module_name}: its inputs total {bits} bits, {1 << bits:,} "
+              f"combinations, fewer than --vectors {args.vectors:,}: checking every one "
+              f"(--exhaustive)", file=sys.stderr, flush=True)
+        mode = "exhaustive"
     n = args.vectors or 100_000
     kept = (f"simulator build kept in {str(build_dir)!r}" if build_dir is not None
             else "nothing saved")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -163,11 +164,17 @@ def _value(text: str):
 
 def parse_params(items: list[str]) -> dict:
     out = {}
+    given: dict[str, str] = {}  # key -> the --param that gave it
     for item in items:
         if "=" not in item:
             raise CliError(f"--param must be KEY=VALUE, not {item!r}")
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
+        if k in given:  # the last one silently won
+            raise CliError(f"--param {k} is given twice ({given[k]!r}, {item!r}); give it once, "
+                           f"with a comma list to sweep several values (--param "
+                           f"{k}=VALUE1,VALUE2)")
+        given[k] = item
         if not k:
             raise CliError(f"--param must be KEY=VALUE with a KEY (a unit option such as "
                            f"latency), not {item!r}")
@@ -270,13 +277,16 @@ def _read_file(name: str) -> tuple[dict, Path]:
 
 
 def _check_points(points: list[dict]) -> None:
-    """Refuse, before anything is synthesized, a point whose unit is unknown or whose timing
-    options (latency, fmax, target) are not valid values. (An option its unit does not take,
-    which ``--param`` gives every unit of a mixed sweep, fails that point alone; a clock out
-    of reach is a result: both are recorded as failed points.)"""
+    """Refuse, before anything is synthesized or listed, a point whose unit is unknown, whose
+    timing options (latency, fmax, target) are not valid values, or whose unit would refuse
+    its parameters (a format name, an option value: ``exmy.synth.sweep.check_unit_params``).
+    (An option its unit does not take, which ``--param`` gives every unit of a mixed sweep,
+    fails that point alone; a clock out of reach is a result: both are recorded as failed
+    points.)"""
     from exmy.hdl.registry import unit_names
     from exmy.hdl.timing import check_fmax, check_target
     from exmy.hdl.util import check_latency
+    from exmy.synth.sweep import check_unit_params
 
     known = unit_names()
     checks = {"fmax": check_fmax, "target": check_target, "latency": check_latency}
@@ -298,10 +308,14 @@ def _check_points(points: list[dict]) -> None:
                                 f"in the point's params, the family whose model should place "
                                 f"them)")
                     raise CliError(f"{where}: {e}{hint}; nothing was synthesized") from None
+    try:  # formats and option values, as the run would build them
+        check_unit_params(points)
+    except ValueError as e:
+        raise CliError(f"{e}; nothing was synthesized") from None
 
 
 def run(args) -> int:
-    from exmy.synth.sweep import dask_address, expand_sweep, run_sweep
+    from exmy.synth.sweep import dask_address, expand_sweep, max_jobs, run_sweep
 
     if args.file and (args.units or args.formats or args.ints or args.param):
         raise CliError("Give either a sweep FILE or --units/--formats/--ints/--param, not both")
@@ -329,14 +343,24 @@ def run(args) -> int:
     if not isinstance(db, str):
         raise CliError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
     jobs = next((j for j in (args.jobs, file_opts.get("jobs")) if j is not None), 1)
+    flag = "-j" if args.jobs is not None else "'jobs' in the sweep file"
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise CliError(f"-j must be a positive integer (the number of local worker processes; "
-                       f"1 runs in this process), not {jobs!r}")
+        raise CliError(f"{flag} must be a positive integer (the number of local worker "
+                       f"processes; 1 runs in this process), not {jobs!r}")
+    if jobs > max_jobs():
+        raise CliError(f"{flag} must be at most {max_jobs()} local worker processes (this "
+                       f"machine has {os.cpu_count() or 1} CPUs, and a sweep never starts more "
+                       f"workers than it has points to run), not {jobs:,}")
     executor = args.executor or file_opts.get("executor")
-    res = run_sweep(points, db, jobs=jobs, executor=executor, progress=not args.quiet)
+    res = run_sweep(points, db, jobs=jobs, executor=executor, progress=not args.quiet,
+                    retry_failed=args.retry_failed)
     lost = (f", {res['resubmitted']} steps resubmitted after a lost worker"
             if res["resubmitted"] else "")
     lost += f", {res['lost']} points given up (not recorded)" if res["lost"] else ""
+    workers = res.get("workers")
+    if not executor and workers and workers < jobs:  # -j 64 for 3 points: say how many ran
+        lost += f", {workers} worker{'s' if workers > 1 else ''} for {workers} point" + (
+            "s" if workers > 1 else "") + f" to run (-j {jobs})"
     print(f"{res['total']} points: {res['ran']} synthesized, {res['cached']} from the database, "
           f"{res['failed']} failed{lost}, {res['seconds']:.1f} s; database {db}")
     for r in res["records"]:

@@ -135,6 +135,16 @@ def _check_yowasp_cache() -> None:
             f"XDG_CACHE_HOME to a writable folder") from None
 
 
+def _check_tmpdir() -> None:
+    """Python falls back to /tmp when ``TMPDIR`` names no folder, but Icarus, Verilator's
+    compiler and the YoWASP tools do not: say so before one of them fails."""
+    tmp = os.environ.get("TMPDIR")
+    if tmp and not os.path.isdir(tmp):
+        raise CliError(f"TMPDIR={tmp} is not a folder (the simulators and the synthesis tools "
+                       f"write temporary files there); point it at a writable folder or unset "
+                       f"it")
+
+
 def _cwd_exists() -> bool:
     try:
         os.getcwd()
@@ -162,6 +172,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         if args.command in _YOWASP_COMMANDS:
             _check_yowasp_cache()
+            _check_tmpdir()
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
         print(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", file=sys.stderr)

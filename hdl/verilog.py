@@ -76,6 +76,9 @@ def to_verilog(component: wiring.Component, name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"Module name must be a Verilog identifier of letters, digits and _ "
                          f"(not starting with a digit), not {name!r}")
+    if len(name) > 1024:  # IEEE 1364: tools need not take longer identifiers
+        raise ValueError(f"Module name must be at most 1024 characters (Verilog tools need not "
+                         f"take longer identifiers), not {len(name)}")
     if any(Shape.cast(member.shape).width == 0 for _, member, _ in _flat_ports(component)):
         # zero-width members have no Verilog port; the others keep their direction, which
         # Amaranth infers from the design when it is not given

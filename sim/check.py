@@ -14,6 +14,8 @@ are random vectors from the adapter's ``more``. A :class:`Coverage` says exactly
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -460,6 +462,27 @@ def check(
         raise CheckInterrupted(state["checked"], state["planned"], state["count"]) from None
 
 
+@contextlib.contextmanager
+def _scratch(build_dir):
+    """The simulator's build folder: ``build_dir``, else a temporary folder, removed unless a
+    build or simulation failed (its error names a log in there)."""
+    from .cocotb_runner import SimulationError
+
+    if build_dir is not None:
+        yield Path(build_dir)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="exmy-sim-"))
+    keep = False
+    try:
+        yield tmp
+    except SimulationError:
+        keep = True
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _run_batches(comp, adapter, simulator, mode, n, seed, build_dir, verilog, inputs, batch,
                  progress, state, t0) -> CheckResult:
     """The body of :func:`check`; ``state`` holds the counts so far (for Ctrl-C)."""
@@ -478,8 +501,7 @@ def _run_batches(comp, adapter, simulator, mode, n, seed, build_dir, verilog, in
     lines: list[str] = []
     cov: Coverage | None = None
     build_s = sim_s = 0.0
-    with tempfile.TemporaryDirectory(prefix="exmy-sim-") as tmp:
-        bdir = Path(build_dir) if build_dir is not None else Path(tmp)
+    with _scratch(build_dir) as bdir:
         for part, c in batches:
             state["planned"] = plan[0]
             expected = adapter.expected(comp, part)

@@ -161,6 +161,9 @@ class ResultsDB:
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True,
                  on_wait: Callable[[str], None] | None = None):
+        if not os.fspath(path).strip():
+            raise ValueError("Results database needs a file name (--db FILE), not an empty "
+                             "string")
         self.path = Path(path)
         self.on_wait = on_wait
         if self.path.is_dir():

@@ -63,12 +63,14 @@ from .db import HEARTBEAT_SECONDS, DatabaseLocked, ResultsDB
 from .tools import tool_version
 
 __all__ = [
+    "MAX_JOBS",
     "MAX_POINTS",
     "MAX_SEED",
     "POINT_KEYS",
     "SWEEP_KEYS",
     "UNIT_KEYS",
     "check_seed",
+    "check_unit_params",
     "connect_dask",
     "dask_address",
     "default_make_design",
@@ -76,6 +78,7 @@ __all__ = [
     "expand_sweep",
     "exmy_formats",
     "load_sweep",
+    "max_jobs",
     "normalize_point",
     "point_key",
     "read_sweep_file",
@@ -163,6 +166,52 @@ def default_make_design(point: dict) -> tuple[str, str, dict]:
 default_make_design.fingerprint = lambda: _package_fingerprint("exmy.hdl", "exmy.golden")
 
 
+def check_unit_params(points: Iterable[dict]) -> None:
+    """Refuse, before anything runs, a point :func:`default_make_design` would refuse for its
+    parameters: ``ValueError`` naming the point (unit, params) and the reason.
+
+    Each distinct unit and parameter set is built once (an Amaranth component, not its
+    Verilog: about a millisecond) the way the worker builds it, except in fmax mode, where the
+    clock and its family are left out (placing the registers is what takes time, and a clock
+    out of reach is a result the sweep records, not a mistake). Not refused here, as before:
+    an option the point's unit does not take that another unit does (``--param`` gives every
+    unit of a mixed sweep the same options), which fails that point alone when it runs; an
+    option no unit takes is a typo and is refused."""
+    import warnings
+
+    from exmy.hdl.registry import UNITS, build, unit_names
+
+    taken = {o for info in UNITS.values() for o in info.options}
+    seen: set[str] = set()
+    for p in points:
+        unit, params = p["unit"], p.get("params") or {}
+        where = f"Sweep point {unit} {params}"
+        if unit not in UNITS:
+            raise ValueError(f"Unknown unit {unit!r} in the sweep; units are "
+                             f"{', '.join(unit_names())}")
+        unknown = sorted(set(params) - taken)
+        if unknown:
+            raise ValueError(f"{where}: no unit takes the option {unknown[0]!r}; unit options "
+                             f"are {', '.join(sorted(taken))}")
+        info = UNITS[unit]
+        trial = {k: v for k, v in params.items() if k in info.options and v is not None}
+        if trial.get("fmax") is not None and trial.get("latency") is None:
+            del trial["fmax"]
+            trial.pop("target", None)
+        blob = json.dumps([unit, trial], sort_keys=True, default=repr)
+        if blob in seen:
+            continue
+        seen.add(blob)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                comp = build(unit, **trial)
+            comp._MustUse__silence = True  # built to be checked, never elaborated
+        except Exception as e:  # noqa: BLE001 - the worker would record it as failed
+            why = str(e) if isinstance(e, (TypeError, ValueError)) else f"{type(e).__name__}: {e}"
+            raise ValueError(f"{where}: {why}") from None
+
+
 def design_fingerprint(make_design: Callable) -> str:
     """A hash of the code behind ``make_design``: its ``fingerprint`` attribute (a string or a
     callable returning one) if it has one, else the source file of the function's module
@@ -195,9 +244,14 @@ def point_key(point: dict, fingerprint: str, tool_versions: dict[str, str]) -> s
 # --------------------------------------------------------------------------------------------
 
 def _init_worker() -> None:
-    # If the sweep's parent is killed (SIGKILL: no cleanup), exit instead of lingering.
+    # Ctrl-C reaches the whole process group: the parent says what was saved and stops the
+    # pool; a worker just ends, as a tool would (an idle one printed a KeyboardInterrupt
+    # traceback each).
+    import signal
     import threading
 
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # If the sweep's parent is killed (SIGKILL: no cleanup), exit instead of lingering.
     parent = os.getppid()
 
     def watch():
@@ -437,6 +491,18 @@ class _Progress:
 # run_sweep
 # --------------------------------------------------------------------------------------------
 
+#: The most local worker processes a sweep may ask for (or the CPU count, if larger): more is
+#: a typo (``-j 100000``), not a plan. A sweep never starts more workers than it has points
+#: to run.
+MAX_JOBS = 256
+
+
+def max_jobs() -> int:
+    """The largest ``jobs`` :func:`run_sweep` takes: :data:`MAX_JOBS`, or this machine's CPU
+    count if that is larger."""
+    return max(MAX_JOBS, os.cpu_count() or 1)
+
+
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 DASK_CONNECT_SECONDS = 5
 #: How often a step lost with its worker is resubmitted before the point is given up (for this
@@ -471,23 +537,83 @@ def dask_address(executor) -> str:
     return "tcp://" + rest if scheme == "dask" else executor
 
 
+def _probe_scheduler(address: str, timeout: float) -> dict:
+    """Connect to ``address``, do Dask's handshake and ask for its identity, all within
+    ``timeout`` + 1 seconds (``distributed`` bounds only the TCP connection: a server that
+    accepts and never answers, an HTTP server, would hang its handshake for ever). Runs its
+    own event loop in a thread, so it works whether or not the caller has one running.
+    Returns the server's identity; raises ``OSError`` when nothing accepts the connection and
+    ``_NotDask`` for anything else."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def probe():
+        comm = await connect(address, timeout=timeout,
+                             **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded():
+        # connect() gives up on its own (OSError) when nothing accepts within ``timeout``; a
+        # deadline one second later can only be a server that accepted and then kept quiet
+        try:
+            return await asyncio.wait_for(probe(), timeout + 1)
+        except TimeoutError:
+            raise _NotDask(f"it accepts connections but sent no Dask handshake within "
+                           f"{timeout:g} s") from None
+
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="exmy-dask-probe") as pool:
+        try:
+            ident = pool.submit(asyncio.run, bounded()).result()
+        except (_NotDask, OSError):
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the server sent, say it in one line
+            raise _NotDask(f"it answered, but not in Dask's protocol: {type(e).__name__} "
+                           f"reading its reply") from None
+    if not isinstance(ident, dict) or ident.get("type") != "Scheduler":
+        kind = ident.get("type") if isinstance(ident, dict) else None
+        raise _NotDask(f"it is a Dask {kind}, not the scheduler" if isinstance(kind, str)
+                       else "it did not say it is a Dask scheduler")
+    return ident
+
+
+class _NotDask(Exception):
+    """The server at a scheduler address is not a Dask scheduler (the reason)."""
+
+
 def connect_dask(address: str, timeout: float = DASK_CONNECT_SECONDS):
     """A ``dask.distributed.Client`` for the scheduler at ``address``; ``ValueError`` naming
-    the address when no scheduler answers within ``timeout`` seconds."""
+    the address when no scheduler answers within ``timeout`` seconds, or what answers is not a
+    Dask scheduler (an SSH or HTTP server, a server that accepts and says nothing)."""
     import logging
 
     from dask.distributed import Client
 
+    hint = ("start one with `dask scheduler` and at least one `dask worker ADDRESS`, then give "
+            "the address it prints")
     # The client logs each failed attempt; the error below says it once.
     log = logging.getLogger("distributed")
     level = log.level
     log.setLevel(logging.CRITICAL)
     try:
+        if not address.startswith("inproc://"):  # in this process: nothing foreign to meet
+            _probe_scheduler(address, timeout)
         return Client(address, timeout=timeout, set_as_default=False)
+    except _NotDask as e:
+        raise ValueError(f"{address} is not answering as a Dask scheduler ({e}); check the "
+                         f"address, or {hint}") from None
     except (OSError, TimeoutError) as e:
         raise ValueError(f"Cannot reach the Dask scheduler at {address} (no answer within "
-                         f"{timeout:g} s: {e}); start one with `dask scheduler` and at least "
-                         "one `dask worker ADDRESS`, then give the address it prints") from None
+                         f"{timeout:g} s: {e}); {hint}") from None
+    except Exception as e:  # noqa: BLE001 - a client that fails to start: one line, no traceback
+        raise ValueError(f"{address} is not answering as a Dask scheduler ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else 'no message'}); check the "
+                         f"address, or {hint}") from None
     finally:
         log.setLevel(level)
 
@@ -510,7 +636,8 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
     db_path : path
         SQLite results database (created if missing; an existing file must be one).
     jobs : int
-        Local worker processes (``1``: run in this process).
+        Local worker processes (``1``: run in this process), at most :func:`max_jobs`; no
+        more are started than there are points to run (after those in the database).
     executor : str, optional
         ``"dask://HOST:PORT"`` (or a scheduler address such as ``"tcp://HOST:PORT"``) to run
         on a ``dask.distributed`` scheduler instead; the workers need the tools installed. A
@@ -526,7 +653,9 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
     -------
     dict
         ``{"records": [record per unique point, in order], "total", "cached", "ran",
-        "failed", "resubmitted", "lost", "seconds"}``: ``cached`` counts points answered from
+        "failed", "resubmitted", "lost", "seconds", "workers"}``: ``workers`` is the number
+        of local worker processes that ran (1: this process, 0: none, every point was in the
+        database; None with Dask), ``cached`` counts points answered from
         the database (including points another sweep ran meanwhile), ``resubmitted`` the
         steps run again after their worker was lost, ``lost`` the points given up after
         :data:`MAX_RESUBMITS` resubmissions (reported failed, not recorded).
@@ -535,6 +664,9 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         raise TypeError(f"Jobs must be an integer, not {jobs!r}")
     if jobs < 1:
         raise ValueError(f"Jobs must be a positive integer, not {jobs}")
+    if jobs > max_jobs():
+        raise ValueError(f"Jobs must be at most {max_jobs()} local worker processes (this machine "
+                         f"has {os.cpu_count() or 1} CPUs), not {jobs:,}")
     address = None if executor is None else dask_address(executor)
     make_design = make_design or default_make_design
     t0 = time.monotonic()
@@ -578,9 +710,12 @@ def _sweep(norm, db, jobs, client, make_design, bar, retry_failed, t0) -> dict:
         else:
             pending.append((p, k))
     stats = {"ran": 0, "resubmitted": 0, "lost": 0}
+    # never more processes than points to run: -j 64 for one point starts none
+    workers = None if client is not None else min(jobs, len(pending))
     if pending:
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        ex = (_Dask(client) if client is not None else _Pool(jobs) if jobs > 1 else _Inline())
+        ex = (_Dask(client) if client is not None else _Pool(workers) if workers > 1
+              else _Inline())
         beat = _Heartbeat(db.path, owner)
         beat.start()
         interrupted = locked = False
@@ -614,6 +749,7 @@ def _sweep(norm, db, jobs, client, make_design, bar, retry_failed, t0) -> dict:
         "resubmitted": stats["resubmitted"],
         "lost": stats["lost"],
         "seconds": round(time.monotonic() - t0, 3),
+        "workers": workers,
     }
 
 

@@ -197,8 +197,11 @@ def test_generate_paths_with_spaces_and_unicode(tmp_path, capsys):
 def test_generate_checks_the_sidecar_path(tmp_path, capsys):
     (tmp_path / "m.json").mkdir()
     assert main(["generate", "multiplier", *E2M1, "-o", str(tmp_path / "m.v")]) == 2
-    assert cli_error(capsys).startswith(
-        f"exmy generate: error: -o (its .json sidecar) '{tmp_path / 'm.json'}' is a directory")
+    # its name follows -o, so the fix is another -o (a file inside it was suggested)
+    assert cli_error(capsys) == (
+        f"exmy generate: error: -o '{tmp_path / 'm.v'}': its JSON sidecar "
+        f"'{tmp_path / 'm.json'}' would overwrite a directory; choose another -o name or move "
+        f"that directory")
     assert not (tmp_path / "m.v").exists()  # nothing written when the sidecar cannot be
 
 
@@ -671,7 +674,7 @@ def _start(argv, **kw):
 
 
 SIGINT_ARGV = ["simulate", "convert", "--a", "float32", "--out", "e4m3fn", "--simulator",
-               "verilator", "--vectors", "10000000000000"]
+               "verilator", "--vectors", "10000000000"]
 
 
 def _interrupt(proc, wait_for: str, timeout: float) -> tuple[int, str]:
@@ -694,7 +697,7 @@ def _interrupt(proc, wait_for: str, timeout: float) -> tuple[int, str]:
 
 
 def test_sigint_says_what_was_checked(tmp_path):
-    """Ctrl-C (a real SIGINT to a real process) during a 10**13-vector simulate: one line, exit
+    """Ctrl-C (a real SIGINT to a real process) during a 10**10-vector simulate: one line, exit
     130, nothing allocated up front."""
     need("verilator")
     proc = _start(SIGINT_ARGV, cwd=tmp_path)
@@ -702,7 +705,7 @@ def test_sigint_says_what_was_checked(tmp_path):
     last = err.strip().splitlines()[-1]
     assert code == 130, err
     assert "Traceback" not in err
-    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000,000 vectors, "
+    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000 vectors, "
                         r"0 mismatches; nothing saved", last), err
     assert list(tmp_path.iterdir()) == []
 
@@ -714,7 +717,7 @@ def test_sigterm_takes_ctrl_c_path(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
-    argv = [*SIGINT_ARGV[:-3], "icarus", "--vectors", "10000000000000"]
+    argv = [*SIGINT_ARGV[:-3], "icarus", "--vectors", "10000000000"]
     proc = subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=tmp_path)
@@ -732,7 +735,7 @@ def test_sigterm_takes_ctrl_c_path(tmp_path):
     err = "".join(seen) + rest
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000,000 "
+    assert re.fullmatch(r"exmy simulate: interrupted after [\d,]+ of 10,000,000,000 "
                         r"vectors, 0 mismatches; nothing saved", err.strip().splitlines()[-1])
     assert list(tmp.iterdir()) == []
 
@@ -745,7 +748,7 @@ def test_sigint_after_batches_reports_them(tmp_path):
     code, err = _interrupt(proc, "  checked ", 600)
     last = err.strip().splitlines()[-1]
     assert code == 130, err
-    m = re.fullmatch(r"exmy simulate: interrupted after ([\d,]+) of 10,000,000,000,000 vectors, "
+    m = re.fullmatch(r"exmy simulate: interrupted after ([\d,]+) of 10,000,000,000 vectors, "
                      r"0 mismatches; simulator build kept in '.*/b'", last)
     assert m, err
     assert int(m.group(1).replace(",", "")) % C.BATCH == 0
@@ -831,3 +834,69 @@ def test_damaged_results_database_is_called_damaged(tmp_path, capsys):
     msg = cli_error(capsys)
     assert "is a damaged SQLite database (" in msg and "`.recover`" in msg, msg
     assert "delete the file" not in msg
+
+
+def test_simulate_vectors_beyond_the_input_space(capsys):
+    """More --vectors than the unit has input combinations checks each once (it sampled
+    toward 10^17 vectors, about 25,000 years, for a 256-combination unit); beyond a day's
+    worth is refused."""
+    assert main(["simulate", "lmul", "--a", "e2m1fn", "--vectors", "99999999999999999"]) == 2
+    assert cli_error(capsys) == (
+        "exmy simulate: error: --vectors: at most 10,000,000,000 (a day or more at the "
+        "simulators' ~10^5 vectors/s), not 99,999,999,999,999,999; split a longer run over "
+        "--seed values")
+    assert main(["simulate", "lmul", "--a", "e2m1fn", "--vectors", "1000"]) == 0
+    out = capsys.readouterr()
+    assert "its inputs total 8 bits, 256 combinations, fewer than --vectors 1,000" in out.err
+    assert "256 vectors (exhaustive: every input combination), 0 mismatches" in out.out
+
+
+def test_tmpdir_that_is_no_folder_is_named(tmp_path, monkeypatch, capsys):
+    """Python falls back to /tmp quietly, Icarus does not: TMPDIR naming no folder is said
+    before a tool fails on it."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "nonexistent"))
+    assert main(["simulate", "lmul", "--a", "e2m1fn"]) == 2
+    assert cli_error(capsys) == (
+        f"exmy simulate: error: TMPDIR={tmp_path / 'nonexistent'} is not a folder (the "
+        f"simulators and the synthesis tools write temporary files there); point it at a "
+        f"writable folder or unset it")
+
+
+def test_build_interrupted_says_what_was_kept(monkeypatch, tmp_path, capsys):
+    from exmy.synth import bist
+
+    def interrupted(unit, options, board, out_dir, **kw):
+        (Path(out_dir) / "build.log").write_text("yosys ...")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bist, "build_bitstream", interrupted)
+    out = tmp_path / "b"
+    assert main(["build", "lmul", "--a", "e2m1fn", "--board", "ulx3s-85f", "-o", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"exmy build: interrupted; no bitstream was made: {out} holds the unfinished build's "
+        f"files (build.log); a rerun starts over")
+
+
+def test_generate_refuses_a_module_name_too_long(tmp_path, capsys):
+    assert main(["generate", "lmul", "--a", "e2m1fn", "-o", str(tmp_path / "z.v"), "--name",
+                 "a" * 1025]) == 2
+    assert cli_error(capsys) == (
+        "exmy generate: error: Module name must be at most 1024 characters (Verilog tools need "
+        "not take longer identifiers), not 1025")
+    assert not (tmp_path / "z.v").exists()
+
+
+def test_empty_db_name(tmp_path, capsys):
+    assert main(["report", "--db", "", "-o", str(tmp_path / "r")]) == 2
+    assert cli_error(capsys) == ("exmy report: error: Results database needs a file name "
+                                 "(--db FILE), not an empty string")
+
+
+def test_demo_refuses_a_huge_jobs_count_first(tmp_path, capsys, monkeypatch):
+    from exmy.synth.sweep import max_jobs
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "-j", "100000"]) == 2
+    assert cli_error(capsys) == (f"exmy demo: error: -j/--jobs must be at most {max_jobs()} "
+                                 f"local worker processes, not 100,000")
+    assert list(tmp_path.iterdir()) == []

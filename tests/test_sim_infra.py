@@ -691,3 +691,27 @@ def test_verilator_finds_python_without_an_activated_venv(monkeypatch, tmp_path)
     monkeypatch.setattr(simtools.tempfile, "gettempdir", lambda: str(tmp_path))
     simtools._python_on_path()
     assert simtools._which("python") == str(tmp_path / f"exmy-python-{os.getuid()}" / "python")
+
+
+def test_failed_build_keeps_the_log_it_names(tmp_path, monkeypatch):
+    """A simulator build that fails in exmy's temporary folder keeps that folder: the error
+    names a log there (it pointed at a file already removed)."""
+    import re
+
+    need("icarus")
+    from exmy.hdl.registry import build
+    from exmy.sim.check import check
+    from exmy.sim.cocotb_runner import SimulationError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    comp = build("lmul", a="e2m1fn")
+    broken = to_verilog(comp, comp.module_name).replace("endmodule", "wire oops = ;\nendmodule")
+    with pytest.raises(SimulationError) as info:
+        check(comp, "icarus", verilog=broken)
+    log = Path(re.search(r"log (\S+):", str(info.value)).group(1))
+    assert log.is_file() and "syntax error" in log.read_text()
+    assert log.is_relative_to(tmp_path)
+    # a run that passes leaves nothing behind
+    before = set(tmp_path.iterdir())
+    assert check(comp, "icarus").ok
+    assert set(tmp_path.iterdir()) == before

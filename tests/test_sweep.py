@@ -891,3 +891,207 @@ def test_ctrl_c_says_what_was_saved(synth_tools, gen, tmp_path):
         assert d._con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
     res = run_sweep(pts, db, make_design=make, progress=False)
     assert (res["ran"], res["cached"], res["failed"]) == (2, 2, 0)
+
+
+# -- bad input to `exmy sweep`: -j, a foreign server as scheduler, --param, the file's params -----
+
+def _cli(argv, capsys):
+    from exmy.cli.main import main
+
+    from hwtest import cli_error
+
+    code = main(argv)
+    return code, (cli_error(capsys) if code == 2 else capsys.readouterr().out)
+
+
+class _CountingPool(sweep._Inline):
+    """Stands in for the process pool: records the workers asked for, runs steps here."""
+
+    started: list = []
+
+    def __init__(self, jobs):
+        self.started.append(jobs)
+
+
+def test_jobs_never_more_workers_than_points(gen, tmp_path, monkeypatch):
+    """-j 100 for one point started 100 processes (-j 100000: about 2000, then a hang); now
+    no more workers than points to run, and those already in the database need none."""
+    from exmy.synth import flow
+
+    monkeypatch.setattr(flow, "synthesize", lambda v, top, ports, target, **kw: {
+        "flow_key": "f" + top, "status": "ok", "target": target})
+    monkeypatch.setattr(sweep, "_versions_for", lambda targets: {t: {} for t in targets})
+    monkeypatch.setattr(sweep, "_Pool", _CountingPool)
+    monkeypatch.setattr(_CountingPool, "started", [])
+    db = tmp_path / "r.sqlite"
+    one = run_sweep(_points([2], ("generic",)), db, jobs=100, make_design=gen.make,
+                    progress=False)
+    assert _CountingPool.started == [] and one["workers"] == 1  # one point: this process
+    three = run_sweep(_points([2, 3, 4, 5], ("generic",)), db, jobs=100, make_design=gen.make,
+                      progress=False)
+    assert _CountingPool.started == [3] and three["workers"] == 3  # n=2 is in the database
+    again = run_sweep(_points([2, 3, 4, 5], ("generic",)), db, jobs=100, make_design=gen.make,
+                      progress=False)
+    assert _CountingPool.started == [3] and again["workers"] == 0 and again["cached"] == 4
+
+
+def test_jobs_limit(tmp_path, capsys):
+    cpus = os.cpu_count() or 1
+    top = sweep.max_jobs()
+    assert top == max(256, cpus)
+    with pytest.raises(ValueError, match=rf"^Jobs must be at most {top} local worker processes "):
+        run_sweep([], tmp_path / "r.sqlite", jobs=100_000)
+    f = tmp_path / "s.toml"
+    f.write_text('targets = ["generic"]\njobs = 100000\n[[unit]]\nname = "lmul"\n'
+                 'params = { a = "e4m3" }\n')
+    db = str(tmp_path / "r.sqlite")
+    tail = (f"must be at most {top} local worker processes (this machine has {cpus} CPUs, and a "
+            f"sweep never starts more workers than it has points to run), not 100,000")
+    assert _cli(["sweep", str(f), "--db", db], capsys) == (
+        2, f"exmy sweep: error: 'jobs' in the sweep file {tail}")
+    assert _cli(["sweep", str(f), "-j", "100000", "--db", db], capsys) == (
+        2, f"exmy sweep: error: -j {tail}")
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def _foreign_server(kind: str):
+    """A local TCP server that is not a Dask scheduler: ``garbage`` sends an SSH banner and
+    keeps the connection open, ``silent`` accepts and never answers. Returns (port, stop)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    done = threading.Event()
+    conns = []
+
+    def serve():
+        while not done.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            conns.append(c)
+            if kind == "garbage":
+                c.sendall(b"SSH-2.0-OpenSSH_8.9\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def stop():
+        done.set()
+        t.join()
+        for c in conns:
+            c.close()
+        srv.close()
+
+    return srv.getsockname()[1], stop
+
+
+@pytest.mark.parametrize("kind, why", [
+    ("garbage", r"it answered, but not in Dask's protocol: \w+ reading its reply"),
+    ("silent", r"it accepts connections but sent no Dask handshake within 5 s"),
+])
+def test_dask_scheduler_address_of_another_server(kind, why, tmp_path):
+    """--scheduler pointing at a server that is not a Dask scheduler: an SSH-like banner gave
+    a traceback (numpy could not allocate 3 EiB for the 'frame'), a server that never answers
+    (an HTTP server) hung for ever; now one line naming the address, exit code 2, in bounded
+    time, and no database."""
+    pytest.importorskip("dask.distributed")
+    from pathlib import Path
+
+    port, stop = _foreign_server(kind)
+    addr = f"tcp://127.0.0.1:{port}"
+    exmy = Path(sys.executable).with_name("exmy")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([str(exmy), "sweep", "--units", "lmul", "--formats", "e4m3",
+                            "--targets", "generic", "--scheduler", addr, "--db",
+                            str(tmp_path / "r.sqlite")], capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        stop()
+    assert time.monotonic() - t0 < 30
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, r.stderr
+    import re
+
+    assert re.fullmatch(rf"exmy sweep: error: {addr} is not answering as a Dask scheduler "
+                        rf"\({why}\); check the address, or start one with `dask scheduler` "
+                        r"and at least one `dask worker ADDRESS`, then give the address it "
+                        r"prints", lines[0]), lines[0]
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_sweep_param_given_twice(capsys):
+    """--param latency=1 --param latency=2 silently kept latency=2."""
+    base = ["sweep", "--units", "lmul", "--formats", "e4m3", "--targets", "generic", "--list"]
+    assert _cli(base + ["--param", "latency=1", "--param", "latency=2"], capsys) == (
+        2, "exmy sweep: error: --param latency is given twice ('latency=1', 'latency=2'); give "
+           "it once, with a comma list to sweep several values (--param "
+           "latency=VALUE1,VALUE2)")
+    code, err = _cli(base + ["--param", "saturate=true", "--param", "saturate=false"], capsys)
+    assert code == 2 and "--param saturate is given twice" in err
+    code, out = _cli(base + ["--param", "latency=1,2"], capsys)  # the way to sweep it
+    assert code == 0 and out.splitlines()[-1] == "2 points"
+
+
+@pytest.mark.parametrize("params, message", [
+    ('{ a = ["e2m1fx"] }', "Sweep point lmul {'a': 'e2m1fx'}: Unknown format 'e2m1fx'; did you "
+                           "mean"),
+    ('{ a = "e4m3", form = "xx" }', "Sweep point lmul {'a': 'e4m3', 'form': 'xx'}: L-Mul form "
+                                    "must be one of adder, formula, not 'xx'; nothing was "
+                                    "synthesized"),
+    ('{ a = "int4" }', "Sweep point lmul {'a': 'int4'}: L-Mul input format must be a float "
+                       "format"),
+    ('{ a = "e4m3", latncy = 1 }', "Sweep point lmul {'a': 'e4m3', 'latncy': 1}: no unit takes "
+                                   "the option 'latncy'; unit options are a, acc_bits"),
+])
+def test_sweep_file_bad_params_refused_before_anything_runs(params, message, tmp_path, capsys):
+    """A typo in a sweep file's format name was listed as a valid point and, run, recorded as
+    a FAILED point ('make_design raised ValueError: Unknown format'): now refused by --list
+    and by the run, before the database is created."""
+    f = tmp_path / "s.toml"
+    f.write_text(f'targets = ["generic"]\nseeds = [1]\n[[unit]]\nname = "lmul"\n'
+                 f'params = {params}\n')
+    db = tmp_path / "r.sqlite"
+    for extra in (["--list"], ["--db", str(db)]):
+        code, err = _cli(["sweep", str(f), *extra], capsys)
+        assert code == 2 and err.startswith(f"exmy sweep: error: {message}"), err
+        assert err.endswith("; nothing was synthesized")
+    assert not db.exists()
+
+
+def test_sweep_param_checks_keep_run_time_results(capsys):
+    """What the run records as a result stays so: a clock out of reach (fmax mode is checked
+    without placing the registers) and an option the point's unit does not take that another
+    unit of the sweep does (--param gives every unit the same options)."""
+    code, out = _cli(["sweep", "--units", "mac", "--formats", "e4m3", "--param", "fmax=1000",
+                      "--list"], capsys)
+    assert code == 0 and out.splitlines()[-1] == "1 points"
+    code, out = _cli(["sweep", "--units", "multiplier,lmul", "--formats", "e4m3", "--param",
+                      "form=formula", "--targets", "generic", "--list"], capsys)
+    assert code == 0 and out.splitlines()[-1] == "2 points"
+    code, err = _cli(["sweep", "--units", "multiplier", "--formats", "e4m3", "--param",
+                      "fmax=100", "--param", "latency=1", "--list"], capsys)
+    assert code == 2 and "Give latency (1) or fmax (100), not both" in err
+
+
+def test_sweep_param_checks_are_fast():
+    """Every built-in sweep file's points pass the parameter check quickly (each distinct
+    unit and parameter set is built once, fmax mode without placing)."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    files = [root / "synth" / "demo_sweep.toml", *sorted((root / "synth" / "sweeps").glob(
+        "*.toml"))]
+    t0 = time.monotonic()
+    n = 0
+    for f in files:
+        pts = load_sweep(f)["points"]
+        sweep.check_unit_params(pts)
+        n += len(pts)
+    assert n > 400 and time.monotonic() - t0 < 10
