@@ -81,7 +81,7 @@ def magnitudes(m: Module, a: Value, b: Value, *, signed_a: bool, signed_b: bool,
     Returns them, the two sign bits and the delay the cut after them carries: the
     magnitudes' carry chains and the route from their carry out into the tree's first adder
     (without that route the pair was the critical path at fmax 200: docs/results/mac_fmax.md
-    for the int-mac; the int-multiplier's int12 at 200 MHz on ECP5 reached 130 MHz)."""
+    for the int-mac, docs/results/fmax.md "Out of sample" for the int-multiplier)."""
     wa, wb = len(a), len(b)
     sa = a[wa - 1] if signed_a else Const(0, 1)
     sb = b[wb - 1] if signed_b else Const(0, 1)
