@@ -19,6 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .format import FloatFormat, IntFormat, parse_format
+from .params import check_bool
+from .params import check_rounding as _check_mode
+from .params import check_rounding_options as _check_options
 
 __all__ = [
     "ROUNDING_MODES",
@@ -27,8 +30,14 @@ __all__ = [
     "round",
     "encode",
     "bit_length",
+    "array_shape",
     "check_encodings",
+    "check_flag",
+    "check_rand",
+    "check_raw",
+    "check_round_options",
     "check_rounding",
+    "check_shapes",
     "to_fraction",
     "describe",
 ]
@@ -65,12 +74,91 @@ def bit_length(x: np.ndarray) -> np.ndarray:
 
 
 def check_rounding(rounding: str) -> None:
-    if not isinstance(rounding, str):
-        raise TypeError(f"Rounding mode must be a string, not {rounding!r}")
-    if rounding not in ROUNDING_MODES:
+    """A rounding mode name (``params.check_rounding``, the one parser)."""
+    _check_mode(rounding)
+
+
+def _py_scalar(value):
+    """A numpy integer or bool scalar as the Python ``int`` / ``bool`` the shared checks in
+    ``params`` (also the hardware's) accept; anything else unchanged."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def check_flag(value, what: str) -> bool:
+    """A bool option (``saturate``, ``saturate_acc``): ``params.check_bool``, which the
+    hardware calls too, after taking a numpy bool as a bool."""
+    return check_bool(_py_scalar(value), what)
+
+
+def check_round_options(rounding, rand_bits):
+    """``(rounding, rand_bits)`` of a golden public function: ``params.check_rounding_options``
+    (the hardware's check: ``rand_bits`` 1..32 with stochastic rounding and only with it),
+    after taking a numpy integer as an int. Returns ``rand_bits`` (an int or None)."""
+    rand_bits = _py_scalar(rand_bits)
+    _check_options(rounding, rand_bits)
+    return rand_bits
+
+
+def array_shape(x, what: str) -> tuple[int, ...]:
+    """``np.shape(x)``, for a shape check that comes before the dtype check; a ragged nested
+    list raises ValueError naming ``what``, not numpy's "inhomogeneous shape"."""
+    try:
+        return np.shape(x)
+    except ValueError:
+        raise ValueError(f"{what} must be a rectangular array, not a ragged nested list") \
+            from None
+
+
+def check_shapes(operands: dict, what: str = "Operands") -> tuple[int, ...]:
+    """The one broadcasting rule of the elementwise golden functions, for the named arrays in
+    ``operands``: an operand broadcasts only by gaining leading axes (a scalar against
+    anything, shape (3,) against (2, 3)); a length-1 axis is never stretched, as numpy would
+    silently do. Returns the result's shape; raises ValueError naming every operand's shape."""
+    shapes = {k: np.shape(v) for k, v in operands.items()}
+    try:
+        full = tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        full = None
+    if full is None or any(full[len(full) - len(s):] != s for s in shapes.values()):
+        listing = ", ".join(f"{k} {s}" for k, s in shapes.items())
         raise ValueError(
-            f"Rounding mode must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}"
+            f"{what} must have one shape (a scalar, or an array matching the others' trailing "
+            f"axes, broadcasts), not {listing}"
         )
+    return full
+
+
+def check_rand(rand, rounding, rand_bits, shape) -> np.ndarray | None:
+    """The stochastic ``rand`` stream (SPEC 2.1) for operands of ``shape``, after
+    ``check_round_options``: given with stochastic rounding and only with it; integers in
+    ``0 .. 2**rand_bits - 1``; a scalar or an array whose shape is the operands' (or their
+    trailing axes, as ``check_shapes`` broadcasts; ``shape`` None: the caller checks the
+    length). Returns it as uint64 (or None)."""
+    if rounding != "stochastic":
+        if rand is not None:
+            raise ValueError(
+                f"rand is only meaningful with rounding='stochastic', not "
+                f"rounding={str(rounding)!r}"
+            )
+        return None
+    if rand is None:
+        raise ValueError("Stochastic rounding needs a rand array")
+    top = (1 << rand_bits) - 1
+    r = _check_uints(
+        rand, top, "rand", "an integer", "integers",
+        f"an integer in 0..{top:#x} (rand_bits={rand_bits})",
+    )
+    if shape is None:
+        return r
+    if r.ndim > len(shape) or tuple(shape[len(shape) - r.ndim:]) != r.shape:
+        raise ValueError(
+            f"rand must be a scalar or have the operands' shape {tuple(shape)}, not {r.shape}"
+        )
+    return r
 
 
 def _parse_fmt(fmt) -> FloatFormat | IntFormat:
@@ -86,19 +174,26 @@ def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> 
 
     Raises ``TypeError`` for a non-integer (a float, a bool, a string; for an array, its first
     element) and ``ValueError`` for the smallest or largest value when it is out of range,
-    naming the value, the format and ``what`` (``"Operand a"``). An array costs one argmin and
-    one argmax.
+    naming the value, the format and ``what`` (``"Operand a"``), or for a ragged nested list.
+    An array costs one argmin and one argmax.
     """
     top = (1 << fmt.width) - 1
+    return _check_uints(
+        bits, top, what, f"an integer encoding of {fmt.name}", f"integer encodings of {fmt.name}",
+        f"an encoding of {fmt.name} (0..{top:#x})",
+    )
+
+
+def _check_uints(bits, top: int, what: str, one: str, many: str, ranged: str) -> np.ndarray:
+    """``check_encodings``'s body for integers in ``0 .. top``: ``one`` / ``many`` describe the
+    accepted type (one value / an array), ``ranged`` the accepted values."""
 
     def bad_type(v):
-        return TypeError(f"{what} must be an integer encoding of {fmt.name}, not {v!r}")
+        return TypeError(f"{what} must be {one}, not {v!r}")
 
     def bad_value(v, where=""):
         hexv = f" ({v:#x})" if v > 9 else ""
-        return ValueError(
-            f"{what} must be an encoding of {fmt.name} (0..{top:#x}), not {v}{hexv}{where}"
-        )
+        return ValueError(f"{what} must be {ranged}, not {v}{hexv}{where}")
 
     if isinstance(bits, np.ndarray):
         arr = bits
@@ -112,7 +207,12 @@ def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> 
     elif bits is None or isinstance(bits, (float, complex, str, bytes, np.generic)):
         raise bad_type(bits)
     else:
-        arr = np.asarray(bits)
+        try:
+            arr = np.asarray(bits)
+        except ValueError:  # numpy: "inhomogeneous shape"
+            raise ValueError(
+                f"{what} must be {many} in a rectangular array, not a ragged nested list"
+            ) from None
     if arr.size == 0:
         return arr.astype(np.uint64)
     flat = arr.ravel()
@@ -134,7 +234,7 @@ def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> 
         else:
             first = flat[0]
         raise TypeError(
-            f"{what} must be integer encodings of {fmt.name}, not a {arr.dtype} array "
+            f"{what} must be {many}, not a {arr.dtype} array "
             f"(holding {first.item() if isinstance(first, np.generic) else first!r})"
         )
 
@@ -237,13 +337,64 @@ def _reduce_wide(raw: Raw, keep_bits: int) -> Raw:
     return Raw(raw.sign, out.reshape(sh), exp.reshape(sh), raw.nan, raw.inf, st.reshape(sh))
 
 
-def _check_round_args(rounding: str, rand, rand_bits) -> None:
-    check_rounding(rounding)
-    if rounding == "stochastic":
-        if not isinstance(rand_bits, int) or rand_bits < 1:
-            raise ValueError(f"Stochastic rounding needs rand_bits >= 1, not {rand_bits!r}")
-        if rand is None:
-            raise ValueError("Stochastic rounding needs a rand array")
+def check_raw(raw, what: str = "raw") -> Raw:
+    """A ``Raw`` handed to a public stage (``encode``, ``round``): the type, then its fields
+    as arrays: ``sign`` 0/1 integers (or bools), ``sig`` non-negative integers (an integer
+    dtype, or an object array of Python ints), ``exp`` integers, ``nan`` / ``inf`` (and
+    ``sticky`` unless None) bools, every field of one shape (``check_shapes``: a scalar
+    broadcasts). Returns the Raw with numpy array fields."""
+    if not isinstance(raw, Raw):
+        raise TypeError(f"{what} must be a Raw (from decode or a raw stage), not {raw!r}")
+    fields = {}
+    for name in Raw._fields:
+        v = getattr(raw, name)
+        if v is None and name == "sticky":
+            fields[name] = None
+            continue
+        try:
+            arr = np.asarray(v)
+        except ValueError:
+            raise ValueError(f"{what}.{name} must be a rectangular array, not a ragged list") \
+                from None
+        kind = arr.dtype.kind
+        if name in ("nan", "inf", "sticky"):
+            ok = kind == "b"
+        elif name == "sign":
+            ok = kind in "biu"
+        elif name == "sig" and kind == "O":
+            ok = all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+                     for x in arr.flat)
+        else:
+            ok = kind in "iu"
+        if not ok:
+            want = "bools" if name in ("nan", "inf", "sticky") else "integers"
+            raise TypeError(f"{what}.{name} must be an array of {want}, not {arr.dtype}")
+        fields[name] = arr
+    sign, sig = fields["sign"], fields["sig"]
+    if sign.size and sign.dtype.kind != "b" and not np.all((sign == 0) | (sign == 1)):
+        raise ValueError(f"{what}.sign must hold only 0 and 1")
+    if sig.size and (min(sig.flat) if sig.dtype == object else sig.min()) < 0:
+        raise ValueError(f"{what}.sig must be non-negative (the sign is in sign), not "
+                         f"{min(sig.flat) if sig.dtype == object else sig.min()}")
+    check_shapes({k: v for k, v in fields.items() if v is not None}, f"The fields of {what}")
+    if all(fields[k] is v for k, v in zip(Raw._fields, raw, strict=True)):
+        return raw
+    return Raw(**fields)
+
+
+def _check_round_args(raw, rounding: str, rand, rand_bits, saturate=False):
+    """``encode`` / ``round``'s arguments: the Raw, ``check_round_options`` (``rand_bits`` 0,
+    the old default, means none), ``check_rand`` against the Raw's shape, ``saturate``.
+    Returns (raw, rand as uint64 or None, rand_bits as an int)."""
+    raw = check_raw(raw)
+    if isinstance(rand_bits, (int, np.integer)) and not isinstance(rand_bits, (bool, np.bool_)) \
+            and rand_bits == 0:
+        rand_bits = None
+    rand_bits = check_round_options(rounding, rand_bits)
+    shape = np.broadcast_shapes(*(np.shape(f) for f in raw if f is not None))
+    rand = check_rand(rand, rounding, rand_bits, shape)
+    check_flag(saturate, "saturate")
+    return raw, rand, rand_bits or 0
 
 
 def encode(
@@ -253,7 +404,7 @@ def encode(
     rounding: str = "rne",
     saturate: bool = False,
     rand=None,
-    rand_bits: int = 0,
+    rand_bits: int | None = None,
 ) -> np.ndarray:
     """Round exact values into ``fmt`` and return the encodings (uint64), per SPEC section 2.
 
@@ -272,9 +423,16 @@ def encode(
 
     Stochastic rounding (SPEC 2.6) reads the top ``rand_bits`` discarded bits; a sticky input
     contributes nothing to them ("the rest are dropped"). ``fmt`` may be a name.
+
+    Arguments are checked as every golden unit checks them: ``raw`` by ``check_raw``,
+    ``rounding`` / ``rand_bits`` by ``check_round_options`` (``rand_bits`` 1..32 with
+    stochastic rounding and only with it; 0 counts as not given), ``rand`` by ``check_rand``
+    (stochastic rounding only; integers below ``2**rand_bits``, a scalar or the Raw's shape),
+    ``saturate`` by ``check_flag``.
     """
     fmt = _parse_fmt(fmt)
-    _check_round_args(rounding, rand, rand_bits)
+    raw, rand, rand_bits = _check_round_args(raw, rounding, rand, rand_bits, saturate)
+    saturate = bool(saturate)
     if isinstance(fmt, IntFormat):
         return _encode_int(raw, fmt, rounding, rand, rand_bits)
     raw = _reduce_wide(raw, SIG_LIMIT_BITS)
@@ -288,7 +446,7 @@ def round(  # (shadows the builtin here: the stage's name in both layers, issue 
     *,
     rounding: str = "rne",
     rand=None,
-    rand_bits: int = 0,
+    rand_bits: int | None = None,
 ) -> Raw:
     """The rounding stage of ``encode``: ``raw`` rounded to ``fmt``'s precision, as an exact
     ``Raw`` (``sticky`` None) on the format's grid.
@@ -305,7 +463,7 @@ def round(  # (shadows the builtin here: the stage's name in both layers, issue 
     fmt = _parse_fmt(fmt)
     if not isinstance(fmt, FloatFormat):
         raise ValueError(f"round takes a float format, not {fmt}; integers: use encode")
-    _check_round_args(rounding, rand, rand_bits)
+    raw, rand, rand_bits = _check_round_args(raw, rounding, rand, rand_bits)
     rounded, _ = _round_float(_reduce_wide(raw, SIG_LIMIT_BITS), fmt, rounding, rand, rand_bits)
     return rounded
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, decode, encode
+from .core import Raw, array_shape, check_encodings, decode, encode
 from .mac import _acc_raw, _accumulate, _check_bool, _pack_acc, _streams
 from .params import (  # the dot parameters live in .params (shared with exmy.hdl)
     DOT_ROUNDING_MODES,
@@ -98,24 +98,25 @@ def _products(a, b, fmt_a, fmt_b) -> Raw:
     return Raw(ra.sign ^ rb.sign, ra.sig * rb.sig, ra.exp + rb.exp, nan, inf)
 
 
-def _operands(a, b):
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.shape != b.shape or a.ndim < 1:
+def _operands(a, b, fmt_a, fmt_b):
+    """The shapes (..., N) of a and b, then their encodings (``check_encodings``, naming the
+    operand) before any conversion."""
+    sa, sb = array_shape(a, "Operand a"), array_shape(b, "Operand b")
+    if sa != sb or len(sa) < 1:
         raise ValueError(
-            f"Dot operands a and b must have one shape (..., N) with N lanes, not {a.shape} "
-            f"and {b.shape}"
+            f"Dot operands a and b must have one shape (..., N) with N lanes, not {sa} "
+            f"and {sb}"
         )
-    if a.shape[-1] < 1:
+    if sa[-1] < 1:
         raise ValueError("Lane count must be a positive integer, not 0")
-    return a.astype(np.uint64), b.astype(np.uint64)
+    return check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
 
 
 def dot_raw(a, b, fmt_a, fmt_b, *, c=None, fmt_c=None) -> Raw:
     """The exact ``sum_i a_i*b_i [+ c]`` over the last axis, before rounding (a Raw)."""
     fmt_a = check_operand(fmt_a, "a")
     fmt_b = check_operand(fmt_b, "b")
-    a, b = _operands(a, b)
+    a, b = _operands(a, b, fmt_a, fmt_b)
     n = a.shape[-1]
     prod = _products(a, b, fmt_a, fmt_b)
     lsb, lo, hi = product_range(fmt_a, fmt_b)
@@ -124,11 +125,12 @@ def dot_raw(a, b, fmt_a, fmt_b, *, c=None, fmt_c=None) -> Raw:
         raise ValueError("Give both c and fmt_c, or neither")
     if c is not None:
         fmt_c = check_float(fmt_c, "Dot addend c")
-        c = np.asarray(c).astype(np.uint64)
-        if c.shape != a.shape[:-1]:
+        if array_shape(c, "Dot addend c") != a.shape[:-1]:
             raise ValueError(
-                f"Dot addend c must have the shape {a.shape[:-1]} of one result, not {c.shape}"
+                f"Dot addend c must have the shape {a.shape[:-1]} of one result, not "
+                f"{np.shape(c)}"
             )
+        c = check_encodings(c, fmt_c, "Dot addend c")
         rc = decode(c, fmt_c)
         qc, _, hc = format_range(fmt_c)
         new = min(lsb, qc)
@@ -215,7 +217,7 @@ def dot_mac(
     """
     fmt_a = check_operand(fmt_a, "a")
     fmt_b = check_operand(fmt_b, "b")
-    a, b = _operands(a, b)
+    a, b = _operands(a, b, fmt_a, fmt_b)
     if a.ndim != 2:
         raise ValueError(f"Dot MAC operands must have shape (cycles, lanes), not {a.shape}")
     given = {k: v for k, v in {"depth": depth, "acc_bits": acc_bits}.items() if v is not None}

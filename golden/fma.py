@@ -14,7 +14,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import Raw, bit_length, check_encodings, decode, encode, round_at
+from .core import (
+    Raw,
+    bit_length,
+    check_encodings,
+    check_flag,
+    check_shapes,
+    decode,
+    encode,
+    round_at,
+)
 from .format import FloatFormat, parse_format
 from .ops import mul_raw
 
@@ -51,9 +60,8 @@ __all__ = [
 _ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below everything
 
 
-def _check_saturate(saturate) -> None:
-    if not isinstance(saturate, bool):
-        raise TypeError(f"saturate must be a bool, not {saturate!r}")
+def _check_saturate(saturate) -> bool:
+    return check_flag(saturate, "saturate")
 
 
 def _operands(a, b, c, fa, fb, fc):
@@ -61,6 +69,7 @@ def _operands(a, b, c, fa, fb, fc):
         check_encodings(x, f, f"Operand {w}")
         for x, f, w in ((a, fa, "a"), (b, fb, "b"), (c, fc, "c"))
     )
+    check_shapes({"a": a, "b": b, "c": c})
     a, b, c = np.broadcast_arrays(a, b, c)
     return a.shape, a.ravel(), b.ravel(), c.ravel()
 
@@ -282,7 +291,7 @@ def fma(
     fc = check_fma_operand(fmt_c, "c")
     fo = check_fma_output(fmt_out)
     check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
-    _check_saturate(saturate)
+    saturate = _check_saturate(saturate)
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, fo.sig_bits)
     return encode(raw, fo, rounding=rounding, saturate=saturate).reshape(shape)
@@ -345,7 +354,7 @@ def approx_fma(
     fo = check_fma_output(fmt_out)
     check_approx_params(granularity, window, fa, fb, fc)
     check_fma_rounding(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
-    _check_saturate(saturate)
+    saturate = _check_saturate(saturate)
     G = granularity
     p, qmin = fo.sig_bits, fo.quantum_exp
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)

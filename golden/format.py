@@ -8,6 +8,7 @@ field, everything else is a derived property.
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -369,6 +370,11 @@ for _long, _alias, _fmt in _CATALOG_ROWS:
 
 def catalog_formats(max_width: int | None = None) -> list[FloatFormat]:
     """The catalog formats in table order, optionally only those at most ``max_width`` bits."""
+    if max_width is not None and (
+        not isinstance(max_width, numbers.Integral) or isinstance(max_width, bool)
+    ):
+        raise TypeError(f"max_width must be an integer (a width in bits) or None, not "
+                        f"{max_width!r}")
     return [f for _, _, f in _CATALOG_ROWS if max_width is None or f.width <= max_width]
 
 

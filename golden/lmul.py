@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, check_encodings, decode, encode
+from .core import Raw, check_encodings, check_flag, check_shapes, decode, encode
 
 # the parameter checks and the offset live in .params (shared with exmy.hdl); re-exported here
 from .params import (
@@ -65,8 +65,12 @@ __all__ = ["LMUL_FORMS", "LMUL_OFFSETS", "lmul", "lmul_l", "lmul_offset", "lmul_
 
 
 
-def _check_options(form, offset, saturate) -> None:
+def _check_options(form, offset, saturate) -> bool:
+    """``params.check_lmul_options`` (the hardware's), ``saturate`` through ``check_flag``
+    (a numpy bool is a bool). Returns ``saturate`` as a bool."""
+    saturate = check_flag(saturate, "saturate")
     check_lmul_options(form, offset, saturate)
+    return saturate
 
 
 def lmul_raw(a, b, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmul") -> Raw:
@@ -79,6 +83,7 @@ def lmul_raw(a, b, fmt, fmt_out=None, *, form: str = "adder", offset: str = "lmu
     fmt, fmt_out = check_lmul_formats(fmt, fmt_out)
     _check_options(form, offset, False)
     a, b = check_encodings(a, fmt, "Operand a"), check_encodings(b, fmt, "Operand b")
+    check_shapes({"a": a, "b": b})
     M = fmt.man_bits
     # -- decode: specials and sign from the shared decoder, the raw magnitude fields by hand
     ra, rb = decode(a, fmt), decode(b, fmt)
@@ -152,6 +157,6 @@ def lmul(
     approximation error against the exact product is measured by ``exmy.golden.stats``.
     """
     fmt, fmt_out = check_lmul_formats(fmt, fmt_out)
-    _check_options(form, offset, saturate)
+    saturate = _check_options(form, offset, saturate)
     raw = lmul_raw(a, b, fmt, fmt_out, form=form, offset=offset)
     return encode(raw, fmt_out, rounding="rne", saturate=saturate)

@@ -40,10 +40,19 @@ from functools import partial
 
 import numpy as np
 
-from .core import Raw, check_encodings, decode, encode
+from .core import (
+    Raw,
+    check_encodings,
+    check_flag,
+    check_rand,
+    check_round_options,
+    check_shapes,
+    decode,
+    encode,
+)
 from .format import CATALOG, FloatFormat, IntFormat, catalog_formats, parse_format
 from .lmul import lmul_raw
-from .ops import check_rounding_options, mul_raw
+from .ops import mul_raw
 
 # the widths and parameter checks live in .params (shared with exmy.hdl); re-exported here
 from .params import (
@@ -119,9 +128,8 @@ MULTIPLIERS: dict[str, ProductModel] = {
 assert tuple(MULTIPLIERS) == MULTIPLIER_NAMES
 
 
-def _check_bool(value, what: str) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be a bool, not {value!r}")
+def _check_bool(value, what: str) -> bool:
+    return check_flag(value, what)
 
 
 def _float_out(fmt, what: str) -> FloatFormat:
@@ -139,6 +147,7 @@ def _streams(a, b, valid, clear, extra=None):
         arrs.append(np.asarray(extra))
         names.append("rand")
     try:
+        check_shapes(dict(zip(names, arrs, strict=True)))  # a length-1 array is no scalar
         out = np.broadcast_arrays(*arrs)
     except ValueError:
         shapes = ", ".join(f"{n} {x.shape}" for n, x in zip(names, arrs, strict=True))
@@ -327,12 +336,18 @@ def mac(
         MacParams, mac_params, params, fmt_a, fmt_b,
         {"depth": depth, "acc_bits": acc_bits, "multiplier": multiplier},
     )
-    _check_bool(saturate, "saturate")
-    _check_bool(saturate_acc, "saturate_acc")
+    saturate = _check_bool(saturate, "saturate")
+    saturate_acc = _check_bool(saturate_acc, "saturate_acc")
     if fmt_out is not None:
         fmt_out = _float_out(fmt_out, "MAC output")
-        check_rounding_options(rounding, rand_bits)
+        rand_bits = check_round_options(rounding, rand_bits)
+    elif rand is not None or rand_bits is not None:
+        raise ValueError(
+            "rand and rand_bits round the output y; they need an output format (fmt_out)"
+        )
     a, b = check_encodings(a, p.fmt_a, "Operand a"), check_encodings(b, p.fmt_b, "Operand b")
+    if fmt_out is not None:
+        rand = check_rand(rand, rounding, rand_bits, None)  # its length: _streams
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)
 
     # -- multiply: exact products as Raw, then onto the grid in LSB units
@@ -390,7 +405,7 @@ def int_mac(
         IntMacParams, int_mac_params, params, fmt_a, fmt_b,
         {"depth": depth, "acc_bits": acc_bits},
     )
-    _check_bool(saturate_acc, "saturate_acc")
+    saturate_acc = _check_bool(saturate_acc, "saturate_acc")
     a, b = check_encodings(a, p.fmt_a, "Operand a"), check_encodings(b, p.fmt_b, "Operand b")
     a, b, valid, clear = _streams(a, b, valid, clear)
     ra, rb = decode(a, p.fmt_a), decode(b, p.fmt_b)
@@ -481,9 +496,10 @@ def float_acc_mac(
     fmt_a = check_mac_operand(fmt_a, "a")
     fmt_b = check_mac_operand(fmt_b, "b")
     acc_format = _check_acc_format(acc_format)
-    check_rounding_options(rounding, rand_bits)
-    _check_bool(saturate, "saturate")
+    rand_bits = check_round_options(rounding, rand_bits)
+    saturate = _check_bool(saturate, "saturate")
     a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
+    rand = check_rand(rand, rounding, rand_bits, None)  # its length: _streams
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)
     rnd = r[0].astype(np.uint64) if r else None
     n = len(a)

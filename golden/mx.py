@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, bit_length, decode, encode
+from .core import Raw, array_shape, bit_length, check_encodings, decode, encode
 from .dot import (
     _products,
     accumulate_raw,
@@ -76,21 +76,24 @@ def mx_dot_raw(a, b, scale_a, scale_b, elem, *, elem_b=None, scale_fmt="float8_e
     fa = check_mx_element(elem, "element")
     fb = fa if elem_b is None else check_mx_element(elem_b, "element b")
     sf = check_scale_format(scale_fmt)
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.ndim < 1 or a.shape[-1] < 1:
+    shape, shape_b = array_shape(a, "Operand a"), array_shape(b, "Operand b")
+    if shape != shape_b or len(shape) < 1 or shape[-1] < 1:
         raise ValueError(
-            f"MX operands a and b must have one shape (..., k) with k >= 1, not {a.shape} and "
-            f"{b.shape}"
+            f"MX operands a and b must have one shape (..., k) with k >= 1, not {shape} and "
+            f"{shape_b}"
         )
-    sa_, sb_ = np.asarray(scale_a), np.asarray(scale_b)
-    for name, s in (("scale_a", sa_), ("scale_b", sb_)):
-        if s.shape != a.shape[:-1]:
-            raise ValueError(f"MX {name} must have the shape {a.shape[:-1]}, not {s.shape}")
+    for name, s in (("scale_a", scale_a), ("scale_b", scale_b)):
+        if array_shape(s, f"Block scale {name}") != shape[:-1]:
+            raise ValueError(f"MX {name} must have the shape {shape[:-1]}, not {np.shape(s)}")
+    # shapes first, then the encodings, each checked before any conversion
+    a, b = check_encodings(a, fa, "Operand a"), check_encodings(b, fb, "Operand b")
+    sa_ = check_encodings(scale_a, sf, "Block scale scale_a")
+    sb_ = check_encodings(scale_b, sf, "Block scale scale_b")
     lsb, lo, hi = product_range(fa, fb)
-    prod = _products(a.astype(np.uint64), b.astype(np.uint64), fa, fb)
+    prod = _products(a, b, fa, fb)
     s = sum_raw(prod, lsb, (max(hi, -lo) * a.shape[-1]).bit_length() + 1)
-    sa = decode(sa_.astype(np.uint64), sf)
-    sb = decode(sb_.astype(np.uint64), sf)
+    sa = decode(sa_, sf)
+    sb = decode(sb_, sf)
     return _scale_times(s, sa, sb)
 
 
@@ -137,13 +140,13 @@ def mx_dot_mac(
 
     Returns ``acc``, ``acc_value``, ``flags`` and (with ``fmt_out``) ``y``.
     """
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"MX MAC operands must have shape (cycles, k), not {a.shape}")
+    shape = array_shape(a, "Operand a")
+    if len(shape) != 2:
+        raise ValueError(f"MX MAC operands must have shape (cycles, k), not {shape}")
     given = {k: v for k, v in {"depth": depth, "acc_bits": acc_bits}.items() if v is not None}
     if params is None:
         params = mx_dot_params(
-            elem, elem_b=elem_b, block=a.shape[1], scale_fmt=scale_fmt, **given
+            elem, elem_b=elem_b, block=shape[1], scale_fmt=scale_fmt, **given
         )
     elif not isinstance(params, MxDotParams):
         raise TypeError(f"params must be a MxDotParams, not {params!r}")
@@ -153,7 +156,7 @@ def mx_dot_mac(
     if fmt_out is not None:
         fmt_out = check_float(fmt_out, "MX dot output")
         check_dot_rounding(rounding)
-    valid, clear = _streams(np.zeros(len(a)), np.zeros(len(a)), valid, clear)[2:4]
+    valid, clear = _streams(np.zeros(shape[0]), np.zeros(shape[0]), valid, clear)[2:4]
     raw = mx_dot_raw(
         a, b, scale_a, scale_b, params.elem, elem_b=params.elem_b, scale_fmt=params.scale_fmt
     )
@@ -270,19 +273,20 @@ def mx_dequantize(scales, elems, elem, block=32, scale_fmt="float8_e8m0fnu") -> 
     fe = check_mx_element(elem, "element")
     sf = check_scale_format(scale_fmt)
     check_block(block)
-    elems = np.asarray(elems).astype(np.uint64)
-    scales = np.asarray(scales).astype(np.uint64)
+    es, ss = array_shape(elems, "Elements elems"), array_shape(scales, "Block scales scales")
     ok = (
-        elems.ndim >= 1
-        and scales.ndim == elems.ndim
-        and elems.shape[:-1] == scales.shape[:-1]
-        and elems.shape[-1] == scales.shape[-1] * block
+        len(es) >= 1
+        and len(ss) == len(es)
+        and es[:-1] == ss[:-1]
+        and es[-1] == ss[-1] * block
     )
     if not ok:
         raise ValueError(
-            f"Elements of shape {elems.shape} do not match scales of shape {scales.shape} "
-            f"with blocks of {block}"
+            f"Elements of shape {es} do not match scales of shape {ss} with blocks of {block}"
         )
+    # shapes first, then the encodings, checked before any conversion
+    elems = check_encodings(elems, fe, "Elements elems")
+    scales = check_encodings(scales, sf, "Block scales scales")
     e = decode(elems.reshape(*scales.shape, block), fe)
     s = Raw(*(x[..., None] for x in decode(scales, sf)[:5]))
     one = Raw(

@@ -6,9 +6,18 @@ import functools
 
 import numpy as np
 
-from .core import Raw, check_encodings, check_rounding, decode, encode
+from .core import (
+    Raw,
+    check_encodings,
+    check_flag,
+    check_rand,
+    check_round_options,
+    check_shapes,
+    decode,
+    encode,
+)
 from .format import FloatFormat, IntFormat, _check_mul_input, exact_product_format, parse_format
-from .params import check_unscaled
+from .params import check_int_product, check_unscaled
 
 __all__ = [
     "convert",
@@ -22,20 +31,9 @@ __all__ = [
 
 
 def check_rounding_options(rounding: str, rand_bits: int | None) -> None:
-    """Validate a (rounding, rand_bits) pair the way every unit does."""
-    check_rounding(rounding)
-    if rounding == "stochastic":
-        if rand_bits is None:
-            raise ValueError("Stochastic rounding needs rand_bits (the width of the rand port)")
-        if not isinstance(rand_bits, int) or isinstance(rand_bits, bool):
-            raise TypeError(f"rand_bits must be an integer, not {rand_bits!r}")
-        if not 1 <= rand_bits <= 32:
-            raise ValueError(f"rand_bits must be in 1..32, not {rand_bits}")
-    elif rand_bits is not None:
-        raise ValueError(
-            f"rand_bits={rand_bits} is only meaningful with rounding='stochastic', "
-            f"not rounding={rounding!r}"
-        )
+    """Validate a (rounding, rand_bits) pair the way every unit does
+    (``core.check_round_options``, which calls the hardware's ``params`` check)."""
+    check_round_options(rounding, rand_bits)
 
 
 def convert(
@@ -52,8 +50,10 @@ def convert(
 
     ``a``: integer encodings of ``fmt_in`` (anything else raises, naming the value)."""
     fmt_in, fmt_out = parse_format(fmt_in), parse_format(fmt_out)
-    check_rounding_options(rounding, rand_bits)
+    rand_bits = check_round_options(rounding, rand_bits)
+    saturate = check_flag(saturate, "saturate")
     a = check_encodings(a, fmt_in, "Operand a")
+    rand = check_rand(rand, rounding, rand_bits, a.shape)
     return encode(
         decode(a, fmt_in),
         fmt_out,
@@ -73,8 +73,9 @@ def mul_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
     Inf x 0, else Inf for an Inf operand (``sig`` 0 for both). The hardware twin is
     ``exmy.hdl.float.mul_raw`` (tests/test_raw_stages.py)."""
     fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
-    ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
-    rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
+    a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
+    check_shapes({"a": a, "b": b})
+    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
     zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
     zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf
     nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
@@ -102,7 +103,8 @@ def multiply(
     ``exact_product_format(fmt_a, fmt_b)``. One rounding; IEEE specials (SPEC 3)."""
     fmt_a = _check_mul_input(fmt_a, "a")
     fmt_b = _check_mul_input(fmt_b, "b")
-    check_rounding_options(rounding, rand_bits)
+    rand_bits = check_round_options(rounding, rand_bits)
+    saturate = check_flag(saturate, "saturate")
     if fmt_out is None:
         fmt_out = exact_product_format(fmt_a, fmt_b)
     else:
@@ -111,6 +113,7 @@ def multiply(
             raise ValueError(f"Multiplier output format must be a float format, not {fmt_out}")
     a = check_encodings(a, fmt_a, "Operand a")
     b = check_encodings(b, fmt_b, "Operand b")
+    rand = check_rand(rand, rounding, rand_bits, check_shapes({"a": a, "b": b}))
     if (
         rounding != "stochastic"
         and fmt_a.width + fmt_b.width <= TABLE_BITS
@@ -152,15 +155,17 @@ def _multiply_direct(a, b, fmt_a, fmt_b, fmt_out, rounding, saturate, rand, rand
 
 def int_multiply(a, b, fmt_a: IntFormat, fmt_b: IntFormat) -> np.ndarray:
     """Exact integer product in ``bits_a + bits_b`` bits (two's complement when either input
-    is signed)."""
+    is signed); the operands total at most 32 bits, as in the hardware
+    (``params.check_int_product``)."""
     fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
     for f, w in ((fmt_a, "a"), (fmt_b, "b")):
         if not isinstance(f, IntFormat):
             raise ValueError(f"Integer multiplier operand {w} must be an integer format, not {f}")
         check_unscaled(f, f"Integer multiplier operand {w}", "int_multiply")
-    ra = decode(check_encodings(a, fmt_a, "Operand a"), fmt_a)
-    rb = decode(check_encodings(b, fmt_b, "Operand b"), fmt_b)
+    bits = check_int_product(fmt_a, fmt_b)  # the hardware's limit and message
+    a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
+    check_shapes({"a": a, "b": b})
+    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
     p = ra.sig * rb.sig
     p = np.where(ra.sign ^ rb.sign, -p, p)
-    bits = fmt_a.bits + fmt_b.bits
     return (p & ((1 << bits) - 1)).astype(np.uint64)

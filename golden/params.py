@@ -16,7 +16,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import NamedTuple
 
-from .format import CATALOG, MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
+from .format import CATALOG, MAX_INT_BITS, MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
 
 __all__ = [
     "Rounding",
@@ -48,6 +48,7 @@ __all__ = [
     "check_fma_output",
     "check_fma_rounding",
     "check_format",
+    "check_int_product",
     "check_lmul_formats",
     "check_lmul_options",
     "check_rounding",
@@ -137,6 +138,18 @@ def check_unscaled(fmt, what: str, unit: str):
             f"not apply; use int{fmt.bits} and apply the scale outside, or dot / mx-dot"
         )
     return fmt
+
+
+def check_int_product(fmt_a: IntFormat, fmt_b: IntFormat) -> int:
+    """The integer multiplier's product width ``bits_a + bits_b``, at most ``MAX_INT_BITS``
+    (the product is an integer format too). Golden and hardware both call this."""
+    w = fmt_a.bits + fmt_b.bits
+    if w > MAX_INT_BITS:
+        raise ValueError(
+            f"The exact product of {fmt_a} x {fmt_b} needs {w} bits; integer "
+            f"formats have at most {MAX_INT_BITS}, so the operands may total at most "
+            f"{MAX_INT_BITS} bits")
+    return w
 
 
 def check_bool(value, what: str) -> bool:

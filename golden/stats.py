@@ -23,7 +23,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .core import Raw, decode, encode
+from .core import Raw, check_encodings, check_flag, check_shapes, decode, encode
 from .format import FloatFormat, parse_format
 from .lmul import lmul
 from .ops import multiply
@@ -66,6 +66,24 @@ def _float_format(fmt, what: str = "Format") -> FloatFormat:
     return fmt
 
 
+def _real_data(x, what: str) -> np.ndarray:
+    """Data ``x`` (real floats or integers: a scalar or an array) as float64; complex, bool,
+    object (None, Fraction) and string data are refused, not silently converted."""
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # numpy: "inhomogeneous shape"
+        raise ValueError(f"{what} must be a rectangular array, not a ragged nested list") \
+            from None
+    if arr.dtype.kind not in "fiu":
+        first = arr.flat[0] if arr.size else None
+        first = first.item() if isinstance(first, np.generic) else first
+        raise TypeError(
+            f"{what} must be real numbers (floats or integers), not {arr.dtype} data"
+            + (f" (holding {first!r})" if arr.size else "")
+        )
+    return arr.astype(np.float64)
+
+
 def _check_rng(rng) -> None:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, not {rng!r}")
@@ -88,6 +106,8 @@ def exact_product(a, b, fmt_a, fmt_b=None) -> np.ndarray:
     exactly (the usual case), else an object array of ``Fraction``. NaN/Inf lanes are NaN."""
     fmt_a = _float_format(fmt_a)
     fmt_b = fmt_a if fmt_b is None else _float_format(fmt_b)
+    a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
+    check_shapes({"a": a, "b": b})
     ra, rb = decode(a, fmt_a), decode(b, fmt_b)
     sig = ra.sig * rb.sig  # < 2**48
     exp = ra.exp + rb.exp
@@ -163,10 +183,18 @@ def product_error(y_bits, fmt_out, exact, *, where=None) -> dict:
         2^(max(floor(log2|x|), emin) - M), unbounded above).
     """
     fmt_out = _float_format(fmt_out, "Output format")
-    y = values(y_bits, fmt_out)
+    y_bits = check_encodings(y_bits, fmt_out, "y_bits")
     exact = np.asarray(exact)
+    if exact.dtype.kind not in "fiuO":
+        raise TypeError(f"exact must be a float array or an object array of Fraction, not a "
+                        f"{exact.dtype} array")
+    named = {"y_bits": y_bits, "exact": exact}
+    if where is not None:
+        named["where"] = np.asarray(where)
+    check_shapes(named)
+    y = values(y_bits, fmt_out)
     y, exact = np.broadcast_arrays(y, exact)
-    mask = np.ones(y.shape, bool) if where is None else np.broadcast_to(np.asarray(where), y.shape)
+    mask = np.ones(y.shape, bool) if where is None else np.broadcast_to(named["where"], y.shape)
     if mask.dtype != bool:
         raise TypeError(f"where must be a bool array, not an array of {mask.dtype}")
     y, exact = y[mask], exact[mask]
@@ -244,7 +272,8 @@ def quantize(x, fmt, *, saturate: bool = True) -> np.ndarray:
     exactly into integer significand and exponent first: no float rounding happens here.
     """
     fmt = _float_format(fmt)
-    x = np.asarray(x, dtype=np.float64)
+    saturate = check_flag(saturate, "saturate")
+    x = _real_data(x, "Data x")
     nan, inf = np.isnan(x), np.isinf(x)
     m, e = np.frexp(np.where(nan | inf, 0.0, x))
     sig = np.abs(np.ldexp(m, 53)).astype(np.int64)  # exact: 53-bit integer significand
@@ -273,7 +302,7 @@ def sqnr_db(fmt, data) -> float:
     ``10 log10(sum x^2 / sum (x - q(x))^2)`` with saturating RNE quantization (``quantize``).
     Infinite when every sample is representable."""
     fmt = _float_format(fmt)
-    x = np.asarray(data, dtype=np.float64)
+    x = _real_data(data, "SQNR data")
     if x.size == 0:
         raise ValueError("SQNR needs at least one sample, not an empty array")
     if not np.all(np.isfinite(x)):
@@ -298,9 +327,11 @@ def distribution_error(method: str, fmt, x, y, fmt_out=None, *, saturate: bool =
     _check_method(method)
     fmt = _float_format(fmt)
     out = fmt if fmt_out is None else _float_format(fmt_out, "Output format")
+    x, y = _real_data(x, "Data x"), _real_data(y, "Data y")
+    check_shapes({"x": x, "y": y})
     a, b = quantize(x, fmt), quantize(y, fmt)
     res = run_method(method, a, b, fmt, out, saturate=saturate)
-    full = np.asarray(x, dtype=np.float64) * np.asarray(y, dtype=np.float64)
+    full = x * y
     return {
         "multiplier": product_error(res, out, exact_product(a, b, fmt)),
         "end_to_end": product_error(res, out, full),

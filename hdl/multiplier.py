@@ -5,11 +5,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib.wiring import In, Out
 
-from exmy.golden.format import MAX_INT_BITS, FloatFormat, IntFormat, exact_product_format
+from exmy.golden.format import FloatFormat, IntFormat, exact_product_format
 from exmy.golden.params import (
     Rounding,
     check_bool,
     check_format,
+    check_int_product,
     check_rounding_options,
     check_unscaled,
 )
@@ -184,12 +185,7 @@ class IntMultiplier(Unit):
         check_unscaled(self.fmt_a, "Operand a", "int-multiplier")
         check_unscaled(self.fmt_b, "Operand b", "int-multiplier")
         self.latency = self.set_timing(latency, target, fmax)
-        w = self.fmt_a.bits + self.fmt_b.bits
-        if w > MAX_INT_BITS:
-            raise ValueError(
-                f"The exact product of {self.fmt_a} x {self.fmt_b} needs {w} bits; integer "
-                f"formats have at most {MAX_INT_BITS}, so the operands may total at most "
-                f"{MAX_INT_BITS} bits")
+        w = check_int_product(self.fmt_a, self.fmt_b)
         self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)
         self.params = {"a": self.fmt_a.name, "b": self.fmt_b.name, "latency": self.latency}
         self.port_formats = {"a": self.fmt_a, "b": self.fmt_b, "y": self.fmt_out}

@@ -7,6 +7,7 @@ returns what the outputs showed; :func:`compare` lists the mismatches against ex
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,6 +167,9 @@ def run_vectors(
         )
     if lanes is not None:
         raise ValueError(f"Lanes are an Amaranth-simulator option, not for {simulator!r}")
+    if not isinstance(build_dir, (str, os.PathLike)):
+        raise TypeError(f"The {simulator} simulator needs a build folder (build_dir: a str or a "
+                        f"path), not {build_dir!r}")
     from .cocotb_runner import run_cocotb
 
     return run_cocotb(
@@ -179,6 +183,28 @@ def run_vectors(
         Path(build_dir),
         timings=timings,
     )
+
+
+def _bit_patterns(values, what: str) -> np.ndarray:
+    """``values`` as an array of bit patterns: unsigned or non-negative integers (Python ints
+    in an object array for ports over 64 bits); a float or a negative value is refused, not
+    truncated or wrapped."""
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if arr.ndim != 1:
+        raise ValueError(f"The {what} values must be a 1-D array, not {arr.ndim}-D")
+    if arr.dtype == object:
+        bad = [v for v in arr if isinstance(v, bool) or not isinstance(v, (int, np.integer))
+               or v < 0]
+        if bad:
+            raise ValueError(f"The {what} values must be non-negative integers (bit patterns), "
+                             f"not {bad[0]!r}")
+    elif arr.dtype.kind == "i":
+        if len(arr) and arr.min() < 0:
+            raise ValueError(f"The {what} values must be non-negative integers (bit patterns), "
+                             f"not {int(arr.min())}")
+    elif arr.dtype.kind != "u":
+        raise TypeError(f"The {what} values must be integers (bit patterns), not {arr.dtype}")
+    return arr
 
 
 def compare(
@@ -195,9 +221,13 @@ def compare(
     """
     if not isinstance(expected, dict) or not isinstance(observed, dict):
         raise TypeError("Observed and expected must be dicts of arrays")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"Limit must be a non-negative integer, not {limit!r}")
     missing = sorted(set(expected) - set(observed))
     if missing:
         raise ValueError(f"Observed outputs lack {missing}; observed has {sorted(observed)}")
+    observed = {k: _bit_patterns(observed[k], f"observed {k!r}") for k in expected}
+    expected = {k: _bit_patterns(v, f"expected {k!r}") for k, v in expected.items()}
     bad = None
     n = None
     for name, exp in expected.items():

@@ -355,6 +355,16 @@ def stimulus_for(comp, mode="auto", n=100_000, seed=0):
     return inputs, cov
 
 
+def _check_given(comp, inputs, simulator) -> None:
+    """Given ``inputs``: one array per input port, equal lengths, values that fit, at least
+    one vector (run_vectors' own checks, made before the golden model reads them)."""
+    from . import _check_args
+
+    n = _check_args("", "", port_table(comp), inputs, [], comp.latency, simulator, comp)
+    if n == 0:
+        raise ValueError("Inputs hold no vectors (every array is empty)")
+
+
 def _length(inputs: dict) -> int:
     return len(next(iter(inputs.values())))
 
@@ -432,7 +442,8 @@ def check(
     """Simulate ``comp`` (an exmy unit) and compare every output bit with the golden model.
 
     ``mode``: ``auto`` (exhaustive when the inputs total at most 16 bits, else ``n`` sampled
-    vectors: corners, biased and uniform random), ``exhaustive`` or ``random``. Mismatch lines
+    vectors: corners, biased and uniform random; never fewer than the corner set, which an
+    ``n`` below its size runs whole), ``exhaustive`` or ``random``. Mismatch lines
     show hex and decoded inputs and the module name (the parameter point).
 
     Vectors are made, simulated and compared ``batch`` at a time (one simulator run per
@@ -446,6 +457,11 @@ def check(
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"Batch size must be a positive integer, not {batch!r}")
+    if not isinstance(getattr(comp, "unit", None), str):
+        raise TypeError(f"check() needs an exmy unit (exmy.hdl.registry.build), not {comp!r}")
+    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+            or not 0 <= seed < 2**63):
+        raise ValueError(f"Seed must be a non-negative integer, not {seed!r}")
     if inputs is None:
         adapter = _check_mode_n(comp, mode, n)
     else:
@@ -453,6 +469,7 @@ def check(
         adapter = ADAPTERS.get(comp.unit)
         if adapter is None:
             raise ValueError(f"No simulation check is defined for unit {comp.unit!r}")
+        _check_given(comp, inputs, simulator)
     t0 = time.perf_counter()
     state = {"checked": 0, "planned": int(n) if inputs is None else _length(inputs), "count": 0}
     try:

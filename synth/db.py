@@ -143,6 +143,43 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     return con
 
 
+def _check_key(value, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, not {value!r}")
+
+
+def _check_record(record, point_key) -> None:
+    """What :meth:`ResultsDB.put` stores must read back (``_decode``'s checks): a bad value
+    would make every later read of the database fail."""
+    if not isinstance(record, dict):
+        raise TypeError(f"Record must be a dict of column -> value, not {type(record).__name__}")
+    if not record.get("flow_key"):
+        raise ValueError("Record has no flow_key")
+    _check_key(record["flow_key"], "Record's flow_key")
+    if point_key is not None:
+        _check_key(point_key, "point_key")
+    for c in _NUMBER:
+        v = record.get(c)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"Record {record['flow_key']!r}: {c} must be a number or None, not "
+                             f"{v!r}")
+    for c in _BOOL:
+        v = record.get(c)
+        if v is not None and not isinstance(v, bool):
+            raise ValueError(f"Record {record['flow_key']!r}: {c} must be True, False or None, "
+                             f"not {v!r}")
+    if not isinstance(record.get("params") or {}, dict):
+        raise ValueError(f"Record {record['flow_key']!r}: params must be a dict, not "
+                         f"{record['params']!r}")
+    for k, v in record.items():
+        if k in _JSON or k not in COLUMNS:
+            try:
+                json.dumps(v, sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Record {record['flow_key']!r}: {k} is not JSON data "
+                                 f"({exc})") from None
+
+
 class ResultsDB:
     """A connection to the results database at ``path``.
 
@@ -161,9 +198,16 @@ class ResultsDB:
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True,
                  on_wait: Callable[[str], None] | None = None):
+        if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+            raise TypeError(f"Results database must be a file name (a str or a path), not "
+                            f"{path!r}")
         if not os.fspath(path).strip():
             raise ValueError("Results database needs a file name (--db FILE), not an empty "
                              "string")
+        if "\0" in os.fspath(path):
+            raise ValueError(f"Results database name {os.fspath(path)!r} holds a NUL character")
+        if not isinstance(create, bool):
+            raise TypeError(f"create must be True or False, not {create!r}")
         self.path = Path(path)
         self.on_wait = on_wait
         if self.path.is_dir():
@@ -267,8 +311,7 @@ class ResultsDB:
     def put(self, record: dict, point_key: str | None = None) -> None:
         """Store ``record`` (replacing any record with its ``flow_key``) and, if given, map
         ``point_key`` to it, all in one transaction."""
-        if "flow_key" not in record or not record["flow_key"]:
-            raise ValueError("Record has no flow_key")
+        _check_record(record, point_key)
         row = {c: None for c in COLUMNS}
         extra = {}
         for k, v in record.items():
@@ -310,6 +353,8 @@ class ResultsDB:
         counts unless ``retry_failed``), ``("busy", None)`` when another sweep holds a live
         claim on it, else ``("claimed", None)`` (a stale claim is taken over).
         """
+        _check_key(point_key, "point_key")
+        _check_key(owner, "owner")
         now = time.time()
         with self._transaction():
             row = self._con.execute("SELECT flow_key FROM points WHERE point_key = ?",
@@ -397,9 +442,12 @@ class ResultsDB:
 
     def records(self, **where) -> list[dict]:
         """All records, optionally filtered by equality on columns (``target="ecp5"``)."""
-        for k in where:
+        for k, v in where.items():
             if k not in COLUMNS:
                 raise ValueError(f"Unknown column {k!r}; valid columns are {', '.join(COLUMNS)}")
+            if k in _JSON or not (v is None or isinstance(v, (str, int, float))):
+                raise ValueError(f"records({k}=...) filters by one value of a plain column (a "
+                                 f"string or a number), not {v!r}")
         q = f"SELECT {', '.join(COLUMNS)} FROM records"
         if where:
             q += " WHERE " + " AND ".join(f"{k} = ?" for k in where)

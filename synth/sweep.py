@@ -624,6 +624,10 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
               progress: bool = True, retry_failed: bool = False) -> dict:
     """Run every point not yet in the database at ``db_path``.
 
+    A point whose design cannot be made (an unknown format, an option its unit refuses) is
+    recorded as failed, alone; :func:`check_unit_params` refuses such points before anything
+    runs (``exmy sweep`` calls it first).
+
     Several sweeps may share one database at the same time (other processes, other hosts on a
     shared file system that supports SQLite locking): each point is claimed in the database
     before it runs, a point another live sweep has claimed is left to it, and its record is
@@ -668,7 +672,9 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         raise ValueError(f"Jobs must be at most {max_jobs()} local worker processes (this machine "
                          f"has {os.cpu_count() or 1} CPUs), not {jobs:,}")
     address = None if executor is None else dask_address(executor)
-    make_design = make_design or default_make_design
+    if make_design is not None and not callable(make_design):
+        raise TypeError(f"make_design must be a function point -> (verilog, top, ports), not "
+                        f"{make_design!r}")
     t0 = time.monotonic()
 
     norm = []
@@ -679,6 +685,7 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         if blob not in seen:
             seen.add(blob)
             norm.append(n)
+    make_design = make_design or default_make_design
 
     # An unreachable scheduler or a bad database fails here, before any work.
     client = None if address is None else connect_dask(address)

@@ -715,3 +715,39 @@ def test_failed_build_keeps_the_log_it_names(tmp_path, monkeypatch):
     before = set(tmp_path.iterdir())
     assert check(comp, "icarus").ok
     assert set(tmp_path.iterdir()) == before
+
+
+def test_check_refuses_bad_arguments_before_the_golden_model():
+    """check()'s own arguments, and given inputs, are checked at its boundary (a missing port
+    was a KeyError from the golden model, {} a StopIteration, a bad seed numpy's error)."""
+    from exmy.hdl.registry import build
+    from exmy.sim.check import check
+
+    m = build("multiplier", a="e2m1fn", out="e2m1fn")
+    a = np.arange(4, dtype=np.uint64)
+    for kwargs, exc, message in (
+        (dict(inputs={"a": a}), ValueError, r"one array per input port \['a', 'b'\], not \['a'\]"),
+        (dict(inputs={"a": a, "b": a[:2]}), ValueError, "must all have the same length"),
+        (dict(inputs={}), ValueError, "one array per input port"),
+        (dict(inputs=[1, 2]), TypeError, "Inputs must be a dict of arrays"),
+        (dict(inputs={"a": a[:0], "b": a[:0]}), ValueError, "Inputs hold no vectors"),
+        (dict(seed="abc"), ValueError, "Seed must be a non-negative integer, not 'abc'"),
+        (dict(seed=-1), ValueError, "Seed must be a non-negative integer, not -1"),
+    ):
+        with pytest.raises(exc, match=message):
+            check(m, "amaranth", **kwargs)
+    with pytest.raises(TypeError, match="check\\(\\) needs an exmy unit"):
+        check(object(), "amaranth")
+    assert check(m, "amaranth", inputs={"a": a, "b": a}, seed=np.int64(3)).ok
+
+
+def test_compare_refuses_values_that_are_not_bit_patterns():
+    ok = {"y": np.array([1, 2], np.uint64)}
+    with pytest.raises(TypeError, match="observed 'y' values must be integers .* not float64"):
+        compare({"y": np.array([1.7, 2.0])}, ok)
+    with pytest.raises(ValueError, match="observed 'y' values must be non-negative .* not -1"):
+        compare({"y": np.array([-1, 2])}, ok)
+    with pytest.raises(ValueError, match="Limit must be a non-negative integer, not -1"):
+        compare(ok, ok, limit=-1)
+    assert compare({"y": [1, 3]}, ok) == ["vector 1: y=0x3 (expected 0x2)"]
+    assert compare({"y": np.array([1, 2], object)}, ok) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -1095,3 +1096,44 @@ def test_sweep_param_checks_are_fast():
         sweep.check_unit_params(pts)
         n += len(pts)
     assert n > 400 and time.monotonic() - t0 < 10
+
+
+def test_db_put_refuses_what_it_cannot_read_back(tmp_path):
+    """put() checks what _decode checks on reading: a text LUT count was stored, and then
+    every read of the database failed, blaming some other program."""
+    db = ResultsDB(tmp_path / "r.sqlite")
+    for record, message in (
+        ({"flow_key": "k", "lut": "many"}, "Record 'k': lut must be a number or None, not 'many'"),
+        ({"flow_key": "k", "lut": True}, "Record 'k': lut must be a number or None, not True"),
+        ({"flow_key": "k", "register_io": "yes"}, "register_io must be True, False or None"),
+        ({"flow_key": "k", "params": [1]}, "Record 'k': params must be a dict, not [1]"),
+        ({"flow_key": "k", "note": object()}, "Record 'k': note is not JSON data"),
+        ({"flow_key": 5}, "Record's flow_key must be a non-empty string, not 5"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            db.put(record)
+    with pytest.raises(TypeError, match="Record must be a dict of column -> value, not list"):
+        db.put([1, 2])
+    with pytest.raises(ValueError, match="owner must be a non-empty string, not None"):
+        db.claim("p", None)
+    with pytest.raises(ValueError, match=r"records\(unit=\.\.\.\) filters by one value"):
+        db.records(unit=["a"])
+    db.put({"flow_key": "k", "lut": 5, "params": {"a": "e4m3"}, "note": [1, "x"]})
+    assert db.records()[0]["note"] == [1, "x"] and len(db) == 1
+    db.close()
+
+
+def test_db_path_and_create_types():
+    with pytest.raises(TypeError, match=r"must be a file name \(a str or a path\), not b'x'"):
+        ResultsDB(b"x")
+    with pytest.raises(ValueError, match="holds a NUL character"):
+        ResultsDB("a\0b")
+    with pytest.raises(TypeError, match="create must be True or False, not 'no'"):
+        ResultsDB("x.sqlite", create="no")
+
+
+def test_run_sweep_refuses_a_make_design_that_is_no_function(tmp_path):
+    with pytest.raises(TypeError, match="make_design must be a function point -> "):
+        run_sweep([{"unit": "lmul", "params": {"a": "e4m3"}, "target": "generic"}],
+                  tmp_path / "r.sqlite", make_design=5, progress=False)
+    assert not (tmp_path / "r.sqlite").exists()
