@@ -159,3 +159,25 @@ def test_scaled_int_refused_where_the_scale_is_not_applied(argv, msg, capsys):
         int_multiply(1, 2, "mxint8", "int8")
     with pytest.raises(ValueError, match="implied scale 2\\^-6, which int_mac"):
         int_mac([1], [2], [1], [0], "int8", "mxint8")
+
+
+def test_build_takes_numpy_scalars_as_the_python_values_they_hold():
+    """np.int64(32) as a block size was refused as 'not a positive integer'; a numpy scalar
+    option now builds the same unit as its Python value (same name, same Verilog)."""
+    import numpy as np
+
+    from exmy.hdl.registry import build
+    from exmy.hdl.verilog import to_verilog
+
+    for unit, plain, numpy_opts in (
+        ("mx-dot", dict(elem="e4m3fn", block=32), dict(elem="e4m3fn", block=np.int64(32))),
+        ("convert", dict(a="float32", out="e4m3fn", rounding="stochastic", rand_bits=4),
+         dict(a="float32", out="e4m3fn", rounding="stochastic", rand_bits=np.uint8(4))),
+        ("multiplier", dict(a="e4m3fn", saturate=True, latency=2),
+         dict(a="e4m3fn", saturate=np.True_, latency=np.int32(2))),
+    ):
+        a, b = build(unit, **plain), build(unit, **numpy_opts)
+        assert a.module_name == b.module_name
+        assert to_verilog(a, a.module_name) == to_verilog(b, b.module_name)
+    with pytest.raises(TypeError, match="Latency must be a non-negative integer"):
+        build("multiplier", a="e4m3fn", latency=np.array([1, 2]))
