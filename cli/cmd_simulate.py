@@ -82,9 +82,9 @@ def run(args) -> int:
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
     if args.vectors is not None and args.vectors > MAX_VECTORS:
-        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more at the simulators' "
-                       f"~10^5 vectors/s), not {args.vectors:,}; split a longer run over "
-                       f"--seed values")
+        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more of simulation: the "
+                       f"README's verification throughput), not {args.vectors:,}; split a "
+                       f"longer run over --seed values")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     build_dir = output_dir(args.build_dir, "--build-dir") if args.build_dir is not None else None

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, array_shape, check_encodings, decode, encode
-from .mac import _acc_raw, _accumulate, _check_bool, _pack_acc, _streams
+from .core import Raw, array_shape, check_encodings, check_flag, decode, encode
+from .mac import _acc_raw, _accumulate, _pack_acc, _streams
 from .params import (  # the dot parameters live in .params (shared with exmy.hdl)
     DOT_ROUNDING_MODES,
     FLAG_NAN,
@@ -232,7 +232,7 @@ def dot_mac(
             f"params are for {params.fmt_a} x {params.fmt_b} with {params.lanes} lanes, not "
             f"{fmt_a} x {fmt_b} with {a.shape[1]}"
         )
-    _check_bool(saturate_acc, "saturate_acc")
+    saturate_acc = check_flag(saturate_acc, "saturate_acc")
     if fmt_out is not None:
         fmt_out = check_float(fmt_out, "Dot output")
         check_dot_rounding(rounding)

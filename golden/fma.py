@@ -60,10 +60,6 @@ __all__ = [
 _ZERO_TOP = -(1 << 40)  # leading-bit position given to a zero addend: below everything
 
 
-def _check_saturate(saturate) -> bool:
-    return check_flag(saturate, "saturate")
-
-
 def _operands(a, b, c, fa, fb, fc):
     a, b, c = (
         check_encodings(x, f, f"Operand {w}")
@@ -291,7 +287,7 @@ def fma(
     fc = check_fma_operand(fmt_c, "c")
     fo = check_fma_output(fmt_out)
     check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
-    saturate = _check_saturate(saturate)
+    saturate = check_flag(saturate, "saturate")
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)
     raw, _, _ = _sum(a, b, c, fa, fb, fc, fo.sig_bits)
     return encode(raw, fo, rounding=rounding, saturate=saturate).reshape(shape)
@@ -354,7 +350,7 @@ def approx_fma(
     fo = check_fma_output(fmt_out)
     check_approx_params(granularity, window, fa, fb, fc)
     check_fma_rounding(rounding, APPROX_FMA_ROUNDING_MODES, "Approximate FMA")
-    saturate = _check_saturate(saturate)
+    saturate = check_flag(saturate, "saturate")
     G = granularity
     p, qmin = fo.sig_bits, fo.quantum_exp
     shape, a, b, c = _operands(a, b, c, fa, fb, fc)

@@ -128,10 +128,6 @@ MULTIPLIERS: dict[str, ProductModel] = {
 assert tuple(MULTIPLIERS) == MULTIPLIER_NAMES
 
 
-def _check_bool(value, what: str) -> bool:
-    return check_flag(value, what)
-
-
 def _float_out(fmt, what: str) -> FloatFormat:
     fmt = parse_format_arg(fmt, what)
     if not isinstance(fmt, FloatFormat):
@@ -336,8 +332,8 @@ def mac(
         MacParams, mac_params, params, fmt_a, fmt_b,
         {"depth": depth, "acc_bits": acc_bits, "multiplier": multiplier},
     )
-    saturate = _check_bool(saturate, "saturate")
-    saturate_acc = _check_bool(saturate_acc, "saturate_acc")
+    saturate = check_flag(saturate, "saturate")
+    saturate_acc = check_flag(saturate_acc, "saturate_acc")
     if fmt_out is not None:
         fmt_out = _float_out(fmt_out, "MAC output")
         rand_bits = check_round_options(rounding, rand_bits)
@@ -405,7 +401,7 @@ def int_mac(
         IntMacParams, int_mac_params, params, fmt_a, fmt_b,
         {"depth": depth, "acc_bits": acc_bits},
     )
-    saturate_acc = _check_bool(saturate_acc, "saturate_acc")
+    saturate_acc = check_flag(saturate_acc, "saturate_acc")
     a, b = check_encodings(a, p.fmt_a, "Operand a"), check_encodings(b, p.fmt_b, "Operand b")
     a, b, valid, clear = _streams(a, b, valid, clear)
     ra, rb = decode(a, p.fmt_a), decode(b, p.fmt_b)
@@ -497,7 +493,7 @@ def float_acc_mac(
     fmt_b = check_mac_operand(fmt_b, "b")
     acc_format = _check_acc_format(acc_format)
     rand_bits = check_round_options(rounding, rand_bits)
-    saturate = _check_bool(saturate, "saturate")
+    saturate = check_flag(saturate, "saturate")
     a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
     rand = check_rand(rand, rounding, rand_bits, None)  # its length: _streams
     a, b, valid, clear, *r = _streams(a, b, valid, clear, rand)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Raw, array_shape, bit_length, check_encodings, decode, encode
+from .core import Raw, array_shape, bit_length, check_encodings, check_flag, decode, encode
 from .dot import (
     _products,
     accumulate_raw,
@@ -29,7 +29,7 @@ from .dot import (
     sum_raw,
 )
 from .format import CATALOG
-from .mac import _check_bool, _streams
+from .mac import _streams
 from .params import (  # the MX parameters live in .params (shared with exmy.hdl)
     MX_ELEMENTS,
     MX_SCALES,
@@ -152,7 +152,7 @@ def mx_dot_mac(
         raise TypeError(f"params must be a MxDotParams, not {params!r}")
     elif given:
         raise ValueError(f"Give either params or {', '.join(given)}, not both")
-    _check_bool(saturate_acc, "saturate_acc")
+    saturate_acc = check_flag(saturate_acc, "saturate_acc")
     if fmt_out is not None:
         fmt_out = check_float(fmt_out, "MX dot output")
         check_dot_rounding(rounding)

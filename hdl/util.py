@@ -3,8 +3,6 @@ check."""
 
 from __future__ import annotations
 
-import operator
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from exmy.golden.params import ceil_log2, check_bool
@@ -20,12 +18,8 @@ def check_latency(latency, *, minimum: int = 0, what: str = "Latency",
     """The one latency check: an integer in ``minimum..MAX_LATENCY``. ``what`` names it in
     messages (``"MAC latency"``); ``why`` explains the minimum when it is not 0."""
     kind = "a non-negative" if minimum == 0 else "a positive"
-    try:  # an int or any integer type (numpy's), never a bool or a float
-        if isinstance(latency, bool):
-            raise TypeError
-        latency = operator.index(latency)
-    except TypeError:
-        raise TypeError(f"{what} must be {kind} integer, not {latency!r}") from None
+    if not isinstance(latency, int) or isinstance(latency, bool):
+        raise TypeError(f"{what} must be {kind} integer, not {latency!r}")
     if latency < minimum:
         if minimum == 0:
             raise ValueError(f"{what} must be {kind} integer, not {latency}")

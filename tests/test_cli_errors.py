@@ -842,9 +842,9 @@ def test_simulate_vectors_beyond_the_input_space(capsys):
     worth is refused."""
     assert main(["simulate", "lmul", "--a", "e2m1fn", "--vectors", "99999999999999999"]) == 2
     assert cli_error(capsys) == (
-        "exmy simulate: error: --vectors: at most 10,000,000,000 (a day or more at the "
-        "simulators' ~10^5 vectors/s), not 99,999,999,999,999,999; split a longer run over "
-        "--seed values")
+        "exmy simulate: error: --vectors: at most 10,000,000,000 (a day or more of simulation: "
+        "the README's verification throughput), not 99,999,999,999,999,999; split a longer run "
+        "over --seed values")
     assert main(["simulate", "lmul", "--a", "e2m1fn", "--vectors", "1000"]) == 0
     out = capsys.readouterr()
     assert "its inputs total 8 bits, 256 combinations, fewer than --vectors 1,000" in out.err
