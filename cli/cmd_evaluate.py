@@ -124,6 +124,10 @@ def configs_from_toml(data: dict, where: str) -> list:
                            f"'approx-fma'; the granularity is the approximate-normalization "
                            f"FMA's")
         lists = {k: (v if isinstance(v, list) else [v]) for k, v in e.items()}
+        empty = [k for k, v in lists.items() if not v]
+        if empty:
+            raise CliError(f"{where}: config {i} has an empty list for {empty[0]}: the entry "
+                           f"would have no configurations")
         keys = list(lists)
         for combo in product(*(lists[k] for k in keys)):
             kw = dict(zip(keys, combo, strict=True))
@@ -216,7 +220,7 @@ def run(args) -> int:
     json_path = output_file(args.json, "--json") if args.json else None
     db_path = None
     if not args.no_db:
-        db_path = args.db or settings.get("db") or DEFAULT_DB
+        db_path = args.db if args.db is not None else settings.get("db") or DEFAULT_DB
         if args.db is None and settings.get("db") and args.file is not None:
             db_path = str(Path(args.file).parent / settings["db"]) \
                 if not Path(settings["db"]).is_absolute() else settings["db"]

@@ -171,6 +171,7 @@ def run(args) -> int:
               f"({elem} elements, {scale} scales)")
         if check_scale_format(scale) != check_scale_format("float8_e8m0fnu"):
             _note_zero_scales(x, scales, block, fe)
+            _note_clipped(x, scales, block, fe, check_scale_format(scale))
         return 0
     for flag in ("elem", "block", "scale"):
         if getattr(args, flag) is not None:
@@ -214,3 +215,25 @@ def _note_zero_scales(x: np.ndarray, scales: np.ndarray, block: int, fe) -> None
         print(f"note: {lost:,} of {scales.size:,} blocks hold non-zero values but got a zero "
               f"E4M3 scale (max|x| / max({fe}) is below E4M3's smallest value 2**-9), so all "
               f"their elements are 0", file=sys.stderr)
+
+
+def _note_clipped(x: np.ndarray, scales: np.ndarray, block: int, fe, sf) -> None:
+    """NVFP4's scale saturates at E4M3's largest value: a block whose max|x| is above
+    max(E4M3) * max(elem) has its largest values clipped to that; say how many blocks (the
+    counterpart of the zero-scale note; Inf and NaN blocks get a NaN scale instead)."""
+    from fractions import Fraction
+
+    from exmy.golden.dot import format_range
+
+    q, _, hi = format_range(fe)  # max(elem) = hi * 2**q exactly (hi may exceed a float)
+    exact = Fraction(sf.max_finite) * hi * Fraction(2) ** q
+    if exact >= Fraction(float(np.finfo(np.float32).max)):
+        return  # a wide element format: no finite float32 value is beyond reach
+    limit = float(exact)
+    with np.errstate(invalid="ignore"):
+        mag = np.abs(x.reshape(*scales.shape, block)).max(axis=-1, initial=0.0)
+    clipped = int(np.count_nonzero(np.isfinite(mag) & (mag > limit)))
+    if clipped:
+        print(f"note: {clipped:,} of {scales.size:,} blocks hold values above {limit:g} "
+              f"(E4M3's largest scale {float(sf.max_finite):g} times max({fe})), so the scale "
+              f"saturated and their values beyond it became +-{limit:g}", file=sys.stderr)

@@ -35,7 +35,20 @@ def run(args) -> int:
 
     # The database first (it must exist and be exmy's; nothing is created or added to it),
     # then the output folder.
-    ResultsDB(args.db, create=False).close()
+    try:
+        ResultsDB(args.db, create=False).close()
+    except ValueError:
+        if not _accuracy_only(args.db):
+            raise
+        # a file only `exmy evaluate` wrote: its accuracy tables, with no cost to join
+        out = output_dir(args.out, "-o")
+        files = _accuracy(args.db, out, [])
+        none = "" if files else " and no accuracy records yet"
+        print(f"wrote {len(files)} files to {out} ({args.db} holds no synthesis records{none})"
+              + (":" if files else ""))
+        for f in files:
+            print(f"  {Path(f).name}")
+        return 0
     out = output_dir(args.out, "-o")
     res = write_report(args.db, out)
     files = res["tables"] + res["plots"]
@@ -64,6 +77,25 @@ def run(args) -> int:
     for f in files:
         print(f"  {Path(f).name}")
     return 0
+
+
+def _accuracy_only(db: str) -> bool:
+    """Whether ``db`` is a database only `exmy evaluate` wrote (its tables, no synthesis
+    tables)."""
+    import sqlite3
+
+    from exmy.synth.db import EVALUATE_TABLES, connect_read_only
+
+    try:
+        con = connect_read_only(db)
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+        return set(EVALUATE_TABLES) == tables
+    except (sqlite3.Error, ValueError):
+        return False
 
 
 def _accuracy(db: str, out: Path, cost_rows: list[dict]) -> list[str]:

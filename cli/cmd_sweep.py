@@ -227,13 +227,16 @@ def _apply_flow_flags(spec: dict, args) -> dict:
     from exmy.synth.flow import TARGETS
 
     over = {}
-    if args.targets:
+    if args.targets is not None:  # an empty list is an error, not the default targets
         targets = _split(args.targets)
+        if not targets:
+            raise CliError(f"--targets names no target: give one or more of "
+                           f"{', '.join(TARGETS)}")
         for t in targets:
             if t not in TARGETS:
                 raise CliError(f"Unknown target {t!r}; valid targets are {', '.join(TARGETS)}")
         over["targets"] = targets
-    if args.seeds:
+    if args.seeds is not None:
         over["seeds"] = seed_list(args.seeds)
     if args.dsp is not None:
         over["dsp"] = True
@@ -339,8 +342,9 @@ def run(args) -> int:
             print(f"{p['unit']:16s} {params:40s} {p['target']:10s} seed={p['seed']}")
         print(f"{len(points)} points")
         return 0
-    db = args.db or file_opts.get("db") or DEFAULT_DB
-    if not isinstance(db, str):
+    # an empty name is an error, never the default database (`--db ""`, `db = ""`)
+    db = next((d for d in (args.db, file_opts.get("db")) if d is not None), DEFAULT_DB)
+    if args.db is None and not (isinstance(db, str) and db.strip()):
         raise CliError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
     jobs = next((j for j in (args.jobs, file_opts.get("jobs")) if j is not None), 1)
     flag = "-j" if args.jobs is not None else "'jobs' in the sweep file"

@@ -9,7 +9,9 @@ import signal
 import sys
 import warnings
 
-from .common import CliError
+# Nothing of exmy is imported at module level: the console script imports this module before
+# main() runs, and a Ctrl-C during that import would be a traceback (main() turns one into
+# "exmy: interrupted"); .common pulls in numpy and the golden model.
 
 __all__ = ["main", "COMMANDS"]
 
@@ -118,6 +120,8 @@ def _check_yowasp_cache() -> None:
     """wasmtime, which runs the YoWASP tools (Amaranth's Verilog back end among them), keeps
     its compiled code in ``$XDG_CACHE_HOME/wasmtime`` (else ``~/.cache/wasmtime``) and fails
     with a traceback when it cannot create that folder: say so in one line instead."""
+    from .common import CliError
+
     xdg = os.environ.get("XDG_CACHE_HOME")
     home = os.environ.get("HOME")
     if xdg:
@@ -138,6 +142,8 @@ def _check_yowasp_cache() -> None:
 def _check_tmpdir() -> None:
     """Python falls back to /tmp when ``TMPDIR`` names no folder, but Icarus, Verilator's
     compiler and the YoWASP tools do not: say so before one of them fails."""
+    from .common import CliError
+
     tmp = os.environ.get("TMPDIR")
     if tmp and not os.path.isdir(tmp):
         raise CliError(f"TMPDIR={tmp} is not a folder (the simulators and the synthesis tools "
@@ -154,6 +160,8 @@ def _cwd_exists() -> bool:
 
 
 def _main(argv: list[str] | None) -> int:
+    from .common import CliError
+
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
     try:

@@ -13,10 +13,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from pathlib import Path
 
 # the file's tables, ours and synth's, are named once, by the file's owner
-from exmy.synth.db import EVALUATE_TABLES, SYNTH_TABLES, connect_read_only
+from exmy.synth.db import (
+    EVALUATE_TABLES,
+    SYNTH_TABLES,
+    check_db_path,
+    connect_read_only,
+    damaged_error,
+)
 
 __all__ = ["SCHEMA_VERSION", "EvaluateDB"]
 
@@ -33,14 +38,15 @@ class EvaluateDB:
     def __init__(self, path, *, read_only: bool = False):
         """``read_only``: a reader (a report), which changes nothing and works on a read-only
         disk; the table must exist."""
-        self.path = Path(path)
+        self.path = check_db_path(path)  # synth's checks and messages: one file, one voice
         self.read_only = read_only
         try:
             self.con = (connect_read_only(self.path) if read_only else
                         sqlite3.connect(str(self.path), timeout=60))
             self._init()
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"Results database {self.path} is not usable: {exc}") from None
+            raise damaged_error(self.path, exc) or ValueError(
+                f"Results database {self.path} is not usable: {exc}") from None
 
     def _init(self) -> None:
         cur = self.con.cursor()

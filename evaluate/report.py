@@ -3,7 +3,7 @@
     python -m exmy.evaluate.report DB.sqlite OUT_DIR [--costmodel docs/results/costmodel]
         [--sentences N] [--target ecp5]
 
-reads the ``evaluate_results`` rows of DB (``exmy evaluate report --db DB``) and the cost
+reads the ``evaluate_results`` rows of DB (as ``exmy evaluate`` writes them) and the cost
 model's points (docs/results/costmodel/costmodel_points.csv: the exact MAC, latency 1, 4608
 products, nextpnr at a 100 MHz target), and writes to OUT_DIR:
 

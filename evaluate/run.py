@@ -16,6 +16,7 @@ float32 embeddings of the evaluation set:
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass
 
@@ -101,8 +102,9 @@ class Evaluator:
         self.model = model or load_model()
         ev, cal = split_sentences(load_sentences())
         if sentences is not None:
-            if not isinstance(sentences, int) or isinstance(sentences, bool):
+            if not isinstance(sentences, numbers.Integral) or isinstance(sentences, bool):
                 raise TypeError(f"Sentence count must be an integer, not {sentences!r}")
+            sentences = int(sentences)  # a numpy integer counts as the int it holds
             if not 3 <= sentences <= len(ev):
                 raise ValueError(
                     f"Sentence count must be in 3..{len(ev)} (the evaluation set), not "

@@ -38,6 +38,7 @@ the golden functions.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,8 +257,10 @@ class Config:
         _choice(self.product, PRODUCTS, "Product")
         _choice(self.acc, ACCUMULATIONS, "Accumulation")
         g = self.granularity
-        if not isinstance(g, int) or isinstance(g, bool):
+        if not isinstance(g, numbers.Integral) or isinstance(g, bool):
             raise TypeError(f"Granularity must be an integer, not {g!r}")
+        g = int(g)  # a numpy integer counts as the int it holds
+        object.__setattr__(self, "granularity", g)
         if g not in GRANULARITIES:
             raise ValueError(
                 f"Granularity must be a power of two in 1..32, not {g}"

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB",
-           "connect_read_only"]
+           "check_db_path", "connect_read_only", "damaged_error"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -143,6 +143,38 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     return con
 
 
+def check_db_path(path) -> Path:
+    """``path`` as a :class:`Path` if it can name a results database file (every opener's
+    checks, the same one-line errors): ``TypeError`` for a non-path, ``ValueError`` for an
+    empty name, a NUL character or a directory."""
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise TypeError(f"Results database must be a file name (a str or a path), not "
+                        f"{path!r}")
+    if not os.fspath(path).strip():
+        raise ValueError("Results database needs a file name (--db FILE), not an empty "
+                         "string")
+    if "\0" in os.fspath(path):
+        raise ValueError(f"Results database name {os.fspath(path)!r} holds a NUL character")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"Results database {path} is a directory; give a file such "
+                         f"as {path / 'exmy-results.sqlite'}")
+    return path
+
+
+def damaged_error(path, exc: sqlite3.DatabaseError) -> ValueError | None:
+    """The one-line error for SQLite's verdict ``exc`` on the file ``path`` when the file
+    itself is bad (damaged, or not SQLite at all); None for any other error."""
+    if "malformed" in str(exc):
+        return ValueError(f"Results database {path} is a damaged SQLite database ({exc}); "
+                          f"give another --db (the sqlite3 shell's `.recover` may rescue its "
+                          f"records)")
+    if "not a database" in str(exc):
+        return ValueError(f"Results database {path} is not an SQLite database ({exc}); give "
+                          f"another --db or delete the file")
+    return None
+
+
 def _check_key(value, what: str) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string, not {value!r}")
@@ -198,21 +230,10 @@ class ResultsDB:
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True,
                  on_wait: Callable[[str], None] | None = None):
-        if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
-            raise TypeError(f"Results database must be a file name (a str or a path), not "
-                            f"{path!r}")
-        if not os.fspath(path).strip():
-            raise ValueError("Results database needs a file name (--db FILE), not an empty "
-                             "string")
-        if "\0" in os.fspath(path):
-            raise ValueError(f"Results database name {os.fspath(path)!r} holds a NUL character")
+        self.path = check_db_path(path)
         if not isinstance(create, bool):
             raise TypeError(f"create must be True or False, not {create!r}")
-        self.path = Path(path)
         self.on_wait = on_wait
-        if self.path.is_dir():
-            raise ValueError(f"Results database {self.path} is a directory; give a file such "
-                             f"as {self.path / 'exmy-results.sqlite'}")
         exists = self.path.exists()
         if not create and (not exists or self.path.stat().st_size == 0):
             raise ValueError(f"Results database {self.path} "
@@ -268,18 +289,16 @@ class ResultsDB:
             tables = {r[0] for r in self._con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as e:
-            if "malformed" in str(e):
-                raise ValueError(f"Results database {self.path} is a damaged SQLite database "
-                                 f"({e}); give another --db (the sqlite3 shell's `.recover` "
-                                 f"may rescue its records)") from None
-            if "not a database" in str(e):
-                raise ValueError(f"Results database {self.path} is not an SQLite database "
-                                 f"({e}); give another --db or delete the file") from None
+            damaged = damaged_error(self.path, e)
+            if damaged is not None:
+                raise damaged from None
             raise
         if not tables - set(EVALUATE_TABLES):
             if not create:
-                what = ("holds only `exmy evaluate`'s accuracy records (`exmy evaluate report "
-                        f"--db {self.path}` reports them)" if tables else "is empty")
+                # (`exmy evaluate report` is no reader: it runs the 55-configuration table)
+                what = ("holds only `exmy evaluate`'s accuracy records, no synthesis records "
+                        f"(`exmy report --db {self.path} -o DIR` writes the accuracy tables)"
+                        if tables else "is empty")
                 raise ValueError(f"Results database {self.path} {what}; run `exmy sweep` or "
                                  "`exmy synth` first, or give another database")
         elif not {"records", "points"} <= tables:

@@ -87,6 +87,7 @@ its cwd in the work directory and gets relative file names only.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import re
 import shutil
@@ -739,6 +740,9 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
         depth = delay + 2
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise ValueError(f"Proof depth must be a positive integer, not {depth!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+            timeout, numbers.Real) or not timeout > 0):
+        raise ValueError(f"Proof timeout must be a positive number of seconds, not {timeout!r}")
     if method not in PROOF_METHODS:
         raise ValueError(f"Proof method must be one of {', '.join(PROOF_METHODS)}, not "
                          f"{method!r}")
@@ -838,6 +842,8 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
     """
     from exmy.hdl.registry import build
 
+    if not isinstance(options, dict):
+        raise TypeError(f"Unit options must be a dict of option -> value, not {options!r}")
     latency = options.get("latency")
     fmax = options.get("fmax")
     if latency is None and fmax is None:
@@ -853,6 +859,8 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
             f"(latency {pipelined.latency}): nothing to prove; give a higher --fmax")
     if isinstance(latency, int) and latency <= reference.latency:
         reference._MustUse__silence = True  # built only to learn its latency
+        if latency < reference.latency:
+            build(unit, **options)  # the builder's refusal: a negative latency, a MAC's 0
         raise ValueError(
             f"Latency {latency} of {unit!r} is its reference itself: nothing to prove; give a "
             f"latency of at least {reference.latency + 1}")

@@ -281,8 +281,8 @@ def _plot_costmodel_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Pa
 
     targets = sorted({r["target"] for r in rows})
     variants = [v for v in ("acc", "out") if any(r["variant"] == v for r in rows)]
-    if not targets or not variants:
-        return False
+    if not targets or not variants or all(r.get(metric) is None for r in rows):
+        return False  # nothing to draw (no Fmax without place and route): no empty plot
     fig, axes = plt.subplots(len(targets), len(variants), squeeze=False,
                              figsize=(5.2 * len(variants), 3.8 * len(targets)), dpi=110)
     for ti, target in enumerate(targets):
@@ -316,7 +316,8 @@ def _plot_costmodel_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Pa
             if metric == "lut":
                 _log_axis(ax.yaxis, ax.set_yscale)
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7, ncol=2)
+            if ax.get_legend_handles_labels()[0]:  # a panel without data has no legend
+                ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path)

@@ -45,6 +45,7 @@ import inspect
 import itertools
 import json
 import math
+import numbers
 import os
 import re
 import socket
@@ -664,8 +665,11 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         steps run again after their worker was lost, ``lost`` the points given up after
         :data:`MAX_RESUBMITS` resubmissions (reported failed, not recorded).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int):
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral):
         raise TypeError(f"Jobs must be an integer, not {jobs!r}")
+    jobs = int(jobs)  # a numpy integer counts as the int it holds
+    if not isinstance(points, Iterable):
+        raise TypeError(f"Sweep points must be a list of point dicts, not {points!r}")
     if jobs < 1:
         raise ValueError(f"Jobs must be a positive integer, not {jobs}")
     if jobs > max_jobs():

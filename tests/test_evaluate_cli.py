@@ -215,8 +215,9 @@ def test_evaluate_and_synth_share_one_file_in_either_order(tmp_path):
 
     path = tmp_path / "r.sqlite"
     EvaluateDB(path).con.close()
-    with pytest.raises(ValueError, match=r"holds only `exmy evaluate`'s accuracy records "
-                                         r"\(`exmy evaluate report --db .*r\.sqlite` reports"):
+    with pytest.raises(ValueError, match=r"holds only `exmy evaluate`'s accuracy records, no "
+                                         r"synthesis records \(`exmy report --db .*r\.sqlite "
+                                         r"-o DIR` writes"):
         synth_db.ResultsDB(path, create=False)
     synth_db.ResultsDB(path).close()  # a synthesis writer adds its tables beside them
     synth_db.ResultsDB(path, create=False).close()
