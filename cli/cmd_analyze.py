@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CliError
+from .common import CliError, count_arg
 
 __all__ = ["add_parser", "run"]
 
@@ -37,7 +37,7 @@ def add_parser(sub):
                    help="multiplier: rne (exact product rounded to nearest even), lmul "
                    "(L-Mul, one adder), lmul-formula (the paper's formula), pam (offset 0); "
                    "default all four")
-    p.add_argument("--samples", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--samples", type=count_arg, default=1_000_000, metavar="N",
                    help="number of products (default 1000000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--dist", choices=["normal", "laplace"], default="normal",

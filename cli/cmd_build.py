@@ -9,6 +9,7 @@ from .common import (
     CliError,
     add_unit_options,
     check_seed,
+    count_arg,
     output_dir,
     unit_options,
 )
@@ -54,7 +55,7 @@ def add_parser(sub):
     p.add_argument("-o", "--output", metavar="DIR",
                    help="build directory, one per board (default build/BOARD); a bitstream "
                    "left there by an earlier build is removed first")
-    p.add_argument("--vectors", type=int, metavar="N",
+    p.add_argument("--vectors", type=count_arg, metavar="N",
                    help="LFSR vectors (default: exhaustive for <= 16 input bits, else 65536)")
     p.add_argument("--inject-fault", type=_fault, metavar="PORT:BIT",
                    help="flip this output bit on its way to the checker (the board must then "

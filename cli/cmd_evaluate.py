@@ -132,6 +132,8 @@ def configs_from_toml(data: dict, where: str) -> list:
         for combo in product(*(lists[k] for k in keys)):
             kw = dict(zip(keys, combo, strict=True))
             kw.setdefault("acts", kw["weights"])
+            if kw.get("acc", "exact") != "approx-fma":
+                kw.pop("granularity", None)  # (acc = ["exact", "approx-fma"] beside it)
             try:
                 cfg = Config(**kw)
             except (TypeError, ValueError) as exc:
@@ -200,6 +202,10 @@ def run(args) -> int:
         if "db" in settings and not (isinstance(settings["db"], str) and settings["db"]):
             raise CliError(f"{path}: [evaluate] db must be a file name (a string), not "
                            f"{settings['db']!r}")
+        n = settings.get("sentences")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 3):
+            raise CliError(f"{path}: [evaluate] sentences must be an integer of at least 3, "
+                           f"not {n!r}")
         configs = configs_from_toml(data, str(path))
     else:
         if args.weights is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .common import CliError, add_unit_options, output_dir, unit_options
+from .common import CliError, add_unit_options, count_arg, output_dir, unit_options
 
 
 def add_parser(sub):
@@ -25,11 +25,11 @@ def add_parser(sub):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--exhaustive", action="store_true",
                    help="every input combination (default when inputs total <= 16 bits)")
-    g.add_argument("--vectors", type=_count, metavar="N",
+    g.add_argument("--vectors", type=count_arg, metavar="N",
                    help="number of sampled vectors: the unit's corner and edge sets, then "
                    "biased and uniform random (FMA units: N random on top of the corner cube; "
                    "default 100000 when not exhaustive)")
-    p.add_argument("--seed", type=_count, default=0, metavar="S",
+    p.add_argument("--seed", type=count_arg, default=0, metavar="S",
                    help="random seed, a non-negative integer (default 0)")
     p.add_argument("--build-dir", metavar="DIR", help="keep the simulator build here (DIR is "
                    "created; its parent must exist)")
@@ -46,19 +46,6 @@ def _input_bits(comp) -> int:
 
     return sum(Shape.cast(m.shape).width for m in comp.signature.members.values()
                if m.flow.name == "In")
-
-
-def _count(text: str) -> int:
-    """An integer option (``1000000``, ``1_000_000`` or ``1e6``)."""
-    import argparse
-
-    try:
-        v = float(text) if "e" in text.lower() and text.lower() != "e" else int(text)
-        if isinstance(v, float) and not v.is_integer():
-            raise ValueError
-        return int(v)
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
 
 
 class _Progress:

@@ -14,7 +14,7 @@ from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
            "output_file", "output_dir", "split_list", "int_range", "seed_list", "MAX_SEEDS",
-           "check_seed", "writing"]
+           "check_seed", "writing", "count_arg"]
 
 #: the results database of synth, sweep, report and evaluate when --db is not given
 DEFAULT_DB = "exmy-results.sqlite"
@@ -273,3 +273,17 @@ def add_unit_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
 def unit_options(args: argparse.Namespace) -> dict:
     return {dest: getattr(args, dest) for _, dest, _ in UNIT_OPTIONS
             if getattr(args, dest, None) is not None}
+
+
+def count_arg(text: str) -> int:
+    """An integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (the count
+    options of simulate, build and analyze read the same)."""
+    import argparse
+
+    try:
+        v = float(text) if "e" in text.lower() and text.lower() != "e" else int(text)
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError
+        return int(v)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None

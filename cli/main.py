@@ -159,6 +159,18 @@ def _cwd_exists() -> bool:
     return True
 
 
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _main(argv: list[str] | None) -> int:
     from .common import CliError
 
@@ -192,6 +204,11 @@ def _main(argv: list[str] | None) -> int:
             return 2
         raise
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_gone():
+            # the reader of our output left (`exmy formats | head`): stop quietly, as Unix
+            # tools do, and keep Python from failing again on the final flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         # a file the command reads or writes: one line naming it, no traceback
         where = f": {exc.filename}" if exc.filename else ""
         if not exc.filename and not _cwd_exists():

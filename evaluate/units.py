@@ -62,6 +62,8 @@ __all__ = [
 SCALINGS = ("tensor", "channel", "mx", "nvfp4")
 PRODUCTS = ("exact", "lmul")
 ACCUMULATIONS = ("exact", "bfloat16", "float16", "approx-fma")
+#: the approx-fma accumulation's normalization granularity when none is given
+DEFAULT_GRANULARITY = 4
 GRANULARITIES = (1, 2, 4, 8, 16, 32)
 #: The approximate-normalization chain's accumulator format.
 APPROX_ACC_FORMAT = "bfloat16"
@@ -246,7 +248,7 @@ class Config:
     scaling: str = "channel"
     product: str = "exact"
     acc: str = "exact"
-    granularity: int = 4
+    granularity: int = DEFAULT_GRANULARITY
 
     def __post_init__(self) -> None:
         fw = _operand_format(self.weights, "Weight")
@@ -264,6 +266,11 @@ class Config:
         if g not in GRANULARITIES:
             raise ValueError(
                 f"Granularity must be a power of two in 1..32, not {g}"
+            )
+        if g != DEFAULT_GRANULARITY and self.acc != "approx-fma":
+            raise ValueError(
+                f"Granularity {g} applies to acc='approx-fma' only (the approximate-"
+                f"normalization FMA's), not acc={self.acc!r}"
             )
         self._check_supported(fw, fa)
 

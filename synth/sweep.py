@@ -1047,6 +1047,10 @@ def expand_sweep(spec: dict) -> list[dict]:
 def read_sweep_file(path: str | os.PathLike) -> dict:
     """The parsed TOML of the sweep file at ``path``; ``ValueError`` naming the file when it is
     not UTF-8 text or not valid TOML."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Sweep file must be a file name (a str or a path), not {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"Sweep file {path} is a folder; give a TOML file")
     with open(path, "rb") as f:
         try:
             return tomllib.load(f)

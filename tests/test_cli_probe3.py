@@ -256,3 +256,65 @@ def test_sweep_empty_targets_or_seeds(flag, message, capsys):
     empty --formats or --units is an error."""
     assert main(["sweep", "--units", "multiplier", "--formats", "e4m3", flag, "", "--list"]) == 2
     assert cli_error(capsys) == f"exmy sweep: error: {message}"
+
+
+# -- count options and a closed stdout (2026-12-05, after the probe) ---------------------------
+def test_count_options_read_exponent_notation_alike(capsys):
+    """`simulate --vectors 1e6` was accepted while `analyze --samples 1e3` and `build --vectors
+    1e5` were refused as "invalid int value": one parser (cli.common.count_arg) for all three."""
+    assert main(["analyze", "multiplier", "--a", "e4m3fn", "--samples", "1e3"]) == 0
+    assert "## e4m3fn: 1000 products" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["analyze", "multiplier", "--a", "e4m3fn", "--samples", "1.5"])
+    assert "must be an integer, not '1.5'" in capsys.readouterr().err
+    # parsed, then refused for the board: the count itself was fine
+    assert main(["build", "multiplier", "--a", "e4m3", "--board", "nosuch",
+                 "--vectors", "1e5"]) == 2
+    assert "Unknown board 'nosuch'" in cli_error(capsys)
+
+
+def test_closed_stdout_stops_quietly():
+    """`exmy analyze multiplier | head -1` printed "exmy analyze: error: Broken pipe": a
+    reader that leaves is no error (exit 141, 128 + SIGPIPE, and nothing on stderr)."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first byte: every write fails, no race
+    try:
+        p = subprocess.run([sys.executable, "-m", "exmy.cli.main", "formats"], stdout=w,
+                           stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    assert p.returncode == 141
+    assert p.stderr == b""
+
+
+def test_config_refuses_a_granularity_it_would_ignore(tmp_path):
+    """`Config(..., granularity=8)` with an accumulation other than approx-fma was silently
+    the same configuration as without it (the CLI refuses `--granularity` there)."""
+    with pytest.raises(ValueError, match=r"Granularity 8 applies to acc='approx-fma' only"):
+        Config("e4m3fn", "e4m3fn", acc="exact", granularity=8)
+    assert Config("bfloat16", "bfloat16", acc="approx-fma", granularity=8).key.endswith(",G=8")
+    # a TOML entry may list approx-fma beside other accumulations with one granularity
+    from exmy.cli.cmd_evaluate import configs_from_toml
+
+    cfgs = configs_from_toml({"config": [{"weights": "bfloat16", "acc": ["exact", "approx-fma"],
+                                          "granularity": 8}]}, "f.toml")
+    assert [c.key.split("acc=")[1] for c in cfgs] == ["exact", "approx-fma,G=8"]
+
+
+def test_evaluate_file_sentences_checked_before_the_model_loads(tmp_path, capsys):
+    """`[evaluate] sentences = "ten"` failed only after the model had loaded, with a message
+    that named neither the file nor the key."""
+    f = tmp_path / "e.toml"
+    f.write_text('[evaluate]\nsentences = "ten"\n[[config]]\nweights = "e4m3fn"\n')
+    assert main(["evaluate", str(f), "--no-db"]) == 2
+    assert f"{f}: [evaluate] sentences must be an integer of at least 3, not 'ten'" in (
+        cli_error(capsys))
+
+
+def test_load_sweep_names_a_bad_path(tmp_path):
+    from exmy.synth.sweep import load_sweep
+
+    with pytest.raises(TypeError, match="Sweep file must be a file name"):
+        load_sweep(None)
+    with pytest.raises(ValueError, match="is a folder; give a TOML file"):
+        load_sweep(tmp_path)
