@@ -104,31 +104,32 @@ def test_output_folder_that_is_a_dangling_link(tmp_path, capsys):
 
 
 # -- the results database of exmy evaluate ---------------------------------------------------
-def test_evaluate_database_errors_name_the_file_as_synth_does(tmp_path):
+@pytest.mark.parametrize("opener", [ResultsDB, EvaluateDB], ids=["synth", "evaluate"])
+def test_evaluate_database_errors_name_the_file_as_synth_does(opener, tmp_path):
     """EvaluateDB said "not usable: database disk image is malformed" (or "unable to open
     database file" for a folder and for an empty name, which it opened as '.'), and gave
-    pathlib's TypeError for None; it now says what synth's reader says."""
+    pathlib's TypeError for None; both openers now say the same."""
     text = tmp_path / "t.sqlite"
     text.write_text("hello world\n")
-    with pytest.raises(ValueError, match=r"^Results database .*t\.sqlite is not an SQLite "
-                                         r"database \(file is not a database\); give another "
-                                         r"--db or delete the file$"):
-        EvaluateDB(text)
+    cases = [
+        (text, ValueError, r"^Results database .*t\.sqlite is not an SQLite database \(file is "
+                           r"not a database\); give another --db or delete the file$"),
+        (tmp_path / "cut.sqlite", ValueError, r"^Results database .*cut\.sqlite is a damaged "
+                                              r"SQLite database \(database disk image is "
+                                              r"malformed\)"),
+        (tmp_path, ValueError, r"^Results database .* is a directory; give a file such as "
+                               r".*exmy-results\.sqlite$"),
+        ("", ValueError, r"^Results database needs a file name \(--db FILE\), not an empty "
+                         r"string$"),
+        (None, TypeError, r"^Results database must be a file name \(a str or a path\), not "
+                          r"None$"),
+    ]
     good = tmp_path / "g.sqlite"
     EvaluateDB(good).close()
     (tmp_path / "cut.sqlite").write_bytes(good.read_bytes()[:5000])
-    with pytest.raises(ValueError, match=r"^Results database .*cut\.sqlite is a damaged SQLite "
-                                         r"database \(database disk image is malformed\)"):
-        EvaluateDB(tmp_path / "cut.sqlite")
-    with pytest.raises(ValueError, match=r"^Results database .* is a directory; give a file "
-                                         r"such as .*exmy-results\.sqlite$"):
-        EvaluateDB(tmp_path)
-    with pytest.raises(ValueError, match=r"^Results database needs a file name \(--db FILE\), "
-                                         r"not an empty string$"):
-        EvaluateDB("")
-    with pytest.raises(TypeError, match=r"^Results database must be a file name \(a str or a "
-                                        r"path\), not None$"):
-        EvaluateDB(None)
+    for path, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            opener(path)
 
 
 def test_evaluate_names_a_damaged_database(tmp_path, capsys):
