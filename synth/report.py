@@ -479,6 +479,10 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
 
         with ResultsDB(records, create=False) as db:
             records = db.records()
+    bad = next((r for r in records if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise TypeError(f"Cost-model records must be result dicts (ResultsDB.records()), not "
+                        f"{bad!r}")
     rows = costmodel_rows(records, family)
     result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {}}
     if not rows:

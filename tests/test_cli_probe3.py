@@ -319,3 +319,10 @@ def test_load_sweep_names_a_bad_path(tmp_path):
         load_sweep(None)
     with pytest.raises(ValueError, match="is a folder; give a TOML file"):
         load_sweep(tmp_path)
+
+
+def test_costmodel_report_refuses_what_is_not_a_record(tmp_path):
+    from exmy.synth.report import write_costmodel_report
+
+    with pytest.raises(TypeError, match=r"^Cost-model records must be result dicts .*not 1$"):
+        write_costmodel_report([1, 2], tmp_path)
