@@ -447,9 +447,16 @@ def _costmodel_markdown(rows: list[dict], fits: dict, cross: dict, family: str, 
         lines.append(f"| {t} | {'MAC + y' if v == 'out' else 'MAC'} | {fit.formula()} | "
                      f"{fit.n} | {fit.rms:.0f} | {fit.mean_abs_pct:.0f}% | "
                      f"{fit.max_abs_pct:.0f}% | {fit.r2:.3f} |")
+    if not fits:
+        need = min(len(m) for m in MODELS.values()) + 2
+        lines.append(f"| (none: a fit needs at least {need} points of one target and variant) "
+                     f"| | | | | | | |")
     lines += ["", "Pareto fronts (LUTs vs SQNR, MAC without y):", ""]
     for (t, dist), c in sorted(cross.items()):
         lines.append(f"- {t}, {_DIST_LABEL[dist]}: " + " → ".join(c["front"]))
+    if not cross:
+        lines.append("- none: a front compares INT and minifloat MACs of one target, and the "
+                     "records do not hold both")
     lines += ["", "Per integer width, the cheapest minifloat at least as accurate, and the "
               "most accurate minifloat no larger (MAC without y):", ""]
     lines.append("| target | data | INT | LUT | SQNR | cheapest float ≥ SQNR | LUT ratio | "
@@ -462,6 +469,8 @@ def _costmodel_markdown(rows: list[dict], fits: dict, cross: dict, family: str, 
                 f"{_fmt(p['int_sqnr'], 1)} | {p['match'] or '–'} ({_fmt(p['match_lut'])}) | "
                 f"{_fmt(p['lut_ratio'], 2)} | {p['rival'] or '–'} ({_fmt(p['rival_sqnr'], 1)}"
                 f" dB) | {_fmt(p['sqnr_gain'], 1)} |")
+    if not cross:
+        lines.append("| (none: see the Pareto fronts) | | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

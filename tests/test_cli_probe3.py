@@ -10,6 +10,7 @@ import csv
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -326,3 +327,15 @@ def test_costmodel_report_refuses_what_is_not_a_record(tmp_path):
 
     with pytest.raises(TypeError, match=r"^Cost-model records must be result dicts .*not 1$"):
         write_costmodel_report([1, 2], tmp_path)
+
+
+def test_costmodel_markdown_says_why_a_table_is_empty(tmp_path):
+    """One MAC record gave costmodel.md a fit table, a Pareto list and a crossover table with
+    headers and no rows; each now says why it is empty."""
+    from exmy.synth.report import write_costmodel_report
+
+    r = write_costmodel_report([_mac(1, "e4m3fn", "ecp5")], tmp_path)
+    text = Path(r["markdown"]).read_text()
+    assert "| (none: a fit needs at least 6 points of one target and variant) |" in text
+    assert "- none: a front compares INT and minifloat MACs of one target" in text
+    assert "| (none: see the Pareto fronts) |" in text
