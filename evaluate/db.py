@@ -23,7 +23,10 @@ from exmy.synth.db import (
     damaged_error,
 )
 
-__all__ = ["SCHEMA_VERSION", "EvaluateDB"]
+__all__ = ["LOCK_WAIT_SECONDS", "SCHEMA_VERSION", "EvaluateDB"]
+
+#: How long a writer waits for another process's lock on the file before giving up.
+LOCK_WAIT_SECONDS = 60.0
 
 SCHEMA_VERSION = 1
 _COLUMNS = (
@@ -42,7 +45,7 @@ class EvaluateDB:
         self.read_only = read_only
         try:
             self.con = (connect_read_only(self.path) if read_only else
-                        sqlite3.connect(str(self.path), timeout=60))
+                        sqlite3.connect(str(self.path), timeout=LOCK_WAIT_SECONDS))
             self._init()
         except sqlite3.DatabaseError as exc:
             raise damaged_error(self.path, exc) or ValueError(
@@ -89,6 +92,17 @@ class EvaluateDB:
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, config: dict, model: str, record: dict) -> None:
+        """Store one configuration's record; a file that cannot take it (locked by another
+        process past :data:`LOCK_WAIT_SECONDS`, a full or read-only disk) is a ``ValueError``
+        saying that this record was not stored and the ones before it are."""
+        try:
+            self._put(key, config, model, record)
+        except sqlite3.Error as exc:
+            raise ValueError(
+                f"Results database {self.path} did not take the record of {key} ({exc}); the "
+                f"configurations stored before it are kept, so a rerun resumes there") from None
+
+    def _put(self, key: str, config: dict, model: str, record: dict) -> None:
         with self.con:
             self.con.execute(
                 f"INSERT OR REPLACE INTO evaluate_results ({', '.join(_COLUMNS)}) "

@@ -339,3 +339,27 @@ def test_costmodel_markdown_says_why_a_table_is_empty(tmp_path):
     assert "| (none: a fit needs at least 6 points of one target and variant) |" in text
     assert "- none: a front compares INT and minifloat MACs of one target" in text
     assert "| (none: see the Pareto fronts) |" in text
+
+
+def test_evaluate_database_locked_at_the_write(tmp_path, monkeypatch):
+    """A database another process kept locked when a configuration finished gave sqlite3's
+    OperationalError (a traceback in `exmy evaluate`, the configuration's minutes lost
+    without a word); it is now one line saying what was and was not stored."""
+    import sqlite3
+
+    from exmy.evaluate import db as evaluate_db
+
+    monkeypatch.setattr(evaluate_db, "LOCK_WAIT_SECONDS", 0.2)
+    path = tmp_path / "r.sqlite"
+    ev = EvaluateDB(path)
+    other = sqlite3.connect(path)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        cfg = Config("e4m3fn", "e4m3fn")
+        with pytest.raises(ValueError, match=r"did not take the record of w=e4m3fn.*database "
+                                             r"is locked.*stored before it are kept"):
+            _put_eval(ev, cfg, 0.99)
+    finally:
+        other.rollback()
+        other.close()
+        ev.close()
