@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 import warnings
 
@@ -203,6 +204,12 @@ def _main(argv: list[str] | None) -> int:
             print(f"exmy {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise
+    except sqlite3.Error as exc:
+        # the results database failed mid-command (a full disk, an I/O error): one line; what
+        # was committed before stays (every record is its own transaction)
+        print(f"exmy {args.command}: error: the results database failed ({exc}); the records "
+              f"stored before this point are kept", file=sys.stderr)
+        return 2
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) and _stdout_gone():
             # the reader of our output left (`exmy formats | head`): stop quietly, as Unix

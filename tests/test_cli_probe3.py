@@ -363,3 +363,24 @@ def test_evaluate_database_locked_at_the_write(tmp_path, monkeypatch):
         other.rollback()
         other.close()
         ev.close()
+
+
+def test_a_database_failing_mid_command_is_one_line(tmp_path, monkeypatch, capsys):
+    """sqlite3's errors after a database opened (a disk that fills during a sweep, an I/O
+    error) reached the user as a traceback; each record is its own transaction, so the line
+    says the earlier ones are kept."""
+    import sqlite3
+
+    import exmy.synth.report
+
+    path = tmp_path / "r.sqlite"
+    ResultsDB(path).close()
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(exmy.synth.report, "write_report", full)
+    assert main(["report", "--db", str(path), "-o", str(tmp_path / "rep")]) == 2
+    assert cli_error(capsys) == (
+        "exmy report: error: the results database failed (database or disk is full); the "
+        "records stored before this point are kept")
