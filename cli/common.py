@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -28,13 +29,25 @@ class CliError(Exception):
 def writing(path):
     """Around the writing of ``path``: an OSError that names no file (a full disk, ENOSPC, is
     reported by ``write``, not ``open``) comes out naming ``path``, so the one-line error says
-    which file was not written."""
+    which file was not written. A write that failed part way (full disk or quota, I/O error)
+    leaves no truncated file behind: the partial ``path`` is removed, and the error says so."""
     try:
         yield
     except OSError as exc:
-        if exc.filename:
+        partial = exc.errno in _PARTIAL_WRITE_ERRNOS and os.path.isfile(path)
+        if partial:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        why = exc.strerror or str(exc)
+        if partial:
+            why += " (the partly written file was removed)"
+        if exc.filename and not partial:
             raise
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise OSError(exc.errno, why, str(path)) from None
+
+
+#: errors of a write that got part way (the file was opened and may hold a fragment)
+_PARTIAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def split_list(text: str) -> list[str]:

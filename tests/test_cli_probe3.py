@@ -384,3 +384,27 @@ def test_a_database_failing_mid_command_is_one_line(tmp_path, monkeypatch, capsy
     assert cli_error(capsys) == (
         "exmy report: error: the results database failed (database or disk is full); the "
         "records stored before this point are kept")
+
+
+def test_a_write_that_fails_part_way_leaves_no_fragment(tmp_path):
+    """`exmy generate -o` on a full disk said "No space left on device" and left an empty
+    (or truncated) .v behind; the fragment is now removed and the error says so. A file that
+    could not even be opened is not touched."""
+    import errno
+
+    from exmy.cli.common import writing
+
+    out = tmp_path / "g.v"
+    with pytest.raises(OSError) as e:
+        with writing(out):
+            out.write_text("module g(")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert not out.exists()
+    assert e.value.filename == str(out)
+    assert e.value.strerror == "No space left on device (the partly written file was removed)"
+    keep = tmp_path / "keep.v"
+    keep.write_text("old")
+    with pytest.raises(PermissionError):
+        with writing(keep):
+            raise PermissionError(errno.EACCES, "Permission denied", str(keep))
+    assert keep.read_text() == "old"
