@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -150,6 +151,22 @@ def _check_tmpdir() -> None:
         raise CliError(f"TMPDIR={tmp} is not a folder (the simulators and the synthesis tools "
                        f"write temporary files there); point it at a writable folder or unset "
                        f"it")
+    if tmp:
+        # Python also falls back when TMPDIR cannot take a file (full, read-only); Icarus
+        # then fails with "No input files given"
+        probe = os.path.join(tmp, f".exmy-probe-{os.getpid()}")
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise CliError(f"TMPDIR={tmp} cannot take a file ({exc.strerror or exc}); the "
+                           f"simulators and the synthesis tools write temporary files there: "
+                           f"free space there, or point TMPDIR at another folder") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
 
 
 def _cwd_exists() -> bool:

@@ -408,3 +408,13 @@ def test_a_write_that_fails_part_way_leaves_no_fragment(tmp_path):
         with writing(keep):
             raise PermissionError(errno.EACCES, "Permission denied", str(keep))
     assert keep.read_text() == "old"
+
+
+def test_a_tmpdir_that_takes_no_file_is_named(monkeypatch, capsys):
+    """With TMPDIR full (or read-only), Python quietly used /tmp and Icarus failed with
+    "ivlpp: No input files given"; the command now names TMPDIR first. (/proc/self stands in
+    for a full disk: a folder no one can create a file in, even root.)"""
+    monkeypatch.setenv("TMPDIR", "/proc/self")
+    assert main(["simulate", "lmul", "--a", "e4m3fn"]) == 2
+    assert cli_error(capsys).startswith(
+        "exmy simulate: error: TMPDIR=/proc/self cannot take a file (")
