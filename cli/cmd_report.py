@@ -30,6 +30,17 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except OSError as exc:
+        if exc.filename:
+            raise
+        # a write without a file name (a full disk: ENOSPC comes from write, not open)
+        raise OSError(exc.errno, f"{exc.strerror or exc} (the report written there is "
+                      f"incomplete)", str(args.out)) from None
+
+
+def _run(args) -> int:
     from exmy.synth.db import ResultsDB
     from exmy.synth.report import write_report
 

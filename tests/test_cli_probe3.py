@@ -418,3 +418,22 @@ def test_a_tmpdir_that_takes_no_file_is_named(monkeypatch, capsys):
     assert main(["simulate", "lmul", "--a", "e4m3fn"]) == 2
     assert cli_error(capsys).startswith(
         "exmy simulate: error: TMPDIR=/proc/self cannot take a file (")
+
+
+def test_report_on_a_full_disk_names_the_folder(tmp_path, monkeypatch, capsys):
+    """`exmy report -o DIR` on a full disk said only "No space left on device"."""
+    import errno
+
+    import exmy.synth.report
+
+    path = tmp_path / "r.sqlite"
+    ResultsDB(path).close()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(exmy.synth.report, "write_report", full)
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(path), "-o", str(out)]) == 2
+    assert cli_error(capsys) == (f"exmy report: error: No space left on device (the report "
+                                 f"written there is incomplete): {out}")
