@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from .common import CliError, output_dir
+from .common import CliError, output_dir, writing_into
 
 #: (title, unit, options, simulators, mode) — checked in this order when the unit exists
 DEMO_CHECKS = [
@@ -53,6 +53,11 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    with writing_into(args.out, "the demo"):
+        return _run(args)
+
+
+def _run(args) -> int:
     from exmy.hdl.registry import build, sidecar, unit_names
     from exmy.hdl.verilog import to_verilog
     from exmy.sim.check import check

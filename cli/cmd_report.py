@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import DEFAULT_DB, output_dir
+from .common import DEFAULT_DB, output_dir, writing_into
 
 
 def add_parser(sub):
@@ -30,14 +30,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    try:
+    with writing_into(args.out, "the report"):
         return _run(args)
-    except OSError as exc:
-        if exc.filename:
-            raise
-        # a write without a file name (a full disk: ENOSPC comes from write, not open)
-        raise OSError(exc.errno, f"{exc.strerror or exc} (the report written there is "
-                      f"incomplete)", str(args.out)) from None
 
 
 def _run(args) -> int:

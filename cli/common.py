@@ -15,7 +15,7 @@ from exmy.hdl.timing import FAMILIES as TIMING_TARGETS
 
 __all__ = ["add_unit_options", "unit_options", "UNIT_OPTIONS", "CliError", "DEFAULT_DB",
            "output_file", "output_dir", "split_list", "int_range", "seed_list", "MAX_SEEDS",
-           "check_seed", "writing", "count_arg"]
+           "check_seed", "writing", "writing_into", "count_arg"]
 
 #: the results database of synth, sweep, report and evaluate when --db is not given
 DEFAULT_DB = "exmy-results.sqlite"
@@ -44,6 +44,20 @@ def writing(path):
         if exc.filename and not partial:
             raise
         raise OSError(exc.errno, why, str(path)) from None
+
+
+@contextlib.contextmanager
+def writing_into(folder, what: str):
+    """Around a command that writes many files into ``folder``: an OSError that names no
+    file (a full disk: ENOSPC comes from ``write``, not ``open``) comes out naming ``folder``
+    and saying that ``what`` there is incomplete."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror or exc} ({what} written there is incomplete)",
+                      str(folder)) from None
 
 
 #: errors of a write that got part way (the file was opened and may hold a fragment)
