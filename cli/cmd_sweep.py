@@ -192,14 +192,7 @@ def spec_from_flags(args) -> dict:
     if not args.units:
         raise CliError("Give a sweep FILE or --units (with --formats/--ints); built-in sweep "
                        f"files: {', '.join(_builtin_names())}")
-    known = unit_names()
-    units = _split(args.units)
-    if not units:
-        raise CliError(f"--units names no unit: give comma-separated unit names from "
-                       f"{', '.join(known)}")
-    for u in units:
-        if u not in known:
-            raise CliError(f"Unknown unit {u!r}; units are {', '.join(known)}")
+    units = _known_names(args.units, "--units", unit_names(), "unit", "units")
     floats = parse_formats(args.formats) if args.formats else []
     ints = parse_ints(args.ints) if args.ints else []
     params = parse_params(args.param)
@@ -223,19 +216,25 @@ def spec_from_flags(args) -> dict:
     return {"targets": ["ecp5"], "seeds": [1], "unit": entries}
 
 
+def _known_names(text: str, flag: str, known, what: str, plural: str) -> list[str]:
+    """The comma-separated names of ``flag``, each one of ``known`` (an empty list is an
+    error, never a default)."""
+    names = _split(text)
+    if not names:
+        raise CliError(f"{flag} names no {what}: give one or more of {', '.join(known)}")
+    for n in names:
+        if n not in known:
+            raise CliError(f"Unknown {what} {n!r}; {plural} are {', '.join(known)}")
+    return names
+
+
 def _apply_flow_flags(spec: dict, args) -> dict:
     from exmy.synth.flow import TARGETS
 
     over = {}
     if args.targets is not None:  # an empty list is an error, not the default targets
-        targets = _split(args.targets)
-        if not targets:
-            raise CliError(f"--targets names no target: give one or more of "
-                           f"{', '.join(TARGETS)}")
-        for t in targets:
-            if t not in TARGETS:
-                raise CliError(f"Unknown target {t!r}; valid targets are {', '.join(TARGETS)}")
-        over["targets"] = targets
+        over["targets"] = _known_names(args.targets, "--targets", TARGETS, "target",
+                                       "valid targets")
     if args.seeds is not None:
         over["seeds"] = seed_list(args.seeds)
     if args.dsp is not None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .core import Raw, array_shape, check_encodings, check_flag, decode, encode
 from .mac import _acc_raw, _accumulate, _pack_acc, _streams
+from .ops import product_raw
 from .params import (  # the dot parameters live in .params (shared with exmy.hdl)
     DOT_ROUNDING_MODES,
     FLAG_NAN,
@@ -90,12 +91,7 @@ def sum_raw(terms: Raw, lsb: int, max_bits: int) -> Raw:
 
 def _products(a, b, fmt_a, fmt_b) -> Raw:
     """Exact products a_i * b_i as a Raw (IEEE specials: Inf x 0 = NaN), any formats."""
-    ra, rb = decode(a, fmt_a), decode(b, fmt_b)
-    zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
-    zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf
-    nan = ra.nan | rb.nan | (ra.inf & zero_b) | (zero_a & rb.inf)
-    inf = (ra.inf | rb.inf) & ~nan
-    return Raw(ra.sign ^ rb.sign, ra.sig * rb.sig, ra.exp + rb.exp, nan, inf)
+    return product_raw(a, b, fmt_a, fmt_b)
 
 
 def _operands(a, b, fmt_a, fmt_b):

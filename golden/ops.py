@@ -75,6 +75,13 @@ def mul_raw(a, b, fmt_a: FloatFormat, fmt_b: FloatFormat) -> Raw:
     fmt_a, fmt_b = parse_format(fmt_a), parse_format(fmt_b)
     a, b = check_encodings(a, fmt_a, "Operand a"), check_encodings(b, fmt_b, "Operand b")
     check_shapes({"a": a, "b": b})
+    return product_raw(a, b, fmt_a, fmt_b)
+
+
+def product_raw(a, b, fmt_a, fmt_b) -> Raw:
+    """:func:`mul_raw` of encodings its caller has checked (parsed formats, valid codes,
+    shapes that broadcast): the product rule itself, IEEE specials (Inf x 0 = NaN), written
+    once for every golden unit."""
     ra, rb = decode(a, fmt_a), decode(b, fmt_b)
     zero_a = (ra.sig == 0) & ~ra.nan & ~ra.inf
     zero_b = (rb.sig == 0) & ~rb.nan & ~rb.inf

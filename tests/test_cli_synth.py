@@ -112,7 +112,7 @@ def db(tmp_path_factory):
      "exmy sweep: error: Integer range '3-10000000000' goes past 32 bits, the widest integer "
      "format"),
     (["sweep", "--units", ",,"],
-     "exmy sweep: error: --units names no unit: give comma-separated unit names from convert, "
+     "exmy sweep: error: --units names no unit: give one or more of convert, "
      "multiplier, "),
     (["sweep", "--units", "multiplier", "--formats", "e4m3", "--param", "=3"],
      "exmy sweep: error: --param must be KEY=VALUE with a KEY (a unit option such as latency), "
