@@ -16,11 +16,12 @@ float32 embeddings of the evaluation set:
 
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from exmy.golden.params import plain_scalar
 
 from .model import LINEAR_NAMES, MiniLM, load_model, load_sentences
 from .units import Config, LinearUnit
@@ -102,9 +103,9 @@ class Evaluator:
         self.model = model or load_model()
         ev, cal = split_sentences(load_sentences())
         if sentences is not None:
-            if not isinstance(sentences, numbers.Integral) or isinstance(sentences, bool):
+            sentences = plain_scalar(sentences)  # a numpy integer counts as the int it holds
+            if not isinstance(sentences, int) or isinstance(sentences, bool):
                 raise TypeError(f"Sentence count must be an integer, not {sentences!r}")
-            sentences = int(sentences)  # a numpy integer counts as the int it holds
             if not 3 <= sentences <= len(ev):
                 raise ValueError(
                     f"Sentence count must be in 3..{len(ev)} (the evaluation set), not "

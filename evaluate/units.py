@@ -38,7 +38,6 @@ the golden functions.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +45,7 @@ import numpy as np
 from exmy.golden import CATALOG, FloatFormat, IntFormat, decode, encode, parse_format
 from exmy.golden.core import Raw
 from exmy.golden.lmul import lmul_raw
+from exmy.golden.params import plain_scalar
 
 __all__ = [
     "ACCUMULATIONS",
@@ -258,10 +258,9 @@ class Config:
         _choice(self.scaling, SCALINGS, "Scaling")
         _choice(self.product, PRODUCTS, "Product")
         _choice(self.acc, ACCUMULATIONS, "Accumulation")
-        g = self.granularity
-        if not isinstance(g, numbers.Integral) or isinstance(g, bool):
+        g = plain_scalar(self.granularity)  # a numpy integer counts as the int it holds
+        if not isinstance(g, int) or isinstance(g, bool):
             raise TypeError(f"Granularity must be an integer, not {g!r}")
-        g = int(g)  # a numpy integer counts as the int it holds
         object.__setattr__(self, "granularity", g)
         if g not in GRANULARITIES:
             raise ValueError(

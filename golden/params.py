@@ -19,6 +19,7 @@ from typing import NamedTuple
 from .format import CATALOG, MAX_INT_BITS, MAX_MAN_BITS, FloatFormat, IntFormat, parse_format
 
 __all__ = [
+    "plain_scalar",
     "Rounding",
     "Special",
     "LMulForm",
@@ -1105,3 +1106,13 @@ def mx_dot_params(
         elem, elem if elem_b is None else elem_b, block, scale_fmt, depth=depth,
         acc_bits=acc_bits,
     )
+
+
+def plain_scalar(value):
+    """A numpy scalar (``np.int64(32)``, ``np.True_``) as the Python value it holds, so every
+    check downstream sees one kind of integer or bool; anything else unchanged. The one
+    boundary for numpy scalars in parameters (``exmy.hdl.registry.build``, ``run_sweep``,
+    ``evaluate.Config``, ``Evaluator``)."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value

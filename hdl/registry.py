@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import time
 
+from exmy.golden.params import plain_scalar
+
 from .base import Unit, UnitInfo
 from .timing import OutOfReach
 from .units import UNIT_TABLE
@@ -29,14 +31,6 @@ def unit_names() -> list[str]:
     return list(UNITS)
 
 
-def _plain(value):
-    """A numpy scalar option (``np.int64(32)``, ``np.True_``) as the Python value it holds,
-    so every unit's own checks see one kind of integer; anything else unchanged."""
-    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-        return value.item()
-    return value
-
-
 def build(unit: str, **options) -> Unit:
     """Build the component of ``unit`` from CLI-style options (None means "not given")."""
     if not isinstance(unit, str):
@@ -44,7 +38,7 @@ def build(unit: str, **options) -> Unit:
     if unit not in UNITS:
         raise ValueError(f"Unknown unit {unit!r}; units are {', '.join(unit_names())}")
     info = UNITS[unit]
-    given = {k: _plain(v) for k, v in options.items() if v is not None}
+    given = {k: plain_scalar(v) for k, v in options.items() if v is not None}
     extra = sorted(set(given) - set(info.options))
     if extra:
         opts = ", ".join("--" + o.replace("_", "-") for o in extra)

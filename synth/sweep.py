@@ -45,7 +45,6 @@ import inspect
 import itertools
 import json
 import math
-import numbers
 import os
 import re
 import socket
@@ -58,6 +57,8 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from exmy.golden.params import plain_scalar
 
 from . import flow
 from .db import HEARTBEAT_SECONDS, DatabaseLocked, ResultsDB
@@ -665,9 +666,9 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
         steps run again after their worker was lost, ``lost`` the points given up after
         :data:`MAX_RESUBMITS` resubmissions (reported failed, not recorded).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral):
+    jobs = plain_scalar(jobs)  # a numpy integer counts as the int it holds
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
         raise TypeError(f"Jobs must be an integer, not {jobs!r}")
-    jobs = int(jobs)  # a numpy integer counts as the int it holds
     if not isinstance(points, Iterable):
         raise TypeError(f"Sweep points must be a list of point dicts, not {points!r}")
     if jobs < 1:
