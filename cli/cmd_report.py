@@ -35,7 +35,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from exmy.synth.db import ResultsDB
+    from exmy.synth.db import ResultsDB, evaluate_only
     from exmy.synth.report import write_report
 
     # The database first (it must exist and be exmy's; nothing is created or added to it),
@@ -43,7 +43,7 @@ def _run(args) -> int:
     try:
         ResultsDB(args.db, create=False).close()
     except ValueError:
-        if not _accuracy_only(args.db):
+        if not evaluate_only(args.db):
             raise
         # a file only `exmy evaluate` wrote: its accuracy tables, with no cost to join
         out = output_dir(args.out, "-o")
@@ -82,25 +82,6 @@ def _run(args) -> int:
     for f in files:
         print(f"  {Path(f).name}")
     return 0
-
-
-def _accuracy_only(db: str) -> bool:
-    """Whether ``db`` is a database only `exmy evaluate` wrote (its tables, no synthesis
-    tables)."""
-    import sqlite3
-
-    from exmy.synth.db import EVALUATE_TABLES, connect_read_only
-
-    try:
-        con = connect_read_only(db)
-        try:
-            tables = {r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
-        return set(EVALUATE_TABLES) == tables
-    except (sqlite3.Error, ValueError):
-        return False
 
 
 def _accuracy(db: str, out: Path, cost_rows: list[dict]) -> list[str]:

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB",
-           "check_db_path", "connect_read_only", "damaged_error"]
+           "check_db_path", "connect_read_only", "damaged_error", "evaluate_only"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -141,6 +141,21 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     except sqlite3.DatabaseError:
         pass
     return con
+
+
+def evaluate_only(path) -> bool:
+    """Whether the file at ``path`` is a results database only ``exmy evaluate`` wrote (its
+    tables and no synthesis tables); False for anything else, unreadable files included."""
+    try:
+        con = connect_read_only(path)
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except (sqlite3.Error, ValueError, OSError):
+        return False
+    return tables == set(EVALUATE_TABLES)
 
 
 def check_db_path(path) -> Path:
