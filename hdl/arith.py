@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
-__all__ = ["cut", "Built", "magnitudes", "tree_multiply", "chunked_add", "staged_shift_right",
-           "staged_shift_left", "staged_lzc"]
+__all__ = ["cut", "replicate", "Built", "magnitudes", "tree_multiply", "chunked_add",
+           "staged_shift_right", "staged_shift_left", "staged_lzc"]
 
 
 def cut(pipe, name: str, delay: float, values: dict) -> dict:
@@ -44,6 +44,11 @@ def cut(pipe, name: str, delay: float, values: dict) -> dict:
     res = dict(values)
     res.update(zip(keys, out, strict=True))
     return res
+
+
+def replicate(bit: Value, n: int) -> Value:
+    """``bit`` repeated ``n`` times (a 0-bit value for ``n`` <= 0)."""
+    return bit.replicate(n) if n > 0 else Const(0, 0)
 
 
 @dataclass

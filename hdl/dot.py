@@ -69,22 +69,21 @@ from exmy.golden.params import (
     product_range,
 )
 
+from .accumulator import (
+    acc_to_float,
+    acc_to_float_fine,
+    accumulate_register,
+    accumulate_segmented,
+    accumulator_timing,
+    adder_chunk,
+    pick_chunk,
+    resolve_stages,
+)
 from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_level, tree_multiply
 from .base import Unit, unit_builder
 from .float import decode, decode_int, normalize, port_shape, round_encode
-from .mac import (
-    _acc_to_float,
-    _acc_to_float_fine,
-    _accumulate,
-    _accumulate_segmented,
-    _accumulator_timing,
-    _adder_chunk,
-    _delayed,
-    _pick_chunk,
-    _resolve_stages,
-)
 from .timing import Plan
-from .util import Pipeline
+from .util import Pipeline, delayed
 
 __all__ = ["Dot", "MXDot"]
 
@@ -321,7 +320,7 @@ class _DotBase(Unit):
         acc = Signal(acc_bits, name="acc_reg")
         ext = Signal(acc_bits, name="acc_addend")
         m.d.comb += ext.eq(addend)  # sign-extended
-        _accumulate(m, acc, ext, Const(0, 1), valid, clear, self.saturate_acc)
+        accumulate_register(m, acc, ext, Const(0, 1), valid, clear, self.saturate_acc)
         m.d.comb += self.acc.eq(acc)
         flags = None
         if has_flags:
@@ -329,7 +328,7 @@ class _DotBase(Unit):
             special = Cat(nan, inf & ~isg, inf & isg)
             m.d.sync += flags.eq(Mux(clear, 0, flags) | Mux(valid, special, 0))
             m.d.comb += self.flags.eq(flags)
-        y = _acc_to_float(
+        y = acc_to_float(
             m, acc, flags, lsb_exp, self.fmt_out, rounding=self.rounding, saturate=False,
             rand=None, y_latency=0, stages=None,
         )
@@ -441,7 +440,7 @@ class _DotBase(Unit):
         # -- signed terms (NaN / Inf lanes add nothing), the adder tree -------------------
         kill = v.pop("kill")
         signs = [v.pop(f"sg{i}") for i in range(k)] + ([v.pop("sgc")] if c is not None else [])
-        chunk = _adder_chunk(dm, self.fmax, W, dm.lut(1))
+        chunk = adder_chunk(dm, self.fmax, W, dm.lut(1))
         terms = []
         if chunk < W:  # (mag xor s) + s in carry-chain chunks, s = the sign of a live lane
             ops = []
@@ -473,7 +472,7 @@ class _DotBase(Unit):
         after the last cut (the route out of the chain included)."""
         dm = self.dm
         W = len(s)
-        chunk = _adder_chunk(dm, self.fmax, W, dm.lut(1))
+        chunk = adder_chunk(dm, self.fmax, W, dm.lut(1))
         if chunk >= W:
             mag, neg = _magnitude(m, s, "sum")
             return mag, neg, v, dm.adder(W) + dm.lut(1)
@@ -534,7 +533,7 @@ class _DotBase(Unit):
         dm = self.dm
         ext = Signal(acc_bits, name="acc_addend")
         m.d.comb += ext.eq(addend)  # sign-extended
-        chunk = None if self.saturate_acc else _pick_chunk(dm, self.fmax, acc_bits)
+        chunk = None if self.saturate_acc else pick_chunk(dm, self.fmax, acc_bits)
         self.acc_chunk, stages = chunk, 0
         if chunk is None:
             loop = dm.lut(1) + dm.adder(acc_bits + 1) + (dm.lut(1) if self.saturate_acc
@@ -543,27 +542,27 @@ class _DotBase(Unit):
             if pipe.plan is not None:
                 pipe.plan.forced("accumulate", delay + loop, [Const(0, acc_bits)])
             acc = Signal(acc_bits, name="acc_reg")
-            _accumulate(m, acc, ext, Const(0, 1), v["valid"], v["clear"], self.saturate_acc)
+            accumulate_register(m, acc, ext, Const(0, 1), v["valid"], v["clear"], self.saturate_acc)
         else:
-            stages = _resolve_stages(dm, self.fmax, acc_bits, chunk)
-            acc = _accumulate_segmented(m, ext, Const(0, 1), v["valid"], v["clear"], acc_bits,
+            stages = resolve_stages(dm, self.fmax, acc_bits, chunk)
+            acc = accumulate_segmented(m, ext, Const(0, 1), v["valid"], v["clear"], acc_bits,
                                         chunk, stages)
-            _accumulator_timing(pipe, dm, acc_bits, chunk, stages)
+            accumulator_timing(pipe, dm, acc_bits, chunk, stages)
         flags = None
         if has_flags:
             flags = Signal(3, name="flags_reg")
             special = Cat(nan, inf & ~isg, inf & isg)
             m.d.sync += flags.eq(Mux(v["clear"], 0, flags) | Mux(v["valid"], special, 0))
-            flags = _delayed(m, flags, stages, "flags")  # meet the resolved acc
+            flags = delayed(m, flags, stages, "flags")  # meet the resolved acc
         ny = 0
         if isinstance(pipe.plan, Plan):
             segs = [g for g in pipe.plan.segments if not g.loop]
             last = max(i for i, g in enumerate(segs) if g.fixed)
             ny = sum(1 for g in segs[last + 1:] if g.name in pipe.plan.registered)
-        m.d.comb += self.acc.eq(_delayed(m, acc, ny, "acc_out"))
+        m.d.comb += self.acc.eq(delayed(m, acc, ny, "acc_out"))
         if has_flags:
-            m.d.comb += self.flags.eq(_delayed(m, flags, ny, "flags_out"))
-        y = _acc_to_float_fine(m, acc, flags, lsb_exp, self.fmt_out, rounding=self.rounding,
+            m.d.comb += self.flags.eq(delayed(m, flags, ny, "flags_out"))
+        y = acc_to_float_fine(m, acc, flags, lsb_exp, self.fmt_out, rounding=self.rounding,
                                saturate=False, rand=None, st=pipe, dm=dm, fmax=self.fmax)
         m.d.comb += self.y.as_value().eq(y)
 
@@ -1128,7 +1127,7 @@ class MXDot(_DotBase):
                            ^ d["bneg"].replicate(mw + 1))
         neg = built.carry["bneg"]
         built = chunked_add(m, big, Const(0, 1), cin=neg,
-                            chunk=_adder_chunk(dm, self.fmax, mw + 1, built.delay + dm.lut(1)),
+                            chunk=adder_chunk(dm, self.fmax, mw + 1, built.delay + dm.lut(1)),
                             pipe=pipe,
                             dm=dm, carry=d, delay_in=built.delay + dm.lut(1), name="blk_neg")
         d = cut(pipe, "blk_term", built.delay, {"addend": built.value[: mw + 1],

@@ -47,25 +47,10 @@ accepting it. Pipeline cut points before the accumulator register, in datapath o
 leading-zero count and normalising shift, before the shared rounder).
 
 Segmented accumulator (``acc_chunk=C``, fixed-point MAC and IntMAC; FloPoCo's long
-accumulator, de Dinechin et al., FPT 2008). The ``acc_bits``-bit add of the loop is the one
-path no register can cut; with ``acc_chunk`` it is split into ``K = ceil(acc_bits / C)``
-chunks of ``C`` bits (the top one narrower), each adding its slice of the aligned, sign
-extended product plus the carry-out of the chunk below registered in the previous cycle, so
-the loop is a ``C``-bit add whatever ``acc_bits`` is. The carries left pending in the state
-are resolved by a two-stage carry-select pipeline (``_accumulate_segmented``): stage 1 adds
-each chunk's pending carry-in (both with and without one more), stage 2 computes the carries
-between chunks with one ``K-1``-bit carry-chain add and selects; its last register is
-``acc``. ``acc_chunk=None`` (default) is the unsegmented accumulator (the Verilog of every
-unit without acc_chunk is unchanged). ``saturate_acc`` clamps the resolved sum in every step,
-which a segmented accumulator does not have until ``acc_latency`` cycles later, so the two
-do not combine (a ValueError). The float-accumulator MAC has no acc_chunk (its loop is an
-FMA).
-
-fmax mode builds the segmented accumulator for the clock (latency-mode Verilog unchanged):
-the float MAC registers its addend (sign applied, 0 without ``valid``) in front of the loop,
-and its loop has no logic between the registers and the carry chains (``_accumulate_fast``);
-the resolution takes a third stage when the delay model puts the carries' chain and select
-over the period (``_resolve_stages``).
+accumulator): ``hdl.accumulator`` builds it, its carry resolution and the acc -> y conversion
+(shared with ``hdl.dot``). ``acc_chunk=None`` (default) is the unsegmented accumulator (the
+Verilog of every unit without acc_chunk is unchanged). The float-accumulator MAC has no
+acc_chunk (its loop is an FMA).
 """
 
 from __future__ import annotations
@@ -90,7 +75,26 @@ from exmy.golden.params import (
     stochastic_bits,
 )
 
-from .arith import chunked_add, magnitudes, staged_lzc, staged_shift_left, tree_multiply
+from .accumulator import (
+    acc_to_float,
+    acc_to_float_fine,
+    accumulate_register,
+    accumulate_segmented,
+    accumulator_timing,
+    check_acc_chunk,
+    chunk_metadata,
+    loop_delay,
+    pick_chunk,
+    resolve_stages,
+    segmented_latency,
+)
+from .arith import (
+    cut,
+    magnitudes,
+    replicate,
+    staged_shift_left,
+    tree_multiply,
+)
 from .base import Unit, unit_builder
 from .float import (
     decode,
@@ -101,7 +105,7 @@ from .float import (
     round_standard,
 )
 from .timing import Plan, check_fmax, check_target, delay_model
-from .util import Pipeline, leading_zeros
+from .util import Pipeline, delayed
 
 __all__ = ["MAC", "IntMAC"]
 
@@ -110,23 +114,12 @@ FLAG_BITS = {name: flag.bit_length() - 1 for name, flag in
              (("nan", FLAG_NAN), ("pos_inf", FLAG_POS_INF), ("neg_inf", FLAG_NEG_INF))}
 
 
-#: register stages of the segmented accumulator's carry resolution (``acc_latency``)
-ACC_RESOLVE_STAGES = 2
-
-
 #: the timing contract as the sidecar states it
 _TIMING = (
     "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc (and "
     "flags) show the state after that cycle; acc_latency of them resolve a segmented "
     "accumulator's carries (0 without acc_chunk); y_latency: further edges from acc to y"
 )
-
-
-def _chunk_metadata(acc_chunk: int | None, acc_bits: int) -> dict:
-    """Sidecar entries of the accumulator's segmentation."""
-    if acc_chunk is None:
-        return {"acc_chunk": None, "acc_chunks": 1}
-    return {"acc_chunk": acc_chunk, "acc_chunks": len(_chunks(acc_bits, acc_chunk))}
 
 
 # -- argument checks -------------------------------------------------------------------------
@@ -153,86 +146,6 @@ def _y_latency(y_latency) -> int:
     return y_latency
 
 
-# -- small helpers ---------------------------------------------------------------------------
-def _rep(bit: Value, n: int) -> Value:
-    return bit.replicate(n) if n > 0 else Const(0, 0)
-
-
-def _accumulate(m: Module, acc: Signal, addend: Value, cin: Value, valid: Value, clear: Value,
-                saturate_acc: bool) -> None:
-    """The accumulator register (two's complement, ``acc_bits`` wide)::
-
-        clear & ~valid:  acc <= 0                              (the flip-flops' sync reset)
-        valid:           acc <= (clear ? 0 : acc) + addend + cin  (their clock enable)
-
-    wrapping or, with ``saturate_acc``, clamping per step (as the golden model does). Using
-    the flip-flops' enable and reset for ``valid`` and ``clear & ~valid`` means the product
-    needs no gating by ``valid`` (smaller: docs/results/design_choices.md)."""
-    W = len(acc)
-    base = Signal(W, name="acc_base")
-    m.d.comb += base.eq(Mux(clear, 0, acc))
-    if not saturate_acc:
-        nxt = Signal(W, name="acc_sum")
-        m.d.comb += nxt.eq(base + addend + cin)
-    else:
-        # W + 1 bits hold the exact sum: |base| <= 2**(W-1) and |addend| < 2**(W-1)
-        s = Signal(signed(W + 1), name="acc_sum")
-        m.d.comb += s.eq(base.as_signed() + Value.cast(addend).as_signed() + cin)
-        over = Signal(name="acc_overflow")
-        m.d.comb += over.eq(s[W] != s[W - 1])
-        lo, hi = 1 << (W - 1), (1 << (W - 1)) - 1
-        nxt = Mux(over, Mux(s[W], lo, hi), s[:W])
-    with m.If(clear & ~valid):
-        m.d.sync += acc.eq(0)
-    with m.Elif(valid):
-        m.d.sync += acc.eq(nxt)
-
-
-def _acc_chunk(acc_chunk, acc_bits: int, saturate_acc: bool) -> int | None:
-    """Check ``acc_chunk``: None (one chunk: the unsegmented accumulator) or ``1 <= C <
-    acc_bits``; saturate_acc needs the resolved value every step, so it is refused."""
-    if acc_chunk is None:
-        return None
-    if not isinstance(acc_chunk, int) or isinstance(acc_chunk, bool):
-        raise TypeError(f"MAC acc_chunk must be a positive integer or None, not {acc_chunk!r}")
-    if acc_chunk < 1:
-        raise ValueError(f"MAC acc_chunk must be a positive integer or None, not {acc_chunk}")
-    if acc_chunk >= acc_bits:
-        raise ValueError(
-            f"MAC acc_chunk {acc_chunk} must be smaller than acc_bits {acc_bits}: one chunk is "
-            f"the unsegmented accumulator (leave acc_chunk unset)")
-    if saturate_acc:
-        raise ValueError(
-            f"saturate_acc cannot use the segmented accumulator (acc_chunk={acc_chunk}): "
-            f"every step clamps the resolved sum, whose carries a segmented accumulator "
-            f"resolves only {ACC_RESOLVE_STAGES} or more cycles later; leave acc_chunk unset")
-    return acc_chunk
-
-
-def _acc_latency(acc_chunk: int | None) -> int:
-    return 0 if acc_chunk is None else ACC_RESOLVE_STAGES
-
-
-def _loop_delay(dm, width: int) -> float:
-    """Delay of the accumulator loop of one ``width``-bit chunk: the clear/carry-in gating
-    LUT, then the add on the carry chain (one bit more for the registered carry-in)."""
-    return dm.lut(1) + dm.adder(width + 1)
-
-
-def _pick_chunk(dm, fmax: float, acc_bits: int) -> int | None:
-    """The chunk width fmax mode uses: None when the whole ``acc_bits``-bit loop fits the
-    period, else the widest chunk whose loop fits, evened out over the chunks it needs
-    (1 when none fits: the placement then reports the loop out of reach)."""
-    budget = min(dm.period(fmax), dm.period(fmax, loop=True))  # the loop and its stage
-    if _loop_delay(dm, acc_bits) <= budget:
-        return None
-    fit = [c for c in range(1, acc_bits) if _loop_delay(dm, c) <= budget]
-    if not fit:
-        return 1
-    k = -(-acc_bits // max(fit))
-    return -(-acc_bits // k)
-
-
 def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
                    saturate_acc: bool) -> None:
     """Set ``unit.acc_chunk``, ``acc_latency`` and ``latency`` (``Unit.set_timing``: an
@@ -241,20 +154,20 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
     unit._auto_acc_bits = None
     if fmax is not None and acc_chunk is None and acc_bits is not None and latency is None:
         dm = delay_model(check_target("ecp5" if target is None else target))
-        acc_chunk = _pick_chunk(dm, check_fmax(fmax), acc_bits)
+        acc_chunk = pick_chunk(dm, check_fmax(fmax), acc_bits)
         unit._auto_acc_bits = None if saturate_acc else acc_bits
         if acc_chunk is not None and saturate_acc:
-            d = _loop_delay(dm, acc_bits)
+            d = loop_delay(dm, acc_bits)
             raise ValueError(
                 f"saturate_acc needs the unsegmented accumulator, whose {acc_bits}-bit loop "
                 f"takes {d:.2f} ns on {dm.family} (best predicted Fmax {dm.fmax(d):.0f} MHz), "
                 f"too slow for fmax {fmax:g}; drop saturate_acc (wrap) or lower fmax")
-    unit.acc_chunk = None if acc_bits is None else _acc_chunk(acc_chunk, acc_bits,
+    unit.acc_chunk = None if acc_bits is None else check_acc_chunk(acc_chunk, acc_bits,
                                                                saturate_acc)
-    unit.acc_latency = _acc_latency(unit.acc_chunk)
+    unit.acc_latency = segmented_latency(unit.acc_chunk)
     if fmax is not None and latency is None and unit.acc_chunk is not None:
         dm = delay_model(check_target("ecp5" if target is None else target))
-        unit.acc_latency = _resolve_stages(dm, check_fmax(fmax), acc_bits, unit.acc_chunk)
+        unit.acc_latency = resolve_stages(dm, check_fmax(fmax), acc_bits, unit.acc_chunk)
     if unit.acc_chunk is None:
         why = ("the accumulator is a register, so acc shows a product one clock edge after "
                "accepting it at the earliest")
@@ -276,9 +189,9 @@ def _resize_chunk(unit) -> None:
     if acc_bits is None:
         return
     dm = unit.dm
-    chunk = _pick_chunk(dm, unit.fmax, acc_bits)
-    stages = (_acc_latency(chunk) if chunk is None
-              else _resolve_stages(dm, unit.fmax, acc_bits, chunk))
+    chunk = pick_chunk(dm, unit.fmax, acc_bits)
+    stages = (segmented_latency(chunk) if chunk is None
+              else resolve_stages(dm, unit.fmax, acc_bits, chunk))
     if (chunk, stages) == (unit.acc_chunk, unit.acc_latency):
         return
     unit._min_latency += stages - unit.acc_latency
@@ -290,56 +203,6 @@ def _resize_chunk(unit) -> None:
         if k == "acc_bits" and chunk is not None:
             params["acc_chunk"] = chunk
     unit.params = params
-
-
-def _resolve_delays(dm, width: int, chunk: int, stages: int) -> list[float]:
-    """Predicted delays of the carry resolution's stages (``_accumulate_segmented``).
-
-    Two stages: the chunk adds ``t_j``, ``u_j`` (the route from the state's registers, then
-    the chain); then (K >= 3 chunks) the route from the
-    chunks' carry registers, spread along the accumulator, into one ``K-1``-bit carry chain,
-    the LUT that extracts the carries, their fan-out to the ``C`` selects of a chunk, the
-    select. Three stages (fmax mode, when that second stage is too slow): the chunk adds; the
-    route and a ``2(K-2)``-bit chain whose sum bits are the carries (up to 2 carries: one LUT),
-    beside each chunk's ``t + 1``; the carry's fan-out to a chunk's ``C`` selects, the
-    select."""
-    k = len(_chunks(width, chunk))
-    first = dm.lut(1) + dm.adder(chunk + 1)  # the route into the chain, the chain
-    if stages == 2:
-        if k < 3:  # no carries between chunks to resolve: registers only
-            return [first, dm.adder(max(k - 1, 1)) + dm.mux(2)]
-        return [first, dm.lut(1) + dm.adder(k - 1) + dm.lut(2) + dm.mux(2)]
-    carries = dm.logic(2 * (k - 2)) if k <= 4 else dm.adder(2 * (k - 2))
-    return [first, max(dm.lut(1) + carries, dm.adder(chunk)), dm.lut(2)]
-
-
-def _resolve_stages(dm, fmax: float, width: int, chunk: int) -> int:
-    """fmax mode: the resolution's stage count, 2 (``ACC_RESOLVE_STAGES``, as in latency
-    mode) when its second stage fits the period, else 3."""
-    if _resolve_delays(dm, width, chunk, 2)[1] <= dm.period(fmax):
-        return ACC_RESOLVE_STAGES
-    return ACC_RESOLVE_STAGES + 1
-
-
-def _accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None,
-                        stages: int = ACC_RESOLVE_STAGES) -> None:
-    """fmax mode: declare the accumulator loop and its registers (the accumulator and, when
-    segmented, the ``stages`` resolution stages) with their delays; latency mode: nothing."""
-    if st.plan is None:
-        return
-    c = width if chunk is None else chunk
-    k = 1 if chunk is None else len(_chunks(width, chunk))
-    st.loop("accumulate", _loop_delay(dm, c))
-    _forced(st, "accumulate", _loop_delay(dm, c), [Const(0, width + k - 1)])
-    if chunk is not None:
-        d = _resolve_delays(dm, width, chunk, stages)
-        if stages == 2:
-            _forced(st, "resolve", d[0], [Const(0, 2 * width + 2 * k)])
-            _forced(st, "resolve_2", d[1], [Const(0, width)])
-        else:
-            _forced(st, "resolve", d[0], [Const(0, width + 2 * k)])
-            _forced(st, "resolve_2", d[1], [Const(0, width + k)])
-            _forced(st, "resolve_3", d[2], [Const(0, width)])
 
 
 def _planned_cuts(plan) -> list[str]:
@@ -364,23 +227,6 @@ def _fmax_outputs(unit) -> None:
     unit.latency -= ny
 
 
-def _fine_cut(st: Pipeline, name: str, values: dict, delay: float) -> dict:
-    """fmax mode: the values of a dict through the fine cut ``name`` (a register when the plan
-    places one there); latency mode never calls it."""
-    keys = [k for k, v in values.items() if v is not None]
-    out = st.stage(name, *[values[k] for k in keys], delay=delay)
-    if len(keys) == 1:
-        out = (out,)
-    return {**values, **dict(zip(keys, out, strict=True))}
-
-
-def _forced(st: Pipeline, name: str, delay: float, values) -> None:
-    """fmax mode: record a register the unit builds itself (the accumulator, the carry
-    resolution) as a forced cut of ``delay`` ns."""
-    if st.plan is not None:
-        st.plan.forced(name, delay, values)
-
-
 def _register(m: Module, values: dict, prefix: str) -> dict:
     """A register for each value of a dict (None stays None): a forced stage's registers."""
     out = {}
@@ -392,414 +238,6 @@ def _register(m: Module, values: dict, prefix: str) -> dict:
         m.d.sync += r.eq(v)
         out[k] = r
     return out
-
-
-def _delayed(m: Module, value: Value, n: int, name: str) -> Value:
-    """``value`` through ``n`` plain registers (beside a forced stage: not recorded)."""
-    for k in range(n):
-        r = Signal(Value.cast(value).shape(), name=f"{name}_d{k + 1}")
-        m.d.sync += r.eq(value)
-        value = r
-    return value
-
-
-def _chunks(width: int, chunk: int) -> list[tuple[int, int]]:
-    """``(lo, hi)`` bit ranges of the chunks, from the bottom; the top one may be narrower."""
-    return [(lo, min(lo + chunk, width)) for lo in range(0, width, chunk)]
-
-
-def _accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, clear: Value,
-                          width: int, chunk: int, stages: int = ACC_RESOLVE_STAGES,
-                          fast: dict | None = None) -> Signal:
-    """The segmented accumulator (FloPoCo's long accumulator, de Dinechin et al., FPT 2008)
-    and its carry resolution; returns the resolved ``acc`` register, which shows the state
-    after cycle i at the edge ``stages`` edges after the loop's (see the module docstring).
-
-    Loop, per chunk j of ``chunk`` bits (the top chunk may be narrower), a ``chunk``-bit
-    add whose carry in is the carry-out register of chunk j-1 (chunk 0: ``cin``)::
-
-        clear & ~valid:  seg_j <= 0;  cy_j <= 0
-        valid:           (cy_j, seg_j) <= (clear ? 0 : seg_j) + addend_j
-                                          + (j ? (clear ? 0 : cy_{j-1}) : cin)
-
-    The state stands for ``sum_j seg_j 2**(jC) + sum_j cy_j 2**((j+1)C)`` modulo
-    ``2**width``: each step adds ``addend + cin`` to that value exactly, whatever the state;
-    the top chunk's carry-out is the wrap and is dropped.
-
-    Resolution, carry-select: stage 1 registers, per chunk j >= 1, ``t_j = seg_j + cy_{j-1}``
-    and (j >= 2) ``u_j = t_j + 1`` with their carry-outs ``g_j`` (generate) and ``h_j``
-    (``t_j >= 2**C - 1``: generate or propagate). Stage 2: the carries between chunks from one
-    ``K-1``-bit carry-chain add ``(h + g)`` (carry into chunk j+1 = ``g_j | (h_j & x_j)``,
-    ``x_1 = 0``: chunk 0 holds no pending carry), then ``acc_j = x_j ? u_j : t_j``.
-
-    ``fast`` (fmax mode, the float MAC; ``{"clear_next": v}``, the ``clear`` the loop sees
-    in the next cycle; ``addend`` and ``cin`` 0 without ``valid``): the loop with no logic
-    between its registers and its carry chains, :func:`_accumulate_fast`.
-
-    ``stages=3`` (fmax mode, when the chain, the carries' fan-out and the select miss the
-    period): stage 1 registers ``t_j``, ``g_j``, ``h_j`` (no ``u_j``); stage 2 the carries
-    ``x_j`` (the chain), ``t_j`` again and ``t_j + 1``; stage 3 the select ``acc_j = x_j ?
-    t_j + 1 : t_j`` (a registered carry's fan-out to one chunk's selects).
-    """
-    parts = _chunks(width, chunk)
-    K = len(parts)
-    seg = Signal(width, name="acc_seg")
-    cy = Signal(K - 1, name="acc_carry")
-    if fast is not None:
-        return _accumulate_fast(m, addend, cin, fast["clear_next"], parts, stages)
-    for j, (lo, hi) in enumerate(parts):
-        w = hi - lo
-        s = Signal(w + 1, name=f"acc_sum{j}")
-        ci = cin if j == 0 else (cy[j - 1] & ~clear)
-        m.d.comb += s.eq(Mux(clear, 0, seg[lo:hi]) + addend[lo:hi] + ci)
-        with m.If(clear & ~valid):
-            m.d.sync += seg[lo:hi].eq(0)
-            if j < K - 1:
-                m.d.sync += cy[j].eq(0)
-        with m.Elif(valid):
-            m.d.sync += seg[lo:hi].eq(s[:w])
-            if j < K - 1:
-                m.d.sync += cy[j].eq(s[w])
-
-    return _resolve(m, seg, cy, parts, stages)
-
-
-def _accumulate_fast(m: Module, addend: Value, cin: Value, clear_next: Value, parts,
-                     stages: int) -> Signal:
-    """fmax mode's segmented loop: no logic between its registers and its carry chains.
-
-    ``addend`` and ``cin`` are 0 in a cycle without ``valid`` (the register in front gates
-    them), so every cycle adds: an idle one only moves each pending carry into its chunk
-    (the value is unchanged). The loop registers ``sl_j``, ``cl_j`` are zeroed one edge
-    early, when the next cycle clears (the flip-flops' synchronous reset by ``clear_next``),
-    so they hold ``clear ? 0 : state`` and a clear cycle adds to zero. A chunk's carry-out
-    takes two registers to the next chunk (``cl_j`` beside chunk j, ``cd_j`` beside chunk
-    j+1: no route between two chunks' chains in the loop), so two carries per chunk are
-    pending. ``xs_j``, ``xc_j``, ``xd_j`` hold the unzeroed sums and both pending carries
-    (the state after the cycle: the resolution reads them)::
-
-        (xc_j, xs_j) <= sl_j + addend_j + (j ? cd_{j-1} : cin)
-        (cl_j, sl_j) <= clear_next ? 0 : (xc_j, xs_j)'s new value
-        cd_j <= clear_next ? 0 : cl_j;   xd_j <= cl_j
-    """
-    K = len(parts)
-    width = parts[-1][1]
-    sl = Signal(width, name="acc_loop_seg")
-    cl = Signal(K - 1, name="acc_loop_carry")
-    cd = Signal(K - 1, name="acc_loop_carry_2")
-    xs = Signal(width, name="acc_seg")
-    xc = Signal(K - 1, name="acc_carry")
-    xd = Signal(K - 1, name="acc_carry_2")
-    for j, (lo, hi) in enumerate(parts):
-        w = hi - lo
-        s = Signal(w + 1, name=f"acc_sum{j}")
-        m.d.comb += s.eq(sl[lo:hi] + addend[lo:hi] + (cin if j == 0 else cd[j - 1]))
-        m.d.sync += xs[lo:hi].eq(s[:w])
-        with m.If(clear_next):
-            m.d.sync += sl[lo:hi].eq(0)
-        with m.Else():
-            m.d.sync += sl[lo:hi].eq(s[:w])
-        if j < K - 1:
-            m.d.sync += xc[j].eq(s[w])
-            m.d.sync += xd[j].eq(cl[j])
-            with m.If(clear_next):
-                m.d.sync += [cl[j].eq(0), cd[j].eq(0)]
-            with m.Else():
-                m.d.sync += [cl[j].eq(s[w]), cd[j].eq(cl[j])]
-    return _resolve(m, xs, xc, parts, stages, xd)
-
-
-def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int,
-             cy2: Value | None = None) -> Signal:
-    """The carry resolution of ``_accumulate_segmented`` (its docstring), ``stages`` 2 or 3;
-    ``cy2``: a second pending carry per chunk (``_accumulate_fast``), added with ``cy`` (then
-    ``t_j <= 2**C + 1``: still one carry-out)."""
-    K = len(parts)
-    width = parts[-1][1]
-    # -- resolution stage 1: t_j, u_j and their carry-outs --------------------------------
-    lo0, hi0 = parts[0]
-    t = [Signal(hi0 - lo0, name="res_t0")]
-    u: list[Signal | None] = [None]
-    g = [None]
-    h = [None]
-    m.d.sync += t[0].eq(seg[lo0:hi0])
-    for j in range(1, K):
-        lo, hi = parts[j]
-        w = hi - lo
-        ts = Signal(w + 1, name=f"res_tsum{j}")
-        if cy2 is None:
-            m.d.comb += ts.eq(seg[lo:hi] + cy[j - 1])
-        else:
-            # seg + cy2 + cy on one chain: cy2 its second operand, cy its carry-in
-            c2 = cy2[j - 1]
-            m.d.comb += ts.eq(seg[lo:hi] + c2 + cy[j - 1])
-        tj = Signal(w, name=f"res_t{j}")
-        m.d.sync += tj.eq(ts[:w])
-        t.append(tj)
-        us = None
-        if j >= 2 or j < K - 1:
-            # seg_j + cy_{j-1} + 1 <= 2**w + 1: w + 1 bits. The addend is written as the
-            # 2-bit value 1 + cy (not t_j + 1), so Yosys builds a carry chain beside t_j's
-            # instead of after it (measured: chained, they were the bfloat16 MAC's critical
-            # path at fmax 200)
-            us = Signal(w + 1, name=f"res_usum{j}")
-            if cy2 is None:
-                m.d.comb += us.eq(seg[lo:hi] + Cat(~cy[j - 1], cy[j - 1]))
-            else:
-                m.d.comb += us.eq(seg[lo:hi] + Cat(~c2, c2) + cy[j - 1])
-        if j >= 2 and stages == 2:
-            uj = Signal(w, name=f"res_u{j}")
-            m.d.sync += uj.eq(us[:w])
-            u.append(uj)
-        else:
-            u.append(None)
-        if j < K - 1:
-            gj = Signal(name=f"res_g{j}")
-            hj = Signal(name=f"res_h{j}")
-            m.d.sync += [gj.eq(ts[w]), hj.eq(us[w])]
-            g.append(gj)
-            h.append(hj)
-
-    if stages == 3:
-        return _resolve_late(m, t, g, h, parts)
-
-    # -- resolution stage 2: carries between chunks (one carry-chain add), select ---------
-    acc = Signal(width, name="acc_reg")
-    m.d.sync += acc[lo0:hi0].eq(t[0])
-    if K >= 2:
-        lo, hi = parts[1]
-        m.d.sync += acc[lo:hi].eq(t[1])
-    if K >= 3:
-        n = K - 2  # chunks 1 .. K-2 generate or propagate into chunks 2 .. K-1
-        gv = Cat(*g[1 : K - 1])
-        hv = Cat(*h[1 : K - 1])
-        chain = Signal(n + 1, name="res_chain")
-        m.d.comb += chain.eq(hv + gv)
-        x = Signal(n, name="res_carry_in")  # x[i]: carry into chunk i + 2
-        m.d.comb += x.eq((chain ^ Cat(hv ^ gv, Const(0, 1)))[1:])
-        for j in range(2, K):
-            lo, hi = parts[j]
-            m.d.sync += acc[lo:hi].eq(Mux(x[j - 2], u[j], t[j]))
-    return acc
-
-
-def _resolve_late(m: Module, t: list, g: list, h: list, parts) -> Signal:
-    """Resolution stages 2 and 3 of ``_accumulate_segmented(stages=3)``: the carries between
-    chunks from the chain, registered with ``t`` and (chunks 2..K-1) ``t + 1``; then each
-    chunk selects one of them by its carry (one register's fan-out to a chunk's selects)."""
-    K = len(parts)
-    width = parts[-1][1]
-    td = []
-    for j, tj in enumerate(t):
-        r = Signal(len(tj), name=f"res_td{j}")
-        m.d.sync += r.eq(tj)
-        td.append(r)
-    acc = Signal(width, name="acc_reg")
-    for j in range(min(K, 2)):
-        lo, hi = parts[j]
-        m.d.sync += acc[lo:hi].eq(td[j])
-    if K >= 3:
-        n = K - 2
-        # x[i]: carry into chunk i + 2 (inverted for the chain: reset to "no carry", so the
-        # resolved acc is 0 from reset, as without it)
-        x = Signal(n, name="res_carry_in", init=0 if n <= 2 else (1 << n) - 1)
-        if n <= 2:  # a LUT: x_0 = g_1, x_1 = g_2 | (h_2 & g_1)
-            m.d.sync += x[0].eq(g[1])
-            if n == 2:
-                m.d.sync += x[1].eq(g[2] | (h[2] & g[1]))
-            xv = x
-        else:
-            # one chain of 2n bits, (h_i, 1) + (g_i, 0) per chunk: the odd positions add
-            # 1 + 0 + carry, so their sum bits are the inverted carries, straight from the
-            # chain into the registers (no LUT after it)
-            ha = Cat(*[Cat(h[i], Const(1, 1)) for i in range(1, K - 1)])
-            gb = Cat(*[Cat(g[i], Const(0, 1)) for i in range(1, K - 1)])
-            chain = Signal(2 * n, name="res_chain")
-            m.d.comb += chain.eq(ha + gb)
-            m.d.sync += x.eq(Cat(*[chain[2 * i + 1] for i in range(n)]))  # inverted carries
-            xv = ~x
-        for j in range(2, K):
-            lo, hi = parts[j]
-            ud = Signal(hi - lo, name=f"res_ud{j}")
-            m.d.sync += ud.eq(t[j] + 1)
-            m.d.sync += acc[lo:hi].eq(Mux(xv[j - 2], ud, td[j]))
-    return acc
-
-
-def _acc_window(acc, lsb_exp: int, fmt_out: FloatFormat, rand):
-    """The window of acc's bits that can change y (see :func:`_acc_to_float`): returns
-    ``(W, neg, R, b_lo, b_hi, Ww)``: acc's width and sign bit, the rand width (1 without
-    rand), the window's bit range ``[b_lo, b_hi)`` and its width."""
-    W = len(acc)
-    neg = acc[W - 1]
-    R = len(rand) if rand is not None else 1
-    low = fmt_out.emin - fmt_out.man_bits - max(R, 1)
-    b_hi = max(min(max(fmt_out.emax - lsb_exp + 1, 0), W), 1)
-    b_lo = min(max(low - lsb_exp, 0), W, b_hi - 1)
-    return W, neg, R, b_lo, b_hi, b_hi - b_lo
-
-
-def _acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
-                  stages: Pipeline) -> Signal:
-    """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
-    normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
-    NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
-
-    Only a window of acc's bits can change y, so only the window is negated, counted and
-    shifted (specialised on fmt_out at elaboration time):
-
-    - bits weighing more than 2**emax: any of them set in |acc| means |acc| >= 2**(emax+1),
-      which overflows in every rounding mode; the rounder gets the stand-in 2**(emax+1);
-    - bits weighing less than 2**(emin - M - R) (R = 1, or rand_bits for stochastic
-      rounding): below the finest quantum's round bit (or its R bits), they only matter as a
-      sticky bit;
-    - in between, exact. |acc| = ~acc + 1 for negative acc: the +1 reaches the window only
-      when every bit below it is 0 (then also no sticky), so the negation is a window-wide
-      increment, not an acc-wide one.
-    """
-    W, neg, R, b_lo, b_hi, Ww = _acc_window(acc, lsb_exp, fmt_out, rand)
-    lo_nz = Signal(name="y_low_sticky")
-    m.d.comb += lo_nz.eq(acc[:b_lo] != 0 if b_lo else 0)
-    ws = Signal(Ww + 1, name="y_window_sum")
-    m.d.comb += ws.eq((acc[b_lo:b_hi] ^ _rep(neg, Ww)) + (neg & ~lo_nz))
-    win = ws[:Ww]
-    big = Signal(name="y_big")  # |acc| >= 2**(emax+1)
-    hi_set = (acc[b_hi:] ^ _rep(neg, W - b_hi)) != 0 if b_hi < W else Const(0, 1)
-    m.d.comb += big.eq(ws[Ww] | hi_set)
-    lz = leading_zeros(m, win, "y_lz")
-    top_exp = lsb_exp + b_hi - 1  # weight of the window's top bit
-    # The rounder needs p bits and a round bit (stochastic: the R bits below p, which it
-    # reads even after a subnormal shift); everything below is only a sticky bit.
-    k = min(Ww, fmt_out.sig_bits + max(R, 1))
-    sig = Signal(k, name="y_norm_sig")
-    sticky = Signal(name="y_sticky")
-    ew = max(abs(top_exp), abs(fmt_out.emax), W).bit_length() + 3
-    exp = Signal(signed(ew), name="y_norm_exp")
-    dropped = Const(0, 1)
-    if Ww > k:
-        # below[i] = OR of window bits 0..i-1; the dropped bits are win[0 : Ww-k-lz]
-        below = Signal(Ww - k + 1, name="y_below")
-        m.d.comb += below[0].eq(0)
-        for i in range(1, Ww - k + 1):
-            m.d.comb += below[i].eq(below[i - 1] | win[i - 1])
-        dropped = (below << lz)[Ww - k]
-    with m.If(big):  # a stand-in that overflows as |acc| does
-        m.d.comb += [sig.eq(1 << (k - 1)), exp.eq(fmt_out.emax + 1), sticky.eq(0)]
-    with m.Else():
-        m.d.comb += [
-            sig.eq((win << lz)[Ww - k : Ww]),
-            exp.eq(top_exp - lz),
-            sticky.eq(lo_nz | dropped),
-        ]
-    if flags is not None:
-        nan = flags[0] | (flags[1] & flags[2])
-        inf = (flags[1] | flags[2]) & ~nan
-        sign = Mux(inf, flags[2], neg)
-    else:
-        nan, inf, sign = Const(0, 1), Const(0, 1), neg
-    v = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": nan, "inf": inf,
-         "rand": rand}
-    if y_latency:
-        # reset state: sig 0, sticky 0 -> +0, what the golden model's idle accumulator gives
-        v = stages.register(v, "y_")
-    return round_standard(
-        m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
-        is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
-        saturate=saturate, name="y_rnd",
-    )
-
-
-def _adder_chunk(dm, fmax: float, width: int, extra: float = 0.0) -> int:
-    """The widest carry-chain chunk (halving from ``width``) whose add (and ``extra`` ns of
-    logic after it) fits the period."""
-    chunk = max(width, 1)
-    while chunk > 2 and dm.adder(chunk) + extra > dm.period(fmax):
-        chunk = (chunk + 1) // 2
-    return chunk
-
-
-def _acc_to_float_fine(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand,
-                       st: Pipeline, dm, fmax: float, neg_lut: bool = False) -> Value:
-    """fmax mode's :func:`_acc_to_float`: the same function with fine cut points: ``y_low``
-    (the wide ORs of the bits outside the window), the window negation in carry-chain chunks
-    (``add_chunk``), ``y_window``, the leading-zero count (``lzc_level``), ``y_lz``, the
-    normalising shifter (``shift_level``), then the shared rounder's own cuts. The bits below
-    the kept ones after the shift are exactly the ones the shift did not lose (the window has
-    ``lz`` leading zeros), so the sticky bit is their OR."""
-    W, neg, R, b_lo, b_hi, Ww = _acc_window(acc, lsb_exp, fmt_out, rand)
-    k = min(Ww, fmt_out.sig_bits + max(R, 1))
-    top_exp = lsb_exp + b_hi - 1
-    ew = max(abs(top_exp), abs(fmt_out.emax), W).bit_length() + 3
-    # the ORs of the bits below and (xor sign) above the window, 16 bits per step
-    lo = acc[:b_lo] if b_lo else Const(0, 1)
-    hi = (acc[b_hi:] ^ _rep(neg, W - b_hi)) if b_hi < W else Const(0, 1)
-    v = {"win": acc[b_lo:b_hi], "neg": neg, "flags": flags, "rand": rand}
-    while max(len(lo), len(hi)) > 16:
-        lo, hi = (Cat(*[x[i : i + 16] != 0 for i in range(0, len(x), 16)])
-                  if len(x) > 16 else x for x in (lo, hi))
-        v = _fine_cut(st, "y_or", {"lo": lo, "hi": hi, **v}, delay=dm.logic(17))
-        lo, hi = v.pop("lo"), v.pop("hi")
-    v = _fine_cut(st, "y_low", {"lo_nz": lo != 0, "hi_set": hi != 0, **v},
-                  delay=dm.logic(max(len(lo), len(hi)) + 1))
-    rest = {"neg": v["neg"], "lo_nz": v["lo_nz"], "flags": v["flags"], "rand": v["rand"]}
-    # neg_lut (the MAC): the window's XOR with the sign is a LUT in front of the chain, its
-    # route included (measured: it was the E4M3FN MAC's critical path with y at fmax 200)
-    lut_in = dm.lut(1) if neg_lut else 0.0
-    built = chunked_add(m, v["win"] ^ _rep(v["neg"], Ww), Const(0, 1),
-                        cin=v["neg"] & ~v["lo_nz"],
-                        chunk=_adder_chunk(dm, fmax, Ww + 1, dm.lut(1) + lut_in),
-                        pipe=st, dm=dm, carry={"hi_set": v["hi_set"], **rest}, name="y_neg",
-                        delay_in=lut_in)
-    ws = built.value
-    v = _fine_cut(st, "y_window", {"win": ws[:Ww], "big": ws[Ww] | built.carry["hi_set"],
-                                   **{n: built.carry[n] for n in rest}},
-                  delay=built.delay + dm.lut(1))
-    rest = {n: v[n] for n in ("big", "neg", "lo_nz", "flags", "rand")}
-    built = staged_lzc(m, v["win"], pipe=st, dm=dm, carry={"win": v["win"], **rest},
-                       name="y_lzc")
-    v = _fine_cut(st, "y_lz", {"lz": built.value, **built.carry}, delay=built.delay)
-    rest = {n: v[n] for n in ("big", "neg", "lo_nz", "flags", "rand", "lz")}
-    built = staged_shift_left(m, v["win"], v["lz"], pipe=st, dm=dm, carry=rest,
-                              name="y_norm")
-    v = _fine_cut(st, "y_shifted", {"shifted": built.value, **built.carry},
-                  delay=built.delay)
-    shifted = v.pop("shifted")
-    delay = 0.0
-    # the sticky OR of the bits below the kept ones, 16 bits per step (two LUT4 levels),
-    # down to 3 bits that share a LUT with the final multiplexer
-    low = shifted[: Ww - k] if Ww > k else Const(0, 1)
-    while len(low) > 3:
-        low = Cat(*[low[i : i + 16] != 0 for i in range(0, len(low), 16)])
-        v = _fine_cut(st, "y_sticky", {"low": low, "kept": shifted[Ww - k :], **v},
-                      delay=delay + dm.logic(16))
-        low, shifted = v.pop("low"), Cat(Const(0, Ww - k), v.pop("kept"))
-        delay = 0.0
-    sig = Signal(k, name="y_norm_sig")
-    sticky = Signal(name="y_sticky")
-    exp = Signal(signed(ew), name="y_norm_exp")
-    dropped = low != 0
-    with m.If(v["big"]):  # a stand-in that overflows as |acc| does
-        m.d.comb += [sig.eq(1 << (k - 1)), exp.eq(fmt_out.emax + 1), sticky.eq(0)]
-    with m.Else():
-        m.d.comb += [sig.eq(shifted[Ww - k : Ww]), exp.eq(top_exp - v["lz"]),
-                     sticky.eq(v["lo_nz"] | dropped)]
-    fl = v["flags"]
-    if fl is not None:
-        nan = fl[0] | (fl[1] & fl[2])
-        inf = (fl[1] | fl[2]) & ~nan
-        sign = Mux(inf, fl[2], v["neg"])
-    else:
-        nan, inf, sign = Const(0, 1), Const(0, 1), v["neg"]
-    v = _fine_cut(st, "y_norm", {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky,
-                                 "nan": nan, "inf": inf, "rand": v["rand"]},
-                  delay=delay + max(dm.logic(len(low) + 1), dm.adder(ew)) + dm.lut(1))
-    y = round_standard(
-        m, fmt_out, sign=v["sign"], sig=v["sig"], exp=v["exp"], sticky=v["sticky"],
-        is_nan=v["nan"], is_inf=v["inf"], rand=v["rand"], rounding=rounding,
-        saturate=saturate, name="y_rnd", pipe=st, dm=dm,
-    )
-    st.finish(delay=0.0)  # the rounder ends with a cut
-    return y
 
 
 # -- the float MAC ---------------------------------------------------------------------------
@@ -992,7 +430,7 @@ class MAC(Unit):
         meta.update({
             "acc_latency": self.acc_latency,
             "y_latency": self.y_latency if self.fmt_out is not None else None,
-            **_chunk_metadata(self.acc_chunk, p.acc_bits),
+            **chunk_metadata(self.acc_chunk, p.acc_bits),
             "multiplier": p.multiplier,
             "depth": p.depth,
             "acc_bits": p.acc_bits,
@@ -1037,10 +475,9 @@ class MAC(Unit):
         if fm and self.multiplier != "lmul" and p.has_flags:
             # fmax mode: a fine cut after each operand's class flags (the special-value test
             # of two wide operands is one LUT level deeper than a cut can take at once)
-            c = _fine_cut(st, "classify", {
+            c = cut(st, "classify", dm.logic(wmax), {
                 **v, **{f"{o}{f}": getattr(d, f) for o, d in (("a_", da), ("b_", db))
-                        for f in ("sign", "is_nan", "is_inf", "is_zero")}},
-                delay=dm.logic(wmax))
+                        for f in ("sign", "is_nan", "is_inf", "is_zero")}})
             v = {k: c[k] for k in v}
             da, db = (replace(d, **{f: c[f"{o}_{f}"] for f in
                                     ("sign", "is_nan", "is_inf", "is_zero")})
@@ -1068,9 +505,9 @@ class MAC(Unit):
             if fmt.subnormals:
                 sig = Cat(man, nz)
             else:
-                sig = Cat(man & _rep(nz, fmt.man_bits), nz)  # subnormal codes are zeros
+                sig = Cat(man & replicate(nz, fmt.man_bits), nz)  # subnormal codes are zeros
             if gate is not None:
-                sig = sig & _rep(gate, len(sig))
+                sig = sig & replicate(gate, len(sig))
             return sig, f1
 
         # gate the narrower significand with en: a skipped product is 0 (one AND per bit)
@@ -1087,18 +524,17 @@ class MAC(Unit):
             m.d.comb += shift.eq(f_a + f_b)  # = (ea - emin_a) + (eb - emin_b) + 2
             raw_a, _ = field_sig(v["a"], fa, None)
             raw_b, _ = field_sig(v["b"], fb, None)
-            c = _fine_cut(st, "decode", {"sig_a": raw_a, "sig_b": raw_b, "shift": shift,
-                                         "sign": sign, "en": en, "special": special,
-                                         "valid": v["valid"], "clear": v["clear"],
-                                         "rand": v["rand"]},
-                          # each operand's classes (the cut "classify"), then their
-                          # combination with valid: one function of both operands' bits
-                          delay=dm.logic(2 * wmax) + dm.lut(1)
-                          - (dm.logic(wmax) if p.has_flags else 0.0))
+            # each operand's classes (the cut "classify"), then their combination with valid:
+            # one function of both operands' bits
+            c = cut(st, "decode", dm.logic(2 * wmax) + dm.lut(1)
+                    - (dm.logic(wmax) if p.has_flags else 0.0),
+                    {"sig_a": raw_a, "sig_b": raw_b, "shift": shift, "sign": sign, "en": en,
+                     "special": special, "valid": v["valid"], "clear": v["clear"],
+                     "rand": v["rand"]})
             # the gate: a skipped or special product is 0 (narrower significand & en)
             en = c["en"]
-            ga = c["sig_a"] & _rep(en, fa.sig_bits) if (p.has_flags and gate_a) else c["sig_a"]
-            gb = (c["sig_b"] & _rep(en, fb.sig_bits) if (p.has_flags and not gate_a)
+            ga = c["sig_a"] & replicate(en, fa.sig_bits) if (p.has_flags and gate_a) else c["sig_a"]
+            gb = (c["sig_b"] & replicate(en, fb.sig_bits) if (p.has_flags and not gate_a)
                   else c["sig_b"])
             neg = Signal(name="s0_neg")
             m.d.comb += neg.eq(c["sign"] & en if p.has_flags else c["sign"])
@@ -1117,7 +553,7 @@ class MAC(Unit):
                 m.d.comb += prod.eq(sa * sb)
                 x = {"prod": prod, **d}
                 delay = dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits)
-            x = _fine_cut(st, "product", x, delay=delay)
+            x = cut(st, "product", delay, x)
             drop = 2
         else:
             if self.multiplier == "lmul" and fm:
@@ -1141,7 +577,7 @@ class MAC(Unit):
             x = {"prod": prod, "shift": shift, "neg": neg, "special": special,
                  "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
             if fm:  # lmul: the test of t and the product mux after the cut "lmul_sum"
-                x = _fine_cut(st, "product", x, delay=dm.logic(fa.exp_bits + 4) + dm.lut(1))
+                x = cut(st, "product", dm.logic(fa.exp_bits + 4) + dm.lut(1), x)
             elif "product" in cuts:
                 x = st.register(x, "p_")
 
@@ -1157,16 +593,16 @@ class MAC(Unit):
             m.d.comb += mag.eq(built.value[drop : drop + mag_w])
             pre = {"mag": mag, **built.carry}
             if self.acc_chunk is None:
-                y = _fine_cut(st, "align", pre, delay=built.delay)
+                y = cut(st, "align", built.delay, pre)
             else:
                 # a register the unit builds (forced): the addend itself (sign applied, 0
                 # without valid), so the loop needs neither valid nor the sign
                 W = p.acc_bits
-                pre["addend"] = Cat(mag ^ _rep(pre["neg"], mag_w),
-                                    _rep(pre["neg"], W - mag_w))
+                pre["addend"] = Cat(mag ^ replicate(pre["neg"], mag_w),
+                                    replicate(pre["neg"], W - mag_w))
                 del pre["mag"]
-                _forced(st, "align", built.delay + dm.lut(1),
-                        [v for v in pre.values() if v is not None])
+                st.forced("align", built.delay + dm.lut(1),
+                          [v for v in pre.values() if v is not None])
                 gated = {k: pre.pop(k) for k in ("addend", "neg")}
                 y = _register(m, pre, "a_")
                 for k, v in gated.items():  # 0 without valid: an idle cycle adds 0
@@ -1193,21 +629,21 @@ class MAC(Unit):
         if fm and self.acc_chunk is not None:
             addend = y["addend"]
         else:
-            addend = Cat(y["mag"] ^ _rep(y["neg"], mag_w), _rep(y["neg"], W - mag_w))
+            addend = Cat(y["mag"] ^ replicate(y["neg"], mag_w), replicate(y["neg"], W - mag_w))
         if self.acc_chunk is None:
             acc = Signal(W, name="acc_reg")
-            _accumulate(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
+            accumulate_register(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
         else:
-            acc = _accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
+            acc = accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
                                         self.acc_chunk, self.acc_latency,
                                         fast=fast if fm else None)
-        _accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
+        accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         m.d.comb += self.acc.eq(acc)
         flags = None
         if self.has_flags:
             flags = Signal(3, name="flags_reg")
             m.d.sync += flags.eq(Mux(y["clear"], 0, flags) | Mux(y["valid"], y["special"], 0))
-            flags = _delayed(m, flags, self.acc_latency, "flags")  # meet the resolved acc
+            flags = delayed(m, flags, self.acc_latency, "flags")  # meet the resolved acc
             m.d.comb += self.flags.eq(flags)
 
         # -- convert: y = encode(acc, fmt_out) through the shared rounder -----------------
@@ -1215,17 +651,17 @@ class MAC(Unit):
             rand = None
             if y["rand"] is not None:  # rand[i] meets acc after cycle i
                 if fm or self.acc_latency:
-                    rand = _delayed(m, y["rand"], 1 + self.acc_latency, "acc_rand")
+                    rand = delayed(m, y["rand"], 1 + self.acc_latency, "acc_rand")
                 else:
                     rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
             if fm:
-                yv = _acc_to_float_fine(
+                yv = acc_to_float_fine(
                     m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
                     saturate=self.saturate, rand=rand, st=st, dm=dm, fmax=self.fmax,
                     neg_lut=True,
                 )
             else:
-                yv = _acc_to_float(
+                yv = acc_to_float(
                     m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
                     saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
                 )
@@ -1251,9 +687,8 @@ class MAC(Unit):
         t = Signal(signed(E + M + 3), name="s0_lmul_t")
         m.d.comb += t.eq(mag_a.as_unsigned() + mag_b.as_unsigned() + Const(k, signed(E + M + 3)))
         if st is not None:  # fmax mode: a fine cut after the addition (``carry`` rides along)
-            carry = _fine_cut(st, "lmul_sum", {"t": t, "zero": zero, "nan": nan, "inf": inf,
-                                               "en": en, **carry},
-                              delay=self.dm.lut(1) + self.dm.adder(E + M + 3))
+            carry = cut(st, "lmul_sum", self.dm.lut(1) + self.dm.adder(E + M + 3),
+                        {"t": t, "zero": zero, "nan": nan, "inf": inf, "en": en, **carry})
             t, zero, nan, inf, en = (carry.pop(n) for n in ("t", "zero", "nan", "inf", "en"))
         live = ~zero & (t >= (1 << M)) & ~nan & ~inf
         if p.has_flags:
@@ -1295,7 +730,7 @@ class MAC(Unit):
              "zero": pzero, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
         if self.plan is not None:
             d = dm.lzc(max(fa.sig_bits, fb.sig_bits)) + dm.multiplier(fa.sig_bits, fb.sig_bits)
-            x = _fine_cut(st, "product", x, delay=d)
+            x = cut(st, "product", d, x)
         elif "product" in self.cut_points:
             x = st.register(x, "p_")
 
@@ -1400,7 +835,7 @@ class MAC(Unit):
                  + dm.shifter(pc + 2, ws) + dm.adder(ew) + dm.lut(2) + dm.logic(N - pc)
                  + dm.adder(pc + 1) + dm.adder(ew) + dm.lut(3))
             st.loop("accumulate", d, logic=True)
-            _forced(st, "accumulate", d, [acc])
+            st.forced("accumulate", d, [acc])
             st.finish(delay=0.0)
         m.d.comb += self.acc.as_value().eq(acc)
         return m
@@ -1470,7 +905,7 @@ class IntMAC(Unit):
             ),
             "cut_points": self.cut_points,
             "acc_latency": self.acc_latency,
-            **_chunk_metadata(self.acc_chunk, p.acc_bits),
+            **chunk_metadata(self.acc_chunk, p.acc_bits),
             "depth": p.depth,
             "acc_bits": p.acc_bits,
             "acc_lsb_exp": 0,
@@ -1504,22 +939,22 @@ class IntMAC(Unit):
             # -p = ~p + 1 (the + 1 its carry-in)
             ma, mb, sa, sb, d = magnitudes(m, a, b, signed_a=fa.signed, signed_b=fb.signed,
                                            dm=dm)
-            x = _fine_cut(st, "mag", {"a": ma, "b": mb, "neg": sa ^ sb, "clear": v["clear"],
-                                      "valid": v["valid"]}, delay=d)
+            x = cut(st, "mag", d, {"a": ma, "b": mb, "neg": sa ^ sb, "clear": v["clear"],
+                                   "valid": v["valid"]})
             rest = {k: x[k] for k in ("neg", "clear", "valid")}
             built = tree_multiply(m, x["a"], x["b"], pipe=st, dm=dm, carry=rest,
                                   name="s0_mul")
             mag = Signal(w, name="s0_product_mag")
             m.d.comb += mag.eq(built.value)
-            x = _fine_cut(st, "product", {"mag": mag, **built.carry}, delay=built.delay)
-            m.d.comb += ext.eq(Cat(x["mag"] ^ _rep(x["neg"], w), _rep(x["neg"], W - w)))
+            x = cut(st, "product", built.delay, {"mag": mag, **built.carry})
+            m.d.comb += ext.eq(Cat(x["mag"] ^ replicate(x["neg"], w), replicate(x["neg"], W - w)))
             cin = x["neg"]
         else:
             prod = Signal(signed(w) if sgn else unsigned(w), name="s0_product")
             m.d.comb += prod.eq(a * b)  # one `*` so Yosys may map it to a DSP
             x = {"prod": prod, "clear": v["clear"], "valid": v["valid"]}
             if self.plan is not None:
-                x = _fine_cut(st, "product", x, delay=dm.multiplier(fa.bits, fb.bits))
+                x = cut(st, "product", dm.multiplier(fa.bits, fb.bits), x)
             elif "product" in self.cut_points:
                 x = st.register(x, "p_")
             pr = x["prod"]
@@ -1527,11 +962,11 @@ class IntMAC(Unit):
             m.d.comb += ext.eq(addend)  # sign- or zero-extended
         if self.acc_chunk is None:
             acc = Signal(W, name="acc_reg")
-            _accumulate(m, acc, ext, cin, x["valid"], x["clear"], self.saturate_acc)
+            accumulate_register(m, acc, ext, cin, x["valid"], x["clear"], self.saturate_acc)
         else:
-            acc = _accumulate_segmented(m, ext, cin, x["valid"], x["clear"], W,
+            acc = accumulate_segmented(m, ext, cin, x["valid"], x["clear"], W,
                                         self.acc_chunk, self.acc_latency)
-        _accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
+        accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         if self.plan is not None:
             st.finish(delay=0.0)  # acc is a register
         m.d.comb += self.acc.eq(acc)

@@ -7,7 +7,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from exmy.golden.params import ceil_log2, check_bool
 
-__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "MAX_LATENCY"]
+__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "delayed", "MAX_LATENCY"]
 
 #: most pipeline stages a unit takes
 MAX_LATENCY = 16
@@ -156,6 +156,12 @@ class Pipeline:
             out[name] = r
         return out
 
+    def forced(self, name: str, delay: float, values) -> None:
+        """fmax mode: record a register the unit builds itself (an accumulator, a carry
+        resolution) as a forced cut ``name`` of ``delay`` ns; latency mode: nothing."""
+        if self.plan is not None:
+            self.plan.forced(name, delay, values)
+
     def loop(self, name: str, delay: float, logic: bool = False) -> None:
         """Declare a feedback loop of ``delay`` ns (an accumulator): no register placement can
         shorten it, so it bounds the Fmax of fmax mode. ``logic``: many LUT levels round the
@@ -178,3 +184,13 @@ class Pipeline:
                 nxt.append(r)
             vals = nxt
         return tuple(vals) if len(vals) != 1 else vals[0]
+
+
+def delayed(m: Module, value: Value, n: int, name: str) -> Value:
+    """``value`` through ``n`` plain registers ``<name>_d1`` .. ``<name>_d<n>`` (beside a forced
+    stage: not recorded in a plan)."""
+    for k in range(n):
+        r = Signal(Value.cast(value).shape(), name=f"{name}_d{k + 1}")
+        m.d.sync += r.eq(value)
+        value = r
+    return value

@@ -203,13 +203,13 @@ class _AccToFloat(wiring.Component):
     def elaborate(self, platform):
         from amaranth.hdl import Module
 
-        from exmy.hdl.mac import _acc_to_float
+        from exmy.hdl.accumulator import acc_to_float
         from exmy.hdl.util import Pipeline
 
         m = Module()
-        y = _acc_to_float(m, self.acc, None, self.lsb, self.fmt, rounding=self.rounding,
-                          saturate=self.saturate, rand=self.rand if self.R else None,
-                          y_latency=0, stages=Pipeline(m))
+        y = acc_to_float(m, self.acc, None, self.lsb, self.fmt, rounding=self.rounding,
+                         saturate=self.saturate, rand=self.rand if self.R else None,
+                         y_latency=0, stages=Pipeline(m))
         m.d.comb += self.y.eq(y)
         return m
 

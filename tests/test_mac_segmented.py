@@ -13,7 +13,8 @@ the inputs (``latency`` includes ``acc_latency``).
 import numpy as np
 import pytest
 
-from exmy.hdl.mac import MAC, IntMAC, _pick_chunk, _resolve_delays, _resolve_stages
+from exmy.hdl.accumulator import pick_chunk, resolve_delays, resolve_stages
+from exmy.hdl.mac import MAC, IntMAC
 from exmy.hdl.registry import build, build_verilog, sidecar
 from exmy.hdl.timing import delay_model
 from exmy.hdl.verilog import to_verilog
@@ -214,8 +215,8 @@ def test_pick_chunk():
     widest chunk whose loop fits, evened out over the chunks."""
     dm = delay_model("ecp5")
     budget = dm.period(200)
-    assert _pick_chunk(dm, 100, 49) is None  # the 49-bit loop fits 10 ns
-    c = _pick_chunk(dm, 200, 536)
+    assert pick_chunk(dm, 100, 49) is None  # the 49-bit loop fits 10 ns
+    c = pick_chunk(dm, 200, 536)
     k = -(-536 // c)
     assert dm.lut(1) + dm.adder(c + 1) <= budget
     assert -(-536 // (c + 1)) == k or dm.lut(1) + dm.adder(c + 2) > budget
@@ -226,8 +227,8 @@ def test_pick_chunk():
 def test_fmax_metadata():
     comp = IntMAC("int8", "int8", acc_bits=200, fmax=150)
     dm = comp.dm  # ecp5's, sized for the unit
-    assert comp.acc_chunk == _pick_chunk(dm, 150, 200) is not None
-    assert comp.acc_latency == _resolve_stages(dm, 150, 200, comp.acc_chunk)
+    assert comp.acc_chunk == pick_chunk(dm, 150, 200) is not None
+    assert comp.acc_latency == resolve_stages(dm, 150, 200, comp.acc_chunk)
     assert comp.latency >= 1 + comp.acc_latency
     text = to_verilog(comp, comp.module_name)
     meta = sidecar(comp, text, comp.module_name)
@@ -276,8 +277,8 @@ def test_fmax_choices():
     the 536-bit bfloat16 accumulators are segmented, INT8's 29 bits are not."""
     for comp, w in ((MAC("e4m3fn", fmax=200), 49), (MAC("bfloat16", fmax=200), 536)):
         dm = comp.dm  # ecp5's, sized for the unit
-        assert comp.acc_chunk == _pick_chunk(dm, 200, w) is not None
-        assert comp.acc_latency == _resolve_stages(dm, 200, w, comp.acc_chunk)
+        assert comp.acc_chunk == pick_chunk(dm, 200, w) is not None
+        assert comp.acc_latency == resolve_stages(dm, 200, w, comp.acc_chunk)
         assert comp.latency >= 1 + comp.acc_latency
     comp = IntMAC("int8", fmax=200)
     assert comp.acc_chunk is None and comp.acc_latency == 0
@@ -290,9 +291,9 @@ def test_fmax_resolve_stages():
     comp = MAC("bfloat16", fmax=200)
     dm = comp.dm  # ecp5's, sized for the unit
     w, c = 536, comp.acc_chunk
-    assert _resolve_delays(dm, w, c, 2)[1] > dm.period(200)
+    assert resolve_delays(dm, w, c, 2)[1] > dm.period(200)
     assert comp.acc_latency == 3
-    assert all(d <= dm.period(200) for d in _resolve_delays(dm, w, c, 3))
+    assert all(d <= dm.period(200) for d in resolve_delays(dm, w, c, 3))
     text = to_verilog(comp, comp.module_name)
     meta = sidecar(comp, text, comp.module_name)
     names = [s["name"] for s in meta["timing"]["stages"]]
@@ -301,7 +302,7 @@ def test_fmax_resolve_stages():
     assert "acc_loop_seg" in text and "a_addend" in text
     assert "res_u2" not in text and "res_ud2" in text  # t + 1 from stage 2
     # a period that fits the two-stage resolution keeps it
-    assert _resolve_stages(dm, 100, w, c) == 2
+    assert resolve_stages(dm, 100, w, c) == 2
     # latency mode (explicit acc_chunk) keeps two stages and the shared controls
     plain = MAC("bfloat16", acc_chunk=c)
     assert plain.acc_latency == 2
@@ -464,19 +465,20 @@ def test_prove_catches_missing_carry_select(prove_tools, tmp_path, monkeypatch):
     import sys
     from pathlib import Path
 
+    import exmy.hdl.accumulator as acc
     import exmy.hdl.mac as mod
     from exmy.synth.prove import prove_unit
 
-    src = Path(mod.__file__).read_text()
+    src = Path(acc.__file__).read_text()
     good = "Mux(x[j - 2], u[j], t[j])"
     assert src.count(good) == 1
-    path = tmp_path / "mac_broken.py"
+    path = tmp_path / "accumulator_broken.py"
     path.write_text(src.replace(good, "t[j]"))
-    spec = importlib.util.spec_from_file_location("exmy.hdl.mac_broken", path)
+    spec = importlib.util.spec_from_file_location("exmy.hdl.accumulator_broken", path)
     broken = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "exmy.hdl.mac_broken", broken)
+    monkeypatch.setitem(sys.modules, "exmy.hdl.accumulator_broken", broken)
     spec.loader.exec_module(broken)
-    monkeypatch.setattr(mod, "_accumulate_segmented", broken._accumulate_segmented)
+    monkeypatch.setattr(mod, "accumulate_segmented", broken.accumulate_segmented)
     res = prove_unit("int-mac", {"a": "int8", "acc_chunk": 10, "latency": 3}, tmp_path / "w",
                      depth=6)
     assert res.status == "FAIL", res.line()
@@ -605,7 +607,7 @@ def test_ice40_chunk_follows_the_size_term(cls, fmt, fmax):
     comp = cls(fmt, target="ice40", fmax=fmax)
     w = comp.mac_params.acc_bits
     dm = comp.dm
-    unsized = _pick_chunk(delay_model("ice40"), fmax, w)
+    unsized = pick_chunk(delay_model("ice40"), fmax, w)
     c = comp.acc_chunk or w
 
     def fits(width):  # the chain of a chunk (the loop, and the stage into the accumulator)
@@ -617,7 +619,7 @@ def test_ice40_chunk_follows_the_size_term(cls, fmt, fmax):
     k = -(-w // c)
     assert k == 1 or not fits(-(-w // (k - 1)))
     assert comp.acc_latency == (0 if comp.acc_chunk is None
-                                else _resolve_stages(dm, fmax, w, comp.acc_chunk))
+                                else resolve_stages(dm, fmax, w, comp.acc_chunk))
     assert comp.latency >= 1 + comp.acc_latency
     assert comp.plan.fmax_predicted >= fmax
     assert (comp.module_name.count(f"accchunk{comp.acc_chunk}_") == 1) == (
@@ -631,6 +633,6 @@ def test_ice40_chunk_follows_the_size_term(cls, fmt, fmax):
 
 def test_ice40_chunk_unchanged_where_it_fits():
     comp = MAC("e4m3-none", target="ice40", fmax=100)  # the whole loop fits, sized or not
-    assert comp.acc_chunk is None is _pick_chunk(delay_model("ice40"), 100, 47)
+    assert comp.acc_chunk is None is pick_chunk(delay_model("ice40"), 100, 47)
     fixed = MAC("e6m0-none", target="ice40", fmax=100, acc_chunk=30)  # the user's chunk
     assert fixed.acc_chunk == 30
