@@ -49,7 +49,7 @@ def add_parser(sub):
                    "slower by the slack while it meets, and bisect between the two (at most "
                    f"{MEET_RUNS} runs): the cheapest design that met the clock; prints each run "
                    "and the --fmax that generates it")
-    g.add_argument("--seed", type=int, default=1, metavar="N",
+    g.add_argument("--seed", type=int, default=None, metavar="N",
                    help="nextpnr placer seed (default 1)")
     g.add_argument("--meet-seeds", metavar="S,S,...",
                    help="with --meet: judge each run at the median Fmax over these placer "
@@ -312,15 +312,41 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
     return max(done, key=lambda x: x[0].get("fmax_mhz") or 0.0)
 
 
+def _check_flow_options(args, target) -> None:
+    """Flow options the synthesis target would ignore (``flow_settings`` drops them so that a
+    sweep's points share cache entries) are an error when given to one ``exmy synth`` run."""
+    from exmy.synth.flow import TARGETS
+
+    def having(what) -> str:
+        return ", ".join(n for n, t in TARGETS.items() if what(t))
+
+    pnr = having(lambda t: t.nextpnr)
+    ignored = [
+        ("--freq", "nextpnr's target clock", args.freq is not None and not target.nextpnr, pnr),
+        ("--seed", "nextpnr's placer seed", args.seed is not None and not target.nextpnr, pnr),
+        ("--dsp", "DSP blocks and block RAM", args.dsp and not target.dsp_flag,
+         having(lambda t: t.dsp_flag)),
+        ("--no-widelut", "Yosys -nowidelut", not args.widelut and not target.widelut,
+         having(lambda t: t.widelut)),
+    ]
+    for flag, what, given, where in ignored:
+        if given:
+            raise CliError(f"{flag} ({what}) does nothing on target {target.name!r}; it applies "
+                           f"to {where} only: leave it out or choose one of those targets")
+
+
 def run(args) -> int:
     from exmy.synth.flow import TARGETS
 
     if args.target not in TARGETS:
         raise CliError(f"Unknown target {args.target!r}; valid targets are "
                        f"{', '.join(TARGETS)}")
-    check_seed(args.seed, "--seed")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     if args.freq is not None and not 0 < args.freq < math.inf:
         raise CliError(f"--freq must be a positive number of MHz, not {args.freq:g}")
+    _check_flow_options(args, TARGETS[args.target])
+    seed = 1 if args.seed is None else args.seed
     # Output paths are checked before anything runs (not after minutes of synthesis).
     json_path = output_file(args.json, "--json") if args.json else None
     workdir = output_dir(args.workdir, "--workdir") if args.workdir else None
@@ -346,7 +372,7 @@ def run(args) -> int:
     # nextpnr aims at the unit's clock in fmax mode (as in a sweep), at 100 MHz otherwise
     freq = args.freq if args.freq is not None else params.get("fmax") or 100.0
     point = {"unit": args.unit, "params": params, "target": args.target,
-             "dsp": args.dsp, "freq_mhz": freq, "seed": args.seed,
+             "dsp": args.dsp, "freq_mhz": freq, "seed": seed,
              "widelut": args.widelut, "register_io": args.register_io}
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
     cache = args.cache and workdir is None

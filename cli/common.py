@@ -130,17 +130,25 @@ def output_file(path, flag: str = "-o", suffix: str | None = None) -> Path:
     """Check, before any work starts, that ``path`` can be written as a file; return it.
 
     Raises :class:`CliError` naming ``flag``, the path and the fix when ``path`` is empty, is
-    a directory, lacks ``suffix``, its folder does not exist (or is not a folder) or the file
-    cannot be created there (``/proc/x.v``, a read-only folder). Creates nothing: a probe file
-    that did not exist before is removed again.
+    ``-`` (exmy writes no standard output), is a directory, lacks ``suffix`` (or is only the
+    suffix, ``.v``), its folder does not exist (or is not a folder) or the file cannot be
+    created there (``/proc/x.v``, a read-only folder). Creates nothing: a probe file that did
+    not exist before is removed again. An existing FIFO or device is not opened (a FIFO would
+    block, and its reader see an early end of file): it only has to be writable.
     """
     text = os.fspath(path)
     if not text.strip():
         raise CliError(f"{flag} needs a file name, not an empty string")
+    if text == "-":  # not standard output: it would be a file named "-"
+        raise CliError(f"{flag} names a file, and exmy does not write to standard output; give "
+                       f"a file name" + (f", e.g. 'out{suffix}'" if suffix else ""))
     path = Path(text)
     if path.is_dir():
         raise CliError(f"{flag} {text!r} is a directory; give a file name inside it, e.g. "
                        f"{str(path / ('out' + (suffix or '')))!r}")
+    if suffix is not None and path.name == suffix:  # Path(".v").suffix is "" (a dot file)
+        raise CliError(f"{flag} {text!r} has no name before {suffix}; give e.g. "
+                       f"{str(path.with_name('out' + suffix))!r}")
     if suffix is not None and path.suffix != suffix:
         raise CliError(f"{flag} file must end in {suffix}, not {text!r}")
     parent = path.parent
@@ -150,6 +158,13 @@ def output_file(path, flag: str = "-o", suffix: str | None = None) -> Path:
     if not parent.is_dir():
         raise CliError(f"{flag} {text!r}: {str(parent)!r} is a file, not a folder")
     existed = path.exists()
+    if existed and not path.is_file():
+        # a FIFO or a device (/dev/null): opening it here would block until a reader comes
+        # (a FIFO's reader would then see the end of file before any output), so ask only
+        if not os.access(path, os.W_OK):
+            raise CliError(f"{flag} {text!r} cannot be written (Permission denied); choose a "
+                           f"writable place")
+        return path
     try:
         with open(path, "a"):
             pass

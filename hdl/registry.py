@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 
 from exmy.golden.params import plain_scalar
 
@@ -110,14 +111,21 @@ def highest_fmax(unit: str, options: dict, refused: OutOfReach,
 
 def build_verilog(unit: str, params: dict, name: str | None = None) -> tuple[str, str, dict]:
     """``(verilog, top, ports)`` for a unit and its options: what synthesis needs."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"Unit options must be a dict of option names to values, not {params!r}")
     comp = build(unit, **params)
-    top = name or comp.module_name
+    # an empty name is to_verilog's error, not the default name
+    top = comp.module_name if name is None else name
     text = to_verilog(comp, top)
     return text, top, port_table(comp, text)
 
 
 def sidecar(comp: Unit, verilog_text: str, top: str) -> dict:
     """Integration metadata written beside generated Verilog (FILE.json)."""
+    if not isinstance(comp, Unit):
+        raise TypeError(f"sidecar() needs an exmy unit (exmy.hdl.registry.build), not {comp!r}")
+    if not isinstance(top, str):
+        raise TypeError(f"Module name must be a string, not {top!r}")
     ports = {}
     for pname, info in port_table(comp, verilog_text).items():
         entry = dict(info)

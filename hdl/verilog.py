@@ -17,7 +17,7 @@ __all__ = ["to_verilog", "port_table", "module_ports", "uses_clock"]
 
 #: a module name: a simple Verilog identifier without ``$`` (legal, but Yosys escapes it:
 #: ``module \a$b``, which other tools read differently)
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_component(component) -> None:
@@ -73,7 +73,7 @@ def to_verilog(component: wiring.Component, name: str) -> str:
     _check_component(component)
     if not isinstance(name, str):
         raise TypeError(f"Module name must be a string, not {name!r}")
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):  # (``$`` would let a trailing newline through)
         raise ValueError(f"Module name must be a Verilog identifier of letters, digits and _ "
                          f"(not starting with a digit), not {name!r}")
     if len(name) > 1024:  # IEEE 1364: tools need not take longer identifiers

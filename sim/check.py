@@ -15,6 +15,7 @@ are random vectors from the adapter's ``more``. A :class:`Coverage` says exactly
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -344,9 +345,19 @@ def _refuse_sampled(comp, mode: str, cov: Coverage) -> None:
         f"(exmy simulate --vectors N) or 'auto'")
 
 
+def _check_seed(seed) -> None:
+    """The one seed check of :func:`check` and :func:`stimulus_for` (numpy's generator would
+    take a larger integer, but the CLI's ``--seed`` and this check agree on one range)."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"Seed must be an integer, not {seed!r}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"Seed must be an integer from 0 to 2**63 - 1, not {seed!r}")
+
+
 def stimulus_for(comp, mode="auto", n=100_000, seed=0):
     """``(inputs, coverage)``: the stimulus :func:`check` starts with for ``comp`` (all of it
     when ``n <= BATCH``). ``bool(coverage)`` is True when it is every input combination."""
+    _check_seed(seed)
     adapter = _check_mode_n(comp, mode, n)
     rng = np.random.default_rng(seed)
     inputs, full = adapter.stimulus(comp, mode, int(n), rng)
@@ -455,16 +466,23 @@ def check(
     CheckInterrupted
         On Ctrl-C (KeyboardInterrupt), saying how many vectors were checked.
     """
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+    if not isinstance(batch, (int, np.integer)) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"Batch size must be a positive integer, not {batch!r}")
+    batch = int(batch)
     if not isinstance(getattr(comp, "unit", None), str):
         raise TypeError(f"check() needs an exmy unit (exmy.hdl.registry.build), not {comp!r}")
-    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-            or not 0 <= seed < 2**63):
-        raise ValueError(f"Seed must be a non-negative integer, not {seed!r}")
+    _check_seed(seed)
+    if build_dir is not None and not isinstance(build_dir, (str, os.PathLike)):
+        raise TypeError(f"Build folder (build_dir) must be a str or a path, not {build_dir!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function (checked, planned, mismatches), not "
+                        f"{progress!r}")
     if inputs is None:
         adapter = _check_mode_n(comp, mode, n)
     else:
+        if mode != "auto":  # the given inputs are the whole stimulus
+            raise ValueError(f"Stimulus mode {mode!r} applies to exmy's own stimulus, not to "
+                             f"given inputs; leave mode at 'auto' when passing inputs")
         _load_adapters()
         adapter = ADAPTERS.get(comp.unit)
         if adapter is None:

@@ -223,7 +223,7 @@ def lint_verilog(verilog: str, top: str, build_dir: Path) -> list[str]:
     """
     if not isinstance(verilog, str):
         raise TypeError(f"Verilog must be a string, not {verilog!r}")
-    if not isinstance(top, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", top):
+    if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"Top module name must be a Verilog identifier, not {top!r}")
     exe = find_verilator()
     build_dir = Path(build_dir).resolve()

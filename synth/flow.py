@@ -166,7 +166,7 @@ TARGETS: dict[str, Target] = {
     )
 }
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")  # fullmatch: no trailing newline
 _WRAP_TOP = "exmy_wrap"
 
 
@@ -179,7 +179,7 @@ def _check_ports(ports: dict) -> dict[str, dict]:
         raise TypeError(f"Ports must be a dict of {{name: {{'dir', 'width'}}}}, not {ports!r}")
     out = {}
     for name, spec in ports.items():
-        if not isinstance(name, str) or not _IDENT.match(name):
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
             raise ValueError(f"Port name must be a plain Verilog identifier, not {name!r}")
         if not isinstance(spec, dict) or set(spec) - {"dir", "width"}:
             raise ValueError(
@@ -285,7 +285,7 @@ def make_wrapper(top: str, ports: dict[str, dict], mode: str = "parallel") -> tu
     ports = _check_ports(ports)
     if mode not in ("parallel", "serial"):
         raise ValueError(f"Wrapper mode must be 'parallel' or 'serial', not {mode!r}")
-    if not _IDENT.match(top):
+    if not _IDENT.fullmatch(top):
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {top!r}")
     clocked = _has_clock(ports)
     ins = [(n, p["width"]) for n, p in ports.items() if p["dir"] == "in"
@@ -496,7 +496,7 @@ def synthesize(verilog: str, top: str, ports: dict[str, dict], target: str, *,
     """
     if not isinstance(verilog, str):
         raise TypeError(f"Verilog must be a string, not {type(verilog).__name__}")
-    if not isinstance(top, str) or not _IDENT.match(top):
+    if not isinstance(top, str) or not _IDENT.fullmatch(top):
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {top!r}")
     ports = _check_ports(ports)
     t = _check_target(target)

@@ -731,8 +731,8 @@ def test_check_refuses_bad_arguments_before_the_golden_model():
         (dict(inputs={}), ValueError, "one array per input port"),
         (dict(inputs=[1, 2]), TypeError, "Inputs must be a dict of arrays"),
         (dict(inputs={"a": a[:0], "b": a[:0]}), ValueError, "Inputs hold no vectors"),
-        (dict(seed="abc"), ValueError, "Seed must be a non-negative integer, not 'abc'"),
-        (dict(seed=-1), ValueError, "Seed must be a non-negative integer, not -1"),
+        (dict(seed="abc"), TypeError, "Seed must be an integer, not 'abc'"),
+        (dict(seed=-1), ValueError, r"Seed must be an integer from 0 to 2\*\*63 - 1, not -1"),
     ):
         with pytest.raises(exc, match=message):
             check(m, "amaranth", **kwargs)
