@@ -95,17 +95,16 @@ class Convert(Unit):
         else:
             a = decode_int(m, a_bits, self.fmt_in, "a")
             sig, exp = normalize(m, a.sig, a.exp, "a_norm")
-        rand = getattr(self, "rand", None)
-        vals = [sig, exp, a.sign, a.is_nan, a.is_inf] + ([rand] if rand is not None else [])
         if isinstance(self.fmt_in, FloatFormat):
             d_dec = decode_delay(dm, self.fmt_in) + dm.lzc(self.fmt_in.man_bits) + dm.shifter(
                 self.fmt_in.man_bits + 1, max(self.fmt_in.man_bits, 1).bit_length())
         else:
             d_dec = dm.adder(self.fmt_in.bits) + dm.lzc(self.fmt_in.bits) + dm.shifter(
                 self.fmt_in.bits, self.fmt_in.bits.bit_length())
-        vals = pipe.stage("decode", *vals, delay=d_dec)
-        sig, exp, sign, nan, inf = vals[:5]
-        rand = vals[5] if rand is not None else None
+        v = cut(pipe, "decode", d_dec, {"sig": sig, "exp": exp, "sign": a.sign, "nan": a.is_nan,
+                                        "inf": a.is_inf, "rand": getattr(self, "rand", None)})
+        sig, exp, sign, nan, inf, rand = (v[k] for k in ("sig", "exp", "sign", "nan", "inf",
+                                                         "rand"))
         # -- round and encode --------------------------------------------------------------
         if isinstance(self.fmt_out, FloatFormat):
             y = round_standard(

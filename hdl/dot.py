@@ -301,9 +301,8 @@ class _DotBase(Unit):
                 return terms, v
             regs = st.register({**v, **{f"t{i}": t for i, t in enumerate(terms)}}, "p_")
             return [regs[f"t{i}"].as_signed() for i in range(len(terms))], {k: regs[k] for k in v}
-        vals = pipe.stage("product", *terms, *v.values())
-        return ([t.as_signed() for t in vals[: len(terms)]],
-                dict(zip(v, vals[len(terms):], strict=True)))
+        d = cut(pipe, "product", 0.0, {**{f"term{i}": t for i, t in enumerate(terms)}, **v})
+        return [d[f"term{i}"].as_signed() for i in range(len(terms))], {k: d[k] for k in v}
 
     def _cut_sum(self, pipe, st, s: Value, v: dict) -> tuple[Value, dict]:
         """The cut after the adder tree."""
@@ -312,8 +311,8 @@ class _DotBase(Unit):
                 return s, v
             regs = st.register({**v, "s": s}, "s_")
             return regs["s"].as_signed(), {k: regs[k] for k in v}
-        vals = pipe.stage("sum", s, *v.values())
-        return vals[0].as_signed(), dict(zip(v, vals[1:], strict=True))
+        d = cut(pipe, "sum", 0.0, {"sum": s, **v})
+        return d["sum"].as_signed(), {k: d[k] for k in v}
 
     def _accumulate_out(self, m, addend: Value, nan, inf, isg, valid, clear, acc_bits: int,
                         lsb_exp: int, has_flags: bool) -> None:

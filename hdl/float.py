@@ -695,16 +695,14 @@ def round_encode(
                                   flush=flush, name=name))
 
     if pipe is not None and "round" in pipe.cuts:
-        vals = [s3, e3, st3, zero_in, Value.cast(sign), Value.cast(is_nan), Value.cast(is_inf)]
-        vals += extra
+        names = ("s3", "e3", "st3", "zero_in", "sign", "is_nan", "is_inf")
+        v = cut(pipe, "round", delay_in + dm.adder(ew) + dm.lut(2) + dm.shifter(Wx, len(d)), {
+            **dict(zip(names, (s3, e3, st3, zero_in, sign, is_nan, is_inf), strict=True)),
+            **{f"extra{i}": x for i, x in enumerate(extra)}, "rand": rand if R else None})
+        s3, e3, st3, zero_in, sign, is_nan, is_inf = (v[k] for k in names)
+        extra = [v[f"extra{i}"] for i in range(len(extra))]
         if R:
-            vals.append(Value.cast(rand))
-        vals = pipe.stage("round", *vals, delay=delay_in + dm.adder(ew) + dm.lut(2)
-                          + dm.shifter(Wx, len(d)))
-        s3, e3, st3, zero_in, sign, is_nan, is_inf = vals[:7]
-        extra = list(vals[7 : 7 + len(extra)])
-        if R:
-            rand = vals[-1]
+            rand = v["rand"]
 
     # -- round: keep pk bits, increment by mode -------------------------------------------
     kept, inc = _increment(m, s3, st3, rand, Wx=Wx, pk=pk, p=p, R=R, rounding=rounding,

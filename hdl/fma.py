@@ -611,13 +611,13 @@ def add_raw(m: Module, p: Addend, c: Addend, nan: Value, inf: Value, inf_sign: V
     # (fmax mode: the sign and the group cap are built after the "sum" cut, beside the
     # normalizer's first levels: normalize_round's "norm_lzc" delay covers them)
     if not fine:
-        vals = [mag, sticky, sign, r_w, nan, inf]
+        names = ("mag", "sticky", "sign", "r_w", "nan", "inf", "k_cap", "flush_cap")
+        v = cut(pipe, "sum", 0.0, dict(zip(names, (mag, sticky, sign, r_w, nan, inf, k_cap,
+                                                   flush_cap if k_cap is not None else None),
+                                           strict=True)))
+        mag, sticky, sign, r_w, nan, inf, k_cap, cap_flush = (v[k] for k in names)
         if k_cap is not None:
-            vals += [k_cap, flush_cap]
-        vals = pipe.stage("sum", *vals)
-        mag, sticky, sign, r_w, nan, inf = vals[:6]
-        if k_cap is not None:
-            k_cap, flush_cap = vals[6:8]
+            flush_cap = cap_flush
     return SumRaw(mag, sticky, sign, r_w, nan, inf, (r_lo, r_hi), k_cap, flush_cap,
                   floor_out)
 
@@ -807,13 +807,10 @@ def normalize_round(
         m.d.comb += p_exp.eq(r_w - sh)
         tz = _trailing_zeros(m, mag, "s2_tz")
         m.d.comb += st_r.eq((tz + sh < Wn - keep) | sticky)
-    vals = [sig_r, st_r, p_exp, sign, nan, inf, flush_cap]
-    if flush_index is not None:
-        vals.append(flush_index)
-    vals = pipe.stage("norm", *vals, delay=d_norm)
-    sig_r, st_r, p_exp, sign, nan, inf, flush_cap = vals[:7]
-    if flush_index is not None:
-        flush_index = vals[7]
+    names = ("sig_r", "st_r", "p_exp", "sign", "nan", "inf", "flush_cap", "flush_index")
+    v = cut(pipe, "norm", d_norm, dict(zip(names, (sig_r, st_r, p_exp, sign, nan, inf, flush_cap,
+                                                   flush_index), strict=True)))
+    sig_r, st_r, p_exp, sign, nan, inf, flush_cap, flush_index = (v[k] for k in names)
 
     # -- round and encode (the shared rounder) ----------------------------------------------
     raw = dict(sign=sign, sig=sig_r, exp=p_exp, is_nan=nan, is_inf=inf, sticky=st_r,

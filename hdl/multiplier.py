@@ -114,11 +114,11 @@ class Multiplier(Unit):
         lo = self.fmt_a.emin - self.fmt_a.man_bits + self.fmt_b.emin - self.fmt_b.man_bits - 2
         hi = self.fmt_a.emax + self.fmt_b.emax + 2
         p = mul_raw(m, a, b, exp_shape=range(lo, hi + 1))
-        rand = getattr(self, "rand", None)
-        vals = [p.sig, p.exp, p.sign, p.is_nan, p.is_inf] + ([rand] if rand is not None else [])
-        vals = pipe.stage("product", *vals)
-        prod, exp, sign, nan, inf = vals[:5]
-        rand = vals[5] if rand is not None else None
+        v = cut(pipe, "product", 0.0, {"prod": p.sig, "exp": p.exp, "sign": p.sign,
+                                       "nan": p.is_nan, "inf": p.is_inf,
+                                       "rand": getattr(self, "rand", None)})
+        prod, exp, sign, nan, inf, rand = (v[k] for k in ("prod", "exp", "sign", "nan", "inf",
+                                                          "rand"))
         # -- round and encode (the shared rounder) -----------------------------------------
         y = round_standard(
             m, self.fmt_out, sign=sign, sig=prod, exp=exp, is_nan=nan, is_inf=inf,
