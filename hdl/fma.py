@@ -418,16 +418,18 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
         m.d.comb += [tz_p1.eq(tz_p + (W - wp)), tz_c1.eq(tz_c + (W - pc))]
         tz_p, tz_c = tz_p1, tz_c1
         d_product = max(d_product, dm.adder(len(tz_p)) + dm.lut(1) + dm.adder(len(tz_p1)))
-    (prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan, inf,
-     inf_sign) = pipe.stage(
-        "product", prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c, sign_c, zero_c, nan,
-        inf, inf_sign, delay=d_product,
-    )
+    # the product cut: both addends by field name, then the special flags
+    addends = {"p": Addend(prod, t_prod, tz_p, sign_p, zero_p),
+               "c": Addend(sig_c, t_c, tz_c, sign_c, zero_c)}
+    v = cut(pipe, "product", d_product, {
+        **{f"{x}_{f}": val for x, a in addends.items() for f, val in a._asdict().items()},
+        "nan": nan, "inf": inf, "inf_sign": inf_sign})
+    add_p, add_c = (Addend(*(v[f"{x}_{f}"] for f in Addend._fields)) for x in addends)
 
     return add_raw(
-        m, Addend(prod, t_prod, tz_p, sign_p, zero_p), Addend(sig_c, t_c, tz_c, sign_c, zero_c),
-        nan, inf, inf_sign, _Geometry(fa, fb, fc, fo, W=W, G=G, approx=approx, window=window,
-                                      floor_out=floor_out, tp=(tp_lo, tp_hi), tc=(tc_lo, tc_hi)),
+        m, add_p, add_c, v["nan"], v["inf"], v["inf_sign"],
+        _Geometry(fa, fb, fc, fo, W=W, G=G, approx=approx, window=window, floor_out=floor_out,
+                  tp=(tp_lo, tp_hi), tc=(tc_lo, tc_hi)),
         pipe=pipe, dm=dm)
 
 
