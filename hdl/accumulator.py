@@ -52,6 +52,7 @@ __all__ = ["ACC_RESOLVE_STAGES", "accumulate_register", "accumulate_segmented", 
 #: register stages of the segmented accumulator's carry resolution (``acc_latency``)
 ACC_RESOLVE_STAGES = 2
 
+
 def chunk_metadata(acc_chunk: int | None, acc_bits: int) -> dict:
     """Sidecar entries of the accumulator's segmentation."""
     if acc_chunk is None:
