@@ -165,7 +165,7 @@ def resolve_stages(dm, fmax: float, width: int, chunk: int) -> int:
 
 
 def accumulator_timing(st: Pipeline, dm, width: int, chunk: int | None,
-                        stages: int = ACC_RESOLVE_STAGES) -> None:
+                       stages: int = ACC_RESOLVE_STAGES) -> None:
     """fmax mode: declare the accumulator loop and its registers (the accumulator and, when
     segmented, the ``stages`` resolution stages) with their delays; latency mode: nothing."""
     if st.plan is None:
@@ -191,8 +191,8 @@ def chunk_ranges(width: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def accumulate_segmented(m: Module, addend: Value, cin: Value, valid: Value, clear: Value,
-                          width: int, chunk: int, stages: int = ACC_RESOLVE_STAGES,
-                          fast: dict | None = None) -> Signal:
+                         width: int, chunk: int, stages: int = ACC_RESOLVE_STAGES,
+                         fast: dict | None = None) -> Signal:
     """The segmented accumulator (FloPoCo's long accumulator, de Dinechin et al., FPT 2008)
     and its carry resolution; returns the resolved ``acc`` register, which shows the state
     after cycle i at the edge ``stages`` edges after the loop's (see the module docstring).
@@ -422,7 +422,7 @@ def _acc_window(acc, lsb_exp: int, fmt_out: FloatFormat, rand):
 
 
 def acc_to_float(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand, y_latency,
-                  stages: Pipeline) -> Signal:
+                 stages: Pipeline) -> Signal:
     """``y = encode(acc, fmt_out)``: two's complement acc -> magnitude window -> leading-zero
     normalisation -> the shared rounder. Flags override (NaN, or +Inf and -Inf together:
     NaN; one Inf flag: that Inf, converted as SPEC 2.3 says).
@@ -501,7 +501,7 @@ def adder_chunk(dm, fmax: float, width: int, extra: float = 0.0) -> int:
 
 
 def acc_to_float_fine(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, rand,
-                       st: Pipeline, dm, fmax: float, neg_lut: bool = False) -> Value:
+                      st: Pipeline, dm, fmax: float, neg_lut: bool = False) -> Value:
     """fmax mode's :func:`acc_to_float`: the same function with fine cut points: ``y_low``
     (the wide ORs of the bits outside the window), the window negation in carry-chain chunks
     (``add_chunk``), ``y_window``, the leading-zero count (``lzc_level``), ``y_lz``, the

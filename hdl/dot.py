@@ -545,7 +545,7 @@ class _DotBase(Unit):
         else:
             stages = resolve_stages(dm, self.fmax, acc_bits, chunk)
             acc = accumulate_segmented(m, ext, Const(0, 1), v["valid"], v["clear"], acc_bits,
-                                        chunk, stages)
+                                       chunk, stages)
             accumulator_timing(pipe, dm, acc_bits, chunk, stages)
         flags = None
         if has_flags:
@@ -562,7 +562,7 @@ class _DotBase(Unit):
         if has_flags:
             m.d.comb += self.flags.eq(delayed(m, flags, ny, "flags_out"))
         y = acc_to_float_fine(m, acc, flags, lsb_exp, self.fmt_out, rounding=self.rounding,
-                               saturate=False, rand=None, st=pipe, dm=dm, fmax=self.fmax)
+                              saturate=False, rand=None, st=pipe, dm=dm, fmax=self.fmax)
         m.d.comb += self.y.as_value().eq(y)
 
 

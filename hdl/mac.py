@@ -163,7 +163,7 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
                 f"takes {d:.2f} ns on {dm.family} (best predicted Fmax {dm.fmax(d):.0f} MHz), "
                 f"too slow for fmax {fmax:g}; drop saturate_acc (wrap) or lower fmax")
     unit.acc_chunk = None if acc_bits is None else check_acc_chunk(acc_chunk, acc_bits,
-                                                               saturate_acc)
+                                                                   saturate_acc)
     unit.acc_latency = segmented_latency(unit.acc_chunk)
     if fmax is not None and latency is None and unit.acc_chunk is not None:
         dm = delay_model(check_target("ecp5" if target is None else target))
@@ -461,12 +461,24 @@ class MAC(Unit):
             return self._elaborate_float_acc()
         m = Module()
         st = Pipeline(m, plan=self.plan)
+        x, drop = self._product(m, st, self._inputs(m, st))
+        y, fast = self._align(m, st, x, drop)
+        acc, flags = self._accumulate(m, st, y, fast)
+        if self.fmt_out is not None:
+            self._convert(m, st, acc, flags, y["rand"])
+        elif self.plan is not None:
+            st.finish(delay=0.0)  # acc is a register
+        return m
+
+    def _product(self, m: Module, st: Pipeline, v: dict) -> tuple[dict, int]:
+        """Decode and the exact product, up to the cut ``product``: returns the product's
+        values (``prod``, ``shift``, ``neg``, ``special``, ``valid``, ``clear``, ``rand``) and
+        how many low bits of ``prod`` the alignment drops."""
         fm = self.plan is not None  # fmax mode: fine cuts, forced registers, the loop
         dm = self.dm
         p = self.mac_params
         fa, fb = self.fmt_a, self.fmt_b
         cuts = self.cut_points
-        v = self._inputs(m, st)
 
         # -- decode: class flags; significand with the hidden bit; exponent field ----------
         da = decode(m, v["a"], fa, "a", normalize_sub=False)
@@ -580,6 +592,16 @@ class MAC(Unit):
                 x = cut(st, "product", dm.logic(fa.exp_bits + 4) + dm.lut(1), x)
             elif "product" in cuts:
                 x = st.register(x, "p_")
+        return x, drop
+
+    def _align(self, m: Module, st: Pipeline, x: dict, drop: int) -> tuple[dict, dict | None]:
+        """The product shifted onto the accumulator grid, up to the cut ``align``: returns the
+        aligned values and (fmax mode, segmented) the loop's ``fast`` form's inputs."""
+        fm = self.plan is not None
+        dm = self.dm
+        p = self.mac_params
+        cuts = self.cut_points
+        fast = None
 
         # -- align: shift onto the accumulator grid ----------------------------------------
         mag_w = p.max_product.bit_length()  # every product magnitude < 2**mag_w
@@ -623,6 +645,15 @@ class MAC(Unit):
             y = {"mag": mag, **rest}
         if not fm and "align" in cuts:
             y = st.register(y, "a_")
+        return y, fast
+
+    def _accumulate(self, m: Module, st: Pipeline, y: dict, fast: dict | None):
+        """The accumulator (``acc``) and the sticky flags: returns both (flags None without
+        specials)."""
+        fm = self.plan is not None
+        dm = self.dm
+        p = self.mac_params
+        mag_w = p.max_product.bit_length()
 
         # -- accumulate: acc += (neg ? ~mag + 1 : mag) -------------------------------------
         W = p.acc_bits
@@ -635,8 +666,8 @@ class MAC(Unit):
             accumulate_register(m, acc, addend, y["neg"], y["valid"], y["clear"], self.saturate_acc)
         else:
             acc = accumulate_segmented(m, addend, y["neg"], y["valid"], y["clear"], W,
-                                        self.acc_chunk, self.acc_latency,
-                                        fast=fast if fm else None)
+                                       self.acc_chunk, self.acc_latency,
+                                       fast=fast)
         accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         m.d.comb += self.acc.eq(acc)
         flags = None
@@ -645,30 +676,31 @@ class MAC(Unit):
             m.d.sync += flags.eq(Mux(y["clear"], 0, flags) | Mux(y["valid"], y["special"], 0))
             flags = delayed(m, flags, self.acc_latency, "flags")  # meet the resolved acc
             m.d.comb += self.flags.eq(flags)
+        return acc, flags
 
-        # -- convert: y = encode(acc, fmt_out) through the shared rounder -----------------
-        if self.fmt_out is not None:
-            rand = None
-            if y["rand"] is not None:  # rand[i] meets acc after cycle i
-                if fm or self.acc_latency:
-                    rand = delayed(m, y["rand"], 1 + self.acc_latency, "acc_rand")
-                else:
-                    rand = st.register({"rand": y["rand"]}, "acc_")["rand"]
-            if fm:
-                yv = acc_to_float_fine(
-                    m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
-                    saturate=self.saturate, rand=rand, st=st, dm=dm, fmax=self.fmax,
-                    neg_lut=True,
-                )
+    def _convert(self, m: Module, st: Pipeline, acc: Value, flags, rand_in) -> None:
+        """``y = encode(acc, fmt_out)`` through the shared rounder."""
+        fm = self.plan is not None
+        dm = self.dm
+        p = self.mac_params
+        rand = None
+        if rand_in is not None:  # rand[i] meets acc after cycle i
+            if fm or self.acc_latency:
+                rand = delayed(m, rand_in, 1 + self.acc_latency, "acc_rand")
             else:
-                yv = acc_to_float(
-                    m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
-                    saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
-                )
-            m.d.comb += self.y.as_value().eq(yv)
-        elif fm:
-            st.finish(delay=0.0)  # acc is a register
-        return m
+                rand = st.register({"rand": rand_in}, "acc_")["rand"]
+        if fm:
+            yv = acc_to_float_fine(
+                m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
+                saturate=self.saturate, rand=rand, st=st, dm=dm, fmax=self.fmax,
+                neg_lut=True,
+            )
+        else:
+            yv = acc_to_float(
+                m, acc, flags, p.acc_lsb_exp, self.fmt_out, rounding=self.rounding,
+                saturate=self.saturate, rand=rand, y_latency=self.y_latency, stages=st,
+            )
+        m.d.comb += self.y.as_value().eq(yv)
 
     def _lmul_product(self, m: Module, v, nan, inf, en, st=None, carry=None):
         """SPEC 3.4's L-Mul in place of the significand product: one (E+M)-bit addition
@@ -965,7 +997,7 @@ class IntMAC(Unit):
             accumulate_register(m, acc, ext, cin, x["valid"], x["clear"], self.saturate_acc)
         else:
             acc = accumulate_segmented(m, ext, cin, x["valid"], x["clear"], W,
-                                        self.acc_chunk, self.acc_latency)
+                                       self.acc_chunk, self.acc_latency)
         accumulator_timing(st, dm, W, self.acc_chunk, self.acc_latency)
         if self.plan is not None:
             st.finish(delay=0.0)  # acc is a register
