@@ -64,7 +64,7 @@ class _Progress:
 
 def run(args) -> int:
     from exmy.hdl.registry import build
-    from exmy.sim.check import BATCH, EXHAUSTIVE_BITS, CheckInterrupted, check
+    from exmy.sim.check import BATCH, EXHAUSTIVE_BITS, MAX_SEED, CheckInterrupted, check
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
@@ -74,8 +74,8 @@ def run(args) -> int:
                        f"longer run over --seed values")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
-    if args.seed >= 2**63:  # exmy.sim.check's range (numpy's generator seeds from 64 bits)
-        raise CliError(f"--seed must be at most 2**63 - 1 = {2**63 - 1:,}, not {args.seed:,}")
+    if args.seed > MAX_SEED:  # exmy.sim.check's range
+        raise CliError(f"--seed must be at most 2**63 - 1 = {MAX_SEED:,}, not {args.seed:,}")
     build_dir = output_dir(args.build_dir, "--build-dir") if args.build_dir is not None else None
     comp = build(args.unit, **unit_options(args))
     mode = "exhaustive" if args.exhaustive else ("random" if args.vectors else "auto")

@@ -33,7 +33,7 @@ from . import compare, run_vectors
 from . import vectors as V
 
 __all__ = ["Adapter", "VariableOutputsAdapter", "ADAPTERS", "register_adapter", "CheckResult",
-           "check", "stimulus_for", "Coverage", "CheckInterrupted", "BATCH"]
+           "check", "stimulus_for", "Coverage", "CheckInterrupted", "BATCH", "MAX_SEED"]
 
 #: inputs of at most this many bits in total are checked exhaustively by default
 EXHAUSTIVE_BITS = 16
@@ -345,12 +345,16 @@ def _refuse_sampled(comp, mode: str, cov: Coverage) -> None:
         f"(exmy simulate --vectors N) or 'auto'")
 
 
+#: seeds are 0 .. MAX_SEED (the CLI's --seed checks the same range)
+MAX_SEED = 2**63 - 1
+
+
 def _check_seed(seed) -> None:
     """The one seed check of :func:`check` and :func:`stimulus_for` (numpy's generator would
     take a larger integer, but the CLI's ``--seed`` and this check agree on one range)."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"Seed must be an integer, not {seed!r}")
-    if not 0 <= seed < 2**63:
+    if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"Seed must be an integer from 0 to 2**63 - 1, not {seed!r}")
 
 
