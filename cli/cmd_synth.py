@@ -315,22 +315,16 @@ def meet_point(point: dict, db_path, *, cache: bool = True, workdir=None,
 def _check_flow_options(args, target) -> None:
     """Flow options the synthesis target would ignore (``flow_settings`` drops them so that a
     sweep's points share cache entries) are an error when given to one ``exmy synth`` run."""
-    from exmy.synth.flow import TARGETS
+    from exmy.synth.flow import TARGETS, ignored_options
 
-    def having(what) -> str:
-        return ", ".join(n for n, t in TARGETS.items() if what(t))
-
-    pnr = having(lambda t: t.nextpnr)
-    ignored = [
-        ("--freq", "nextpnr's target clock", args.freq is not None and not target.nextpnr, pnr),
-        ("--seed", "nextpnr's placer seed", args.seed is not None and not target.nextpnr, pnr),
-        ("--dsp", "DSP blocks and block RAM", args.dsp and not target.dsp_flag,
-         having(lambda t: t.dsp_flag)),
-        ("--no-widelut", "Yosys -nowidelut", not args.widelut and not target.widelut,
-         having(lambda t: t.widelut)),
-    ]
-    for flag, what, given, where in ignored:
-        if given:
+    given = [("freq_mhz", "--freq", "nextpnr's target clock", args.freq is not None),
+             ("seed", "--seed", "nextpnr's placer seed", args.seed is not None),
+             ("dsp", "--dsp", "DSP blocks and block RAM", args.dsp),
+             ("widelut", "--no-widelut", "Yosys -nowidelut", not args.widelut)]
+    ignored = ignored_options(target)
+    for option, flag, what, set_ in given:
+        if set_ and option in ignored:
+            where = ", ".join(n for n, t in TARGETS.items() if option not in ignored_options(t))
             raise CliError(f"{flag} ({what}) does nothing on target {target.name!r}; it applies "
                            f"to {where} only: leave it out or choose one of those targets")
 

@@ -61,6 +61,7 @@ from pathlib import Path
 from .tools import find_tool, tool_version
 
 __all__ = [
+    "ignored_options",
     "FLOW_VERSION",
     "MAX_SEED",
     "TARGETS",
@@ -220,6 +221,21 @@ def check_seed(seed) -> int:
     return seed
 
 
+def ignored_options(target) -> set[str]:
+    """The flow options a target ignores (:func:`flow_settings` normalises them away): ``seed``
+    and ``freq_mhz`` without place and route, ``dsp`` without a DSP switch, ``widelut`` where
+    Yosys has no -nowidelut."""
+    t = _check_target(target) if isinstance(target, str) else target
+    out = set()
+    if t.nextpnr is None:
+        out |= {"seed", "freq_mhz"}
+    if not t.dsp_flag:
+        out.add("dsp")
+    if not t.widelut:
+        out.add("widelut")
+    return out
+
+
 def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, seed: int = 1,
                   register_io: bool = True, widelut: bool = True, io: str = "auto") -> dict:
     """Validate flow options and return them normalised: options a target ignores become
@@ -237,12 +253,13 @@ def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, se
     if io not in ("auto", "parallel", "serial"):
         raise ValueError(f"IO wrapper must be 'auto', 'parallel' or 'serial', not {io!r}")
     pnr = t.nextpnr is not None
+    ignored = ignored_options(t)
     return {
         "target": t.name,
-        "dsp": dsp if t.dsp_flag else False,
-        "widelut": widelut if t.widelut else None,
-        "seed": seed if pnr else None,
-        "freq_mhz": float(freq_mhz) if pnr else None,
+        "dsp": False if "dsp" in ignored else dsp,
+        "widelut": None if "widelut" in ignored else widelut,
+        "seed": None if "seed" in ignored else seed,
+        "freq_mhz": None if "freq_mhz" in ignored else float(freq_mhz),
         "register_io": register_io,
         "io": io if (register_io and pnr) else None,
     }
