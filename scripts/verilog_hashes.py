@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import warnings
 
@@ -132,8 +133,19 @@ def fingerprints() -> dict[str, str]:
     return out
 
 
+def _load(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"verilog_hashes: cannot read {path!r}: {e}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"verilog_hashes: {path!r} is not a fingerprint file (a JSON object)")
+    return data
+
+
 def compare(a: str, b: str) -> int:
-    old, new = (json.load(open(p)) for p in (a, b))
+    old, new = _load(a), _load(b)
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     for k in diff:
         print(f"{k}\n  {a}: {old.get(k)}\n  {b}: {new.get(k)}")
@@ -153,9 +165,18 @@ def main(argv=None) -> int:
         return compare(*args.compare)
     if not args.out:
         ap.error("give an output file or --compare OLD NEW")
-    fp = fingerprints()
-    with open(args.out, "w") as f:
-        json.dump(fp, f, indent=1, sort_keys=True)
+    try:
+        f = open(args.out, "w")  # before the 3 minutes of work, not after
+    except OSError as e:
+        ap.error(f"cannot write {args.out!r}: {e.strerror}")
+    try:
+        with f:
+            fp = fingerprints()
+            json.dump(fp, f, indent=1, sort_keys=True)
+    except KeyboardInterrupt:
+        os.remove(args.out)
+        print(f"verilog_hashes: interrupted; nothing kept ({args.out} removed)", file=sys.stderr)
+        return 130
     built = sum(not v.startswith("refused") for v in fp.values())
     print(f"{len(fp)} points: {built} built, {len(fp) - built} refused -> {args.out}")
     return 0
