@@ -97,12 +97,6 @@ def _range(lo: int, hi: int):
     return range(min(lo, -1), max(hi, 1) + 1)
 
 
-def _stage(pipe: Pipeline, name: str, delay: float, *values):
-    """``pipe.stage`` that always returns a tuple (also for one value)."""
-    out = pipe.stage(name, *values, delay=delay)
-    return out if len(values) != 1 else (out,)
-
-
 _UNPACKED = ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero")
 
 
@@ -113,21 +107,21 @@ def _decode_delay(dm: DelayModel, f: FloatFormat) -> float:
 
 
 def _shift_cut(pipe: Pipeline, name: str, delay: float, v: Value, amount: Value, i: int,
-               live: list) -> tuple[Value, Value, list]:
+               live: dict) -> tuple[Value, Value, dict]:
     """The cut after level ``i`` of a staged shifter: ``v``, the amount bits still to apply
-    (``amount[:i]``) and ``live`` go through it. Returns them after the cut."""
-    out = _stage(pipe, name, delay, v, *([amount[:i]] if i else []), *live)
-    v, out = out[0], out[1:]
-    if i:
-        return v, out[0], list(out[1:])
-    return v, amount, list(out)
+    (``amount[:i]``) and the named values ``live`` go through it. Returns them after the
+    cut."""
+    out = cut(pipe, name, delay, {"_v": v, "_amount": amount[:i] if i else None, **live})
+    v, rest = out.pop("_v"), out.pop("_amount")
+    return v, rest if i else amount, out
 
 
-def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, live: list,
+def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, live: dict,
                         first: float = 0.0):
     """``v >> amount`` built one 2:1 mux level per amount bit (largest first) with a fine cut
-    after each level (fmax mode); ``live`` values travel through the cuts (``first``: the
-    delay of logic beside the first level). Returns the shifted value and ``live``."""
+    after each level (fmax mode); the named values ``live`` travel through the cuts
+    (``first``: the delay of logic beside the first level). Returns the shifted value and
+    ``live``."""
     v, amount = Value.cast(v), Value.cast(amount)
     w = len(v)
     n = min(len(amount), max(w - 1, 1).bit_length())  # levels that move bits
@@ -145,7 +139,7 @@ def _staged_shift_right(pipe: Pipeline, name: str, dm, v: Value, amount: Value, 
 
 
 def _staged_shift_left_top(pipe: Pipeline, name: str, dm, v: Value, amount: Value, unit: int,
-                           top: int, live: list, first: float = 0.0):
+                           top: int, live: dict, first: float = 0.0):
     """The top ``top`` bits of ``v << (amount * unit)`` (``len(v)`` bits), one 2:1 mux level
     per amount bit (largest first) with a fine cut after each level (fmax mode): each level
     keeps only the bits that can still reach the top. ``live`` and ``first`` as
@@ -170,91 +164,90 @@ def _staged_shift_left_top(pipe: Pipeline, name: str, dm, v: Value, amount: Valu
 def _align_fine(m: Module, pipe: Pipeline, dm: DelayModel, *, W: int, wp: int, pc: int,
                 s_max: int, approx: bool, lg: int, floor_out: bool, fo: FloatFormat,
                 t_range: tuple[int, int], prod, t_prod, tz_p, sign_p, zero_p, sig_c, t_c, tz_c,
-                sign_c, zero_c, nan, inf, inf_sign):
+                sign_c, zero_c, nan, inf, inf_sign) -> dict:
     """``fma_datapath``'s alignment in fmax mode, with fine cuts: the same function as its
     one-piece form, built for short stages. Both exponent differences are computed side by
     side (the swap is one's sign, the shift a multiplexer; the FMA's window top likewise);
     the shift amount is not clamped to W - 1 (the shifter's levels beyond the window width
-    are one zeroing level), so the sticky compare excludes a zero Y explicitly."""
+    are one zeroing level), so the sticky compare excludes a zero Y explicitly. Returns
+    x_win, y_win, sticky, r_w, swap, the flags sign_p, sign_c, nan, inf, inf_sign, and off
+    (None unless approx)."""
     # Y's lowest one sits at bit (W-1-wY) + tz(Y) of y_top, W - 1 exactly when Y is zero:
     # tz_p and tz_c come as that plus one (fma_datapath adds the constants a cut earlier)
-    y_low_p, y_low_c = tz_p, tz_c
-    y_zero_p, y_zero_c = tz_p == W, tz_c == W
     diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
     diff_n = Signal(range(-s_max, s_max + 1), name="s1_exp_diff_neg")
     m.d.comb += [diff.eq(t_c - t_prod), diff_n.eq(t_prod - t_c)]
-    flags = [sign_p, sign_c, nan, inf, inf_sign]
+    flags = dict(sign_p=sign_p, sign_c=sign_c, nan=nan, inf=inf, inf_sign=inf_sign)
     # FMA: the sticky compare shift > y_low as t_c > t_prod + y_low_p (Y the product) or
     # t_prod > t_c + y_low_c (Y is c), both sides a cut earlier, and the window top's two
     # candidates t + 1 (all beside the differences)
-    tops = [t_prod, t_c, zero_p, zero_c] if approx else [
-        t_prod + 1, t_c + 1, t_prod + y_low_p, t_c + y_low_c]
-    (diff, diff_n, y_low_p, y_low_c, y_zero_p, y_zero_c, prod, sig_c, *o) = _stage(
-        pipe, "exp_diff", dm.adder(len(diff)), diff, diff_n, y_low_p, y_low_c, y_zero_p,
-        y_zero_c, prod, sig_c, *tops, *flags)
-    tops, flags = o[: len(tops)], o[len(tops):]
+    tops = dict(t_prod=t_prod, t_c=t_c, zero_p=zero_p, zero_c=zero_c) if approx else dict(
+        t_p1=t_prod + 1, t_c1=t_c + 1, u_p1=t_prod + tz_p, u_c1=t_c + tz_c)
+    v = cut(pipe, "exp_diff", dm.adder(len(diff)), dict(
+        diff=diff, diff_n=diff_n, y_low_p=tz_p, y_low_c=tz_c, y_zero_p=tz_p == W,
+        y_zero_c=tz_c == W, prod=prod, sig_c=sig_c, **tops, **flags))
+    flags = {k: v[k] for k in flags}
     swap = Signal(name="s1_swap")  # X is c
     shift = Signal(range(s_max + 1), name="s1_shift")
-    m.d.comb += [swap.eq(diff_n < 0), shift.eq(Mux(swap, diff, diff_n))]
-    y_low, y_zero = Mux(swap, y_low_p, y_low_c), Mux(swap, y_zero_p, y_zero_c)
-    place_p = Cat(Const(0, W - 1 - wp), prod)  # top at bit W-2
-    place_c = Cat(Const(0, W - 1 - pc), sig_c)
+    m.d.comb += [swap.eq(v["diff_n"] < 0), shift.eq(Mux(swap, v["diff"], v["diff_n"]))]
+    y_low = Mux(swap, v["y_low_p"], v["y_low_c"])
+    y_zero = Mux(swap, v["y_zero_p"], v["y_zero_c"])
+    place_p = Cat(Const(0, W - 1 - wp), v["prod"])  # top at bit W-2
+    place_c = Cat(Const(0, W - 1 - pc), v["sig_c"])
     x_win = Signal(W - 1, name="s1_x")
     y_top = Signal(W - 1, name="s1_y_unshifted")
     m.d.comb += [x_win.eq(Mux(swap, place_c, place_p)), y_top.eq(Mux(swap, place_p, place_c))]
     r_w = Signal(_range(*t_range), name="s1_window_top")  # weight of window bit W-1
     off = None
     if approx:
-        t_prod, t_c, zero_p, zero_c = tops
         t_x = Signal(_range(t_range[0] - 1, t_range[1] - 1), name="s1_x_top")
         x_zero = Signal(name="s1_x_zero")
-        m.d.comb += [t_x.eq(Mux(swap, t_c, t_prod)), x_zero.eq(Mux(swap, zero_c, zero_p))]
-        vals = [shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags]
-        (shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
-            pipe, "exp_swap", dm.lut(1), *vals)
+        m.d.comb += [t_x.eq(Mux(swap, v["t_c"], v["t_prod"])),
+                     x_zero.eq(Mux(swap, v["zero_c"], v["zero_p"]))]
+        v = cut(pipe, "exp_swap", dm.lut(1), dict(
+            shift=shift, t_x=t_x, x_zero=x_zero, y_low=y_low, y_zero=y_zero, x_win=x_win,
+            y_top=y_top, swap=swap, **flags))
         # the window offset R - Rw (as fma_datapath's one-piece form)
         off = Signal(range(s_max + 1), name="s1_window_offset")
-        steps = shift >> lg
+        steps = v["shift"] >> lg
         d_off = dm.lut(1)
         if floor_out:
             room = Signal(range(max(t_range[1] - 1 - fo.emin, 0) + 1), name="s1_x_above_emin")
-            m.d.comb += room.eq(Mux(t_x > fo.emin, t_x - fo.emin, 0))
-            (room, shift, t_x, x_zero, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
-                pipe, "window_room", dm.chained(len(t_x)) + dm.lut(1), room, shift, t_x, x_zero,
-                y_low, y_zero, x_win, y_top, swap, *flags)
-            steps = shift >> lg
-            steps = Mux(steps > (room >> lg), room >> lg, steps)
+            m.d.comb += room.eq(Mux(v["t_x"] > fo.emin, v["t_x"] - fo.emin, 0))
+            v = cut(pipe, "window_room", dm.chained(len(t_x)) + dm.lut(1), dict(room=room, **v))
+            steps = v["shift"] >> lg
+            steps = Mux(steps > (v["room"] >> lg), v["room"] >> lg, steps)
             d_off += dm.chained(len(shift)) + dm.lut(1)
-        m.d.comb += off.eq(Mux(x_zero, steps << lg, 0))
-        (off, shift, t_x, y_low, y_zero, x_win, y_top, swap, *flags) = _stage(
-            pipe, "window_offset", d_off, off, shift, t_x, y_low, y_zero, x_win, y_top, swap,
-            *flags)
+        m.d.comb += off.eq(Mux(v["x_zero"], steps << lg, 0))
+        v = cut(pipe, "window_offset", d_off, dict(
+            off=off, **{k: v[k] for k in ("shift", "t_x", "y_low", "y_zero", "x_win", "y_top",
+                                          "swap", *flags)}))
+        off = v["off"]
         amount = Signal(range(s_max + 1), name="s1_y_shift")
-        m.d.comb += [amount.eq(shift - off), r_w.eq(t_x + 1 - off)]
+        m.d.comb += [amount.eq(v["shift"] - off), r_w.eq(v["t_x"] + 1 - off)]
         d_amount = dm.chained(max(len(shift), len(t_x)))
     else:
-        t_p1, t_c1, u_p1, u_c1 = tops
         amount = shift
-        m.d.comb += r_w.eq(Mux(swap, t_c1, t_p1))
-        y_low = Mux(swap, t_c1 > u_p1, t_p1 > u_c1)  # (the compare, not y_low itself)
-        d_amount = dm.chained(len(t_c1) + 1) + dm.lut(1)  # operands: exp_diff's sums
-    keep = [off] if off is not None else []
-    (amount, y_low, y_zero, x_win, y_top, r_w, swap, *o) = _stage(
-        pipe, "align_amount", d_amount, amount, y_low, y_zero, x_win, y_top, r_w, swap, *flags,
-        *keep)
+        m.d.comb += r_w.eq(Mux(swap, v["t_c1"], v["t_p1"]))
+        # (the compare, not y_low itself)
+        y_low = Mux(swap, v["t_c1"] > v["u_p1"], v["t_p1"] > v["u_c1"])
+        d_amount = dm.chained(len(v["t_c1"]) + 1) + dm.lut(1)  # operands: exp_diff's sums
+        v = dict(v, y_low=y_low, y_zero=y_zero, x_win=x_win, y_top=y_top, swap=swap)
+    v = cut(pipe, "align_amount", d_amount, dict(
+        amount=amount, **{k: v[k] for k in ("y_low", "y_zero", "x_win", "y_top")}, r_w=r_w,
+        swap=v["swap"], **{k: v[k] for k in flags}, off=off))
     sticky = Signal(name="s1_sticky")
     if approx:
-        m.d.comb += sticky.eq((amount >= y_low) & ~y_zero)
-        d_sticky = dm.lut(1) + dm.adder(len(amount))
+        m.d.comb += sticky.eq((v["amount"] >= v["y_low"]) & ~v["y_zero"])
+        d_sticky = dm.lut(1) + dm.adder(len(v["amount"]))
     else:
-        m.d.comb += sticky.eq(y_low & ~y_zero)
+        m.d.comb += sticky.eq(v["y_low"] & ~v["y_zero"])
         d_sticky = dm.lut(1)
-    y_win, live = _staged_shift_right(pipe, "align_shift", dm, y_top, amount,
-                                      [x_win, sticky, r_w, swap, *o], first=d_sticky)
-    x_win, sticky, r_w, swap, *o = live
-    if off is not None:
-        off = o.pop()
-    return x_win, y_win, sticky, r_w, swap, o, off
+    live = dict(x_win=v["x_win"], sticky=sticky, r_w=v["r_w"], swap=v["swap"],
+                **{k: v[k] for k in flags}, off=v["off"])
+    y_win, live = _staged_shift_right(pipe, "align_shift", dm, v["y_top"], v["amount"], live,
+                                      first=d_sticky)
+    return dict(live, y_win=y_win)
 
 
 def fma_datapath(
@@ -509,14 +502,16 @@ def add_raw(m: Module, p: Addend, c: Addend, nan: Value, inf: Value, inf_sign: V
     keep_off = approx and window is not None  # (the group cap below needs the offset)
     if fine:
         r_lo, r_hi = min(tp_lo, tc_lo) + 1, max(tp_hi, tc_hi) + 1
-        x_win, y_win, sticky, r_w, swap, flags, off = _align_fine(
+        a = _align_fine(
             m, pipe, dm, W=W, wp=wp, pc=pc, s_max=s_max, approx=approx, lg=lg,
             floor_out=floor_out, fo=fo, t_range=(r_lo, r_hi), prod=prod, t_prod=t_prod,
             tz_p=tz_p, sign_p=sign_p, zero_p=zero_p, sig_c=sig_c, t_c=t_c, tz_c=tz_c,
             sign_c=sign_c, zero_c=zero_c, nan=nan, inf=inf, inf_sign=inf_sign)
-        sign_p, sign_c, nan, inf, inf_sign = flags
-        if off is None:
-            off = Const(0, 1)
+        x_win, y_win, sticky, r_w, swap = (a[k] for k in ("x_win", "y_win", "sticky", "r_w",
+                                                           "swap"))
+        sign_p, sign_c, nan, inf, inf_sign = (a[k] for k in ("sign_p", "sign_c", "nan", "inf",
+                                                              "inf_sign"))
+        off = a["off"] if a["off"] is not None else Const(0, 1)
     else:
         diff = Signal(range(-s_max, s_max + 1), name="s1_exp_diff")
         m.d.comb += diff.eq(t_c - t_prod)
@@ -587,11 +582,13 @@ def add_raw(m: Module, p: Addend, c: Addend, nan: Value, inf: Value, inf_sign: V
         # the sign's zero case after the cut (the zero test beside the normalizer's count)
         sign_nz = Signal(name="s1_sign_nonzero")
         m.d.comb += sign_nz.eq(sign_x ^ neg)
-        (mag, sticky, sign_nz, sign_p, sign_c, inf, inf_sign, r_w, nan, *o) = _stage(
-            pipe, "sum", dm.lut(1) + dm.adder(W + 1) + dm.lut(1), mag, sticky, sign_nz,
-            sign_p, sign_c, inf, inf_sign, r_w, nan, *([off] if keep_off else []))
+        v = cut(pipe, "sum", dm.lut(1) + dm.adder(W + 1) + dm.lut(1), dict(
+            mag=mag, sticky=sticky, sign_nz=sign_nz, sign_p=sign_p, sign_c=sign_c, inf=inf,
+            inf_sign=inf_sign, r_w=r_w, nan=nan, off=off if keep_off else None))
+        mag, sticky, sign_nz, sign_p, sign_c, inf, inf_sign, r_w, nan = (v[k] for k in (
+            "mag", "sticky", "sign_nz", "sign_p", "sign_c", "inf", "inf_sign", "r_w", "nan"))
         if keep_off:
-            (off,) = o
+            off = v["off"]
     exact_zero = (mag == 0) & ~sticky
     sign = Signal(name="s1_sign")
     m.d.comb += sign.eq(
@@ -683,7 +680,7 @@ def normalize_round(
     ng = Wn // Gn
     groups = Cat(*(mag[i * Gn : (i + 1) * Gn] != 0 for i in range(ng)))
     k = leading_zeros(m, groups, "s2_group_lz")
-    flag_vals = [sign, nan, inf] + ([flush_cap] if k_cap is not None else [])
+    flags = dict(sign=sign, nan=nan, inf=inf, flush_cap=flush_cap if k_cap is not None else None)
     if fine:
         # beside the count: the magnitude's trailing zeros (for the sticky bit below) and the
         # room above emin_out
@@ -692,26 +689,22 @@ def normalize_round(
         if floor_out:
             room = Signal(_range(0, r_hi - fo.emin), name="s2_shift_room")
             m.d.comb += room.eq(r_w - fo.emin)
-        (k, tz, mag, sticky, r_w, *o) = _stage(
-            pipe, "norm_lzc", max(dm.logic(Gn) + dm.lzc(ng), dm.lzc(Wn)), k, tz, mag, sticky,
-            r_w, *flag_vals, *[v for v in (k_cap, room) if v is not None])
-        flag_vals, o = o[: len(flag_vals)], o[len(flag_vals):]
-        if k_cap is not None:
-            k_cap, o = o[0], o[1:]
-        if floor_out:
-            (room,) = o
+        v = cut(pipe, "norm_lzc", max(dm.logic(Gn) + dm.lzc(ng), dm.lzc(Wn)), dict(
+            k=k, tz=tz, mag=mag, sticky=sticky, r_w=r_w, **flags, k_cap=k_cap, room=room))
+        k, tz, mag, sticky, r_w, k_cap, room = (v[x] for x in (
+            "k", "tz", "mag", "sticky", "r_w", "k_cap", "room"))
+        flags = {x: v[x] for x in flags}
     k_eff = k
     d_limit = 0.0
     if k_cap is not None:
         k_eff = Signal(range(ng + 1), name="s2_group_count")
         m.d.comb += k_eff.eq(Mux(k > k_cap, k_cap, k))
         if fine:  # (the window's cap on the count, then the limit and the flush threshold)
-            (k_eff, mag, tz, sticky, r_w, *o) = _stage(
-                pipe, "norm_cap", dm.chained(len(k) + 1) + dm.lut(1), k_eff, mag, tz, sticky,
-                r_w, *flag_vals, *([room] if floor_out else []))
-            flag_vals = o[: len(flag_vals)]
-            if floor_out:
-                room = o[-1]
+            v = cut(pipe, "norm_cap", dm.chained(len(k) + 1) + dm.lut(1), dict(
+                k_eff=k_eff, mag=mag, tz=tz, sticky=sticky, r_w=r_w, **flags, room=room))
+            k_eff, mag, tz, sticky, r_w, room = (v[x] for x in (
+                "k_eff", "mag", "tz", "sticky", "r_w", "room"))
+            flags = {x: v[x] for x in flags}
         else:
             d_limit = dm.chained(len(k) + 1) + dm.lut(1)
     k_hw = k_eff
@@ -741,28 +734,25 @@ def normalize_round(
         # the coarse shift level by level, only the bits that can reach the kept top; the
         # exponent and the sticky compare take the coarse amount after it
         top_w = keep if (approx or Gn == 1) else keep + Gn - 1
-        live = [k_hw, r_w, tz, sticky, *flag_vals]
-        if flush_index is not None:
-            live.append(flush_index)
+        live = dict(k_hw=k_hw, r_w=r_w, tz=tz, sticky=sticky, **flags, flush_index=flush_index)
         if not (approx or Gn == 1) and floor_out:
             at_limit = Signal(name="s2_at_limit")
             m.d.comb += at_limit.eq(k_eff >= limit)
-            live += [at_limit, room[:lgn]]
-        (mag, *live) = _stage(pipe, "norm_limit", max(d_limit, d_flush), mag, *live)
+            live.update(at_limit=at_limit, room_lo=room[:lgn])
+        live = cut(pipe, "norm_limit", max(d_limit, d_flush), dict(mag=mag, **live))
+        mag = live.pop("mag")
         coarse_top, live = _staged_shift_left_top(
-            pipe, "norm_shift", dm, mag, live[0], Gn, top_w, live)
-        k_hw, r_w, tz, sticky, *rest = live
-        flag_vals, rest = rest[: len(flag_vals)], rest[len(flag_vals):]
-        if flush_index is not None:
-            flush_index, rest = rest[0], rest[1:]
-        if rest:
-            at_limit, room_lo = rest
+            pipe, "norm_shift", dm, mag, live["k_hw"], Gn, top_w, live)
+        k_hw, r_w, tz, sticky, flush_index = (live[x] for x in (
+            "k_hw", "r_w", "tz", "sticky", "flush_index"))
+        flags = {x: live[x] for x in flags}
+        at_limit, room_lo = live.get("at_limit"), live.get("room_lo")
         r_k = Signal(_range(r_lo - Wn, r_hi), name="s2_exp_coarse")
         tz_k = Signal(range(Wn + Wn + 1), name="s2_tz_coarse")
         m.d.comb += [r_k.eq(r_w - (k_hw << lgn)), tz_k.eq(tz + (k_hw << lgn))]
-        sign, nan, inf = flag_vals[:3]
+        sign, nan, inf = flags["sign"], flags["nan"], flags["inf"]
         if k_cap is not None:
-            flush_cap = flag_vals[3]
+            flush_cap = flags["flush_cap"]
     else:
         sh = Signal(range(Wn + 1), name="s2_shift")
         coarse = Signal(Wn, name="s2_coarse")
@@ -787,13 +777,13 @@ def normalize_round(
         if not fine:
             m.d.comb += sh.eq((k_hw << lgn) + f)
         else:
-            (f, top, r_k, tz_k, sticky, *flag_vals) = _stage(
-                pipe, "norm_fine", max(dm.lzc(Gn - 1) + (dm.lut(2) if floor_out else 0.0),
-                                       dm.adder(len(r_k))),
-                f, top, r_k, tz_k, sticky, *flag_vals)
-            sign, nan, inf = flag_vals[:3]
+            v = cut(pipe, "norm_fine", max(dm.lzc(Gn - 1) + (dm.lut(2) if floor_out else 0.0),
+                                           dm.adder(len(r_k))),
+                    dict(f=f, top=top, r_k=r_k, tz_k=tz_k, sticky=sticky, **flags))
+            f, top, r_k, tz_k, sticky = (v[x] for x in ("f", "top", "r_k", "tz_k", "sticky"))
+            sign, nan, inf = v["sign"], v["nan"], v["inf"]
             if k_cap is not None:
-                flush_cap = flag_vals[3]
+                flush_cap = v["flush_cap"]
         sig_r = Signal(keep, name="s2_sig")
         m.d.comb += sig_r.eq((top << f)[Gn - 1 :])
         d_norm = max(dm.shifter(keep, lgn), dm.adder(Wn.bit_length() + 2) + dm.lut(1))
@@ -874,38 +864,42 @@ def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayMod
     m.d.comb += e3.eq(Mux(below, e_align, e1))
     thr, fl = flush_inputs(m, p, d, flush_index=flush_index, capped=capped, flush=flush,
                            name=name)
-    (sig, d, e3, sticky, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
-        pipe, "rnd_dist", max(2 * dm.adder(ew + 1) + dm.lut(2), dm.logic(W + 1)), sig, d, e3,
-        sticky, zero_in, thr, fl, sign, is_nan, is_inf)
+    # the values every cut below carries on (the result's sign and class, the flush inputs)
+    cls = ("zero_in", "thr", "fl", "sign", "is_nan", "is_inf")
+    v = cut(pipe, "rnd_dist", max(2 * dm.adder(ew + 1) + dm.lut(2), dm.logic(W + 1)), dict(
+        sig=sig, d=d, e3=e3, sticky=sticky, zero_in=zero_in, thr=thr, fl=fl, sign=sign,
+        is_nan=is_nan, is_inf=is_inf))
+    sig, d, sticky = v["sig"], v["d"], v["sticky"]
     # -- align: right shift by d, the bits shifted out into sticky --------------------------
     s2 = Cat(Const(0, Wx - W), sig)
     lost = Signal(name=f"{name}_lost")
     m.d.comb += lost.eq((s2 & ((Const(1, Wx + 1) << d) - 1)[:Wx]) != 0)
     st3 = Signal(name=f"{name}_sticky")
     m.d.comb += st3.eq(sticky | lost)
-    s3, (e3, st3, zero_in, thr, fl, sign, is_nan, is_inf) = _staged_shift_right(
-        pipe, "round", dm, s2, d, [e3, st3, zero_in, thr, fl, sign, is_nan, is_inf],
+    s3, v = _staged_shift_right(
+        pipe, "round", dm, s2, d, dict(e3=v["e3"], st3=st3, **{k: v[k] for k in cls}),
         first=dm.logic(min(Wx, dmax) + len(d)) + dm.lut(1))
+    st3 = v["st3"]
     # -- round: keep pk bits, increment by mode ----------------------------------------------
     kept = s3[Wx - pk : Wx]
     rbit = s3[Wx - pk - 1]
     rest = (s3[: Wx - pk - 1] != 0) | st3
     inc = Signal(name=f"{name}_inc")
     m.d.comb += inc.eq(0 if rounding == Rounding.RTZ else rbit & (rest | kept[0]))
-    (kept, inc, e3, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
-        pipe, "rnd_inc", dm.logic(Wx - pk + 1) + dm.lut(1), kept, inc, e3, zero_in, thr, fl,
-        sign, is_nan, is_inf)
+    v = cut(pipe, "rnd_inc", dm.logic(Wx - pk + 1) + dm.lut(1), dict(
+        kept=kept, inc=inc, e3=v["e3"], **{k: v[k] for k in cls}))
     r = Signal(pk + 1, name=f"{name}_rounded")
-    m.d.comb += r.eq(kept + inc)
-    (r, e3, zero_in, thr, fl, sign, is_nan, is_inf) = _stage(
-        pipe, "rnd_add", dm.adder(pk + 1), r, e3, zero_in, thr, fl, sign, is_nan, is_inf)
+    m.d.comb += r.eq(v["kept"] + v["inc"])
+    v = cut(pipe, "rnd_add", dm.adder(pk + 1), dict(r=r, e3=v["e3"], **{k: v[k] for k in cls}))
+    r, thr, fl = v["r"], v["thr"], v["fl"]
     # -- SPEC 3.3 step 5: below 2**(P - G + 1) -> signed zero; step 6: the fine shift ------
     flushed = Signal(name=f"{name}_flush")
     m.d.comb += flushed.eq(fl | ((r >> thr) == 0))
     f = leading_zeros(m, r[p : pk + 1], f"{name}_fine_shift")
-    (r, f, flushed, e3, zero_in, sign, is_nan, is_inf) = _stage(
-        pipe, "rnd_lzc", max(dm.shifter(pk + 1, len(thr)) + dm.logic(pk + 1), dm.lzc(G)),
-        r, f, flushed, e3, zero_in, sign, is_nan, is_inf)
+    v = cut(pipe, "rnd_lzc", max(dm.shifter(pk + 1, len(thr)) + dm.logic(pk + 1), dm.lzc(G)),
+            dict(r=r, f=f, flushed=flushed, e3=v["e3"], **{k: v[k] for k in (
+                "zero_in", "sign", "is_nan", "is_inf")}))
+    r, f, flushed, e3, zero_in = (v[k] for k in ("r", "f", "flushed", "e3", "zero_in"))
     rr = Signal(p, name=f"{name}_truncated")
     m.d.comb += rr.eq((r << f)[G : G + p])
     normal = Signal(name=f"{name}_normal")
@@ -918,13 +912,12 @@ def _round_approx_fine(m: Module, fmt: FloatFormat, pipe: Pipeline, dm: DelayMod
     ]
     zero = Signal(name=f"{name}_zero")
     m.d.comb += zero.eq(zero_in | flushed)
-    (normal, man, e4, zero, sign, is_nan, is_inf) = _stage(
-        pipe, "rnd_fine", max(dm.shifter(pk + 1, ceil_log2(G + 1)) + dm.lut(1),
-                              dm.adder(ew + 1)), normal, man, e4, zero, sign, is_nan, is_inf)
-    y = encode(
-        m, fmt, sign=sign, normal=normal, man=man, exp=e4, zero=zero, is_nan=is_nan,
-        is_inf=is_inf, rounding=rounding, saturate=saturate, name=name, pipe=pipe, dm=dm)
-    return _stage(pipe, "rnd_out", dm.lut(3), y)[0]
+    v = cut(pipe, "rnd_fine", max(dm.shifter(pk + 1, ceil_log2(G + 1)) + dm.lut(1),
+                                  dm.adder(ew + 1)), dict(
+        normal=normal, man=man, exp=e4, zero=zero, sign=v["sign"], is_nan=v["is_nan"],
+        is_inf=v["is_inf"]))
+    y = encode(m, fmt, **v, rounding=rounding, saturate=saturate, name=name, pipe=pipe, dm=dm)
+    return cut(pipe, "rnd_out", dm.lut(3), {"y": y})["y"]
 
 
 def _trailing_zeros(m: Module, v: Value, name: str) -> Signal:

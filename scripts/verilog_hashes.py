@@ -5,11 +5,12 @@ of hdl/ leaves every unit's Verilog byte for byte as it was (a refactoring's che
     python scripts/verilog_hashes.py after.json         # on the new tree
     python scripts/verilog_hashes.py --compare before.json after.json
 
-Each point is ``unit {options}`` -> ``module_name sha256-prefix``, or the error a refused
+Each point is ``unit {options}`` -> ``module_name sha256-prefix`` (of the Verilog and its
+sidecar: ports, latency, the fmax plan's per-stage predicted delays), or the error a refused
 point raises (refusals must stay the same too). The grid: every unit in latency mode at
 several latencies and in fmax mode on the four targets with a delay model, the MACs' and dot
-products' accumulator options (segmented, float accumulator, y), 489 points (about 3 minutes
-on an idle core).
+products' accumulator options (segmented, float accumulator, y), the approximate FMA's
+window, 519 points (about 4 minutes on an idle core).
 """
 
 from __future__ import annotations
@@ -87,7 +88,14 @@ def grid() -> list[tuple[str, dict]]:
         add("multiplier", a=a, out="float32", latency=2)
         add("multiplier", a=a, rounding="stochastic", rand_bits=6, latency=2)
         add("fma", a=a, c="float32", out="float32", latency=3)
-        add("approx-fma", a=a, granularity=2, window=3, latency=2)
+        add("approx-fma", a=a, granularity=2, window=3, latency=2)  # (refused: not k*G)
+        add("approx-fma", a=a, granularity=2, window=4, latency=2)
+        # fmax mode's window cap and flush (norm_cap) and a c wider than y (no floor_out)
+        add("approx-fma", a=a, granularity=2, window=4, target="ecp5", fmax=150)
+        add("approx-fma", a=a, granularity=4, window=8, target="ice40", fmax=100)
+        add("fma", a=a, c="float32", target="ecp5", fmax=120)
+        add("approx-fma", a=a, c="float32", granularity=4, target="ecp5", fmax=100)
+        add("approx-fma", a=a, c="float32", granularity=2, window=4, target="gowin", fmax=90)
         for t, f in TARGETS:
             add("multiplier", a=a, target=t, fmax=f)
             add("fma", a=a, target=t, fmax=f)
@@ -119,15 +127,21 @@ def grid() -> list[tuple[str, dict]]:
 def fingerprints() -> dict[str, str]:
     from amaranth.hdl import UnusedElaboratable
 
-    from exmy.hdl.registry import build_verilog
+    from exmy.hdl.registry import build, sidecar
+    from exmy.hdl.verilog import to_verilog
 
     warnings.simplefilter("ignore", UnusedElaboratable)  # refused points leave objects behind
     out = {}
     for unit, p in grid():
         key = f"{unit} {json.dumps(p, sort_keys=True)}"
         try:
-            text, top, _ = build_verilog(unit, dict(p))
-            out[key] = f"{top} {hashlib.sha256(text.encode()).hexdigest()[:16]}"
+            comp = build(unit, **p)
+            top = comp.module_name
+            text = to_verilog(comp, top)
+            # the sidecar too: ports, latency and (fmax mode) the per-stage predicted delays
+            meta = json.dumps(sidecar(comp, text, top), sort_keys=True)
+            digest = hashlib.sha256(text.encode() + b"\0" + meta.encode()).hexdigest()
+            out[key] = f"{top} {digest[:16]}"
         except (ValueError, TypeError) as e:  # a refusal (OutOfReach is a ValueError)
             out[key] = f"refused {type(e).__name__}: {e}"
     return out
@@ -166,7 +180,7 @@ def main(argv=None) -> int:
     if not args.out:
         ap.error("give an output file or --compare OLD NEW")
     try:
-        f = open(args.out, "w")  # before the 3 minutes of work, not after
+        f = open(args.out, "w")  # before the minutes of work, not after
     except OSError as e:
         ap.error(f"cannot write {args.out!r}: {e.strerror}")
     try:
