@@ -64,7 +64,14 @@ class _Progress:
 
 def run(args) -> int:
     from exmy.hdl.registry import build
-    from exmy.sim.check import BATCH, EXHAUSTIVE_BITS, MAX_SEED, CheckInterrupted, check
+    from exmy.sim.check import (
+        BATCH,
+        DEFAULT_VECTORS,
+        EXHAUSTIVE_BITS,
+        MAX_SEED,
+        CheckInterrupted,
+        check,
+    )
 
     if args.vectors is not None and args.vectors < 1:
         raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
@@ -85,7 +92,7 @@ def run(args) -> int:
               f"combinations, fewer than --vectors {args.vectors:,}: checking every one "
               f"(--exhaustive)", file=sys.stderr, flush=True)
         mode = "exhaustive"
-    n = args.vectors or 100_000
+    n = args.vectors or DEFAULT_VECTORS
     kept = (f"simulator build kept in {str(build_dir)!r}" if build_dir is not None
             else "nothing saved")
     try:

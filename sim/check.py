@@ -37,6 +37,9 @@ __all__ = ["Adapter", "VariableOutputsAdapter", "ADAPTERS", "register_adapter", 
 
 #: inputs of at most this many bits in total are checked exhaustively by default
 EXHAUSTIVE_BITS = 16
+#: vectors of exmy's own stimulus when ``check`` is given no ``n``
+DEFAULT_VECTORS = 100_000
+
 #: vectors per simulator run: one batch's stimulus, expected and observed values are all that
 #: is held in memory, whatever the number of vectors
 BATCH = 1 << 20
@@ -66,12 +69,13 @@ class Coverage:
     def describe(self) -> str:
         """``65,536 vectors (exhaustive)`` or ``1,054,872 vectors (1,000,000 random + 54,872
         corner-cube)``."""
+        count = f"{self.total:,} vector{'' if self.total == 1 else 's'}"
         if self.exhaustive:
-            return f"{self.total:,} vectors (exhaustive: every input combination)"
+            return f"{count} (exhaustive: every input combination)"
         parts = [(label, c) for label, c in self.parts if c]
         if len(parts) == 1:
-            return f"{self.total:,} vectors ({parts[0][0]})"
-        return f"{self.total:,} vectors ({' + '.join(f'{c:,} {lb}' for lb, c in parts)})"
+            return f"{count} ({parts[0][0]})"
+        return f"{count} ({' + '.join(f'{c:,} {lb}' for lb, c in parts)})"
 
 
 def _coverage(full, n: int) -> Coverage:
@@ -446,7 +450,7 @@ def check(
     simulator: str = "icarus",
     *,
     mode: str = "auto",
-    n: int = 100_000,
+    n: int | None = None,
     seed: int = 0,
     build_dir: Path | None = None,
     verilog: str | None = None,
@@ -457,9 +461,10 @@ def check(
     """Simulate ``comp`` (an exmy unit) and compare every output bit with the golden model.
 
     ``mode``: ``auto`` (exhaustive when the inputs total at most 16 bits, else ``n`` sampled
-    vectors: corners, biased and uniform random; never fewer than the corner set, which an
-    ``n`` below its size runs whole), ``exhaustive`` or ``random``. Mismatch lines
-    show hex and decoded inputs and the module name (the parameter point).
+    vectors, default 100,000: corners, biased and uniform random; never fewer than the corner
+    set, which an ``n`` below its size runs whole), ``exhaustive`` or ``random``. Given
+    ``inputs`` are the whole stimulus (no ``mode``, no ``n``). Mismatch lines show hex and
+    decoded inputs and the module name (the parameter point).
 
     Vectors are made, simulated and compared ``batch`` at a time (one simulator run per
     batch; a stateful unit starts each batch from reset), so memory stays bounded for any
@@ -482,11 +487,16 @@ def check(
         raise TypeError(f"progress must be a function (checked, planned, mismatches), not "
                         f"{progress!r}")
     if inputs is None:
+        n = DEFAULT_VECTORS if n is None else n
         adapter = _check_mode_n(comp, mode, n)
     else:
         if mode != "auto":  # the given inputs are the whole stimulus
             raise ValueError(f"Stimulus mode {mode!r} applies to exmy's own stimulus, not to "
                              f"given inputs; leave mode at 'auto' when passing inputs")
+        if n is not None:  # every given vector is simulated
+            raise ValueError(f"The number of vectors (n={n!r}) applies to exmy's own stimulus; "
+                             f"given inputs are simulated whole: leave n out (or pass "
+                             f"fewer inputs)")
         _load_adapters()
         adapter = ADAPTERS.get(comp.unit)
         if adapter is None:

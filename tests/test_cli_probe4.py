@@ -176,6 +176,23 @@ def test_check_given_inputs_refuse_a_stimulus_mode():
         check(comp, "amaranth", mode="exhaustive", inputs=inputs)
 
 
+def test_check_given_inputs_refuse_a_vector_count():
+    """`check(comp, inputs=<1 vector>, n=5)` ran the one vector and ignored n."""
+    comp = build("multiplier", a="e2m1fn")
+    inputs = {"a": np.array([1], dtype=np.uint8), "b": np.array([1], dtype=np.uint8)}
+    with pytest.raises(ValueError, match=r"^The number of vectors \(n=5\) applies to exmy's "
+                                         r"own stimulus; given inputs are simulated whole"):
+        check(comp, "amaranth", n=5, inputs=inputs)
+
+
+def test_check_one_given_vector_is_singular():
+    """One given vector was reported as "1 vectors (given)"."""
+    comp = build("multiplier", a="e2m1fn")
+    inputs = {"a": np.array([0x2], dtype=np.uint8), "b": np.array([0x3], dtype=np.uint8)}
+    res = check(comp, "amaranth", inputs=inputs)
+    assert res.ok and res.coverage.describe() == "1 vector (given)"
+
+
 def test_check_batch_takes_a_numpy_integer():
     """`batch=np.int64(100)` was refused as not a positive integer, while n and seed took
     numpy integers (README: numpy integers count as Python ones)."""
