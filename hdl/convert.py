@@ -114,8 +114,9 @@ class Convert(Unit):
             m.d.comb += self.y.as_value().eq(pipe.finish(y))
         else:
             if "round" in pipe.registered or self.plan is not None:  # the documented latency
-                sig, exp, sign, nan, inf = pipe.stage("round", sig, exp, sign, nan, inf,
-                                                      delay=dm.adder(len(exp) + 2))
+                v = cut(pipe, "round", dm.adder(len(exp) + 2),
+                        dict(sig=sig, exp=exp, sign=sign, nan=nan, inf=inf))
+                sig, exp, sign, nan, inf = (v[k] for k in ("sig", "exp", "sign", "nan", "inf"))
             y = round_to_int(
                 m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
                 rounding=self.rounding,

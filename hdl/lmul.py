@@ -169,9 +169,10 @@ class LMul(Unit):
             zero.eq((za | zb) & ~nan & ~inf),
             sign.eq(a.sign ^ b.sign),
         ]
-        mag_a, mag_b, nan, inf, zero, sign = pipe.stage(
-            "decode", mag_a, mag_b, nan, inf, zero, sign, delay=dm.logic(E + M + 1) + dm.lut(1)
-        )
+        v = cut(pipe, "decode", dm.logic(E + M + 1) + dm.lut(1),
+                dict(mag_a=mag_a, mag_b=mag_b, nan=nan, inf=inf, zero=zero, sign=sign))
+        mag_a, mag_b, nan, inf, zero, sign = (v[k] for k in (
+            "mag_a", "mag_b", "nan", "inf", "zero", "sign"))
 
         # -- the addition --------------------------------------------------------------------
         c = lmul_offset(M, self.offset)
@@ -203,8 +204,9 @@ class LMul(Unit):
         # -- underflow: exponent field <= 0 flushes to zero (no subnormal path) --------------
         flush = Signal(name="s1_flush")
         m.d.comb += flush.eq(zero | (t < (1 << M)))
-        t, flush, nan, inf, sign = pipe.stage("sum", t, flush, nan, inf, sign,
-                                              delay=dm.adder(E + M + 1) * 2 + dm.lut(1))
+        v = cut(pipe, "sum", dm.adder(E + M + 1) * 2 + dm.lut(1),
+                dict(t=t, flush=flush, nan=nan, inf=inf, sign=sign))
+        t, flush, nan, inf, sign = (v[k] for k in ("t", "flush", "nan", "inf", "sign"))
 
         # -- encode --------------------------------------------------------------------------
         # An in-range t is already the output's magnitude code: packed as it is. Every other
