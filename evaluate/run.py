@@ -24,7 +24,7 @@ import numpy as np
 from exmy.golden.params import plain_scalar
 
 from .model import LINEAR_NAMES, MiniLM, load_model, load_sentences
-from .units import Config, LinearUnit
+from .units import Config, LinearUnit, real_array
 
 __all__ = [
     "CALIB_EVERY", "DEMO_CONFIGS", "Evaluator", "demo_evaluate", "metrics", "spearman",
@@ -58,8 +58,16 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation (Pearson correlation of the average ranks)."""
-    ra, rb = _ranks(np.asarray(a, np.float64)), _ranks(np.asarray(b, np.float64))
+    """Spearman's rank correlation (Pearson correlation of the average ranks) of two 1-D
+    arrays of one length (NaN where a side is constant or shorter than 2)."""
+    xs = [real_array(v, f"spearman's {what}", ndim=1, allow_inf=True).astype(np.float64)
+          for what, v in (("a", a), ("b", b))]
+    if len(xs[0]) != len(xs[1]):
+        raise ValueError(f"spearman's a and b must have one length, not {len(xs[0])} and "
+                         f"{len(xs[1])}")
+    if len(xs[0]) < 2:
+        return float("nan")
+    ra, rb = _ranks(xs[0]), _ranks(xs[1])
     ra -= ra.mean()
     rb -= rb.mean()
     den = np.sqrt((ra * ra).sum() * (rb * rb).sum())
@@ -100,6 +108,9 @@ class Evaluator:
     for any number of configurations."""
 
     def __init__(self, sentences: int | None = None, model: MiniLM | None = None):
+        if model is not None and not isinstance(model, MiniLM):
+            raise TypeError(f"model must be an exmy.evaluate.MiniLM (load_model()) or None, not "
+                            f"{model!r}")
         self.model = model or load_model()
         ev, cal = split_sentences(load_sentences())
         if sentences is not None:

@@ -134,12 +134,18 @@ class Codec:
 
 _CODECS: dict = {}
 
+#: The widest codec format (2**16 codes); Config takes operand formats of at most 16 bits.
+MAX_CODEC_BITS = 16
+
 
 def codec(fmt) -> Codec:
-    """The (cached) codec of an operand format."""
+    """The (cached) codec of an operand format (at most ``MAX_CODEC_BITS`` wide)."""
     fmt = parse_format(fmt)
     if fmt in _CODECS:
         return _CODECS[fmt]
+    if fmt.width > MAX_CODEC_BITS:
+        raise ValueError(f"A codec tabulates every code of its format: formats of at most "
+                         f"{MAX_CODEC_BITS} bits, not {fmt} ({fmt.width} bits)")
     n = 1 << fmt.width
     codes = np.arange(n, dtype=np.uint64)
     r = decode(codes, fmt)
@@ -520,6 +526,26 @@ def _po2_block(cfg: Config) -> int:
     return 16 if cfg.scaling == "nvfp4" else 32
 
 
+def real_array(x, what: str, *, ndim: int | None = None, allow_inf: bool = False) -> np.ndarray:
+    """``x`` as an array of real numbers (floats or integers; ``ndim`` axes if given) without
+    NaN, and without Inf unless ``allow_inf`` (activations: the quantizer saturates it):
+    TypeError or ValueError naming ``what``, not an error from inside the quantizer or a
+    silent NaN."""
+    arr = np.asarray(x) if x is not None else np.asarray(np.nan, dtype=object)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must be an array of real numbers, not {x!r:.60}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{what} must have {ndim} ax{'is' if ndim == 1 else 'es'}, not shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind == "f":
+        bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
+        if bad.any():
+            kind = "NaN" if allow_inf else "NaN or Inf"
+            raise ValueError(f"{what} must not hold {kind}, not "
+                             f"{arr.flat[int(np.argmax(bad))]}")
+    return arr
+
+
 class LinearUnit:
     """One configuration applied to one linear layer (W: (N, K) float32, b: (N,) float32).
 
@@ -529,6 +555,22 @@ class LinearUnit:
     """
 
     def __init__(self, cfg: Config, w: np.ndarray, b: np.ndarray, act_amax: float):
+        if not isinstance(cfg, Config):
+            raise TypeError(f"cfg must be an exmy.evaluate.Config, not {cfg!r}")
+        w = real_array(w, "Weights w", ndim=2)
+        b = real_array(b, "Bias b", ndim=1)
+        if b.shape != w.shape[:1]:
+            raise ValueError(f"Bias b must have one entry per output (shape ({w.shape[0]},), "
+                             f"as w {w.shape} has), not shape {b.shape}")
+        if w.size == 0:
+            raise ValueError(f"Weights w must not be empty, not shape {w.shape}")
+        amax = plain_scalar(act_amax)
+        if isinstance(amax, bool) or not isinstance(amax, (int, float)):
+            raise TypeError(f"act_amax must be a real number (the input's calibrated max|x|), "
+                            f"not {act_amax!r}")
+        if not 0 <= amax < math.inf:
+            raise ValueError(f"act_amax must be a finite number >= 0 (the input's calibrated "
+                             f"max|x|), not {amax!r}")
         self.cfg = cfg
         self.cw = codec(cfg.fmt_w)
         self.ca = codec(cfg.fmt_a)
@@ -615,6 +657,10 @@ class LinearUnit:
     # -- activations
     def quantize_acts(self, x: np.ndarray):
         cfg = self.cfg
+        x = real_array(x, "Activations x", allow_inf=True)
+        if x.ndim != 2 or x.shape[1] != self.K:
+            raise ValueError(f"Activations x must be a (T, K) array with w's K = {self.K}, not "
+                             f"shape {x.shape}")
         x = np.asarray(x, np.float32)
         if cfg.scaling in ("mx", "nvfp4"):
             blk = _po2_block(cfg)

@@ -177,6 +177,7 @@ def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> 
     naming the value, the format and ``what`` (``"Operand a"``), or for a ragged nested list.
     An array costs one argmin and one argmax.
     """
+    fmt = _parse_fmt(fmt)  # a name too, as every other golden function takes
     top = (1 << fmt.width) - 1
     return _check_uints(
         bits, top, what, f"an integer encoding of {fmt.name}", f"integer encodings of {fmt.name}",
@@ -521,9 +522,9 @@ def _pack(rounded: Raw, nonzero_in: np.ndarray, fmt: FloatFormat, rounding, satu
         (field == fmt.emax_field) & (man > fmt.max_man_at_emax)
     )
     if fmt.has_inf and not saturate:
-        over_code = np.full(n.shape, fmt.inf_code, np.int64)
-        if rounding == "rtz":
-            over_code[:] = fmt.max_finite_code
+        # RTZ never rounds up to Inf (np.full, not over_code[:] =, so scalars work too)
+        over_code = np.full(
+            n.shape, fmt.max_finite_code if rounding == "rtz" else fmt.inf_code, np.int64)
     elif fmt.special in ("fn", "fnuz") and not saturate and rounding != "rtz":
         over_code = np.full(n.shape, -1, np.int64)  # marker: NaN
     else:

@@ -375,6 +375,9 @@ def catalog_formats(max_width: int | None = None) -> list[FloatFormat]:
     ):
         raise TypeError(f"max_width must be an integer (a width in bits) or None, not "
                         f"{max_width!r}")
+    if max_width is not None and max_width < 1:
+        raise ValueError(f"max_width must be a positive integer (a width in bits) or None, not "
+                         f"{max_width}")
     return [f for _, _, f in _CATALOG_ROWS if max_width is None or f.width <= max_width]
 
 

@@ -159,6 +159,17 @@ def check_bool(value, what: str) -> bool:
     return value
 
 
+def check_count(value, what: str, low: int = 1) -> int:
+    """An integer option ``>= low`` (a numpy integer counts as the int it holds): TypeError or
+    ValueError naming ``what``."""
+    v = plain_scalar(value)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    if v < low:
+        raise ValueError(f"{what} must be an integer >= {low}, not {v}")
+    return v
+
+
 def check_rounding(rounding, *, allowed: tuple[str, ...] = ROUNDING_MODES,
                    unit: str | None = None) -> Rounding:
     """Parse a rounding mode into ``Rounding``. ``allowed`` restricts the modes; with
@@ -822,6 +833,10 @@ DOT_ROUNDING_MODES = ("rne", "rtz", "rna")
 def format_range(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
     """``(q, lo, hi)``: every finite value of ``fmt`` is an integer multiple of ``2**q`` in
     ``[lo, hi] * 2**q``."""
+    if not isinstance(fmt, (FloatFormat, IntFormat)):
+        if not isinstance(fmt, str):
+            raise TypeError(f"Format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
+        fmt = parse_format(fmt)
     if isinstance(fmt, IntFormat):
         return fmt.scale_exp, fmt.min_value, fmt.max_value
     q = fmt.quantum_exp

@@ -56,6 +56,9 @@ PAPER_CLAIMS = {
 
 DISTRIBUTIONS = ("normal", "laplace")
 
+#: The widest format ``exhaustive_pairs`` enumerates: 2**26 pairs (e8m4), two 512 MiB arrays.
+MAX_PAIR_BITS = 13
+
 
 def _float_format(fmt, what: str = "Format") -> FloatFormat:
     if not isinstance(fmt, (str, FloatFormat)):
@@ -136,6 +139,14 @@ def exhaustive_pairs(fmt, *, subnormals: bool = True, zeros: bool = True):
     subnormals as zero, so its statistics are usually quoted over normal operands).
     """
     fmt = _float_format(fmt)
+    subnormals = check_flag(subnormals, "subnormals")
+    zeros = check_flag(zeros, "zeros")
+    if fmt.width > MAX_PAIR_BITS:
+        raise ValueError(
+            f"exhaustive_pairs lists (2**width)**2 pairs: formats of at most {MAX_PAIR_BITS} "
+            f"bits (2**{2 * MAX_PAIR_BITS} pairs), not {fmt} ({fmt.width} bits, "
+            f"2**{2 * fmt.width} pairs); sample operands instead (stats.sample, quantize)"
+        )
     codes = np.arange(1 << fmt.width, dtype=np.uint64)
     r = decode(codes, fmt)
     keep = ~r.nan & ~r.inf
@@ -199,6 +210,13 @@ def product_error(y_bits, fmt_out, exact, *, where=None) -> dict:
         raise TypeError(f"where must be a bool array, not an array of {mask.dtype}")
     y, exact = y[mask], exact[mask]
     finite = np.isfinite(y)
+    if exact.dtype.kind == "f":
+        # a NaN/Inf reference for a finite result would make every statistic NaN (a NaN
+        # reference with a NaN result, exact_product's special lanes, is counted as non-finite)
+        bad = finite & ~np.isfinite(exact)
+        if bad.any():
+            raise ValueError(f"exact must be finite where the result is, not "
+                             f"{exact[int(np.argmax(bad))]} (every statistic would be NaN)")
     if exact.dtype == object:
         # exact differences in Fraction, then to float (the statistics are float anyway)
         err = np.array(
@@ -329,6 +347,10 @@ def distribution_error(method: str, fmt, x, y, fmt_out=None, *, saturate: bool =
     out = fmt if fmt_out is None else _float_format(fmt_out, "Output format")
     x, y = _real_data(x, "Data x"), _real_data(y, "Data y")
     check_shapes({"x": x, "y": y})
+    for what, d in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(d)):
+            raise ValueError(f"Data {what} must be finite (its exact product is the end-to-end "
+                             f"reference), not data with NaN or Inf")
     a, b = quantize(x, fmt), quantize(y, fmt)
     res = run_method(method, a, b, fmt, out, saturate=saturate)
     full = x * y

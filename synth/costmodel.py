@@ -40,7 +40,6 @@ import json
 import math
 import os
 import statistics
-import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -84,11 +83,15 @@ def costmodel_points(path: str | os.PathLike | None = None, *,
                      spec: dict | None = None) -> list[dict]:
     """The cost-model sweep's points: ``path`` (default :data:`COSTMODEL_SWEEP`) or an already
     parsed ``spec``, expanded by :func:`exmy.synth.sweep.expand_sweep`."""
-    from .sweep import expand_sweep
+    from .sweep import expand_sweep, read_sweep_file
 
     if spec is None:
-        with open(path or COSTMODEL_SWEEP, "rb") as f:
-            spec = tomllib.load(f)
+        # read_sweep_file's checks: an int path would be a file descriptor (1: stdout, which
+        # open() then closes), a folder or bad TOML an error that does not name the file
+        spec = read_sweep_file(COSTMODEL_SWEEP if path is None else path)
+    elif path is not None:
+        raise ValueError(f"costmodel_points takes a sweep file or a parsed spec, not both "
+                         f"(path={path!r})")
     return expand_sweep(spec)
 
 
@@ -321,9 +324,11 @@ def format_error(fmt, n: int = 1 << 16, seed: int = 0) -> dict:
     per-tensor scale (``sqnr_normal``, ``sqnr_laplace``, ``scale_*``) and, for floats, at scale
     1 through ``golden.stats.sqnr_db`` (``sqnr_*_unscaled``)."""
     from exmy.golden.format import FloatFormat, parse_format
+    from exmy.golden.params import check_count
     from exmy.golden.stats import sample, sqnr_db
 
     fmt = parse_format(fmt)
+    seed = check_count(seed, "Seed", 0)
     key = (fmt, n, seed)
     if key in _ERR_CACHE:
         return dict(_ERR_CACHE[key])
@@ -342,6 +347,11 @@ def dot_error(fmt, depth: int = 4608, dots: int = 32, seed: int = 0) -> float:
     quantized to ``fmt`` at its best N(0,1) scale, against float64 dot products of the
     unquantized data. The MAC's accumulator is exact, so this is the whole MAC error before
     ``y``; float64 sums of these products are exact to far below that error."""
+    from exmy.golden.params import check_count
+
+    depth = check_count(depth, "Depth")
+    dots = check_count(dots, "Dot count")
+    seed = check_count(seed, "Seed", 0)
     scale = format_error(fmt)["scale_normal"]
     rng = np.random.default_rng([seed, 7])
     x = rng.standard_normal((dots, depth))

@@ -58,7 +58,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tools import find_tool, tool_version
+from .tools import find_tool, make_dir, tool_version
 
 __all__ = [
     "ignored_options",
@@ -554,8 +554,7 @@ def synthesize(verilog: str, top: str, ports: dict[str, dict], target: str, *,
         tmp = tempfile.mkdtemp(prefix="exmy-synth-")
         wd = Path(tmp)
     else:
-        wd = Path(workdir)
-        wd.mkdir(parents=True, exist_ok=True)
+        wd = make_dir(workdir, "Work folder")
     try:
         _synthesize_in(wd, t, verilog, top, ports, settings, record)
     finally:

@@ -26,6 +26,7 @@ from .costmodel import (
 )
 from .db import ResultsDB
 from .report import _write_csv
+from .tools import make_dir
 
 __all__ = ["write_isofreq_report"]
 
@@ -129,8 +130,7 @@ def write_isofreq_report(records: list[dict] | str | os.PathLike,
     result: dict = {"tables": [], "plots": [], "markdown": None, "rows": []}
     if not rows:
         return result
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "Report folder")
     built = _with_errors([r for r in rows if r["status"] == "ok"])
     failed = [r for r in rows if r["status"] != "ok"]
     rows = built + failed

@@ -100,7 +100,7 @@ from pathlib import Path
 
 from exmy.hdl.verilog import port_table, to_verilog
 
-from .tools import ToolNotFoundError
+from .tools import ToolNotFoundError, make_dir
 
 __all__ = [
     "PROVE_TOOLS",
@@ -763,8 +763,7 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     if gate != delay and depth_given is None:
         depth = gate + 2
     miter, asserts = miter_verilog(pports, rports, delays, gate)
-    work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
+    work = make_dir(workdir, "Work folder")
     (work / f"{_P}.v").write_text(ptext)
     (work / f"{_R}.v").write_text(rtext)
     (work / "miter.v").write_text(miter)

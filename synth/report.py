@@ -29,6 +29,7 @@ from .costmodel import (
     pareto_front,
 )
 from .db import ResultsDB
+from .tools import make_dir
 
 __all__ = ["point_bits", "summarize", "write_costmodel_report", "write_report"]
 
@@ -223,8 +224,7 @@ def write_report(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict
     # The database is read only: it must exist and be exmy's (ResultsDB checks).
     with ResultsDB(db_path, create=False) as db:
         records = db.records()
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_dir(out_dir, "Report folder")
         db.export_csv(out / "records.csv")
         db.export_json(out / "records.json")
     rows = summarize(records)
@@ -496,8 +496,7 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
     result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {}}
     if not rows:
         return result
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "Report folder")
     fam = rows[0]["family"]
     rows = _with_errors(rows)
     fits = {}

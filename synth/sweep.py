@@ -58,7 +58,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from exmy.golden.params import plain_scalar
+from exmy.golden.params import check_bool, plain_scalar
 
 from . import flow
 from .db import HEARTBEAT_SECONDS, DatabaseLocked, ResultsDB
@@ -676,6 +676,8 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
     if jobs > max_jobs():
         raise ValueError(f"Jobs must be at most {max_jobs()} local worker processes (this machine "
                          f"has {os.cpu_count() or 1} CPUs), not {jobs:,}")
+    progress = check_bool(plain_scalar(progress), "progress")
+    retry_failed = check_bool(plain_scalar(retry_failed), "retry_failed")
     address = None if executor is None else dask_address(executor)
     if make_design is not None and not callable(make_design):
         raise TypeError(f"make_design must be a function point -> (verilog, top, ports), not "

@@ -24,10 +24,34 @@ __all__ = [
     "Tool",
     "ToolNotFoundError",
     "find_tool",
+    "make_dir",
     "tool_version",
     "tool_versions",
     "warm_up",
 ]
+
+
+def make_dir(path, what: str) -> Path:
+    """The folder ``path`` (``what`` names it in errors: "Work folder"), made with its parents
+    if missing: ``TypeError`` for a non-path, ``ValueError`` for an empty name (it would be the
+    current folder), a NUL character, an existing file or one that cannot be made, not a
+    pathlib traceback."""
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+        raise TypeError(f"{what} must be a folder name (a str or a path), not {path!r}")
+    text = os.fspath(path)
+    if not text.strip():
+        raise ValueError(f"{what} needs a folder name, not an empty string")
+    if "\0" in text:
+        raise ValueError(f"{what} name {text!r} holds a NUL character")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{what} {text} is a file, not a folder; give a folder name")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{what} {text} cannot be made ({exc.strerror or exc}); choose a "
+                         f"writable place") from None
+    return out
 
 
 class ToolNotFoundError(RuntimeError):
