@@ -63,12 +63,16 @@ def _check_args(verilog, top, ports, inputs, outputs, latency, simulator, compon
             raise ValueError(f"Output {o!r} is not an output port; output ports are {outs}")
     if len(set(outputs)) != len(outputs):
         raise ValueError(f"Outputs must not repeat a port, not {list(outputs)}")
+    for name, values in inputs.items():  # (a 0-d array or a scalar has no length)
+        if not isinstance(values, np.ndarray):
+            raise TypeError(f"Input {name!r} must be a 1-D numpy array, not {type(values)}")
+        if values.ndim != 1:
+            raise ValueError(f"Input {name!r} must be a 1-D numpy array, not an array of shape "
+                             f"{values.shape}")
     lengths = {name: len(v) for name, v in inputs.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"Input arrays must all have the same length, not {lengths}")
     for name, values in inputs.items():
-        if not isinstance(values, np.ndarray) or values.ndim != 1:
-            raise TypeError(f"Input {name!r} must be a 1-D numpy array, not {type(values)}")
         width = ports[name]["width"]
         if values.dtype == object:
             bad = [v for v in values if not isinstance(v, (int, np.integer)) or v < 0 or v >> width]
@@ -221,7 +225,9 @@ def compare(
     """
     if not isinstance(expected, dict) or not isinstance(observed, dict):
         raise TypeError("Observed and expected must be dicts of arrays")
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError(f"Limit must be a non-negative integer, not {limit!r}")
+    if limit < 0:
         raise ValueError(f"Limit must be a non-negative integer, not {limit!r}")
     missing = sorted(set(expected) - set(observed))
     if missing:

@@ -340,3 +340,31 @@ def test_synthesize_work_folder(tmp_path):
     with pytest.raises(ValueError, match=_exact("Work folder needs a folder name, not an empty "
                                                 "string")):
         synthesize(v, "m", ports, "generic", workdir="")
+
+
+@pytest.mark.parametrize("a, exc, msg", [
+    # before: "object of type 'int' has no len()" and "len() of unsized object" from the
+    # length check, and a 2-D array was "not <class 'numpy.ndarray'>"
+    (5, TypeError, "Input 'a' must be a 1-D numpy array, not <class 'int'>"),
+    (np.array(3, np.uint8), ValueError,
+     "Input 'a' must be a 1-D numpy array, not an array of shape ()"),
+    (np.zeros((2, 2), np.uint8), ValueError,
+     "Input 'a' must be a 1-D numpy array, not an array of shape (2, 2)"),
+])
+def test_run_vectors_input_shapes(a, exc, msg, tmp_path):
+    from exmy.hdl.registry import build_verilog
+    from exmy.sim import run_vectors
+
+    v, top, ports = build_verilog("multiplier", {"a": "e2m1fn"})
+    with pytest.raises(exc, match=_exact(msg)):
+        run_vectors(v, top, ports, {"a": a, "b": np.zeros(2, np.uint8)}, ["y"], 0, "icarus",
+                    tmp_path)
+
+
+def test_compare_limit_type():
+    """``compare(..., limit=True)`` was a ValueError; a wrong type is a TypeError."""
+    from exmy.sim import compare
+
+    y = {"y": np.zeros(2, np.uint8)}
+    with pytest.raises(TypeError, match=_exact("Limit must be a non-negative integer, not True")):
+        compare(y, y, limit=True)
