@@ -322,8 +322,8 @@ def _resolve(m: Module, seg: Value, cy: Value, parts, stages: int,
         if j >= 2 or j < K - 1:
             # seg_j + cy_{j-1} + 1 <= 2**w + 1: w + 1 bits. The addend is written as the
             # 2-bit value 1 + cy (not t_j + 1), so Yosys builds a carry chain beside t_j's
-            # instead of after it (measured: chained, they were the bfloat16 MAC's critical
-            # path at fmax 200)
+            # instead of after it (chained, they were the bfloat16 MAC's critical path at
+            # fmax 200: docs/results/mac_fmax.md)
             us = Signal(w + 1, name=f"res_usum{j}")
             if cy2 is None:
                 m.d.comb += us.eq(seg[lo:hi] + Cat(~cy[j - 1], cy[j - 1]))
@@ -525,7 +525,8 @@ def acc_to_float_fine(m, acc, flags, lsb_exp, fmt_out, *, rounding, saturate, ra
             {"lo_nz": lo != 0, "hi_set": hi != 0, **v})
     rest = {"neg": v["neg"], "lo_nz": v["lo_nz"], "flags": v["flags"], "rand": v["rand"]}
     # neg_lut (the MAC): the window's XOR with the sign is a LUT in front of the chain, its
-    # route included (measured: it was the E4M3FN MAC's critical path with y at fmax 200)
+    # route included (it was the E4M3FN MAC's critical path with y at fmax 200:
+    # docs/results/mac_fmax.md)
     lut_in = dm.lut(1) if neg_lut else 0.0
     built = chunked_add(m, v["win"] ^ replicate(v["neg"], Ww), Const(0, 1),
                         cin=v["neg"] & ~v["lo_nz"],
