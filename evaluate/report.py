@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from exmy.golden import parse_format
+from exmy.synth.tools import make_dir
 
 from .db import EvaluateDB
 from .run import spearman
@@ -110,8 +111,7 @@ def accuracy_cost_report(rows: list[dict], cost_points: list[dict], out_dir,
     sqnr_normal, sqnr_laplace: ``synth.costmodel`` rows or costmodel_points.csv lines of one
     target's exact MAC). Returns the summary (``joined``: how many configurations found a
     cost point)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "Report folder")
     (out / "accuracy_cost.png").unlink(missing_ok=True)  # written again only with >= 3 points
     with open(out / "accuracy.csv", "w", newline="") as f:
         w = csv.writer(f)

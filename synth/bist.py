@@ -49,7 +49,7 @@ from .selftest import (  # the self-test itself; re-exported for existing caller
     lfsr_sequence,
     misr_signature,
 )
-from .tools import ToolNotFoundError, find_tool, tool_version
+from .tools import ToolNotFoundError, find_tool, make_dir, tool_version
 
 __all__ = [
     "BOARDS",
@@ -389,8 +389,7 @@ def build_design(top, board: str, out_dir: str | os.PathLike, *, seed: int = 1) 
         script_after_synth="tee -q -o stat.json stat -json",
         nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}",
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir, "Build folder")
     for stale in ("stat.json", "report.json", "top.json", "top.asc", "top.config", "top.tim",
                   b.bitstream):
         (out / stale).unlink(missing_ok=True)

@@ -368,3 +368,18 @@ def test_compare_limit_type():
     y = {"y": np.zeros(2, np.uint8)}
     with pytest.raises(TypeError, match=_exact("Limit must be a non-negative integer, not True")):
         compare(y, y, limit=True)
+
+
+def test_accuracy_report_folder(tmp_path):
+    """``accuracy_cost_report(rows, points, <a file>)`` raised FileExistsError from pathlib, and
+    ``""`` wrote the report into the current folder."""
+    from exmy.evaluate.report import accuracy_cost_report
+
+    f = tmp_path / "a_file"
+    f.write_text("")
+    with pytest.raises(ValueError, match=_exact(f"Report folder {f} is a file, not a folder; "
+                                                f"give a folder name")):
+        accuracy_cost_report([], [], f)
+    with pytest.raises(ValueError, match=_exact("Report folder needs a folder name, not an empty "
+                                                "string")):
+        accuracy_cost_report([], [], "")
