@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .format import FloatFormat, IntFormat, parse_format
-from .params import check_bool
+from .format import FloatFormat, IntFormat
+from .params import check_bool, parse_format_arg
 from .params import check_rounding as _check_mode
 from .params import check_rounding_options as _check_options
 
@@ -163,9 +163,7 @@ def check_rand(rand, rounding, rand_bits, shape) -> np.ndarray | None:
 
 def _parse_fmt(fmt) -> FloatFormat | IntFormat:
     """A format object, or a name through the one parser (``parse_format``)."""
-    if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"Format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
-    return parse_format(fmt)
+    return parse_format_arg(fmt)
 
 
 def check_encodings(bits, fmt: FloatFormat | IntFormat, what: str = "Value") -> np.ndarray:

@@ -512,9 +512,12 @@ def _check_acc_bits(acc_bits, product_bits: int, default: int, what: str) -> Non
         )
 
 
-def parse_format_arg(fmt, what: str):
+def parse_format_arg(fmt, what: str = ""):
+    """A format object, or a name through the one parser (``parse_format``); ``what`` names
+    the argument in the TypeError ("Operand a": "Operand a format must be ...")."""
     if not isinstance(fmt, (str, FloatFormat, IntFormat)):
-        raise TypeError(f"{what} format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
+        raise TypeError(f"{f'{what} format' if what else 'Format'} must be a FloatFormat, "
+                        f"IntFormat or a name, not {fmt!r}")
     return parse_format(fmt)
 
 
@@ -833,10 +836,7 @@ DOT_ROUNDING_MODES = ("rne", "rtz", "rna")
 def format_range(fmt: FloatFormat | IntFormat) -> tuple[int, int, int]:
     """``(q, lo, hi)``: every finite value of ``fmt`` is an integer multiple of ``2**q`` in
     ``[lo, hi] * 2**q``."""
-    if not isinstance(fmt, (FloatFormat, IntFormat)):
-        if not isinstance(fmt, str):
-            raise TypeError(f"Format must be a FloatFormat, IntFormat or a name, not {fmt!r}")
-        fmt = parse_format(fmt)
+    fmt = parse_format_arg(fmt)
     if isinstance(fmt, IntFormat):
         return fmt.scale_exp, fmt.min_value, fmt.max_value
     q = fmt.quantum_exp
