@@ -42,6 +42,14 @@ def test_rtz_into_a_format_with_inf_takes_scalars(call):
         assert got.shape == () and int(got) == int(want[0])
 
 
+def test_rtz_scalar_overflow_is_ieee():
+    """The scalar path against IEEE 754, not only against the array path: 57344 * 57344
+    overflows e5m2; RTZ never rounds a finite result to Inf (the largest finite, 0x7b), RNE
+    does (+Inf, 0x7c)."""
+    assert int(g.multiply(0x7B, 0x7B, "e5m2", "e5m2", "e5m2", rounding="rtz")) == 0x7B
+    assert int(g.multiply(0x7B, 0x7B, "e5m2", "e5m2", "e5m2", rounding="rne")) == 0x7C
+
+
 def test_dot_rtz_of_one_dot_product():
     """``dot(a, b, ..., rounding="rtz")`` on 1-D operands (one dot product, a scalar result)
     raised IndexError from inside encode; it now equals the batched result."""
