@@ -161,7 +161,9 @@ def evaluate_only(path) -> bool:
 def check_db_path(path) -> Path:
     """``path`` as a :class:`Path` if it can name a results database file (every opener's
     checks, the same one-line errors): ``TypeError`` for a non-path, ``ValueError`` for an
-    empty name, a NUL character or a directory."""
+    empty name, a NUL character, a directory, or a non-empty file that does not start with
+    SQLite's header. (SQLite itself refuses such a file only from 2 bytes on: it would turn a
+    1-byte file into a new database.)"""
     if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
         raise TypeError(f"Results database must be a file name (a str or a path), not "
                         f"{path!r}")
@@ -174,7 +176,18 @@ def check_db_path(path) -> Path:
     if path.is_dir():
         raise ValueError(f"Results database {path} is a directory; give a file such "
                          f"as {path / 'exmy-results.sqlite'}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError:  # missing, unreadable, ...: the opener's own errors say what
+        head = b""
+    if head and head != _SQLITE_MAGIC:
+        raise damaged_error(path, sqlite3.DatabaseError("file is not a database"))
     return path
+
+
+#: The first bytes of every SQLite 3 database file (sqlite.org/fileformat.html, 1.3).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def damaged_error(path, exc: sqlite3.DatabaseError) -> ValueError | None:

@@ -133,6 +133,19 @@ def test_evaluate_database_errors_name_the_file_as_synth_does(opener, tmp_path):
             opener(path)
 
 
+@pytest.mark.parametrize("opener", [ResultsDB, EvaluateDB], ids=["synth", "evaluate"])
+@pytest.mark.parametrize("data", [b"x", b"\n", b"SQLite format 3"], ids=["x", "newline", "cut"])
+def test_short_foreign_file_is_refused_and_kept(opener, data, tmp_path):
+    """SQLite calls a 2-byte file "not a database" but turned a 1-byte one into a new
+    database, overwriting it; the openers now read SQLite's 16-byte header first."""
+    path = tmp_path / "mine.txt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=r"^Results database .*mine\.txt is not an SQLite "
+                                         r"database \(file is not a database\)"):
+        opener(path)
+    assert path.read_bytes() == data
+
+
 def test_evaluate_names_a_damaged_database(tmp_path, capsys):
     path = tmp_path / "t.sqlite"
     path.write_text("hello world\n")

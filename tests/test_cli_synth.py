@@ -337,9 +337,9 @@ SYNTH1 = ["synth", "int-multiplier", "--a", "int3", "--target", "generic"]
      "file; check that its folder exists and is writable"),
     (SYNTH1 + ["--db", "/proc/x.sqlite"],
      "exmy synth: error: Cannot open results database /proc/x.sqlite: unable to open database"),
-    (SWEEP1 + ["--db", "/proc/version"],  # read-only, even for root
-     "exmy sweep: error: Cannot use /proc/version as a results database (unable to open "
-     "database file); check that the file and its folder are writable"),
+    (SWEEP1 + ["--db", "/proc/version"],  # read-only even for root, and not SQLite
+     "exmy sweep: error: Results database /proc/version is not an SQLite database (file is "
+     "not a database); give another --db or delete the file"),
     (["report", "--db", "/proc/x.sqlite", "-o", "{tmp}/out"],
      "exmy report: error: Results database /proc/x.sqlite does not exist; run `exmy sweep` or "
      "`exmy synth` first"),

@@ -434,10 +434,10 @@ def test_db_refuses_bad_files(tmp_path):
         ResultsDB("/proc/nonexistent/r.sqlite")
     with pytest.raises(ValueError, match=r"^Cannot open results database .*/no/such/dir/r\.sq"):
         ResultsDB(tmp_path / "no" / "such" / "dir" / "r.sqlite")
-    # A read-only file (even root cannot write /proc/version).
-    with pytest.raises(ValueError, match=r"^Cannot use /proc/version as a results database "
-                       r"\(unable to open database file\); check that the file and its folder "
-                       r"are writable"):
+    # A read-only file (even root cannot write /proc/version) that is not SQLite: its first
+    # bytes say so before SQLite is asked to write it.
+    with pytest.raises(ValueError, match=r"^Results database /proc/version is not an SQLite "
+                       r"database \(file is not a database\); give another --db"):
         ResultsDB("/proc/version")
     # Someone else's SQLite file: refused, and left byte for byte as it was.
     _foreign(tmp_path / "f.sqlite")
