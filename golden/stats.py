@@ -36,6 +36,7 @@ __all__ = [
     "exact_product",
     "exhaustive_pairs",
     "quantize",
+    "quantized_values",
     "run_method",
     "sample",
     "product_error",
@@ -299,6 +300,16 @@ def quantize(x, fmt, *, saturate: bool = True) -> np.ndarray:
     return encode(raw, fmt, rounding="rne", saturate=saturate)
 
 
+def quantized_values(x, fmt) -> np.ndarray:
+    """``q(x)`` as float64: :func:`quantize` (saturating RNE), then decoded. A number the
+    format cannot hold at all reads as 0, not NaN: zero in a format without one (e8m0fnu
+    writes its NaN code) and a negative number in an unsigned format, so such samples count
+    their whole value as error. NaN data stays NaN."""
+    x = _real_data(x, "Data x")
+    q = values(quantize(x, fmt), fmt)
+    return np.where(np.isnan(q) & ~np.isnan(x), 0.0, q)
+
+
 def sample(rng, n: int, dist: str = "normal") -> np.ndarray:
     """``n`` float64 samples of N(0, 1) or Laplace(0, 1) from the given generator."""
     _check_rng(rng)
@@ -325,8 +336,7 @@ def sqnr_db(fmt, data) -> float:
         raise ValueError("SQNR needs at least one sample, not an empty array")
     if not np.all(np.isfinite(x)):
         raise ValueError("SQNR needs finite data, not data with NaN or Inf")
-    q = values(quantize(x, fmt), fmt)
-    q = np.where(np.isnan(q), 0.0, q)  # a format without a zero (e8m0fnu) writes NaN for 0
+    q = quantized_values(x, fmt)
     noise = float(np.sum((x - q) ** 2))
     signal = float(np.sum(x**2))
     if noise == 0.0:

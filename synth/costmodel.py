@@ -278,17 +278,18 @@ def isofreq_ratios(rows: list[dict]) -> list[dict]:
 def quantize_values(x: np.ndarray, fmt, scale: float = 1.0) -> np.ndarray:
     """``scale * q(x / scale)`` as float64: round to nearest (ties to even), saturating.
 
-    Floats: the golden quantizer, :func:`exmy.golden.stats.quantize` (the shared ``encode``),
-    decoded with :func:`exmy.golden.stats.values`. Integers: ``clip(rint(x), min, max)``.
+    Floats: the golden quantizer, :func:`exmy.golden.stats.quantized_values` (the shared
+    ``encode``; a number the format cannot hold at all, such as a negative one in e8m0fnu,
+    reads as 0). Integers: ``clip(rint(x), min, max)``.
     """
     from exmy.golden.format import IntFormat, parse_format
-    from exmy.golden.stats import quantize, values
+    from exmy.golden.stats import quantized_values
 
     fmt = parse_format(fmt)
     y = np.asarray(x, dtype=np.float64) / scale
     if isinstance(fmt, IntFormat):
         return np.clip(np.rint(y), fmt.min_value, fmt.max_value) * scale
-    return values(quantize(y, fmt), fmt) * scale
+    return quantized_values(y, fmt) * scale
 
 
 def _sqnr(x: np.ndarray, q: np.ndarray) -> float:

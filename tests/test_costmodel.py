@@ -114,6 +114,21 @@ def test_int_quantizer():
     assert quantize_values(x, "uint4").tolist() == [0, 0, 0, 0, 0, 0, 2, 2, 15, 15, 15]
 
 
+@pytest.mark.parametrize("fmt", ["e8m0fnu", "uint8"])
+def test_format_error_of_unsigned_formats(fmt):
+    """An unsigned format keeps no negative number: q(x) = 0 there, so at any scale the
+    noise is at least the negative half's energy and the SQNR at most 10 log10(2) = 3.01 dB
+    (N(0,1) and Laplace(0,1) are symmetric). e8m0fnu, which has no zero either, was NaN at
+    its best scale; its unscaled figure was finite, so the two disagreed."""
+    err = format_error(fmt, n=1 << 14)
+    for dist in ("normal", "laplace"):
+        assert 2.0 < err[f"sqnr_{dist}"] <= 10 * np.log10(2) + 0.1, (fmt, dist, err)
+    x = np.array([-1.0, -0.0, 0.0, 0.5, 1.0, 2.0, np.nan])
+    want = [0.0, 0.0, 0.0, 0.5, 1.0, 2.0] if fmt == "e8m0fnu" else [0.0, 0.0, 0.0, 0.0, 1.0, 2.0]
+    got = quantize_values(x, fmt)
+    assert got[:-1].tolist() == want and np.isnan(got[-1]), got
+
+
 def test_format_error():
     e4 = format_error("e4m3-none")
     assert set(e4) == {f"{k}_{d}{s}" for k in ("sqnr",) for d in ("normal", "laplace")
