@@ -567,9 +567,17 @@ def round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
 
     Returns ``(kept, inc)``: the truncated multiple count and the 0/1 increment. Every unit
     with its own rounding position (approx-fma) calls this rather than re-deriving it.
+    Stochastic rounding reads ``rand_bits`` bits of ``rand``.
     """
+    rounding = _check_options(rounding, rand_bits if rounding == "stochastic" else None)
+    if rounding == "stochastic" and rand is None:
+        raise ValueError("Stochastic rounding needs rand (the random bits), not None")
     sig = np.asarray(sig, dtype=np.int64)
-    shift = np.asarray(q - exp, dtype=np.int64)
+    try:
+        shift = np.asarray(q - np.asarray(exp, dtype=np.int64), dtype=np.int64)
+    except OverflowError:
+        raise ValueError(f"round_at: the rounding position q={q!r} is out of reach of the "
+                         "exponents (q - exp must fit in 64 bits)") from None
     left = np.maximum(-shift, 0)
     right = np.clip(shift, 0, 63)
     kept = np.where(shift <= 0, sig << left, sig >> right)

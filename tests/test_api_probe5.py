@@ -132,6 +132,37 @@ def test_catalog_formats_max_width(w):
         g.acc_width_table(max_width=w)
 
 
+_ONE = (np.array([5]), np.array([0]))  # 5 * 2**0, rounded below at 2**q
+_ROUND_AT_BAD = [
+    # an unknown mode rounded stochastically, then failed on rand=None: int(None)
+    ((1, "foo", None, 0), ValueError,
+     "Rounding mode must be one of rne, rtz, rna, stochastic, not 'foo'"),
+    ((1, "stochastic", None, 4), ValueError,
+     "Stochastic rounding needs rand (the random bits), not None"),
+    # rand_bits=0 read no random bits: never rounded up
+    ((1, "stochastic", np.array([3]), 0), ValueError, "rand_bits must be in 1..32, not 0"),
+    # OverflowError: Python int too large to convert to C long
+    ((2**70, "rne", None, 0), ValueError,
+     f"round_at: the rounding position q={2**70} is out of reach of the exponents (q - exp "
+     "must fit in 64 bits)"),
+]
+
+
+@pytest.mark.parametrize("args, exc, msg", _ROUND_AT_BAD, ids=["mode", "rand", "bits", "q"])
+def test_round_at_checks_its_options(args, exc, msg):
+    q, rounding, rand, rand_bits = args
+    with pytest.raises(exc, match=_exact(msg)):
+        g.round_at(*_ONE, q, np.array([False]), np.array([0]), rounding, rand, rand_bits)
+
+
+def test_round_at_rounds():
+    """5 = 0b101 at q=1: kept 0b10, the round bit 1, sticky 0 below it (a tie)."""
+    at = [g.round_at(*_ONE, 1, np.array([False]), np.array([0]), m, r, rb)
+          for m, r, rb in [("rne", None, 0), ("rna", None, 0), ("rtz", None, 0),
+                           ("stochastic", np.array([1]), 1), ("stochastic", np.array([0]), 1)]]
+    assert [(int(k[0]), int(i[0])) for k, i in at] == [(2, 0), (2, 1), (2, 0), (2, 1), (2, 0)]
+
+
 # -- evaluate -----------------------------------------------------------------------------------
 def _unit_args():
     from exmy.evaluate import Config
