@@ -1,9 +1,11 @@
-"""What the synthesis benchmarks (qor.py, fmax.py, fma_area.py) share around ``run_sweep``:
-the failed points on stderr, and the markdown report's last line, printed and written."""
+"""What the synthesis benchmarks (qor.py, fmax.py, fma_area.py, mac_as_fma.py) share around
+``run_sweep``: the failed points on stderr, the median over seeds of a design's records, table
+cells, and the markdown report's last line, printed and written."""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,30 @@ def print_failures(records: list[dict]) -> None:
         if r["status"] != "ok":
             print(f"FAILED {r['unit']} {r['params']} {r['target']}: {r.get('error')}",
                   file=sys.stderr)
+
+
+def median_record(recs: list[dict], unit: str, params: dict, target: str) -> dict | None:
+    """LUT, FF and Fmax of the design ``(unit, params)`` on ``target``: the median over the
+    seeds whose run succeeded (``seeds``: how many), or None if none did."""
+    sel = [r for r in recs if r["unit"] == unit and r["params"] == params
+           and r["target"] == target and r["status"] == "ok"]
+    if not sel:
+        return None
+    out = {"seeds": len(sel)}
+    for k in ("lut", "ff", "fmax_mhz"):
+        vals = [r[k] for r in sel if r.get(k) is not None]
+        out[k] = statistics.median(vals) if vals else None
+    return out
+
+
+def cell(v, nd: int = 0) -> str:
+    """A table cell: ``v`` with ``nd`` decimals, ``-`` for no value."""
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def ratio(a, b) -> str:
+    """A table cell: ``a / b`` to two decimals, ``-`` when either is missing (or b is 0)."""
+    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
 
 
 def write_report(md: list[str], res: dict, t0: float, out: str | Path) -> int:

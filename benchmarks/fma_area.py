@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import statistics
 import time
 from pathlib import Path
 
-from _report import print_failures, run_main  # benchmarks/_report.py
+from _report import cell as _n  # benchmarks/_report.py
+from _report import median_record as _median
+from _report import print_failures, run_main
+from _report import ratio as _ratio
 
 from exmy.synth.sweep import default_make_design, run_sweep
 
@@ -165,26 +167,6 @@ def _piece_designs() -> list[tuple[str, dict]]:
 # --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
-
-def _median(recs, unit, params, target):
-    sel = [r for r in recs if r["unit"] == unit and r["params"] == params
-           and r["target"] == target and r["status"] == "ok"]
-    if not sel:
-        return None
-    out = {"seeds": len(sel)}
-    for k in ("lut", "ff", "fmax_mhz"):
-        vals = [r[k] for r in sel if r.get(k) is not None]
-        out[k] = statistics.median(vals) if vals else None
-    return out
-
-
-def _n(v, nd=0):
-    return "-" if v is None else f"{v:.{nd}f}"
-
-
-def _ratio(a, b):
-    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
-
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -23,6 +23,7 @@ CASES = [
     ("approx_fma_error.py", ["--n", "-2"], "--n: must be a positive integer, not '-2'"),
     ("sim_throughput.py", ["--repeat", "0"], "--repeat: must be a positive integer"),
     ("fma_placement.py", ["--formats", "e4m3,nope"], "Unknown format 'nope'"),
+    ("mac_as_fma.py", ["--vectors", "0"], "--vectors: must be a positive integer, not '0'"),
     ("evaluate_speed.py", ["foo=bar", "--sentences", "3"],
      "configuration key 'foo=bar' lacks w, a, scaling, product, acc"),
 ]
