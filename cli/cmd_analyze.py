@@ -108,6 +108,11 @@ def _analyze_format(args) -> int:
     fmt = parse_format(args.a)
     if not isinstance(fmt, FloatFormat):
         raise CliError(f"--a must be a float format, not the integer format {fmt}")
+    if not fmt.signed:  # its negative samples would fill the non-finite or flushed column
+        signed = f" such as {args.a[:-2]}" if args.a.endswith("-u") else ""
+        raise CliError(f"--a must be a signed format, not the unsigned {fmt}: half of the "
+                       f"{args.dist} samples are negative, which it cannot hold (they would "
+                       f"count as non-finite or flushed); give a signed format{signed}")
     methods = [args.method] if args.method else list(METHODS)
     rng = np.random.default_rng(args.seed)
     x = sample(rng, args.samples, args.dist)

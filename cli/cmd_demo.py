@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from .common import CliError, output_dir, writing_into
+from .common import CliError, count_arg, output_dir, writing_into
 
 #: (title, unit, options, simulators, mode) — checked in this order when the unit exists
 DEMO_CHECKS = [
@@ -45,19 +45,44 @@ def add_parser(sub):
     )
     p.add_argument("--out", default="demo-out", metavar="DIR",
                    help="output folder (default demo-out)")
-    p.add_argument("--vectors", type=int, default=100_000, metavar="N",
+    p.add_argument("--vectors", type=count_arg, default=100_000, metavar="N",
                    help="sampled vectors for units too large for exhaustive checks")
     p.add_argument("--no-synth", action="store_true", help="skip the synthesis sweep")
     p.add_argument("-j", "--jobs", type=int, default=2, help="parallel synthesis jobs")
     p.set_defaults(run=run)
 
 
+class _Progress:
+    """Where the demo is, for Ctrl-C's one line: the step, the checks finished, the folder."""
+
+    def __init__(self):
+        self.out: Path | None = None
+        self.step = "starting"
+        self.passed = self.failed = 0
+
+    def interrupted(self, exc: KeyboardInterrupt) -> str:
+        inner = str(exc).removeprefix("interrupted").lstrip(":; ")
+        line = f"interrupted while {self.step}" + (f" ({inner})" if inner else "")
+        if self.out is None:
+            return f"{line}; nothing was written"
+        done = self.passed + self.failed
+        if done:
+            line += (f"; {done} check{'s' if done > 1 else ''} finished before it ("
+                     f"{self.passed} passed, {self.failed} failed, as printed above)")
+        return (f"{line}; the files written so far are in {self.out}/ ({self.out / 'summary.md'} "
+                f"is written only at the end)")
+
+
 def run(args) -> int:
+    progress = _Progress()
     with writing_into(args.out, "the demo"):
-        return _run(args)
+        try:
+            return _run(args, progress)
+        except KeyboardInterrupt as exc:
+            raise KeyboardInterrupt(progress.interrupted(exc)) from None
 
 
-def _run(args) -> int:
+def _run(args, progress: _Progress) -> int:
     from exmy.hdl.registry import build, sidecar, unit_names
     from exmy.hdl.verilog import to_verilog
     from exmy.sim.check import check
@@ -72,6 +97,7 @@ def _run(args) -> int:
         raise CliError(f"-j/--jobs must be at most {max_jobs()} local worker processes, not "
                        f"{args.jobs:,}")
     out = output_dir(args.out, "--out")
+    progress.out = out
     (out / "verilog").mkdir(exist_ok=True)
     units = set(unit_names())
     t_start = time.perf_counter()
@@ -83,6 +109,7 @@ def _run(args) -> int:
     for title, unit, opts, sims, mode in DEMO_CHECKS:
         if unit not in units:
             continue
+        progress.step = f"generating {title}"
         comp = build(unit, **opts)
         top = comp.module_name
         text = to_verilog(comp, top)
@@ -92,10 +119,13 @@ def _run(args) -> int:
         for sim in sims:
             bdir = out / "build" / f"{top}_{sim}"
             bdir.mkdir(parents=True, exist_ok=True)
+            progress.step = f"checking {title} on {sim}"
             res = check(comp, sim, mode=mode, n=args.vectors, seed=1, build_dir=bdir,
                         verilog=text)
             status = "PASS" if res.ok else "FAIL"
             failures += not res.ok
+            progress.passed += res.ok
+            progress.failed += not res.ok
             print(f"   [{status}] {title}: {res.summary()}")
             for m in res.mismatches[:5]:
                 print(f"          {m}")
@@ -123,11 +153,13 @@ def _run(args) -> int:
                                                                "latency": 1}})
         points = expand_sweep(spec)
         db = out / "exmy-results.sqlite"
+        progress.step = "running the synthesis sweep"
         res = run_sweep(points, db, jobs=args.jobs, progress=True)
         print(f"   {res['total']} points: {res['ran']} synthesized, {res['cached']} cached, "
               f"{res['failed']} failed, {res['seconds']:.0f} s")
         failures += res["failed"]
         report_dir = out / "report"
+        progress.step = "writing the synthesis report"
         written = write_report(db, report_dir)
         lines += ["", "## Synthesis", ""]
         summary = report_dir / "summary.csv"
@@ -137,6 +169,8 @@ def _run(args) -> int:
               f"{len(written.get('plots', []))} plots)")
     print("4. evaluate a few unit configurations on all-MiniLM-L6-v2 (20 sentences)")
     from exmy.evaluate.run import demo_evaluate
+
+    progress.step = "evaluating on all-MiniLM-L6-v2"
 
     lines += ["", "## Accuracy on all-MiniLM-L6-v2", ""]
     lines += demo_evaluate(out / "exmy-results.sqlite")

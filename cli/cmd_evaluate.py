@@ -223,7 +223,7 @@ def run(args) -> int:
             print(c.key)
         return 0
     sentences = args.sentences if args.sentences is not None else settings.get("sentences")
-    json_path = output_file(args.json, "--json") if args.json else None
+    json_path = output_file(args.json, "--json") if args.json is not None else None
     db_path = None
     if not args.no_db:
         db_path = args.db if args.db is not None else settings.get("db") or DEFAULT_DB

@@ -153,9 +153,15 @@ def run(args) -> int:
         if x.dtype != np.float32:
             raise CliError(f"input {args.input!r} holds {x.dtype}, not float32; convert it "
                            f"first (x.astype(np.float32))")
-        scale = args.scale or "float8_e8m0fnu"
+        for flag, default in (("elem", "float8_e4m3fn, or float4_e2m1fn with --scale e4m3fn"),
+                              ("scale", "float8_e8m0fnu")):
+            if getattr(args, flag) is not None and not getattr(args, flag).strip():
+                raise CliError(f"--{flag} needs a format name, not an empty string (omit it "
+                               f"for {default})")
+        scale = args.scale if args.scale is not None else "float8_e8m0fnu"
         nvfp4 = scale in ("e4m3fn", "float8_e4m3fn")
-        elem = args.elem or ("float4_e2m1fn" if nvfp4 else "float8_e4m3fn")
+        elem = (args.elem if args.elem is not None else
+                "float4_e2m1fn" if nvfp4 else "float8_e4m3fn")
         block = default_block(scale) if args.block is None else args.block
         if x.ndim == 0:
             raise CliError("input is a scalar; quantize needs an array whose last axis holds "

@@ -342,8 +342,8 @@ def run(args) -> int:
     _check_flow_options(args, TARGETS[args.target])
     seed = 1 if args.seed is None else args.seed
     # Output paths are checked before anything runs (not after minutes of synthesis).
-    json_path = output_file(args.json, "--json") if args.json else None
-    workdir = output_dir(args.workdir, "--workdir") if args.workdir else None
+    json_path = output_file(args.json, "--json") if args.json is not None else None
+    workdir = output_dir(args.workdir, "--workdir") if args.workdir is not None else None
     params = unit_options(args)
     # --target is the synthesis target; the unit takes it (its delay model) only with --fmax
     params.pop("target", None)

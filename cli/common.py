@@ -30,9 +30,18 @@ def writing(path):
     """Around the writing of ``path``: an OSError that names no file (a full disk, ENOSPC, is
     reported by ``write``, not ``open``) comes out naming ``path``, so the one-line error says
     which file was not written. A write that failed part way (full disk or quota, I/O error)
-    leaves no truncated file behind: the partial ``path`` is removed, and the error says so."""
+    leaves no truncated file behind: the partial ``path`` is removed, and the error says so.
+    So does a Ctrl-C during the write (once the file was created or changed)."""
+    before = _identity(path)
     try:
         yield
+    except KeyboardInterrupt:
+        if not os.path.isfile(path) or _identity(path) == before:
+            raise  # nothing written yet: the file (if any) is as it was
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise KeyboardInterrupt(f"interrupted while writing {path}; the partly written file "
+                                f"was removed") from None
     except OSError as exc:
         partial = exc.errno in _PARTIAL_WRITE_ERRNOS and os.path.isfile(path)
         if partial:
@@ -44,6 +53,15 @@ def writing(path):
         if exc.filename and not partial:
             raise
         raise OSError(exc.errno, why, str(path)) from None
+
+
+def _identity(path) -> tuple | None:
+    """What tells whether ``path`` was created or rewritten: inode, size, modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @contextlib.contextmanager

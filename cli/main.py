@@ -189,6 +189,32 @@ def _stdout_gone() -> bool:
         return False
 
 
+def _given_names(args) -> list[str]:
+    """The option values (file and folder names among them) that hold a newline or another
+    character that does not print."""
+    out = []
+    for v in vars(args).values():
+        for x in (v if isinstance(v, list) else [v]):
+            if isinstance(x, str) and not x.isprintable():
+                out.append(x)
+    return sorted(out, key=len, reverse=True)
+
+
+def _one_line(text: str, args) -> str:
+    """An error naming a file the user gave, whose name holds a newline, would span lines:
+    such a name is shown escaped, as repr shows it (``nl\\ndir/x.sqlite``)."""
+    for name in _given_names(args):
+        text = text.replace(name, repr(name)[1:-1])
+    return text
+
+
+def _shown(name) -> str:
+    """A file name for an error line: escaped when it holds a newline (or any character that
+    does not print)."""
+    name = os.fsdecode(name) if isinstance(name, bytes | os.PathLike) else str(name)
+    return name if name.isprintable() else repr(name)[1:-1]
+
+
 def _main(argv: list[str] | None) -> int:
     from .common import CliError
 
@@ -213,19 +239,21 @@ def _main(argv: list[str] | None) -> int:
             _check_tmpdir()
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
-        print(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", file=sys.stderr)
+        print(_one_line(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", args),
+              file=sys.stderr)
         return 2
     except RuntimeError as exc:
         # missing tools (ToolNotFoundError) and failed tool runs: one line, no traceback
         if type(exc).__name__ in ("ToolNotFoundError", "SimulationError", "SynthError"):
-            print(f"exmy {args.command}: error: {exc}", file=sys.stderr)
+            print(_one_line(f"exmy {args.command}: error: {exc}", args), file=sys.stderr)
             return 2
         raise
     except sqlite3.Error as exc:
         # the results database failed mid-command (a full disk, an I/O error): one line; what
         # was committed before stays (every record is its own transaction)
-        print(f"exmy {args.command}: error: the results database failed ({exc}); the records "
-              f"stored before this point are kept", file=sys.stderr)
+        print(_one_line(f"exmy {args.command}: error: the results database failed ({exc}); "
+                        f"the records stored before this point are kept", args),
+              file=sys.stderr)
         return 2
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) and _stdout_gone():
@@ -234,15 +262,17 @@ def _main(argv: list[str] | None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 141
         # a file the command reads or writes: one line naming it, no traceback
-        where = f": {exc.filename}" if exc.filename else ""
+        where = f": {_shown(exc.filename)}" if exc.filename else ""
         if not exc.filename and not _cwd_exists():
             where = " (the current folder no longer exists: cd to an existing folder)"
-        print(f"exmy {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(_one_line(f"exmy {args.command}: error: {exc.strerror or exc}{where}", args),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         # Ctrl-C: one line (a command may say what it had done, e.g. exmy.sim's
         # CheckInterrupted), exit code 130 like a shell
-        print(f"exmy {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
+        print(_one_line(f"exmy {args.command}: {str(exc) or 'interrupted'}", args),
+              file=sys.stderr)
         return 130
 
 

@@ -30,6 +30,7 @@ write lock once when it opens, so a locked database is refused before any work s
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import socket
@@ -127,7 +128,11 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     cannot make its shared-memory file: it is then opened as immutable, which nobody can change
     on such a disk). Errors of the file itself (not a database, locked) surface at the first
     query, as with a plain connection."""
-    uri = Path(path).resolve().as_uri()
+    try:
+        uri = Path(path).resolve().as_uri()
+    except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        raise ValueError(f"Results database {path} is a symbolic link loop; give another --db "
+                         f"or remove the link") from None
     con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_NOTE_SECONDS,
                           isolation_level=None)
     try:
@@ -176,6 +181,11 @@ def check_db_path(path) -> Path:
     if path.is_dir():
         raise ValueError(f"Results database {path} is a directory; give a file such "
                          f"as {path / 'exmy-results.sqlite'}")
+    if path.is_symlink() and not path.exists():
+        # SQLite says only "unable to open database file" (and pathlib's resolve() raised
+        # RuntimeError on a loop); a link to a missing file in an existing folder is fine: a
+        # writer creates its target
+        _check_dangling_link(path)
     try:
         with open(path, "rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
@@ -184,6 +194,25 @@ def check_db_path(path) -> Path:
     if head and head != _SQLITE_MAGIC:
         raise damaged_error(path, sqlite3.DatabaseError("file is not a database"))
     return path
+
+
+def _check_dangling_link(path: Path) -> None:
+    """``ValueError`` for a symbolic link ``path`` that is a loop or points into a folder that
+    does not exist (no database can be opened or created through it)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"Results database {path} is a symbolic link loop; give another "
+                             f"--db or remove the link") from None
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return
+    folder = os.path.dirname(os.path.join(os.path.dirname(path), target)) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"Results database {path} is a symbolic link to {target}, whose "
+                         f"folder {folder} does not exist; give another --db or fix the link")
 
 
 #: The first bytes of every SQLite 3 database file (sqlite.org/fileformat.html, 1.3).
