@@ -100,14 +100,19 @@ make_design.fingerprint = _fingerprint
 
 
 def _stream(a: str, n: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` cycles: random codes (every code of a, specials included, uniformly), valid 7/8
-    of the cycles, clear 1/16 (with and without valid)."""
+    """``n`` cycles: random codes (every code of a, specials included, uniformly; one in 8 a
+    signed zero, so that -0 products meet ``clear``), valid 7/8 of the cycles, clear 1/16
+    (with and without valid)."""
     from exmy.golden import parse_format
 
+    fmt = parse_format(a)
     rng = np.random.default_rng(seed)
-    size = 1 << parse_format(a).width
-    return {"a": rng.integers(0, size, n), "b": rng.integers(0, size, n),
-            "valid": (rng.random(n) < 7 / 8).astype(int),
+
+    def codes():
+        zero = rng.integers(0, 2, n) << (fmt.width - 1)  # +0 or -0
+        return np.where(rng.random(n) < 1 / 8, zero, rng.integers(0, 1 << fmt.width, n))
+
+    return {"a": codes(), "b": codes(), "valid": (rng.random(n) < 7 / 8).astype(int),
             "clear": (rng.random(n) < 1 / 16).astype(int)}
 
 
