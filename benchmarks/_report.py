@@ -19,6 +19,16 @@ def print_failures(records: list[dict]) -> None:
                   file=sys.stderr)
 
 
+def sweep(points: list[dict], args, make_design=None) -> dict:
+    """``run_sweep`` of ``points`` into ``args.db`` with ``args.jobs`` workers and a progress
+    bar, the failed points printed (:func:`print_failures`); returns its result."""
+    from exmy.synth.sweep import run_sweep
+
+    res = run_sweep(points, args.db, jobs=args.jobs, make_design=make_design, progress=True)
+    print_failures(res["records"])
+    return res
+
+
 def median_record(recs: list[dict], unit: str, params: dict, target: str) -> dict | None:
     """LUT, FF and Fmax of the design ``(unit, params)`` on ``target``: the median over the
     seeds whose run succeeded (``seeds``: how many), or None if none did."""

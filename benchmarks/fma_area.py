@@ -31,10 +31,10 @@ from pathlib import Path
 
 from _report import cell as _n  # benchmarks/_report.py
 from _report import median_record as _median
-from _report import print_failures, run_main
 from _report import ratio as _ratio
+from _report import run_main, sweep
 
-from exmy.synth.sweep import default_make_design, run_sweep
+from exmy.synth.sweep import default_make_design
 
 TARGETS = ("ecp5", "ice40")
 FORMATS = ("bfloat16", "e4m3fn")
@@ -190,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
               for u, p in _unit_designs() for t in targets for s in seeds]
     points += [{"unit": u, "params": p, "target": t, "seed": 1}
                for u, p in _piece_designs() for t in targets]
-    res = run_sweep(points, args.db, jobs=args.jobs, make_design=make_design, progress=True)
+    res = sweep(points, args, make_design)
     recs = res["records"]
-    print_failures(recs)
 
     print(f"\nFMA vs approximate-normalization FMA (median of seeds {seeds}; registered I/O; "
           f"ECP5 -nodsp, iCE40; {res['ran']} synthesized, {res['cached']} cached, "

@@ -29,10 +29,10 @@ import time
 import numpy as np
 from _report import cell as _n  # benchmarks/_report.py
 from _report import median_record as _median
-from _report import positive_int, print_failures, run_main
+from _report import positive_int, run_main, sweep
 from _report import ratio as _ratio
 
-from exmy.synth.sweep import default_make_design, run_sweep
+from exmy.synth.sweep import default_make_design
 
 TARGETS = ("ecp5", "ice40")
 #: (product operand format, accumulator format): FP8 and FP4 products into 16-bit
@@ -174,9 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         designs.append(("fedback-fma", {"a": a, "acc_format": acc}))
     points = [{"unit": u, "params": p, "target": t, "seed": s}
               for u, p in designs for t in targets for s in seeds]
-    res = run_sweep(points, args.db, jobs=args.jobs, make_design=make_design, progress=True)
+    res = sweep(points, args, make_design)
     recs = res["records"]
-    print_failures(recs)
 
     print(f"\nFloat-accumulator MAC (exmy's loop) against the FMA fed back, latency 1, RNE "
           f"(median of seeds {seeds}; registered I/O; ECP5 -nodsp, iCE40; {res['ran']} "

@@ -28,11 +28,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from _report import check_out, print_failures, run_main, write_report  # benchmarks/_report.py
+from _report import check_out, run_main, sweep, write_report  # benchmarks/_report.py
 
 from exmy.synth import anchors
 from exmy.synth.anchors.gen_e2m1_mul_table import mul_table_verilog
-from exmy.synth.sweep import default_make_design, run_sweep
+from exmy.synth.sweep import default_make_design
 from exmy.synth.tools import tool_versions
 
 TARGETS = ("ecp5", "ice40")
@@ -201,9 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     comp = comparisons(units)
     points = _points(comp, targets, seeds)
     t0 = time.monotonic()
-    res = run_sweep(points, args.db, jobs=args.jobs, make_design=make_design, progress=True)
+    res = sweep(points, args, make_design)
     recs = res["records"]
-    print_failures(recs)
 
     tv = tool_versions(["yosys", "nextpnr-ecp5", "nextpnr-ice40"])
     md = [
