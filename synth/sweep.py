@@ -168,6 +168,19 @@ def default_make_design(point: dict) -> tuple[str, str, dict]:
 default_make_design.fingerprint = lambda: _package_fingerprint("exmy.hdl", "exmy.golden")
 
 
+#: Synthesis settings a user may mistake for unit options (``--param seed=3``): how to give
+#: each (the ``exmy sweep`` flag, the sweep file's key).
+_FLOW_SETTINGS = {
+    "seed": "--seeds (a sweep file: seeds = [...])",
+    "seeds": "--seeds (a sweep file: seeds = [...])",
+    "dsp": "--dsp (a sweep file: dsp = true)",
+    "freq": "--freq (a sweep file: freq_mhz = ...)",
+    "freq_mhz": "--freq (a sweep file: freq_mhz = ...)",
+    "widelut": "--no-widelut (a sweep file: widelut = false)",
+    "targets": "--targets (a sweep file: targets = [...])",
+}
+
+
 def check_unit_params(points: Iterable[dict]) -> None:
     """Refuse, before anything runs, a point :func:`default_make_design` would refuse for its
     parameters: ``ValueError`` naming the point (unit, params) and the reason.
@@ -192,6 +205,10 @@ def check_unit_params(points: Iterable[dict]) -> None:
             raise ValueError(f"Unknown unit {unit!r} in the sweep; units are "
                              f"{', '.join(unit_names())}")
         unknown = sorted(set(params) - taken)
+        flow_key = next((k for k in unknown if k in _FLOW_SETTINGS), None)
+        if flow_key is not None:
+            raise ValueError(f"{where}: {flow_key!r} is a synthesis setting, not a unit option; "
+                             f"give it as {_FLOW_SETTINGS[flow_key]}")
         if unknown:
             raise ValueError(f"{where}: no unit takes the option {unknown[0]!r}; unit options "
                              f"are {', '.join(sorted(taken))}")

@@ -205,3 +205,17 @@ def test_demo_vectors_read_exponent_notation():
     --vectors 1e6` and `exmy build --vectors 1e6` take it."""
     args = build_parser().parse_args(["demo", "--vectors", "1e6"])
     assert args.vectors == 1_000_000
+
+
+@pytest.mark.parametrize("key, how", [("seed", "--seeds (a sweep file: seeds = [...])"),
+                                      ("dsp", "--dsp (a sweep file: dsp = true)"),
+                                      ("freq", "--freq (a sweep file: freq_mhz = ...)")])
+def test_sweep_param_that_is_a_synthesis_setting(key, how, capsys):
+    """`exmy sweep ... --param seed=3` said "no unit takes the option 'seed'" and listed the 26
+    unit options, none of which is how a seed is given."""
+    argv = ["sweep", "--units", "multiplier", "--formats", "e2m1", "--targets", "ecp5",
+            "--param", f"{key}=1", "--list"]
+    assert main(argv) == 2
+    assert cli_error(capsys) == (
+        f"exmy sweep: error: Sweep point multiplier {{'a': 'e2m1', '{key}': 1}}: '{key}' is a "
+        f"synthesis setting, not a unit option; give it as {how}; nothing was synthesized")
