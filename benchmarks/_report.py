@@ -19,6 +19,18 @@ def print_failures(records: list[dict]) -> None:
                   file=sys.stderr)
 
 
+def sweep_parser(doc: str, targets: tuple[str, ...], db: str = "exmy-results.sqlite"
+                 ) -> argparse.ArgumentParser:
+    """The options every seed-median synthesis benchmark takes: ``-j``, ``--db``, ``--quick``
+    (seed 1 only) and ``--targets``; the description is ``doc``'s first line."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("-j", "--jobs", type=positive_int, default=2)
+    ap.add_argument("--db", default=db)
+    ap.add_argument("--quick", action="store_true", help="seed 1 only")
+    ap.add_argument("--targets", default=",".join(targets))
+    return ap
+
+
 def sweep(points: list[dict], args, make_design=None) -> dict:
     """``run_sweep`` of ``points`` into ``args.db`` with ``args.jobs`` workers and a progress
     bar, the failed points printed (:func:`print_failures`); returns its result."""

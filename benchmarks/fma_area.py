@@ -23,7 +23,6 @@ are cached in the database (a rerun synthesizes only what changed).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from _report import cell as _n  # benchmarks/_report.py
 from _report import median_record as _median
 from _report import ratio as _ratio
-from _report import run_main, sweep
+from _report import run_main, sweep, sweep_parser
 
 from exmy.synth.sweep import default_make_design
 
@@ -176,12 +175,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-j", "--jobs", type=int, default=2)
-    ap.add_argument("--db", default="exmy-results.sqlite")
-    ap.add_argument("--quick", action="store_true", help="seed 1 only")
-    ap.add_argument("--targets", default=",".join(TARGETS))
-    args = ap.parse_args(argv)
+    args = sweep_parser(__doc__, TARGETS).parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     seeds = [1] if args.quick else [1, 2, 3]
 

@@ -20,7 +20,6 @@ Run: ``python benchmarks/mac_as_fma.py [-j 2] [--quick] [--db exmy-results.sqlit
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import inspect
@@ -29,7 +28,7 @@ import time
 import numpy as np
 from _report import cell as _n  # benchmarks/_report.py
 from _report import median_record as _median
-from _report import positive_int, run_main, sweep
+from _report import positive_int, run_main, sweep, sweep_parser
 from _report import ratio as _ratio
 
 from exmy.synth.sweep import default_make_design
@@ -149,11 +148,7 @@ def check_equal(a: str, acc: str, n: int, seed: int = 0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-j", "--jobs", type=positive_int, default=2)
-    ap.add_argument("--db", default="exmy-results.sqlite")
-    ap.add_argument("--quick", action="store_true", help="seed 1 only")
-    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap = sweep_parser(__doc__, TARGETS)
     ap.add_argument("--vectors", type=positive_int, default=4000,
                     help="cycles of the equivalence check per point (default 4000)")
     args = ap.parse_args(argv)
