@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -232,14 +233,27 @@ def _plot(joined, path, target) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="accuracy beside MAC cost")
+    """``python -m exmy.evaluate.report DB OUT``: a bad database, folder or option is one
+    ``... error:`` line and exit status 2, Ctrl-C one line and 130, never a traceback."""
+    ap = argparse.ArgumentParser(prog="python -m exmy.evaluate.report",
+                                 description="accuracy beside MAC cost")
     ap.add_argument("db")
     ap.add_argument("out")
     ap.add_argument("--costmodel", default="docs/results/costmodel")
     ap.add_argument("--sentences", type=int)
     ap.add_argument("--target", default="ecp5", choices=("ecp5", "ice40"))
     a = ap.parse_args(argv)
-    s = build_report(a.db, a.out, a.costmodel, a.sentences, a.target)
+    try:
+        s = build_report(a.db, a.out, a.costmodel, a.sentences, a.target)
+    except (ValueError, TypeError, OSError, sqlite3.Error) as exc:
+        where = f": {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"{ap.prog}: error: {text}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{ap.prog}: interrupted; files already written to {a.out} are kept",
+              file=sys.stderr)
+        return 130
     print(json.dumps(s, indent=1))
     return 0
 

@@ -35,6 +35,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,7 @@ def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
     cannot make its shared-memory file: it is then opened as immutable, which nobody can change
     on such a disk). Errors of the file itself (not a database, locked) surface at the first
     query, as with a plain connection."""
+    path = check_db_path(path)  # (SQLite's read-only open of a FIFO blocks forever)
     try:
         uri = Path(path).resolve().as_uri()
     except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError before Python 3.13)
@@ -166,9 +168,9 @@ def evaluate_only(path) -> bool:
 def check_db_path(path) -> Path:
     """``path`` as a :class:`Path` if it can name a results database file (every opener's
     checks, the same one-line errors): ``TypeError`` for a non-path, ``ValueError`` for an
-    empty name, a NUL character, a directory, or a non-empty file that does not start with
-    SQLite's header. (SQLite itself refuses such a file only from 2 bytes on: it would turn a
-    1-byte file into a new database.)"""
+    empty name, a NUL character, a directory, a FIFO or device, or a non-empty file that does
+    not start with SQLite's header. (SQLite itself refuses such a file only from 2 bytes on:
+    it would turn a 1-byte file into a new database.)"""
     if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
         raise TypeError(f"Results database must be a file name (a str or a path), not "
                         f"{path!r}")
@@ -187,9 +189,16 @@ def check_db_path(path) -> Path:
         # writer creates its target
         _check_dangling_link(path)
     try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing, unreadable, ...: the opener's own errors say what
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"Results database {path} is not a regular file (a FIFO, socket or "
+                         f"device); give a database file")
+    try:
         with open(path, "rb") as f:
             head = f.read(len(_SQLITE_MAGIC))
-    except OSError:  # missing, unreadable, ...: the opener's own errors say what
+    except OSError:
         head = b""
     if head and head != _SQLITE_MAGIC:
         raise damaged_error(path, sqlite3.DatabaseError("file is not a database"))

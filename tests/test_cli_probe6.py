@@ -219,3 +219,42 @@ def test_sweep_param_that_is_a_synthesis_setting(key, how, capsys):
     assert cli_error(capsys) == (
         f"exmy sweep: error: Sweep point multiplier {{'a': 'e2m1', '{key}': 1}}: '{key}' is a "
         f"synthesis setting, not a unit option; give it as {how}; nothing was synthesized")
+
+
+# -- a results database that is not a regular file (session 19) -------------------------------
+@pytest.mark.parametrize("argv", [
+    ["report", "--db", "{db}", "-o", "{tmp}/rep"],
+    ["sweep", "--units", "multiplier", "--formats", "e2m1", "--targets", "generic", "--db",
+     "{db}"],
+    ["evaluate", "--weights", "int8", "--sentences", "3", "--db", "{db}"],
+], ids=["report", "sweep", "evaluate"])
+def test_a_fifo_as_the_database_is_refused_not_waited_on(argv, tmp_path):
+    """`exmy report --db FIFO` hung for ever: SQLite's read-only open of a FIFO waits for a
+    writer (and Ctrl-C could not stop it); writers said "disk I/O error". The 16-byte header
+    check first added this session blocked on it too. Run in a subprocess with a deadline, so
+    a hang fails the test instead of stalling the suite."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "db.fifo"
+    os.mkfifo(fifo)
+    args = [a.format(db=fifo, tmp=tmp_path) for a in argv]
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", *args], capture_output=True,
+                       text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"exmy {argv[0]}: error: Results database {fifo} is not a regular file (a FIFO, socket "
+        f"or device); give a database file")
+
+
+def test_evaluate_report_module_gives_one_line(tmp_path, capsys):
+    """`python -m exmy.evaluate.report DB OUT` (the README's second reader) ended in a
+    traceback for a database that is not SQLite, missing, or a FIFO."""
+    from exmy.evaluate.report import main as report_main
+
+    text = tmp_path / "t.sqlite"
+    text.write_text("hello\n")
+    assert report_main([str(text), str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m exmy.evaluate.report: error: Results database {text} is not an SQLite "
+        f"database (file is not a database); give another --db or delete the file")
