@@ -1,14 +1,14 @@
 """The float-accumulator MAC against the FMA fed back: is SPEC 3.2's literal reading cheaper?
 
-SPEC 3.2 describes the float-accumulator MAC as "an FMA with its output fed back", and issue
-12 asks for it to be built that way. exmy's ``mac --acc-format`` has its own align-add-
-normalise loop instead (hdl/mac.py; README, Architecture). This script builds the literal
-reading, exmy's ``fma`` unit (combinational) with ``acc`` fed back to ``c`` and a register,
-checks that it computes what the ``mac`` unit computes (``exmy.golden.float_acc_mac``,
-bit for bit, in the Amaranth simulator), and synthesizes both at latency 1 (the loop is the
-whole design) in the flow of ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` / ``synth_ice40``,
-nextpnr 0.11 (LFE5U-85F, HX8K), ``--freq 100``, registered I/O, median of seeds 1-3
-(``--quick``: seed 1).
+SPEC 3.2 describes the float-accumulator MAC as "an FMA with its output fed back", and issue 12
+asks for it to be built that way. exmy's ``mac --acc-format`` has its own align-add-normalise
+loop instead (hdl/mac.py; README, Architecture). This script builds the literal reading, exmy's
+``fma`` unit (combinational) with ``acc`` fed back to ``c`` and a register, checks that it
+computes what the ``mac`` unit computes (``exmy.golden.float_acc_mac``, bit for bit, on
+Verilator, with the stimulus ``exmy simulate`` gives ``mac``), and synthesizes both at latency
+1 (the loop is the whole design) in the flow of ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` /
+``synth_ice40``, nextpnr 0.11 (LFE5U-85F, HX8K), ``--freq 100``, registered I/O, median of
+seeds 1-3 (``--quick``: seed 1).
 
 The fed-back FMA takes ``c = -0`` on a ``clear`` cycle (``-0 + x = x`` for every x, -0 too,
 so the product is rounded once and a -0 product stays -0, as the MAC's contract says) and
@@ -24,6 +24,7 @@ import functools
 import hashlib
 import inspect
 import time
+from pathlib import Path
 
 import numpy as np
 from _report import cell as _n  # benchmarks/_report.py
@@ -98,59 +99,47 @@ def _fingerprint() -> str:
 make_design.fingerprint = _fingerprint
 
 
-def _stream(a: str, n: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` cycles: random codes (every code of a, specials included, uniformly; one in 8 a
-    signed zero, so that -0 products meet ``clear``), valid 7/8 of the cycles, clear 1/16
-    (with and without valid)."""
-    from exmy.golden import parse_format
+def check_equal(a: str, acc: str, n: int, seed: int = 0,
+                simulator: str = "verilator") -> str:
+    """Simulate the fed-back FMA's Verilog (``exmy.sim.run_vectors``) on the stimulus
+    ``exmy simulate`` gives ``mac --acc-format`` (``exmy.sim.check.stimulus_for``: its every
+    product pair, accumulator-range and special-value segments, then random vectors up to
+    ``n``) and compare ``acc`` with ``exmy.golden.float_acc_mac`` every cycle; raise on a
+    mismatch. Returns the stimulus' description."""
+    import tempfile
+    import warnings
 
-    fmt = parse_format(a)
-    rng = np.random.default_rng(seed)
-
-    def codes():
-        zero = rng.integers(0, 2, n) << (fmt.width - 1)  # +0 or -0
-        return np.where(rng.random(n) < 1 / 8, zero, rng.integers(0, 1 << fmt.width, n))
-
-    return {"a": codes(), "b": codes(), "valid": (rng.random(n) < 7 / 8).astype(int),
-            "clear": (rng.random(n) < 1 / 16).astype(int)}
-
-
-def check_equal(a: str, acc: str, n: int, seed: int = 0) -> int:
-    """Simulate the fed-back FMA for ``n`` cycles and compare ``acc`` with
-    ``exmy.golden.float_acc_mac`` every cycle; raise on the first mismatch. Returns n."""
-    from amaranth.sim import Simulator
+    from amaranth.hdl import UnusedElaboratable
 
     from exmy.golden import describe, float_acc_mac
+    from exmy.hdl.mac import MAC
+    from exmy.sim import run_vectors
+    from exmy.sim.check import stimulus_for
 
-    s = _stream(a, n, seed)
-    want = float_acc_mac(s["a"], s["b"], s["valid"], s["clear"], a, a, acc)["acc"]
-    dut = _fed_back(a, acc)
-    got = []
-
-    async def bench(ctx):
-        for i in range(n):
-            for k in ("a", "b", "valid", "clear"):
-                ctx.set(getattr(dut, k), int(s[k][i]))
-            await ctx.tick()
-            got.append(ctx.get(dut.acc))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        if g != int(w):
-            raise AssertionError(
-                f"fed-back FMA {a} -> {acc}, cycle {i} (a={s['a'][i]:#x}, b={s['b'][i]:#x}, "
-                f"valid={s['valid'][i]}, clear={s['clear'][i]}): acc {g:#x} "
-                f"({describe(g, acc)}), golden mac {int(w):#x} ({describe(int(w), acc)})")
-    return n
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)  # the MAC: stimulus only
+    inputs, cov = stimulus_for(MAC(a, a, acc_format=acc, latency=1), n=n, seed=seed)
+    want = float_acc_mac(inputs["a"], inputs["b"], inputs["valid"], inputs["clear"], a, a,
+                         acc)["acc"]
+    text, top, ports = make_design({"unit": "fedback-fma", "params": {"a": a, "acc_format": acc}})
+    with tempfile.TemporaryDirectory() as tmp:
+        got = run_vectors(text, top, ports, inputs, ["acc"], 1, simulator, Path(tmp))["acc"]
+    bad = np.nonzero(np.asarray(got, np.uint64) != np.asarray(want, np.uint64))[0]
+    if bad.size:
+        i = int(bad[0])
+        g, w = int(got[i]), int(want[i])
+        raise AssertionError(
+            f"fed-back FMA {a} -> {acc} on {simulator}: {bad.size} mismatches; first at cycle "
+            f"{i} (a={int(inputs['a'][i]):#x}, b={int(inputs['b'][i]):#x}, "
+            f"valid={int(inputs['valid'][i])}, clear={int(inputs['clear'][i])}): acc {g:#x} "
+            f"({describe(g, acc)}), golden mac {w:#x} ({describe(w, acc)})")
+    return cov.describe()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = sweep_parser(__doc__, TARGETS)
-    ap.add_argument("--vectors", type=positive_int, default=4000,
-                    help="cycles of the equivalence check per point (default 4000)")
+    ap.add_argument("--vectors", type=positive_int, default=100_000,
+                    help="cycles of the equivalence check per point, corner segments "
+                         "included (default 100000)")
     args = ap.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     seeds = [1] if args.quick else [1, 2, 3]
@@ -158,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     for a, acc in POINTS:
         t1 = time.monotonic()
-        n = check_equal(a, acc, args.vectors)
-        print(f"fed-back FMA {a} -> {acc}: acc equal to golden float_acc_mac on {n} cycles "
-              f"({time.monotonic() - t1:.0f} s)")
+        what = check_equal(a, acc, args.vectors)
+        print(f"fed-back FMA {a} -> {acc}: acc equal to golden float_acc_mac on {what}, "
+              f"Verilator ({time.monotonic() - t1:.0f} s)")
 
     designs = []
     for a, acc in POINTS:
