@@ -44,9 +44,29 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
     meta = sidecar(comp, text, top)
     with writing(output):
         output.write_text(text)
-    with writing(output.with_suffix(".json")):
-        output.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    try:
+        with writing(side):
+            side.write_text(json.dumps(meta, indent=2) + "\n")
+    except KeyboardInterrupt as exc:
+        # FILE.v is new; the sidecar beside it is partial (``writing`` removed it and says
+        # so), absent or an earlier run's: remove the pair, so no .v is left with a sidecar
+        # that does not describe it
+        removed = [str(output)] if output.is_file() and _removed(output) else []
+        if (side.is_file() and _removed(side)) or (str(exc) and not side.exists()):
+            removed.append(str(side))
+        raise KeyboardInterrupt(
+            f"interrupted while writing {side}, after {output}; removed "
+            f"{' and '.join(removed) or 'nothing'}, so no Verilog is left beside a sidecar "
+            f"that does not describe it") from None
     return meta
+
+
+def _removed(path: Path) -> bool:
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
 
 
 def port_summary(ports: dict) -> str:

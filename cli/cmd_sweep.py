@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from .common import DEFAULT_DB, MAX_SEEDS, CliError, seed_list
+from .common import DEFAULT_DB, MAX_SEEDS, CliError, missing, seed_list
 from .common import int_range as _int_range
 from .common import split_list as _split
 
@@ -268,7 +268,7 @@ def _read_file(name: str) -> tuple[dict, Path]:
         if path.suffix == "" and builtin.exists():
             path = builtin
         else:
-            raise CliError(f"Sweep file {name!r} does not exist; built-in sweeps are "
+            raise CliError(f"Sweep file {name!r} {missing(path)}; built-in sweeps are "
                            f"{', '.join(_builtin_names())}")
     from exmy.synth.sweep import read_sweep_file
 

@@ -194,6 +194,15 @@ def output_file(path, flag: str = "-o", suffix: str | None = None) -> Path:
     return path
 
 
+def missing(path) -> str:
+    """Why an input ``path`` that does not exist cannot be read, for a message: "is a symbolic
+    link to nothing (...)" when it is a dangling link or a link loop (``exists()`` is False
+    for both), else "does not exist"."""
+    if os.path.islink(path):
+        return "is a symbolic link to nothing (its target is missing, or the link is a loop)"
+    return "does not exist"
+
+
 def output_dir(path, flag: str = "-o") -> Path:
     """Check that ``path`` is (or can be made) a writable folder, make it, return it.
 
