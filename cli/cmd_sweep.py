@@ -335,13 +335,8 @@ def run(args) -> int:
         spec = _apply_flow_flags(spec_from_flags(args), args)
         points = expand_sweep(spec)
     _check_points(points)
-    if args.list:
-        for p in points:
-            params = " ".join(f"{k}={v}" for k, v in p["params"].items())
-            print(f"{p['unit']:16s} {params:40s} {p['target']:10s} seed={p['seed']}")
-        print(f"{len(points)} points")
-        return 0
-    # an empty name is an error, never the default database (`--db ""`, `db = ""`)
+    # db and jobs are checked before --list too (a sweep that lists is one that runs); an
+    # empty name is an error, never the default database (`--db ""`, `db = ""`)
     db = next((d for d in (args.db, file_opts.get("db")) if d is not None), DEFAULT_DB)
     if args.db is None and not (isinstance(db, str) and db.strip()):
         raise CliError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
@@ -354,6 +349,12 @@ def run(args) -> int:
         raise CliError(f"{flag} must be at most {max_jobs()} local worker processes (this "
                        f"machine has {os.cpu_count() or 1} CPUs, and a sweep never starts more "
                        f"workers than it has points to run), not {jobs:,}")
+    if args.list:
+        for p in points:
+            params = " ".join(f"{k}={v}" for k, v in p["params"].items())
+            print(f"{p['unit']:16s} {params:40s} {p['target']:10s} seed={p['seed']}")
+        print(f"{len(points)} points")
+        return 0
     executor = args.executor or file_opts.get("executor")
     res = run_sweep(points, db, jobs=jobs, executor=executor, progress=not args.quiet,
                     retry_failed=args.retry_failed)

@@ -62,3 +62,18 @@ def test_sweep_file_that_is_a_broken_link_is_named_so(kind, tmp_path, capsys):
     assert cli_error(capsys).startswith(
         f"exmy sweep: error: Sweep file {str(link)!r} is a symbolic link to nothing (its "
         f"target is missing, or the link is a loop); built-in sweeps are ")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("db = 5", "'db' in the sweep file must be a file name (a string), not 5"),
+    ('jobs = "many"', "'jobs' in the sweep file must be a positive integer (the number of "
+                      "local worker processes; 1 runs in this process), not 'many'"),
+], ids=["db", "jobs"])
+def test_sweep_list_checks_the_files_settings(setting, message, tmp_path, capsys):
+    """`exmy sweep FILE --list` listed the points of a file whose ``db`` or ``jobs`` the run
+    then refused: the listing said the sweep was fine. Both are now checked first."""
+    f = tmp_path / "s.toml"
+    f.write_text(f'{setting}\n[[unit]]\nname = "multiplier"\ntargets = ["ecp5"]\n'
+                 f'params = {{ a = ["e2m1"] }}\n')
+    assert main(["sweep", str(f), "--list"]) == 2
+    assert cli_error(capsys) == f"exmy sweep: error: {message}"
