@@ -4,6 +4,7 @@ units compute them; accuracy against float32 into the results database."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -47,11 +48,11 @@ def add_parser(sub):
     g = p.add_argument_group("one configuration (without FILE)")
     g.add_argument("--weights", metavar="FMT", help="weight format (e.g. e4m3fn, int4)")
     g.add_argument("--acts", metavar="FMT", help="activation format (default: --weights)")
-    g.add_argument("--scaling", choices=SCALINGS, default="channel",
+    g.add_argument("--scaling", choices=SCALINGS,
                    help="per tensor, per output channel (default), MX blocks of 32, NVFP4")
-    g.add_argument("--product", choices=PRODUCTS, default="exact",
+    g.add_argument("--product", choices=PRODUCTS,
                    help="exact products (default) or L-Mul")
-    g.add_argument("--acc", choices=ACCUMULATIONS, default="exact",
+    g.add_argument("--acc", choices=ACCUMULATIONS,
                    help="exact fixed point then one rounding to float32 (default), a float "
                    "accumulator rounded every step, or the approximate-normalization FMA "
                    "chain (bfloat16 accumulator)")
@@ -74,14 +75,23 @@ def add_parser(sub):
 
 def _load_toml(path_text: str) -> tuple[Path, dict]:
     path = Path(path_text)
-    if not path.exists() and "/" not in path_text and not path_text.endswith(".toml"):
+    if not path.exists() and not path.is_symlink() and "/" not in path_text and \
+            not path_text.endswith(".toml"):
         builtin = _builtin_dir() / f"{path_text}.toml"
         if builtin.is_file():
             path = builtin
         else:
             raise CliError(f"no such file {path_text!r} (and no built-in table of that name; "
                            f"built-in: report)")
+    if path.is_dir():
+        raise CliError(f"{path_text!r} is a directory, not a TOML file")
+    if path.exists() and not path.is_file():  # a FIFO would block until a writer came
+        raise CliError(f"{path_text!r} is not a regular file (a FIFO, socket or device); give "
+                       f"a TOML file")
     if not path.is_file():
+        if path.is_symlink():
+            raise CliError(f"{path_text!r} is a symbolic link to nothing (its target is "
+                           f"missing, or the link is a loop)")
         raise CliError(f"no such file {path_text!r}")
     try:
         data = tomllib.loads(path.read_text("utf-8"))
@@ -158,10 +168,14 @@ def _no_nan(x):
 
 def _print_row(cfg, rec: dict, cached: bool) -> None:
     tag = " (cached)" if cached else ""
+    bad = rec.get("nonfinite") or 0
+    # the measures leave such sentences out (all of them: NaN), which the numbers alone hide
+    note = (f"; {bad} of {rec['sentences']} embeddings are not finite (Inf or NaN: a sum "
+            f"overflowed) and are left out of the measures" if bad else "")
     print(
         f"{cfg.key}: cosine mean {rec['cosine_mean']:.6f} min {rec['cosine_min']:.6f}, "
         f"nn {rec['nn_agreement']:.3f}, spearman {rec['spearman']:.6f}, "
-        f"{rec['seconds']:.1f} s{tag}",
+        f"{rec['seconds']:.1f} s{tag}{note}",
         flush=True,
     )
 
@@ -181,6 +195,14 @@ def _interrupted(done: int, total: int, db_path, json_path) -> str:
     return f"{where}; {kept}{json_note}"
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names lead to one file (an existing one, or one both would create)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one (or both) does not exist yet
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 def run(args) -> int:
     from exmy.evaluate import Config
 
@@ -188,7 +210,9 @@ def run(args) -> int:
     if args.no_db and args.db is not None:
         raise CliError(f"give either --db {args.db} or --no-db, not both")
     if args.file is not None:
-        given = [f"--{k}" for k in ("weights", "acts") if getattr(args, k) is not None]
+        # (these options have no argparse default, so that a given one is seen here)
+        given = [f"--{k}" for k in ("weights", "acts", "scaling", "product", "acc",
+                                    "granularity") if getattr(args, k) is not None]
         if given:
             raise CliError(f"give either FILE or {', '.join(given)}, not both")
         path, data = _load_toml(args.file)
@@ -210,6 +234,9 @@ def run(args) -> int:
     else:
         if args.weights is None:
             raise CliError("give --weights FMT (and --acts FMT), or a TOML FILE")
+        args.scaling = args.scaling or "channel"
+        args.product = args.product or "exact"
+        args.acc = args.acc or "exact"
         if args.granularity is not None and args.acc != "approx-fma":
             raise CliError(f"--granularity applies to --acc approx-fma only, not --acc "
                            f"{args.acc}")
@@ -224,13 +251,21 @@ def run(args) -> int:
         return 0
     sentences = args.sentences if args.sentences is not None else settings.get("sentences")
     json_path = output_file(args.json, "--json") if args.json is not None else None
+    if json_path is not None and args.file is not None and _same_file(json_path, path):
+        raise CliError(f"--json {args.json!r} names the configuration file {str(path)!r}; the "
+                       f"JSON would overwrite it: give --json another file")
     db_path = None
     if not args.no_db:
         db_path = args.db if args.db is not None else settings.get("db") or DEFAULT_DB
+        flag = "--db"
         if args.db is None and settings.get("db") and args.file is not None:
             db_path = str(Path(args.file).parent / settings["db"]) \
                 if not Path(settings["db"]).is_absolute() else settings["db"]
-        db_path = output_file(db_path, "--db")
+            flag = f"{path}: [evaluate] db"  # the file named it, not an option
+        db_path = output_file(db_path, flag)
+        if json_path is not None and _same_file(json_path, db_path):
+            raise CliError(f"--json {args.json!r} names the results database {str(db_path)!r}; "
+                           f"the JSON would overwrite its records: give --json another file")
 
     from exmy.evaluate.model import MODEL_PACKAGE
     from exmy.evaluate.run import Evaluator

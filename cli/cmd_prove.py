@@ -65,6 +65,23 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
+def _check_cuts_apply(unit: str, options: dict) -> None:
+    """--no-cuts on a stateful unit (a MAC: its reference has latency 1) would be silently
+    dropped by k-induction, which has no cuts: refuse it up front."""
+    from exmy.synth.prove import reference_unit
+
+    try:
+        ref = reference_unit(unit, options)
+    except (ValueError, TypeError):
+        return  # the proof's own checks report the options
+    ref._MustUse__silence = True  # built only to learn its latency
+    if ref.latency != 0:
+        raise CliError(f"--no-cuts applies to the pipeline method, which compares with a "
+                       f"combinational reference; {unit} is stateful (its reference has "
+                       f"latency {ref.latency}) and is proven by k-induction, which has no "
+                       f"cuts: omit --no-cuts")
+
+
 def run(args) -> int:
     from exmy.synth.prove import find_prove_tools, prove_unit
 
@@ -75,6 +92,11 @@ def run(args) -> int:
     if not args.cuts and args.method == "induction":
         raise CliError("--no-cuts applies to the pipeline method; --method induction has no "
                        "cuts")
+    if args.proof_depth is not None and args.method == "pipeline":
+        raise CliError("--induction-depth applies to k-induction; --method pipeline does not "
+                       "run it (omit --induction-depth, or give --method induction or auto)")
+    if not args.cuts:
+        _check_cuts_apply(args.unit, options)
     workdir = output_dir(args.workdir, "--workdir") if args.workdir is not None else None
     find_prove_tools()  # a missing tool is an error before any work
     try:

@@ -47,9 +47,15 @@ def _load(path: Path, text: str):
     """np.load of an input whose first bytes match its suffix; CliError otherwise (never
     numpy's advice to unpickle: exmy's files hold no Python objects)."""
     if not path.exists():
+        if path.is_symlink():
+            raise CliError(f"input {text!r} is a symbolic link to nothing (its target is "
+                           f"missing, or the link is a loop)")
         raise CliError(f"input {text!r} does not exist")
     if path.is_dir():
         raise CliError(f"input {text!r} is a directory, not a {path.suffix} file")
+    if not path.is_file():  # a FIFO would block until a writer came, and np.load must seek
+        raise CliError(f"input {text!r} is not a regular file (a FIFO, socket or device); "
+                       f"give a {path.suffix} file")
     bad = f"input {text!r} is not {_WHAT[path.suffix]}"
     try:
         with open(path, "rb") as f:
@@ -71,6 +77,14 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
         return "it holds Python objects"
     return str(exc) or type(exc).__name__
+
+
+def _signed_name(fmt) -> str:
+    """A signed format like the unsigned ``fmt`` (for the hint of an error)."""
+    text = str(fmt)
+    if text.startswith("uint"):
+        return text[1:]
+    return text[:-2] if text.endswith("-u") else "float8_e4m3fn"
 
 
 def _elem_dtype(width: int) -> type:
@@ -159,15 +173,21 @@ def run(args) -> int:
                 raise CliError(f"--{flag} needs a format name, not an empty string (omit it "
                                f"for {default})")
         scale = args.scale if args.scale is not None else "float8_e8m0fnu"
-        nvfp4 = scale in ("e4m3fn", "float8_e4m3fn")
+        # NVFP4 by any name of its scale format (e4m3fn, float8_e4m3fn, e4m3-fn)
+        nvfp4 = check_scale_format(scale) == check_scale_format("float8_e4m3fn")
         elem = (args.elem if args.elem is not None else
                 "float4_e2m1fn" if nvfp4 else "float8_e4m3fn")
         block = default_block(scale) if args.block is None else args.block
         if x.ndim == 0:
             raise CliError("input is a scalar; quantize needs an array whose last axis holds "
                            "whole blocks")
-        scales, elems = mx_quantize(x, elem, block, scale)
         fe = check_mx_element(elem)
+        negative = int(np.count_nonzero(x < 0)) if not fe.signed else 0
+        if negative:  # they would become 0 (or NaN) without a word
+            raise CliError(f"input {args.input!r} holds {negative:,} negative values, which "
+                           f"the unsigned element format {elem} cannot hold; give a signed "
+                           f"--elem such as {_signed_name(fe)}")
+        scales, elems = mx_quantize(x, elem, block, scale)
         # every encoding whole: elements wider than 8 bits (float16, float32, ...) need more
         with writing(out):
             np.savez(out, scales=scales.astype(np.uint8),

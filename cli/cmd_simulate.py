@@ -83,6 +83,9 @@ def run(args) -> int:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     if args.seed > MAX_SEED:  # exmy.sim.check's range
         raise CliError(f"--seed must be at most 2**63 - 1 = {MAX_SEED:,}, not {args.seed:,}")
+    if args.build_dir is not None and args.simulator == "amaranth":
+        raise CliError("--build-dir keeps the build of --simulator icarus or verilator; the "
+                       "Amaranth simulator builds nothing to keep (omit --build-dir)")
     build_dir = output_dir(args.build_dir, "--build-dir") if args.build_dir is not None else None
     comp = build(args.unit, **unit_options(args))
     mode = "exhaustive" if args.exhaustive else ("random" if args.vectors else "auto")

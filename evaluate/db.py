@@ -33,6 +33,9 @@ _COLUMNS = (
     "key", "config", "sentences", "model", "cosine_mean", "cosine_min", "nn_agreement",
     "spearman", "seconds", "record", "created",
 )
+#: what every stored record holds (the readers, exmy evaluate's row and the reports, use them)
+_RECORD_TEXT = ("key", "weights", "acts", "scaling", "product", "acc")
+_RECORD_NUMBERS = ("cosine_mean", "cosine_min", "nn_agreement", "spearman", "seconds")
 
 
 class EvaluateDB:
@@ -63,6 +66,13 @@ class EvaluateDB:
                 f"tables are {', '.join(sorted(tables))}); give another --db")
         if self.read_only and not {"evaluate_schema", "evaluate_results"} <= tables:
             raise ValueError(f"Results database {self.path} holds no `exmy evaluate` records")
+        if "evaluate_results" in tables:
+            have = {r[1] for r in cur.execute("PRAGMA table_info(evaluate_results)")}
+            if not set(_COLUMNS) <= have:
+                raise ValueError(
+                    f"Results database {self.path}: its evaluate_results table is not the one "
+                    f"exmy writes (no column {', '.join(sorted(set(_COLUMNS) - have))}); the "
+                    f"file was changed by something else or damaged: give another --db")
         if not self.read_only:
             cur.execute("CREATE TABLE IF NOT EXISTS evaluate_schema (version INTEGER NOT NULL)")
         rows = cur.execute("SELECT version FROM evaluate_schema").fetchall()
@@ -89,7 +99,7 @@ class EvaluateDB:
             "SELECT record FROM evaluate_results WHERE key = ? AND sentences = ? AND model = ?",
             (key, sentences, model),
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._decode(row[0]) if row else None
 
     def put(self, key: str, config: dict, model: str, record: dict) -> None:
         """Store one configuration's record; a file that cannot take it (locked by another
@@ -117,7 +127,37 @@ class EvaluateDB:
 
     def rows(self) -> list[dict]:
         cur = self.con.execute("SELECT record FROM evaluate_results ORDER BY created")
-        return [json.loads(r[0]) for r in cur.fetchall()]
+        return [self._decode(r[0]) for r in cur.fetchall()]
+
+    def _decode(self, text) -> dict:
+        """A stored record, checked: a row some other program changed (or a damaged file) is
+        a ``ValueError`` naming the file, never a KeyError further on."""
+
+        def bad(why: str) -> ValueError:
+            return ValueError(
+                f"Results database {self.path}: an evaluate record is not what exmy writes "
+                f"({why}); the file was changed by something else or damaged: give another "
+                f"--db")
+
+        try:
+            rec = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise bad(f"not JSON: {exc}") from None
+        if not isinstance(rec, dict):
+            raise bad("not a JSON object")
+        missing = [k for k in (*_RECORD_TEXT, "sentences", *_RECORD_NUMBERS) if k not in rec]
+        if missing:
+            raise bad(f"no {', '.join(missing)}")
+        for k in _RECORD_TEXT:
+            if not isinstance(rec[k], str):
+                raise bad(f"its {k} {rec[k]!r} is not a string")
+        if isinstance(rec["sentences"], bool) or not isinstance(rec["sentences"], int):
+            raise bad(f"its sentences {rec['sentences']!r} is not an integer")
+        for k in _RECORD_NUMBERS:
+            v = rec[k]  # (NaN, an overflowed configuration's, is stored as JSON's NaN)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise bad(f"its {k} {v!r} is not a number")
+        return rec
 
     def close(self) -> None:
         self.con.close()

@@ -83,25 +83,74 @@ def most_common_sentences(rows: list[dict]) -> int | None:
     return max(counts, key=lambda n: (counts[n], n)) if counts else None
 
 
+#: the columns of costmodel_points.csv a report reads; the numbers among them
+_CSV_COLUMNS = ("target", "variant", "format", "label", "kind", "bits", "lut", "ff",
+                "fmax_mhz", "sqnr_normal", "sqnr_laplace")
+_CSV_NUMBERS = ("bits", "lut", "ff", "fmax_mhz", "sqnr_normal", "sqnr_laplace")
+
+
 def costmodel_csv_points(costmodel_dir, target: str = "ecp5") -> list[dict]:
     """The exact-MAC points (variant ``acc``) of one target from a cost-model report folder's
-    costmodel_points.csv (``exmy report`` writes it)."""
-    with open(Path(costmodel_dir) / "costmodel_points.csv") as f:
-        return [p for p in csv.DictReader(f) if p["target"] == target and p["variant"] == "acc"]
+    costmodel_points.csv (``exmy report`` writes it). A file that is not such a table (a
+    column missing, a value that is no number or format) is a ``ValueError`` naming it."""
+    path = Path(costmodel_dir) / "costmodel_points.csv"
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path} is not a cost-model points table (no column "
+                                 f"{', '.join(missing)}); give --costmodel the folder `exmy "
+                                 f"report` wrote for a cost-model sweep")
+            points = [(reader.line_num, p) for p in reader
+                      if p["target"] == target and p["variant"] == "acc"]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file (not UTF-8)") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path} is not a CSV table ({exc})") from None
+    for line, p in points:
+        if p["lut"] in (None, "") or p["ff"] in (None, ""):
+            continue  # a point without a synthesis result: left out of the join
+        for c in _CSV_NUMBERS:
+            try:
+                float(p[c])
+            except (TypeError, ValueError):
+                got = ("nothing (the line has fewer fields than the header)" if p[c] is None
+                       else repr(p[c]))
+                raise ValueError(f"{path}, line {line}: {c} must be a number, not "
+                                 f"{got}") from None
+        try:
+            parse_format(p["format"])
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {line}: {exc}") from None
+    return [p for _, p in points]
 
 
 def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
                  target: str = "ecp5") -> dict:
     """``accuracy_cost_report`` of the evaluate records in ``db_path`` against the cost-model
-    points in ``costmodel_dir``/costmodel_points.csv."""
-    rows = EvaluateDB(db_path, read_only=True).rows()
-    if sentences is not None:
-        rows = [r for r in rows if r["sentences"] == sentences]
-    if not rows:
+    points in ``costmodel_dir``/costmodel_points.csv: those of ``sentences`` sentences, by
+    default of the count most records share (as ``exmy report`` does: measures on different
+    sentence sets are not comparable); the summary's ``left_out`` counts the others."""
+    if not Path(db_path).exists() and not Path(db_path).is_symlink():
+        raise ValueError(f"Results database {db_path} does not exist; run `exmy evaluate` "
+                         f"first, or give another database")
+    db = EvaluateDB(db_path, read_only=True)
+    try:
+        rows = db.rows()
+    finally:
+        db.close()
+    given = sentences is not None
+    if not given:
+        sentences = most_common_sentences(rows)
+    selected = [r for r in rows if r["sentences"] == sentences]
+    if not selected:
         raise ValueError(f"No evaluate results in {db_path}" +
-                         (f" for {sentences} sentences" if sentences else ""))
-    return accuracy_cost_report(rows, costmodel_csv_points(costmodel_dir, target), out_dir,
-                                target)
+                         (f" for {sentences} sentences" if given else ""))
+    summary = accuracy_cost_report(selected, costmodel_csv_points(costmodel_dir, target),
+                                   out_dir, target)
+    summary["left_out"] = len(rows) - len(selected)
+    return summary
 
 
 def accuracy_cost_report(rows: list[dict], cost_points: list[dict], out_dir,
@@ -243,17 +292,26 @@ def main(argv=None) -> int:
     ap.add_argument("--sentences", type=int)
     ap.add_argument("--target", default="ecp5", choices=("ecp5", "ice40"))
     a = ap.parse_args(argv)
+    if a.sentences is not None and a.sentences < 1:
+        ap.error(f"--sentences must be a positive integer, not {a.sentences}")
     try:
         s = build_report(a.db, a.out, a.costmodel, a.sentences, a.target)
     except (ValueError, TypeError, OSError, sqlite3.Error) as exc:
         where = f": {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"{ap.prog}: error: {text}{where}", file=sys.stderr)
+        text = f"{text}{where}"
+        for name in sorted((a.db, a.out, a.costmodel), key=len, reverse=True):
+            if not name.isprintable():  # a name holding a newline: one line all the same
+                text = text.replace(name, repr(name)[1:-1])
+        print(f"{ap.prog}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{ap.prog}: interrupted; files already written to {a.out} are kept",
               file=sys.stderr)
         return 130
+    if s["left_out"] and a.sentences is None:
+        print(f"note: {s['left_out']} record(s) with other sentence counts than "
+              f"{s['sentences'][0]} left out (give --sentences N to choose)", file=sys.stderr)
     print(json.dumps(s, indent=1))
     return 0
 

@@ -60,6 +60,29 @@ def _build_args(simulator: str) -> list[str]:
     return []
 
 
+#: characters of a build path that a simulator's build fails on, besides white space in
+#: Verilator's (GNU Make) and control characters (a newline) in either: make's comment,
+#: separator and wildcard characters; the quote that ends a file name in Icarus' vvp file
+#: (measured: every other printable ASCII character, and non-ASCII letters, build)
+_BAD_PATH_CHARS = {"verilator": '"#;:*?', "icarus": '"'}
+
+
+def _path_trouble(path: str, simulator: str) -> tuple[str, str] | None:
+    """(the tool, what it does not take) when ``simulator`` cannot build in ``path``."""
+    who = "GNU Make" if simulator == "verilator" else "its build (command file, vvp)"
+    for c in path:
+        if c in "\n\r":
+            return who, "a newline"
+        if not c.isprintable() and not c.isspace():
+            return who, f"the control character {c!r}"
+    if simulator == "verilator" and any(c.isspace() for c in path):
+        return who, "spaces"
+    bad = [c for c in _BAD_PATH_CHARS.get(simulator, "") if c in path]
+    if bad:
+        return who, f"the character {bad[0]!r}"
+    return None
+
+
 def build(
     verilog: str,
     top: str,
@@ -78,12 +101,16 @@ def build(
     from cocotb_tools.runner import get_runner
 
     require_simulator(simulator)
-    if simulator == "verilator" and any(c.isspace() for c in str(Path(build_dir).resolve())):
-        # verilated.mk refuses such folders ("GNU Make cannot build in directories containing
-        # spaces"), after Verilator has run: say so before
-        raise SimulationError(f"Verilator cannot build in {str(build_dir)!r}: GNU Make does "
-                              f"not allow spaces in the build path; choose a folder without "
-                              f"spaces")
+    trouble = _path_trouble(str(Path(build_dir).resolve()), simulator)
+    if trouble is not None:
+        # the build fails on such folders only after the tools have run, with their own
+        # messages (verilated.mk: "GNU Make cannot build in directories containing spaces",
+        # "missing separator"; vvp: "syntax error"): say so before
+        who, what = trouble
+        name = "Verilator" if simulator == "verilator" else "Icarus Verilog"
+        it = "spaces" if what == "spaces" else "it"
+        raise SimulationError(f"{name} cannot build in {str(build_dir)!r}: {who} does not "
+                              f"allow {what} in the build path; choose a folder without {it}")
     tb_text = tb.testbench_verilog(top, ports, inputs, outputs, latency, chunk=chunk)
     src = build_dir / "src"
     src.mkdir(parents=True, exist_ok=True)

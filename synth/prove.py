@@ -724,8 +724,9 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     ------
     ValueError
         If the latencies or ports do not fit, ``depth`` is not a positive integer, ``method``
-        is unknown, or ``method="pipeline"`` does not apply (a stateful reference, or a
-        netlist that is not a balanced pipeline: the message says where).
+        is unknown, ``method="pipeline"`` does not apply (a stateful reference, or a
+        netlist that is not a balanced pipeline: the message says where), or ``workdir``
+        holds a ``proof`` that no earlier proof made (k-induction replaces that folder).
     ToolNotFoundError
         If a tool is missing (the message names the package).
     RuntimeError
@@ -764,6 +765,11 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
         depth = gate + 2
     miter, asserts = miter_verilog(pports, rports, delays, gate)
     work = make_dir(workdir, "Work folder")
+    old_run = work / "proof"  # SymbiYosys' folder, removed before each run
+    if (old_run.exists() or old_run.is_symlink()) and not (
+            old_run.is_dir() and not old_run.is_symlink() and (old_run / "config.sby").is_file()):
+        raise ValueError(f"Work folder {work} holds a 'proof' that no earlier proof made (the "
+                         f"proof replaces its own 'proof' folder); give an empty or new folder")
     (work / f"{_P}.v").write_text(ptext)
     (work / f"{_R}.v").write_text(rtext)
     (work / "miter.v").write_text(miter)
