@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def generate(unit: str, options: dict, output: str | Path, name: str | None = No
 
 def _removed(path: Path) -> bool:
     try:
-        path.unlink()
+        os.unlink(os.path.realpath(path))  # through a link: its file (the link stays)
     except OSError:
         return False
     return True

@@ -38,15 +38,15 @@ def writing(path):
     except KeyboardInterrupt:
         if not os.path.isfile(path) or _identity(path) == before:
             raise  # nothing written yet: the file (if any) is as it was
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        with contextlib.suppress(OSError):  # through a link: its file, not the link
+            os.unlink(os.path.realpath(path))
         raise KeyboardInterrupt(f"interrupted while writing {path}; the partly written file "
                                 f"was removed") from None
     except OSError as exc:
         partial = exc.errno in _PARTIAL_WRITE_ERRNOS and os.path.isfile(path)
         if partial:
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                os.unlink(os.path.realpath(path))
         why = exc.strerror or str(exc)
         if partial:
             why += " (the partly written file was removed)"
@@ -190,7 +190,9 @@ def output_file(path, flag: str = "-o", suffix: str | None = None) -> Path:
         raise CliError(f"{flag} {text!r} cannot be written ({_why(exc)}); choose a writable "
                        f"place") from None
     if not existed:
-        path.unlink(missing_ok=True)
+        # what the probe created: through a link to a missing file, that file (the link
+        # stays, and the output goes where it points)
+        Path(os.path.realpath(path)).unlink(missing_ok=True)
     return path
 
 

@@ -244,7 +244,8 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except RuntimeError as exc:
         # missing tools (ToolNotFoundError) and failed tool runs: one line, no traceback
-        if type(exc).__name__ in ("ToolNotFoundError", "SimulationError", "SynthError"):
+        if type(exc).__name__ in ("ToolNotFoundError", "SimulationError", "SynthError",
+                                  "VerilogBackendError"):
             print(_one_line(f"exmy {args.command}: error: {exc}", args), file=sys.stderr)
             return 2
         raise

