@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (main() called from a worker)
         previous = None
     try:
+        if sys.stdout is None:  # started with standard output closed (`exmy ... >&-`)
+            # Python would drop every line printed without a word; Unix tools say so and stop
+            if sys.stderr is not None:
+                print("exmy: error: standard output is closed; exmy prints its results there "
+                      "(redirect it to a file or to /dev/null)", file=sys.stderr)
+            return 2
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
         print("exmy: interrupted", file=sys.stderr)

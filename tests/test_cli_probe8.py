@@ -153,3 +153,23 @@ def test_report_folder_that_is_a_broken_link_is_named_so(kind, tmp_path):
         make_dir(link, "Report folder")
     assert str(e.value) == (f"Report folder {link} is a symbolic link to nothing (its target "
                             f"is missing, or the link is a loop); give a folder name")
+
+
+def test_closed_standard_output_is_an_error(tmp_path):
+    """`exmy formats >&-` exited 0 and printed nothing: with its standard output closed,
+    Python's print drops every line (``sys.stdout`` is None), so a script saw success and no
+    table. `exmy generate ... >&-` wrote its files and said nothing. Like Unix tools, exmy now
+    stops with an error on standard error and exit code 2, before doing anything."""
+    import shlex
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.v"
+    for args in (["formats"], ["generate", "multiplier", "--a", "e2m1", "-o", str(out)]):
+        cmd = shlex.join([sys.executable, "-m", "exmy.cli.main", *args])
+        r = subprocess.run(["sh", "-c", f"exec {cmd} >&-"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr == ("exmy: error: standard output is closed; exmy prints its results "
+                            "there (redirect it to a file or to /dev/null)\n")
+    assert not out.exists()
