@@ -38,6 +38,30 @@ _RECORD_TEXT = ("key", "weights", "acts", "scaling", "product", "acc")
 _RECORD_NUMBERS = ("cosine_mean", "cosine_min", "nn_agreement", "spearman", "seconds")
 
 
+def _record_problem(rec) -> str | None:
+    """Why ``rec`` is not a record exmy writes (and reads back), or None."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    missing = [k for k in (*_RECORD_TEXT, "sentences", *_RECORD_NUMBERS) if k not in rec]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for k in _RECORD_TEXT:
+        if not isinstance(rec[k], str):
+            return f"its {k} {rec[k]!r} is not a string"
+    if isinstance(rec["sentences"], bool) or not isinstance(rec["sentences"], int):
+        return f"its sentences {rec['sentences']!r} is not an integer"
+    for k in _RECORD_NUMBERS:
+        v = rec[k]  # (NaN, an overflowed configuration's, is stored as JSON's NaN)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"its {k} {v!r} is not a number"
+    return None
+
+
+def _check_text(value, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{what} must be a non-empty string, not {value!r}")
+
+
 class EvaluateDB:
     """The ``evaluate_results`` table of a results database file."""
 
@@ -45,6 +69,8 @@ class EvaluateDB:
         """``read_only``: a reader (a report), which changes nothing and works on a read-only
         disk; the table must exist."""
         self.path = check_db_path(path)  # synth's checks and messages: one file, one voice
+        if not isinstance(read_only, bool):
+            raise TypeError(f"read_only must be True or False, not {read_only!r}")
         self.read_only = read_only
         try:
             self.con = (connect_read_only(self.path) if read_only else
@@ -95,6 +121,10 @@ class EvaluateDB:
         self.con.commit()
 
     def get(self, key: str, sentences: int, model: str) -> dict | None:
+        _check_text(key, "key")
+        _check_text(model, "model")
+        if isinstance(sentences, bool) or not isinstance(sentences, int):
+            raise TypeError(f"sentences must be an integer, not {sentences!r}")
         row = self.con.execute(
             "SELECT record FROM evaluate_results WHERE key = ? AND sentences = ? AND model = ?",
             (key, sentences, model),
@@ -104,7 +134,24 @@ class EvaluateDB:
     def put(self, key: str, config: dict, model: str, record: dict) -> None:
         """Store one configuration's record; a file that cannot take it (locked by another
         process past :data:`LOCK_WAIT_SECONDS`, a full or read-only disk) is a ``ValueError``
-        saying that this record was not stored and the ones before it are."""
+        saying that this record was not stored and the ones before it are. A record that
+        could not be read back (what :meth:`rows` checks: its key, formats, sentence count and
+        metrics; JSON data throughout) is refused before anything is written."""
+        _check_text(key, "key")
+        _check_text(model, "model")
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict (Config.as_dict()), not {config!r}")
+        why = _record_problem(record)
+        if why is None and record["key"] != key:
+            why = f"its key {record['key']!r} is not the key {key!r} it is stored under"
+        if why is None:
+            try:
+                json.dumps([config, record], sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                why = f"not JSON data: {exc}"
+        if why is not None:
+            raise ValueError(f"Evaluate record for {key} is not what exmy writes ({why}); "
+                             f"nothing was stored")
         try:
             self._put(key, config, model, record)
         except sqlite3.Error as exc:
@@ -143,20 +190,9 @@ class EvaluateDB:
             rec = json.loads(text)
         except (TypeError, ValueError) as exc:
             raise bad(f"not JSON: {exc}") from None
-        if not isinstance(rec, dict):
-            raise bad("not a JSON object")
-        missing = [k for k in (*_RECORD_TEXT, "sentences", *_RECORD_NUMBERS) if k not in rec]
-        if missing:
-            raise bad(f"no {', '.join(missing)}")
-        for k in _RECORD_TEXT:
-            if not isinstance(rec[k], str):
-                raise bad(f"its {k} {rec[k]!r} is not a string")
-        if isinstance(rec["sentences"], bool) or not isinstance(rec["sentences"], int):
-            raise bad(f"its sentences {rec['sentences']!r} is not an integer")
-        for k in _RECORD_NUMBERS:
-            v = rec[k]  # (NaN, an overflowed configuration's, is stored as JSON's NaN)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise bad(f"its {k} {v!r} is not a number")
+        why = _record_problem(rec)
+        if why is not None:
+            raise bad(why)
         return rec
 
     def close(self) -> None:

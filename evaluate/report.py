@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from exmy.golden import parse_format
+from exmy.synth.db import check_db_path
 from exmy.synth.tools import make_dir
 
 from .db import EvaluateDB
@@ -93,6 +95,12 @@ def costmodel_csv_points(costmodel_dir, target: str = "ecp5") -> list[dict]:
     """The exact-MAC points (variant ``acc``) of one target from a cost-model report folder's
     costmodel_points.csv (``exmy report`` writes it). A file that is not such a table (a
     column missing, a value that is no number or format) is a ``ValueError`` naming it."""
+    if not isinstance(costmodel_dir, (str, os.PathLike)) or not isinstance(
+            os.fspath(costmodel_dir), str):
+        raise TypeError(f"Cost-model folder must be a folder name (a str or a path), not "
+                        f"{costmodel_dir!r}")
+    if not isinstance(target, str):
+        raise TypeError(f"Target must be a string such as 'ecp5', not {target!r}")
     path = Path(costmodel_dir) / "costmodel_points.csv"
     try:
         with open(path, newline="") as f:
@@ -132,6 +140,11 @@ def build_report(db_path, out_dir, costmodel_dir, sentences: int | None = None,
     points in ``costmodel_dir``/costmodel_points.csv: those of ``sentences`` sentences, by
     default of the count most records share (as ``exmy report`` does: measures on different
     sentence sets are not comparable); the summary's ``left_out`` counts the others."""
+    check_db_path(db_path)  # a non-path: TypeError naming the database, not pathlib's
+    if sentences is not None and (isinstance(sentences, bool) or not isinstance(sentences, int)):
+        raise TypeError(f"sentences must be a positive integer or None, not {sentences!r}")
+    if sentences is not None and sentences < 1:
+        raise ValueError(f"sentences must be a positive integer, not {sentences}")
     if not Path(db_path).exists() and not Path(db_path).is_symlink():
         raise ValueError(f"Results database {db_path} does not exist; run `exmy evaluate` "
                          f"first, or give another database")

@@ -37,6 +37,9 @@ CALIB_EVERY = 8
 
 def split_sentences(sentences: list[str]) -> tuple[list[str], list[str]]:
     """(evaluation, calibration) sentences."""
+    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, (list, tuple)) or any(
+            not isinstance(s, str) for s in sentences):
+        raise TypeError(f"Sentences must be a list of strings, not {sentences!r:.60}")
     ev = [s for i, s in enumerate(sentences) if i % CALIB_EVERY != CALIB_EVERY - 1]
     cal = [s for i, s in enumerate(sentences) if i % CALIB_EVERY == CALIB_EVERY - 1]
     return ev, cal
@@ -75,9 +78,17 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def metrics(emb: np.ndarray, ref: np.ndarray) -> dict:
-    """The four measures of ``emb`` against ``ref`` (rows L2-normalised)."""
+    """The four measures of ``emb`` against ``ref`` (rows L2-normalised): two arrays of one
+    shape (sentences, embedding dimension); ``emb`` may hold NaN or Inf (its ``nonfinite``
+    rows)."""
+    for what, v in (("emb", emb), ("ref", ref)):
+        if np.asarray(v).dtype.kind not in "fiu":
+            raise TypeError(f"metrics' {what} must be an array of real numbers, not {v!r:.60}")
     emb = np.asarray(emb, np.float64)
     ref = np.asarray(ref, np.float64)
+    if ref.ndim != 2 or emb.shape != ref.shape:
+        raise ValueError(f"metrics' emb and ref must be 2-D arrays of one shape (sentences, "
+                         f"dimension), not {emb.shape} and {ref.shape}")
     bad = ~np.all(np.isfinite(emb), axis=1)
     cos = np.where(bad, np.nan, (emb * ref).sum(1))
     n = len(ref)

@@ -159,6 +159,9 @@ def run_vectors(
         If the build or the simulation fails.
     """
     n = _check_args(verilog, top, ports, inputs, outputs, latency, simulator, component)
+    if timings is not None and not isinstance(timings, dict):
+        raise TypeError(f"Timings must be a dict (filled with the seconds per phase) or None, "
+                        f"not {timings!r}")
     if n == 0:
         return {
             o: np.zeros(0, dtype=np.uint64 if ports[o]["width"] <= 64 else object) for o in outputs
@@ -227,6 +230,9 @@ def compare(
         raise TypeError("Observed and expected must be dicts of arrays")
     if not isinstance(limit, int) or isinstance(limit, bool):
         raise TypeError(f"Limit must be a non-negative integer, not {limit!r}")
+    if describe is not None and not callable(describe):
+        raise TypeError(f"describe must be a function of the vector index (i -> str) or None, "
+                        f"not {describe!r}")
     if limit < 0:
         raise ValueError(f"Limit must be a non-negative integer, not {limit!r}")
     missing = sorted(set(expected) - set(observed))

@@ -365,6 +365,9 @@ def _check_seed(seed) -> None:
 def stimulus_for(comp, mode="auto", n=100_000, seed=0):
     """``(inputs, coverage)``: the stimulus :func:`check` starts with for ``comp`` (all of it
     when ``n <= BATCH``). ``bool(coverage)`` is True when it is every input combination."""
+    if not isinstance(getattr(comp, "unit", None), str):
+        raise TypeError(f"stimulus_for() needs an exmy unit (exmy.hdl.registry.build), not "
+                        f"{comp!r}")
     _check_seed(seed)
     adapter = _check_mode_n(comp, mode, n)
     rng = np.random.default_rng(seed)

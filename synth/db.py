@@ -60,6 +60,8 @@ _BOOL = {"dsp_enabled", "widelut", "register_io"}
 _NUMBER = {"seed", "freq_mhz", "io_bits", "in_bits", "out_bits", "lut", "carry", "widemux", "ff",
            "dsp", "bram", "lutram", "gates", "depth", "fmax_mhz", "crit_path_ns", "seconds",
            "synth_seconds", "pnr_seconds"}
+#: the columns that hold text (or NULL); flow_version, the one other, holds an integer
+_TEXT = set(COLUMNS) - _JSON - _BOOL - _NUMBER - {"flow_version"}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
@@ -261,6 +263,15 @@ def _check_record(record, point_key) -> None:
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
             raise ValueError(f"Record {record['flow_key']!r}: {c} must be a number or None, not "
                              f"{v!r}")
+    for c in _TEXT:
+        v = record.get(c)
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"Record {record['flow_key']!r}: {c} must be a string or None, not "
+                             f"{v!r}")
+    v = record.get("flow_version")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
+        raise ValueError(f"Record {record['flow_key']!r}: flow_version must be a number, a "
+                         f"string or None, not {v!r}")
     for c in _BOOL:
         v = record.get(c)
         if v is not None and not isinstance(v, bool):
@@ -299,6 +310,9 @@ class ResultsDB:
         self.path = check_db_path(path)
         if not isinstance(create, bool):
             raise TypeError(f"create must be True or False, not {create!r}")
+        if on_wait is not None and not callable(on_wait):
+            raise TypeError(f"on_wait must be a function taking a message, or None, not "
+                            f"{on_wait!r}")
         self.on_wait = on_wait
         exists = self.path.exists()
         if not create and (not exists or self.path.stat().st_size == 0):
@@ -423,6 +437,8 @@ class ResultsDB:
 
     def link(self, point_key: str, flow_key: str) -> None:
         """Map ``point_key`` to an existing record (and drop the point's claim)."""
+        _check_key(point_key, "point_key")
+        _check_key(flow_key, "flow_key")
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
                               (point_key, flow_key))
@@ -440,6 +456,8 @@ class ResultsDB:
         """
         _check_key(point_key, "point_key")
         _check_key(owner, "owner")
+        if not isinstance(retry_failed, bool):
+            raise TypeError(f"retry_failed must be True or False, not {retry_failed!r}")
         now = time.time()
         with self._transaction():
             row = self._con.execute("SELECT flow_key FROM points WHERE point_key = ?",
@@ -457,12 +475,14 @@ class ResultsDB:
 
     def heartbeat(self, owner: str) -> None:
         """Refresh every claim of ``owner``."""
+        _check_key(owner, "owner")
         with self._transaction():
             self._con.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?",
                               (time.time(), owner))
 
     def release(self, owner: str) -> None:
         """Drop every claim of ``owner`` (a sweep that ends)."""
+        _check_key(owner, "owner")
         with self._transaction():
             self._con.execute("DELETE FROM claims WHERE owner = ?", (owner,))
 
@@ -511,28 +531,46 @@ class ResultsDB:
 
     def get(self, flow_key: str) -> dict | None:
         """The record with ``flow_key``, or ``None``."""
+        _check_key(flow_key, "flow_key")
         row = self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM records WHERE flow_key = ?",
                                 (flow_key,)).fetchone()
         return None if row is None else self._decode(row)
 
     def get_point(self, point_key: str) -> dict | None:
         """The record a sweep point was mapped to, or ``None``."""
+        _check_key(point_key, "point_key")
         row = self._con.execute("SELECT flow_key FROM points WHERE point_key = ?",
                                 (point_key,)).fetchone()
         return None if row is None else self.get(row[0])
 
     def flow_keys(self, status: str | None = None) -> set[str]:
+        """The flow keys of every record, or of those whose status is ``status``."""
+        if status is not None:
+            _check_key(status, "status")
         q = "SELECT flow_key FROM records" + (" WHERE status = ?" if status else "")
         return {r[0] for r in self._con.execute(q, (status,) if status else ())}
 
     def records(self, **where) -> list[dict]:
-        """All records, optionally filtered by equality on columns (``target="ecp5"``)."""
+        """All records, optionally filtered by equality on columns (``target="ecp5"``): a
+        text column by a string, a number column by a number, ``dsp_enabled``, ``widelut``
+        and ``register_io`` by a bool. ``None`` (SQL's NULL equals nothing) is refused: filter
+        the records in Python (``[r for r in db.records() if r["lut"] is None]``)."""
         for k, v in where.items():
             if k not in COLUMNS:
                 raise ValueError(f"Unknown column {k!r}; valid columns are {', '.join(COLUMNS)}")
             if k in _JSON or not (v is None or isinstance(v, (str, int, float))):
                 raise ValueError(f"records({k}=...) filters by one value of a plain column (a "
                                  f"string or a number), not {v!r}")
+            if v is None:
+                raise ValueError(f"records({k}=None) would match no record (SQL's NULL equals "
+                                 f"nothing); filter in Python: [r for r in db.records() if "
+                                 f"r[{k!r}] is None]")
+            kind = ("a bool" if k in _BOOL else "a number" if k in _NUMBER else "a string")
+            if k in _BOOL | _NUMBER | _TEXT and not (
+                    isinstance(v, bool) if k in _BOOL else isinstance(v, str) if k in _TEXT
+                    else not isinstance(v, (bool, str))):
+                raise TypeError(f"records({k}=...) takes {kind} ({k} holds {kind}s), not "
+                                f"{v!r}")
         q = f"SELECT {', '.join(COLUMNS)} FROM records"
         if where:
             q += " WHERE " + " AND ".join(f"{k} = ?" for k in where)

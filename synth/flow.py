@@ -225,7 +225,7 @@ def ignored_options(target) -> set[str]:
     """The flow options a target ignores (:func:`flow_settings` normalises them away): ``seed``
     and ``freq_mhz`` without place and route, ``dsp`` without a DSP switch, ``widelut`` where
     Yosys has no -nowidelut."""
-    t = _check_target(target) if isinstance(target, str) else target
+    t = target if isinstance(target, Target) else _check_target(target)
     out = set()
     if t.nextpnr is None:
         out |= {"seed", "freq_mhz"}

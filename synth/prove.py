@@ -230,9 +230,16 @@ def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int | dic
     """
     data = {n: p for n, p in pipelined_ports.items() if n not in ("clk", "rst")}
     rdata = {n: p for n, p in reference_ports.items() if n not in ("clk", "rst")}
-    if data != rdata:
+    if sorted(data) != sorted(rdata):
         raise ValueError(f"The pipelined unit's ports {sorted(data)} differ from the "
                          f"reference's {sorted(rdata)}")
+    if data != rdata:  # the same names: their directions or widths differ
+        def show(ports):
+            return ", ".join(f"{n} ({p.get('dir')}, {p.get('width')} bits)"
+                             for n, p in sorted(ports.items()))
+
+        raise ValueError(f"The pipelined unit's ports [{show(data)}] differ from the "
+                         f"reference's [{show(rdata)}]")
     ins = [n for n, p in data.items() if p["dir"] == "in"]
     outs = [n for n, p in data.items() if p["dir"] == "out"]
     delays = delay if isinstance(delay, dict) else dict.fromkeys(outs, delay)
@@ -732,6 +739,13 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     RuntimeError
         If SymbiYosys fails without a verdict (its log's tail is in the message).
     """
+    for what, unit in (("pipelined", pipelined), ("reference", reference)):
+        lat = getattr(unit, "latency", None)
+        if isinstance(lat, bool) or not isinstance(lat, int):
+            raise TypeError(f"prove()'s {what} must be an exmy unit (exmy.hdl.registry.build), "
+                            f"not {unit!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"Proof name must be a string or None, not {name!r}")
     delay = pipelined.latency - reference.latency
     if delay <= 0:
         raise ValueError(f"The pipelined unit's latency {pipelined.latency} must exceed the "
@@ -747,6 +761,8 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     if method not in PROOF_METHODS:
         raise ValueError(f"Proof method must be one of {', '.join(PROOF_METHODS)}, not "
                          f"{method!r}")
+    if not isinstance(cuts, bool):
+        raise TypeError(f"cuts must be True or False, not {cuts!r}")
     if method == "pipeline" and reference.latency != 0:
         raise ValueError(f"The pipeline method compares with a combinational reference; this "
                          f"one has latency {reference.latency} (a stateful unit): use "
@@ -849,6 +865,8 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
 
     if not isinstance(options, dict):
         raise TypeError(f"Unit options must be a dict of option -> value, not {options!r}")
+    if not isinstance(keep, bool):
+        raise TypeError(f"keep must be True or False, not {keep!r}")
     latency = options.get("latency")
     fmax = options.get("fmax")
     if latency is None and fmax is None:
@@ -874,7 +892,9 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
     name = (f"{pipelined.module_name} = latency {reference.latency} delayed "
             f"{pipelined.latency - reference.latency}")
     temp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="exmy-prove-")) if temp else Path(workdir)
+    # (make_dir: a non-path or "", the current folder, is refused as prove() refuses it)
+    work = Path(tempfile.mkdtemp(prefix="exmy-prove-")) if temp else make_dir(workdir,
+                                                                             "Work folder")
     try:
         result = prove(pipelined, reference, work, name=name, depth=depth, timeout=timeout,
                        method=method, cuts=cuts)

@@ -119,6 +119,14 @@ def normalize_point(point: dict) -> dict:
     p = {**_POINT_DEFAULTS, **{k: v for k, v in point.items() if v is not None}}
     if not isinstance(p["params"], dict):
         raise TypeError(f"Point params must be a dict, not {p['params']!r}")
+    bad = next((k for k in p["params"] if not isinstance(k, str)), None)
+    if bad is not None:
+        raise TypeError(f"Point params must be keyed by option names (strings), not {bad!r}")
+    try:  # what the results database stores of the point: a failed point's record too
+        json.dumps(p["params"], sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Point params must be JSON data (strings, numbers, bools, lists), "
+                        f"not {p['params']!r} ({exc})") from None
     check_seed(p["seed"])  # every target: a seed nextpnr would refuse is a typo everywhere
     if point.get("freq_mhz") is None and p["params"].get("fmax") is not None:
         from exmy.hdl.timing import check_fmax
