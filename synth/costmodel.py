@@ -164,19 +164,26 @@ def _label(fmt) -> str:
 _COST = ("lut", "ff", "carry", "widemux", "dsp", "fmax_mhz", "crit_path_ns")
 
 
+def record_list(records, what: str) -> list[dict]:
+    """``records`` as a list of result dicts (``ResultsDB.records()``); anything else (a
+    string, one dict, a list holding other things) is a ``TypeError`` naming ``what``
+    ("Cost-model records", "summarize()'s records")."""
+    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
+        raise TypeError(f"{what} must be a list of result dicts (ResultsDB.records()), not "
+                        f"{records!r:.60}")
+    records = list(records)
+    bad = next((r for r in records if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise TypeError(f"{what} must be result dicts (ResultsDB.records()), not {bad!r:.60}")
+    return records
+
+
 def _latest(records: Iterable[dict]) -> list[dict]:
     """The newest record per (unit, params, target, seed, flow options): when the hardware
     generator changed between sweeps, the database keeps both versions' records (different
     Verilog, different keys); the cost model uses the current one. Anything but an iterable
     of record dicts is a ``TypeError`` (the records of ``ResultsDB.records()``)."""
-    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
-        raise TypeError(f"Cost-model records must be a list of result dicts "
-                        f"(ResultsDB.records()), not {records!r:.60}")
-    records = list(records)
-    bad = next((r for r in records if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise TypeError(f"Cost-model records must be result dicts (ResultsDB.records()), not "
-                        f"{bad!r:.60}")
+    records = record_list(records, "Cost-model records")
     best: dict[str, dict] = {}
     for r in records:
         key = json.dumps([r.get(k) for k in ("unit", "params", "target", "seed", "dsp_enabled",

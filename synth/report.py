@@ -15,7 +15,6 @@ import math
 import os
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
 from pathlib import Path
 
 from .costmodel import (
@@ -28,6 +27,7 @@ from .costmodel import (
     crossover,
     fit_luts,
     pareto_front,
+    record_list,
 )
 from .db import ResultsDB
 from .tools import make_dir
@@ -64,14 +64,7 @@ _FORMAT_KEYS = ("a", "b", "fmt", "format")
 def summarize(records: list[dict]) -> list[dict]:
     """One row per (unit, params, target, dsp, widelut): medians over seeds of the ok
     records, the number of seeds, and the number of failed runs."""
-    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
-        raise TypeError(f"summarize() takes a list of result records (ResultsDB.records()), "
-                        f"not {records!r}")
-    records = list(records)
-    bad = next((r for r in records if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise TypeError(f"summarize() takes result records (dicts, ResultsDB.records()), not "
-                        f"{bad!r}")
+    records = record_list(records, "summarize()'s records")
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         key = (r.get("unit") or r.get("top"), json.dumps(r.get("params") or {}, sort_keys=True),

@@ -189,7 +189,7 @@ def test_build_report_arguments(tmp_path):
 def test_summarize_takes_records(records):
     """A string, a dict or a list of strings was an AttributeError ('str' object has no
     attribute 'get'); None "'NoneType' object is not iterable"."""
-    with pytest.raises(TypeError, match="summarize\\(\\) takes"):
+    with pytest.raises(TypeError, match="summarize\\(\\)'s records must be"):
         summarize(records)
     assert summarize([]) == []
 
