@@ -63,6 +63,20 @@ _NUMBER = {"seed", "freq_mhz", "io_bits", "in_bits", "out_bits", "lut", "carry",
 #: the columns that hold text (or NULL); flow_version, the one other, holds an integer
 _TEXT = set(COLUMNS) - _JSON - _BOOL - _NUMBER - {"flow_version"}
 
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: what a record's plain columns take besides None: (columns, test, what the message says)
+_COLUMN_KINDS = (
+    (_NUMBER, _is_number, "a number or None"),
+    (_TEXT, lambda v: isinstance(v, str), "a string or None"),
+    (("flow_version",), lambda v: _is_number(v) or isinstance(v, str),
+     "a number, a string or None"),
+    (_BOOL, lambda v: isinstance(v, bool), "True, False or None"),
+)
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "flow_key" else "") for c in COLUMNS)}
@@ -258,25 +272,11 @@ def _check_record(record, point_key) -> None:
     _check_key(record["flow_key"], "Record's flow_key")
     if point_key is not None:
         _check_key(point_key, "point_key")
-    for c in _NUMBER:
-        v = record.get(c)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise ValueError(f"Record {record['flow_key']!r}: {c} must be a number or None, not "
-                             f"{v!r}")
-    for c in _TEXT:
-        v = record.get(c)
-        if v is not None and not isinstance(v, str):
-            raise ValueError(f"Record {record['flow_key']!r}: {c} must be a string or None, not "
-                             f"{v!r}")
-    v = record.get("flow_version")
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
-        raise ValueError(f"Record {record['flow_key']!r}: flow_version must be a number, a "
-                         f"string or None, not {v!r}")
-    for c in _BOOL:
-        v = record.get(c)
-        if v is not None and not isinstance(v, bool):
-            raise ValueError(f"Record {record['flow_key']!r}: {c} must be True, False or None, "
-                             f"not {v!r}")
+    for columns, ok, what in _COLUMN_KINDS:
+        for c in columns:
+            v = record.get(c)
+            if v is not None and not ok(v):
+                raise ValueError(f"Record {record['flow_key']!r}: {c} must be {what}, not {v!r}")
     if not isinstance(record.get("params") or {}, dict):
         raise ValueError(f"Record {record['flow_key']!r}: params must be a dict, not "
                          f"{record['params']!r}")
