@@ -68,14 +68,18 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-#: what a record's plain columns take besides None: (columns, test, what the message says)
+#: what a record's plain columns take besides None: (columns, test, what the messages say)
 _COLUMN_KINDS = (
-    (_NUMBER, _is_number, "a number or None"),
-    (_TEXT, lambda v: isinstance(v, str), "a string or None"),
-    (("flow_version",), lambda v: _is_number(v) or isinstance(v, str),
-     "a number, a string or None"),
-    (_BOOL, lambda v: isinstance(v, bool), "True, False or None"),
+    (_NUMBER, _is_number, "a number"),
+    (_TEXT, lambda v: isinstance(v, str), "a string"),
+    (("flow_version",), lambda v: _is_number(v) or isinstance(v, str), "a number or a string"),
+    (_BOOL, lambda v: isinstance(v, bool), "a bool"),
 )
+
+
+def _column_kind(column: str):
+    """(test, what) of a plain column, from :data:`_COLUMN_KINDS`."""
+    return next((ok, what) for cols, ok, what in _COLUMN_KINDS if column in cols)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS records (
@@ -276,7 +280,9 @@ def _check_record(record, point_key) -> None:
         for c in columns:
             v = record.get(c)
             if v is not None and not ok(v):
-                raise ValueError(f"Record {record['flow_key']!r}: {c} must be {what}, not {v!r}")
+                what = "True, False" if what == "a bool" else what.replace(" or ", ", ")
+                raise ValueError(f"Record {record['flow_key']!r}: {c} must be {what} or None, "
+                                 f"not {v!r}")
     if not isinstance(record.get("params") or {}, dict):
         raise ValueError(f"Record {record['flow_key']!r}: params must be a dict, not "
                          f"{record['params']!r}")
@@ -565,11 +571,9 @@ class ResultsDB:
                 raise ValueError(f"records({k}=None) would match no record (SQL's NULL equals "
                                  f"nothing); filter in Python: [r for r in db.records() if "
                                  f"r[{k!r}] is None]")
-            kind = ("a bool" if k in _BOOL else "a number" if k in _NUMBER else "a string")
-            if k in _BOOL | _NUMBER | _TEXT and not (
-                    isinstance(v, bool) if k in _BOOL else isinstance(v, str) if k in _TEXT
-                    else not isinstance(v, (bool, str))):
-                raise TypeError(f"records({k}=...) takes {kind} ({k} holds {kind}s), not "
+            ok, what = _column_kind(k)
+            if not ok(v):
+                raise TypeError(f"records({k}=...) takes {what}, the kind {k} holds, not "
                                 f"{v!r}")
         q = f"SELECT {', '.join(COLUMNS)} FROM records"
         if where:
