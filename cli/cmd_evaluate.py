@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import DEFAULT_DB, CliError, output_file, writing
+from .common import DEFAULT_DB, CliError, missing, output_file, writing
 
 _CONFIG_KEYS = ("weights", "acts", "scaling", "product", "acc", "granularity")
 
@@ -90,8 +90,7 @@ def _load_toml(path_text: str) -> tuple[Path, dict]:
                        f"a TOML file")
     if not path.is_file():
         if path.is_symlink():
-            raise CliError(f"{path_text!r} is a symbolic link to nothing (its target is "
-                           f"missing, or the link is a loop)")
+            raise CliError(f"{path_text!r} {missing(path)}")
         raise CliError(f"no such file {path_text!r}")
     try:
         data = tomllib.loads(path.read_text("utf-8"))

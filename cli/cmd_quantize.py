@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CliError, output_file, writing
+from .common import CliError, missing, output_file, writing
 
 
 def add_parser(sub):
@@ -47,10 +47,7 @@ def _load(path: Path, text: str):
     """np.load of an input whose first bytes match its suffix; CliError otherwise (never
     numpy's advice to unpickle: exmy's files hold no Python objects)."""
     if not path.exists():
-        if path.is_symlink():
-            raise CliError(f"input {text!r} is a symbolic link to nothing (its target is "
-                           f"missing, or the link is a loop)")
-        raise CliError(f"input {text!r} does not exist")
+        raise CliError(f"input {text!r} {missing(path)}")
     if path.is_dir():
         raise CliError(f"input {text!r} is a directory, not a {path.suffix} file")
     if not path.is_file():  # a FIFO would block until a writer came, and np.load must seek

@@ -218,8 +218,7 @@ def output_dir(path, flag: str = "-o") -> Path:
     if path.exists() and not path.is_dir():
         raise CliError(f"{flag} {text!r} is a file, not a folder; give a folder name")
     if path.is_symlink() and not path.exists():
-        raise CliError(f"{flag} {text!r} is a symbolic link to nothing (its target is missing, "
-                       f"or the link is a loop); give a folder name")
+        raise CliError(f"{flag} {text!r} {missing(path)}; give a folder name")
     if not path.exists():
         parent = path.parent
         if not parent.exists():
