@@ -39,7 +39,7 @@ def add_parser(sub):
                    "default all four")
     p.add_argument("--samples", type=count_arg, default=1_000_000, metavar="N",
                    help="number of products (default 1000000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=count_arg, default=0, help="random seed (default 0)")
     p.add_argument("--dist", choices=["normal", "laplace"], default="normal",
                    help="sample distribution (default normal)")
     p.set_defaults(run=run)

@@ -60,7 +60,7 @@ def add_parser(sub):
     p.add_argument("--inject-fault", type=_fault, metavar="PORT:BIT",
                    help="flip this output bit on its way to the checker (the board must then "
                    "report FAIL)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", type=count_arg, default=1, help="nextpnr placement seed (default 1)")
     p.set_defaults(run=run)
 
 

@@ -48,7 +48,7 @@ def add_parser(sub):
     p.add_argument("--vectors", type=count_arg, default=100_000, metavar="N",
                    help="sampled vectors for units too large for exhaustive checks")
     p.add_argument("--no-synth", action="store_true", help="skip the synthesis sweep")
-    p.add_argument("-j", "--jobs", type=int, default=2, help="parallel synthesis jobs")
+    p.add_argument("-j", "--jobs", type=count_arg, default=2, help="parallel synthesis jobs")
     p.set_defaults(run=run)
 
 

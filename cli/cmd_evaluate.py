@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .common import DEFAULT_DB, CliError, missing, output_file, writing
+from .common import DEFAULT_DB, CliError, count_arg, missing, output_file, writing
 
 _CONFIG_KEYS = ("weights", "acts", "scaling", "product", "acc", "granularity")
 
@@ -56,11 +56,11 @@ def add_parser(sub):
                    help="exact fixed point then one rounding to float32 (default), a float "
                    "accumulator rounded every step, or the approximate-normalization FMA "
                    "chain (bfloat16 accumulator)")
-    g.add_argument("--granularity", type=int, metavar="G",
+    g.add_argument("--granularity", type=count_arg, metavar="G",
                    help="approx-fma normalization granularity (default 4; only with --acc "
                    "approx-fma)")
     g = p.add_argument_group("running")
-    g.add_argument("--sentences", type=int, metavar="N",
+    g.add_argument("--sentences", type=count_arg, metavar="N",
                    help="evaluate on the first N sentences of the evaluation set (default all)")
     g.add_argument("--json", metavar="FILE", help="write the result(s) as JSON")
     g.add_argument("--db", metavar="FILE",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CliError, missing, output_file, writing
+from .common import CliError, count_arg, missing, output_file, writing
 
 
 def add_parser(sub):
@@ -28,7 +28,7 @@ def add_parser(sub):
                    help="output .npz (quantize) or .npy (dequantize)")
     p.add_argument("--elem", metavar="FMT", help="element format (default e4m3fn; e2m1fn "
                    "with --scale e4m3fn)")
-    p.add_argument("--block", type=int, metavar="K", help="block size (default 32; 16 with "
+    p.add_argument("--block", type=count_arg, metavar="K", help="block size (default 32; 16 with "
                    "--scale e4m3fn)")
     p.add_argument("--scale", metavar="FMT", default=None,
                    help="block-scale format: e8m0fnu (OCP MX, default) or e4m3fn (NVFP4)")

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from .common import DEFAULT_DB, MAX_SEEDS, CliError, missing, seed_list
+from .common import DEFAULT_DB, MAX_SEEDS, CliError, count_arg, missing, seed_list
 from .common import int_range as _int_range
 from .common import split_list as _split
 
@@ -66,7 +66,7 @@ def add_parser(sub):
     g.add_argument("--no-widelut", dest="widelut", action="store_false", default=None,
                    help="Yosys -nowidelut")
     g = p.add_argument_group("running")
-    g.add_argument("-j", "--jobs", type=int, metavar="N",
+    g.add_argument("-j", "--jobs", type=count_arg, metavar="N",
                    help="local worker processes, 1 or more (default: the file's, else 1)")
     g.add_argument("--scheduler", "--executor", dest="executor", metavar="ADDRESS",
                    help="run the points on the Dask scheduler at ADDRESS (tcp://HOST:PORT "

@@ -13,6 +13,7 @@ from .common import (
     CliError,
     add_unit_options,
     check_seed,
+    count_arg,
     output_dir,
     output_file,
     seed_list,
@@ -49,7 +50,7 @@ def add_parser(sub):
                    "slower by the slack while it meets, and bisect between the two (at most "
                    f"{MEET_RUNS} runs): the cheapest design that met the clock; prints each run "
                    "and the --fmax that generates it")
-    g.add_argument("--seed", type=int, default=None, metavar="N",
+    g.add_argument("--seed", type=count_arg, default=None, metavar="N",
                    help="nextpnr placer seed (default 1)")
     g.add_argument("--meet-seeds", metavar="S,S,...",
                    help="with --meet: judge each run at the median Fmax over these placer "

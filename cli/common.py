@@ -249,11 +249,31 @@ def _number(text: str, cast, what: str):
 
 
 def _pos_int(text: str) -> int:
-    return _number(text, int, "an integer")
+    return count_arg(text)
 
 
 def _pos_float(text: str) -> float:
     return _number(text, float, "a number")
+
+
+def _latency_arg(text: str) -> int:
+    from exmy.hdl.util import MAX_LATENCY
+
+    v = count_arg(text)
+    if not 0 <= v <= MAX_LATENCY:
+        raise argparse.ArgumentTypeError(f"must be a number of pipeline stages from 0 to "
+                                         f"{MAX_LATENCY}, not {text!r}")
+    return v
+
+
+def _fmax_arg(text: str) -> float:
+    from exmy.hdl.timing import FMAX_RANGE
+
+    v = _pos_float(text)
+    if not FMAX_RANGE[0] <= v <= FMAX_RANGE[1]:  # (nan fails both)
+        raise argparse.ArgumentTypeError(f"must be a clock from {FMAX_RANGE[0]} to "
+                                         f"{FMAX_RANGE[1]} MHz, not {text!r}")
+    return v
 
 
 def _values(choices) -> list[str]:
@@ -275,12 +295,12 @@ UNIT_OPTIONS = [
                                       help="width of the rand port for stochastic rounding")),
     ("--saturate", "saturate", dict(action="store_true", default=None,
                                     help="overflow gives +-max_finite instead of Inf/NaN")),
-    ("--latency", "latency", dict(type=_pos_int, metavar="N",
+    ("--latency", "latency", dict(type=_latency_arg, metavar="N",
                                   help="pipeline registers from inputs to outputs (default 0)")),
     ("--target", "target", dict(choices=list(TIMING_TARGETS),
                                 help="with --fmax: the FPGA family whose delay model places "
                                 "the registers (default ecp5)")),
-    ("--fmax", "fmax", dict(type=_pos_float, metavar="MHZ",
+    ("--fmax", "fmax", dict(type=_fmax_arg, metavar="MHZ",
                             help="place pipeline registers to meet this clock (MHz) by exmy's "
                             "delay model; the alternative to --latency")),
     ("--depth", "depth", dict(type=_pos_int, metavar="N",
@@ -341,13 +361,17 @@ def add_unit_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
 
 
 def unit_options(args: argparse.Namespace) -> dict:
-    return {dest: getattr(args, dest) for _, dest, _ in UNIT_OPTIONS
-            if getattr(args, dest, None) is not None}
+    options = {dest: getattr(args, dest) for _, dest, _ in UNIT_OPTIONS
+               if getattr(args, dest, None) is not None}
+    if "latency" in options and "fmax" in options:
+        raise CliError("give --latency or --fmax, not both: with --fmax exmy chooses the "
+                       "latency")
+    return options
 
 
 def count_arg(text: str) -> int:
-    """An integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (the count
-    options of simulate, build and analyze read the same)."""
+    """Every integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (counts,
+    seeds, jobs, latencies and widths read the same in every command)."""
     import argparse
 
     try:

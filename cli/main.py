@@ -8,6 +8,7 @@ import importlib
 import os
 import signal
 import sqlite3
+import stat
 import sys
 import warnings
 
@@ -54,6 +55,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
+    def _print_message(self, message, file=None):
+        # argparse drops an OSError here: `exmy --help > /dev/full` printed nothing, exit 0
+        if file is not sys.stdout or not message:
+            super()._print_message(message, file)
+            return
+        failed = None
+        try:
+            sys.stdout.write(message)
+        except OSError as exc:
+            failed = exc
+        code = _stdout_error(self.prog, failed)
+        if code is not None:
+            self.exit(code)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
@@ -86,7 +101,15 @@ def main(argv: list[str] | None = None) -> int:
                 print("exmy: error: standard output is closed; exmy prints its results there "
                       "(redirect it to a file or to /dev/null)", file=sys.stderr)
             return 2
-        return _main(argv)
+        try:
+            code = _main(argv)
+        except SystemExit:  # argparse's --help, --version and usage errors
+            code = _stdout_error("exmy")
+            if code is not None:
+                raise SystemExit(code) from None
+            raise
+        failed = _stdout_error("exmy")
+        return code if failed is None else failed
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
         print("exmy: interrupted", file=sys.stderr)
         return 130
@@ -195,6 +218,47 @@ def _stdout_gone() -> bool:
         return False
 
 
+def _stdout_error(prog: str, exc: OSError | None = None) -> int | None:
+    """Whether what was printed reached standard output: None if so, else the exit code after
+    saying so (a full disk or ``> /dev/full``: 2 and one line naming standard output; a reader
+    that left the pipe, ``exmy formats | head``: 141, quietly, as Unix tools do).
+
+    Flushes it first: Python would otherwise report the loss only at exit, after a success
+    code. ``exc``: an OSError that named no file, from a print when Python runs unbuffered
+    (``PYTHONUNBUFFERED``; nothing is left pending to fail the flush), or from elsewhere."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError as pending:
+        exc = pending
+    else:
+        if exc is None or not (_stdout_full() or (isinstance(exc, BrokenPipeError)
+                                                  and _stdout_gone())):
+            return None
+    quiet = isinstance(exc, BrokenPipeError) and _stdout_gone()
+    # what could not be written is dropped, so that exit does not fail on it again
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if quiet:
+        return 141
+    print(f"{prog}: error: cannot write standard output: {exc.strerror or exc}",
+          file=sys.stderr)
+    return 2
+
+
+def _stdout_full() -> bool:
+    """Whether standard output goes to a full disk or to /dev/full: an OSError that names no
+    file came from a print there (Python running unbuffered, ``PYTHONUNBUFFERED``, keeps no
+    pending data for :func:`_stdout_error`'s flush to find)."""
+    try:
+        fd = sys.stdout.fileno()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 7)  # /dev/full
+        return os.fstatvfs(fd).f_bavail == 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _given_names(args) -> list[str]:
     """The option values (file and folder names among them) that hold a newline or another
     character that does not print."""
@@ -263,11 +327,12 @@ def _main(argv: list[str] | None) -> int:
               file=sys.stderr)
         return 2
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError) and _stdout_gone():
-            # the reader of our output left (`exmy formats | head`): stop quietly, as Unix
-            # tools do, and keep Python from failing again on the final flush
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 141
+        if not exc.filename:
+            # a print that failed: standard output full (`> /dev/full`) or its reader gone
+            # (`exmy formats | head`: quietly, as Unix tools do)
+            code = _stdout_error(f"exmy {args.command}", exc)
+            if code is not None:
+                return code
         # a file the command reads or writes: one line naming it, no traceback
         where = f": {_shown(exc.filename)}" if exc.filename else ""
         if not exc.filename and not _cwd_exists():

@@ -203,11 +203,16 @@ def check_target(target) -> str:
     return target
 
 
+#: the clocks (MHz) fmax mode takes
+FMAX_RANGE = (1, 1000)
+
+
 def check_fmax(fmax) -> float:
     if isinstance(fmax, bool) or not isinstance(fmax, (int, float)):
         raise TypeError(f"Fmax must be a number of MHz, not {fmax!r}")
-    if not (math.isfinite(fmax) and 1 <= fmax <= 1000):
-        raise ValueError(f"Fmax must be between 1 and 1000 MHz, not {fmax}")
+    lo, hi = FMAX_RANGE
+    if not (math.isfinite(fmax) and lo <= fmax <= hi):
+        raise ValueError(f"Fmax must be between {lo} and {hi} MHz, not {fmax}")
     return float(fmax)
 
 
