@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -317,7 +316,13 @@ def _check_points(points: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from exmy.synth.sweep import dask_address, expand_sweep, max_jobs, run_sweep
+    from exmy.synth.sweep import (
+        dask_address,
+        expand_sweep,
+        file_settings,
+        jobs_problem,
+        run_sweep,
+    )
 
     if args.file and (args.units or args.formats or args.ints or args.param):
         raise CliError("Give either a sweep FILE or --units/--formats/--ints/--param, not both")
@@ -326,9 +331,8 @@ def run(args) -> int:
     file_opts: dict = {}
     if args.file:
         spec, path = _read_file(args.file)
-        file_opts = {k: spec.get(k) for k in ("db", "jobs", "executor")}
-        if args.executor is None and file_opts["executor"] is not None:
-            dask_address(file_opts["executor"])
+        file_opts = file_settings(spec, tuple(k for k in ("db", "jobs", "executor")
+                                              if getattr(args, k) is not None))
         spec = _apply_flow_flags(spec, args)
         points = expand_sweep(spec)
     else:
@@ -338,17 +342,9 @@ def run(args) -> int:
     # db and jobs are checked before --list too (a sweep that lists is one that runs); an
     # empty name is an error, never the default database (`--db ""`, `db = ""`)
     db = next((d for d in (args.db, file_opts.get("db")) if d is not None), DEFAULT_DB)
-    if args.db is None and not (isinstance(db, str) and db.strip()):
-        raise CliError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
     jobs = next((j for j in (args.jobs, file_opts.get("jobs")) if j is not None), 1)
-    flag = "-j" if args.jobs is not None else "'jobs' in the sweep file"
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise CliError(f"{flag} must be a positive integer (the number of local worker "
-                       f"processes; 1 runs in this process), not {jobs!r}")
-    if jobs > max_jobs():
-        raise CliError(f"{flag} must be at most {max_jobs()} local worker processes (this "
-                       f"machine has {os.cpu_count() or 1} CPUs, and a sweep never starts more "
-                       f"workers than it has points to run), not {jobs:,}")
+    if args.jobs is not None and (why := jobs_problem(jobs, "-j")):
+        raise CliError(why)
     if args.list:
         for p in points:
             params = " ".join(f"{k}={v}" for k, v in p["params"].items())

@@ -465,9 +465,10 @@ def check(
 
     ``mode``: ``auto`` (exhaustive when the inputs total at most 16 bits, else ``n`` sampled
     vectors, default 100,000: corners, biased and uniform random; never fewer than the corner
-    set, which an ``n`` below its size runs whole), ``exhaustive`` or ``random``. Given
-    ``inputs`` are the whole stimulus (no ``mode``, no ``n``). Mismatch lines show hex and
-    decoded inputs and the module name (the parameter point).
+    set, which an ``n`` below its size runs whole), ``exhaustive`` (every input combination:
+    ``n`` is not used) or ``random``. Given ``inputs`` are the whole stimulus (no ``mode``,
+    no ``n``). Mismatch lines show hex and decoded inputs and the module name (the parameter
+    point).
 
     Vectors are made, simulated and compared ``batch`` at a time (one simulator run per
     batch; a stateful unit starts each batch from reset), so memory stays bounded for any

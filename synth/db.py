@@ -144,19 +144,27 @@ SYNTH_TABLES = ("records", "points", "claims")
 
 
 def connect_read_only(path: str | os.PathLike) -> sqlite3.Connection:
-    """A reader's connection to the SQLite file ``path``: read-only, so a database on a
-    read-only disk or in a folder the user cannot write still reads (a WAL database there
-    cannot make its shared-memory file: it is then opened as immutable, which nobody can change
-    on such a disk). Errors of the file itself (not a database, locked) surface at the first
-    query, as with a plain connection."""
+    """A reader's connection to the SQLite file ``path``: it never writes, and where the user
+    cannot write it is read-only, so a database on a read-only disk or in a folder the user
+    cannot write still reads (a WAL database there cannot make its shared-memory file: it is
+    then opened as immutable, which nobody can change on such a disk). Errors of the file
+    itself (not a database, locked) surface at the first query, as with a plain
+    connection."""
     path = check_db_path(path)  # (SQLite's read-only open of a FIFO blocks forever)
     try:
         uri = Path(path).resolve().as_uri()
     except (RuntimeError, OSError):  # a symbolic link loop (RuntimeError before Python 3.13)
         raise ValueError(f"Results database {path} is a symbolic link loop; give another --db "
                          f"or remove the link") from None
-    con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_NOTE_SECONDS,
+    # A read-only connection to a WAL database leaves the empty -wal and -shm files SQLite
+    # makes for it; a read-write one removes them, the last to close, as a writer does. So a
+    # reader opens read-write where the user could write, with every write refused
+    # (query_only), and read-only elsewhere.
+    folder = Path(path).resolve().parent
+    mode = "rw" if os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK) else "ro"
+    con = sqlite3.connect(f"{uri}?mode={mode}", uri=True, timeout=LOCK_NOTE_SECONDS,
                           isolation_level=None)
+    con.execute("PRAGMA query_only = ON")
     try:
         con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.OperationalError as e:
@@ -442,10 +450,15 @@ class ResultsDB:
                 self._con.execute("DELETE FROM claims WHERE point_key = ?", (point_key,))
 
     def link(self, point_key: str, flow_key: str) -> None:
-        """Map ``point_key`` to an existing record (and drop the point's claim)."""
+        """Map ``point_key`` to an existing record (and drop the point's claim); ValueError when
+        no record has ``flow_key`` (the point would be answered by nothing)."""
         _check_key(point_key, "point_key")
         _check_key(flow_key, "flow_key")
         with self._transaction():
+            if self._con.execute("SELECT 1 FROM records WHERE flow_key = ?",
+                                 (flow_key,)).fetchone() is None:
+                raise ValueError(f"No record has flow_key {flow_key!r} in {self.path}: store the "
+                               f"record (put) before linking a point to it")
             self._con.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
                               (point_key, flow_key))
             self._con.execute("DELETE FROM claims WHERE point_key = ?", (point_key,))

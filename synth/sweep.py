@@ -1089,10 +1089,42 @@ def read_sweep_file(path: str | os.PathLike) -> dict:
             raise ValueError(f"Sweep file {path} is not valid TOML: {e}") from None
 
 
+def jobs_problem(jobs, flag: str) -> str | None:
+    """Why ``jobs`` (named ``flag`` in the message) is not a number of local worker processes
+    :func:`run_sweep` takes, or None."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        return (f"{flag} must be a positive integer (the number of local worker processes; 1 "
+                f"runs in this process), not {jobs!r}")
+    if jobs > max_jobs():
+        return (f"{flag} must be at most {max_jobs()} local worker processes (this machine has "
+                f"{os.cpu_count() or 1} CPUs, and a sweep never starts more workers than it has "
+                f"points to run), not {jobs:,}")
+    return None
+
+
+def file_settings(spec: dict, overridden: tuple[str, ...] = ()) -> dict:
+    """The run settings a sweep file sets, checked (ValueError): ``{"db", "jobs",
+    "executor"}``, each None when the file does not set it or the run ``overridden`` it (the
+    command line's ``--db``, ``-j``, ``--executor``: the file's value is not used, and not
+    checked). A file that lists its points is one that runs, so these are checked before any
+    point is."""
+    db, jobs, executor = (None if k in overridden else spec.get(k)
+                          for k in ("db", "jobs", "executor"))
+    if db is not None and not (isinstance(db, str) and db.strip()):
+        raise ValueError(f"'db' in the sweep file must be a file name (a string), not {db!r}")
+    if jobs is not None and (why := jobs_problem(jobs, "'jobs' in the sweep file")):
+        raise ValueError(why)
+    if executor is not None:
+        dask_address(executor)  # a malformed address fails now, not after the points
+    return {"db": db, "jobs": jobs, "executor": executor}
+
+
 def load_sweep(path: str | os.PathLike) -> dict:
     """Read a sweep TOML file: ``{"points": [...], "db", "jobs", "executor"}`` (the last three
-    ``None`` when the file does not set them)."""
+    ``None`` when the file does not set them; checked as ``exmy sweep`` checks them)."""
     spec = read_sweep_file(path)
-    points = expand_sweep(spec)
-    return {"points": points, "db": spec.get("db"), "jobs": spec.get("jobs"),
-            "executor": spec.get("executor")}
+    try:
+        settings = file_settings(spec)
+    except ValueError as e:
+        raise ValueError(f"Sweep file {path}: {e}") from None
+    return {"points": expand_sweep(spec), **settings}

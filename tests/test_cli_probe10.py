@@ -123,3 +123,25 @@ def test_the_edges_of_the_ranges_are_taken(tmp_path, capsys):
         assert main(["generate", "multiplier", "--a", "e2m1", "--latency", n,
                      "-o", str(out)]) == 0
         assert out.exists()
+
+
+def test_a_reader_leaves_no_wal_files_beside_the_database(tmp_path, capsys):
+    """`exmy report` (every reader of the results database) left an empty r.sqlite-wal and a
+    32 kB r.sqlite-shm beside the database: SQLite makes them for a reader of a WAL database,
+    and a read-only connection cannot remove them. A reader now opens read-write where the
+    user could write, every write refused (``PRAGMA query_only``), and removes them on close as
+    a writer does."""
+    import sqlite3
+
+    from exmy.synth.db import ResultsDB
+
+    db = tmp_path / "r.sqlite"
+    with ResultsDB(db) as w:
+        w.put({"flow_key": "k1", "status": "ok", "unit": "lmul", "target": "generic"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite"]
+    assert main(["report", "--db", str(db), "-o", str(tmp_path / "rep")]) == 0
+    with ResultsDB(db, create=False) as r:
+        assert len(r.records()) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            r._con.execute("DELETE FROM records")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite", "rep"]
