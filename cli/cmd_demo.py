@@ -96,7 +96,13 @@ def _run(args, progress: _Progress) -> int:
     if args.jobs > max_jobs():  # refused now, not after the simulation step's minutes
         raise CliError(f"-j/--jobs must be at most {max_jobs()} local worker processes, not "
                        f"{args.jobs:,}")
+    from .cmd_simulate import MAX_VECTORS
+
+    if args.vectors > MAX_VECTORS:  # as exmy simulate: refused, not days of simulation
+        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more of simulation per "
+                       f"check), not {args.vectors:,}")
     out = output_dir(args.out, "--out")
+    _check_db(out / "exmy-results.sqlite", args.no_synth)
     progress.out = out
     (out / "verilog").mkdir(exist_ok=True)
     units = set(unit_names())
@@ -179,6 +185,24 @@ def _run(args, progress: _Progress) -> int:
     verdict = "all checks passed" if not failures else f"{failures} FAILED"
     print(f"done in {took:.0f} s: {verdict}; summary in {out / 'summary.md'}")
     return 0 if not failures else 1
+
+
+def _check_db(db: Path, no_synth: bool) -> None:
+    """The results database the sweep and the evaluation add to, opened now (made if missing):
+    a damaged, foreign or misnamed file in --out is refused before the simulations' minutes,
+    not after them."""
+    from exmy.evaluate.db import EvaluateDB
+    from exmy.synth.db import ResultsDB
+
+    if db.is_dir():
+        raise CliError(f"--out {str(db.parent)!r} holds a folder {db.name}, where the demo keeps "
+                       f"its results database; rename it, or give another --out")
+    try:
+        if not no_synth:
+            ResultsDB(db).close()
+        EvaluateDB(db).close()
+    except ValueError as exc:  # (the demo has no --db: the file is the one in --out)
+        raise CliError(str(exc).replace("give another --db", "give another --out")) from None
 
 
 def _csv_to_md(path: Path, keep=("unit", "params", "target", "lut", "ff", "carry",

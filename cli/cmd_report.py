@@ -41,20 +41,24 @@ def _run(args) -> int:
     # The database first (it must exist and be exmy's; nothing is created or added to it),
     # then the output folder.
     try:
-        ResultsDB(args.db, create=False).close()
+        with ResultsDB(args.db, create=False) as db:
+            count = len(db)
     except ValueError:
         if not evaluate_only(args.db):
             raise
         # a file only `exmy evaluate` wrote: its accuracy tables, with no cost to join
         out = output_dir(args.out, "-o")
+        before = _report_files(out)
         files = _accuracy(args.db, out, [])
         none = "" if files else " and no accuracy records yet"
         print(f"wrote {len(files)} files to {out} ({args.db} holds no synthesis records{none})"
               + (":" if files else ""))
         for f in files:
             print(f"  {Path(f).name}")
+        _stale(before, files, out)
         return 0
     out = output_dir(args.out, "-o")
+    before = _report_files(out)
     res = write_report(args.db, out)
     files = res["tables"] + res["plots"]
     cm: dict = {}
@@ -78,10 +82,37 @@ def _run(args) -> int:
             print(f"cost model at equal clock: {len(iso['rows'])} points, "
                   f"{len(missed)} not meeting their clock (isofreq.md says which and why)")
     files += _accuracy(args.db, out, cm["rows"] if args.costmodel and cm.get("rows") else [])
-    print(f"wrote {len(files)} files to {out}:")
+    empty = f" ({args.db} holds no synthesis records yet: the tables are empty)" if not count \
+        else ""
+    print(f"wrote {len(files)} files to {out}{empty}:")
     for f in files:
         print(f"  {Path(f).name}")
+    _stale(before, files, out)
     return 0
+
+
+def _stale(before: set[str], files: list[str], out: Path) -> None:
+    """Name the files of an earlier report in ``out`` that this one did not write (another
+    database's plots, say), so that they are not taken for this report's."""
+    stale = sorted(before - {Path(f).name for f in files})
+    if stale:
+        print(f"not written by this report, left in {out} by an earlier one: {', '.join(stale)}")
+
+
+#: the names of the files a report writes (its plots per target among them)
+_REPORT_NAMES = ("records.csv", "records.json", "summary.csv", "failed.csv", "lut_*.png",
+                 "fmax_*.png", "costmodel*.csv", "costmodel*.png", "costmodel.md",
+                 "isofreq*.csv", "isofreq*.png", "isofreq.md", "accuracy.csv", "accuracy.md",
+                 "accuracy_cost.csv", "accuracy_cost.png", "summary.json")
+
+
+def _report_files(out: Path) -> set[str]:
+    """The files in ``out`` that bear a report's names (an earlier report's, before this one
+    writes)."""
+    import fnmatch
+
+    return {p.name for p in out.iterdir() if p.is_file()
+            and any(fnmatch.fnmatchcase(p.name, n) for n in _REPORT_NAMES)}
 
 
 def _accuracy(db: str, out: Path, cost_rows: list[dict]) -> list[str]:

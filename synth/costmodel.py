@@ -493,7 +493,7 @@ def crossover(rows: list[dict], quality: str = "sqnr_normal", cost: str = "lut")
             "match": match["label"] if match else None,
             "match_lut": match[cost] if match else None,
             "match_sqnr": match[quality] if match else None,
-            "lut_ratio": (match[cost] / i[cost]) if match else None,
+            "lut_ratio": (match[cost] / i[cost]) if match and i[cost] else None,
             "rival": rival["label"] if rival else None,
             "rival_lut": rival[cost] if rival else None,
             "rival_sqnr": rival[quality] if rival else None,

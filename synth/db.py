@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -66,6 +67,16 @@ _TEXT = set(COLUMNS) - _JSON - _BOOL - _NUMBER - {"flow_version"}
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _measure_problem(v) -> str | None:
+    """Why the value ``v`` of a number column (a count, a clock, a time: never negative, never
+    Inf or NaN) is not one exmy writes; None if it is."""
+    if v != v or v in (math.inf, -math.inf):
+        return f"{v!r} is not finite"
+    if v < 0:
+        return f"{v!r} is negative"
+    return None
 
 
 #: what a record's plain columns take besides None: (columns, test, what the messages say)
@@ -291,6 +302,11 @@ def _check_record(record, point_key) -> None:
                 what = "True, False" if what == "a bool" else what.replace(" or ", ", ")
                 raise ValueError(f"Record {record['flow_key']!r}: {c} must be {what} or None, "
                                  f"not {v!r}")
+    for c in _NUMBER:  # (SQLite would store a NaN as NULL; a negative count reads back bad)
+        why = _measure_problem(record[c]) if record.get(c) is not None else None
+        if why:
+            raise ValueError(f"Record {record['flow_key']!r}: {c} must be a finite number >= 0, "
+                             f"not {record[c]!r}")
     if not isinstance(record.get("params") or {}, dict):
         raise ValueError(f"Record {record['flow_key']!r}: params must be a dict, not "
                          f"{record['params']!r}")
@@ -538,6 +554,8 @@ class ResultsDB:
             v = rec[c]
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise bad(c, f"{v!r} is not a number")
+            if v is not None and _measure_problem(v):
+                raise bad(c, _measure_problem(v))
         if not isinstance(rec["extra"] or {}, dict) or not isinstance(rec["params"] or {}, dict):
             raise bad("params" if not isinstance(rec["params"] or {}, dict) else "extra",
                       "not a JSON object")
