@@ -373,11 +373,15 @@ def count_arg(text: str) -> int:
     """Every integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (counts,
     seeds, jobs, latencies and widths read the same in every command)."""
     import argparse
+    from decimal import Decimal, InvalidOperation
 
-    try:
-        v = float(text) if "e" in text.lower() and text.lower() != "e" else int(text)
-        if isinstance(v, float) and not v.is_integer():
-            raise ValueError
-        return int(v)
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    try:  # exactly (a float would read 1e23 as 99999999999999991611392)
+        v = Decimal(text)
+    except InvalidOperation:
+        v = None
+    if v is None or not v.is_finite() or v != v.to_integral_value():
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}")
+    if v.adjusted() > 30:  # (int() of 1e999999999 would take minutes and gigabytes)
+        raise argparse.ArgumentTypeError(f"must be an integer of at most 31 digits, not "
+                                         f"{text!r}")
+    return int(v)

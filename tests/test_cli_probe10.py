@@ -145,3 +145,17 @@ def test_a_reader_leaves_no_wal_files_beside_the_database(tmp_path, capsys):
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             r._con.execute("DELETE FROM records")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite", "rep"]
+
+
+def test_integer_options_read_exactly(capsys):
+    """`exmy analyze --seed 1e23` ran with seed 99999999999999991611392: the `1e6` spelling of
+    counts was read through a float. It is now read exactly, and a number of more than 31
+    digits (`1e400` was "not an integer"; `1e999999999` would take minutes to make) is
+    refused as such."""
+    args, _ = build_parser().parse_known_args(["analyze", "multiplier", "--a", "e4m3",
+                                               "--seed", "1e23"])
+    assert args.seed == 10**23
+    with pytest.raises(SystemExit):
+        build_parser().parse_known_args(["simulate", "lmul", "--vectors", "1e999999999"])
+    assert "argument --vectors: must be an integer of at most 31 digits, not '1e999999999'" in (
+        capsys.readouterr().err)
