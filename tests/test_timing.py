@@ -239,7 +239,8 @@ def test_cli_generate_fmax(tmp_path):
                         "--a", "e4m3", "--fmax", "60", "--latency", "2", "-o", str(out)],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert "Give latency (2) or fmax (60.0), not both" in r.stderr
+    assert r.stderr == ("exmy generate: error: give --latency or --fmax, not both: with --fmax "
+                        "exmy chooses the latency\n")
     assert "Traceback" not in r.stderr
 
 
