@@ -87,8 +87,9 @@ def _run(args, progress: _Progress) -> int:
     from exmy.hdl.verilog import to_verilog
     from exmy.sim.check import check
 
-    if args.vectors < 1:
-        raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
+    from .cmd_simulate import check_vectors
+
+    check_vectors(args.vectors)  # (as exmy simulate: refused now, not after days)
     if args.jobs < 1:
         raise CliError(f"-j/--jobs must be a positive integer, not {args.jobs}")
     from exmy.synth.sweep import max_jobs
@@ -96,11 +97,6 @@ def _run(args, progress: _Progress) -> int:
     if args.jobs > max_jobs():  # refused now, not after the simulation step's minutes
         raise CliError(f"-j/--jobs must be at most {max_jobs()} local worker processes, not "
                        f"{args.jobs:,}")
-    from .cmd_simulate import MAX_VECTORS
-
-    if args.vectors > MAX_VECTORS:  # as exmy simulate: refused, not days of simulation
-        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more of simulation per "
-                       f"check), not {args.vectors:,}")
     out = output_dir(args.out, "--out")
     _check_db(out / "exmy-results.sqlite", args.no_synth)
     progress.out = out

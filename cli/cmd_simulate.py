@@ -36,8 +36,18 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-#: the most vectors one ``exmy simulate`` run takes
+#: the most vectors one ``exmy simulate`` run (or one check of ``exmy demo``) takes
 MAX_VECTORS = 10**10
+
+
+def check_vectors(n: int, hint: str = "") -> None:
+    """``--vectors N`` of simulate and demo: a positive integer up to :data:`MAX_VECTORS`
+    (CliError otherwise; ``hint`` ends the message of too many)."""
+    if n < 1:
+        raise CliError(f"--vectors must be a positive integer, not {n}")
+    if n > MAX_VECTORS:
+        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more of simulation: the "
+                       f"README's verification throughput), not {n:,}{hint}")
 
 
 def _input_bits(comp) -> int:
@@ -73,12 +83,8 @@ def run(args) -> int:
         check,
     )
 
-    if args.vectors is not None and args.vectors < 1:
-        raise CliError(f"--vectors must be a positive integer, not {args.vectors}")
-    if args.vectors is not None and args.vectors > MAX_VECTORS:
-        raise CliError(f"--vectors: at most {MAX_VECTORS:,} (a day or more of simulation: the "
-                       f"README's verification throughput), not {args.vectors:,}; split a "
-                       f"longer run over --seed values")
+    if args.vectors is not None:
+        check_vectors(args.vectors, "; split a longer run over --seed values")
     if args.seed < 0:
         raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     if args.seed > MAX_SEED:  # exmy.sim.check's range

@@ -241,39 +241,53 @@ def output_dir(path, flag: str = "-o") -> Path:
     return path
 
 
-def _number(text: str, cast, what: str):
-    try:
-        return cast(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+def count_arg(text: str) -> int:
+    """Every integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (counts,
+    seeds, jobs, latencies and widths read the same in every command)."""
+    from decimal import Decimal, InvalidOperation
 
-
-def _pos_int(text: str) -> int:
-    return count_arg(text)
+    try:  # exactly (a float would read 1e23 as 99999999999999991611392)
+        v = Decimal(text)
+    except InvalidOperation:
+        v = None
+    if v is None or not v.is_finite() or v != v.to_integral_value():
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}")
+    if v.adjusted() > 30:  # (int() of 1e999999999 would take minutes and gigabytes)
+        raise argparse.ArgumentTypeError(f"must be an integer of at most 31 digits, not "
+                                         f"{text!r}")
+    return int(v)
 
 
 def _pos_float(text: str) -> float:
-    return _number(text, float, "a number")
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
 
 
 def _latency_arg(text: str) -> int:
-    from exmy.hdl.util import MAX_LATENCY
+    """``--latency``: the units' own check (:func:`exmy.hdl.util.check_latency`), refused in
+    the option's name."""
+    from exmy.hdl.util import MAX_LATENCY, check_latency
 
     v = count_arg(text)
-    if not 0 <= v <= MAX_LATENCY:
+    try:
+        return check_latency(v)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number of pipeline stages from 0 to "
-                                         f"{MAX_LATENCY}, not {text!r}")
-    return v
+                                         f"{MAX_LATENCY}, not {text!r}") from None
 
 
 def _fmax_arg(text: str) -> float:
-    from exmy.hdl.timing import FMAX_RANGE
+    """``--fmax``: fmax mode's own check (:func:`exmy.hdl.timing.check_fmax`), refused in the
+    option's name."""
+    from exmy.hdl.timing import FMAX_RANGE, check_fmax
 
-    v = _pos_float(text)
-    if not FMAX_RANGE[0] <= v <= FMAX_RANGE[1]:  # (nan fails both)
+    try:
+        return check_fmax(_pos_float(text))
+    except ValueError:
         raise argparse.ArgumentTypeError(f"must be a clock from {FMAX_RANGE[0]} to "
-                                         f"{FMAX_RANGE[1]} MHz, not {text!r}")
-    return v
+                                         f"{FMAX_RANGE[1]} MHz, not {text!r}") from None
 
 
 def _values(choices) -> list[str]:
@@ -291,7 +305,7 @@ UNIT_OPTIONS = [
                           "exact product format)")),
     ("--rounding", "rounding", dict(choices=_values(ROUNDING_MODES),
                                     help="rounding mode (default rne)")),
-    ("--rand-bits", "rand_bits", dict(type=_pos_int, metavar="R",
+    ("--rand-bits", "rand_bits", dict(type=count_arg, metavar="R",
                                       help="width of the rand port for stochastic rounding")),
     ("--saturate", "saturate", dict(action="store_true", default=None,
                                     help="overflow gives +-max_finite instead of Inf/NaN")),
@@ -303,10 +317,10 @@ UNIT_OPTIONS = [
     ("--fmax", "fmax", dict(type=_fmax_arg, metavar="MHZ",
                             help="place pipeline registers to meet this clock (MHz) by exmy's "
                             "delay model; the alternative to --latency")),
-    ("--depth", "depth", dict(type=_pos_int, metavar="N",
+    ("--depth", "depth", dict(type=count_arg, metavar="N",
                               help="mac: products per dot product the accumulator must hold "
                               "exactly (default 4608)")),
-    ("--acc-bits", "acc_bits", dict(type=_pos_int, metavar="W",
+    ("--acc-bits", "acc_bits", dict(type=count_arg, metavar="W",
                                     help="mac: accumulator width (default from --depth)")),
     ("--acc-format", "acc_format", dict(metavar="FMT",
                                         help="mac: keep the accumulator in this float format "
@@ -316,22 +330,22 @@ UNIT_OPTIONS = [
                                             "wrapping")),
     ("--multiplier", "multiplier", dict(choices=_values(MULTIPLIER_NAMES),
                                         help="mac: product kind (default exact)")),
-    ("--acc-chunk", "acc_chunk", dict(type=_pos_int, metavar="C",
+    ("--acc-chunk", "acc_chunk", dict(type=count_arg, metavar="C",
                                       help="mac, int-mac: segmented accumulator of C-bit "
                                       "chunks, carries resolved in 2 more cycles (default: "
                                       "one chunk)")),
-    ("--granularity", "granularity", dict(type=_pos_int, metavar="G",
+    ("--granularity", "granularity", dict(type=count_arg, metavar="G",
                                           help="approx-fma: normalization step (power of 2)")),
-    ("--window", "window", dict(type=_pos_int, metavar="K",
+    ("--window", "window", dict(type=count_arg, metavar="K",
                                 help="approx-fma: cap on the normalization shift")),
     ("--form", "form", dict(choices=_values(LMUL_FORMS), help="lmul: adder or formula")),
     ("--offset", "offset", dict(choices=_values(LMUL_OFFSETS), help="lmul: offset kind")),
-    ("--lanes", "lanes", dict(type=_pos_int, metavar="N", help="dot: number of lanes")),
+    ("--lanes", "lanes", dict(type=count_arg, metavar="N", help="dot: number of lanes")),
     ("--elem", "elem", dict(metavar="FMT", help="mx-dot: element format of A (e4m3fn, e5m2, "
                             "e2m3fn, e3m2fn, e2m1fn, mxint8, ...)")),
     ("--elem-b", "elem_b", dict(metavar="FMT", help="mx-dot: element format of B (default: "
                                 "--elem)")),
-    ("--block", "block", dict(type=_pos_int, metavar="K", help="mx-dot: block size k "
+    ("--block", "block", dict(type=count_arg, metavar="K", help="mx-dot: block size k "
                               "(default 32; 16 with --scale e4m3fn)")),
     ("--scale", "scale", dict(metavar="FMT", help="mx-dot: block-scale format, e8m0fnu "
                               "(OCP MX, default) or e4m3fn (NVFP4)")),
@@ -367,21 +381,3 @@ def unit_options(args: argparse.Namespace) -> dict:
         raise CliError("give --latency or --fmax, not both: with --fmax exmy chooses the "
                        "latency")
     return options
-
-
-def count_arg(text: str) -> int:
-    """Every integer option's argparse type: ``1000000``, ``1_000_000`` or ``1e6`` (counts,
-    seeds, jobs, latencies and widths read the same in every command)."""
-    import argparse
-    from decimal import Decimal, InvalidOperation
-
-    try:  # exactly (a float would read 1e23 as 99999999999999991611392)
-        v = Decimal(text)
-    except InvalidOperation:
-        v = None
-    if v is None or not v.is_finite() or v != v.to_integral_value():
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}")
-    if v.adjusted() > 30:  # (int() of 1e999999999 would take minutes and gigabytes)
-        raise argparse.ArgumentTypeError(f"must be an integer of at most 31 digits, not "
-                                         f"{text!r}")
-    return int(v)

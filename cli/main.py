@@ -237,7 +237,8 @@ def _stdout_error(prog: str, exc: OSError | None = None) -> int | None:
             return None
     quiet = isinstance(exc, BrokenPipeError) and _stdout_gone()
     # what could not be written is dropped, so that exit does not fail on it again
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError):  # (a stdout with no file descriptor)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if quiet:
         return 141
     print(f"{prog}: error: cannot write standard output: {exc.strerror or exc}",

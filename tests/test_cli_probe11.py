@@ -165,8 +165,8 @@ def test_demo_refuses_more_vectors_than_simulate_takes(tmp_path, capsys, quiet_d
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--no-synth", "--vectors", "1e15"]) == 2
     assert cli_error(capsys) == ("exmy demo: error: --vectors: at most 10,000,000,000 (a day "
-                                 "or more of simulation per check), not "
-                                 "1,000,000,000,000,000")
+                                 "or more of simulation: the README's verification "
+                                 "throughput), not 1,000,000,000,000,000")
     assert quiet_demo == [] and not out.exists()
 
 
