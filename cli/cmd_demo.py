@@ -86,6 +86,7 @@ def _run(args, progress: _Progress) -> int:
     from exmy.hdl.registry import build, sidecar, unit_names
     from exmy.hdl.verilog import to_verilog
     from exmy.sim.check import check
+    from exmy.synth.tools import make_dir
 
     from .cmd_simulate import check_vectors
 
@@ -99,8 +100,9 @@ def _run(args, progress: _Progress) -> int:
                        f"{args.jobs:,}")
     out = output_dir(args.out, "--out")
     _check_db(out / "exmy-results.sqlite", args.no_synth)
+    _check_layout(out, args.no_synth)
     progress.out = out
-    (out / "verilog").mkdir(exist_ok=True)
+    make_dir(out / "verilog", "Verilog folder")
     units = set(unit_names())
     t_start = time.perf_counter()
     lines = ["# exmy demo", "", "| unit | module | simulator | vectors | mismatches | "
@@ -120,7 +122,7 @@ def _run(args, progress: _Progress) -> int:
             json.dumps(sidecar(comp, text, top), indent=2) + "\n")
         for sim in sims:
             bdir = out / "build" / f"{top}_{sim}"
-            bdir.mkdir(parents=True, exist_ok=True)
+            make_dir(bdir, "Simulation build folder")
             progress.step = f"checking {title} on {sim}"
             res = check(comp, sim, mode=mode, n=args.vectors, seed=1, build_dir=bdir,
                         verilog=text)
@@ -181,6 +183,23 @@ def _run(args, progress: _Progress) -> int:
     verdict = "all checks passed" if not failures else f"{failures} FAILED"
     print(f"done in {took:.0f} s: {verdict}; summary in {out / 'summary.md'}")
     return 0 if not failures else 1
+
+
+def _check_layout(out: Path, no_synth: bool) -> None:
+    """The folders and the summary the demo writes in --out, checked before the simulations'
+    minutes: a file where a folder goes (or the reverse) is refused now, not halfway."""
+    folders = [("verilog", "its Verilog"), ("build", "its simulation builds")]
+    if not no_synth:
+        folders.append(("report", "its synthesis report"))
+    for name, what in folders:
+        p = out / name
+        if (p.exists() or p.is_symlink()) and not p.is_dir():
+            kind = "a link to nothing" if not p.exists() else "a file"
+            raise CliError(f"--out {str(out)!r} holds {kind} {name}, where the demo writes "
+                           f"{what} (a folder); rename it, or give another --out")
+    if (out / "summary.md").is_dir():
+        raise CliError(f"--out {str(out)!r} holds a folder summary.md, where the demo writes "
+                       f"its summary; rename it, or give another --out")
 
 
 def _check_db(db: Path, no_synth: bool) -> None:

@@ -70,9 +70,14 @@ def _run(args) -> int:
         for (target, variant), fit in sorted(cm["fits"].items()):
             print(f"cost model {target} {variant}: {fit.formula()}  (RMS {fit.rms:.0f} LUT, "
                   f"max {fit.max_abs_pct:.0f}%, {fit.n} points)")
+        from exmy.synth.report import lutless_note
+
         if not cm["tables"]:
             print(f"no cost model: {args.db} has no MAC cost-model points (ok mac/int-mac "
-                  "records, one operand format, no DSPs); `exmy sweep costmodel` makes them")
+                  "records with LUT counts, one operand format, no DSPs); `exmy sweep "
+                  "costmodel` makes them")
+        if cm["left_out"]:
+            print(f"cost model: {lutless_note(cm['left_out'])}")
         from exmy.synth.isofreq import write_isofreq_report
 
         iso = write_isofreq_report(args.db, out)

@@ -60,6 +60,7 @@ __all__ = [
     "isofreq_ratios",
     "isofreq_rows",
     "pareto_front",
+    "lutless_targets",
     "quantize_values",
 ]
 
@@ -194,26 +195,48 @@ def _latest(records: Iterable[dict]) -> list[dict]:
     return list(best.values())
 
 
-def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[dict]:
-    """Cost-model rows from result records: one per (format, variant, target), medians over
-    seeds of the ok records. ``family`` is ``"mac"`` (default) or ``"mul"``. Records with
-    DSPs, without registered IO or with the ``-nowidelut`` mapping are left out; so are depths
-    other than the most common one."""
-    cand = []
+def _candidates(records: Iterable[dict], family: str | None) -> tuple[list, list[str]]:
+    """The cost-model records of ``family`` as ``(features, record)`` pairs, and the targets
+    of the ones left out for want of a LUT count (``generic``: Yosys' generic synthesis
+    counts gates and gives no Fmax; a record with no target, written by another tool)."""
+    if family is None:
+        family = "mac"
+    if family not in FAMILIES:
+        raise ValueError(f"Cost-model family must be one of {', '.join(FAMILIES)}, not "
+                         f"{family!r}")
+    cand, lutless = [], []
     for r in _latest(records):
         if r.get("status") != "ok" or r.get("dsp_enabled") or r.get("register_io") is False:
             continue
         if r.get("widelut") is False:
             continue
         feat = _design_features(r.get("unit") or "", r.get("params") or {})
-        if feat is not None and feat["clock"] is None:  # iso-frequency points: isofreq_rows
-            cand.append((feat, r))
-    if family is None:
-        family = "mac"
-    if family not in FAMILIES:
-        raise ValueError(f"Cost-model family must be one of {', '.join(FAMILIES)}, not "
-                         f"{family!r}")
-    cand = [(f, r) for f, r in cand if f["family"] == family]
+        # (iso-frequency points have a clock: isofreq_rows)
+        if feat is None or feat["clock"] is not None or feat["family"] != family:
+            continue
+        target = r.get("target")
+        if r.get("lut") is None or not isinstance(target, str) or not target:
+            lutless.append(target if isinstance(target, str) and target else "(no target)")
+            continue
+        cand.append((feat, r))
+    return cand, lutless
+
+
+def lutless_targets(records: Iterable[dict], family: str | None = None) -> dict[str, int]:
+    """The targets whose cost-model records :func:`costmodel_rows` leaves out for want of a
+    LUT count, with how many records each (``generic`` gives gates; ``"(no target)"``: a
+    record another tool wrote without one)."""
+    _, lutless = _candidates(records, family)
+    return {t: lutless.count(t) for t in sorted(set(lutless))}
+
+
+def costmodel_rows(records: Iterable[dict], family: str | None = None) -> list[dict]:
+    """Cost-model rows from result records: one per (format, variant, target), medians over
+    seeds of the ok records. ``family`` is ``"mac"`` (default) or ``"mul"``. Records with
+    DSPs, without registered IO or with the ``-nowidelut`` mapping are left out; so are depths
+    other than the most common one, and records without a LUT count (:func:`lutless_targets`
+    names them)."""
+    cand, _ = _candidates(records, family)
     depths = [f["depth"] for f, _ in cand if f["depth"] is not None]
     if depths:
         depth = statistics.mode(depths)
@@ -250,6 +273,8 @@ def isofreq_rows(records: Iterable[dict], family: str = "mac") -> list[dict]:
         feat = _design_features(r.get("unit") or "", r.get("params") or {})
         if feat is None or feat["clock"] is None or feat["family"] != family:
             continue
+        if not isinstance(r.get("target"), str) or not r["target"]:
+            continue  # (another tool's record: no target to group it by)
         groups[(feat["format"], feat["variant"], r["target"], feat["clock"],
                 bool(r.get("dsp_enabled")))].append((feat, r))
     rows = []

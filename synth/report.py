@@ -26,6 +26,7 @@ from .costmodel import (
     costmodel_rows,
     crossover,
     fit_luts,
+    lutless_targets,
     pareto_front,
     record_list,
 )
@@ -406,7 +407,25 @@ def _plot_costmodel_fit(rows: list[dict], fits: dict, path: Path) -> bool:
     return True
 
 
-def _costmodel_markdown(rows: list[dict], fits: dict, cross: dict, family: str, tools: str) -> str:
+def lutless_note(lutless: dict[str, int]) -> str:
+    """The sentence naming the records a cost model left out for want of a LUT count
+    (:func:`exmy.synth.costmodel.lutless_targets`), or "" when none was."""
+    if not lutless:
+        return ""
+    parts = ", ".join(f"{n} record{'s' if n != 1 else ''} " + (
+        f"of target {t}" if t != "(no target)" else "with no target")
+        for t, n in lutless.items())
+    why = []
+    if any(t == "generic" for t in lutless):
+        why.append("Yosys' generic synthesis counts gates, not LUT4s, and gives no Fmax: "
+                   "synthesize for ecp5, ice40, gowin or xilinx")
+    if any(t != "generic" for t in lutless):
+        why.append("a record without a target or a LUT count was not written by exmy's flow")
+    return f"Left out for want of a LUT count: {parts} ({'; '.join(why)})."
+
+
+def _costmodel_markdown(rows: list[dict], fits: dict, cross: dict, family: str, tools: str,
+                        lutless: dict[str, int] | None = None) -> str:
     targets = sorted({r["target"] for r in rows})
     depth = next((r["depth"] for r in rows if r["depth"]), None)
     unit = (f"exact MAC (`mac`/`int-mac`), depth {depth}, a × a" if family == "mac" else
@@ -418,6 +437,8 @@ def _costmodel_markdown(rows: list[dict], fits: dict, cross: dict, family: str, 
         "the best per-tensor scale; dot = depth-N dot products of N(0,1) vectors.",
         "",
     ]
+    if lutless:
+        lines += [lutless_note(lutless), ""]
     idx = {(r["format"], r["variant"], r["target"]): r for r in rows}
     formats = sorted({(r["bits"], r["kind"] == "float", r["E"], r["format"], r["label"])
                       for r in rows})
@@ -483,8 +504,9 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
     ``costmodel_fmax.png``, ``costmodel_pareto_<target>.png``, ``costmodel_fit.png``) and
     ``costmodel.md`` into ``out_dir``. ``records`` is a list of result records or a database
     path. ``family`` is ``"mac"`` (default) or ``"mul"``. Returns ``{"tables", "plots",
-    "markdown", "fits", "crossover"}``; when there are no records of the family it writes
-    nothing (not even ``out_dir``) and the lists are empty."""
+    "markdown", "fits", "crossover", "left_out"}`` (``left_out``: the targets whose records
+    have no LUT count, :func:`exmy.synth.costmodel.lutless_targets`); when there are no records
+    of the family it writes nothing (not even ``out_dir``) and the lists are empty."""
     if not isinstance(records, list):
         from .db import ResultsDB
 
@@ -495,7 +517,9 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
         raise TypeError(f"Cost-model records must be result dicts (ResultsDB.records()), not "
                         f"{bad!r}")
     rows = costmodel_rows(records, family)
-    result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {}}
+    lutless = lutless_targets(records, family)
+    result: dict = {"tables": [], "plots": [], "markdown": None, "fits": {}, "crossover": {},
+                    "left_out": lutless}
     if not rows:
         return result
     out = make_dir(out_dir, "Report folder")
@@ -556,7 +580,7 @@ def write_costmodel_report(records: list[dict] | str | os.PathLike, out_dir: str
     tv = next((r.get("tool_versions") for r in records if r.get("tool_versions")), {}) or {}
     tools = ", ".join(f"{k} {v}" for k, v in sorted(tv.items())) or "tool versions unknown"
     md = out / "costmodel.md"
-    md.write_text(_costmodel_markdown(rows, fits, cross, fam, tools))
+    md.write_text(_costmodel_markdown(rows, fits, cross, fam, tools, lutless))
     result.update(tables=[str(p) for p in tables.values()], plots=plots, markdown=str(md),
                   fits=fits, crossover=cross, rows=rows)
     return result

@@ -983,6 +983,22 @@ def exmy_formats(lo: int, hi: int, special: str | None = None) -> list[str]:
     return out
 
 
+def _same_design(point: dict) -> dict:
+    """``point`` with every format-valued parameter by its catalog name (``float8_e4m3`` and
+    ``e4m3`` are one format): equal for two points that build the same design."""
+    from exmy.golden.format import parse_format
+
+    params = {}
+    for k, v in point["params"].items():
+        if isinstance(v, str):
+            try:
+                v = "format:" + str(parse_format(v))
+            except (TypeError, ValueError):
+                pass
+        params[k] = v
+    return {**point, "params": params}
+
+
 def _resolve_refs(params: dict, where: str) -> dict:
     """Replace a string value ``"$name"`` by the value of parameter ``name`` of the same point
     (``out = "$a"``: the output format follows the swept operand format)."""
@@ -1065,8 +1081,10 @@ def expand_sweep(spec: dict) -> list[dict]:
                     dict(zip(names, combo, strict=True)), f"[[unit]] entry {i + 1}")}
                 pt.update(zip(akeys, flow_combo, strict=True))
                 pt = normalize_point(pt)
-                blob = json.dumps(pt, sort_keys=True, default=str)
-                if blob not in seen:  # options a target ignores collapse into one point
+                blob = json.dumps(_same_design(pt), sort_keys=True, default=str)
+                # options a target ignores, and two spellings of one format, collapse into
+                # one point (the first spelling is kept: its point key is unchanged)
+                if blob not in seen:
                     seen.add(blob)
                     points.append(pt)
     return points
