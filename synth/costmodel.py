@@ -112,6 +112,9 @@ def _design_features(unit: str, params: dict) -> dict | None:
     if set(params) - {"a", "b", "out", "depth", "latency", "target", "fmax", "acc_chunk"}:
         return None
     clock = params.get("fmax")
+    if clock is not None and (isinstance(clock, bool) or not isinstance(clock, (int, float))
+                              or not math.isfinite(clock) or clock <= 0):
+        return None  # (not a clock exmy places for: a record another tool wrote)
     if clock is None and (params.get("target") is not None
                           or params.get("acc_chunk") is not None):
         return None
@@ -129,15 +132,18 @@ def _design_features(unit: str, params: dict) -> dict | None:
     is_int = unit.startswith("int-")
     if is_int != isinstance(fmt, IntFormat):
         return None
-    if is_int:
-        e, m = 0, fmt.bits - 1 if fmt.signed else fmt.bits
-        acc = (int_mac_params(fmt, fmt, depth).acc_bits if unit == "int-mac"
-               else 2 * fmt.bits)
-    else:
-        assert isinstance(fmt, FloatFormat)
-        e, m = fmt.exp_bits, fmt.man_bits
-        mp = mac_params(fmt, fmt, depth=depth if unit == "mac" else 1)
-        acc = mp.acc_bits if unit == "mac" else mp.product_bits
+    try:  # (a depth exmy refuses: a record another tool wrote, not a cost-model point)
+        if is_int:
+            e, m = 0, fmt.bits - 1 if fmt.signed else fmt.bits
+            acc = (int_mac_params(fmt, fmt, depth).acc_bits if unit == "int-mac"
+                   else 2 * fmt.bits)
+        else:
+            assert isinstance(fmt, FloatFormat)
+            e, m = fmt.exp_bits, fmt.man_bits
+            mp = mac_params(fmt, fmt, depth=depth if unit == "mac" else 1)
+            acc = mp.acc_bits if unit == "mac" else mp.product_bits
+    except (TypeError, ValueError):
+        return None
     return {
         "family": _UNIT_FAMILY[unit],
         "kind": "int" if is_int else "float",

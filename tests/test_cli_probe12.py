@@ -97,6 +97,28 @@ def test_report_of_exmy_records_only_notes_nothing(tmp_path, capsys):
     assert "Left out" not in (out / "costmodel.md").read_text()
 
 
+@pytest.mark.parametrize("params, before", [
+    ({"a": "e4m3", "depth": "x"}, "exmy report: error: MAC depth must be a positive integer, "
+                                  "not 'x'"),
+    ({"a": "e4m3", "fmax": "fast", "target": "ecp5"},
+     "exmy report: error: '>=' not supported between instances of 'float' and 'str'"),
+])
+def test_report_of_a_record_with_odd_params_is_no_cost_model_point(tmp_path, capsys, params,
+                                                                   before):
+    """A MAC record whose params exmy's flow never writes (a depth or a clock that is not a
+    number: another tool's record, stored by `ResultsDB.put` as given) stopped the report
+    with an error about an option `exmy report` does not have, or Python's words (`before`).
+    Such a record is now no cost-model point, as one with an unknown format always was."""
+    rec = _mac("odd", "e4m3")
+    rec["params"] = params
+    db = _db(tmp_path / "o.sqlite", [rec])
+    out = tmp_path / "rep"
+    assert main(["report", "--db", db, "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert before not in captured.err
+    assert "no cost model:" in captured.out and (out / "records.csv").exists()
+
+
 # -- exmy demo -------------------------------------------------------------------------------
 @pytest.fixture
 def no_simulation(monkeypatch):
