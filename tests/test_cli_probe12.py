@@ -119,6 +119,30 @@ def test_report_of_a_record_with_odd_params_is_no_cost_model_point(tmp_path, cap
     assert "no cost model:" in captured.out and (out / "records.csv").exists()
 
 
+def test_every_file_a_report_writes_bears_a_report_name(tmp_path, capsys):
+    """`exmy report`'s list of the names a report writes (``_REPORT_NAMES``, by which it names
+    an earlier report's leftovers) is kept by hand beside the writers: a new table or plot
+    missing from it would be called nobody's. Every file of a report with a cost model, its
+    fits and plots, and an iso-frequency cost model must bear one of those names."""
+    import fnmatch
+
+    from exmy.cli.cmd_report import _REPORT_NAMES
+
+    recs = [_mac(f"e{i}{v}", f) for i, f in enumerate(_FORMATS * 2) for v in "ab"]
+    recs += [{**_mac(f"y{i}", f), "params": {"a": f, "out": f}} for i, f in enumerate(_FORMATS)]
+    recs += [{**_mac(f"c{i}", f), "params": {"a": f, "fmax": 100.0, "target": "ecp5"}}
+             for i, f in enumerate(_FORMATS)]
+    recs += [{**_mac(f"m{i}", f), "unit": "multiplier" if f[0] == "e" else "int-multiplier"}
+             for i, f in enumerate(_FORMATS)]
+    db = _db(tmp_path / "all.sqlite", recs)
+    out = tmp_path / "rep"
+    assert main(["report", "--db", db, "-o", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert {"costmodel.md", "isofreq.md", "costmodel_fit.csv", "lut_ecp5.png"} <= set(written)
+    nameless = [n for n in written if not any(fnmatch.fnmatchcase(n, p) for p in _REPORT_NAMES)]
+    assert not nameless, f"written but not in _REPORT_NAMES: {nameless}"
+
+
 # -- exmy demo -------------------------------------------------------------------------------
 @pytest.fixture
 def no_simulation(monkeypatch):
