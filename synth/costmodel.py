@@ -59,8 +59,8 @@ __all__ = [
     "format_error",
     "isofreq_ratios",
     "isofreq_rows",
-    "pareto_front",
     "lutless_targets",
+    "pareto_front",
     "quantize_values",
 ]
 
