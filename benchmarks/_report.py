@@ -31,6 +31,20 @@ def sweep_parser(doc: str, targets: tuple[str, ...], db: str = "exmy-results.sql
     return ap
 
 
+def measurement_parser(doc: str, *, seeds: str, db: Path, out: Path
+                       ) -> argparse.ArgumentParser:
+    """The options of a benchmark that measures a delay-model term and writes its report
+    with the measurements beside it as .json (loop_scale.py, calibrate_dsp.py): ``--seeds``,
+    ``--db``, ``--out``, ``-j`` (default 1); the description is ``doc``'s first line."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--seeds", type=seed_list, default=seeds)
+    ap.add_argument("--db", default=str(db))
+    ap.add_argument("--out", default=str(out),
+                    help="the report; its measurements go beside it as .json")
+    ap.add_argument("-j", "--jobs", type=positive_int, default=1)
+    return ap
+
+
 def sweep(points: list[dict], args, make_design=None) -> dict:
     """``run_sweep`` of ``points`` into ``args.db`` with ``args.jobs`` workers and a progress
     bar, the failed points printed (:func:`print_failures`); returns its result."""

@@ -21,7 +21,6 @@ database cost nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -29,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import check_out, print_failures, run_main, seed_list, write_report
+from _report import check_out, measurement_parser, print_failures, run_main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = (("e4m3", "float32"), ("e4m3", "bfloat16"), ("e2m1", "bfloat16"), ("e5m2", "float16"))
@@ -44,12 +43,8 @@ def _params(a: str, acc: str, family: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=seed_list, default="1")
-    ap.add_argument("--db", default=str(ROOT / "build" / "loops.sqlite"))
-    ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "loop_scale.md"),
-                    help="the report; its measurements go beside it as .json")
-    ap.add_argument("-j", "--jobs", type=int, default=1)
+    ap = measurement_parser(__doc__, seeds="1", db=ROOT / "build" / "loops.sqlite",
+                            out=ROOT / "docs" / "results" / "loop_scale.md")
     args = ap.parse_args(argv)
     check_out(args.out)
     seeds = args.seeds

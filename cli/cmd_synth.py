@@ -34,14 +34,14 @@ def add_parser(sub):
         "counted), so a combinational unit has a register-to-register Fmax. A rerun with the "
         "same Verilog and flow settings is answered from the database.",
     )
-    add_unit_options(p, skip=("target",))
+    add_unit_options(p, skip=("target", "dsp"))
     g = p.add_argument_group("flow")
     g.add_argument("--target", default="ecp5", metavar="TARGET",
                    help=f"one of {', '.join(TARGETS)} (default ecp5); with --fmax also the "
                    "delay model that places the unit's registers")
     g.add_argument("--dsp", action="store_true",
                    help="allow DSP blocks and block RAM (default off: LUTs compare like with "
-                   "like)")
+                   "like); with --fmax a mac or int-mac is placed for the DSP (ecp5)")
     g.add_argument("--freq", type=float, default=None, metavar="MHZ",
                    help="nextpnr target frequency (default: the --fmax clock, else 100)")
     g.add_argument("--meet", action="store_true",
@@ -348,6 +348,9 @@ def run(args) -> int:
     params = unit_options(args)
     # --target is the synthesis target; the unit takes it (its delay model) only with --fmax
     params.pop("target", None)
+    # --dsp is the flow's (DSPs allowed); with --fmax a MAC takes it for its placement too
+    # (exmy.synth.sweep.normalize_point)
+    params.pop("dsp", None)
     if params.get("fmax") is not None:
         params["target"] = args.target
     meet_seeds = None

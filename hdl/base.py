@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from .timing import Probe, check_fmax, check_target, delay_model, plan_placed, plan_placement
-from .util import check_latency
+from .util import check_bool, check_latency
 
 __all__ = ["Unit", "UnitInfo", "unit_builder"]
 
@@ -50,6 +50,9 @@ class Unit(wiring.Component):
     target: str | None = None
     fmax: float | None = None
     plan = None
+    #: fmax mode: placed for a synthesis flow that maps a ``*`` to DSP blocks (the delay
+    #: model charges such a ``*`` as the DSP: ``DelayModel.with_dsp``)
+    dsp: bool = False
 
     def __init__(self, signature=None, *, src_loc_at=0):
         super().__init__(signature, src_loc_at=src_loc_at + 1)
@@ -67,13 +70,19 @@ class Unit(wiring.Component):
         """The delay model the unit annotates its cut points with (``exmy.hdl.timing``): the
         fmax target's for a unit of this size, ecp5's when the latency is explicit (then
         delays are not used)."""
-        return delay_model(self.target or "ecp5").sized(self.size_bits)
+        dm = delay_model(self.target or "ecp5").sized(self.size_bits)
+        return dm.with_dsp() if self.dsp else dm
 
     def set_timing(self, latency, target=None, fmax=None, *, minimum: int = 0,
-                   what: str = "Latency", why: str | None = None) -> int:
+                   what: str = "Latency", why: str | None = None, dsp: bool = False) -> int:
         """The one latency/fmax check of a unit's constructor: an explicit ``latency``
         (default ``minimum``), or ``fmax`` (MHz) on ``target`` (FPGA family, default ecp5)
-        and exmy places the registers (after ``__init__``; :attr:`plan` records how)."""
+        and exmy places the registers (after ``__init__``; :attr:`plan` records how), with
+        ``dsp`` for a flow that maps a ``*`` to DSP blocks."""
+        dsp = check_bool(dsp, "dsp")
+        if dsp and fmax is None:
+            raise ValueError("dsp places the registers for a flow with DSP blocks: it needs "
+                             "fmax (an explicit latency places no registers by delay)")
         if fmax is None:
             if target is not None:
                 raise ValueError(f"Timing target {target!r} needs fmax (the clock to place the "
@@ -85,6 +94,9 @@ class Unit(wiring.Component):
                              f"exmy chooses the latency")
         self.fmax = check_fmax(fmax)
         self.target = check_target("ecp5" if target is None else target)
+        if dsp:
+            delay_model(self.target).with_dsp()  # (a family without a measured DSP: refused)
+        self.dsp = dsp
         self._min_latency = minimum
         return minimum
 
@@ -152,6 +164,8 @@ class Unit(wiring.Component):
                 params[k] = v
         params.setdefault("target", self.target)
         params.setdefault("fmax", self.fmax)
+        if self.dsp:
+            params["dsp"] = True
         self.params = params
 
     @property

@@ -147,7 +147,7 @@ def _y_latency(y_latency) -> int:
 
 
 def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
-                   saturate_acc: bool) -> None:
+                   saturate_acc: bool, dsp: bool = False) -> None:
     """Set ``unit.acc_chunk``, ``acc_latency`` and ``latency`` (``Unit.set_timing``: an
     explicit latency, or fmax mode, where ``acc_chunk`` defaults to the delay model's choice;
     ``acc_bits`` None: no fixed-point accumulator)."""
@@ -176,7 +176,7 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
                f"edge and the carry resolution {unit.acc_latency} more before acc shows a "
                f"product")
     unit.latency = unit.set_timing(latency, target, fmax, minimum=1 + unit.acc_latency,
-                                   what="MAC latency", why=why)
+                                   what="MAC latency", why=why, dsp=dsp)
 
 
 def _resize_chunk(unit) -> None:
@@ -279,7 +279,9 @@ class MAC(Unit):
 
     See the module docstring for ``latency``, ``acc_latency``, ``y_latency``, the cut points
     and ``acc_chunk`` (the segmented accumulator: one product per cycle at a high clock
-    whatever ``acc_bits``).
+    whatever ``acc_bits``). ``dsp`` (with ``fmax``): the registers are placed for a synthesis
+    flow that maps the product to a DSP block (``exmy.hdl.timing.DelayModel.with_dsp``): one
+    ``*`` where the DSP fits the period, else the partial-product tree.
 
     Ports: ``clk``, ``rst``, ``a``, ``b``, ``valid``, ``clear``, ``acc`` (+ ``flags``, ``y``
     where they apply; ``rand`` for stochastic rounding).
@@ -293,6 +295,7 @@ class MAC(Unit):
         saturate_acc: bool = False, acc_format=None, multiplier: str = "exact",
         rand_bits: int | None = None, latency: int | None = None, y_latency: int = 0,
         acc_chunk: int | None = None, target: str | None = None, fmax: float | None = None,
+        dsp: bool = False,
     ):
         self.fmt_a = _operand(fmt_a, "Operand a", FloatFormat, "mac", "int-mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b",
@@ -300,7 +303,7 @@ class MAC(Unit):
         self.saturate = check_bool(saturate, "saturate")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
         if acc_chunk is None and fmax is None:  # (checked again below, against acc_bits)
-            _settle_timing(self, latency, target, fmax, None, None, False)
+            _settle_timing(self, latency, target, fmax, None, None, False, dsp)
         self.y_latency = _y_latency(y_latency)
         if fmax is not None and y_latency:
             raise ValueError(f"Give y_latency ({y_latency}) or fmax ({fmax}), not both: with "
@@ -340,7 +343,7 @@ class MAC(Unit):
         self.multiplier = multiplier
         _settle_timing(self, latency, target, fmax, acc_chunk,
                        None if self.acc_format is not None else self.mac_params.acc_bits,
-                       self.saturate_acc)
+                       self.saturate_acc, dsp)
         latency = self.latency
         self.fmt_out = None
         if fmt_out is not None:
@@ -884,8 +887,8 @@ class IntMAC(Unit):
     Timing: ``latency`` edges from accepting (a, b, valid, clear) to acc (>= 1; 2 registers
     the product; more register the inputs); ``acc_chunk`` segments the accumulator as in
     ``MAC`` (``latency`` >= 3 then, ``acc_latency`` 2; module docstring); ``target``/``fmax``
-    place the registers and choose ``acc_chunk`` as in ``MAC``. Ports: ``clk``, ``rst``,
-    ``a``, ``b``, ``valid``, ``clear``, ``acc``.
+    (and ``dsp``) place the registers and choose ``acc_chunk`` as in ``MAC``. Ports:
+    ``clk``, ``rst``, ``a``, ``b``, ``valid``, ``clear``, ``acc``.
     """
 
     unit = "int-mac"
@@ -893,18 +896,19 @@ class IntMAC(Unit):
     def __init__(self, fmt_a, fmt_b=None, *, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
                  latency: int | None = None, acc_chunk: int | None = None,
-                 target: str | None = None, fmax: float | None = None):
+                 target: str | None = None, fmax: float | None = None, dsp: bool = False):
         self.fmt_a = _operand(fmt_a, "Operand a", IntFormat, "int-mac", "mac")
         self.fmt_b = _operand(self.fmt_a if fmt_b is None else fmt_b, "Operand b", IntFormat,
                               "int-mac", "mac")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
         if acc_chunk is None and fmax is None:  # (checked again below, against acc_bits)
-            _settle_timing(self, latency, target, fmax, None, None, False)
+            _settle_timing(self, latency, target, fmax, None, None, False, dsp)
         self.mac_params = int_mac_params(
             self.fmt_a, self.fmt_b, DEFAULT_DEPTH if depth is None else depth, acc_bits
         )
         p = self.mac_params
-        _settle_timing(self, latency, target, fmax, acc_chunk, p.acc_bits, self.saturate_acc)
+        _settle_timing(self, latency, target, fmax, acc_chunk, p.acc_bits, self.saturate_acc,
+                       dsp)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name, "acc_bits": p.acc_bits,
             **({} if self.acc_chunk is None else {"acc_chunk": self.acc_chunk}),
@@ -1009,29 +1013,29 @@ class IntMAC(Unit):
 @unit_builder(
     "mac",
     ("a", "b", "out", "rounding", "rand_bits", "saturate", "latency", "depth", "acc_bits",
-     "acc_format", "saturate_acc", "multiplier", "acc_chunk", "target", "fmax"),
+     "acc_format", "saturate_acc", "multiplier", "acc_chunk", "target", "fmax", "dsp"),
     "exact fixed-point multiply-accumulate (or --acc-format: float accumulator); y = acc "
     "rounded into --out (an --out narrower than acc's range saturates; the sidecar says "
     "out_saturates)",
 )
 def mac_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False,
                 latency=None, depth=None, acc_bits=None, acc_format=None, saturate_acc=False,
-                multiplier="exact", acc_chunk=None, target=None, fmax=None):
+                multiplier="exact", acc_chunk=None, target=None, fmax=None, dsp=False):
     if a is None:
         raise ValueError("Unit 'mac' needs an operand format (--a)")
     return MAC(a, b, depth=depth, acc_bits=acc_bits, fmt_out=out, rounding=rounding,
                saturate=saturate, saturate_acc=saturate_acc, acc_format=acc_format,
                multiplier=multiplier, rand_bits=rand_bits, latency=latency,
-               acc_chunk=acc_chunk, target=target, fmax=fmax)
+               acc_chunk=acc_chunk, target=target, fmax=fmax, dsp=dsp)
 
 
 @unit_builder("int-mac",
               ("a", "b", "latency", "depth", "acc_bits", "saturate_acc", "acc_chunk", "target",
-               "fmax"),
+               "fmax", "dsp"),
               "integer multiply-accumulate (signed/unsigned), two's complement acc")
 def int_mac_builder(a=None, b=None, latency=None, depth=None, acc_bits=None,
-                    saturate_acc=False, acc_chunk=None, target=None, fmax=None):
+                    saturate_acc=False, acc_chunk=None, target=None, fmax=None, dsp=False):
     if a is None:
         raise ValueError("Unit 'int-mac' needs an operand format (--a)")
     return IntMAC(a, b, depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
-                  latency=latency, acc_chunk=acc_chunk, target=target, fmax=fmax)
+                  latency=latency, acc_chunk=acc_chunk, target=target, fmax=fmax, dsp=dsp)

@@ -76,6 +76,27 @@ class DelayModel:
     loop_scale: float = 1.0
     size_two_sided: bool = False
     size_placed: bool = False
+    #: a ``*`` of at most ``dsp_width`` bits per operand (and at least 2) that Yosys maps to
+    #: one DSP block, combinational (its own registers unused): ``t_dsp`` ns of logic; 0: no
+    #: DSP measured on the family. ``dsp``: the unit is placed for a flow that allows DSPs
+    #: (:meth:`with_dsp`), so :meth:`multiplier` charges such a ``*`` as the DSP
+    t_dsp: float = 0.0
+    dsp_width: int = 0
+    dsp: bool = False
+
+    def with_dsp(self) -> DelayModel:
+        """This model for a flow that maps a ``*`` to DSP blocks (ValueError on a family
+        whose DSP delay is not measured)."""
+        if self.t_dsp <= 0:
+            raise ValueError(f"exmy has no measured DSP delay for {self.family} (measured: "
+                             f"{', '.join(f for f, m in _MODELS.items() if m.t_dsp > 0)}); "
+                             f"place the registers without dsp")
+        return dataclasses.replace(self, dsp=True)
+
+    def maps_to_dsp(self, wa: int, wb: int) -> bool:
+        """Whether a ``wa x wb`` ``*`` is one DSP block in a flow that allows DSPs (Yosys'
+        ``mul2dsp``: each operand at least 2 bits and at most ``dsp_width``)."""
+        return self.dsp and 2 <= min(wa, wb) and max(wa, wb) <= self.dsp_width
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
@@ -132,7 +153,10 @@ class DelayModel:
 
     def multiplier(self, wa: int, wb: int) -> float:
         """An unpipelined ``wa x wb`` product as Yosys maps ``*`` without DSPs: AND partial
-        products, a carry-save tree (``maccmap``), one final adder."""
+        products, a carry-save tree (``maccmap``), one final adder; with :attr:`dsp`, a
+        product one DSP block takes (:meth:`maps_to_dsp`) costs ``t_dsp``."""
+        if self.maps_to_dsp(wa, wb):
+            return self.t_dsp
         lo = min(wa, wb)
         if lo <= 1:
             return self.t_lut
@@ -169,6 +193,11 @@ class DelayModel:
                          + self.t_stage)
 
 
+#: ECP5's MULT18X18D as Yosys maps a ``*`` to it (combinational): the slowest median over
+#: operand widths 2-18 of nextpnr's register-to-register logic delay, measured by
+#: benchmarks/calibrate_dsp.py (docs/results/dsp_delay.md)
+T_DSP_ECP5 = 5.9
+
 #: fitted to nextpnr by benchmarks/calibrate_delay.py (the measurements and the fits:
 #: docs/results/delay_model.md and .json): ecp5 and ice40 on their calibration circuits, with
 #: the unit designs' tails on top (fit_tails): ecp5's knee and floor; ice40's t_stage, knee,
@@ -181,7 +210,8 @@ class DelayModel:
 #: as annotated; its figures there)
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
-                       t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False),
+                       t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False,
+                       t_dsp=T_DSP_ECP5, dsp_width=18),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.3, t_knee=2.0, knee_slope=0.8, t_floor=2.5, size_slope=0.1,
                         size_bits0=400, size_two_sided=True, size_placed=True,

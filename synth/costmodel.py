@@ -109,7 +109,8 @@ def _design_features(unit: str, params: dict) -> dict | None:
 
     if unit not in _UNIT_FAMILY or not isinstance(params.get("a"), str):
         return None
-    if set(params) - {"a", "b", "out", "depth", "latency", "target", "fmax", "acc_chunk"}:
+    if set(params) - {"a", "b", "out", "depth", "latency", "target", "fmax", "acc_chunk",
+                      "dsp"}:
         return None
     clock = params.get("fmax")
     if clock is not None and (isinstance(clock, bool) or not isinstance(clock, (int, float))

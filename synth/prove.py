@@ -848,7 +848,8 @@ def reference_unit(unit: str, options: dict):
     default = 0 if param is None or param.default is inspect.Parameter.empty else param.default
     # the reference of a segmented MAC (acc_chunk) is the unsegmented one: the same exact
     # accumulator, its acc (and flags, y) acc_latency cycles earlier
-    options = {k: v for k, v in options.items() if k not in ("target", "fmax", "acc_chunk")}
+    options = {k: v for k, v in options.items()
+               if k not in ("target", "fmax", "acc_chunk", "dsp")}
     return build(unit, **{**options, "latency": default})
 
 

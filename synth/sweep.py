@@ -141,7 +141,27 @@ def normalize_point(point: dict) -> dict:
     if params.get("fmax") is not None and params.get("target") is None:
         # fmax mode: the registers are placed by the delay model of the synthesis target
         params["target"] = p["target"]
+    if params.get("dsp") and not s["dsp"]:
+        raise ValueError(f"Sweep point {p['unit']} {params}: dsp = true places the unit for a "
+                         f"flow with DSP blocks, but this point's flow has none: allow them "
+                         f"for the point (dsp = true beside targets, or --dsp), which places "
+                         f"a MAC with --fmax for them")
+    if params.get("fmax") is not None and s["dsp"] and params.get("dsp") is None \
+            and _takes_dsp(p["unit"], params["target"]):
+        # ... for a flow that maps the product to a DSP block, where the unit can be placed
+        # for one (exmy.hdl.timing.DelayModel.with_dsp)
+        params["dsp"] = True
     return {"unit": p["unit"], "params": params, **s}
+
+
+def _takes_dsp(unit: str, target) -> bool:
+    """Whether ``unit`` can place its registers for a DSP flow on ``target`` (it takes the
+    ``dsp`` option and the family's DSP delay is measured)."""
+    from exmy.hdl.registry import UNITS
+    from exmy.hdl.timing import FAMILIES, delay_model
+
+    return (unit in UNITS and "dsp" in UNITS[unit].options and target in FAMILIES
+            and delay_model(target).t_dsp > 0)
 
 
 def _source_digest(paths: Iterable[Path]) -> str:
@@ -225,6 +245,7 @@ def check_unit_params(points: Iterable[dict]) -> None:
         if trial.get("fmax") is not None and trial.get("latency") is None:
             del trial["fmax"]
             trial.pop("target", None)
+            trial.pop("dsp", None)
         blob = json.dumps([unit, trial], sort_keys=True, default=repr)
         if blob in seen:
             continue

@@ -19,6 +19,7 @@ CASES = [
     ("loop_scale.py", ["--seeds=-1"], "--seeds must be integers or ranges such as 1-3, not '-1'"),
     ("mx_dot_cost.py", ["--rows", "nope"], "unknown row 'nope'; rows are e4m3"),
     ("calibrate_delay.py", ["--seeds", ""], "--seeds names no seed"),
+    ("calibrate_dsp.py", ["-j", "0"], "-j/--jobs: must be a positive integer, not '0'"),
     ("lmul_error.py", ["--n", "0"], "--n: must be a positive integer, not '0'"),
     ("approx_fma_error.py", ["--n", "-2"], "--n: must be a positive integer, not '-2'"),
     ("sim_throughput.py", ["--repeat", "0"], "--repeat: must be a positive integer"),
@@ -33,7 +34,7 @@ CASES = [
                          ids=[f"{c[0]}-{'-'.join(c[1])}" for c in CASES])
 def test_bad_argument_is_one_line(script, args, message, tmp_path):
     out = ["--out", str(tmp_path / "out.md"), "--db", str(tmp_path / "db.sqlite")] if (
-        script in ("fmax.py", "loop_scale.py", "mx_dot_cost.py")) else []
+        script in ("fmax.py", "loop_scale.py", "mx_dot_cost.py", "calibrate_dsp.py")) else []
     r = subprocess.run([sys.executable, str(BENCH / script), *args, *out],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode in (1, 2), r.stderr
