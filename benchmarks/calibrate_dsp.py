@@ -1,6 +1,6 @@
 """The delay model's DSP term (hdl/timing.py ``t_dsp``): how long a ``*`` that Yosys maps to
 one ECP5 MULT18X18D takes between two registers, by operand width, and the constant exmy
-charges for it when a MAC is placed for a flow with DSPs (``--dsp``).
+charges for it when a unit is placed for a flow with DSPs (``--fmax F --dsp``).
 
 Circuits: the ``int-multiplier`` unit, combinational (one ``*``), signed (``intW``) and unsigned
 (``uintW``) operands of W = 2 .. 16 bits (its product has at most 32), synthesized with DSPs

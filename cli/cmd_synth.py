@@ -41,7 +41,7 @@ def add_parser(sub):
                    "delay model that places the unit's registers")
     g.add_argument("--dsp", action="store_true",
                    help="allow DSP blocks and block RAM (default off: LUTs compare like with "
-                   "like); with --fmax a mac or int-mac is placed for the DSP (ecp5)")
+                   "like); with --fmax the unit's registers are placed for the DSPs (ecp5)")
     g.add_argument("--freq", type=float, default=None, metavar="MHZ",
                    help="nextpnr target frequency (default: the --fmax clock, else 100)")
     g.add_argument("--meet", action="store_true",

@@ -318,9 +318,9 @@ UNIT_OPTIONS = [
                             help="place pipeline registers to meet this clock (MHz) by exmy's "
                             "delay model; the alternative to --latency")),
     ("--dsp", "dsp", dict(action="store_true", default=None,
-                          help="mac, int-mac with --fmax: place the registers for a synthesis "
-                          "flow that maps the product to a DSP block (ecp5; exmy synth --dsp "
-                          "implies it)")),
+                          help="with --fmax: place the registers for a synthesis flow that "
+                          "maps each product to a DSP block (ecp5; exmy synth --dsp implies "
+                          "it)")),
     ("--depth", "depth", dict(type=count_arg, metavar="N",
                               help="mac: products per dot product the accumulator must hold "
                               "exactly (default 4608)")),

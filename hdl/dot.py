@@ -230,7 +230,8 @@ def _acc_latency(latency) -> int:
 class _DotBase(Unit):
     """What Dot and MXDot share: the output side (rounding or accumulation)."""
 
-    def _setup_out(self, fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax):
+    def _setup_out(self, fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax,
+                   dsp=False):
         self.accumulate = check_bool(accumulate, "accumulate")
         self.saturate_acc = check_bool(saturate_acc, "saturate_acc")
         if self.saturate_acc and not self.accumulate:
@@ -239,10 +240,10 @@ class _DotBase(Unit):
         self.fmt_out = check_float("float32" if fmt_out is None else fmt_out,
                                    f"{self.unit} output")
         if not self.accumulate:
-            self.latency = self.set_timing(latency, target, fmax)
+            self.latency = self.set_timing(latency, target, fmax, dsp=dsp)
             return
         self.latency = self.set_timing(
-            latency, target, fmax, minimum=1, what="Accumulating dot latency",
+            latency, target, fmax, minimum=1, what="Accumulating dot latency", dsp=dsp,
             why="the accumulator is a register, so acc shows a block one clock edge after "
                 "accepting it at the earliest")
         if self.fmax is None:
@@ -803,12 +804,13 @@ class Dot(_DotBase):
                  rounding: str = "rne", accumulate: bool = False, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
                  latency: int | None = None, target: str | None = None,
-                 fmax: float | None = None):
+                 fmax: float | None = None, dsp: bool = False):
         self.fmt_a = check_operand(fmt_a, "a")
         self.fmt_b = self.fmt_a if fmt_b is None else check_operand(fmt_b, "b")
         self.lanes = _check_hw_lanes(check_lanes(lanes), "Lane count", "lanes")
         self.fmt_c = None if fmt_c is None else check_float(fmt_c, "Dot addend c")
-        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax)
+        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax,
+                        dsp)
         if self.accumulate and self.fmt_c is not None:
             raise ValueError(
                 "An accumulating dot product has no addend c: the accumulator is the addend "
@@ -957,13 +959,14 @@ class MXDot(_DotBase):
                  accumulate: bool = False, depth: int | None = None,
                  acc_bits: int | None = None, saturate_acc: bool = False,
                  latency: int | None = None, target: str | None = None,
-                 fmax: float | None = None):
+                 fmax: float | None = None, dsp: bool = False):
         self.elem = check_mx_element(elem, "element")
         self.elem_b = self.elem if elem_b is None else check_mx_element(elem_b, "element b")
         self.scale_fmt = check_scale_format(scale_fmt)
         self.block = default_block(self.scale_fmt) if block is None else _check_hw_lanes(
             check_block(block), "Block size", "block")
-        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax)
+        self._setup_out(fmt_out, rounding, accumulate, latency, saturate_acc, target, fmax,
+                        dsp)
         if not self.accumulate and (depth is not None or acc_bits is not None):
             raise ValueError("depth and acc_bits apply only with accumulate=True")
         self.params_obj = mx_dot_params(
@@ -1137,7 +1140,8 @@ class MXDot(_DotBase):
 
 
 # -- registry ----------------------------------------------------------------------------------
-_ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency", "target", "fmax")
+_ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency", "target", "fmax",
+        "dsp")
 
 
 @unit_builder(
@@ -1147,7 +1151,7 @@ _ACC = ("accumulate", "depth", "acc_bits", "saturate_acc", "latency", "target", 
 )
 def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", accumulate=False,
                 depth=None, acc_bits=None, saturate_acc=False, latency=None, target=None,
-                fmax=None):
+                fmax=None, dsp=False):
     if a is None:
         raise ValueError("Unit 'dot' needs an operand format (--a)")
     if lanes is None:
@@ -1158,7 +1162,7 @@ def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", ac
         )
     return Dot(a, b, lanes, fmt_c=c, fmt_out=out, rounding=rounding, accumulate=accumulate,
                depth=depth, acc_bits=acc_bits, saturate_acc=saturate_acc,
-               latency=latency, target=target, fmax=fmax)
+               latency=latency, target=target, fmax=fmax, dsp=dsp)
 
 
 @unit_builder(
@@ -1168,10 +1172,10 @@ def dot_builder(a=None, b=None, lanes=None, c=None, out=None, rounding="rne", ac
 )
 def mx_dot_builder(elem=None, elem_b=None, block=None, scale=None, out=None, rounding="rne",
                    accumulate=False, depth=None, acc_bits=None, saturate_acc=False,
-                   latency=None, target=None, fmax=None):
+                   latency=None, target=None, fmax=None, dsp=False):
     if elem is None:
         raise ValueError("Unit 'mx-dot' needs an element format (--elem)")
     return MXDot(elem, elem_b, block, scale_fmt="float8_e8m0fnu" if scale is None else scale,
                  fmt_out=out, rounding=rounding, accumulate=accumulate, depth=depth,
                  acc_bits=acc_bits, saturate_acc=saturate_acc,
-                 latency=latency, target=target, fmax=fmax)
+                 latency=latency, target=target, fmax=fmax, dsp=dsp)

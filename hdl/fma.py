@@ -332,7 +332,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
         flat = {f"{n}{f}": getattr(d, f) for n, d in zip("abc", (da, db, dc), strict=True)
                 for f in _UNPACKED}
         flat.update(tz_a=tz_a, tz_b=tz_b, tz_c=tz_c)
-        if fmax is None or (min(pa, pb) <= _STAR_MAX_P and dm.multiplier(pa, pb)
+        if fmax is None or ((min(pa, pb) <= _STAR_MAX_P or dm.maps_to_dsp(pa, pb))
+                            and dm.multiplier(pa, pb)
                             <= dm.period(fmax)):
             # one `*` fits a stage: a cut after the decoder, then the product (also keeps
             # the equivalence proof easy: the reference has the same `*`). Only for narrow
@@ -934,13 +935,13 @@ class _FmaUnit(Unit):
     placement = FMA_PLACEMENT
 
     def _setup(self, fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, extra,
-               target=None, fmax=None):
+               target=None, fmax=None, dsp=False):
         self.fmt_a = check_fma_operand(fmt_a, "a")
         self.fmt_b = check_fma_operand(fmt_b, "b")
         self.fmt_c = check_fma_operand(fmt_c, "c")
         self.fmt_out = self.fmt_c if fmt_out is None else check_fma_output(fmt_out)
         self.saturate = check_bool(saturate, "saturate")
-        self.latency = self.set_timing(latency, target, fmax)
+        self.latency = self.set_timing(latency, target, fmax, dsp=dsp)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name, "c": self.fmt_c.name,
             "out": self.fmt_out.name, "rounding": self.rounding, "saturate": self.saturate,
@@ -1045,11 +1046,11 @@ class FMA(_FmaUnit):
     def __init__(
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, rounding: str = "rne",
         saturate: bool = False, latency: int | None = None, target: str | None = None,
-        fmax: float | None = None,
+        fmax: float | None = None, dsp: bool = False,
     ):
         self.rounding = check_fma_rounding(rounding, FMA_ROUNDING_MODES, "FMA")
         self._setup(fmt_a, fmt_b, fmt_c, fmt_out, rounding, saturate, latency, {},
-                    target, fmax)
+                    target, fmax, dsp)
 
 
 class ApproxFMA(_FmaUnit):
@@ -1096,7 +1097,7 @@ class ApproxFMA(_FmaUnit):
     def __init__(
         self, fmt_a, fmt_b, fmt_c, fmt_out=None, *, granularity: int, window: int | None = None,
         rounding: str = "rne", saturate: bool = False, latency: int | None = None,
-        target: str | None = None, fmax: float | None = None,
+        target: str | None = None, fmax: float | None = None, dsp: bool = False,
     ):
         fa, fb, fc = (check_fma_operand(f, w) for f, w in ((fmt_a, "a"), (fmt_b, "b"),
                                                             (fmt_c, "c")))
@@ -1108,11 +1109,11 @@ class ApproxFMA(_FmaUnit):
         self.granularity = granularity
         self.window = window
         self._setup(fa, fb, fc, fmt_out, rounding, saturate, latency,
-                    {"granularity": granularity, "window": window}, target, fmax)
+                    {"granularity": granularity, "window": window}, target, fmax, dsp)
 
 
 # -- registry ------------------------------------------------------------------------------
-_FMA_OPTS = ("a", "b", "c", "out", "rounding", "saturate", "latency", "target", "fmax")
+_FMA_OPTS = ("a", "b", "c", "out", "rounding", "saturate", "latency", "target", "fmax", "dsp")
 
 
 def _formats(unit, a, b, c, out):
@@ -1128,18 +1129,19 @@ def _formats(unit, a, b, c, out):
 
 @unit_builder("fma", _FMA_OPTS, "y = a*b + c with one rounding (b defaults to a, c to out or a)")
 def fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False, latency=None,
-                target=None, fmax=None):
+                target=None, fmax=None, dsp=False):
     a, b, c, out = _formats("fma", a, b, c, out)
     return FMA(a, b, c, out, rounding=rounding, saturate=saturate, latency=latency,
-               target=target, fmax=fmax)
+               target=target, fmax=fmax, dsp=dsp)
 
 
 @unit_builder("approx-fma", _FMA_OPTS + ("granularity", "window"),
           "y ~ a*b + c with approximate normalization (SPEC 3.3; --granularity, --window)")
 def approx_fma_builder(a=None, b=None, c=None, out=None, rounding="rne", saturate=False,
-                       latency=None, granularity=None, window=None, target=None, fmax=None):
+                       latency=None, granularity=None, window=None, target=None, fmax=None,
+                       dsp=False):
     a, b, c, out = _formats("approx-fma", a, b, c, out)
     if granularity is None:
         raise ValueError("Unit 'approx-fma' needs a granularity (--granularity G)")
     return ApproxFMA(a, b, c, out, granularity=granularity, window=window, rounding=rounding,
-                     saturate=saturate, latency=latency, target=target, fmax=fmax)
+                     saturate=saturate, latency=latency, target=target, fmax=fmax, dsp=dsp)

@@ -68,7 +68,7 @@ class Multiplier(Unit):
     def __init__(
         self, fmt_a, fmt_b, fmt_out=None, *, rounding: str = "rne", saturate: bool = False,
         rand_bits: int | None = None, latency: int | None = None, target: str | None = None,
-        fmax: float | None = None,
+        fmax: float | None = None, dsp: bool = False,
     ):
         self.fmt_a = check_format(fmt_a, "Operand a", kind=FloatFormat)
         self.fmt_b = check_format(fmt_b, "Operand b", kind=FloatFormat)
@@ -84,7 +84,7 @@ class Multiplier(Unit):
         self.rounding = mode
         self.saturate = check_bool(saturate, "saturate")
         self.rand_bits = rand_bits
-        self.latency = self.set_timing(latency, target, fmax)
+        self.latency = self.set_timing(latency, target, fmax, dsp=dsp)
         self.params = {
             "a": self.fmt_a.name, "b": self.fmt_b.name,
             "out": None if self.exact else self.fmt_out.name,
@@ -179,12 +179,12 @@ class IntMultiplier(Unit):
     unit = "int-multiplier"
 
     def __init__(self, fmt_a, fmt_b, *, latency: int | None = None, target: str | None = None,
-                 fmax: float | None = None):
+                 fmax: float | None = None, dsp: bool = False):
         self.fmt_a = check_format(fmt_a, "Operand a", kind=IntFormat)
         self.fmt_b = check_format(fmt_b, "Operand b", kind=IntFormat)
         check_unscaled(self.fmt_a, "Operand a", "int-multiplier")
         check_unscaled(self.fmt_b, "Operand b", "int-multiplier")
-        self.latency = self.set_timing(latency, target, fmax)
+        self.latency = self.set_timing(latency, target, fmax, dsp=dsp)
         w = check_int_product(self.fmt_a, self.fmt_b)
         self.fmt_out = IntFormat(w, signed=self.fmt_a.signed or self.fmt_b.signed)
         self.params = {"a": self.fmt_a.name, "b": self.fmt_b.name, "latency": self.latency}

@@ -29,23 +29,24 @@ def convert_builder(a=None, out=None, rounding="rne", rand_bits=None, saturate=F
                    latency=latency, target=target, fmax=fmax)
 
 
-@unit_builder("multiplier", ("a", "b", "out") + _ROUND,
+@unit_builder("multiplier", ("a", "b", "out") + _ROUND + ("dsp",),
               "y = a*b, exact (no --out) or rounded into --out")
 def multiplier_builder(a=None, b=None, out=None, rounding="rne", rand_bits=None, saturate=False,
-                       latency=None, target=None, fmax=None):
+                       latency=None, target=None, fmax=None, dsp=False):
     if a is None:
         raise ValueError("Unit 'multiplier' needs an operand format (--a)")
     return Multiplier(a, b if b is not None else a, out, rounding=rounding,
                       rand_bits=rand_bits, saturate=saturate, latency=latency, target=target,
-                      fmax=fmax)
+                      fmax=fmax, dsp=dsp)
 
 
-@unit_builder("int-multiplier", ("a", "b", "latency", "target", "fmax"),
+@unit_builder("int-multiplier", ("a", "b", "latency", "target", "fmax", "dsp"),
               "y = a*b for integer formats, exact")
-def int_multiplier_builder(a=None, b=None, latency=None, target=None, fmax=None):
+def int_multiplier_builder(a=None, b=None, latency=None, target=None, fmax=None, dsp=False):
     if a is None:
         raise ValueError("Unit 'int-multiplier' needs an operand format (--a)")
-    return IntMultiplier(a, b if b is not None else a, latency=latency, target=target, fmax=fmax)
+    return IntMultiplier(a, b if b is not None else a, latency=latency, target=target, fmax=fmax,
+                         dsp=dsp)
 
 
 #: every unit, in the order the CLI lists them

@@ -141,11 +141,6 @@ def normalize_point(point: dict) -> dict:
     if params.get("fmax") is not None and params.get("target") is None:
         # fmax mode: the registers are placed by the delay model of the synthesis target
         params["target"] = p["target"]
-    if params.get("dsp") and not s["dsp"]:
-        raise ValueError(f"Sweep point {p['unit']} {params}: dsp = true places the unit for a "
-                         f"flow with DSP blocks, but this point's flow has none: allow them "
-                         f"for the point (dsp = true beside targets, or --dsp), which places "
-                         f"a MAC with --fmax for them")
     if params.get("fmax") is not None and s["dsp"] and params.get("dsp") is None \
             and _takes_dsp(p["unit"], params["target"]):
         # ... for a flow that maps the product to a DSP block, where the unit can be placed
@@ -201,7 +196,7 @@ default_make_design.fingerprint = lambda: _package_fingerprint("exmy.hdl", "exmy
 _FLOW_SETTINGS = {
     "seed": "--seeds (a sweep file: seeds = [...])",
     "seeds": "--seeds (a sweep file: seeds = [...])",
-    "dsp": "--dsp (a sweep file: dsp = true)",
+    "dsp": "--dsp (a sweep file: dsp = true)",  # (which also places units with fmax for DSPs)
     "freq": "--freq (a sweep file: freq_mhz = ...)",
     "freq_mhz": "--freq (a sweep file: freq_mhz = ...)",
     "widelut": "--no-widelut (a sweep file: widelut = false)",
@@ -233,6 +228,11 @@ def check_unit_params(points: Iterable[dict]) -> None:
             raise ValueError(f"Unknown unit {unit!r} in the sweep; units are "
                              f"{', '.join(unit_names())}")
         unknown = sorted(set(params) - taken)
+        if "dsp" in params and not (params["dsp"] is True and p.get("dsp")
+                                    and params.get("fmax") is not None):
+            # (a unit's dsp comes from the point's flow: normalize_point; given by hand it
+            # would place the unit for DSPs the flow may not have)
+            unknown = ["dsp"] + unknown
         flow_key = next((k for k in unknown if k in _FLOW_SETTINGS), None)
         if flow_key is not None:
             raise ValueError(f"{where}: {flow_key!r} is a synthesis setting, not a unit option; "

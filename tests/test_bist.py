@@ -99,7 +99,7 @@ def test_build_argument_errors(tmp_path):
      "multiplier_e2m1fn_e2m1fn_l0 (y), not 'acc'"),
     (["build", "int-mac", "--a", "int8", "--board", "icebreaker", "--rounding", "rtz"],
      "exmy build: error: Unit 'int-mac' does not take --rounding; it takes --a, --b, "
-     "--latency, --depth, --acc-bits, --saturate-acc, --acc-chunk, --target, --fmax"),
+     "--latency, --depth, --acc-bits, --saturate-acc, --acc-chunk, --target, --fmax, --dsp"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2

@@ -89,12 +89,13 @@ def test_dsp_placement_equals_golden(unit, a, fmax):
     assert res.mismatch_count == 0 and res.vectors >= 3000
 
 
-def test_dsp_needs_fmax_and_a_mac():
+def test_dsp_needs_fmax_and_a_product():
     with pytest.raises(ValueError, match="dsp places the registers for a flow with DSP blocks: "
                                          "it needs fmax"):
         build("int-mac", a="int8", dsp=True)
-    with pytest.raises(ValueError, match="does not take"):
-        build("multiplier", a="e4m3", target="ecp5", fmax=100, dsp=True)
+    for unit, opts in (("convert", {"a": "float32", "out": "e4m3"}), ("lmul", {"a": "e4m3"})):
+        with pytest.raises(ValueError, match="does not take"):
+            build(unit, **opts, target="ecp5", fmax=100, dsp=True)
 
 
 @pytest.mark.parametrize("unit, params, target, dsp, placed", [
@@ -103,11 +104,12 @@ def test_dsp_needs_fmax_and_a_mac():
     ("int-mac", {"a": "int8", "fmax": 120}, "ecp5", False, False),
     ("int-mac", {"a": "int8", "fmax": 120}, "ice40", True, False),   # no DSP delay measured
     ("int-mac", {"a": "int8", "latency": 2}, "ecp5", True, False),  # no placement by delay
-    ("multiplier", {"a": "e4m3", "fmax": 120}, "ecp5", True, False),  # takes no dsp
+    ("multiplier", {"a": "e4m3", "fmax": 120}, "ecp5", True, True),
+    ("lmul", {"a": "e4m3", "fmax": 120}, "ecp5", True, False),  # no product: takes no dsp
 ])
 def test_sweep_point_with_dsps_places_for_them(unit, params, target, dsp, placed):
-    """A sweep point (and `exmy synth --dsp --fmax`) whose flow allows DSPs places a MAC for
-    them; other units and families keep their placement."""
+    """A sweep point (and `exmy synth --dsp --fmax`) whose flow allows DSPs places a unit with
+    a product for them; other units and families keep their placement."""
     p = normalize_point({"unit": unit, "params": params, "target": target, "dsp": dsp})
     assert p["params"].get("dsp") is (True if placed else None)
 
@@ -120,9 +122,9 @@ def test_cli_generate_dsp(tmp_path, capsys):
     assert meta["params"]["dsp"] is True and meta["module"].endswith("_ecp5_f120_dsp")
     assert main(["generate", "int-mac", "--a", "int8", "--dsp", "-o", str(out)]) == 2
     assert "it needs fmax" in capsys.readouterr().err
-    assert main(["generate", "multiplier", "--a", "e4m3", "--fmax", "120", "--dsp", "-o",
+    assert main(["generate", "lmul", "--a", "e4m3", "--fmax", "120", "--dsp", "-o",
                  str(out)]) == 2
-    assert "Unit 'multiplier' does not take --dsp" in capsys.readouterr().err
+    assert "Unit 'lmul' does not take --dsp" in capsys.readouterr().err
 
 
 def test_cli_synth_dsp_places_a_mac_for_the_dsp(tmp_path):
@@ -138,11 +140,19 @@ def test_cli_synth_dsp_places_a_mac_for_the_dsp(tmp_path):
 
 
 def test_sweep_point_placed_for_dsps_without_them_is_refused():
-    """A point that asks for a DSP placement (params dsp = true) on a flow without DSPs would
-    be placed for a DSP and synthesized in LUTs: refused, naming how to allow DSPs."""
-    with pytest.raises(ValueError, match="this point's flow has none: allow them"):
-        normalize_point({"unit": "int-mac", "params": {"a": "int8", "fmax": 120, "dsp": True},
+    """A point that asks for a DSP placement by hand (params dsp = true) on a flow without
+    DSPs would be placed for a DSP and synthesized in LUTs: refused, naming the flow's
+    setting, which places the units for the DSPs itself."""
+    from exmy.synth.sweep import check_unit_params
+
+    p = normalize_point({"unit": "int-mac", "params": {"a": "int8", "fmax": 120, "dsp": True},
                          "target": "ecp5", "dsp": False})
+    with pytest.raises(ValueError, match=r"'dsp' is a synthesis setting, not a unit option; "
+                                         r"give it as --dsp \(a sweep file: dsp = true\)"):
+        check_unit_params([p])
+    ok = normalize_point({"unit": "int-mac", "params": {"a": "int8", "fmax": 120},
+                          "target": "ecp5", "dsp": True})
+    check_unit_params([ok])  # (the flow's own dsp, passed on: accepted)
 
 
 def test_sweep_file_with_dsps_lists_mac_points_placed_for_them(capsys):
@@ -162,3 +172,39 @@ def test_dsp_placement_proven(unit, a):
     need_synth_tools()
     res = prove_unit(unit, {"a": a, "target": "ecp5", "fmax": 110, "dsp": True})
     assert res.passed, res.summary() if hasattr(res, "summary") else res
+
+
+_UNITS = [("multiplier", {"a": "e4m3", "out": "e4m3"}), ("multiplier", {"a": "bfloat16"}),
+          ("int-multiplier", {"a": "int8"}), ("fma", {"a": "e4m3"}), ("fma", {"a": "bfloat16"}),
+          ("approx-fma", {"a": "bfloat16", "granularity": 4}),
+          ("dot", {"a": "e4m3", "lanes": 4}), ("mx-dot", {"elem": "e2m1fn", "scale": "e4m3fn"})]
+
+
+@pytest.mark.parametrize("unit, opts", _UNITS)
+def test_every_unit_with_a_product_places_for_the_dsp(unit, opts):
+    """Each unit with a ``*`` takes ``dsp``: at 80 MHz (the DSP fits a stage) its products are
+    single ``*``s, at 160 MHz (6.25 ns: no DSP fits beside a register) partial-product
+    trees; named ``..._dsp``."""
+    slow = build(unit, **opts, target="ecp5", fmax=80, dsp=True)
+    assert slow.params["dsp"] is True and slow.module_name.endswith("_dsp")
+    assert _levels(slow) == 0
+    if unit == "approx-fma":
+        return  # (its rounder stops it below 160 MHz, where one DSP still fits a stage)
+    assert _levels(build(unit, **opts, target="ecp5", fmax=160, dsp=True)) >= 1
+
+
+@pytest.mark.parametrize("unit, opts, fmax, mode", [
+    ("multiplier", {"a": "e4m3", "out": "e4m3"}, 160, "exhaustive"),
+    ("int-multiplier", {"a": "int8"}, 100, "exhaustive"),
+    ("fma", {"a": "e4m3"}, 120, "random"),
+    ("dot", {"a": "e4m3", "lanes": 4}, 160, "random"),
+    ("mx-dot", {"elem": "e2m1fn", "scale": "e4m3fn"}, 120, "random"),
+])
+def test_dsp_placements_of_the_other_units_equal_golden(unit, opts, fmax, mode):
+    """Hardware = golden at a placement for a DSP flow of every kind of unit with a product
+    (Verilator; exhaustive where the input space is 2^16)."""
+    from exmy.sim.check import check
+
+    comp = build(unit, **opts, target="ecp5", fmax=fmax, dsp=True)
+    res = check(comp, "verilator", mode=mode, n=3000, seed=5)
+    assert res.ok and res.mismatch_count == 0, res.summary()

@@ -508,7 +508,7 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
         "`exmy prove --help`)")
     assert err("multiplier", "--a", "e4m3fn", "--latency", "1", "--granularity", "4") == (
         "exmy prove: error: Unit 'multiplier' does not take --granularity; it takes --a, --b, "
-        "--out, --rounding, --rand-bits, --saturate, --latency, --target, --fmax")
+        "--out, --rounding, --rand-bits, --saturate, --latency, --target, --fmax, --dsp")
     missing = str(tmp_path / "no" / "dir")
     assert "--workdir" in err("multiplier", "--a", "e4m3fn", "--latency", "1", "--workdir",
                               missing)
