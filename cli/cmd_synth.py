@@ -348,8 +348,8 @@ def run(args) -> int:
     params = unit_options(args)
     # --target is the synthesis target; the unit takes it (its delay model) only with --fmax
     params.pop("target", None)
-    # --dsp is the flow's (DSPs allowed); with --fmax a MAC takes it for its placement too
-    # (exmy.synth.sweep.normalize_point)
+    # --dsp is the flow's (DSPs allowed); with --fmax a unit with a product takes it for its
+    # placement too (exmy.synth.sweep.normalize_point)
     params.pop("dsp", None)
     if params.get("fmax") is not None:
         params["target"] = args.target

@@ -338,7 +338,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
             # one `*` fits a stage: a cut after the decoder, then the product (also keeps
             # the equivalence proof easy: the reference has the same `*`). Only for narrow
             # significands: an 8x8 `*` measured slower and larger than the model and the tree
-            # (docs/results/fmax_fma.md has the figures)
+            # (docs/results/fmax_fma.md has the figures), or one DSP in a flow with DSPs
+            # (dm.dsp: docs/results/dsp_delay.md)
             flat = cut(pipe, "decode", d_dec, flat)
             prod = Signal(wp, name="s0_product")
             m.d.comb += prod.eq(flat.pop("asig") * flat.pop("bsig"))
