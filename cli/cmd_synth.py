@@ -148,7 +148,10 @@ def format_record(rec: dict, cached: bool = False, db: str | None = None,
                   judge: bool = True) -> str:
     """The one-screen report of a record (``judge``: say whether an fmax-mode record met its
     clock; ``--meet`` judges against its goal itself)."""
-    params = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in (rec.get("params") or {}).items())
+    # (as the command line takes them: a true switch is the flag alone, a false one absent)
+    params = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                      for k, v in (rec.get("params") or {}).items()
+                      if v is not None and v is not False)
     flags = " ".join(rec.get("yosys_flags") or [])
     lines = [f"{rec.get('unit')} {params}".rstrip() + f"  ->  {rec.get('top')}",
              f"target    {rec['target']} ({rec.get('device')}); yosys flags: {flags or 'none'}"]
@@ -372,6 +375,15 @@ def run(args) -> int:
     point = {"unit": args.unit, "params": params, "target": args.target,
              "dsp": args.dsp, "freq_mhz": freq, "seed": seed,
              "widelut": args.widelut, "register_io": args.register_io}
+    if args.dsp and params.get("fmax") is not None:
+        from exmy.hdl.registry import UNITS
+        from exmy.synth.sweep import normalize_point
+
+        norm = normalize_point(point)  # (the flow's dsp, passed on where the unit can take it)
+        if norm["dsp"] and not norm["params"].get("dsp") and args.unit in UNITS \
+                and "dsp" in UNITS[args.unit].options:
+            print(f"note: exmy has no measured DSP delay on {args.target}, so the registers "
+                  f"are placed as without DSPs (docs/results/dsp_delay.md)", flush=True)
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
     cache = args.cache and workdir is None
     runs: list[str] = []

@@ -84,12 +84,17 @@ class DelayModel:
     dsp_width: int = 0
     dsp: bool = False
 
+    @property
+    def has_dsp(self) -> bool:
+        """Whether the family's DSP delay is measured (:meth:`with_dsp` takes it)."""
+        return self.t_dsp > 0
+
     def with_dsp(self) -> DelayModel:
         """This model for a flow that maps a ``*`` to DSP blocks (ValueError on a family
         whose DSP delay is not measured)."""
-        if self.t_dsp <= 0:
+        if not self.has_dsp:
             raise ValueError(f"exmy has no measured DSP delay for {self.family} (measured: "
-                             f"{', '.join(f for f, m in _MODELS.items() if m.t_dsp > 0)}); "
+                             f"{', '.join(f for f, m in _MODELS.items() if m.has_dsp)}); "
                              f"place the registers without dsp")
         return dataclasses.replace(self, dsp=True)
 
@@ -194,7 +199,7 @@ class DelayModel:
 
 
 #: ECP5's MULT18X18D as Yosys maps a ``*`` to it (combinational): the slowest median over
-#: operand widths 2-18 of nextpnr's register-to-register logic delay, measured by
+#: operand widths 2-16 of nextpnr's register-to-register logic delay, measured by
 #: benchmarks/calibrate_dsp.py (docs/results/dsp_delay.md)
 T_DSP_ECP5 = 5.9
 

@@ -156,7 +156,7 @@ def _takes_dsp(unit: str, target) -> bool:
     from exmy.hdl.timing import FAMILIES, delay_model
 
     return (unit in UNITS and "dsp" in UNITS[unit].options and target in FAMILIES
-            and delay_model(target).t_dsp > 0)
+            and delay_model(target).has_dsp)
 
 
 def _source_digest(paths: Iterable[Path]) -> str:

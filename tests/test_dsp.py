@@ -208,3 +208,39 @@ def test_dsp_placements_of_the_other_units_equal_golden(unit, opts, fmax, mode):
     comp = build(unit, **opts, target="ecp5", fmax=fmax, dsp=True)
     res = check(comp, "verilator", mode=mode, n=3000, seed=5)
     assert res.ok and res.mismatch_count == 0, res.summary()
+
+
+def test_cli_synth_dsp_on_a_family_without_a_measured_dsp_says_so(monkeypatch, capsys,
+                                                                  tmp_path):
+    """`exmy synth --dsp --fmax` on gowin allows DSPs in the flow, but no DSP delay is
+    measured there: the placement is the one without DSPs, and the command says so (before
+    it said nothing). A unit without a product gets no such note."""
+    import exmy.cli.cmd_synth as cmd
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped before synthesis")
+
+    monkeypatch.setattr(cmd, "synth_point", stop)
+    note = "note: exmy has no measured DSP delay on gowin, so the registers are placed as " \
+           "without DSPs"
+    db = str(tmp_path / "r.sqlite")
+    main(["synth", "int-mac", "--a", "int4", "--target", "gowin", "--fmax", "80", "--dsp",
+          "--db", db])
+    assert note in capsys.readouterr().out
+    main(["synth", "lmul", "--a", "e4m3", "--target", "gowin", "--fmax", "80", "--dsp",
+          "--db", db])
+    main(["synth", "int-mac", "--a", "int4", "--target", "ecp5", "--fmax", "80", "--dsp",
+          "--db", db])
+    assert "note:" not in capsys.readouterr().out
+
+
+def test_synth_report_line_writes_switches_as_flags():
+    """The report's first line repeats the unit's options as the command line takes them: a
+    true switch is the flag alone (it printed `--dsp True`, `--saturate True`), a false or
+    unset one is absent."""
+    from exmy.cli.cmd_synth import format_record
+
+    rec = {"unit": "int-mac", "top": "t", "target": "ecp5", "status": "failed", "error": "x",
+           "params": {"a": "int4", "dsp": True, "saturate_acc": False, "fmax": 80.0,
+                      "depth": None}}
+    assert format_record(rec).splitlines()[0] == "int-mac --a int4 --dsp --fmax 80.0  ->  t"
