@@ -83,6 +83,14 @@ class DelayModel:
     t_dsp: float = 0.0
     dsp_width: int = 0
     dsp: bool = False
+    #: a ``*`` whose narrower operand has at most ``star_max`` bits may stay one ``*`` in LUTs
+    #: where it fits the period (:meth:`keeps_star`); a wider one is always built as
+    #: partial products and an adder tree (hdl/arith.py). On ecp5 the tree takes 0.22-0.61x
+    #: the LUTs of Yosys' ``*`` from 8 bits (0.56-0.94x at 4); the float significands' trees
+    #: are faster too, a signed integer's (its magnitudes and sign) up to 1.8x slower, which
+    #: the placement's registers make up (docs/results/star_vs_tree.md). 4 keeps the 8-bit
+    #: formats' placements, the delay model's training designs among them, as they were
+    star_max: int = 1 << 30
 
     @property
     def has_dsp(self) -> bool:
@@ -102,6 +110,12 @@ class DelayModel:
         """Whether a ``wa x wb`` ``*`` is one DSP block in a flow that allows DSPs (Yosys'
         ``mul2dsp``: each operand at least 2 bits and at most ``dsp_width``)."""
         return self.dsp and 2 <= min(wa, wb) and max(wa, wb) <= self.dsp_width
+
+    def keeps_star(self, wa: int, wb: int) -> bool:
+        """Whether a ``wa x wb`` product may stay one ``*`` where the model says it fits the
+        period: one DSP block in a flow with DSPs (:meth:`maps_to_dsp`), or a narrower
+        operand of at most :attr:`star_max` bits."""
+        return self.maps_to_dsp(wa, wb) or min(wa, wb) <= self.star_max
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
@@ -216,7 +230,7 @@ T_DSP_ECP5 = 5.9
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False,
-                       t_dsp=T_DSP_ECP5, dsp_width=18),
+                       t_dsp=T_DSP_ECP5, dsp_width=18, star_max=4),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.3, t_knee=2.0, knee_slope=0.8, t_floor=2.5, size_slope=0.1,
                         size_bits0=400, size_two_sided=True, size_placed=True,

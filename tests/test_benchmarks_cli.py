@@ -20,6 +20,7 @@ CASES = [
     ("mx_dot_cost.py", ["--rows", "nope"], "unknown row 'nope'; rows are e4m3"),
     ("calibrate_delay.py", ["--seeds", ""], "--seeds names no seed"),
     ("calibrate_dsp.py", ["-j", "0"], "-j/--jobs: must be a positive integer, not '0'"),
+    ("star_vs_tree.py", ["--seeds", "2-1"], "--seeds must be a range LO-HI (LO <= HI), not '2-1'"),
     ("lmul_error.py", ["--n", "0"], "--n: must be a positive integer, not '0'"),
     ("approx_fma_error.py", ["--n", "-2"], "--n: must be a positive integer, not '-2'"),
     ("sim_throughput.py", ["--repeat", "0"], "--repeat: must be a positive integer"),
@@ -34,7 +35,8 @@ CASES = [
                          ids=[f"{c[0]}-{'-'.join(c[1])}" for c in CASES])
 def test_bad_argument_is_one_line(script, args, message, tmp_path):
     out = ["--out", str(tmp_path / "out.md"), "--db", str(tmp_path / "db.sqlite")] if (
-        script in ("fmax.py", "loop_scale.py", "mx_dot_cost.py", "calibrate_dsp.py")) else []
+        script in ("fmax.py", "loop_scale.py", "mx_dot_cost.py", "calibrate_dsp.py",
+                   "star_vs_tree.py")) else []
     r = subprocess.run([sys.executable, str(BENCH / script), *args, *out],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode in (1, 2), r.stderr
