@@ -34,7 +34,8 @@ def sweep_parser(doc: str, targets: tuple[str, ...], db: str = "exmy-results.sql
 def measurement_parser(doc: str, *, seeds: str, db: Path, out: Path
                        ) -> argparse.ArgumentParser:
     """The options of a benchmark that measures a delay-model term and writes its report
-    with the measurements beside it as .json (loop_scale.py, calibrate_dsp.py): ``--seeds``,
+    with the measurements beside it as .json (loop_scale.py, calibrate_dsp.py,
+    star_vs_tree.py): ``--seeds``,
     ``--db``, ``--out``, ``-j`` (default 1); the description is ``doc``'s first line."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--seeds", type=seed_list, default=seeds)

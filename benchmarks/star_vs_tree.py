@@ -19,13 +19,15 @@ Fmax the median of the seeds (none on gowin: nextpnr-gowin does not time paths t
 carry chains).
 
 Run: ``nice -n 5 python benchmarks/star_vs_tree.py [-j 2] [--seeds 1-3]
-[--db build/star_vs_tree.sqlite] [--out docs/results/star_vs_tree.md]``; points already in
-the database cost nothing.
+[--db build/star_vs_tree.sqlite] [--out docs/results/star_vs_tree.md]`` (and its .json: the
+measurements, which tests/test_star_vs_tree.py checks ``star_max`` against); points already
+in the database cost nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import sys
 import time
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
           "| design | family | `*` LUT | tree LUT | tree / `*` | `*` carry | tree carry | "
           "`*` Fmax | tree Fmax |",
           "|---|---|---|---|---|---|---|---|---|"]
+    data = []
     for u, a in DESIGNS:
         for fam in FAMILIES:
             s, t = (u, a, fam, "star"), (u, a, fam, "tree")
@@ -119,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{lt / ls:.2f}" if ls and lt else "–"
             md.append(f"| {u} {a} | {fam} | {ls} | {lt} | {ratio} | {first(s, 'carry')} | "
                       f"{first(t, 'carry')} | {fmax(s)} | {fmax(t)} |")
+            data.append({"unit": u, "a": a, "family": fam, "star_lut": ls, "tree_lut": lt,
+                         "star_fmax_mhz": fmax(s), "tree_fmax_mhz": fmax(t)})
+    Path(args.out).with_suffix(".json").write_text(json.dumps(
+        {"seeds": args.seeds, "tools": tv, "rows": data}, indent=1) + "\n")
     return write_report(md, res, t0, args.out)
 
 

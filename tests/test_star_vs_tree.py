@@ -5,6 +5,7 @@ slower clock no longer buys a larger product."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -72,19 +73,19 @@ def test_ecp5_keeps_a_narrow_star(unit, opts, fmax):
 
 
 def test_committed_measurement_supports_star_max():
-    """docs/results/star_vs_tree.md: on ECP5 every product wider than ``star_max`` bits takes
+    """docs/results/star_vs_tree.json: on ECP5 every product wider than ``star_max`` bits takes
     under 0.7x the ``*``'s LUTs as the tree, combinationally at more than half its Fmax."""
-    rows = [ln.split("|")[1:-1] for ln in (RESULTS / "star_vs_tree.md").read_text().splitlines()
-            if ln.startswith("| ") and "| ecp5 |" in ln]
-    assert len(rows) == 8
+    rows = json.loads((RESULTS / "star_vs_tree.json").read_text())["rows"]
+    ecp5 = [r for r in rows if r["family"] == "ecp5"]
+    assert len(ecp5) == 8
+    width = {"e4m3": 4, "bfloat16": 8, "float16": 11}
     wide = 0
-    for design, _fam, star, tree, _r, _c1, _c2, f_star, f_tree in rows:
-        bits = int(re.search(r"(\d+)$", design.split()[-1]).group(1)) if "int" in design else {
-            "e4m3": 4, "bfloat16": 8, "float16": 11}[design.split()[-1]]
+    for r in ecp5:
+        bits = width.get(r["a"]) or int(re.search(r"(\d+)$", r["a"]).group(1))
         if bits > delay_model("ecp5").star_max:
             wide += 1
-            assert int(tree) < 0.7 * int(star), design
-            assert float(f_tree) > 0.5 * float(f_star), design
+            assert r["tree_lut"] < 0.7 * r["star_lut"], r
+            assert float(r["tree_fmax_mhz"]) > 0.5 * float(r["star_fmax_mhz"]), r
     assert wide == 6
 
 
