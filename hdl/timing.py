@@ -88,8 +88,9 @@ class DelayModel:
     #: partial products and an adder tree (hdl/arith.py). On ecp5 the tree takes 0.22-0.61x
     #: the LUTs of Yosys' ``*`` from 8 bits (0.56-0.94x at 4); the float significands' trees
     #: are faster too, a signed integer's (its magnitudes and sign) up to 1.8x slower, which
-    #: the placement's registers make up (docs/results/star_vs_tree.md). 4 keeps the 8-bit
-    #: formats' placements, the delay model's training designs among them, as they were
+    #: the placement's registers make up; on ice40 the two are within 0.76-1.19x, as placed
+    #: designs 0.85-1.08x (docs/results/star_vs_tree.md). 4 keeps the 8-bit formats'
+    #: placements, the delay model's training designs among them, as they were
     star_max: int = 1 << 30
 
     @property
