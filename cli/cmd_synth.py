@@ -382,8 +382,13 @@ def run(args) -> int:
         norm = normalize_point(point)  # (the flow's dsp, passed on where the unit can take it)
         if norm["dsp"] and not norm["params"].get("dsp") and args.unit in UNITS \
                 and "dsp" in UNITS[args.unit].options:
-            print(f"note: exmy has no measured DSP delay on {args.target}, so the registers "
-                  f"are placed as without DSPs (docs/results/dsp_delay.md)", flush=True)
+            from exmy.synth.flow import TARGETS
+
+            why = (f"the {TARGETS[args.target].device} has no DSP blocks (--dsp allows its "
+                   f"block RAM)" if not TARGETS[args.target].dsp_blocks else
+                   f"exmy has no measured DSP delay on {args.target}")
+            print(f"note: {why}, so the registers are placed as without DSPs "
+                  f"(docs/results/dsp_delay.md)", flush=True)
     # --workdir asks for the tool files, which only a run makes: it implies --no-cache.
     cache = args.cache and workdir is None
     runs: list[str] = []

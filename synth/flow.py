@@ -6,7 +6,7 @@ Flow per target (Yosys 0.70 and nextpnr 0.11 from YoWASP):
 target         Yosys                                                  nextpnr
 =============  =====================================================  =========================
 ``ecp5``       ``synth_ecp5 [-nodsp -nobram] [-nowidelut]``           ``--85k --package CABGA756``
-``ice40``      ``synth_ice40 [-dsp | -nobram]``                       ``--hx8k --package ct256``
+``ice40``      ``synth_ice40 [-nobram]`` (no DSP blocks on the HX8K)  ``--hx8k --package ct256``
 ``ice40-up5k`` ``synth_ice40 [-dsp | -nobram]``                       ``--up5k --package sg48``
 ``gowin``      ``synth_gowin [-nodsp -nobram] [-nowidelut]``          himbaechel, GW1N-LV9LQ144C6/I5
                                                                       (``family=GW1N-9C``), pins
@@ -96,6 +96,9 @@ class Target:
     io_pins: int | None = None
     #: Which flags apply: "nodsp" (DSPs on unless -nodsp), "dsp" (off unless -dsp), None.
     dsp_flag: str | None = None
+    #: Whether the device has DSP blocks. The iCE40 HX8K has none: ``synth_ice40 -dsp`` would
+    #: infer SB_MAC16 cells that nextpnr cannot place, so there ``dsp`` allows block RAM only.
+    dsp_blocks: bool = True
     widelut: bool = False
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Cells that are not hardware cost (IO buffers, hierarchy markers, constants).
@@ -153,7 +156,8 @@ TARGETS: dict[str, Target] = {
                ("--85k", "--package", "CABGA756"), io_pins=364, dsp_flag="nodsp",
                widelut=True, classes=_ECP5),
         Target("ice40", "ice40", "iCE40HX8K-CT256", "synth_ice40", "nextpnr-ice40",
-               ("--hx8k", "--package", "ct256"), io_pins=205, dsp_flag="dsp", classes=_ICE40),
+               ("--hx8k", "--package", "ct256"), io_pins=205, dsp_flag="dsp", dsp_blocks=False,
+               classes=_ICE40),
         Target("ice40-up5k", "ice40", "iCE40UP5K-SG48", "synth_ice40", "nextpnr-ice40",
                ("--up5k", "--package", "sg48"), io_pins=38, dsp_flag="dsp", classes=_ICE40),
         Target("gowin", "gowin", "GW1N-LV9LQ144C6/I5", "synth_gowin", "nextpnr-gowin",
@@ -272,9 +276,14 @@ def flow_key(verilog: str, top: str, ports: dict[str, dict], settings: dict,
     h = hashlib.sha256()
     h.update(verilog.encode())
     h.update(b"\0")
-    h.update(json.dumps({"top": top, "ports": ports, "settings": settings,
-                         "tools": tool_versions, "flow": FLOW_VERSION},
-                        sort_keys=True).encode())
+    key = {"top": top, "ports": ports, "settings": settings, "tools": tool_versions,
+           "flow": FLOW_VERSION}
+    t = TARGETS.get(settings.get("target"))
+    if settings.get("dsp") and t is not None and not t.dsp_blocks:
+        # (until 2026-12-06 such a run asked Yosys for DSPs the device lacks: a new key, so
+        # that no record of it is reused)
+        key["dsp_blocks"] = False
+    h.update(json.dumps(key, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -586,7 +595,7 @@ def _synthesize_in(wd: Path, t: Target, verilog: str, top: str, ports: dict[str,
     flags = []
     if t.dsp_flag == "nodsp" and not settings["dsp"]:
         flags.append("-nodsp")
-    if t.dsp_flag == "dsp" and settings["dsp"]:
+    if t.dsp_flag == "dsp" and settings["dsp"] and t.dsp_blocks:
         flags.append("-dsp")
     if t.dsp_flag and not settings["dsp"]:
         # No hard blocks at all: a case-statement table would otherwise become a block-RAM

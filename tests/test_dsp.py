@@ -244,3 +244,26 @@ def test_synth_report_line_writes_switches_as_flags():
            "params": {"a": "int4", "dsp": True, "saturate_acc": False, "fmax": 80.0,
                       "depth": None}}
     assert format_record(rec).splitlines()[0] == "int-mac --a int4 --dsp --fmax 80.0  ->  t"
+
+
+def test_synth_dsp_on_the_hx8k_allows_block_ram_only(tmp_path, capsys):
+    """The iCE40 HX8K has no DSP blocks: `exmy synth --dsp --target ice40` asked Yosys for them
+    (`synth_ice40 -dsp`), which made SB_MAC16 cells nextpnr could not place, so a unit with a
+    `*` failed with nextpnr's log. Now the flow leaves out `-dsp` there (block RAM stays
+    allowed), the run succeeds, and its cache key differs from the old flow's."""
+    from exmy.synth.flow import TARGETS, flow_key, flow_settings
+
+    need_synth_tools()
+    js = tmp_path / "r.json"
+    assert main(["synth", "int-multiplier", "--a", "int8", "--target", "ice40", "--dsp",
+                 "--db", str(tmp_path / "r.sqlite"), "--json", str(js)]) == 0
+    rec = json.loads(js.read_text())
+    assert rec["status"] == "ok" and rec["dsp"] == 0 and rec["lut"] > 0
+    assert "-dsp" not in rec["yosys_flags"] and "-nobram" not in rec["yosys_flags"]
+    assert not TARGETS["ice40"].dsp_blocks and TARGETS["ice40-up5k"].dsp_blocks
+    on, off = (flow_key("v", "t", {}, flow_settings("ice40", dsp=d), {}) for d in (True, False))
+    assert on != off
+    main(["synth", "int-mac", "--a", "int4", "--target", "ice40", "--fmax", "80", "--dsp",
+          "--db", str(tmp_path / "r.sqlite")])
+    assert "note: the iCE40HX8K-CT256 has no DSP blocks (--dsp allows its block RAM)" in \
+        capsys.readouterr().out
