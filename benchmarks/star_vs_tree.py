@@ -45,12 +45,14 @@ DESIGNS = (
 FAMILIES = ("ecp5", "ice40", "gowin")
 
 
-#: placed on iCE40 for a clock, as exmy does (its model keeps a ``*`` that fits) and with
-#: ``star_max`` 0 (the tree): (unit, options, MHz)
+#: placed for a clock, as exmy does (its model keeps a ``*`` that fits, on ecp5 up to
+#: ``star_max`` bits) and with ``star_max`` 0 (the tree): (family, unit, options, MHz)
 PLACED = (
-    ("int-multiplier", {"a": "int8"}, 100), ("int-multiplier", {"a": "int16"}, 50),
-    ("multiplier", {"a": "bfloat16", "out": "bfloat16"}, 50),
-    ("int-mac", {"a": "int8"}, 100), ("mac", {"a": "e2m5-none"}, 50),
+    ("ice40", "int-multiplier", {"a": "int8"}, 100),
+    ("ice40", "int-multiplier", {"a": "int16"}, 50),
+    ("ice40", "multiplier", {"a": "bfloat16", "out": "bfloat16"}, 50),
+    ("ice40", "int-mac", {"a": "int8"}, 100), ("ice40", "mac", {"a": "e2m5-none"}, 50),
+    ("ecp5", "mac", {"a": "e4m3-none"}, 100),  # a 4-bit product, at ecp5's star_max
 )
 
 
@@ -70,8 +72,8 @@ def _with_star_max(family: str, star_max: int | None, build):
 def make_design(point: dict) -> tuple[str, str, dict]:
     """The point's design by ``params["form"]``: "star" (explicit latency 0: one ``*``),
     "tree" (placed by ecp5's model for 10 MHz with ``star_max`` 0: the tree), "placed-star"
-    / "placed-tree" (placed on iCE40 for ``params["fmax"]`` as committed / with ``star_max``
-    0)."""
+    / "placed-tree" (placed on the point's target for ``params["fmax"]`` as committed / with
+    ``star_max`` 0)."""
     from exmy.hdl.registry import build_verilog
 
     unit = point["unit"]
@@ -80,8 +82,9 @@ def make_design(point: dict) -> tuple[str, str, dict]:
     if form == "star":
         return build_verilog(unit, {"a": opts["a"], "latency": 0})
     if form.startswith("placed-"):
-        return _with_star_max("ice40", 0 if form == "placed-tree" else None,
-                              lambda: build_verilog(unit, {**opts, "target": "ice40"}))
+        fam = point["target"]
+        return _with_star_max(fam, 0 if form == "placed-tree" else None,
+                              lambda: build_verilog(unit, {**opts, "target": fam}))
     v, top, ports = _with_star_max("ecp5", 0, lambda: build_verilog(
         unit, {"a": opts["a"], "target": "ecp5", "fmax": 10.0}))
     if "_mul_l0_0" not in v:
@@ -110,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     points = [{"unit": u, "params": {"a": a, "form": f}, "target": fam, "seed": s}
               for u, a in DESIGNS for f in ("star", "tree") for fam in FAMILIES
               for s in args.seeds]
-    placed = [{"unit": u, "params": {**o, "fmax": float(f), "form": form}, "target": "ice40",
+    placed = [{"unit": u, "params": {**o, "fmax": float(f), "form": form}, "target": fam,
                "seed": s, "freq_mhz": float(f)}
-              for u, o, f in PLACED for form in ("placed-star", "placed-tree") for s in args.seeds]
+              for fam, u, o, f in PLACED for form in ("placed-star", "placed-tree")
+              for s in args.seeds]
     res = sweep(points + placed, args, make_design=make_design)
     by: dict = {}
     for pt, r in zip(points + placed, res["records"], strict=True):
@@ -153,36 +157,39 @@ def main(argv: list[str] | None = None) -> int:
                       f"{first(t, 'carry')} | {fmax(s)} | {fmax(t)} |")
             data.append({"unit": u, "a": a, "family": fam, "star_lut": ls, "tree_lut": lt,
                          "star_fmax_mhz": fmax(s), "tree_fmax_mhz": fmax(t)})
-    md += ["", "Placed on iCE40 for a clock (`--target ice40 --fmax F`, nextpnr aimed at F): as "
-           "exmy places it (a `*` that fits the period stays one `*`) and with the tree "
-           "(`star_max` 0); LUT and FF of seed 1, achieved Fmax the median of the seeds.", "",
-           "| design | F (MHz) | `*`: latency, LUT + FF, Fmax | tree: latency, LUT + FF, Fmax | "
-           "tree / `*` LUT+FF |", "|---|---|---|---|---|"]
+    md += ["", "Placed for a clock (`--target T --fmax F`, nextpnr aimed at F): as exmy places "
+           "it (a `*` that fits the period stays one `*`: on iCE40 at any width, on ECP5 up to "
+           "`star_max` bits) and with the tree (`star_max` 0); LUT and FF of seed 1, achieved "
+           "Fmax the median of the seeds.", "",
+           "| design | target | F (MHz) | `*`: latency, LUT + FF, Fmax | "
+           "tree: latency, LUT + FF, Fmax | tree / `*` LUT+FF |", "|---|---|---|---|---|---|"]
     placed_rows = []
-    for u, o, f in PLACED:
+    for fam, u, o, f in PLACED:
         cells, sizes = [], []
         for form in ("placed-star", "placed-tree"):
             recs = sorted((pt["seed"], r) for pt, r in zip(placed, res["records"][len(points):],
                                                            strict=True)
                           if pt["unit"] == u and pt["params"]["form"] == form
-                          and pt["params"]["a"] == o["a"] and r["status"] == "ok")
+                          and pt["target"] == fam and pt["params"]["a"] == o["a"]
+                          and r["status"] == "ok")
             if not recs:
                 cells.append("–")
                 continue
             r1 = recs[0][1]
             fm = statistics.median(r["fmax_mhz"] for _s, r in recs if r.get("fmax_mhz"))
-            lat = _with_star_max("ice40", 0 if form == "placed-tree" else None, functools.partial(
-                build, u, **o, target="ice40", fmax=float(f))).latency
+            lat = _with_star_max(fam, 0 if form == "placed-tree" else None, functools.partial(
+                build, u, **o, target=fam, fmax=float(f))).latency
             size = r1["lut"] + r1["ff"]
             sizes.append(size)
             cells.append(f"{lat}, {r1['lut']} + {r1['ff']}, {fm:.1f}")
-            placed_rows.append({"unit": u, "a": o["a"], "fmax": f, "form": form[7:],
+            placed_rows.append({"family": fam, "unit": u, "a": o["a"], "fmax": f,
+                                "form": form[7:],
                                 "lut": r1["lut"], "ff": r1["ff"], "fmax_mhz": round(fm, 1),
                                 "latency": lat})
         ratio = f"{sizes[1] / sizes[0]:.2f}" if len(sizes) == 2 else "–"
-        md.append(f"| {u} {o['a']} | {f} | {cells[0]} | {cells[1]} | {ratio} |")
+        md.append(f"| {u} {o['a']} | {fam} | {f} | {cells[0]} | {cells[1]} | {ratio} |")
     Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"seeds": args.seeds, "tools": tv, "rows": data, "placed_ice40": placed_rows},
+        {"seeds": args.seeds, "tools": tv, "rows": data, "placed": placed_rows},
         indent=1) + "\n")
     return write_report(md, res, t0, args.out)
 
