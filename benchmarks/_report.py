@@ -5,6 +5,8 @@ cells, and the markdown report's last line, printed and written."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import statistics
 import sys
 import time
@@ -46,6 +48,31 @@ def measurement_parser(doc: str, *, seeds: str, db: Path, out: Path
     return ap
 
 
+@contextlib.contextmanager
+def delay_model_replaced(family: str, **changes):
+    """exmy's delay model of ``family`` with the fields ``changes`` replaced while the block
+    runs (a unit consults it when it is built and again when it is elaborated): the one place
+    the benchmarks that try other constants or rules (calibrate_delay.py, model_forms.py,
+    star_vs_tree.py) swap it."""
+    from exmy.hdl import timing
+
+    old = timing._MODELS[family]
+    timing._MODELS[family] = dataclasses.replace(old, **changes)
+    try:
+        yield timing._MODELS[family]
+    finally:
+        timing._MODELS[family] = old
+
+
+def measurement_args(doc: str, argv: list[str] | None, *, seeds: str, db: Path,
+                     out: Path) -> argparse.Namespace:
+    """:func:`measurement_parser`'s options parsed from ``argv``, with ``--out`` checked
+    writable before anything runs (:func:`check_out`)."""
+    args = measurement_parser(doc, seeds=seeds, db=db, out=out).parse_args(argv)
+    check_out(args.out)
+    return args
+
+
 def sweep(points: list[dict], args, make_design=None) -> dict:
     """``run_sweep`` of ``points`` into ``args.db`` with ``args.jobs`` workers and a progress
     bar, the failed points printed (:func:`print_failures`); returns its result."""
@@ -57,14 +84,14 @@ def sweep(points: list[dict], args, make_design=None) -> dict:
 
 
 def median_record(recs: list[dict], unit: str, params: dict, target: str) -> dict | None:
-    """LUT, FF and Fmax of the design ``(unit, params)`` on ``target``: the median over the
-    seeds whose run succeeded (``seeds``: how many), or None if none did."""
+    """LUT, FF, carry cells and Fmax of the design ``(unit, params)`` on ``target``: the
+    median over the seeds whose run succeeded (``seeds``: how many), or None if none did."""
     sel = [r for r in recs if r["unit"] == unit and r["params"] == params
            and r["target"] == target and r["status"] == "ok"]
     if not sel:
         return None
     out = {"seeds": len(sel)}
-    for k in ("lut", "ff", "fmax_mhz"):
+    for k in ("lut", "ff", "carry", "fmax_mhz"):
         vals = [r[k] for r in sel if r.get(k) is not None]
         out[k] = statistics.median(vals) if vals else None
     return out

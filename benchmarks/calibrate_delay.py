@@ -25,7 +25,6 @@ database, so a rerun only synthesizes what is new.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -254,21 +253,14 @@ def _fmax_rows() -> dict:
     return fmax.ROWS
 
 
-@contextlib.contextmanager
 def _model(family: str, consts: dict):
-    """The delay model of ``family`` with its constants replaced by ``consts`` while the block
-    runs (a unit consults it when it is built and again when it is elaborated)."""
-    from exmy.hdl import timing
+    """The delay model of ``family`` with its constants replaced by ``consts`` (and no tails)
+    while the block runs (``_report.delay_model_replaced``)."""
+    from _report import delay_model_replaced  # benchmarks/_report.py (on sys.path as a script)
 
-    old = timing._MODELS[family]
-    timing._MODELS[family] = dataclasses.replace(
-        old, **{"t_stage": 0.0, "t_knee": math.inf, "knee_slope": 1.0, "size_slope": 0.0,
-                "size_two_sided": False, "size_placed": False,
-                **consts})
-    try:
-        yield
-    finally:
-        timing._MODELS[family] = old
+    return delay_model_replaced(
+        family, **{"t_stage": 0.0, "t_knee": math.inf, "knee_slope": 1.0, "size_slope": 0.0,
+                   "size_two_sided": False, "size_placed": False, **consts})
 
 
 def _build_with(unit: str, params: dict, family: str, consts: dict):

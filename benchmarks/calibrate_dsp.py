@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import check_out, measurement_parser, print_failures, run_main, write_report
+from _report import measurement_args, run_main, sweep, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = (2, 3, 4, 6, 8, 11, 12, 16)
@@ -31,21 +31,18 @@ KINDS = ("int", "uint")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = measurement_parser(__doc__, seeds="1-3", db=ROOT / "build" / "calibrate_dsp.sqlite",
+    args = measurement_args(__doc__, argv, seeds="1-3",
+                            db=ROOT / "build" / "calibrate_dsp.sqlite",
                             out=ROOT / "docs" / "results" / "dsp_delay.md")
-    args = ap.parse_args(argv)
-    check_out(args.out)
 
     from exmy.hdl.timing import delay_model
-    from exmy.synth.sweep import run_sweep
     from exmy.synth.tools import tool_versions
 
     t0 = time.monotonic()
     dm = delay_model("ecp5")
     points = [{"unit": "int-multiplier", "params": {"a": f"{k}{w}"}, "target": "ecp5",
                "seed": s, "dsp": True} for k in KINDS for w in WIDTHS for s in args.seeds]
-    res = run_sweep(points, args.db, jobs=args.jobs, progress=True)
-    print_failures(res["records"])
+    res = sweep(points, args)
     fmax: dict = {}
     dsps: dict = {}
     for pt, r in zip(points, res["records"], strict=True):

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from _report import check_out, measurement_parser, print_failures, run_main, write_report
+from _report import measurement_args, print_failures, run_main, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = (("e4m3", "float32"), ("e4m3", "bfloat16"), ("e2m1", "bfloat16"), ("e5m2", "float16"))
@@ -43,10 +43,9 @@ def _params(a: str, acc: str, family: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = measurement_parser(__doc__, seeds="1", db=ROOT / "build" / "loops.sqlite",
+    args = measurement_args(__doc__, argv, seeds="1",
+                            db=ROOT / "build" / "loops.sqlite",
                             out=ROOT / "docs" / "results" / "loop_scale.md")
-    args = ap.parse_args(argv)
-    check_out(args.out)
     seeds = args.seeds
 
     from exmy.hdl.registry import build

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import check_out, run_main  # noqa: E402
+from _report import check_out, delay_model_replaced, run_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FMAX_MD = ROOT / "docs" / "results" / "fmax.md"
@@ -123,14 +123,11 @@ def stage_counts(d: dict, eps: float = 1e-4) -> dict:
                          f"{comp.plan.latency}, fmax.md measured latency {d['latency']} "
                          "(fmax.md is out of date: rerun benchmarks/fmax.py)")
     names, d0 = _segment_delays(comp)
-    old = timing._MODELS[d["family"]]
+    old = timing.delay_model(d["family"])
     cols = []
     for k in KEYS:
-        timing._MODELS[d["family"]] = dataclasses.replace(old, **{k: getattr(old, k) + eps})
-        try:
+        with delay_model_replaced(d["family"], **{k: getattr(old, k) + eps}):
             n1, d1 = _segment_delays(build(unit, **kw))
-        finally:
-            timing._MODELS[d["family"]] = old
         if n1 != names:
             raise RuntimeError(f"{d['row']}: cut points move when {k} grows by {eps}")
         cols.append([(b - a) / eps for a, b in zip(d0, d1, strict=True)])
