@@ -613,7 +613,7 @@ def _products(m: Module, pairs, *, pipe, dm, fmax: float, v: dict, par: float = 
     Returns ``(products, v, delay after the last cut)``."""
     dims = [(len(Value.cast(a)), len(Value.cast(b))) for a, b in pairs]
     worst = max(dm.multiplier(wa, wb) for wa, wb in dims)
-    if all(dm.keeps_star(wa, wb) for wa, wb in dims) and worst <= dm.period(fmax):
+    if all(dm.star_fits(wa, wb, fmax) for wa, wb in dims):
         out = []
         for i, (a, b) in enumerate(pairs):
             p = Signal(len(Value.cast(a)) + len(Value.cast(b)), name=f"mul{i}_product")
@@ -1101,7 +1101,7 @@ class MXDot(_DotBase):
         d = cut(pipe, "sum_mag", max(d_mag, dm.adder(len(top)) + dm.lut(1)), d)
         mag, ssig = d.pop("mag"), d.pop("s_sig")
         if has_sig:  # the scale's significand product, applied once, exact
-            if dm.keeps_star(W, len(ssig)) and dm.multiplier(W, len(ssig)) <= dm.period(self.fmax):
+            if dm.star_fits(W, len(ssig), self.fmax):
                 scaled = Signal(Wm, name="blk_scaled")
                 m.d.comb += scaled.eq(mag * ssig)
                 delay = dm.multiplier(W, len(ssig))

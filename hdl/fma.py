@@ -332,9 +332,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
         flat = {f"{n}{f}": getattr(d, f) for n, d in zip("abc", (da, db, dc), strict=True)
                 for f in _UNPACKED}
         flat.update(tz_a=tz_a, tz_b=tz_b, tz_c=tz_c)
-        if fmax is None or (((min(pa, pb) <= _STAR_MAX_P and dm.keeps_star(pa, pb))
-                             or dm.maps_to_dsp(pa, pb))
-                            and dm.multiplier(pa, pb) <= dm.period(fmax)):
+        if fmax is None or ((min(pa, pb) <= _STAR_MAX_P or dm.maps_to_dsp(pa, pb))
+                            and dm.star_fits(pa, pb, fmax)):
             # one `*` fits a stage: a cut after the decoder, then the product (also keeps
             # the equivalence proof easy: the reference has the same `*`). Only for narrow
             # significands: an 8x8 `*` measured slower and larger than the model and the tree

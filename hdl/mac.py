@@ -558,8 +558,7 @@ class MAC(Unit):
                  "rand": c["rand"]}
             sa, sb = d.pop("sig_a"), d.pop("sig_b")
             prod = Signal(fa.sig_bits + fb.sig_bits, name="s0_product")
-            if (not dm.keeps_star(fa.sig_bits, fb.sig_bits)
-                    or dm.lut(1) + dm.multiplier(fa.sig_bits, fb.sig_bits) > dm.period(self.fmax)):
+            if not dm.star_fits(fa.sig_bits, fb.sig_bits, self.fmax, before=dm.lut(1)):
                 built = tree_multiply(m, sa, sb, pipe=st, dm=dm, carry=d, name="s0_mul",
                                       delay_in=dm.lut(1))
                 m.d.comb += prod.eq(built.value)
@@ -970,8 +969,7 @@ class IntMAC(Unit):
         dm = self.dm
         cin = Const(0, 1)
         ext = Signal(W, name="acc_addend")
-        if self.plan is not None and (not dm.keeps_star(fa.bits, fb.bits) or dm.multiplier(
-                fa.bits, fb.bits) > dm.period(self.fmax)):
+        if self.plan is not None and not dm.star_fits(fa.bits, fb.bits, self.fmax):
             # fmax mode, a `*` too slow for the period: magnitudes, an adder tree cut between
             # its levels (exmy.hdl.arith); the sign joins the accumulator's add as
             # -p = ~p + 1 (the + 1 its carry-in)

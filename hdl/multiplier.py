@@ -154,7 +154,7 @@ class Multiplier(Unit):
         carry["exp"] = exp
         delay = 0.0
         wa, wb = len(a.sig), len(b.sig)
-        if dm.keeps_star(wa, wb) and delay + dm.multiplier(wa, wb) <= dm.period(self.fmax):
+        if dm.star_fits(wa, wb, self.fmax, before=delay):
             prod = Signal(wa + wb, name="s0_product")
             m.d.comb += prod.eq(a_sig * b_sig)
             delay += dm.multiplier(wa, wb)
@@ -212,7 +212,7 @@ class IntMultiplier(Unit):
         dm = self.dm
         w = len(self.y)
         wa, wb = len(a), len(b)
-        if dm.keeps_star(wa, wb) and dm.multiplier(wa, wb) <= dm.period(self.fmax):
+        if dm.star_fits(wa, wb, self.fmax):
             prod = Signal(w, name="s0_product")
             m.d.comb += prod.eq(a * b)
             y = pipe.stage("product", prod, delay=dm.multiplier(wa, wb))

@@ -85,12 +85,9 @@ class DelayModel:
     dsp: bool = False
     #: a ``*`` whose narrower operand has at most ``star_max`` bits may stay one ``*`` in LUTs
     #: where it fits the period (:meth:`keeps_star`); a wider one is always built as
-    #: partial products and an adder tree (hdl/arith.py). On ecp5 the tree takes 0.22-0.61x
-    #: the LUTs of Yosys' ``*`` from 8 bits (0.56-0.94x at 4); the float significands' trees
-    #: are faster too, a signed integer's (its magnitudes and sign) up to 1.8x slower, which
-    #: the placement's registers make up; on ice40 the two are within 0.76-1.19x, as placed
-    #: designs 0.85-1.08x (docs/results/star_vs_tree.md). 4 keeps the 8-bit formats'
-    #: placements, the delay model's training designs among them, as they were
+    #: partial products and an adder tree (hdl/arith.py), where that tree measured smaller
+    #: than Yosys' ``*`` (ecp5; the measurements and why 4: docs/results/star_vs_tree.md and
+    #: docs/results/fmax.md, "wide products as the tree")
     star_max: int = 1 << 30
 
     @property
@@ -117,6 +114,12 @@ class DelayModel:
         period: one DSP block in a flow with DSPs (:meth:`maps_to_dsp`), or a narrower
         operand of at most :attr:`star_max` bits."""
         return self.maps_to_dsp(wa, wb) or min(wa, wb) <= self.star_max
+
+    def star_fits(self, wa: int, wb: int, fmax: float, before: float = 0.0) -> bool:
+        """Whether fmax mode builds a ``wa x wb`` product as one ``*`` in a stage clocked at
+        ``fmax`` MHz after ``before`` ns of other logic: :meth:`keeps_star` and
+        :meth:`multiplier` fits the period; else the partial-product tree."""
+        return self.keeps_star(wa, wb) and before + self.multiplier(wa, wb) <= self.period(fmax)
 
     def sized(self, size_bits: int) -> DelayModel:
         """This model for a unit whose cut points hold ``size_bits`` register bits."""
