@@ -40,6 +40,12 @@ def test_keeps_star_by_family_and_width():
     assert ecp5.with_dsp().keeps_star(8, 8)  # one DSP block takes it
     assert not ecp5.with_dsp().keeps_star(24, 24)  # wider than a DSP: the LUT rule
     assert ice40.keeps_star(16, 16)  # the `*` is within 0.75-1.2x of the tree there
+    # star_fits: keeps_star, and the `*` fits the period after the stage's earlier logic
+    assert not ecp5.star_fits(8, 8, 20) and ecp5.star_fits(4, 4, 100)
+    assert ice40.star_fits(8, 8, 20) and not ice40.star_fits(8, 8, 400)
+    slack = ecp5.period(100) - ecp5.multiplier(4, 4)
+    assert ecp5.star_fits(4, 4, 100, before=slack) and not ecp5.star_fits(4, 4, 100,
+                                                                          before=slack + 0.01)
 
 
 @pytest.mark.parametrize("unit, opts, fmax", [
