@@ -83,17 +83,60 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminated(signum, frame):
-    raise KeyboardInterrupt
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM during a command, raised as Ctrl-C's exception: every
+    ``except KeyboardInterrupt`` handles it.
+
+    A subclass, not ``KeyboardInterrupt`` itself: under ``python -m exmy.cli.main``, CPython
+    3.11 remembers a plain ``KeyboardInterrupt`` that leaves code run by ``exec`` of a string
+    (``dataclasses`` and ``namedtuple`` build methods that way) as "the program ended by
+    Ctrl-C", even when an outer frame catches it, and at exit kills itself with SIGINT instead
+    of returning exmy's status 130. Its check is for the exact type; a subclass is not
+    remembered."""
+
+
+#: how long a Ctrl-C or SIGTERM that landed in a finalizer waits to be delivered again (s)
+RETRY_SECONDS = 0.1
+
+
+def _interrupted(signum, frame):
+    """Raise :class:`Interrupted`, unless the signal landed inside a ``__del__`` (Amaranth's
+    unused-elaboratable check runs in one whenever the garbage collector frees a component):
+    Python prints an exception raised there as "Exception ignored" and goes on, so the command
+    would not stop. Then the same signal is sent again ``RETRY_SECONDS`` later, outside it."""
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            import threading
+
+            retry = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum))
+            retry.daemon = True
+            retry.start()
+            return
+        f = f.f_back
+    raise Interrupted
+
+
+def _take_signals() -> dict:
+    """Make Ctrl-C and SIGTERM (kill, a job scheduler, `timeout`) raise :class:`Interrupted`:
+    the command stops the same way for both, says what it kept and removes its temporary
+    folders. A SIGINT that is ignored (a background job of a script) or has the caller's own
+    handler is left alone. Returns the previous handlers, for :func:`main` to restore."""
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+                continue
+            previous[sig] = signal.signal(sig, _interrupted)
+    except ValueError:  # not the main thread (main() called from a worker)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        previous = {}
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM (kill, a job scheduler, `timeout`) takes Ctrl-C's path: the command stops the
-    # same way, says what it kept and removes its temporary folders
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread (main() called from a worker)
-        previous = None
+    previous = _take_signals()
     try:
         if sys.stdout is None:  # started with standard output closed (`exmy ... >&-`)
             # Python would drop every line printed without a word; Unix tools say so and stop
@@ -114,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         print("exmy: interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            try:
+                signal.signal(sig, handler)
+            except KeyboardInterrupt:  # one more Ctrl-C as the command ends: it has ended
+                signal.signal(sig, handler)
 
 
 def _lower_clock(exc: Exception) -> str:
