@@ -9,6 +9,11 @@ registered I/O: the inputs and the product are fabric registers, the DSP's own r
 unused). The DSP's delay is the achieved period (median of the seeds) less ``t_reg``;
 ``t_dsp`` is the slowest width's, so that a placement that fits it fits every width.
 
+Then the check of the term in use (``UNITS``, and ``MX_BLOCKS``): units placed by exmy
+(``--fmax F``) for the same flow without DSPs (``-nodsp``) and with them (``--dsp``), and the
+MX block dot product with 1 to 32 DSPs at 100 MHz; LUT, FF, DSP blocks and achieved Fmax
+(median of the seeds) beside the Fmax the model predicts for the DSP placement.
+
 Run: ``nice -n 5 python benchmarks/calibrate_dsp.py [-j 2] [--seeds 1-3]
 [--db build/calibrate_dsp.sqlite] [--out docs/results/dsp_delay.md]`` (and its .json: the
 measurements, which tests/test_dsp.py checks the committed ``t_dsp`` against). Points
@@ -23,11 +28,20 @@ import sys
 import time
 from pathlib import Path
 
-from _report import measurement_args, run_main, sweep, write_report
+from _report import cell, measurement_args, run_main, sweep, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = (2, 3, 4, 6, 8, 11, 12, 16)
 KINDS = ("int", "uint")
+#: units placed for a clock without and with DSPs: (unit, params, fmax MHz)
+UNITS = (
+    ("multiplier", {"a": "bfloat16", "out": "bfloat16"}, 120.0),
+    ("fma", {"a": "bfloat16"}, 100.0),
+    ("int-multiplier", {"a": "int16"}, 120.0),
+    ("mx-dot", {"elem": "e4m3fn"}, 100.0),
+)
+#: MX block dot products (e4m3fn elements) with DSPs at 100 MHz: one DSP per lane
+MX_BLOCKS = (1, 2, 4, 8, 16, 32)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,11 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     dm = delay_model("ecp5")
     points = [{"unit": "int-multiplier", "params": {"a": f"{k}{w}"}, "target": "ecp5",
                "seed": s, "dsp": True} for k in KINDS for w in WIDTHS for s in args.seeds]
+    units = [(u, {**p, "target": "ecp5", "fmax": f}, dsp) for u, p, f in UNITS
+             for dsp in (False, True)]
+    units += [("mx-dot", {"elem": "e4m3fn", "block": k, "target": "ecp5", "fmax": 100.0}, True)
+              for k in MX_BLOCKS if k != 32]  # (block 32 is UNITS' mx-dot)
+    points += [{"unit": u, "params": p, "target": "ecp5", "seed": s, "dsp": dsp}
+               for u, p, dsp in units for s in args.seeds]
     res = sweep(points, args)
     fmax: dict = {}
     dsps: dict = {}
     for pt, r in zip(points, res["records"], strict=True):
-        if r["status"] == "ok":
+        if r["status"] == "ok" and pt["unit"] == "int-multiplier" and "fmax" not in pt["params"]:
             fmax.setdefault(pt["params"]["a"], []).append(r["fmax_mhz"])
             dsps[pt["params"]["a"]] = r.get("dsp")
     rows = []
@@ -70,17 +90,68 @@ def main(argv: list[str] | None = None) -> int:
           "docstring.", "",
           "| operands | DSP blocks | LUTs | achieved Fmax (MHz) | logic: period − t_reg (ns) |",
           "|---|---|---|---|---|"]
-    luts = {r["params"]["a"]: r.get("lut") for r in res["records"] if r["status"] == "ok"}
+    luts = {pt["params"]["a"]: r.get("lut") for pt, r in zip(points, res["records"], strict=True)
+            if r["status"] == "ok" and "fmax" not in pt["params"]}
     for r in rows:
         md.append(f"| {r['a']} x {r['a']} | {r['dsp']} | {luts.get(r['a'])} | "
                   f"{r['fmax_mhz']:.1f} | {r['logic_ns']:.2f} |")
     md += ["", f"t_reg = {dm.t_reg} ns (ECP5's, docs/results/delay_model.md). "
            + (f"Slowest on a DSP: **{t_dsp:.2f} ns**; committed `t_dsp` = {dm.t_dsp} ns."
               if t_dsp is not None else "No product was mapped to a DSP."), ""]
+    placed = _placed_table(md, units, list(zip(points, res["records"], strict=True)))
     data = {"seeds": args.seeds, "tools": tv, "t_reg": dm.t_reg, "t_dsp_measured": t_dsp,
-            "rows": rows}
+            "rows": rows, "placed": placed}
     Path(args.out).with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
     return write_report(md, res, t0, args.out)
+
+
+def _placed_table(md: list[str], units, runs) -> list[dict]:
+    """The units placed by exmy without and with DSPs, as a table appended to ``md``: median
+    LUT, FF, DSP blocks and Fmax of the seeds (``runs``: (point, record) pairs), the model's
+    prediction for the DSP placement. Returns the rows (for the .json)."""
+    from exmy.hdl.registry import build
+
+    def median(unit, params, dsp):
+        sel = [r for pt, r in runs if (pt["unit"], pt["params"], pt["dsp"]) == (unit, params, dsp)
+               and r["status"] == "ok"]
+        if not sel:
+            return None
+        return {k: statistics.median(r[k] for r in sel) if all(r.get(k) is not None
+                                                               for r in sel) else None
+                for k in ("lut", "ff", "dsp", "fmax_mhz")}
+
+    def shown(m, dsp):
+        if m is None:
+            return "failed"
+        blocks = f" + {m['dsp']:.0f}" if dsp else ""
+        return f"{m['lut']:.0f} + {m['ff']:.0f}{blocks}, {cell(m['fmax_mhz'], 1)} MHz"
+
+    md += ["## Units placed for a flow with DSPs", "",
+           "`exmy synth UNIT ... --target ecp5 --fmax F`, without and with `--dsp` (nextpnr "
+           "aimed at 100 MHz, as above); median of the seeds.", "",
+           "| unit, clock | without DSPs: LUT + FF, Fmax | with `--dsp`: LUT + FF + DSP, Fmax "
+           "| predicted with `--dsp` | met with `--dsp` |", "|---|---|---|---|---|"]
+    out = []
+    for unit, params, dsp in units:
+        if not dsp:
+            continue
+        comp = build(unit, **params, dsp=True)
+        base = median(unit, params, False) if (unit, params, False) in units else None
+        with_dsp = median(unit, params, True)
+        if unit == "mx-dot":
+            opts = f"{params['elem']} (block {params.get('block', 32)})"
+        else:
+            opts = params["a"] + (f" -> {params['out']}" if "out" in params else "")
+        met = with_dsp is not None and with_dsp["fmax_mhz"] >= params["fmax"]
+        short = "" if with_dsp is None or met else \
+            f" ({100 * (1 - with_dsp['fmax_mhz'] / params['fmax']):.1f}% short)"
+        md.append(f"| {unit} {opts}, {params['fmax']:g} MHz | "
+                  f"{'-' if base is None else shown(base, False)} | {shown(with_dsp, True)} | "
+                  f"{comp.plan.fmax_predicted:.1f} MHz | {'yes' if met else 'no' + short} |")
+        out.append({"unit": unit, "params": params, "without_dsp": base, "with_dsp": with_dsp,
+                    "predicted_mhz": comp.plan.fmax_predicted})
+    md.append("")
+    return out
 
 
 if __name__ == "__main__":
