@@ -49,7 +49,7 @@ from .selftest import (  # the self-test itself; re-exported for existing caller
     lfsr_sequence,
     misr_signature,
 )
-from .tools import ToolNotFoundError, find_tool, make_dir, tool_version
+from .tools import ToolNotFoundError, find_tool, make_dir, run_tool, tool_version
 
 __all__ = [
     "BOARDS",
@@ -425,8 +425,8 @@ def build_design(top, board: str, out_dir: str | os.PathLike, *, seed: int = 1) 
 
     def run() -> int:
         with open(out / "build.log", "w") as log:
-            return subprocess.run(["sh", "build_top.sh"], cwd=out, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT).returncode
+            return run_tool(["sh", "build_top.sh"], cwd=out, env=env, stdout=log,
+                            stderr=subprocess.STDOUT).returncode
 
     returncode = run()
     record["yosys_flags"] = []

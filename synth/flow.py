@@ -58,7 +58,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tools import find_tool, make_dir, tool_version
+from .tools import find_tool, make_dir, run_tool, tool_version
 
 __all__ = [
     "ignored_options",
@@ -415,8 +415,7 @@ def _gowin_cst(ports: dict[str, dict]) -> str:
 def _run(argv: list[str], cwd: Path, log: Path, timeout: float) -> int:
     with open(log, "w") as f:
         try:
-            proc = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout)
+            proc = run_tool(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
         except subprocess.TimeoutExpired:
             f.write(f"\nexmy: timed out after {timeout} s\n")
             return -1

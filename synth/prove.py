@@ -100,7 +100,7 @@ from pathlib import Path
 
 from exmy.hdl.verilog import port_table, to_verilog
 
-from .tools import ToolNotFoundError, make_dir
+from .tools import ToolNotFoundError, make_dir, run_tool
 
 __all__ = [
     "PROVE_TOOLS",
@@ -555,9 +555,8 @@ def _yosys(tools, work: Path, log: str, script: str, deadline: float | None,
     if cap is not None:
         left = cap if left is None else min(left, cap)
     try:
-        proc = subprocess.run([tools["yosys"], "-q", "-l", log, "-p", script], cwd=work,
-                              env=_tool_env(tools), capture_output=True, text=True,
-                              timeout=left)
+        proc = run_tool([tools["yosys"], "-q", "-l", log, "-p", script], cwd=work,
+                        env=_tool_env(tools), capture_output=True, text=True, timeout=left)
     except subprocess.TimeoutExpired:
         return None
     text = (work / log).read_text() if (work / log).is_file() else ""
@@ -801,8 +800,8 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     (work / "proof.sby").write_text(_sby_file(depth, timeout))
     shutil.rmtree(work / "proof", ignore_errors=True)
     t0 = time.monotonic()
-    proc = subprocess.run([tools["sby"], "-f", "proof.sby"], cwd=work, env=_tool_env(tools),
-                          capture_output=True, text=True)
+    proc = run_tool([tools["sby"], "-f", "proof.sby"], cwd=work, env=_tool_env(tools),
+                    capture_output=True, text=True)
     seconds = time.monotonic() - t0
     log = proc.stdout + proc.stderr
     (work / "sby.log").write_text(log)

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,35 @@ def find_tool(key: str) -> str:
             f"{tool.exe} not found (looked next to {sys.executable} and on PATH, and "
             f"{tool.env} is not set); {_install_hint(tool.package)}")
     return found
+
+
+def run_tool(argv: list[str], *, cwd, env: dict | None = None, timeout: float | None = None,
+             stdout=None, stderr=None, capture_output: bool = False,
+             text: bool = False) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for a synthesis or proof tool, with a temporary folder of its own.
+
+    The tool's ``TMPDIR`` is a fresh folder, removed when it ends, however it ends: a YoWASP
+    tool keeps its scratch files there (Yosys' ABC step writes a ``yowasp_*`` folder), and
+    ``subprocess.run`` kills a tool on Ctrl-C or SIGTERM without letting it clean up, which
+    left those folders in the user's temporary folder. On an interrupt the tool is killed and
+    waited for before its folder goes; a timeout raises ``subprocess.TimeoutExpired`` as
+    ``subprocess.run`` does."""
+    scratch = tempfile.mkdtemp(prefix="exmy-tool-")
+    env = dict(os.environ if env is None else env, TMPDIR=scratch)
+    if capture_output:
+        stdout = stderr = subprocess.PIPE
+    try:
+        with subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr,
+                              text=text) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except BaseException:  # a timeout, Ctrl-C, SIGTERM: the tool stops first
+                proc.kill()
+                proc.wait()
+                raise
+            return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @functools.cache
