@@ -5,7 +5,8 @@
 
 Each run starts ``python -m exmy.cli.main ARGS`` (``@`` in ARGS is the run's own folder) with
 a private TMPDIR, sends SIGINT or SIGTERM (chosen at random) after a random delay in the
-window, and checks what a user would see: exit status 130 (or 0 if the command had finished),
+window (to the command alone, or with ``--group`` to its whole process group, as a terminal's
+Ctrl-C does), and checks what a user would see: exit status 130 (or 0 if the command had finished),
 no traceback, no "Exception ignored", no file left in TMPDIR, and the process gone within 40 s
 (otherwise the stacks of its threads are printed: faulthandler on SIGUSR1). One line per run;
 exit status 1 if any run was odd. Found this way (2026-12-06): an interrupt that landed in a
@@ -30,7 +31,7 @@ _SITE = "import faulthandler, signal\nfaulthandler.register(signal.SIGUSR1, all_
 
 
 def probe(args: list[str], window: tuple[float, float], rng: random.Random,
-          site: Path) -> tuple[bool, str]:
+          site: Path, group: bool = False) -> tuple[bool, str]:
     """One run: (clean, its report line)."""
     base = Path(tempfile.mkdtemp(prefix="exmy-iprobe-"))
     try:
@@ -41,11 +42,14 @@ def probe(args: list[str], window: tuple[float, float], rng: random.Random,
         argv = [a.replace("@", str(base)) for a in args]
         proc = subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv], cwd=base,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, start_new_session=group)
         delay = rng.uniform(*window)
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
         time.sleep(delay)
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         try:
             _, err = proc.communicate(timeout=40)
         except subprocess.TimeoutExpired:
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=float, nargs=2, default=(0.5, 5.0), metavar=("LO", "HI"),
                     help="seconds after the start within which the signal is sent")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--group", action="store_true",
+                    help="signal the command's whole process group (a terminal's Ctrl-C)")
     ap.add_argument("command", nargs=argparse.REMAINDER,
                     help="the exmy command and its options, after --")
     args = ap.parse_args(argv)
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="exmy-iprobe-site-") as site:
         (Path(site) / "sitecustomize.py").write_text(_SITE)
         for i in range(args.runs):
-            clean, line = probe(command, (lo, hi), rng, Path(site))
+            clean, line = probe(command, (lo, hi), rng, Path(site), args.group)
             odd += not clean
             print(f"{i + 1:3d} {line}", flush=True)
     print(f"{args.runs - odd} of {args.runs} runs stopped cleanly")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -291,14 +292,36 @@ def point_key(point: dict, fingerprint: str, tool_versions: dict[str, str]) -> s
 # The worker side
 # --------------------------------------------------------------------------------------------
 
+#: True while a local pool worker runs a step (:func:`_worker_stop` reads it)
+_busy = False
+
+
+@contextlib.contextmanager
+def _step():
+    global _busy
+    _busy = True
+    try:
+        yield
+    finally:
+        _busy = False
+
+
+def _worker_stop(signum, frame):
+    """A local worker's Ctrl-C (it reaches the whole process group) and SIGTERM (how an
+    interrupted sweep stops its workers): a step in progress stops by KeyboardInterrupt, so
+    that its tool is killed and its temporary folder removed (``exmy.synth.tools.run_tool``);
+    an idle worker just ends (one waiting for work printed a KeyboardInterrupt traceback)."""
+    if _busy:
+        raise KeyboardInterrupt
+    os._exit(1)
+
+
 def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group: the parent says what was saved and stops the
-    # pool; a worker just ends, as a tool would (an idle one printed a KeyboardInterrupt
-    # traceback each).
     import signal
     import threading
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _worker_stop)
+    signal.signal(signal.SIGTERM, _worker_stop)
     # If the sweep's parent is killed (SIGKILL: no cleanup), exit instead of lingering.
     parent = os.getppid()
 
@@ -329,6 +352,11 @@ def _flow_opts(point: dict) -> dict:
 
 
 def _design(point: dict, pkey: str, make_design: Callable) -> dict:
+    with _step():
+        return _design_step(point, pkey, make_design)
+
+
+def _design_step(point: dict, pkey: str, make_design: Callable) -> dict:
     """Worker step 1: generate the design and its flow key. Returns ``{"flow_key", "verilog",
     "top", "ports"}``, or ``{"failed": record}`` when the generator or the flow settings
     refuse the point. Everything a step needs travels in its arguments (no state on workers),
@@ -352,6 +380,11 @@ def _design(point: dict, pkey: str, make_design: Callable) -> dict:
 
 
 def _synthesize(point: dict, pkey: str, design: dict) -> dict:
+    with _step():
+        return _synthesize_step(point, pkey, design)
+
+
+def _synthesize_step(point: dict, pkey: str, design: dict) -> dict:
     """Worker step 2: synthesize the design of step 1; the point's record."""
     t0 = time.monotonic()
     try:
@@ -431,7 +464,15 @@ class _Pool:
         return True
 
     def close(self, wait: bool = True) -> None:
+        # (the executor forgets its processes in shutdown)
+        workers = list((getattr(self.ex, "_processes", None) or {}).values())
         self.ex.shutdown(wait=wait, cancel_futures=True)
+        if not wait:
+            # interrupted: stop the steps in progress too. A SIGTERM to the sweep alone (kill,
+            # `timeout`, a job scheduler) left its workers synthesizing, and the command, its
+            # interrupt reported, waited for them at exit
+            for proc in workers:
+                proc.terminate()
 
 
 class _Dask:

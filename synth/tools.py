@@ -155,7 +155,8 @@ def run_tool(argv: list[str], *, cwd, env: dict | None = None, timeout: float | 
 
 @functools.cache
 def _version_of(path: str, args: tuple[str, ...]) -> str:
-    proc = subprocess.run([path, *args], capture_output=True, text=True, timeout=600)
+    proc = run_tool([path, *args], cwd=os.getcwd(), capture_output=True, text=True,
+                    timeout=600)
     text = (proc.stdout + proc.stderr).strip()
     first = text.splitlines()[0] if text else ""
     # Yosys: "Yosys 0.70 (git sha1 ..., Release, Clang ...)" -> keep up to the sha.

@@ -105,3 +105,37 @@ def test_synth_interrupted_while_yosys_runs_leaves_no_temporary_files(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("exmy synth: interrupted"), err
     assert list(tmp.rglob("*")) == [], (list(tmp.rglob("*"))[:10], err)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_sweep_stopped_while_its_workers_synthesize_leaves_no_temporary_files(tmp_path, sig):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) or SIGTERM to the sweep
+    alone while its two workers synthesize: the command stops with its one line and
+    ``TMPDIR`` is empty again. Ctrl-C killed the workers at once (SIG_DFL), so their
+    ``exmy-synth-*`` folders and their tools' ``yowasp_*`` folders stayed behind; SIGTERM left
+    the workers synthesizing while the command waited for them at exit."""
+    need_synth_tools(["yosys", "nextpnr-ecp5"])
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exmy.cli.main", "sweep", "--units", "multiplier", "--formats",
+         "bfloat16,float16", "--targets", "ecp5", "-j", "2", "--db", str(tmp_path / "r.sqlite")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    t0 = time.monotonic()
+    while not any(p.name.startswith("yosys-abc-") for p in tmp.rglob("*")):  # (in ABC)
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 120, "no synthesis started"
+        time.sleep(0.02)
+    t_signal = time.monotonic()
+    if sig == "SIGINT":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("exmy sweep: interrupted"), err
+    # the syntheses in progress were stopped, not waited for (about 10 s here before)
+    assert time.monotonic() - t_signal < 6, err
+    assert list(tmp.rglob("*")) == [], (list(tmp.rglob("*"))[:10], err)
