@@ -30,6 +30,12 @@ from pathlib import Path
 _SITE = "import faulthandler, signal\nfaulthandler.register(signal.SIGUSR1, all_threads=True)\n"
 
 
+def _as_terminal():
+    """(preexec_fn) SIGINT handled as a terminal's command has it, even if this script runs
+    with it ignored (a background job: exmy leaves an ignored SIGINT alone)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def probe(args: list[str], window: tuple[float, float], rng: random.Random,
           site: Path, group: bool = False) -> tuple[bool, str]:
     """One run: (clean, its report line)."""
@@ -42,7 +48,7 @@ def probe(args: list[str], window: tuple[float, float], rng: random.Random,
         argv = [a.replace("@", str(base)) for a in args]
         proc = subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv], cwd=base,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, start_new_session=group)
+                                text=True, start_new_session=group, preexec_fn=_as_terminal)
         delay = rng.uniform(*window)
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
         time.sleep(delay)

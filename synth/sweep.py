@@ -292,8 +292,10 @@ def point_key(point: dict, fingerprint: str, tool_versions: dict[str, str]) -> s
 # The worker side
 # --------------------------------------------------------------------------------------------
 
-#: True while a local pool worker runs a step (:func:`_worker_stop` reads it)
+#: True while a local pool worker runs a step, and once it was told to stop one
+#: (:func:`_worker_stop` reads them)
 _busy = False
+_stopping = False
 
 
 @contextlib.contextmanager
@@ -309,18 +311,24 @@ def _step():
 def _worker_stop(signum, frame):
     """A local worker's Ctrl-C (it reaches the whole process group) and SIGTERM (how an
     interrupted sweep stops its workers): a step in progress stops by KeyboardInterrupt, so
-    that its tool is killed and its temporary folder removed (``exmy.synth.tools.run_tool``);
-    an idle worker just ends (one waiting for work printed a KeyboardInterrupt traceback)."""
-    if _busy:
+    that its tool is killed and its temporary folder removed (``exmy.synth.tools.run_tool``),
+    and the signals that follow (a Ctrl-C is followed by the sweep's SIGTERM) leave that
+    clean-up alone; an idle worker just ends (one waiting for work printed a
+    KeyboardInterrupt traceback)."""
+    global _stopping
+    if not _busy:
+        os._exit(1)
+    if not _stopping:
+        _stopping = True
         raise KeyboardInterrupt
-    os._exit(1)
 
 
 def _init_worker() -> None:
     import signal
     import threading
 
-    signal.signal(signal.SIGINT, _worker_stop)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # (a background job's stays)
+        signal.signal(signal.SIGINT, _worker_stop)
     signal.signal(signal.SIGTERM, _worker_stop)
     # If the sweep's parent is killed (SIGKILL: no cleanup), exit instead of lingering.
     parent = os.getppid()

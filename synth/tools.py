@@ -150,7 +150,22 @@ def run_tool(argv: list[str], *, cwd, env: dict | None = None, timeout: float | 
                 raise
             return subprocess.CompletedProcess(argv, proc.returncode, out, err)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _remove(scratch)
+
+
+def _remove(folder: str) -> None:
+    """Remove ``folder`` whole, even if a second Ctrl-C or SIGTERM arrives meanwhile (the
+    first stops a sweep's worker, the sweep's own stop follows at once); that interrupt is
+    raised again once the folder is gone."""
+    pending = None
+    while True:
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            break
+        except KeyboardInterrupt as exc:
+            pending = exc
+    if pending is not None:
+        raise pending
 
 
 @functools.cache

@@ -665,12 +665,17 @@ def test_check_rejects_bad_batch():
         check(comp, batch=0)
 
 
+def _sigint_default():
+    """(preexec_fn) SIGINT handled as in a terminal, even if pytest itself was started with it
+    ignored (a background job of a script: exmy then leaves it ignored, as it should)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv, **kw):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # SIGINT handled as in a terminal, even if pytest itself was started with it ignored
     return subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+                            preexec_fn=_sigint_default, **kw)
 
 
 SIGINT_ARGV = ["simulate", "convert", "--a", "float32", "--out", "e4m3fn", "--simulator",
@@ -756,7 +761,7 @@ def test_interrupt_inside_exec_of_a_string_exits_130(tmp_path, sig):
         "cli._main = command\n"
         "sys.exit(cli.main(['formats']))\n")
     proc = subprocess.run([sys.executable, "-m", "exec_interrupted"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, preexec_fn=_sigint_default)
     assert proc.returncode == 130, (proc.returncode, proc.stderr)
     assert proc.stderr.strip() == "exmy: interrupted", proc.stderr
 
@@ -782,7 +787,7 @@ def test_interrupt_inside_a_finalizer_still_stops(tmp_path, sig):
         "sys.exit(cli.main(['formats']))\n")
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "del_interrupted"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, preexec_fn=_sigint_default)
     assert proc.returncode == 130, (proc.returncode, proc.stderr)
     assert proc.stderr.strip() == "exmy: interrupted", proc.stderr
     assert time.monotonic() - t0 < 20
