@@ -89,28 +89,39 @@ def test_interrupted_tool_is_stopped_and_its_folder_removed(tmp_path, how):
     assert not folder.exists() and not folder.parent.exists(), folder
 
 
-def test_synth_interrupted_while_yosys_runs_leaves_no_temporary_files(tmp_path):
-    """SIGTERM to ``exmy synth`` while Yosys runs: the command stops with its one line and the
-    temporary folder it was given is empty again (it kept a ``yowasp_*`` folder before)."""
+def _in_abc(tmp_path: Path, *argv: str, **kw) -> tuple[subprocess.Popen, Path]:
+    """``exmy ARGV`` started with TMPDIR ``tmp_path/tmp`` (a terminal's SIGINT), returned once
+    Yosys' ABC step runs in it (its scratch folder has appeared), with that TMPDIR."""
     need_synth_tools(["yosys", "nextpnr-ecp5"])
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exmy.cli.main", "synth", "multiplier", "--a", "bfloat16",
-         "--target", "ecp5", "--db", str(tmp_path / "r.sqlite"), "--no-cache"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=_sigint_default)
+    proc = subprocess.Popen([sys.executable, "-m", "exmy.cli.main", *argv, "--db",
+                             str(tmp_path / "r.sqlite")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default, **kw)
     t0 = time.monotonic()
-    while not any(p.name.startswith("yosys-abc-") for p in tmp.rglob("*")):  # (in ABC)
+    while not any(p.name.startswith("yosys-abc-") for p in tmp.rglob("*")):
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < 120, "Yosys did not start"
+        assert time.monotonic() - t0 < 120, "no synthesis started"
         time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    return proc, tmp
+
+
+def _stopped_cleanly(proc: subprocess.Popen, tmp: Path, command: str) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1].startswith("exmy synth: interrupted"), err
+    assert err.strip().splitlines()[-1].startswith(f"exmy {command}: interrupted"), err
     assert list(tmp.rglob("*")) == [], (list(tmp.rglob("*"))[:10], err)
+
+
+def test_synth_interrupted_while_yosys_runs_leaves_no_temporary_files(tmp_path):
+    """SIGTERM to ``exmy synth`` while Yosys runs: the command stops with its one line and the
+    temporary folder it was given is empty again (it kept a ``yowasp_*`` folder before)."""
+    proc, tmp = _in_abc(tmp_path, "synth", "multiplier", "--a", "bfloat16", "--target", "ecp5",
+                        "--no-cache")
+    proc.send_signal(signal.SIGTERM)
+    _stopped_cleanly(proc, tmp, "synth")
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
@@ -120,31 +131,17 @@ def test_sweep_stopped_while_its_workers_synthesize_leaves_no_temporary_files(tm
     ``TMPDIR`` is empty again. Ctrl-C killed the workers at once (SIG_DFL), so their
     ``exmy-synth-*`` folders and their tools' ``yowasp_*`` folders stayed behind; SIGTERM left
     the workers synthesizing while the command waited for them at exit."""
-    need_synth_tools(["yosys", "nextpnr-ecp5"])
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(tmp))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exmy.cli.main", "sweep", "--units", "multiplier", "--formats",
-         "bfloat16,float16", "--targets", "ecp5", "-j", "2", "--db", str(tmp_path / "r.sqlite")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, preexec_fn=_sigint_default)
-    t0 = time.monotonic()
-    while not any(p.name.startswith("yosys-abc-") for p in tmp.rglob("*")):  # (in ABC)
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < 120, "no synthesis started"
-        time.sleep(0.02)
+    proc, tmp = _in_abc(tmp_path, "sweep", "--units", "multiplier", "--formats",
+                        "bfloat16,float16", "--targets", "ecp5", "-j", "2",
+                        start_new_session=True)
     t_signal = time.monotonic()
     if sig == "SIGINT":
         os.killpg(proc.pid, signal.SIGINT)
     else:
         proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1].startswith("exmy sweep: interrupted"), err
+    _stopped_cleanly(proc, tmp, "sweep")
     # the syntheses in progress were stopped, not waited for (about 10 s here before)
-    assert time.monotonic() - t_signal < 6, err
-    assert list(tmp.rglob("*")) == [], (list(tmp.rglob("*"))[:10], err)
+    assert time.monotonic() - t_signal < 6
 
 
 def test_a_second_interrupt_does_not_stop_the_clean_up(tmp_path, monkeypatch):
