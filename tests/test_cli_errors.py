@@ -750,8 +750,8 @@ def test_interrupt_inside_exec_of_a_string_exits_130(tmp_path, sig):
     """A Ctrl-C or SIGTERM that lands while Python runs code through ``exec`` of a string (as
     ``dataclasses`` and ``namedtuple`` do, e.g. while a command imports a module) still ends
     ``python -m exmy.cli.main`` with status 130. With a plain KeyboardInterrupt CPython
-    killed the process with SIGINT at exit instead (status -2; test_sigterm_takes_ctrl_c_path
-    failed so about once in 25 runs on a loaded machine)."""
+    killed the process with SIGINT at exit instead (status -2: how test_sigterm_takes_ctrl_c_path
+    failed on a loaded machine; docs/results/interrupts.md)."""
     (tmp_path / "exec_interrupted.py").write_text(
         "import sys\n"
         "import exmy.cli.main as cli\n"

@@ -1,8 +1,8 @@
 """Synthesis and proof tools leave nothing in the user's temporary folder, even when a run is
 interrupted (``exmy.synth.tools.run_tool``): a YoWASP tool keeps its scratch files in a
 ``yowasp_*`` folder of ``TMPDIR``, and a tool killed on Ctrl-C or SIGTERM cannot remove it.
-Found by sending SIGINT/SIGTERM at random times to ``exmy synth`` and ``exmy prove``: 4 of 12
-interrupted syntheses and 1 of 8 proofs left such a folder behind."""
+Found by sending SIGINT/SIGTERM at random times to ``exmy synth``, ``exmy prove`` and
+``exmy sweep`` (scripts/interrupt_probe.py; the counts: docs/results/interrupts.md)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def test_sweep_stopped_while_its_workers_synthesize_leaves_no_temporary_files(tm
     else:
         proc.send_signal(signal.SIGTERM)
     _stopped_cleanly(proc, tmp, "sweep")
-    # the syntheses in progress were stopped, not waited for (about 10 s here before)
+    # the syntheses in progress were stopped, not waited for (docs/results/interrupts.md)
     assert time.monotonic() - t_signal < 6
 
 
@@ -148,7 +148,7 @@ def test_a_second_interrupt_does_not_stop_the_clean_up(tmp_path, monkeypatch):
     """Ctrl-C on a sweep reaches a worker, and the sweep's own SIGTERM to it follows at once:
     the worker raises on the first only, and a tool's folder is removed whole even if an
     interrupt lands inside the removal (it is raised again afterwards). A random-interrupt
-    probe of `exmy sweep -j 2` left an ``exmy-tool-*`` folder so once in about 20 runs."""
+    probe of `exmy sweep -j 2` left an ``exmy-tool-*`` folder so (docs/results/interrupts.md)."""
     import shutil
 
     from exmy.synth import sweep
