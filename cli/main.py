@@ -95,25 +95,14 @@ class Interrupted(KeyboardInterrupt):
     remembered."""
 
 
-#: how long a Ctrl-C or SIGTERM that landed in a finalizer waits to be delivered again (s)
-RETRY_SECONDS = 0.1
-
-
 def _interrupted(signum, frame):
-    """Raise :class:`Interrupted`, unless the signal landed inside a ``__del__`` (Amaranth's
-    unused-elaboratable check runs in one whenever the garbage collector frees a component):
-    Python prints an exception raised there as "Exception ignored" and goes on, so the command
-    would not stop. Then the same signal is sent again ``RETRY_SECONDS`` later, outside it."""
-    f = frame
-    while f is not None:
-        if f.f_code.co_name == "__del__":
-            import threading
-
-            retry = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum))
-            retry.daemon = True
-            retry.start()
-            return
-        f = f.f_back
+    """Raise :class:`Interrupted`, unless the signal landed inside a ``__del__``, where Python
+    would ignore the exception and the command would not stop: then the same signal comes
+    again a moment later (``exmy.synth.tools.resend_if_in_finalizer``; imported by
+    :func:`main` as soon as the handlers are in place, and no component exists before)."""
+    tools = sys.modules.get("exmy.synth.tools")
+    if tools is not None and tools.resend_if_in_finalizer(signum, frame):
+        return
     raise Interrupted
 
 
@@ -138,6 +127,8 @@ def _take_signals() -> dict:
 def main(argv: list[str] | None = None) -> int:
     previous = _take_signals()
     try:
+        import exmy.synth.tools  # noqa: F401  (for _interrupted)
+
         if sys.stdout is None:  # started with standard output closed (`exmy ... >&-`)
             # Python would drop every line printed without a word; Unix tools say so and stop
             if sys.stderr is not None:

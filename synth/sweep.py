@@ -63,7 +63,7 @@ from exmy.golden.params import check_bool, plain_scalar
 
 from . import flow
 from .db import HEARTBEAT_SECONDS, DatabaseLocked, ResultsDB
-from .tools import tool_version
+from .tools import resend_if_in_finalizer, tool_version
 
 __all__ = [
     "MAX_JOBS",
@@ -314,11 +314,12 @@ def _worker_stop(signum, frame):
     that its tool is killed and its temporary folder removed (``exmy.synth.tools.run_tool``),
     and the signals that follow (a Ctrl-C is followed by the sweep's SIGTERM) leave that
     clean-up alone; an idle worker just ends (one waiting for work printed a
-    KeyboardInterrupt traceback)."""
+    KeyboardInterrupt traceback). One that lands in a ``__del__``, where Python would ignore
+    the exception, comes again a moment later instead."""
     global _stopping
     if not _busy:
         os._exit(1)
-    if not _stopping:
+    if not _stopping and not resend_if_in_finalizer(signum, frame):
         _stopping = True
         raise KeyboardInterrupt
 

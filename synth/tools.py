@@ -26,6 +26,7 @@ __all__ = [
     "ToolNotFoundError",
     "find_tool",
     "make_dir",
+    "resend_if_in_finalizer",
     "tool_version",
     "tool_versions",
     "warm_up",
@@ -151,6 +152,30 @@ def run_tool(argv: list[str], *, cwd, env: dict | None = None, timeout: float | 
             return subprocess.CompletedProcess(argv, proc.returncode, out, err)
     finally:
         _remove(scratch)
+
+
+#: how long a Ctrl-C or SIGTERM that landed in a finalizer waits to be delivered again (s)
+RETRY_SECONDS = 0.1
+
+
+def resend_if_in_finalizer(signum: int, frame) -> bool:
+    """For a signal handler that stops work by raising: True when the signal landed inside a
+    ``__del__`` (Amaranth's unused-elaboratable check runs in one whenever the garbage
+    collector frees a component), after arranging for the same signal to be sent again
+    ``RETRY_SECONDS`` later. Python prints an exception raised in a finalizer as "Exception
+    ignored" and goes on, so the handler must not raise there. Used by the command line's
+    handler and by a sweep's workers."""
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            import threading
+
+            retry = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum))
+            retry.daemon = True
+            retry.start()
+            return True
+        f = f.f_back
+    return False
 
 
 def _remove(folder: str) -> None:

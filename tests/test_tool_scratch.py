@@ -174,3 +174,34 @@ def test_a_second_interrupt_does_not_stop_the_clean_up(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         sweep._worker_stop(signal.SIGINT, None)
     assert sweep._worker_stop(signal.SIGTERM, None) is None  # (the clean-up goes on)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_worker_interrupt_inside_a_finalizer_still_stops_its_step(tmp_path, sig):
+    """A sweep worker's Ctrl-C or SIGTERM that lands while the garbage collector runs a
+    ``__del__`` (Amaranth checks every freed component in one) still stops the step in
+    progress. Python ignores an exception raised in a finalizer: the worker went on
+    synthesizing, and since it had taken note of the stop, the sweep's SIGTERM after it was
+    ignored too, so the step ran to its end (the command's own handler already sent such a
+    signal again; the worker's did not)."""
+    (tmp_path / "worker_del.py").write_text(
+        "import os, signal, time\n"
+        "from exmy.synth import sweep\n"
+        "sweep._init_worker()\n"
+        "class Freed:\n"
+        "    def __del__(self):\n"
+        f"        os.kill(os.getpid(), signal.{sig})\n"
+        "        time.sleep(0.5)  # (the handler runs in here)\n"
+        "t0 = time.monotonic()\n"
+        "try:\n"
+        "    with sweep._step():\n"
+        "        Freed()\n"
+        "        time.sleep(30)\n"
+        "    print('step finished')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('step stopped after %.1f s' % (time.monotonic() - t0))\n")
+    proc = subprocess.run([sys.executable, "worker_del.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, preexec_fn=_sigint_default)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("step stopped after "), (proc.stdout, proc.stderr)
+    assert float(proc.stdout.split()[3]) < 10, proc.stdout
