@@ -6,7 +6,7 @@ Values travel through the golden model as exact ``Raw`` triples, never as floats
 
 plus ``nan`` and ``inf`` masks. ``sig`` is an int64 array (< 2**62) or, for wide
 accumulators, an object array of Python ints. The stages, named as in the hardware
-(``exmy.hdl.float``): ``decode`` (encodings -> Raw), the unit's raw operations
+(``exmy.hdl.float``, ``exmy.hdl.rounding``): ``decode`` (encodings -> Raw), the unit's raw operations
 (``ops.mul_raw``, ``fma.add_raw``), ``round`` (a Raw on a format's grid) and ``encode``
 (round, then the fields: the golden twin of the hardware's rounder and its ``encode``).
 """
@@ -410,8 +410,8 @@ def encode(
     The last stage: for a float format, ``round`` (the value on ``fmt``'s grid) and then the
     packing into fields with the rules below, in one function (the packing needs to know
     whether the value before rounding was an exact zero, which ``round``'s result no longer
-    says). Its hardware twin is the rounder (``exmy.hdl.float.round`` and its contracts, whose
-    last step, ``exmy.hdl.float.encode``, is this packing).
+    says). Its hardware twin is the rounder (``exmy.hdl.rounding.round`` and its contracts, whose
+    last step, ``exmy.hdl.rounding.encode``, is this packing).
 
     Overflow follows SPEC 2.3 with one IEEE refinement the spec is silent on: in ``rtz`` a
     finite value never rounds to Inf (IEEE 754 7.4: round-toward-zero overflow delivers the

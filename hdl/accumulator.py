@@ -41,7 +41,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from exmy.golden.format import FloatFormat
 
 from .arith import chunked_add, cut, replicate, staged_lzc, staged_shift_left
-from .float import round_standard
+from .rounding import round_standard
 from .util import Pipeline, leading_zeros
 
 __all__ = ["ACC_RESOLVE_STAGES", "accumulate_register", "accumulate_segmented", "acc_to_float",

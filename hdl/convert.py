@@ -18,16 +18,8 @@ from exmy.golden.params import (
 
 from .arith import cut
 from .base import Unit
-from .float import (
-    decode,
-    decode_delay,
-    decode_floats,
-    decode_int,
-    normalize,
-    port_shape,
-    round_standard,
-    round_to_int,
-)
+from .float import decode, decode_delay, decode_floats, decode_int, normalize, port_shape
+from .rounding import round_standard, round_to_int
 from .util import Pipeline
 
 __all__ = ["Convert"]

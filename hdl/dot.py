@@ -13,7 +13,7 @@ Both share one datapath, written once here:
 4. ``MXDot``: the block scale applied once, to the sum, not per lane: an E8M0 scale pair adds
    ``off_a + off_b`` to the exponent; E4M3 scales multiply the sum by their 4 x 4-bit
    significand product (exact); a NaN scale gives NaN, an Inf sum times a zero scale NaN;
-5. one rounding into ``fmt_out`` through the shared rounder (``hdl.float.round_encode``), or
+5. one rounding into ``fmt_out`` through the shared rounder (``hdl.rounding.round_encode``), or
    with ``accumulate=True`` the exact block value into SPEC 3.2's fixed-point accumulator
    (``hdl.mac``'s accumulator register and its acc -> y conversion) with the MAC contract.
 
@@ -81,7 +81,8 @@ from .accumulator import (
 )
 from .arith import chunked_add, cut, staged_lzc, staged_shift_left, tree_level, tree_multiply
 from .base import Unit, unit_builder
-from .float import decode, decode_int, normalize, port_shape, round_encode
+from .float import decode, decode_int, normalize, port_shape
+from .rounding import round_encode
 from .timing import Plan
 from .util import Pipeline, delayed
 

@@ -35,17 +35,8 @@ from exmy.golden.params import (
 
 from .arith import cut, tree_multiply
 from .base import Unit, unit_builder
-from .float import (
-    Unpacked,
-    decode,
-    encode,
-    flush_inputs,
-    mul_raw,
-    port_shape,
-    round_align_max,
-    round_approximate,
-    round_standard,
-)
+from .float import Unpacked, decode, mul_raw, port_shape
+from .rounding import encode, flush_inputs, round_align_max, round_approximate, round_standard
 from .timing import DelayModel, delay_model
 from .util import Pipeline, leading_zeros
 
@@ -76,7 +67,7 @@ _STAR_MAX_P = 4
 #: the product tree's levels (hdl/arith.py) when `*` does not fit; "align_shift" and
 #: "norm_shift" once per shifter level; "exp_swap", "window_room", "window_offset" and
 #: "norm_cap" (a window) only in ApproxFMA, "norm_fine" only in the FMA. The rounders add
-#: theirs (hdl/float.py; ApproxFMA's: _round_approx_fine)
+#: theirs (hdl/rounding.py; ApproxFMA's: _round_approx_fine)
 FMA_FINE_CUTS = ("decode", "mul_level", "exp_diff", "exp_swap", "window_room", "window_offset",
                  "align_amount", "align_shift", "norm_lzc", "norm_cap", "norm_limit",
                  "norm_shift", "norm_fine")

@@ -18,14 +18,8 @@ from exmy.golden.params import (
 
 from .arith import cut
 from .base import Unit, unit_builder
-from .float import (
-    Unpacked,
-    decode,
-    port_shape,
-    product_inf,
-    product_nan,
-    round_standard,
-)
+from .float import Unpacked, decode, port_shape, product_inf, product_nan
+from .rounding import round_standard
 from .util import Pipeline
 
 __all__ = ["LMul", "LMUL_FORMS", "LMUL_OFFSETS", "check_lmul_args", "lmul_l", "lmul_offset"]

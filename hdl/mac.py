@@ -96,14 +96,8 @@ from .arith import (
     tree_multiply,
 )
 from .base import Unit, unit_builder
-from .float import (
-    decode,
-    normalize,
-    port_shape,
-    product_inf,
-    product_nan,
-    round_standard,
-)
+from .float import decode, normalize, port_shape, product_inf, product_nan
+from .rounding import round_standard
 from .timing import Plan, check_fmax, check_target, delay_model
 from .util import Pipeline, delayed
 

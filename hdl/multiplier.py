@@ -17,15 +17,8 @@ from exmy.golden.params import (
 
 from .arith import chunked_add, cut, magnitudes, tree_multiply
 from .base import Unit
-from .float import (
-    decode,
-    decode_floats,
-    mul_raw,
-    port_shape,
-    product_inf,
-    product_nan,
-    round_standard,
-)
+from .float import decode, decode_floats, mul_raw, port_shape, product_inf, product_nan
+from .rounding import round_standard
 from .util import Pipeline
 
 __all__ = ["Multiplier", "IntMultiplier"]

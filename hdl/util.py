@@ -7,7 +7,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from exmy.golden.params import ceil_log2, check_bool
 
-__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "delayed", "MAX_LATENCY"]
+__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "delayed", "fine_mode",
+           "MAX_LATENCY"]
 
 #: most pipeline stages a unit takes
 MAX_LATENCY = 16
@@ -52,6 +53,13 @@ def leading_zeros(m: Module, v: Value, name: str) -> Signal:
     out = Signal(range(w + 1), name=name)
     m.d.comb += out.eq(Mux(zero, w, count))
     return out
+
+
+def fine_mode(pipe) -> bool:
+    """True when ``pipe`` places registers by frequency (fmax mode): the fine structures
+    (staged shifters, partial-product trees) are built only then, so a unit with an explicit
+    latency keeps its Verilog."""
+    return pipe is not None and pipe.plan is not None
 
 
 class Pipeline:

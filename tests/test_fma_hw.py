@@ -248,7 +248,7 @@ def test_addend_set_covers_exponents_and_specials():
 def test_rounder_approx_mode_arguments():
     from amaranth.hdl import Module, Signal
 
-    from exmy.hdl.float import round_encode
+    from exmy.hdl.rounding import round_encode
 
     m = Module()
     kw = dict(sign=Signal(), sig=Signal(8), exp=Signal(range(-20, 20)), is_nan=Signal(),

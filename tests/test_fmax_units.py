@@ -1,5 +1,5 @@
 """Frequency-directed pipelining of the multiplier, int-multiplier, convert and L-Mul (SPEC 6,
-issue 13): their fine cut points (hdl/float.py decode and rounder, hdl/arith.py) place the
+issue 13): their fine cut points (hdl/float.py decode, hdl/rounding.py, hdl/arith.py) place the
 registers exmy's delay model asks for; the hardware equals the golden model at two fmax
 settings per format (Icarus and Verilator), the placements are proven equal to the
 combinational units (``exmy prove``), a placement with a value that skips its register is
@@ -285,7 +285,7 @@ def test_fine_rounder_checks_rounding():
     from amaranth.hdl import Const, Module
 
     from exmy.golden import parse_format
-    from exmy.hdl.float import round_encode
+    from exmy.hdl.rounding import round_encode
     from exmy.hdl.timing import Probe
 
     m = Module()
