@@ -11,7 +11,7 @@ outputs registered (FFs counted), median of seeds 1-3 (``--quick``: seed 1).
    textbook design: ``FMA_COARSE = 1``), the baseline such savings are usually quoted against;
    exmy's ``fma`` normalises in two levels (4-bit groups, then a narrow fine shift).
 2. Where the area is: the significand multiplier alone (the one ``*``) and the back end that
-   approximate normalization changes (``exmy.hdl.fma.normalize_round``: normalization,
+   approximate normalization changes (``exmy.hdl.fma_norm.normalize_round``: normalization,
    rounding, encoding, synthesized on its own from the adder's magnitude), as shares of the
    whole unit.
 3. exmy's FMA against HardFloat's (ANCHORS.md numbers, measured with this flow): e4m3 (IEEE
@@ -62,7 +62,10 @@ def _piece(kind: str, fmt: str, granularity: int | None, coarse: int = 4):
     from amaranth.lib.wiring import In, Out
 
     from exmy.golden import parse_format
-    from exmy.hdl.fma import fma_window_bits, normalize_round
+    from exmy.hdl.fma import FMA_CUTS, fma_window_bits
+    from exmy.hdl.fma_norm import normalize_round
+    from exmy.hdl.timing import delay_model
+    from exmy.hdl.util import Pipeline
 
     f = parse_format(fmt)
     p = f.sig_bits
@@ -93,6 +96,7 @@ def _piece(kind: str, fmt: str, granularity: int | None, coarse: int = 4):
                 m, f, mag=self.mag, sticky=self.sticky, sign=self.sign, r_w=self.r_w,
                 is_nan=self.nan, is_inf=self.inf, r_range=(r_lo, r_hi), floor_out=True,
                 granularity=granularity, coarse=coarse,
+                pipe=Pipeline(m, 0, list(FMA_CUTS)), dm=delay_model("ecp5"),
             )
             m.d.comb += self.y.eq(y)
             return m

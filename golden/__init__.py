@@ -1,8 +1,8 @@
 """exmy.golden: the bit-exact numpy reference model (integer arithmetic only).
 
-The raw stages, named as in ``exmy.hdl.float`` and ``exmy.hdl.rounding``: ``decode``, ``mul_raw``, ``add_raw``,
-``round``, ``encode`` (``multiply_raw`` is ``mul_raw``'s earlier name; ``round`` shadows the
-builtin only for ``from exmy.golden import *``).
+The raw stages, named as in ``exmy.hdl.float`` and ``exmy.hdl.rounding``: ``decode``,
+``mul_raw``, ``add_raw``, ``round``, ``encode`` (``multiply_raw`` is ``mul_raw``'s earlier
+name; ``round`` shadows the builtin only for ``from exmy.golden import *``).
 
 Imports neither amaranth nor any other exmy package.
 """

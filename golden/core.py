@@ -6,9 +6,10 @@ Values travel through the golden model as exact ``Raw`` triples, never as floats
 
 plus ``nan`` and ``inf`` masks. ``sig`` is an int64 array (< 2**62) or, for wide
 accumulators, an object array of Python ints. The stages, named as in the hardware
-(``exmy.hdl.float``, ``exmy.hdl.rounding``): ``decode`` (encodings -> Raw), the unit's raw operations
-(``ops.mul_raw``, ``fma.add_raw``), ``round`` (a Raw on a format's grid) and ``encode``
-(round, then the fields: the golden twin of the hardware's rounder and its ``encode``).
+(``exmy.hdl.float``, ``exmy.hdl.rounding``): ``decode`` (encodings -> Raw), the unit's raw
+operations (``ops.mul_raw``, ``fma.add_raw``), ``round`` (a Raw on a format's grid) and
+``encode`` (round, then the fields: the golden twin of the hardware's rounder and its
+``encode``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Structure follows HardFloat: decode -> raw datapath -> round -> encode. The stages carry the
 names of their golden twins (``exmy.golden``): :func:`decode` (golden ``decode``),
 :func:`mul_raw` (golden ``mul_raw``), the unit's datapath (the FMA's aligned add,
-``exmy.hdl.fma.add_raw``, is golden ``add_raw``), then the rounder in
+``exmy.hdl.fma_add.add_raw``, is golden ``add_raw``), then the rounder in
 :mod:`exmy.hdl.rounding` (golden ``encode``: its ``round`` and then the packing into fields).
 Every float unit decodes its operands with :func:`decode`, so the class and exponent rules of
 a format are written once (here), and hands its raw result to one of the rounder's contracts.

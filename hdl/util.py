@@ -7,8 +7,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from exmy.golden.params import ceil_log2, check_bool
 
-__all__ = ["leading_zeros", "Pipeline", "check_latency", "check_bool", "delayed", "fine_mode",
-           "MAX_LATENCY"]
+__all__ = ["leading_zeros", "trailing_zeros", "exp_range", "Pipeline", "check_latency",
+           "check_bool", "delayed", "fine_mode", "MAX_LATENCY"]
 
 #: most pipeline stages a unit takes
 MAX_LATENCY = 16
@@ -53,6 +53,17 @@ def leading_zeros(m: Module, v: Value, name: str) -> Signal:
     out = Signal(range(w + 1), name=name)
     m.d.comb += out.eq(Mux(zero, w, count))
     return out
+
+
+def trailing_zeros(m: Module, v: Value, name: str) -> Signal:
+    """Trailing zeros of ``v`` (``len(v)`` for 0): the leading-zero tree on the reversed bits."""
+    v = Value.cast(v)
+    return leading_zeros(m, Cat(*(v[i] for i in reversed(range(len(v))))), name)
+
+
+def exp_range(lo: int, hi: int) -> range:
+    """The shape of a signed exponent signal for values ``lo..hi``, always holding -1..1."""
+    return range(min(lo, -1), max(hi, 1) + 1)
 
 
 def fine_mode(pipe) -> bool:

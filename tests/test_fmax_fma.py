@@ -1,10 +1,10 @@
 """Frequency-directed pipelining of the FMA and the approximate-normalization FMA (SPEC 6,
-issue 13): their fine cut points (hdl/fma.py: the product tree, the exponent differences, the
-alignment shifter level by level, the two adders, the normalizer's count and shifter levels,
-the rounders' cuts) place the registers exmy's delay model asks for; the hardware equals the
-golden model at two fmax settings per format (Icarus and Verilator), the placements are proven
-equal to the combinational units (``exmy prove``), and an explicit latency keeps the Verilog it
-had before fmax mode.
+issue 13): their fine cut points (hdl/fma.py: the product tree; hdl/fma_add.py: the exponent
+differences, the alignment shifter level by level, the two adders; hdl/fma_norm.py: the
+normalizer's count and shifter levels, the rounders' cuts) place the registers exmy's delay
+model asks for; the hardware equals the golden model at two fmax settings per format (Icarus
+and Verilator), the placements are proven equal to the combinational units (``exmy prove``),
+and an explicit latency keeps the Verilog it had before fmax mode.
 
 Tiers: the default tier simulates the issue's rows at both clocks on Verilator (e4m3
 exhaustive, every (a, b, c); 1M random vectors and the corner cube for the 16-bit formats) and

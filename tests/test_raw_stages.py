@@ -6,7 +6,7 @@ the round stage (``round`` / ``Rounder`` on golden's ``Raw``, and the rounder's 
 values: normal, subnormal, overflowing, zero and special) against golden ``encode`` of the
 same exact value, and ``encode`` (every on-grid value) against golden ``encode``'s packing.
 Golden's own stages (``add_raw``, ``round``) are checked against exact rationals. The FMA's
-``add_raw`` (hdl/fma.py: alignment and addition, one-piece and fmax mode's fine structure,
+``add_raw`` (hdl/fma_add.py: alignment and addition, one-piece and fmax mode's fine structure,
 reached through ``fma_sum``: decode, mul_raw, add_raw) against golden ``add_raw`` of the same
 product and addend, at the output's round bit, on the FMA's own stimulus (sim/check_fma.py)."""
 
