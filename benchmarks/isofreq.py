@@ -24,7 +24,8 @@ from pathlib import Path
 from _report import check_out, run_main  # benchmarks/_report.py
 
 from exmy.synth.costmodel import isofreq_ratios, isofreq_rows
-from exmy.synth.sweep import load_sweep, run_sweep
+from exmy.synth.sweep import run_sweep
+from exmy.synth.sweepfile import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ROOT / "synth" / "sweeps" / "costmodel_fmax.toml"

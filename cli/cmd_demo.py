@@ -139,7 +139,8 @@ def _run(args, progress: _Progress) -> int:
     if not args.no_synth:
         print("2. synthesize a small sweep (Yosys + nextpnr, ECP5 and iCE40, registered I/O)")
         from exmy.synth.report import write_report
-        from exmy.synth.sweep import expand_sweep, run_sweep
+        from exmy.synth.sweep import run_sweep
+        from exmy.synth.sweepfile import expand_sweep
 
         spec = {
             "targets": ["ecp5", "ice40"],

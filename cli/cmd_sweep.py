@@ -19,7 +19,8 @@ def _sweeps_dir() -> Path:
 
 
 def add_parser(sub):
-    from exmy.synth.sweep import MAX_POINTS, MAX_SEED
+    from exmy.synth.sweep import MAX_SEED
+    from exmy.synth.sweepfile import MAX_POINTS
 
     p = sub.add_parser(
         "sweep",
@@ -91,7 +92,7 @@ def _builtin_names() -> list[str]:
 def parse_formats(spec: str) -> list[str]:
     """``exmy:3-8``, ``exmy:3-8:none`` and format names, comma-separated -> format names."""
     from exmy.golden.format import SPECIALS, FloatFormat, parse_format
-    from exmy.synth.sweep import exmy_formats
+    from exmy.synth.sweepfile import exmy_formats
 
     out: list[str] = []
     for item in _split(spec):
@@ -269,7 +270,7 @@ def _read_file(name: str) -> tuple[dict, Path]:
         else:
             raise CliError(f"Sweep file {name!r} {missing(path)}; built-in sweeps are "
                            f"{', '.join(_builtin_names())}")
-    from exmy.synth.sweep import read_sweep_file
+    from exmy.synth.sweepfile import read_sweep_file
 
     try:
         return read_sweep_file(path), path  # not TOML, not UTF-8: ValueError naming the file
@@ -316,13 +317,8 @@ def _check_points(points: list[dict]) -> None:
 
 
 def run(args) -> int:
-    from exmy.synth.sweep import (
-        dask_address,
-        expand_sweep,
-        file_settings,
-        jobs_problem,
-        run_sweep,
-    )
+    from exmy.synth.sweep import dask_address, jobs_problem, run_sweep
+    from exmy.synth.sweepfile import expand_sweep, file_settings
 
     if args.file and (args.units or args.formats or args.ints or args.param):
         raise CliError("Give either a sweep FILE or --units/--formats/--ints/--param, not both")

@@ -8,7 +8,8 @@ out_dir)`` turns that into CSV tables and PNG plots.
 from .db import ResultsDB
 from .flow import TARGETS, synthesize
 from .report import write_report
-from .sweep import load_sweep, run_sweep
+from .sweep import run_sweep
+from .sweepfile import load_sweep
 from .tools import ToolNotFoundError
 
 __all__ = ["ResultsDB", "TARGETS", "ToolNotFoundError", "load_sweep", "run_sweep",

@@ -83,8 +83,8 @@ _DIST_LABEL = {"normal": "N(0,1)", "laplace": "Laplace(0,1)"}
 def costmodel_points(path: str | os.PathLike | None = None, *,
                      spec: dict | None = None) -> list[dict]:
     """The cost-model sweep's points: ``path`` (default :data:`COSTMODEL_SWEEP`) or an already
-    parsed ``spec``, expanded by :func:`exmy.synth.sweep.expand_sweep`."""
-    from .sweep import expand_sweep, read_sweep_file
+    parsed ``spec``, expanded by :func:`exmy.synth.sweepfile.expand_sweep`."""
+    from .sweepfile import expand_sweep, read_sweep_file
 
     if spec is None:
         # read_sweep_file's checks: an int path would be a file descriptor (1: stdout, which

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from exmy.synth.db import ResultsDB
-from exmy.synth.sweep import load_sweep, max_jobs
+from exmy.synth.sweep import max_jobs
+from exmy.synth.sweepfile import load_sweep
 
 _POINTS = '[[unit]]\nname = "lmul"\nparams = { a = "e4m3" }\n'
 

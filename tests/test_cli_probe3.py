@@ -327,7 +327,7 @@ def test_evaluate_file_sentences_checked_before_the_model_loads(tmp_path, capsys
 
 
 def test_load_sweep_names_a_bad_path(tmp_path):
-    from exmy.synth.sweep import load_sweep
+    from exmy.synth.sweepfile import load_sweep
 
     with pytest.raises(TypeError, match="Sweep file must be a file name"):
         load_sweep(None)

@@ -30,7 +30,7 @@ from exmy.synth.costmodel import (
     quantize_values,
 )
 from exmy.synth.report import write_costmodel_report
-from exmy.synth.sweep import exmy_formats, expand_sweep
+from exmy.synth.sweepfile import exmy_formats, expand_sweep
 
 # -- sweep-file additions: {exmy, special} and "$param" references ----------------------------
 

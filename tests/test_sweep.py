@@ -19,10 +19,11 @@ import time
 
 import pytest
 
-from exmy.synth import sweep
+from exmy.synth import sweep, sweepfile
 from exmy.synth.db import ResultsDB
 from exmy.synth.report import write_report
-from exmy.synth.sweep import expand_sweep, load_sweep, normalize_point, run_sweep
+from exmy.synth.sweep import normalize_point, run_sweep
+from exmy.synth.sweepfile import expand_sweep, load_sweep
 
 from hwtest import need_synth_tools
 
@@ -162,13 +163,13 @@ def test_sweep_limits_are_inclusive():
     """The point limit counts points (100,000 is allowed), a range counts down with a negative
     step (both ends inclusive) and the bit ranges reach the widest formats."""
     pts = expand_sweep({"targets": ["generic"], "unit": [
-        {"name": "u", "params": {"n": {"range": [0, sweep.MAX_POINTS - 1]}}}]})
-    assert len(pts) == sweep.MAX_POINTS
+        {"name": "u", "params": {"n": {"range": [0, sweepfile.MAX_POINTS - 1]}}}]})
+    assert len(pts) == sweepfile.MAX_POINTS
     pts = expand_sweep({"targets": ["generic"], "unit": [
         {"name": "u", "params": {"n": {"range": [3, 0, -1]}}}]})
     assert [p["params"]["n"] for p in pts] == [3, 2, 1, 0]
-    assert sweep.exmy_formats(35, 35) == ["e11m23"]
-    assert sweep.exmy_formats(3, 8) == [f for f in sweep.exmy_formats(2, 8) if f != "e1m0"]
+    assert sweepfile.exmy_formats(35, 35) == ["e11m23"]
+    assert sweepfile.exmy_formats(3, 8) == [f for f in sweepfile.exmy_formats(2, 8) if f != "e1m0"]
 
 
 def test_seed_range():
@@ -825,7 +826,7 @@ def test_report_plots_group_by_family(tmp_path, monkeypatch):
 
     with ResultsDB(tmp_path / "r.sqlite") as db:
         i = 0
-        for fmt in sweep.exmy_formats(3, 6, "none") + ["int3", "int4", "int5", "int6"]:
+        for fmt in sweepfile.exmy_formats(3, 6, "none") + ["int3", "int4", "int5", "int6"]:
             unit = "int-mac" if fmt.startswith("int") else "mac"
             variants = [{"a": fmt}] + ([{"a": fmt, "out": fmt}] if unit == "mac" else [])
             for params in variants:
