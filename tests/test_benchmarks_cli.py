@@ -43,3 +43,34 @@ def test_bad_argument_is_one_line(script, args, message, tmp_path):
     assert "Traceback" not in r.stderr, r.stderr
     assert message in r.stderr.strip().splitlines()[-1], r.stderr
     assert not (tmp_path / "db.sqlite").exists()  # refused before the sweep opened it
+
+
+SCRIPTS = sorted(p for p in [*BENCH.glob("*.py"), *(BENCH.parent / "scripts").glob("*.py")]
+                 if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=[f"{p.parent.name}/{p.name}" for p in SCRIPTS])
+def test_every_script_answers_help(path, tmp_path):
+    """Every benchmark and script says how to run it: ``--help`` exits 0 with its usage.
+    (model_forms.py's help had a bare ``%`` that argparse read as a format: an error instead
+    of the help; make_reference_embeddings.py, which needs a venv of its own, answered every
+    run in exmy's with a traceback.)"""
+    r = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() and "Traceback" not in r.stderr, (r.stdout, r.stderr)
+
+
+def test_reference_embeddings_script_outside_its_venv_is_one_line(tmp_path):
+    """Run in exmy's venv (no torch, no sentence-transformers) the script says what is missing
+    and where it runs, in one line."""
+    import importlib.util
+
+    # (with them installed the script would run and rewrite the committed embeddings)
+    assert importlib.util.find_spec("torch") is None, "exmy's venv must stay without torch"
+    r = subprocess.run([sys.executable, str(BENCH.parent / "scripts" /
+                                            "make_reference_embeddings.py")],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert "is not installed here" in line and "--help" in line, line
