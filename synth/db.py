@@ -29,6 +29,7 @@ write lock once when it opens, so a locked database is refused before any work s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
@@ -365,11 +366,26 @@ class ResultsDB:
                     pass
         except sqlite3.Error as e:
             self._con.close()
+            if not _is_locked(e):
+                self._remove_if_created(exists)
             raise ValueError(f"Cannot use {self.path} as a results database ({e}); check that "
                              "the file and its folder are writable") from None
-        except ValueError:
+        except ValueError:  # (a foreign file, or another process's lock: not ours to remove)
             self._con.close()
             raise
+
+    def _remove_if_created(self, existed: bool) -> None:
+        """After a start that failed on the file itself (a full disk left a 0-byte file
+        behind): remove the database file this call created, if it is still empty, and its
+        journal files. (Not after a lock held by another process: that one may have just
+        created the same file.)"""
+        if existed:
+            return
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size == 0:
+                for suffix in ("-wal", "-shm", "-journal"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self.path.unlink()
 
     def _locked(self, fn):
         """``fn()``, run again while another process holds the lock, for at most
