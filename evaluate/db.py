@@ -21,6 +21,8 @@ from exmy.synth.db import (
     check_db_path,
     connect_read_only,
     damaged_error,
+    is_locked,
+    remove_if_empty,
 )
 
 __all__ = ["LOCK_WAIT_SECONDS", "SCHEMA_VERSION", "EvaluateDB"]
@@ -72,11 +74,17 @@ class EvaluateDB:
         if not isinstance(read_only, bool):
             raise TypeError(f"read_only must be True or False, not {read_only!r}")
         self.read_only = read_only
+        existed = self.path.exists()
+        self.con = None
         try:
             self.con = (connect_read_only(self.path) if read_only else
                         sqlite3.connect(str(self.path), timeout=LOCK_WAIT_SECONDS))
             self._init()
         except sqlite3.DatabaseError as exc:
+            if self.con is not None:
+                self.con.close()
+            if not existed and not is_locked(exc):  # (a full disk left an empty file)
+                remove_if_empty(self.path)
             raise damaged_error(self.path, exc) or ValueError(
                 f"Results database {self.path} is not usable: {exc}") from None
 

@@ -43,7 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["CLAIM_STALE_SECONDS", "COLUMNS", "LOCK_WAIT_SECONDS", "DatabaseLocked", "ResultsDB",
-           "check_db_path", "connect_read_only", "damaged_error", "evaluate_only"]
+           "check_db_path", "connect_read_only", "damaged_error", "evaluate_only",
+           "is_locked", "remove_if_empty"]
 
 #: Columns of the ``records`` table, in order. Anything else in a record goes to ``extra``.
 COLUMNS: tuple[str, ...] = (
@@ -127,7 +128,7 @@ class DatabaseLocked(ValueError):
     """Another process has held the results database's lock for :data:`LOCK_WAIT_SECONDS`."""
 
 
-def _is_locked(exc: sqlite3.Error) -> bool:
+def is_locked(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc))
 
@@ -320,6 +321,18 @@ def _check_record(record, point_key) -> None:
                                  f"({exc})") from None
 
 
+def remove_if_empty(path: Path) -> None:
+    """Remove a database file that a failed start created (a full disk leaves a 0-byte file
+    behind, which the next run would take for a database) if it is still empty, with its
+    journal files. Only for a file the caller created and only after an error of the file
+    itself, not another process's lock (that one may have just created the same file)."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            for suffix in ("-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            path.unlink()
+
+
 class ResultsDB:
     """A connection to the results database at ``path``.
 
@@ -366,26 +379,13 @@ class ResultsDB:
                     pass
         except sqlite3.Error as e:
             self._con.close()
-            if not _is_locked(e):
-                self._remove_if_created(exists)
+            if not exists and not is_locked(e):
+                remove_if_empty(self.path)
             raise ValueError(f"Cannot use {self.path} as a results database ({e}); check that "
                              "the file and its folder are writable") from None
         except ValueError:  # (a foreign file, or another process's lock: not ours to remove)
             self._con.close()
             raise
-
-    def _remove_if_created(self, existed: bool) -> None:
-        """After a start that failed on the file itself (a full disk left a 0-byte file
-        behind): remove the database file this call created, if it is still empty, and its
-        journal files. (Not after a lock held by another process: that one may have just
-        created the same file.)"""
-        if existed:
-            return
-        with contextlib.suppress(OSError):
-            if self.path.stat().st_size == 0:
-                for suffix in ("-wal", "-shm", "-journal"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self.path.unlink()
 
     def _locked(self, fn):
         """``fn()``, run again while another process holds the lock, for at most
@@ -396,7 +396,7 @@ class ResultsDB:
             try:
                 return fn()
             except sqlite3.Error as e:
-                if not _is_locked(e):
+                if not is_locked(e):
                     raise
                 waited = time.monotonic() - t0
                 if waited >= LOCK_WAIT_SECONDS:

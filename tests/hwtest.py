@@ -73,3 +73,14 @@ def cli_error(capsys) -> str:
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def no_room_to_write() -> None:
+    """``preexec_fn`` for a command that finds the disk full: a file-size limit of 0 bytes
+    (every write that would grow a file fails, as on a full disk; SIGXFSZ ignored so that the
+    write returns an error instead of killing the process)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))

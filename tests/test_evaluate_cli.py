@@ -300,3 +300,20 @@ def test_interrupt_says_what_was_kept(no_db, json_out, after, msg, tmp_path, cap
     if not no_db and after:
         assert [r["key"] for r in EvaluateDB(db).rows()] == [
             "w=int8,a=int8,scaling=channel,product=exact,acc=exact"]
+
+
+def test_database_that_cannot_be_written_leaves_no_file(tmp_path):
+    """`exmy evaluate --db NEW` on a full disk (a file-size limit of 0 bytes): one line, and no
+    empty database file left behind (the next run took it for a database)."""
+    import subprocess
+
+    from hwtest import no_room_to_write
+
+    db = tmp_path / "e.sqlite"
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "evaluate", "--weights", "e4m3",
+                        "--db", str(db), "--sentences", str(N)], preexec_fn=no_room_to_write,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"exmy evaluate: error: Results database {db} is not usable: "
+                                f"disk I/O error"), r.stderr
+    assert list(tmp_path.iterdir()) == []

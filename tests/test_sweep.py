@@ -1138,16 +1138,12 @@ def test_database_that_cannot_be_written_leaves_no_file(tmp_path):
     """A new results database that cannot be written (a full disk; here a file-size limit of
     0 bytes, which fails SQLite's writes the same way) is one clear error and leaves no
     file behind: an empty 0-byte database stayed, and the next run took it for a database."""
-    import resource
-
-    def no_room():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+    from hwtest import no_room_to_write
 
     db = tmp_path / "new.sqlite"
     r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "sweep", "--units", "multiplier",
                         "--formats", "e4m3", "--targets", "ecp5", "--db", str(db)],
-                       preexec_fn=no_room, capture_output=True, text=True, timeout=300,
+                       preexec_fn=no_room_to_write, capture_output=True, text=True, timeout=300,
                        cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == (f"exmy sweep: error: Cannot use {db} as a results database "
