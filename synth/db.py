@@ -326,11 +326,12 @@ def remove_if_empty(path: Path) -> None:
     behind, which the next run would take for a database) if it is still empty, with its
     journal files. Only for a file the caller created and only after an error of the file
     itself, not another process's lock (that one may have just created the same file)."""
+    real = Path(os.path.realpath(path))  # a link the user made stays; the file it names goes
     with contextlib.suppress(OSError):
-        if path.stat().st_size == 0:
+        if real.stat().st_size == 0:
             for suffix in ("-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            path.unlink()
+                Path(f"{real}{suffix}").unlink(missing_ok=True)
+            real.unlink()
 
 
 class ResultsDB:

@@ -1141,12 +1141,15 @@ def test_database_that_cannot_be_written_leaves_no_file(tmp_path):
     from hwtest import no_room_to_write
 
     db = tmp_path / "new.sqlite"
-    r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "sweep", "--units", "multiplier",
-                        "--formats", "e4m3", "--targets", "ecp5", "--db", str(db)],
-                       preexec_fn=no_room_to_write, capture_output=True, text=True, timeout=300,
-                       cwd=tmp_path)
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.strip() == (f"exmy sweep: error: Cannot use {db} as a results database "
-                                f"(disk I/O error); check that the file and its folder are "
-                                f"writable"), r.stderr
-    assert list(tmp_path.iterdir()) == []
+    link = tmp_path / "link.sqlite"  # a link to a database not made yet: the link stays
+    link.symlink_to(tmp_path / "target.sqlite")
+    for path in (db, link):
+        r = subprocess.run([sys.executable, "-m", "exmy.cli.main", "sweep", "--units",
+                            "multiplier", "--formats", "e4m3", "--targets", "ecp5", "--db",
+                            str(path)], preexec_fn=no_room_to_write, capture_output=True,
+                           text=True, timeout=300, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip() == (f"exmy sweep: error: Cannot use {path} as a results "
+                                    f"database (disk I/O error); check that the file and its "
+                                    f"folder are writable"), r.stderr
+    assert list(tmp_path.iterdir()) == [link] and link.is_symlink()
