@@ -323,7 +323,7 @@ def _check_record(record, point_key) -> None:
 
 def remove_if_empty(path: Path) -> None:
     """Remove a database file that a failed start created (a full disk leaves a 0-byte file
-    behind, which the next run would take for a database) if it is still empty, with its
+    behind, a database the user never got) if it is still empty, with its
     journal files. Only for a file the caller created and only after an error of the file
     itself, not another process's lock (that one may have just created the same file)."""
     real = Path(os.path.realpath(path))  # a link the user made stays; the file it names goes

@@ -304,7 +304,7 @@ def test_interrupt_says_what_was_kept(no_db, json_out, after, msg, tmp_path, cap
 
 def test_database_that_cannot_be_written_leaves_no_file(tmp_path):
     """`exmy evaluate --db NEW` on a full disk (a file-size limit of 0 bytes): one line, and no
-    empty database file left behind (the next run took it for a database)."""
+    empty 0-byte file left behind (one stayed)."""
     import subprocess
 
     from hwtest import no_room_to_write

@@ -1137,7 +1137,7 @@ def test_run_sweep_refuses_a_make_design_that_is_no_function(tmp_path):
 def test_database_that_cannot_be_written_leaves_no_file(tmp_path):
     """A new results database that cannot be written (a full disk; here a file-size limit of
     0 bytes, which fails SQLite's writes the same way) is one clear error and leaves no
-    file behind: an empty 0-byte database stayed, and the next run took it for a database."""
+    file behind: a 0-byte file stayed, one the user never got a database from."""
     from hwtest import no_room_to_write
 
     db = tmp_path / "new.sqlite"
