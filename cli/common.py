@@ -378,6 +378,44 @@ def add_unit_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
             g.add_argument(flag, dest=dest, **kw)
 
 
+#: the components' parameter names (Python API) that differ from the option's dest
+_PARAM_DESTS = {"fmt_a": "a", "fmt_b": "b", "fmt_c": "c", "fmt_out": "out", "scale_fmt": "scale"}
+_PARAM_FLAGS = {**{dest: flag for flag, dest, _ in UNIT_OPTIONS},
+                **{p: f"--{d}" for p, d in _PARAM_DESTS.items()}}
+_ANY_PARAM = "|".join(sorted(_PARAM_FLAGS, key=len, reverse=True))
+#: ``rounding='rtz'``, ``acc_chunk=4``, ``accumulate=True``
+_PARAM_VALUE = re.compile(rf"(?<![\w.-])({_ANY_PARAM})=('([^']*)'|[^\s,;:)]+)")
+#: names no English word spells: ``acc_bits``, ``fmt_out``, and ``fmax``, ``dsp`` (measured
+#: figures say "Fmax" and "DSP")
+_SNAKE = "|".join(sorted([p for p in _PARAM_FLAGS if "_" in p] + ["fmax", "dsp"], key=len,
+                         reverse=True))
+_PARAM_NAME = re.compile(rf"(?<![\w.'-])({_SNAKE})(?![\w'])")
+#: a plain word that is the subject of a rule about options: "depth and --acc-bits apply",
+#: "saturate applies"
+_PARAM_SUBJECT = re.compile(rf"(?<![\w.'-])({_ANY_PARAM})(?= (?:and --[a-z]|applies\b|apply\b))")
+#: ... or its object: "give a smaller lanes"
+_PARAM_OBJECT = re.compile(rf"\b(a (?:smaller|larger|lower|higher)) ({_ANY_PARAM})(?![\w'-])")
+
+def option_words(text: str) -> str:
+    """A unit's error, which names the Python API's parameters (``rand_bits=4``,
+    ``rounding='rne'``, ``fmt_out``, ``fmax``), in the command line's words (``--rand-bits 4``,
+    ``--rounding rne``, ``--out``, ``--fmax``). Words that are also plain English (latency,
+    target, window, ...) are left alone but as the subject of a rule ("saturate applies",
+    "depth and --acc-bits apply"), in "give a smaller lanes" and in "give latency"."""
+    def value(m: re.Match) -> str:
+        flag, v = _PARAM_FLAGS[m[1]], m[3] if m[3] is not None else m[2]
+        if v == "True":
+            return flag
+        return f"no {flag}" if v in ("False", "None") else f"{flag} {v}"
+
+    text = _PARAM_VALUE.sub(value, text)
+    text = _PARAM_NAME.sub(lambda m: _PARAM_FLAGS[m[1]], text)
+    text = _PARAM_SUBJECT.sub(lambda m: _PARAM_FLAGS[m[1]], text)
+    text = _PARAM_OBJECT.sub(lambda m: f"{m[1]} {_PARAM_FLAGS[m[2]]}", text)
+    text = re.sub(r"\b([Gg]ive) latency\b", r"\1 --latency", text)
+    return text.replace("int_mac ", "int-mac ")
+
+
 def unit_options(args: argparse.Namespace) -> dict:
     options = {dest: getattr(args, dest) for _, dest, _ in UNIT_OPTIONS
                if getattr(args, dest, None) is not None}

@@ -341,7 +341,7 @@ def _shown(name) -> str:
 
 
 def _main(argv: list[str] | None) -> int:
-    from .common import CliError
+    from .common import CliError, option_words
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Components built only for metadata are never elaborated; that is fine here.
@@ -364,7 +364,10 @@ def _main(argv: list[str] | None) -> int:
             _check_tmpdir()
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
-        print(_one_line(f"exmy {args.command}: error: {exc}{_lower_clock(exc)}", args),
+        text = str(exc)
+        if not isinstance(exc, CliError) and hasattr(args, "unit"):
+            text = option_words(text)  # a unit's refusal, in its options' spelling
+        print(_one_line(f"exmy {args.command}: error: {text}{_lower_clock(exc)}", args),
               file=sys.stderr)
         return 2
     except RuntimeError as exc:

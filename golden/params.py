@@ -501,7 +501,7 @@ def _check_acc_bits(acc_bits, product_bits: int, default: int, what: str) -> Non
         raise TypeError(f"Accumulator width must be an integer, not {acc_bits!r}")
     if acc_bits < product_bits:
         raise ValueError(
-            f"Accumulator width {acc_bits} is smaller than one {what} product "
+            f"Accumulator width {acc_bits} is smaller than one {what} "
             f"({product_bits} bits); use acc_bits >= {product_bits}, or leave it unset for "
             f"the default {default}"
         )
@@ -691,7 +691,7 @@ class MacParams(_WidthsMixin):
         object.__setattr__(self, "fmt_b", check_mac_operand(self.fmt_b, "b"))
         _check_depth(self.depth)
         check_multiplier(self.multiplier)
-        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b}")
+        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b} product")
 
     def _geom(self) -> ProductGeometry:
         return product_geometry(self.multiplier, self.fmt_a, self.fmt_b)
@@ -770,7 +770,7 @@ class IntMacParams(_WidthsMixin):
         object.__setattr__(self, "fmt_a", check_int_mac_operand(self.fmt_a, "a"))
         object.__setattr__(self, "fmt_b", check_int_mac_operand(self.fmt_b, "b"))
         _check_depth(self.depth)
-        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b}",
+        self._settle_acc_bits(self.product_bits, f"{self.fmt_a} x {self.fmt_b} product",
                               max(self.formula_acc_bits, self.min_acc_bits))
 
     def _geom(self) -> ProductGeometry:
@@ -920,7 +920,7 @@ class DotParams(_AccWidths):
         object.__setattr__(self, "fmt_b", check_operand(self.fmt_b, "b"))
         check_lanes(self.lanes)
         self._settle_acc_bits(self.sum_bits,
-                              f"{self.fmt_a} x {self.fmt_b} dot ({self.lanes} lanes)")
+                              f"{self.fmt_a} x {self.fmt_b} dot product of {self.lanes} lanes")
 
     def _range(self):
         return product_range(self.fmt_a, self.fmt_b)
@@ -1054,7 +1054,8 @@ class MxDotParams(_AccWidths):
         object.__setattr__(self, "elem_b", check_mx_element(self.elem_b, "element b"))
         object.__setattr__(self, "scale_fmt", check_scale_format(self.scale_fmt))
         check_block(self.block)
-        self._settle_acc_bits(self.block_bits, f"{self.elem} x {self.elem_b} block of {self.block}")
+        self._settle_acc_bits(self.block_bits,
+                              f"block of {self.block} {self.elem} x {self.elem_b} products")
 
     @property
     def product_lsb_exp(self) -> int:

@@ -237,6 +237,55 @@ def test_main_turns_os_errors_into_one_line(monkeypatch, capsys):
     assert cli_error(capsys) == "exmy formats: error: Permission denied: /somewhere/file"
 
 
+@pytest.mark.parametrize("cmd, opts, said", [
+    ("generate", ["multiplier", "--a", "e4m3", "--rand-bits", "3"],
+     "--rand-bits 3 is only meaningful with --rounding stochastic, not --rounding rne"),
+    ("simulate", ["multiplier", "--a", "e4m3", "--rounding", "rtz"],
+     "The exact multiplier does not round; --rounding rtz needs an output format (--out)"),
+    ("synth", ["int-mac", "--a", "int8", "--acc-bits", "8"],
+     "Accumulator width 8 is smaller than one int8 x int8 product (16 bits); use --acc-bits "
+     ">= 16, or leave it unset for the default 29"),
+    ("generate", ["mx-dot", "--elem", "e4m3fn", "--acc-bits", "600"],
+     "--depth and --acc-bits apply only with --accumulate"),
+    ("generate", ["mac", "--a", "e4m3", "--saturate"],
+     "--saturate applies to the output y (or a float accumulator); give --out, or use "
+     "--saturate-acc to clamp the fixed-point accumulator"),
+    ("generate", ["mac", "--a", "e4m3", "--saturate-acc", "--acc-format", "bfloat16"],
+     "--saturate-acc applies only to the fixed-point accumulator, not to --acc-format "
+     "bfloat16; the float accumulator is its own output"),
+    ("generate", ["int-mac", "--a", "int8", "--saturate-acc", "--fmax", "1000"],
+     "--saturate-acc needs the unsegmented accumulator, whose 29-bit loop takes 3.56 ns on "
+     "ecp5 (best predicted Fmax 217 MHz), too slow for --fmax 1000; drop --saturate-acc "
+     "(wrap) or lower --fmax"),
+    ("prove", ["fma", "--a", "e4m3", "--dsp", "--target", "ice40", "--fmax", "100"],
+     "exmy has no measured DSP delay for ice40 (measured: ecp5); place the registers "
+     "without --dsp"),
+    ("build", ["convert", "--a", "e4m3", "--out", "e5m2", "--target", "gowin"],
+     "Timing target 'gowin' needs --fmax (the clock to place the registers for); without "
+     "--fmax give --latency"),
+    ("generate", ["int-mac", "--a", "mxint8"],
+     "Integer MAC operand a format mxint8 has an implied scale 2^-6, which int-mac does not "
+     "apply; use int8 and apply the scale outside, or dot / mx-dot"),
+])
+def test_a_units_refusal_names_the_command_lines_options(cmd, opts, said, tmp_path, capsys):
+    """A unit refuses its options in the Python API's words (``rand_bits=3``, ``fmt_out``,
+    ``saturate_acc``); on the command line the same refusal names the options as typed."""
+    out = ["-o", str(tmp_path / "x.v")] if cmd == "generate" else []
+    if cmd == "build":
+        out = ["--board", "ulx3s-85f", "-o", str(tmp_path / "b")]
+    assert main([cmd, *opts, *out]) == 2
+    assert cli_error(capsys) == f"exmy {cmd}: error: {said}"
+
+
+def test_a_units_refusal_in_python_keeps_the_parameter_names():
+    """The Python API's refusal is unchanged: it names the constructor's parameters."""
+    from exmy.hdl.multiplier import Multiplier
+
+    with pytest.raises(ValueError, match=r"^rand_bits=3 is only meaningful with "
+                       r"rounding='stochastic', not rounding='rne'$"):
+        Multiplier("e4m3", "e4m3", rand_bits=3)
+
+
 # -- simulate arguments ----------------------------------------------------------------------
 def _code(argv) -> int:
     """main's exit code, also when argparse exits."""
@@ -822,7 +871,7 @@ def test_hardware_lane_limit(argv, what, tmp_path, capsys):
     assert time.monotonic() - t0 < 10
     assert re.fullmatch(rf"exmy generate: error: {what} is more than exmy builds in hardware "
                         r"\(at most 1024: .*\); for a longer dot product accumulate shorter "
-                        r"ones \(accumulate=True\) or give a smaller (lanes|block)",
+                        r"ones \(--accumulate\) or give a smaller --(lanes|block)",
                         cli_error(capsys))
     assert not list(tmp_path.iterdir())
     from exmy.golden.dot import dot

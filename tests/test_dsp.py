@@ -133,7 +133,7 @@ def test_cli_generate_dsp(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["params"]["dsp"] is True and meta["module"].endswith("_ecp5_f120_dsp")
     assert main(["generate", "int-mac", "--a", "int8", "--dsp", "-o", str(out)]) == 2
-    assert "it needs fmax" in capsys.readouterr().err
+    assert "it needs --fmax" in capsys.readouterr().err
     assert main(["generate", "lmul", "--a", "e4m3", "--fmax", "120", "--dsp", "-o",
                  str(out)]) == 2
     assert "Unit 'lmul' does not take --dsp" in capsys.readouterr().err

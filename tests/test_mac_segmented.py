@@ -95,13 +95,13 @@ def test_cli_errors(capsys, tmp_path):
     assert main(["generate", "mac", "--a", "e4m3fn", "--acc-chunk", "16", "--latency", "2",
                  "-o", out]) == 2
     assert cli_error(capsys) == (
-        "exmy generate: error: MAC latency must be at least 3, not 2: with acc_chunk=16 the "
+        "exmy generate: error: MAC latency must be at least 3, not 2: with --acc-chunk 16 the "
         "accumulator register takes one clock edge and the carry resolution 2 more before "
         "acc shows a product")
     assert main(["generate", "int-mac", "--a", "int8", "--acc-chunk", "16", "--saturate-acc",
                  "-o", out]) == 2
     assert cli_error(capsys).startswith(
-        "exmy generate: error: saturate_acc cannot use the segmented accumulator")
+        "exmy generate: error: --saturate-acc cannot use the segmented accumulator")
 
 
 # -- the timing contract in the sidecar ----------------------------------------------------------
