@@ -7,9 +7,9 @@ units are also proven by k-induction so that path stays covered for them.
 
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
 2-4, against the latency-1 MAC), the bfloat16 and float16 FMAs at latencies 1-4, and every
-placement issue 13's table asks for (``--fmax``), the 16-bit ones included (cut at the
-product: docs/results/prove_time.md has their times), and the MXFP8 block dot product at
-150 MHz (NVFP4's in the slow tier).
+placement issue 13's table asks for (``--fmax``) at 8-bit formats and the bfloat16
+multiplier's, and the MXFP8 block dot product at 150 MHz. Slow tier: the table's other 16-bit
+placements (cut at the product: docs/results/prove_time.md has their times) and NVFP4's.
 """
 
 from __future__ import annotations
