@@ -365,8 +365,8 @@ def _main(argv: list[str] | None) -> int:
         return int(args.run(args) or 0)
     except (CliError, ValueError, TypeError) as exc:
         text = str(exc)
-        if not isinstance(exc, CliError) and hasattr(args, "unit"):
-            text = option_words(text)  # a unit's refusal, in its options' spelling
+        if getattr(exc, "unit_refusal", False):  # registry.build's: in the options' words
+            text = option_words(text)
         print(_one_line(f"exmy {args.command}: error: {text}{_lower_clock(exc)}", args),
               file=sys.stderr)
         return 2

@@ -47,8 +47,11 @@ def build(unit: str, **options) -> Unit:
         raise ValueError(f"Unit {unit!r} does not take {opts}; it takes {valid}")
     try:
         return info.build(**given)
-    except OutOfReach as e:
-        e.request = (unit, given)  # for highest_fmax (the CLI says which clock would do)
+    except (ValueError, TypeError) as e:
+        # the unit refused its options (in the Python API's words; the CLI rewords them)
+        e.unit_refusal = True
+        if isinstance(e, OutOfReach):
+            e.request = (unit, given)  # for highest_fmax (the CLI says which clock would do)
         raise
 
 

@@ -277,6 +277,17 @@ def test_a_units_refusal_names_the_command_lines_options(cmd, opts, said, tmp_pa
     assert cli_error(capsys) == f"exmy {cmd}: error: {said}"
 
 
+def test_only_a_units_refusal_is_reworded(tmp_path, capsys):
+    """Other errors keep their words: a file name the user gave that holds an option's Python
+    name (``fmax/acc_bits/x.sqlite``) is shown as typed, not as ``--fmax/--acc-bits``."""
+    (tmp_path / "fmax").mkdir()
+    (tmp_path / "fmax" / "acc_bits").write_text("a file, not a folder")
+    db = tmp_path / "fmax" / "acc_bits" / "x.sqlite"
+    assert main(["synth", "multiplier", "--a", "e4m3", "--target", "ecp5", "--db", str(db)]) == 2
+    err = cli_error(capsys)
+    assert str(db) in err and "--fmax" not in err and "--acc-bits" not in err, err
+
+
 def test_a_units_refusal_in_python_keeps_the_parameter_names():
     """The Python API's refusal is unchanged: it names the constructor's parameters."""
     from exmy.hdl.multiplier import Multiplier
