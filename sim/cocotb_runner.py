@@ -269,7 +269,10 @@ def run_cocotb(
         path = tb.out_file(run_dir, c)
         if not path.is_file():
             raise SimulationError(f"{simulator} simulation of {top} wrote no {path}")
-        part = tb.read_hex(path, out_pack, hi - lo)
+        try:
+            part = tb.read_hex(path, out_pack, hi - lo)
+        except RuntimeError as exc:  # X/Z or a short file: the simulation's fault, one line
+            raise SimulationError(f"{simulator} simulation of {top}: {exc}") from None
         for name, values in part.items():
             observed[name][lo:hi] = values
     t4 = time.perf_counter()

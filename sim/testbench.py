@@ -124,7 +124,13 @@ def testbench_verilog(
         f"  localparam integer LATENCY = {latency};",
         f"  reg [{wi - 1}:0] vin [0:CHUNK-1];",
         f"  reg [{wo - 1}:0] vout [0:CHUNK-1];",
-        f"  reg [{wi - 1}:0] cur = {wi}'d0;",
+        # no initial value: the first vector is then an X -> value event on every input bit.
+        # Icarus runs an `always @*` block only on an event, and the one Yosys' Verilog back
+        # end gives every such block at time 0 (its `$auto$verilog_backend` reg's initial
+        # value) can come before the block waits for it; with inputs that start as the first
+        # vector's 0, blocks fed only by them kept X (fma e4m0: every output X until a
+        # changed)
+        f"  reg [{wi - 1}:0] cur;",
         f"  wire [{wo - 1}:0] res;",
         # starts low so the first edge (rst <= rst_req = 1) is a 0 -> 1 event: Icarus then
         # resets registers fed straight from inputs instead of carrying X from time 0

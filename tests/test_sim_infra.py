@@ -751,3 +751,44 @@ def test_compare_refuses_values_that_are_not_bit_patterns():
         compare(ok, ok, limit=-1)
     assert compare({"y": [1, 3]}, ok) == ["vector 1: y=0x3 (expected 0x2)"]
     assert compare({"y": np.array([1, 2], object)}, ok) == []
+
+
+@pytest.mark.parametrize("unit, opts", [
+    ("fma", {"a": "e4m0"}),
+    ("multiplier", {"a": "e4m0", "out": "e4m0"}),
+    ("convert", {"a": "e4m0", "out": "e5m2"}),
+])
+def test_icarus_runs_always_blocks_fed_by_a_first_vector_of_zeros(unit, opts, tmp_path):
+    """Icarus runs an `always @*` block only on an event. With mantissa-less formats Yosys
+    writes a unit's decode as such blocks, fed only by the inputs; when the testbench's inputs
+    started at 0 and the first vector was 0 too, no event came, and every output was X until
+    operand a changed (found by a random `exmy simulate` sweep: fma e4m0, 'Xx' on line 0).
+    The inputs now start as X, so the first vector is an event on every bit."""
+    need("icarus")
+    from exmy.hdl.registry import build
+    from exmy.sim.check import check
+
+    res = check(build(unit, **opts), "icarus", mode="exhaustive" if unit != "fma" else "auto",
+                n=None if unit != "fma" else 100, build_dir=tmp_path / "b")
+    assert res.vectors > 0 and res.mismatches == [], res.mismatches
+
+
+def test_x_in_the_outputs_is_one_line_on_the_command_line(monkeypatch, tmp_path, capsys):
+    """Outputs holding X/Z are the simulation's failure (SimulationError), which the command
+    line reports in one line, not a traceback."""
+    need("icarus")
+    from exmy.cli.main import main
+
+    from hwtest import cli_error
+
+    def x_outputs(path, packing, n):
+        raise RuntimeError(f"Result line 0 of {path} is 'Xx': the outputs hold X/Z "
+                           "(uninitialised state or an undriven output?)")
+
+    monkeypatch.setattr(tbmod, "read_hex", x_outputs)
+    assert main(["simulate", "multiplier", "--a", "e2m1fn", "--out", "e2m1fn",
+                 "--build-dir", str(tmp_path / "b")]) == 2
+    err = cli_error(capsys)
+    assert err.startswith("exmy simulate: error: icarus simulation of multiplier_e2m1fn_")
+    assert err.endswith("is 'Xx': the outputs hold X/Z (uninitialised state or an undriven "
+                        "output?)"), err
