@@ -190,8 +190,9 @@ def run(args) -> int:
             np.savez(out, scales=scales.astype(np.uint8),
                      elems=elems.astype(_elem_dtype(fe.width)), elem=np.array(elem),
                      block=np.array(block), scale=np.array(scale))
-        print(f"wrote {out}: {x.size:,} values in {scales.size:,} blocks of {block} "
-              f"({elem} elements, {scale} scales)")
+        values = "1 value" if x.size == 1 else f"{x.size:,} values"
+        blocks = "1 block" if scales.size == 1 else f"{scales.size:,} blocks"
+        print(f"wrote {out}: {values} in {blocks} of {block} ({elem} elements, {scale} scales)")
         if check_scale_format(scale) != check_scale_format("float8_e8m0fnu"):
             _note_zero_scales(x, scales, block, fe)
             _note_clipped(x, scales, block, fe, check_scale_format(scale))

@@ -309,3 +309,14 @@ def test_cli_quantize_bad_files(setup, msg, tmp_path, capsys, monkeypatch):
     line = cli_error(capsys)
     assert line.startswith(f"exmy quantize: error: {msg}"), line
     assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("shape, said", [((32,), "32 values in 1 block of 32"),
+                                         ((2, 64), "128 values in 4 blocks of 32")])
+def test_cli_quantize_counts_its_blocks(shape, said, tmp_path, capsys):
+    from exmy.cli.main import main
+
+    np.save(tmp_path / "x.npy", np.ones(shape, np.float32))
+    assert main(["quantize", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"q.npz: {said} (float8_e4m3fn elements, float8_e8m0fnu scales)" in out, out
