@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+import dataclasses
+
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib.wiring import In, Out
 
 from exmy.golden.format import FloatFormat, IntFormat
@@ -16,10 +18,10 @@ from exmy.golden.params import (
     check_unscaled,
 )
 
-from .arith import cut
+from .arith import cut, staged_lzc, staged_shift_left
 from .base import Unit
 from .float import decode, decode_delay, decode_floats, decode_int, normalize, port_shape
-from .rounding import round_standard, round_to_int
+from .rounding import round_standard, round_to_int, round_to_int_tail_delay
 from .util import Pipeline
 
 __all__ = ["Convert"]
@@ -80,21 +82,29 @@ class Convert(Unit):
             return self._elaborate_fmax(m, pipe)
         dm = self.dm
         a_bits = self.a.as_value() if isinstance(self.fmt_in, FloatFormat) else self.a
+        rand = getattr(self, "rand", None)
         # -- decode ------------------------------------------------------------------------
-        if isinstance(self.fmt_in, FloatFormat):
+        if isinstance(self.fmt_in, FloatFormat) and self.plan is not None:  # -> int, fmax mode
+            # subnormals are not normalised: round_to_int takes the leading one anywhere
+            (a,), carry, d_dec = decode_floats(m, [(a_bits, self.fmt_in, "a")], pipe=pipe, dm=dm,
+                                               carry={"rand": rand}, normalize_sub=False)
+            sig, exp, rand = a.sig, a.exp, carry["rand"]
+        elif isinstance(self.fmt_in, FloatFormat):
             a = decode(m, a_bits, self.fmt_in, "a")
             sig, exp = a.sig, a.exp
+        elif self.plan is not None:  # fmax mode: the magnitude, its count, its shift
+            a, sig, exp, d_dec, rand = self._int_decode_fine(m, pipe, a_bits)
         else:
             a = decode_int(m, a_bits, self.fmt_in, "a")
             sig, exp = normalize(m, a.sig, a.exp, "a_norm")
-        if isinstance(self.fmt_in, FloatFormat):
+        if isinstance(self.fmt_in, FloatFormat) and self.plan is None:
             d_dec = decode_delay(dm, self.fmt_in) + dm.lzc(self.fmt_in.man_bits) + dm.shifter(
                 self.fmt_in.man_bits + 1, max(self.fmt_in.man_bits, 1).bit_length())
-        else:
+        elif self.plan is None:
             d_dec = dm.adder(self.fmt_in.bits) + dm.lzc(self.fmt_in.bits) + dm.shifter(
                 self.fmt_in.bits, self.fmt_in.bits.bit_length())
         v = cut(pipe, "decode", d_dec, {"sig": sig, "exp": exp, "sign": a.sign, "nan": a.is_nan,
-                                        "inf": a.is_inf, "rand": getattr(self, "rand", None)})
+                                        "inf": a.is_inf, "rand": rand})
         sig, exp, sign, nan, inf, rand = (v[k] for k in ("sig", "exp", "sign", "nan", "inf",
                                                          "rand"))
         # -- round and encode --------------------------------------------------------------
@@ -111,12 +121,35 @@ class Convert(Unit):
                 sig, exp, sign, nan, inf = (v[k] for k in ("sig", "exp", "sign", "nan", "inf"))
             y = round_to_int(
                 m, self.fmt_out, sign=sign, sig=sig, exp=exp, is_nan=nan, is_inf=inf,
-                rounding=self.rounding,
+                rounding=self.rounding, pipe=pipe, dm=dm,
             )
             W = len(sig) + self.fmt_out.bits
-            m.d.comb += self.y.eq(pipe.finish(y, delay=dm.shifter(W, W.bit_length()) * 2
-                                              + dm.adder(W) * 2 + dm.lut(2)))
+            tail = (round_to_int_tail_delay(dm, len(sig), self.fmt_out) if self.plan is not None
+                    else dm.shifter(W, W.bit_length()) * 2 + dm.adder(W) * 2 + dm.lut(2))
+            m.d.comb += self.y.eq(pipe.finish(y, delay=tail))
         return m
+
+    def _int_decode_fine(self, m, pipe, a_bits):
+        """int -> float in fmax mode: the magnitude (``dec_abs``), its leading zeros (a
+        staged count), the normalising shift (staged); returns the decoded operand, the
+        normalised significand and exponent, the delay left open before ``decode`` and the
+        ``rand`` input carried along (None without one)."""
+        dm, fi = self.dm, self.fmt_in
+        a = decode_int(m, a_bits, fi, "a")
+        rand = getattr(self, "rand", None)
+        v = cut(pipe, "dec_abs", dm.adder(fi.bits) + dm.lut(1),
+                {"sig": a.sig, "sign": a.sign, "rand": rand})
+        lz = staged_lzc(m, v["sig"], pipe=pipe, dm=dm, carry={"sig": v["sig"], "sign": v["sign"],
+                        "rand": v["rand"]}, name="a_norm_lz")
+        c = lz.carry
+        norm = staged_shift_left(m, c["sig"], lz.value, pipe=pipe, dm=dm, delay_in=lz.delay,
+                                 carry={"lz": lz.value, "sign": c["sign"], "rand": c["rand"]},
+                                 name="a_norm_sig")
+        c = norm.carry
+        exp = Signal(signed(max(fi.bits, 1).bit_length() + 2), name="a_norm_exp")
+        m.d.comb += exp.eq((fi.bits - 1) - c["lz"])
+        a = dataclasses.replace(a, sign=c["sign"])
+        return a, norm.value, exp, norm.delay + dm.adder(exp.shape().width), c["rand"]
 
     def _elaborate_fmax(self, m, pipe):
         """fmax mode (SPEC 6), float -> float: decode with its fine cuts (``dec_lzc``),

@@ -40,7 +40,7 @@ from exmy.golden.params import (
     check_rounding_options,
 )
 
-from .arith import chunked_add, cut, staged_shift_right
+from .arith import chunked_add, cut, staged_shift_left, staged_shift_right
 from .float import RawLayout
 from .timing import delay_model
 from .util import Pipeline, check_latency, fine_mode, leading_zeros
@@ -667,10 +667,17 @@ def round_to_int(
     is_inf: Value,
     rounding: str = Rounding.RNE,
     name: str = "rint",
+    pipe: Pipeline | None = None,
+    dm=None,
 ) -> Signal:
     """Round a raw value (same contract as ``round_encode``, leading one anywhere) to an
     integer and clamp it to ``fmt``'s range; NaN gives 0 (conversion to integers saturates,
-    as ``exmy.golden.encode`` does)."""
+    as ``exmy.golden.encode`` does). In fmax mode (``pipe`` with a plan) the same function
+    with fine cuts (:func:`_round_to_int_fine`); the caller's last segment, from ``rint_add``
+    to ``y``, is :func:`round_to_int_tail_delay`."""
+    if fine_mode(pipe):
+        return _round_to_int_fine(m, fmt, pipe, dm, sign=sign, sig=sig, exp=exp,
+                                  is_nan=is_nan, is_inf=is_inf, rounding=rounding, name=name)
     sig = Value.cast(sig)
     W = len(sig)
     B = fmt.bits
@@ -698,17 +705,7 @@ def round_to_int(
     rbit = shifted[1]
     rest = shifted[0] | lost
     inc = Signal(name=f"{name}_inc")
-    if rounding == Rounding.RNE:
-        m.d.comb += inc.eq(rbit & (rest | ipart[0]))
-    elif rounding == Rounding.RNA:
-        m.d.comb += inc.eq(rbit)
-    elif rounding == Rounding.RTZ:
-        m.d.comb += inc.eq(0)
-    else:
-        raise ValueError(
-            f"Rounding mode {str(rounding)!r} is not supported for integer outputs; "
-            f"use {', '.join(INT_ROUNDING_MODES)}"
-        )
+    m.d.comb += inc.eq(_int_increment(rounding, rbit, rest, ipart[0]))
     n = Signal(W + B + 4, name=f"{name}_n")
     m.d.comb += n.eq(ipart + inc)
     lim_pos = fmt.max_value
@@ -727,6 +724,100 @@ def round_to_int(
             m.d.comb += y.eq(lim_pos)
         with m.Else():
             m.d.comb += y.eq(n)
+    return y
+
+
+def _int_increment(rounding, rbit: Value, rest: Value, lsb: Value) -> Value:
+    """The round-to-integer increment: RNE ties to the even ``lsb``, RNA away, RTZ never."""
+    if rounding == Rounding.RNE:
+        return rbit & (rest | lsb)
+    if rounding == Rounding.RNA:
+        return rbit
+    if rounding == Rounding.RTZ:
+        return Const(0, 1)
+    raise ValueError(
+        f"Rounding mode {str(rounding)!r} is not supported for integer outputs; "
+        f"use {', '.join(INT_ROUNDING_MODES)}"
+    )
+
+
+def round_to_int_tail_delay(dm, W: int, fmt: IntFormat) -> float:
+    """The segment after :func:`_round_to_int_fine`'s last cut: the result's multiplexer."""
+    return dm.lut(2)
+
+
+def _round_to_int_fine(m: Module, fmt: IntFormat, pipe: Pipeline, dm, *, sign, sig, exp,
+                       is_nan, is_inf, rounding, name: str) -> Signal:
+    """:func:`round_to_int` with fine cuts: ``rint_exp`` (the shift, the out-of-range test),
+    ``rint_dist`` (the shift distances, capped), the right shift's levels, ``rint_aligned``,
+    ``rint_inc`` (the increment), the left shift's levels (a value at or above 2^(W-1) moves
+    up instead; the two shifts never both move), ``rint_add``, ``rint_sat`` (the range tests
+    and the negation)."""
+    sig = Value.cast(sig)
+    W = len(sig)
+    B = fmt.bits
+    Wx = W + 2
+    s = Cat(Const(0, 2), sig)  # the round bit and sticky room below
+    ew = len(exp) + 2
+    sh = Signal(signed(ew + 1), name=f"{name}_shift")
+    m.d.comb += sh.eq((W - 1) - exp)
+    big = Signal(name=f"{name}_big")  # |value| >= 2**B: certainly out of range
+    m.d.comb += big.eq((exp >= B + 1) & (sig != 0))
+    nsh = Signal(signed(ew + 1), name=f"{name}_shift_up")  # -sh, beside it
+    m.d.comb += nsh.eq(exp - (W - 1))
+    dmax = Wx + 1
+    # the tests of sh against its caps, as tests of exp against constants (beside the
+    # subtractions, not after them)
+    up = Signal(name=f"{name}_up_shift")  # sh < 0
+    dcap = Signal(name=f"{name}_d_cap")  # sh > dmax
+    ucap = Signal(name=f"{name}_up_cap")  # -sh > B + 1
+    m.d.comb += [up.eq(exp > W - 1), dcap.eq(exp < W - 1 - dmax), ucap.eq(exp > W + B)]
+    v = cut(pipe, f"{name}_exp", max(dm.adder(ew + 1), dm.logic(W)) + dm.lut(1),
+            dict(s=s, sh=sh, nsh=nsh, up=up, dcap=dcap, ucap=ucap, big=big, sign=sign,
+                 nan=is_nan, inf=is_inf))
+    d = Signal(range(dmax + 1), name=f"{name}_d")
+    m.d.comb += d.eq(Mux(v["up"], 0, Mux(v["dcap"], dmax, v["sh"][: len(d)])))
+    lsh = Signal(range(B + 2), name=f"{name}_lsh")
+    m.d.comb += lsh.eq(Mux(v["up"], Mux(v["ucap"], B + 1, v["nsh"][: len(lsh)]), 0))
+    cls = dict(lsh=lsh, big=v["big"], sign=v["sign"], nan=v["nan"], inf=v["inf"])
+    v = cut(pipe, f"{name}_dist", dm.lut(2), dict(s=v["s"], d=d, **cls))
+    built, lost = staged_shift_right(m, v["s"], v["d"], pipe=pipe, dm=dm,
+                                     carry={k: v[k] for k in cls}, name=f"{name}_align")
+    v = cut(pipe, f"{name}_aligned", built.delay, dict(shifted=built.value, lost=lost,
+                                                       **built.carry))
+    shifted, c = v["shifted"], {k: v[k] for k in cls if k != "d"}
+    # a left shift comes with d = 0, so its round bit is 0 and the increment too: the lsb
+    # that decides a tie is the right shift's
+    inc = Signal(name=f"{name}_inc")
+    m.d.comb += inc.eq(_int_increment(rounding, shifted[1], shifted[0] | v["lost"],
+                                      shifted[2]))
+    v = cut(pipe, f"{name}_inc", dm.logic(3) + dm.lut(1),
+            dict(ipart=Cat(shifted[2:], Const(0, B + 1)), inc=inc, **c))
+    up = staged_shift_left(m, v["ipart"], v["lsh"], pipe=pipe, dm=dm,
+                           carry={k: v[k] for k in ("inc", "big", "sign", "nan", "inf")},
+                           name=f"{name}_up")
+    c = up.carry
+    # only the low B + 1 bits are added: a bit above them set is out of range either way
+    ip = up.value
+    n = Signal(B + 2, name=f"{name}_n")
+    m.d.comb += n.eq(ip[: B + 1] + c["inc"])
+    high = Signal(name=f"{name}_high")
+    m.d.comb += high.eq(ip[B + 1:] != 0)
+    v = cut(pipe, f"{name}_add", up.delay + max(dm.adder(B + 2), dm.logic(W)),
+            dict(n=n, high=high, big=c["big"], sign=c["sign"], nan=c["nan"], inf=c["inf"]))
+    # the range tests (both signs' limits) and the negation side by side, then the
+    # result's multiplexer
+    n, sign = v["n"], v["sign"]
+    over = Signal(name=f"{name}_over")
+    m.d.comb += over.eq(v["inf"] | v["big"] | v["high"]
+                        | Mux(sign, n > -fmt.min_value, n > fmt.max_value))
+    neg = Signal(B, name=f"{name}_neg")
+    m.d.comb += neg.eq(-n)
+    v = cut(pipe, f"{name}_sat", dm.adder(B + 2) + dm.lut(1),
+            dict(n=n[:B], neg=neg, over=over, sign=sign, nan=v["nan"]))
+    y = Signal(fmt.bits, name=f"{name}_y")
+    lim = Mux(v["sign"], fmt.min_value & ((1 << fmt.bits) - 1), fmt.max_value)
+    m.d.comb += y.eq(Mux(v["nan"], 0, Mux(v["over"], lim, Mux(v["sign"], v["neg"], v["n"]))))
     return y
 
 

@@ -1,4 +1,5 @@
-"""Frequency-directed pipelining of the multiplier, int-multiplier, convert and L-Mul (SPEC 6,
+"""Frequency-directed pipelining of the multiplier, int-multiplier, convert (float and integer
+formats) and L-Mul (SPEC 6,
 issue 13): their fine cut points (hdl/float.py decode, hdl/rounding.py, hdl/arith.py) place the
 registers exmy's delay model asks for; the hardware equals the golden model at two fmax
 settings per format (Icarus and Verilator), the placements are proven equal to the
@@ -30,6 +31,11 @@ UNITS = {
     "conv_f32_e4m3fn": ("convert", {"a": "float32", "out": "e4m3fn"}, (250, 120)),
     "lmul_e4m3fn": ("lmul", {"a": "e4m3fn"}, (250, 150)),
     "imul_int8": ("int-multiplier", {"a": "int8"}, (250, 200)),
+    # the integer converters: fine cuts since 2026-12-07 (before, one stage: 66-103 MHz)
+    "conv_e4m3_int8": ("convert", {"a": "e4m3", "out": "int8"}, (200, 100)),
+    "conv_f32_int16": ("convert", {"a": "float32", "out": "int16"}, (190, 100)),
+    "conv_int8_e4m3": ("convert", {"a": "int8", "out": "e4m3"}, (230, 120)),
+    "conv_int16_bf16": ("convert", {"a": "int16", "out": "bfloat16"}, (190, 100)),
 }
 
 
@@ -184,6 +190,18 @@ HW_DEFAULT = [
     ("imul_int8", 0, "icarus", None),
     ("imul_int8", 0, "verilator", None),
     ("imul_int8", 1, "verilator", None),
+    ("conv_e4m3_int8", 0, "icarus", None),
+    ("conv_e4m3_int8", 0, "verilator", None),
+    ("conv_e4m3_int8", 1, "verilator", None),
+    ("conv_f32_int16", 0, "verilator", 1_000_000),
+    ("conv_f32_int16", 1, "verilator", 1_000_000),
+    ("conv_f32_int16", 0, "icarus", 10_000),
+    ("conv_int8_e4m3", 0, "icarus", None),
+    ("conv_int8_e4m3", 0, "verilator", None),
+    ("conv_int8_e4m3", 1, "verilator", None),
+    ("conv_int16_bf16", 0, "verilator", None),
+    ("conv_int16_bf16", 1, "verilator", None),
+    ("conv_int16_bf16", 0, "icarus", None),
 ]
 #: more Icarus runs
 HW_SLOW = [
@@ -253,6 +271,25 @@ def test_hw_stochastic_at_fmax(tmp_path):
 # The placements of the issue's clocks are proven equal to the combinational units in
 # tests/test_prove.py (test_fmax_placement_equals_reference: every 8-bit unit and the
 # bfloat16 multiplier, default tier).
+
+
+@pytest.mark.parametrize("key", ["conv_e4m3_int8", "conv_f32_int16", "conv_int8_e4m3",
+                                 "conv_int16_bf16"])
+def test_integer_converters_proven(prove_tools, key, tmp_path):
+    """The integer converters' placements at the faster clock equal the combinational units."""
+    from exmy.synth.prove import prove_unit
+
+    unit, opts, fmaxes = UNITS[key]
+    res = prove_unit(unit, {**opts, "fmax": fmaxes[0]}, tmp_path / "proof", timeout=240)
+    assert res.status == "PASS", res.line()
+    assert res.delay >= 4, res.line()
+
+
+@pytest.mark.parametrize("rounding", ["rtz", "rna"])
+def test_integer_converter_rounding_at_fmax(rounding, tmp_path):
+    """The fine float -> int rounder's other modes, every input (Verilator)."""
+    _check(build("convert", a="e5m2", out="int8", rounding=rounding, fmax=200), "verilator",
+           tmp_path)
 
 
 def test_skipped_register_caught(prove_tools, tmp_path, monkeypatch):
