@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: one or two representative parameter points per unit (every registered unit must appear)
 POINTS = {
     "convert": [dict(a="float32", out="e4m3fn", rounding="stochastic", rand_bits=8, latency=2),
-                dict(a="int8", out="e2m1fn"), dict(a="e5m2", out="int16", rounding="rtz")],
+                dict(a="int8", out="e2m1fn"), dict(a="e5m2", out="int16", rounding="rtz"),
+                dict(a="e4m3", out="int8", fmax=200), dict(a="int8", out="e4m3", fmax=230)],
     "multiplier": [dict(a="e4m3fn", b="e5m2"), dict(a="bfloat16", out="bfloat16", latency=3)],
     "int-multiplier": [dict(a="int8", b="uint4", latency=1)],
     "mac": [dict(a="e4m3fn", out="float16", latency=2), dict(a="e5m2", latency=1)],
