@@ -141,7 +141,7 @@ def test_cli_acc_bits_limit(capsys):
 
 @pytest.mark.parametrize("argv, msg", [
     (["int-mac", "--a", "mxint8"], "Integer MAC operand a format mxint8 has an implied scale "
-     "2^-6, which int_mac does not apply"),
+     "2^-6, which int-mac does not apply"),
     (["int-multiplier", "--a", "int8", "--b", "mxint8"], "Operand b format mxint8 has an "
      "implied scale 2^-6, which int-multiplier does not apply"),
     (["convert", "--a", "mxint8", "--out", "float32"], "Input format mxint8 has an implied "
