@@ -396,6 +396,7 @@ _PARAM_SUBJECT = re.compile(rf"(?<![\w.'-])({_ANY_PARAM})(?= (?:and --[a-z]|appl
 #: ... or its object: "give a smaller lanes"
 _PARAM_OBJECT = re.compile(rf"\b(a (?:smaller|larger|lower|higher)) ({_ANY_PARAM})(?![\w'-])")
 
+
 def option_words(text: str) -> str:
     """A unit's error, which names the Python API's parameters (``rand_bits=4``,
     ``rounding='rne'``, ``fmt_out``, ``fmax``), in the command line's words (``--rand-bits 4``,
@@ -413,7 +414,7 @@ def option_words(text: str) -> str:
     text = _PARAM_SUBJECT.sub(lambda m: _PARAM_FLAGS[m[1]], text)
     text = _PARAM_OBJECT.sub(lambda m: f"{m[1]} {_PARAM_FLAGS[m[2]]}", text)
     text = re.sub(r"\b([Gg]ive) latency\b", r"\1 --latency", text)
-    return text.replace("int_mac ", "int-mac ")
+    return text
 
 
 def unit_options(args: argparse.Namespace) -> dict:

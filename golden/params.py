@@ -545,7 +545,7 @@ def check_int_mac_operand(fmt, what: str) -> IntFormat:
             f"Integer MAC operand {what} must be an integer format, not {fmt}; use mac for "
             f"float formats"
         )
-    return check_unscaled(fmt, f"Integer MAC operand {what}", "int_mac")
+    return check_unscaled(fmt, f"Integer MAC operand {what}", "int-mac")
 
 
 def check_multiplier(multiplier) -> str:

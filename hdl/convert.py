@@ -124,7 +124,7 @@ class Convert(Unit):
                 rounding=self.rounding, pipe=pipe, dm=dm,
             )
             W = len(sig) + self.fmt_out.bits
-            tail = (round_to_int_tail_delay(dm, len(sig), self.fmt_out) if self.plan is not None
+            tail = (round_to_int_tail_delay(dm) if self.plan is not None
                     else dm.shifter(W, W.bit_length()) * 2 + dm.adder(W) * 2 + dm.lut(2))
             m.d.comb += self.y.eq(pipe.finish(y, delay=tail))
         return m

@@ -741,7 +741,7 @@ def _int_increment(rounding, rbit: Value, rest: Value, lsb: Value) -> Value:
     )
 
 
-def round_to_int_tail_delay(dm, W: int, fmt: IntFormat) -> float:
+def round_to_int_tail_delay(dm) -> float:
     """The segment after :func:`_round_to_int_fine`'s last cut: the result's multiplexer."""
     return dm.lut(2)
 
@@ -785,7 +785,7 @@ def _round_to_int_fine(m: Module, fmt: IntFormat, pipe: Pipeline, dm, *, sign, s
                                      carry={k: v[k] for k in cls}, name=f"{name}_align")
     v = cut(pipe, f"{name}_aligned", built.delay, dict(shifted=built.value, lost=lost,
                                                        **built.carry))
-    shifted, c = v["shifted"], {k: v[k] for k in cls if k != "d"}
+    shifted, c = v["shifted"], {k: v[k] for k in cls}
     # a left shift comes with d = 0, so its round bit is 0 and the increment too: the lsb
     # that decides a tie is the right shift's
     inc = Signal(name=f"{name}_inc")

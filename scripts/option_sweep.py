@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,14 +120,29 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1 or args.vectors < 1 or args.timeout <= 0:
         p.error("--runs, --vectors and --timeout must be positive")
-    from exmy.hdl.registry import UNITS
-
     rng = random.Random(args.seed)
     pool = (UNUSUAL if args.formats == "unusual" else FLOATS) + WIDE[: rng.randint(0, 1)]
     exe = [sys.executable, "-m", "exmy.cli.main"]
+    try:
+        work = Path(tempfile.mkdtemp(prefix="exmy-option-sweep-"))
+    except OSError as exc:
+        p.error(f"cannot make a temporary folder ({exc}); set TMPDIR to a writable folder")
+    try:
+        odd, counts = _sweep(args, rng, pool, exe, work)
+    except KeyboardInterrupt:
+        print("option_sweep: interrupted; the runs so far are printed above", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{args.runs} runs: {', '.join(f'{n} exit {c}' for c, n in sorted(counts.items()))}; "
+          f"{odd} odd")
+    return 1 if odd else 0
+
+
+def _sweep(args, rng, pool, exe, work: Path) -> tuple[int, dict]:
+    from exmy.hdl.registry import UNITS
+
     odd, counts = 0, {}
-    work = Path(f"/tmp/exmy-option-sweep-{args.seed}")
-    work.mkdir(exist_ok=True)
     for i in range(args.runs):
         unit = rng.choice(list(UNITS))
         takes = [o for o in UNITS[unit].options if o in SETTINGS or o in FLAGS
@@ -153,9 +170,7 @@ def main(argv=None) -> int:
         if why:
             odd += 1
             print(r.stderr[-2000:], flush=True)
-    print(f"{args.runs} runs: {', '.join(f'{n} exit {c}' for c, n in sorted(counts.items()))}; "
-          f"{odd} odd")
-    return 1 if odd else 0
+    return odd, counts
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ UNITS = {
     "conv_f32_e4m3fn": ("convert", {"a": "float32", "out": "e4m3fn"}, (250, 120)),
     "lmul_e4m3fn": ("lmul", {"a": "e4m3fn"}, (250, 150)),
     "imul_int8": ("int-multiplier", {"a": "int8"}, (250, 200)),
-    # the integer converters: fine cuts since 2026-12-07 (before, one stage: 66-103 MHz)
+    # the integer converters (fine cuts since 2026-12-07; README, "The integer converters")
     "conv_e4m3_int8": ("convert", {"a": "e4m3", "out": "int8"}, (200, 100)),
     "conv_f32_int16": ("convert", {"a": "float32", "out": "int16"}, (190, 100)),
     "conv_int8_e4m3": ("convert", {"a": "int8", "out": "e4m3"}, (230, 120)),

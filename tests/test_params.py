@@ -157,7 +157,7 @@ def test_scaled_int_refused_where_the_scale_is_not_applied(argv, msg, capsys):
 
     with pytest.raises(ValueError, match="implied scale 2\\^-6, which int_multiply"):
         int_multiply(1, 2, "mxint8", "int8")
-    with pytest.raises(ValueError, match="implied scale 2\\^-6, which int_mac"):
+    with pytest.raises(ValueError, match="implied scale 2\\^-6, which int-mac does not apply"):
         int_mac([1], [2], [1], [0], "int8", "mxint8")
 
 
