@@ -78,7 +78,9 @@ def sum_raw(terms: Raw, lsb: int, max_bits: int) -> Raw:
         mag = np.asarray(sig).astype(object) << shift.astype(object)
         s = np.sum(np.where(terms.sign == 1, -mag, mag), axis=-1)
         s = np.asarray(s, dtype=object)
-        sig_out = np.abs(s)
+        # (a ufunc on a 0-d array gives a scalar: keep one result an object array, or
+        # np.where below would squeeze a Python integer wider than 64 bits into int64)
+        sig_out = np.asarray(np.abs(s), dtype=object)
     all_neg_zero = np.all((terms.sign == 1) & (sig == 0) & ~special, axis=-1)
     neg = np.asarray(s < 0, bool) | all_neg_zero
     sign = np.where(inf, neg_inf, neg).astype(np.uint8)

@@ -65,7 +65,10 @@ def _scale_times(s: Raw, sa: Raw, sb: Raw, lsb: int | None = None) -> Raw:
     nan = s.nan | sa.nan | sb.nan | (s.inf & zero_scale)
     inf = s.inf & ~nan
     ss = np.asarray(sa.sig, np.int64) * np.asarray(sb.sig, np.int64)
-    sig = s.sig * ss if s.sig.dtype == object else np.asarray(s.sig, np.int64) * ss
+    if s.sig.dtype == object:  # (kept an array for one block: see sum_raw)
+        sig = np.asarray(s.sig * ss, dtype=object)
+    else:
+        sig = np.asarray(s.sig, np.int64) * ss
     sig = np.where(nan | inf, 0, sig)
     exp = np.asarray(s.exp, np.int64) + sa.exp + sb.exp
     return Raw((s.sign ^ sa.sign ^ sb.sign).astype(np.uint8), sig, exp, nan, inf)

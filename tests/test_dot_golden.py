@@ -434,6 +434,30 @@ def test_mx_dot_rounding(rounding):
     _check(got, want, f"mx_dot {rounding}")
 
 
+@pytest.mark.parametrize("fa,fb", [("bfloat16", "bfloat16"), ("float16", "bfloat16"),
+                                   ("bfloat16", "int8")])
+def test_one_dot_product_of_wide_formats(fa, fb):
+    """One dot product (a and b of shape (N,)), or one MX block, of formats whose exact sum
+    needs more than 62 bits: ``dot`` and ``mx_dot`` raised OverflowError (numpy handed a
+    one-result sum back as a Python integer, which ``np.where`` squeezed into int64). A batch
+    of shape (M, N) worked. Each single result now equals the oracle's and the batch's."""
+    rng = np.random.default_rng(11)
+    a, b = rand_codes(rng, fa, (20, 6)), rand_codes(rng, fb, (20, 6))
+    batch = dot(a, b, fa, fb)
+    for x, y, yb in zip(a, b, batch, strict=True):
+        got = dot(x, y, fa, fb)
+        assert np.shape(got) == ()
+        _check([got, yb], [oracle_dot(x, y, fa, fb)] * 2, f"one dot {fa} x {fb}")
+    sa = rng.integers(110, 145, 20).astype(np.uint64)
+    sb = rng.integers(110, 145, 20).astype(np.uint64)
+    mx_batch = mx_dot(a, b, sa, sb, fa, elem_b=fb)
+    for x, y, s, t, yb in zip(a, b, sa, sb, mx_batch, strict=True):
+        got = mx_dot(x, y, s, t, fa, elem_b=fb)
+        assert np.shape(got) == ()
+        want = oracle_mx(x, y, s, t, fa, fb, "float8_e8m0fnu")
+        _check([got, yb], [want] * 2, f"one MX block {fa} x {fb}")
+
+
 @pytest.mark.parametrize("fa,fs,k", [("float8_e4m3fn", "float8_e8m0fnu", 32),
                                      ("float4_e2m1fn", "float8_e4m3fn", 16),
                                      ("mxint8", "float8_e8m0fnu", 32)])
