@@ -483,7 +483,7 @@ def _round_float(raw: Raw, fmt: FloatFormat, rounding, rand, rand_bits
     msb = bit_length(sig) - 1  # -1 for zero
     q = np.maximum(exp + msb - M, fmt.emin - M)
     q = np.where(sig == 0, exp, q)
-    kept, inc = round_at(sig, exp, q, sticky, sign, rounding, rand, rand_bits)
+    kept, inc = _round_at(sig, exp, q, sticky, sign, rounding, rand, rand_bits)
     n = kept + inc  # value = n * 2**q (inexact part decided)
     nonzero_in = (sig != 0) | sticky
     # renormalise a carry out of the top
@@ -568,11 +568,28 @@ def round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
 
     Returns ``(kept, inc)``: the truncated multiple count and the 0/1 increment. Every unit
     with its own rounding position (approx-fma) calls this rather than re-deriving it.
-    Stochastic rounding reads ``rand_bits`` bits of ``rand``.
+    Stochastic rounding reads ``rand_bits`` bits of ``rand``. ``sig`` (below 2**63), ``exp``,
+    ``q`` and ``sign`` are integers or integer arrays, ``sticky`` bools, of one shape (a
+    scalar broadcasts); anything else is a ValueError or TypeError naming the argument.
     """
     rounding = _check_options(rounding, rand_bits if rounding == "stochastic" else None)
     if rounding == "stochastic" and rand is None:
         raise ValueError("Stochastic rounding needs rand (the random bits), not None")
+    raw = check_raw(Raw(sign, sig, exp, np.False_, np.False_, sticky), "round_at's operand")
+    if raw.sig.dtype == object and raw.sig.size and max(raw.sig.flat) >> 63:
+        raise ValueError(f"round_at's operand.sig must be below 2**63, not {max(raw.sig.flat)}")
+    if raw.sig.dtype == np.uint64 and raw.sig.size and int(raw.sig.max()) >> 63:
+        raise ValueError(f"round_at's operand.sig must be below 2**63, not {int(raw.sig.max())}")
+    qa = np.asarray(q) if not isinstance(q, (bool, np.bool_)) else None
+    if qa is None or qa.dtype.kind not in "iuO" or (qa.dtype.kind == "O" and not all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in qa.flat)):
+        raise TypeError(f"round_at: the rounding position q must be an integer or an array "
+                        f"of integers, not {q!r}")
+    return _round_at(raw.sig, raw.exp, q, raw.sticky, raw.sign, rounding, rand, rand_bits)
+
+
+def _round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
+    """``round_at`` on checked arguments (``rounding`` a checked mode): the model's own calls."""
     sig = np.asarray(sig, dtype=np.int64)
     try:
         shift = np.asarray(q - np.asarray(exp, dtype=np.int64), dtype=np.int64)
@@ -616,7 +633,8 @@ def _encode_int(raw: Raw, fmt: IntFormat, rounding, rand, rand_bits) -> np.ndarr
     # a left shift could wrap int64: sig << exp for sig of up to 62 bits)
     big = ((exp + bit_length(sig)) > 40) & (sig != 0)
     exp_c = np.where(big, 0, exp)
-    kept, inc = round_at(sig, exp_c, np.zeros_like(exp), sticky, sign, rounding, rand, rand_bits)
+    kept, inc = _round_at(sig, exp_c, np.zeros_like(exp), sticky, sign, rounding, rand,
+                          rand_bits)
     n = kept + inc
     n = np.where(big | raw.inf, np.int64(1) << 40, n)
     v = np.where(sign == 1, -n, n)

@@ -155,6 +155,31 @@ def test_round_at_checks_its_options(args, exc, msg):
         g.round_at(*_ONE, q, np.array([False]), np.array([0]), rounding, rand, rand_bits)
 
 
+_ROUND_AT_BAD_OPERANDS = [
+    # each was a numpy TypeError/OverflowError from inside the model
+    ({"sig": None}, TypeError, "round_at's operand.sig must be an array of integers, not object"),
+    ({"sig": [2**70]}, ValueError, f"round_at's operand.sig must be below 2**63, not {2**70}"),
+    ({"sig": np.array([1.5])}, TypeError,
+     "round_at's operand.sig must be an array of integers, not float64"),
+    ({"exp": None}, TypeError, "round_at's operand.exp must be an array of integers, not object"),
+    ({"q": None}, TypeError,
+     "round_at: the rounding position q must be an integer or an array of integers, not None"),
+    ({"q": "3"}, TypeError,
+     "round_at: the rounding position q must be an integer or an array of integers, not '3'"),
+    ({"sign": np.array([2])}, ValueError, "round_at's operand.sign must hold only 0 and 1"),
+]
+
+
+@pytest.mark.parametrize("bad, exc, msg", _ROUND_AT_BAD_OPERANDS,
+                         ids=["sig-none", "sig-huge", "sig-float", "exp-none", "q-none",
+                              "q-string", "sign-2"])
+def test_round_at_checks_its_operands(bad, exc, msg):
+    args = {"sig": _ONE[0], "exp": _ONE[1], "q": 1, "sticky": np.array([False]),
+            "sign": np.array([0])} | bad
+    with pytest.raises(exc, match=_exact(msg)):
+        g.round_at(args["sig"], args["exp"], args["q"], args["sticky"], args["sign"], "rne")
+
+
 def test_round_at_rounds():
     """5 = 0b101 at q=1: kept 0b10, the round bit 1, sticky 0 below it (a tie)."""
     at = [g.round_at(*_ONE, 1, np.array([False]), np.array([0]), m, r, rb)
