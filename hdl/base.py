@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from amaranth.lib import wiring
+
+from exmy.golden.params import plain_scalar
 
 from .timing import Probe, check_fmax, check_target, delay_model, plan_placed, plan_placement
 from .util import check_bool, check_latency
@@ -53,6 +56,22 @@ class Unit(wiring.Component):
     #: fmax mode: placed for a synthesis flow that maps a ``*`` to DSP blocks (the delay
     #: model charges such a ``*`` as the DSP: ``DelayModel.with_dsp``)
     dsp: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        """Each unit's constructor takes numpy scalars (``latency=np.int64(2)``,
+        ``fmax=np.float32(200)``) as the Python values they hold, as ``registry.build`` and
+        the sweeps do (``plain_scalar``): the checks behind it see one kind of number."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_plain_scalars", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            init(self, *map(plain_scalar, args), **{k: plain_scalar(v) for k, v in kw.items()})
+
+        __init__._plain_scalars = True
+        cls.__init__ = __init__
 
     def __init__(self, signature=None, *, src_loc_at=0):
         super().__init__(signature, src_loc_at=src_loc_at + 1)
