@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from exmy.golden.params import plain_scalar
+
 from .tools import SIMULATORS, ToolNotFoundError, have_simulator, lint_verilog, require_simulator
 
 __all__ = [
@@ -158,6 +160,7 @@ def run_vectors(
     exmy.sim.cocotb_runner.SimulationError
         If the build or the simulation fails.
     """
+    latency, lanes = plain_scalar(latency), plain_scalar(lanes)  # numpy scalars count
     n = _check_args(verilog, top, ports, inputs, outputs, latency, simulator, component)
     if timings is not None and not isinstance(timings, dict):
         raise TypeError(f"Timings must be a dict (filled with the seconds per phase) or None, "
@@ -228,6 +231,7 @@ def compare(
     """
     if not isinstance(expected, dict) or not isinstance(observed, dict):
         raise TypeError("Observed and expected must be dicts of arrays")
+    limit = plain_scalar(limit)
     if not isinstance(limit, int) or isinstance(limit, bool):
         raise TypeError(f"Limit must be a non-negative integer, not {limit!r}")
     if describe is not None and not callable(describe):

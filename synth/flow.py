@@ -58,6 +58,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exmy.golden.params import plain_scalar
+
 from .tools import find_tool, make_dir, run_tool, tool_version
 
 __all__ = [
@@ -246,6 +248,9 @@ def flow_settings(target: str, *, dsp: bool = False, freq_mhz: float = 100.0, se
     ``None`` (seed and frequency without place and route, ``widelut`` on iCE40 and generic, DSPs
     on generic), so that points differing only there share one cache entry."""
     t = _check_target(target)
+    # a numpy scalar counts as the Python value it holds (as in every unit's constructor)
+    dsp, freq_mhz, seed, register_io, widelut = map(
+        plain_scalar, (dsp, freq_mhz, seed, register_io, widelut))
     for name, value in (("dsp", dsp), ("register_io", register_io), ("widelut", widelut)):
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be a bool, not {value!r}")
@@ -525,6 +530,7 @@ def synthesize(verilog: str, top: str, ports: dict[str, dict], target: str, *,
         raise ValueError(f"Top module name must be a plain Verilog identifier, not {top!r}")
     ports = _check_ports(ports)
     t = _check_target(target)
+    register_io = plain_scalar(register_io)  # (the record holds it: a Python bool)
     settings = flow_settings(target, dsp=dsp, freq_mhz=freq_mhz, seed=seed,
                              register_io=register_io, widelut=widelut, io=io)
     versions = {k: tool_version(k) for k in _tools_for(t)}

@@ -98,6 +98,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from exmy.golden.params import plain_scalar
 from exmy.hdl.verilog import port_table, to_verilog
 
 from .tools import ToolNotFoundError, make_dir, run_tool
@@ -749,6 +750,7 @@ def prove(pipelined, reference, workdir: str | Path, *, name: str | None = None,
     if delay <= 0:
         raise ValueError(f"The pipelined unit's latency {pipelined.latency} must exceed the "
                          f"reference's {reference.latency}")
+    depth, timeout = plain_scalar(depth), plain_scalar(timeout)  # numpy scalars count
     depth_given = depth
     if depth is None:
         depth = delay + 2

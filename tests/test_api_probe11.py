@@ -2,7 +2,7 @@
 parameters (``latency=np.int64(2)``, as from ``np.arange``). ``registry.build`` and the
 sweeps took them (``plain_scalar``), the constructors refused them: "Latency must be a
 non-negative integer, not np.int64(2)". The constructors' tests fail on the code before the
-probe."""
+probe; so do those of synthesize, run_vectors, compare and prove."""
 
 from __future__ import annotations
 
@@ -56,3 +56,49 @@ def test_numpy_values_that_are_no_latency_are_still_refused(bad, msg):
     with pytest.raises(TypeError) as e:
         Multiplier("e4m3fn", "e4m3fn", "e4m3fn", **bad)
     assert str(e.value) == msg
+
+
+def test_synthesize_takes_numpy_scalars(tmp_path):
+    """``synthesize(..., seed=np.int64(2))`` was "Seed must be an integer, not np.int64(2)"
+    (and ``freq_mhz=np.float32(...)``, ``dsp=np.False_`` the same). It now runs the design
+    the Python values run: the same flow key, and a record that JSON can write."""
+    import json
+
+    from exmy.hdl.registry import build_verilog
+    from exmy.synth import synthesize
+    from exmy.synth.flow import flow_settings
+
+    kw = {"freq_mhz": np.float32(120), "seed": np.int64(2), "dsp": np.False_,
+          "register_io": np.True_, "widelut": np.True_}
+    assert flow_settings("ice40", **kw) == flow_settings("ice40", **{
+        k: v.item() for k, v in kw.items()})
+    verilog, top, ports = build_verilog("lmul", {"a": "e2m1fn"})
+    rec = synthesize(verilog, top, ports, "ice40", **kw)
+    want = synthesize(verilog, top, ports, "ice40", **{k: v.item() for k, v in kw.items()})
+    assert rec["status"] == "ok" and rec["flow_key"] == want["flow_key"]
+    assert (rec["seed"], rec["freq_mhz"], rec["register_io"]) == (2, 120.0, True)
+    json.dumps(rec)
+
+
+def test_simulation_and_proof_take_numpy_scalars(prove_tools, tmp_path):
+    """``run_vectors(..., latency=np.int64(1), ...)`` was "Latency must be an integer",
+    ``compare(..., limit=np.int64(3))`` "Limit must be a non-negative integer" and
+    ``prove(..., depth=np.int64(4))`` "Proof depth must be a positive integer". They now run
+    as with the Python values: the simulation gives the golden model's outputs, the proof
+    passes."""
+    from exmy.golden import lmul
+    from exmy.hdl.verilog import port_table
+    from exmy.sim import compare, run_vectors
+    from exmy.synth.prove import prove
+
+    u = LMul("e2m1fn", latency=1)
+    verilog = to_verilog(u, u.module_name)
+    a, b = (x.ravel().astype(np.uint64) for x in np.meshgrid(np.arange(16), np.arange(16)))
+    got = run_vectors(verilog, u.module_name, port_table(u, verilog), {"a": a, "b": b}, ["y"],
+                      np.int64(1), "icarus", tmp_path / "sim")
+    want = {"y": lmul(a, b, "e2m1fn")}
+    assert compare(got, want, limit=np.int64(3)) == []
+    assert len(compare({"y": got["y"] ^ np.uint64(1)}, want, limit=np.int64(3))) == 4
+    res = prove(u, LMul("e2m1fn"), tmp_path / "proof", depth=np.int64(4),
+                timeout=np.float64(120))
+    assert res.status == "PASS", res.line()
