@@ -33,6 +33,8 @@ def _ref_fields(code, f):
     if f.special == "fnuz" and sign == 1 and field == 0 and man == 0:
         return "nan", sign, field, man
     if field == 0:  # zero or subnormal: both are zero for L-Mul
+        if f.special == "fnuz" and not f.subnormals:
+            sign = 0  # SPEC 1.1: fnuz has no -0, so its flushed sign-1 codes are +0
         return "zero", sign, field, man
     return "num", sign, field, man
 
@@ -314,6 +316,7 @@ WIDE = [
     ("float6_e3m2fn", "e4m2"),
     ("float8_e4m3", "e3m3-fn"),
     ("float8_e5m2", "e5m2-fn-u"),
+    ("e3m2-fnuz-ftz", "e4m2"),  # fnuz without subnormals: its sign-1 zeros are +0
 ]
 
 
