@@ -1,8 +1,9 @@
-"""Property-based tests of the golden model (issue 11): ``decode``, ``encode``, ``convert`` and
-``multiply`` over the whole format grammar (E 1-8, M 0-10, every special, non-default biases,
-ftz, unsigned, no zero; integer formats) and every rounding mode, stochastic at every R,
-against an exact ``fractions.Fraction`` reference written here from SPEC sections 1 and 2
-(it reads only a format's fields, never golden's derived properties or functions).
+"""Property-based tests of the golden model (issue 11): ``decode``, ``encode``, ``convert``,
+``multiply``, ``fma`` and ``approx_fma`` over the whole format grammar (E 1-8, M 0-10, every
+special, non-default biases, ftz, unsigned, no zero; integer formats) and every rounding mode,
+stochastic at every R, against an exact ``fractions.Fraction`` reference written here from SPEC
+sections 1-3 (it reads only a format's fields, never golden's derived properties or
+functions; ``approx_fma``'s six steps of SPEC 3.3 are tests/test_fma_golden.py's reference).
 
 Examples: the ``default`` hypothesis profile of tests/conftest.py (deterministic); the slow
 tier reruns this file with ``--hypothesis-profile=long`` (100x the examples, random seed).
@@ -28,10 +29,13 @@ from exmy.golden import (
     FloatFormat,
     IntFormat,
     Raw,
+    approx_fma,
+    approx_fma_datapath_width,
     catalog_formats,
     convert,
     decode,
     encode,
+    fma,
     mac,
     multiply,
     parse_format,
@@ -252,8 +256,9 @@ any_formats = st.one_of(float_formats(), int_formats)
 
 
 @st.composite
-def codes(draw, f, n_max: int = 24) -> list[int]:
-    """Encodings of f: random, plus the edges (0, ±max, specials, the sign boundary)."""
+def codes(draw, f, n_max: int = 24, n: int | None = None) -> list[int]:
+    """Encodings of f: random, plus the edges (0, ±max, specials, the sign boundary);
+    ``n`` of them, else 1 to ``n_max``."""
     top = (1 << f.width) - 1
     edge = [0, 1, top, top - 1, top >> 1, (top >> 1) + 1, (top >> 1) - 1]
     if isinstance(f, FloatFormat):
@@ -262,7 +267,7 @@ def codes(draw, f, n_max: int = 24) -> list[int]:
         edge += [c for c in (r.nan_code, r.inf_code) if c is not None]
     edge = [c for c in edge if 0 <= c <= top]
     return draw(st.lists(st.one_of(st.sampled_from(edge), st.integers(0, top)),
-                         min_size=1, max_size=n_max))
+                         min_size=n or 1, max_size=n or n_max))
 
 
 def rounding_options(draw, mode: str | None = None, R: int | None = None):
@@ -444,6 +449,95 @@ def test_multiply_matches_reference(data):
         want = ref_encode(fo, p, mode, saturate, rand[i], R or 0)
         assert int(got[i]) == want, (fa, fb, fo, mode, R, saturate, hex(a[i]), hex(b[i]),
                                      rand[i], hex(int(got[i])), hex(want))
+
+
+def ref_add(p, c):
+    """The exact sum of two values (SPEC 3, IEEE rules): NaN in, or +Inf with -Inf, gives
+    NaN; an exact zero sum is +0 unless both addends are -0."""
+    (sp, xp), (sc, xc) = p, c
+    if "nan" in (xp, xc):
+        return (0, "nan")
+    if "inf" in (xp, xc):
+        if xp == xc == "inf" and sp != sc:
+            return (0, "nan")
+        return (sp, "inf") if xp == "inf" else (sc, "inf")
+    v = (-1) ** sp * xp + (-1) ** sc * xc
+    if v == 0:
+        return (1 if (xp == 0 and xc == 0 and sp and sc) else 0, Fraction(0))
+    return (1 if v < 0 else 0, abs(v))
+
+
+def _fma_operands(data):
+    """Three operand formats with a zero and their encodings; each lane's c is random, the
+    negated product rounded into fmt_c (cancellation), or a signed zero."""
+    fa, fb, fc = (data.draw(float_formats(need_zero=True), w) for w in ("fmt_a", "fmt_b", "fmt_c"))
+    a = data.draw(codes(fa), "a")
+    b, c = data.draw(codes(fb, n=len(a)), "b"), data.draw(codes(fc, n=len(a)), "c")
+    for i in range(len(a)):
+        p = ref_multiply(ref_decode(fa, a[i]), ref_decode(fb, b[i]))
+        kind = data.draw(st.sampled_from(["any", "cancel", "zero"]))
+        if kind == "cancel" and p[1] not in ("nan", "inf"):
+            c[i] = ref_encode(fc, (1 - p[0], p[1]), data.draw(st.sampled_from(MODES[:3])),
+                              True, 0, 0)
+        elif kind == "zero":  # c = ±0 (the zero signs of a zero product plus a zero)
+            c[i] = ref_encode(fc, (data.draw(st.integers(0, 1)), Fraction(0)), "rne", False,
+                              0, 0)
+    return fa, fb, fc, a, b, c
+
+
+def _u64(xs):
+    return np.array(xs, np.uint64)
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_fma_matches_reference(data):
+    """fma of any three formats with a zero into any float format, rne/rtz/rna, saturate or
+    not: the exact a*b + c (IEEE specials and zero signs) rounded once."""
+    fa, fb, fc, a, b, c = _fma_operands(data)
+    fo = data.draw(float_formats(), "fmt_out")
+    mode = data.draw(st.sampled_from(MODES[:3]), "rounding")
+    saturate = data.draw(st.booleans(), "saturate")
+    got = fma(_u64(a), _u64(b), _u64(c), fa, fb, fc, fo, rounding=mode, saturate=saturate)
+    for i in range(len(a)):
+        v = ref_add(ref_multiply(ref_decode(fa, a[i]), ref_decode(fb, b[i])),
+                    ref_decode(fc, c[i]))
+        want = ref_encode(fo, v, mode, saturate, 0, 0)
+        assert int(got[i]) == want, (str(fa), str(fb), str(fc), str(fo), mode, saturate,
+                                     hex(a[i]), hex(b[i]), hex(c[i]), hex(int(got[i])),
+                                     hex(want))
+
+
+def _approx_encode(x, fo, mode, saturate):
+    """tests/test_fma_golden.py's value tuples into this file's ``ref_encode``."""
+    v = (0, "nan") if x[0] == "nan" else (x[1], "inf") if x[0] == "inf" else (x[1], x[2])
+    return ref_encode(fo, v, mode, saturate, 0, 0)
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_approx_fma_matches_reference(data):
+    """approx_fma of any formats with a zero, any granularity and window, rne/rtz, saturate
+    or not: SPEC 3.3's six steps (tests/test_fma_golden.py's ``ref_approx``), encoded by
+    this file's reference."""
+    from tests.test_fma_golden import ref_approx
+
+    fa, fb, fc, a, b, c = _fma_operands(data)
+    fo = data.draw(float_formats(need_zero=True), "fmt_out")
+    mode = data.draw(st.sampled_from(MODES[:2]), "rounding")
+    saturate = data.draw(st.booleans(), "saturate")
+    g = data.draw(st.sampled_from([1, 2, 4, 8, 16]), "granularity")
+    width = approx_fma_datapath_width(fa, fb, fc)
+    k = data.draw(st.one_of(st.none(), st.integers(0, width // g).map(lambda j: j * g)),
+                  "window")
+    got = approx_fma(_u64(a), _u64(b), _u64(c), fa, fb, fc, fo, granularity=g, window=k,
+                     rounding=mode, saturate=saturate)
+    for i in range(len(a)):
+        want = ref_approx(a[i], b[i], c[i], fa, fb, fc, fo, g, k, mode, saturate,
+                          encode=_approx_encode)
+        assert int(got[i]) == want, (str(fa), str(fb), str(fc), str(fo), g, k, mode,
+                                     saturate, hex(a[i]), hex(b[i]), hex(c[i]),
+                                     hex(int(got[i])), hex(want))
 
 
 def _exact_format(fa, fb):
