@@ -1,9 +1,9 @@
 """Property-based tests of the golden model (issue 11): ``decode``, ``encode``, ``convert``,
-``multiply``, ``fma`` and ``approx_fma`` over the whole format grammar (E 1-8, M 0-10, every
-special, non-default biases, ftz, unsigned, no zero; integer formats) and every rounding mode,
-stochastic at every R, against an exact ``fractions.Fraction`` reference written here from SPEC
-sections 1-3 (it reads only a format's fields, never golden's derived properties or
-functions; ``approx_fma``'s six steps of SPEC 3.3 are tests/test_fma_golden.py's reference).
+``multiply``, ``fma``, ``approx_fma`` and the MACs over the whole format grammar (E 1-8, M
+0-10, every special, non-default biases, ftz, unsigned, no zero; integer formats) and every
+rounding mode, stochastic at every R, against an exact ``fractions.Fraction`` reference written
+here from SPEC sections 1-3 (it reads only a format's fields, never golden's derived properties
+or functions; ``approx_fma``'s six steps of SPEC 3.3 are tests/test_fma_golden.py's reference).
 
 Examples: the ``default`` hypothesis profile of tests/conftest.py (deterministic); the slow
 tier reruns this file with ``--hypothesis-profile=long`` (100x the examples, random seed).
@@ -35,8 +35,10 @@ from exmy.golden import (
     convert,
     decode,
     encode,
+    float_acc_mac,
     fma,
     mac,
+    mac_params,
     multiply,
     parse_format,
     to_fraction,
@@ -538,6 +540,91 @@ def test_approx_fma_matches_reference(data):
         assert int(got[i]) == want, (str(fa), str(fb), str(fc), str(fo), g, k, mode,
                                      saturate, hex(a[i]), hex(b[i]), hex(c[i]),
                                      hex(int(got[i])), hex(want))
+
+
+def _mac_stream(data):
+    """Two operand formats with a zero, a stream of encodings, valid and clear."""
+    fa, fb = (data.draw(float_formats(need_zero=True), w) for w in ("fmt_a", "fmt_b"))
+    a = data.draw(codes(fa), "a")
+    b = data.draw(codes(fb, n=len(a)), "b")
+    if data.draw(st.booleans(), "large"):  # ±max_finite operands: the accumulator's edge
+        for x, f in ((a, fa), (b, fb)):
+            big = [Ref(f).max_code] + ([Ref(f).max_code | 1 << (f.width - 1)] if f.signed
+                                       else [])
+            for i in range(len(x)):
+                if data.draw(st.integers(0, 3)):
+                    x[i] = data.draw(st.sampled_from(big))
+    valid = data.draw(st.lists(st.booleans(), min_size=len(a), max_size=len(a)), "valid")
+    clear = data.draw(st.lists(st.sampled_from([False] * 4 + [True]), min_size=len(a),
+                               max_size=len(a)), "clear")
+    return fa, fb, a, b, valid, clear
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_float_acc_mac_matches_reference(data):
+    """float_acc_mac into any accumulator format with a zero, rne/rtz/rna, saturate or not:
+    cycle by cycle the FMA fed back (SPEC 3.2), ``acc = round(a*b + acc)``; clear loads the
+    product rounded once (valid) or +0."""
+    fa, fb, a, b, valid, clear = _mac_stream(data)
+    facc = data.draw(float_formats(need_zero=True), "acc_format")
+    mode = data.draw(st.sampled_from(MODES[:3]), "rounding")
+    saturate = data.draw(st.booleans(), "saturate")
+    got = float_acc_mac(_u64(a), _u64(b), np.array(valid), np.array(clear), fa, fb, facc,
+                        rounding=mode, saturate=saturate)["acc"]
+    zero = ref_encode(facc, (0, Fraction(0)), "rne", False, 0, 0)
+    acc = zero
+    for i in range(len(a)):
+        p = ref_multiply(ref_decode(fa, a[i]), ref_decode(fb, b[i]))
+        if clear[i]:
+            acc = ref_encode(facc, p, mode, saturate, 0, 0) if valid[i] else zero
+        elif valid[i]:
+            acc = ref_encode(facc, ref_add(p, ref_decode(facc, acc)), mode, saturate, 0, 0)
+        assert int(got[i]) == acc, (str(fa), str(fb), str(facc), mode, saturate, i,
+                                    hex(int(got[i])), hex(acc))
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_mac_matches_reference(data):
+    """mac (the Kulisch accumulator) at depths 1 to 4608: the exact sum of the products on
+    the grid 2**acc_lsb_exp, wrapping modulo 2**acc_bits or clamped (``saturate_acc``),
+    sticky NaN/+Inf/-Inf flags, and ``y`` the accumulator (or the flags' special) rounded
+    once into any float format."""
+    fa, fb, a, b, valid, clear = _mac_stream(data)
+    fo = data.draw(st.one_of(st.none(), float_formats()), "fmt_out")
+    mode = data.draw(st.sampled_from(MODES[:3]), "rounding")
+    saturate, saturate_acc = data.draw(st.booleans(), "saturate"), data.draw(st.booleans())
+    p = mac_params(fa, fb, depth=data.draw(st.sampled_from([1, 2, 3, 32, 4608]), "depth"))
+    got = mac(_u64(a), _u64(b), np.array(valid), np.array(clear), fa, fb, params=p,
+              fmt_out=fo, rounding=mode, saturate=saturate, saturate_acc=saturate_acc)
+    lo, hi = -(1 << (p.acc_bits - 1)), (1 << (p.acc_bits - 1)) - 1
+    acc, flags = 0, 0
+    for i in range(len(a)):
+        s, x = ref_multiply(ref_decode(fa, a[i]), ref_decode(fb, b[i]))
+        flag = {"nan": 1, "inf": 4 if s else 2}.get(x, 0) if isinstance(x, str) else 0
+        if clear[i]:
+            acc, flags = 0, 0
+        if valid[i]:
+            flags |= flag
+            if not flag:
+                n = (-1) ** s * x / _pow2(p.acc_lsb_exp)
+                assert n.denominator == 1  # every product lies on the accumulator's grid
+                acc += int(n)
+                acc = min(max(acc, lo), hi) if saturate_acc else (acc - lo) % (hi - lo + 1) + lo
+        assert (int(got["acc_value"][i]), int(got["flags"][i])) == (acc, flags), (
+            str(fa), str(fb), p.acc_bits, saturate_acc, i)
+        if fo is None:
+            continue
+        if flags & 1 or flags & 6 == 6:
+            v = (0, "nan")
+        elif flags:
+            v = (1 if flags & 4 else 0, "inf")
+        else:
+            v = (1 if acc < 0 else 0, abs(acc * _pow2(p.acc_lsb_exp)))
+        want = ref_encode(fo, v, mode, saturate, 0, 0)
+        assert int(got["y"][i]) == want, (str(fa), str(fb), str(fo), mode, saturate, i,
+                                          hex(int(got["y"][i])), hex(want))
 
 
 def _exact_format(fa, fb):
