@@ -1,6 +1,6 @@
 """Property-based tests of the golden model (issue 11): ``decode``, ``encode``, ``convert``,
-``multiply``, ``fma``, ``approx_fma`` and the MACs over the whole format grammar (E 1-8, M
-0-10, every special, non-default biases, ftz, unsigned, no zero; integer formats) and every
+``multiply``, ``fma``, ``approx_fma``, the MACs and ``dot`` over the whole format grammar (E
+1-8, M 0-10, every special, non-default biases, ftz, unsigned, no zero; integer formats) and every
 rounding mode, stochastic at every R, against an exact ``fractions.Fraction`` reference written
 here from SPEC sections 1-3 (it reads only a format's fields, never golden's derived properties
 or functions; ``approx_fma``'s six steps of SPEC 3.3 are tests/test_fma_golden.py's reference).
@@ -43,6 +43,7 @@ from exmy.golden import (
     parse_format,
     to_fraction,
 )
+from exmy.golden.dot import dot
 
 MODES = ("rne", "rtz", "rna", "stochastic")
 #: examples per test in the loaded profile (default tier: conftest.DEFAULT_EXAMPLES)
@@ -625,6 +626,63 @@ def test_mac_matches_reference(data):
         want = ref_encode(fo, v, mode, saturate, 0, 0)
         assert int(got["y"][i]) == want, (str(fa), str(fb), str(fo), mode, saturate, i,
                                           hex(int(got["y"][i])), hex(want))
+
+
+def ref_sum(terms):
+    """The exact sum of values (SPEC 5.1): NaN in, or +Inf with -Inf, gives NaN; an exact
+    zero sum is +0 unless every term is -0."""
+    if any(x == "nan" for _, x in terms):
+        return (0, "nan")
+    infs = {s for s, x in terms if x == "inf"}
+    if infs:
+        return (0, "nan") if len(infs) == 2 else (infs.pop(), "inf")
+    v = sum(((-1) ** s * x for s, x in terms), Fraction(0))
+    if v == 0:
+        return (1 if all(s == 1 for s, _ in terms) else 0, Fraction(0))
+    return (1 if v < 0 else 0, abs(v))
+
+
+def _signed_zeros(f) -> list[int]:
+    if isinstance(f, IntFormat):
+        return [0]
+    return [0, 1 << (f.width - 1)] if f.signed and f.special != "fnuz" else [0]
+
+
+def _specials(f) -> list[int]:
+    if isinstance(f, IntFormat):
+        return []
+    r = Ref(f)
+    sign = [0, 1 << (f.width - 1)] if f.signed else [0]
+    return ([r.inf_code | s for s in sign] if r.inf_code is not None else []) + (
+        [r.nan_code] if r.nan_code is not None else [])
+
+
+@settings(max_examples=N)
+@given(st.data())
+def test_dot_matches_reference(data):
+    """dot of any float formats with a zero or integer formats (mixed), 1-6 lanes, with or
+    without an addend c, into any float format, rne/rtz/rna: the exact sum rounded once."""
+    fa, fb = (data.draw(st.one_of(float_formats(need_zero=True), int_formats), w)
+              for w in ("fmt_a", "fmt_b"))
+    fc = data.draw(st.one_of(st.none(), float_formats(need_zero=True)), "fmt_c")
+    fo = data.draw(float_formats(), "fmt_out")
+    mode = data.draw(st.sampled_from(MODES[:3]), "rounding")
+    lanes, rows = data.draw(st.integers(1, 6), "lanes"), data.draw(st.integers(1, 4), "rows")
+    a = [data.draw(codes(fa, n=lanes)) for _ in range(rows)]
+    b = [data.draw(codes(fb, n=lanes)) for _ in range(rows)]
+    c = None if fc is None else data.draw(codes(fc, n=rows), "c")
+    for r in range(rows):  # rows of signed zeros (the sum's sign), rows of ±Inf and NaN
+        pick = _signed_zeros(fa) if data.draw(st.integers(0, 3)) == 0 else _specials(fa)
+        if pick and data.draw(st.booleans()):
+            a[r] = [data.draw(st.sampled_from(pick)) for _ in range(lanes)]
+    got = dot(_u64(a), _u64(b), fa, fb, c=None if c is None else _u64(c), fmt_c=fc,
+              fmt_out=fo, rounding=mode)
+    for r in range(rows):
+        terms = [ref_multiply(ref_decode(fa, x), ref_decode(fb, y)) for x, y in
+                 zip(a[r], b[r], strict=True)] + ([] if c is None else [ref_decode(fc, c[r])])
+        want = ref_encode(fo, ref_sum(terms), mode, False, 0, 0)
+        assert int(got[r]) == want, (str(fa), str(fb), str(fc), str(fo), mode, a[r], b[r],
+                                     c and c[r], hex(int(got[r])), hex(want))
 
 
 def _exact_format(fa, fb):
