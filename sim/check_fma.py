@@ -8,7 +8,8 @@ value, here the massive-cancellation addend, the golden model computes it):
   E4M3FN/E5M2 sets).
 - ``mode="auto"`` with a and b of at most 16 bits together (E4M3FN, E5M2, ...): every (a, b)
   pair against each value of ``addend_set(c)``: corners, one code per exponent field with a
-  random mantissa, topped up to at least 64 codes (E4M3FN: 65,536 x 64, E5M2 x 70).
+  random mantissa, topped up to at least 64 codes (E4M3FN: 65,536 x 64, E5M2 x 70). Where c
+  has at most 6 bits (64 codes) that is every (a, b, c): the exhaustive stimulus, so named.
 - otherwise (``mode="random"``, or wide formats): ``fma_stimulus``, ``n`` seeded vectors plus
   the corner cube.
 
@@ -118,10 +119,13 @@ def fma_stimulus(fa, fb, fc, n: int, rng: np.random.Generator, *, cube: bool = T
 
 def _fma_stimulus(comp, mode, n, rng):
     fa, fb, fc = comp.fmt_a, comp.fmt_b, comp.fmt_c
-    if mode == "exhaustive":
+    small = fa.width + fb.width <= 16 and fc.width <= 16
+    if mode == "exhaustive" or (mode == "auto" and small and 1 << fc.width <= FMA_ADDENDS):
+        # (auto: an addend set of FMA_ADDENDS codes is every code of a c of 6 bits or fewer,
+        # so the pairs x addends would be every input combination: say so, and apply them)
         a, b, c = V.exhaustive(fa, fb, fc)
         return {"a": a, "b": b, "c": c}, Coverage((("exhaustive", len(a)),), True)
-    if mode == "auto" and fa.width + fb.width <= 16 and fc.width <= 16:
+    if mode == "auto" and small:
         a, b, c = pairs_by_addends(fa, fb, fc, rng)
         k = len(a) >> (fa.width + fb.width)
         return {"a": a, "b": b, "c": c}, Coverage(((f"every (a, b) pair x {k} addends",

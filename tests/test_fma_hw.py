@@ -244,6 +244,27 @@ def test_addend_set_covers_exponents_and_specials():
             assert r.inf.sum() == 2
 
 
+@pytest.mark.parametrize("unit, opts, n", [
+    ("fma", {"a": "e2m1fn"}, 1 << 12),
+    ("approx-fma", {"a": "e2m1fn", "granularity": 2}, 1 << 12),
+    ("fma", {"a": "e3m2fn"}, 1 << 18),
+    ("fma", {"a": "e4m3fn", "c": "e2m3fn"}, 1 << 22),
+], ids=["fma-e2m1fn", "approx-e2m1fn", "fma-e3m2fn", "fma-e4m3fn-c6"])
+def test_auto_stimulus_of_a_small_addend_is_exhaustive(unit, opts, n):
+    """With c of at most 6 bits the addend set is every c code, so the (a, b) pairs x addends
+    were every input combination, yet ``exmy simulate`` called them "every (a, b) pair x 16
+    addends", not exhaustive. The auto stimulus is now the exhaustive one, named so; an 8-bit
+    c keeps the pairs x addends."""
+    from exmy.sim.check import stimulus_for
+
+    inputs, cov = stimulus_for(build(unit, **opts), "auto", 1000)
+    assert bool(cov) and cov.describe() == f"{n:,} vectors (exhaustive: every input combination)"
+    combos = set(zip(*(inputs[k].tolist() for k in ("a", "b", "c")), strict=True))
+    assert len(combos) == len(inputs["a"]) == n
+    _, cov8 = stimulus_for(build("fma", a="e4m3fn"), "auto", 1000)
+    assert not cov8 and cov8.describe().endswith("(every (a, b) pair x 64 addends)")
+
+
 # -- the shared rounder's approximate mode ---------------------------------------------------
 def test_rounder_approx_mode_arguments():
     from amaranth.hdl import Module, Signal
