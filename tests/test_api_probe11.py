@@ -2,7 +2,8 @@
 parameters (``latency=np.int64(2)``, as from ``np.arange``). ``registry.build`` and the
 sweeps took them (``plain_scalar``), the constructors refused them: "Latency must be a
 non-negative integer, not np.int64(2)". The constructors' tests fail on the code before the
-probe; so do those of synthesize, run_vectors, compare and prove."""
+probe; so do those of synthesize, run_vectors, compare and prove. Also here: the report plot
+whose figure title ran into its first panel's title."""
 
 from __future__ import annotations
 
@@ -102,3 +103,28 @@ def test_simulation_and_proof_take_numpy_scalars(prove_tools, tmp_path):
     res = prove(u, LMul("e2m1fn"), tmp_path / "proof", depth=np.int64(4),
                 timeout=np.float64(120))
     assert res.status == "PASS", res.line()
+
+
+@pytest.mark.parametrize("panels", [1, 2, 5])
+def test_report_plot_title_clears_the_first_panel(panels, tmp_path, monkeypatch):
+    """``exmy report``'s plot of five panels (five units in the database) drew the figure's
+    title ("LUTs vs bit width, ecp5") over the first panel's title: ``tight_layout`` left no
+    room for the suptitle in a tall figure. The two boxes are now apart at every height."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from exmy.synth import report
+
+    rows = [{"unit": u, "target": "ecp5", "lut": 100 + i, "bits": 8, "dsp_enabled": False,
+             "_params": {"a": "e4m3"}}
+            for i, u in enumerate(["lmul", "fma", "mac", "multiplier", "dot"][:panels])]
+    figs = []
+    monkeypatch.setattr(plt, "close", figs.append)
+    assert report._plot(rows, "ecp5", "lut", "LUTs", tmp_path / "lut.png")
+    fig = figs[0]
+    renderer = fig.canvas.get_renderer()
+    sup = fig._suptitle.get_window_extent(renderer)
+    first = fig.axes[0].title.get_window_extent(renderer)
+    assert sup.y0 >= first.y1, (sup, first)
