@@ -65,6 +65,8 @@ def ref_decode(code, f):
         return ("nan",)
     if e == 0:
         mag = Fraction(m, 1 << M) * Fraction(2) ** (1 - f.bias) if f.subnormals else Fraction(0)
+        if mag == 0 and f.special == "fnuz":
+            s = 0  # SPEC 1.1: fnuz has no -0 (its flushed sign-1 codes are +0)
     else:
         mag = (1 + Fraction(m, 1 << M)) * Fraction(2) ** (e - f.bias)
     return ("num", s, mag)
@@ -839,3 +841,18 @@ def test_e4m3fn_exhaustive_slow():
             assert not len(idx), _mismatch(
                 "approx_fma not faithful", idx, a, b, c, ap, _from_float(rd, E4M3), fmts, G=g
             )
+
+
+def test_fnuz_flushed_sign_codes_are_plus_zero():
+    """SPEC 1.1: an fnuz format without subnormals has no -0, so its sign-1 codes with a zero
+    exponent field (other than NaN) are +0. This file's reference read them as -0, which the
+    grammar-wide property test (long profile) caught: (+0 read as -0) x +0 + -0 gave -0 where
+    golden gives +0."""
+    from exmy.golden import FloatFormat
+
+    f = FloatFormat(1, 6, bias=0, special="fnuz", subnormals=False, signed=True)
+    assert ref_decode(0x81, f) == ("num", 0, 0)
+    a, b, c = (np.array([x], np.uint64) for x in (0x81, 0x00, 0x80))
+    assert int(fma(a, b, c, f, E4M3, E4M3, E4M3)[0]) == ref_fma(0x81, 0, 0x80, f, E4M3, E4M3,
+                                                                   E4M3, "rne") == 0
+    assert int(approx_fma(a, b, c, f, E4M3, E4M3, E4M3, granularity=1)[0]) == 0
