@@ -576,10 +576,9 @@ def round_at(sig, exp, q, sticky, sign, rounding, rand=None, rand_bits=0):
     if rounding == "stochastic" and rand is None:
         raise ValueError("Stochastic rounding needs rand (the random bits), not None")
     raw = check_raw(Raw(sign, sig, exp, np.False_, np.False_, sticky), "round_at's operand")
-    if raw.sig.dtype == object and raw.sig.size and max(raw.sig.flat) >> 63:
-        raise ValueError(f"round_at's operand.sig must be below 2**63, not {max(raw.sig.flat)}")
-    if raw.sig.dtype == np.uint64 and raw.sig.size and int(raw.sig.max()) >> 63:
-        raise ValueError(f"round_at's operand.sig must be below 2**63, not {int(raw.sig.max())}")
+    top = int(raw.sig.max()) if raw.sig.size else 0
+    if top >> 63:
+        raise ValueError(f"round_at's operand.sig must be below 2**63, not {top}")
     qa = np.asarray(q) if not isinstance(q, (bool, np.bool_)) else None
     if qa is None or qa.dtype.kind not in "iuO" or (qa.dtype.kind == "O" and not all(
             isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in qa.flat)):

@@ -146,7 +146,7 @@ def _panels(rows: list[dict], target: str, metric: str) -> dict[str, list[tuple]
     return panels
 
 
-def _tight_below_title(fig) -> None:
+def _layout_below_title(fig) -> None:
     """Lay the panels out below the figure's suptitle (matplotlib's constrained layout:
     ``tight_layout`` let a tall figure's first panel title run into the suptitle)."""
     fig.set_layout_engine("constrained")
@@ -219,7 +219,7 @@ def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -
                   title="exponent bits" if any(n.startswith("E=") for n in order) else None,
                   title_fontsize=7)
     fig.suptitle(f"{ylabel} vs bit width, {target}", fontsize=11)
-    _tight_below_title(fig)
+    _layout_below_title(fig)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return True
@@ -328,7 +328,7 @@ def _plot_costmodel_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Pa
             if ax.get_legend_handles_labels()[0]:  # a panel without data has no legend
                 ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=11)
-    _tight_below_title(fig)
+    _layout_below_title(fig)
     fig.savefig(path)
     plt.close(fig)
     return True
