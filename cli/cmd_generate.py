@@ -97,4 +97,10 @@ def run(args) -> int:
     ports = port_summary(meta["ports"])
     print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}: module "
           f"{meta['module']}, latency {meta['latency']}, ports {ports}")
+    timing = meta.get("timing")
+    if isinstance(timing, dict) and "fmax_predicted" in timing:  # fmax mode: a prediction
+        print(f"registers placed for {timing['fmax_target']:g} MHz: predicted "
+              f"{timing['fmax_predicted']:g} MHz by the {timing['target']} delay model "
+              f"(`exmy synth {args.unit} ... --fmax {timing['fmax_target']:g} --meet` "
+              "checks it with nextpnr)")
     return 0

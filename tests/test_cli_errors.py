@@ -1017,3 +1017,26 @@ def test_demo_refuses_a_huge_jobs_count_first(tmp_path, capsys, monkeypatch):
     assert cli_error(capsys) == (f"exmy demo: error: -j/--jobs must be at most {max_jobs()} "
                                  f"local worker processes, not 100,000")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("unit, opts", [
+    ("fma", ["--a", "e4m3"]),
+    ("mac", ["--a", "e4m3"]),
+])
+def test_generate_fmax_prints_the_prediction(unit, opts, tmp_path, capsys):
+    """In fmax mode the summary says the clock is the delay model's prediction (as the sidecar
+    records it) and how to check it; a latency-mode summary (whose MAC sidecar's ``timing`` is
+    the contract text) has no such line."""
+    import json
+
+    out = tmp_path / "u.v"
+    assert main(["generate", unit, *opts, "--target", "ice40", "--fmax", "40", "-o",
+                 str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    t = json.loads(out.with_suffix(".json").read_text())["timing"]
+    assert len(lines) == 2 and lines[1] == (
+        f"registers placed for 40 MHz: predicted {t['fmax_predicted']:g} MHz by the ice40 "
+        f"delay model (`exmy synth {unit} ... --fmax 40 --meet` checks it with nextpnr)")
+    assert t["fmax_predicted"] >= 40
+    assert main(["generate", unit, *opts, "--latency", "2", "-o", str(out)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
