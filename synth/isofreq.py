@@ -25,7 +25,7 @@ from .costmodel import (
     pareto_front,
 )
 from .db import ResultsDB
-from .report import _write_csv
+from .report import _layout_below_title, _log_axis, _write_csv, place_labels
 from .tools import make_dir
 
 __all__ = ["write_isofreq_report"]
@@ -36,37 +36,52 @@ def _group_name(r: dict) -> str:
 
 
 def _plot(rows: list[dict], target: str, dsp: bool, path: Path) -> bool:
+    """LUT+FF (log scale) against SQNR per clock on ``target``: INT MACs as black squares,
+    minifloats coloured by E, hollow where the clock was not met, the Pareto front in red;
+    labels placed without overlap (the front's and the INTs' first)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator
 
     sel = [r for r in rows if r["target"] == target and r["dsp_enabled"] == dsp
            and r["variant"] == "acc" and r.get("lut_ff") is not None]
     clocks = sorted({r["clock"] for r in sel})
     if not sel:
         return False
-    fig, axes = plt.subplots(1, len(clocks), figsize=(4.6 * len(clocks), 4.2), dpi=110,
+    fig, axes = plt.subplots(1, len(clocks), figsize=(4.8 * len(clocks), 4.6), dpi=110,
                              squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    labelled = []
     for ax, clock in zip(axes[0], clocks, strict=True):
         pts = [r for r in sel if r["clock"] == clock]
         for r in pts:
             style = dict(marker="s", color="black") if r["kind"] == "int" else dict(
-                marker="o", color=plt.get_cmap("viridis")(r["E"] / 8))
+                marker="o", color=cmap(r["E"] / 8))
             ax.scatter(r["lut_ff"], r["sqnr_normal"], s=22, zorder=3,
                        facecolors="none" if not r["met"] else None, **style)
-            ax.annotate(r["label"], (r["lut_ff"], r["sqnr_normal"]), fontsize=6,
-                        xytext=(3, 2), textcoords="offset points")
         front = pareto_front(pts, "lut_ff", "sqnr_normal")
         ax.step([r["lut_ff"] for r in front], [r["sqnr_normal"] for r in front],
-                where="post", color="tab:red", lw=1)
+                where="post", color="tab:red", lw=1, label="Pareto front")
+        _log_axis(ax.xaxis, ax.set_xscale)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.margins(x=0.08, y=0.06)
         ax.set_title(f"{target} at {clock:g} MHz" + (" (DSP)" if dsp else ""), fontsize=9)
         ax.set_xlabel("LUT + FF")
         ax.set_ylabel("SQNR N(0,1), dB")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
+        ax.scatter([], [], marker="s", color="black", label="INT")
+        ax.scatter([], [], marker="o", color=cmap(0.4), label="minifloat (colour: E)")
+        ax.legend(fontsize=7, loc="best")  # clear of the points (their labels come after)
+        first = {id(r) for r in front} | {id(r) for r in pts if r["kind"] == "int"}
+        order = sorted(pts, key=lambda r: id(r) not in first)  # stable: front and INTs first
+        labelled.append((ax, [(r["lut_ff"], r["sqnr_normal"], r["label"]) for r in order]))
     fig.suptitle("exmy MAC at equal clock: cost vs accuracy (hollow: clock not met)",
                  fontsize=10)
-    fig.tight_layout()
+    _layout_below_title(fig)
+    for ax, pts in labelled:
+        place_labels(ax, pts)
     fig.savefig(path)
     plt.close(fig)
     return True

@@ -169,6 +169,7 @@ def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -
     fig, axes = plt.subplots(len(names), 1, squeeze=False, dpi=110,
                              figsize=(8.4, 0.6 + 3.9 * len(names)))
     cmap = plt.get_cmap("viridis")
+    labelled = []
     for ax, name in zip(axes[:, 0], names, strict=True):
         pts = panels[name]
         # Labels: a common suffix (every format "-none") is said once, in the title.
@@ -182,6 +183,8 @@ def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -
                 lab = lab[: -len(strip) - 1]
             series[s_].append((x, y, lab))
         order = sorted(series, key=lambda n: (not n.endswith("INT"), len(n), n))
+        to_label: list[tuple] = []  # INT first (``order``), labelled once the layout is set
+        labelled.append((ax, to_label))
         for sname in order:
             sp = sorted(series[sname])
             xs = [p[0] for p in sp]
@@ -195,9 +198,7 @@ def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -
             # One line per exponent width; formats sharing a width would zigzag: dots only.
             ls = "-" if len(set(xs)) == len(xs) else "none"
             ax.plot(xs, [p[1] for p in sp], linestyle=ls, label=sname, **style)
-            for x, y, lab in sp:
-                ax.annotate(lab, (x, y), fontsize=6, xytext=(4, -2),
-                            textcoords="offset points", color="0.25")
+            to_label.extend(sp)
         xs_all = [p[1] for p in pts]
         lo, hi = min(xs_all), max(xs_all)
         if hi - lo <= 12:
@@ -220,6 +221,8 @@ def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -
                   title_fontsize=7)
     fig.suptitle(f"{ylabel} vs bit width, {target}", fontsize=11)
     _layout_below_title(fig)
+    for ax, pts in labelled:
+        place_labels(ax, pts, color="0.25")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return True
@@ -269,6 +272,59 @@ def _fmt(v, nd: int = 0) -> str:
     if isinstance(v, float) and math.isinf(v):
         return "∞"
     return f"{v:.{nd}f}" if isinstance(v, float) or nd else str(v)
+
+
+# Offsets (points) tried around a point, nearest first: beside, above and below, then farther
+# out with a leader line. (dx, dy, horizontal alignment, vertical alignment)
+_LABEL_SPOTS = [(4, 0, "left", "center"), (3, 3, "left", "bottom"), (3, -3, "left", "top"),
+                (-4, 0, "right", "center"), (-3, 3, "right", "bottom"),
+                (-3, -3, "right", "top"), (0, 5, "center", "bottom"), (0, -5, "center", "top")]
+_LABEL_FAR = [(dx * k, dy * k, ha, va) for k in (3, 5) for dx, dy, ha, va in _LABEL_SPOTS]
+
+
+def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2") -> int:
+    """Label ``points`` (``(x, y, text)`` in data coordinates, in priority order) so that no
+    two labels overlap, no label covers a point's marker and every label stays inside the axes:
+    each label goes to the first free spot around its point (farther spots get a leader line);
+    a label with no free spot is left out. The figure's layout and the axes' limits must be
+    final (the figure is drawn once here to measure). Returns how many were left out."""
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    r = 2.8 * fig.dpi / 72  # a marker's half size, pixels
+    xy = ax.transData.transform([(p[0], p[1]) for p in points]) if points else []
+    taken = [(x - r, y - r, x + r, y + r) for x, y in xy]
+    if ax.get_legend() is not None:
+        lb = ax.get_legend().get_window_extent(renderer)
+        taken.append((lb.x0, lb.y0, lb.x1, lb.y1))
+
+    def free(bb) -> bool:
+        if bb.x0 < box.x0 or bb.x1 > box.x1 or bb.y0 < box.y0 or bb.y1 > box.y1:
+            return False
+        return not any(bb.x0 < x1 and x0 < bb.x1 and bb.y0 < y1 and y0 < bb.y1
+                       for x0, y0, x1, y1 in taken)
+
+    left_out = 0
+    for x, y, text in points:
+        for i, (dx, dy, ha, va) in enumerate(_LABEL_SPOTS + _LABEL_FAR):
+            far = i >= len(_LABEL_SPOTS)
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                              ha=ha, va=va, fontsize=fontsize, color=color,
+                              arrowprops=dict(arrowstyle="-", lw=0.4, color="0.55",
+                                              shrinkA=0, shrinkB=2) if far else None)
+            ann.set_in_layout(False)
+            ann.update_positions(renderer)
+            bb = Text.get_window_extent(ann, renderer)  # the text alone, not its leader
+            if free(bb):
+                taken.append((bb.x0, bb.y0, bb.x1, bb.y1))
+                break
+            ann.remove()
+        else:
+            left_out += 1
+    return left_out
 
 
 def _log_axis(axis, set_scale) -> None:
@@ -346,6 +402,7 @@ def _plot_costmodel_pareto(rows: list[dict], target: str, path: Path, variant: s
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), dpi=110)
     cmap = plt.get_cmap("viridis")
+    labelled = []
     for ax, dist in zip(axes, DISTS, strict=True):
         q = f"sqnr_{dist}"
         for r in sel:
@@ -353,8 +410,6 @@ def _plot_costmodel_pareto(rows: list[dict], target: str, path: Path, variant: s
                 ax.scatter(r["lut"], r[q], marker="s", color="black", s=30, zorder=3)
             else:
                 ax.scatter(r["lut"], r[q], marker="o", color=cmap(r["E"] / 8), s=22, zorder=3)
-            ax.annotate(r["label"], (r["lut"], r[q]), fontsize=6, xytext=(3, 2),
-                        textcoords="offset points")
         front = pareto_front(sel, "lut", q)
         xs, ys = [], []
         for r in front:
@@ -371,8 +426,13 @@ def _plot_costmodel_pareto(rows: list[dict], target: str, path: Path, variant: s
         ax.grid(True, alpha=0.3, which="both")
         ax.scatter([], [], marker="s", color="black", label="INT")
         ax.scatter([], [], marker="o", color=cmap(0.4), label="minifloat (colour: E)")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")  # clear of the points (their labels come after)
+        first = {id(r) for r in front} | {id(r) for r in sel if r["kind"] == "int"}
+        order = sorted(sel, key=lambda r: id(r) not in first)  # stable: front and INTs first
+        labelled.append((ax, [(r["lut"], r[q], r["label"]) for r in order]))
     fig.tight_layout()
+    for ax, pts in labelled:
+        place_labels(ax, pts)
     fig.savefig(path)
     plt.close(fig)
     return True

@@ -1,0 +1,136 @@
+"""The report's plots label their points without overlap (issue 14's cost-vs-accuracy plots
+had labels printed over each other at the Pareto front, where the formats a reader compares
+sit closest): every label apart from every other label and from every marker, inside its
+axes, and the Pareto front's and the INT MACs' labels always present.
+
+The data are the committed measurements (docs/results), so the crowding is the real one."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from exmy.synth import isofreq, report
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+
+
+@pytest.fixture
+def kept_figures(monkeypatch):
+    """The figures the plot functions would close, kept open for inspection."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs, close = [], plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    yield figs
+    for f in figs:
+        close(f)
+
+
+def _labels(ax):
+    """(text, pixel box) of every label of ``ax`` (annotations; their leader lines aside)."""
+    from matplotlib.text import Annotation, Text
+
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [(t.get_text(), Text.get_window_extent(t, renderer))
+            for t in ax.texts if isinstance(t, Annotation)]
+
+
+def _check_apart(ax, must: set[str]) -> None:
+    labels = _labels(ax)
+    texts = [t for t, _ in labels]
+    assert must <= set(texts), f"{ax.get_title()}: unlabelled {sorted(must - set(texts))}"
+    box = ax.get_window_extent()
+    for (ta, a), (tb, b) in itertools.combinations(labels, 2):
+        overlap = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+        assert overlap[0] <= 0.5 or overlap[1] <= 0.5, (
+            f"{ax.get_title()}: labels {ta!r} and {tb!r} overlap")
+    for t, a in labels:
+        assert (a.x0 >= box.x0 - 0.5 and a.x1 <= box.x1 + 0.5 and a.y0 >= box.y0 - 0.5
+                and a.y1 <= box.y1 + 0.5), f"{ax.get_title()}: label {t!r} outside the axes"
+    # no label covers a marker
+    marks = []
+    for coll in ax.collections:
+        marks += [tuple(p) for p in ax.transData.transform(coll.get_offsets())]
+    for t, a in labels:
+        for x, y in marks:
+            assert not (a.x0 < x < a.x1 and a.y0 < y < a.y1), (
+                f"{ax.get_title()}: label {t!r} covers the marker at {x:.0f}, {y:.0f} px")
+
+
+def _iso_rows() -> list[dict]:
+    out = []
+    with open(RESULTS / "isofreq" / "isofreq_points.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["status"] != "ok":
+                continue
+            out.append({**r, "clock": float(r["clock"]), "E": int(r["E"]),
+                        "dsp_enabled": r["dsp_enabled"] == "True", "met": r["met"] == "True",
+                        "lut_ff": float(r["lut_ff"]), "sqnr_normal": float(r["sqnr_normal"])})
+    return out
+
+
+@pytest.mark.parametrize("target, dsp", [("ecp5", False), ("ice40", False)])
+def test_isofreq_plot_labels_apart(target, dsp, kept_figures, tmp_path):
+    from exmy.synth.costmodel import pareto_front
+
+    rows = _iso_rows()
+    assert isofreq._plot(rows, target, dsp, tmp_path / "p.png")
+    (fig,) = kept_figures
+    for ax in fig.axes:
+        clock = float(ax.get_title().split(" at ")[1].split()[0])
+        pts = [r for r in rows if r["target"] == target and r["dsp_enabled"] == dsp
+               and r["variant"] == "acc" and r["clock"] == clock]
+        must = {r["label"] for r in pareto_front(pts, "lut_ff", "sqnr_normal")}
+        must |= {r["label"] for r in pts if r["kind"] == "int"}
+        _check_apart(ax, must)
+
+
+def test_costmodel_plots_labels_apart(kept_figures, tmp_path):
+    """The cost model's Pareto plot (per distribution) and LUTs against bit width."""
+    records = json.loads((RESULTS / "costmodel" / "records.json").read_text())
+    report.write_costmodel_report(records, tmp_path / "cm")
+    pareto = [f for f in kept_figures if "cost vs error" in f.axes[0].get_title()]
+    assert pareto
+    for fig in pareto:
+        for ax in fig.axes:
+            if ax.get_legend() is None:
+                continue
+            _check_apart(ax, {"E2M5", "INT8", "INT3"})
+    kept_figures.clear()
+    assert report._plot(report.summarize(records), "ecp5", "lut", "LUTs", tmp_path / "l.png")
+    (fig,) = kept_figures
+    for ax in fig.axes:
+        if ax.get_xlabel():
+            _check_apart(ax, {"e2m5", "e4m3"})
+
+
+def test_place_labels_leaves_out_what_cannot_fit():
+    """A crowd with no room for every label: the labels placed are still apart, the count
+    left out is returned, and the first (priority) labels are the ones placed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=100)
+    pts = [(1 + 0.01 * i, 1 + 0.01 * (i % 3), f"P{i}") for i in range(40)]
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts])
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    left_out = report.place_labels(ax, pts)
+    placed = [t for t, _ in _labels(ax)]
+    assert 0 < left_out < 40 and len(placed) == 40 - left_out
+    assert "P0" in placed and "P1" in placed
+    _check_apart(ax, set())
+    plt.close(fig)
