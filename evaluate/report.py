@@ -275,21 +275,23 @@ def _plot(joined, path, target) -> None:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - matplotlib is pinned
         return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from exmy.synth.report import _log_axis, place_labels
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    labels = []
     for kind, mk, col in (("int", "s", "tab:red"), ("float", "o", "tab:blue")):
         js = [j for j in joined if j["kind"] == kind]
         ax.scatter([j["lut_ff"] for j in js], [max(1 - j["cosine_mean"], 1e-7) for j in js],
                    marker=mk, color=col, label="INT" if kind == "int" else "minifloat")
-        for j in js:
-            ax.annotate(j["format"], (j["lut_ff"], max(1 - j["cosine_mean"], 1e-7)),
-                        fontsize=6, xytext=(2, 2), textcoords="offset points")
-    ax.set_xscale("log")
+        labels += [(j["lut_ff"], max(1 - j["cosine_mean"], 1e-7), j["format"]) for j in js]
+    _log_axis(ax.xaxis, ax.set_xscale)
     ax.set_yscale("log")
     ax.set_xlabel(f"exact MAC LUT+FF ({target}, 100 MHz target, cost-model sweep)")
     ax.set_ylabel("1 - mean cosine vs float32 (all-MiniLM-L6-v2)")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
+    place_labels(ax, labels)  # INT first, then the minifloats; none over another
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -286,10 +286,12 @@ def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2
     """Label ``points`` (``(x, y, text)`` in data coordinates, in priority order) so that no
     two labels overlap, no label covers a point's marker and every label stays inside the axes:
     each label goes to the first free spot around its point (farther spots get a leader line);
-    a label with no free spot is left out. The figure's layout and the axes' limits must be
+    a label with no free spot is left out, and a point with a NaN or infinite coordinate (not
+    drawn) gets none. The figure's layout and the axes' limits must be
     final (the figure is drawn once here to measure). Returns how many were left out."""
     from matplotlib.text import Text
 
+    points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]  # drawn ones
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()

@@ -115,6 +115,18 @@ def test_costmodel_plots_labels_apart(kept_figures, tmp_path):
             _check_apart(ax, {"e2m5", "e4m3"})
 
 
+def test_evaluate_plot_labels_apart(kept_figures, tmp_path):
+    """``exmy evaluate``'s accuracy-against-cost plot, from its committed join."""
+    from exmy.evaluate import report as ev
+
+    with open(RESULTS / "evaluate" / "accuracy_cost.csv", newline="") as f:
+        rows = [{**r, "lut_ff": float(r["lut_ff"]), "cosine_mean": float(r["cosine_mean"])}
+                for r in csv.DictReader(f)]
+    ev._plot(rows, tmp_path / "a.png", "ecp5")
+    (fig,) = kept_figures
+    _check_apart(fig.axes[0], {r["format"] for r in rows if r["kind"] == "int"})
+
+
 def test_place_labels_leaves_out_what_cannot_fit():
     """A crowd with no room for every label: the labels placed are still apart, the count
     left out is returned, and the first (priority) labels are the ones placed."""
@@ -128,9 +140,9 @@ def test_place_labels_leaves_out_what_cannot_fit():
     ax.scatter([p[0] for p in pts], [p[1] for p in pts])
     ax.set_xlim(0, 2)
     ax.set_ylim(0, 2)
-    left_out = report.place_labels(ax, pts)
+    left_out = report.place_labels(ax, pts + [(float("nan"), 1.0, "NaN point")])
     placed = [t for t, _ in _labels(ax)]
-    assert 0 < left_out < 40 and len(placed) == 40 - left_out
+    assert 0 < left_out < 40 and len(placed) == 40 - left_out  # NaN: not drawn, no label
     assert "P0" in placed and "P1" in placed
     _check_apart(ax, set())
     plt.close(fig)
