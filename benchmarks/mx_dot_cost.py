@@ -205,22 +205,27 @@ def make_plot(plot, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    from exmy.synth.report import place_labels
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    labels = []
     for t in sorted({p[0] for p in plot}):
         for acc in (False, True):
             pts = sorted((p[2], p[4], p[1]) for p in plot if p[0] == t and p[3] == acc)
             if not pts:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o",
-                    label=f"{t}{', accumulate' if acc else ''}")
-            for x, y, lab in pts:
-                ax.annotate(lab, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts],
+                       label=f"{t}{', accumulate' if acc else ''}", zorder=3)
+            labels += pts
     ax.set_xlabel("element bits")
     ax.set_ylabel("LUT4 per lane")
     ax.set_title("mx-dot: LUT per lane against element width")
+    ax.margins(x=0.25)  # room for the labels beside the three element widths
     ax.legend(fontsize=7)
     fig.tight_layout()
+    place_labels(ax, labels)  # apart from each other and from the points
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:

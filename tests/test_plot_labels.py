@@ -127,6 +127,33 @@ def test_evaluate_plot_labels_apart(kept_figures, tmp_path):
     _check_apart(fig.axes[0], {r["format"] for r in rows if r["kind"] == "int"})
 
 
+def test_mx_dot_plot_labels_apart(kept_figures, tmp_path, monkeypatch):
+    """benchmarks/mx_dot_cost.py's LUT-per-lane plot: four series at three element widths,
+    the crowding of docs/results/mx_dot_lut_per_lane.png (per-lane LUTs as it shows them)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import mx_dot_cost
+
+    per_lane = {("ecp5", False): [(4, "MXFP4 E2M1", 77), (4, "NVFP4", 120),
+                                  (6, "MXFP6 E3M2", 178), (6, "MXFP6 E2M3", 148),
+                                  (8, "MXFP8 E5M2", 473), (8, "MXFP8 E4M3", 320),
+                                  (8, "MXINT8", 267)],
+                ("ecp5", True): [(4, "MXFP4 E2M1", 192), (4, "NVFP4", 124),
+                                 (6, "MXFP6 E3M2", 236), (6, "MXFP6 E2M3", 231),
+                                 (8, "MXFP8 E5M2", 348), (8, "MXFP8 E4M3", 302),
+                                 (8, "MXINT8", 333)],
+                ("ice40", False): [(4, "MXFP4 E2M1", 68), (4, "NVFP4", 100),
+                                   (6, "MXFP6 E3M2", 135), (6, "MXFP6 E2M3", 123)],
+                ("ice40", True): [(4, "NVFP4", 127)]}
+    plot = [(t, lab, bits, acc, y) for (t, acc), pts in per_lane.items()
+            for bits, lab, y in pts]
+    import matplotlib.pyplot as plt
+
+    mx_dot_cost.make_plot(plot, tmp_path / "mx.png")
+    fig = kept_figures[0] if kept_figures else plt.gcf()
+    _check_apart(fig.axes[0], {"MXINT8", "MXFP8 E5M2"})
+    assert len(_labels(fig.axes[0])) == len(plot)  # room for every label here
+
+
 def test_place_labels_leaves_out_what_cannot_fit():
     """A crowd with no room for every label: the labels placed are still apart, the count
     left out is returned, and the first (priority) labels are the ones placed."""
