@@ -204,10 +204,16 @@ class ProofResult:
                 f"{self.depth}")
         if self.status == "PASS":
             return head
-        what = f" (outputs {', '.join(self.failed_ports)} differ)" if self.failed_ports else ""
-        hint = ""
-        if self.status == "UNKNOWN":
+        ports = ", ".join(self.failed_ports)
+        what = hint = ""
+        if self.status == "FAIL" and ports:  # a trace from power-on
+            what = f" (outputs {ports} differ)"
+        elif self.status == "UNKNOWN":
+            # an induction step's failure starts from a state power-on may never reach: not
+            # a difference of the outputs
+            what = f" (the induction step fails on {ports})" if ports else ""
             hint = ("; no verdict: the time limit ran out" if self.timed_out
+                    else "; try a larger --induction-depth" if ports
                     else "; the induction step failed: try a larger --induction-depth")
         trace = f"; trace {self.trace}" if self.trace else ""
         return head + what + hint + trace
@@ -226,8 +232,8 @@ def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int | dic
     (besides ``clk``/``rst``). Both units read the same inputs, ``rst`` is held at 0 (see the
     module docstring), ``delay`` registers delay each reference output (a dict: per output
     port, e.g. a MAC's ``y`` with more stages after ``acc`` than its reference has), and every
-    output is asserted equal to its delayed reference once ``gate`` cycles have passed since
-    power-on.
+    output is asserted equal to its delayed reference once its delay line is full: from cycle
+    ``min(delay, gate)`` after power-on (``gate``: the longest delay, the cycle counter's end).
     """
     data = {n: p for n, p in pipelined_ports.items() if n not in ("clk", "rst")}
     rdata = {n: p for n, p in reference_ports.items() if n not in ("clk", "rst")}
@@ -283,11 +289,11 @@ def miter_verilog(pipelined_ports: dict, reference_ports: dict, delay: int | dic
         lines += [f"  reg [{cw - 1}:0] cycles = {cw}'d0;",
                   "  always @(posedge clk)",
                   f"    if (cycles < {gate}) cycles <= cycles + 1;"]
-        cond = f"cycles >= {gate}"
-    else:
-        cond = "1'b1"
     lines.append("  always @* begin")
     for n in outs:
+        # each output from the cycle its own delay line is full (not the longest one's): a
+        # MAC's acc constrains k-induction's states over every step its y depends on
+        cond = f"cycles >= {min(delays[n], gate)}" if delays[n] and gate else "1'b1"
         asserts[len(lines) + 1] = n
         ref = f"d{delays[n]}_{n}" if delays[n] else f"r_{n}"
         lines.append(f"    if ({cond}) assert (p_{n} == {ref});")

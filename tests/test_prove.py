@@ -379,6 +379,48 @@ def test_miter_per_output_delays():
         miter_verilog(ports, ports, {"acc": 1}, 1)
 
 
+def test_mac_with_long_y_pipeline_proven(prove_tools, tmp_path):
+    """The MAC of the test below, proven at the default depth (it was UNKNOWN after 240 s with
+    every output gated at y's cycle; 8-42 s here, idle or loaded)."""
+    res = prove_unit("mac", {"a": "e2m2-u", "out": "e6m1", "fmax": 200}, tmp_path / "w")
+    assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
+    assert res.gate - res.delay >= 14 and res.depth == res.gate + 2
+
+
+def test_unknown_line_does_not_say_the_outputs_differ(tmp_path):
+    """An UNKNOWN's failed asserts are the induction step's, from a state power-on may not
+    reach: the line says so, and only a FAIL (a trace from power-on) says outputs differ."""
+    from exmy.synth.prove import ProofResult
+
+    kw = dict(name="m", seconds=1.0, depth=20, delay=4, gate=18, workdir=tmp_path,
+              failed_ports=("y",))
+    line = ProofResult(status="UNKNOWN", timed_out=True, **kw).line()
+    assert line == ("UNKNOWN m: 1.0 s, k-induction depth 20 (the induction step fails on y); "
+                    "no verdict: the time limit ran out")
+    line = ProofResult(status="UNKNOWN", **kw).line()
+    assert line.endswith("(the induction step fails on y); try a larger --induction-depth")
+    assert ProofResult(status="FAIL", **kw).line().endswith("(outputs y differ)")
+
+
+def test_miter_asserts_each_output_once_its_delay_line_is_full():
+    """A MAC whose ``y`` lags ``acc`` by 14 stages (e2m2-u -> e6m1 placed for 200 MHz): ``acc``
+    is compared from cycle 4, not from y's cycle 18. Gated at 18, k-induction at the default
+    depth (18 + 2) could start with the cycle counter at 3 and leave ``acc`` free over the
+    steps ``y`` depends on: the proof of that MAC stopped with the induction step failing on
+    ``y`` and no verdict."""
+    from exmy.synth.prove import miter_verilog
+
+    ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1},
+             "a": {"dir": "in", "width": 4}, "acc": {"dir": "out", "width": 21},
+             "flags": {"dir": "out", "width": 3}, "y": {"dir": "out", "width": 8}}
+    text, asserts = miter_verilog(ports, ports, {"acc": 4, "flags": 4, "y": 18}, 18)
+    assert "if (cycles >= 4) assert (p_acc == d4_acc);" in text
+    assert "if (cycles >= 4) assert (p_flags == d4_flags);" in text
+    assert "if (cycles >= 18) assert (p_y == d18_y);" in text
+    assert "if (cycles < 18) cycles <= cycles + 1;" in text
+    assert sorted(asserts.values()) == ["acc", "flags", "y"]
+
+
 def test_induction_time_limit(prove_tools, tmp_path):
     """k-induction stopped by the time limit says so (SymbiYosys' TIMEOUT), not that the
     induction step failed: the E4M3FN MAC at latency 4 takes longer than 1 s."""
@@ -418,7 +460,8 @@ def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
     # the shortest counterexample is 4 steps long (valid, then clear: the early clear shows
     # a cycle later), longer than the default depth 3: the induction step fails first
     assert res.status == "UNKNOWN", res.line()
-    assert res.line().endswith(f"try a larger --induction-depth; trace {res.trace}")
+    assert res.line().endswith(f"(the induction step fails on acc); try a larger "
+                               f"--induction-depth; trace {res.trace}")
     res = prove_unit("int-mac", {"a": "int8", "latency": 2}, tmp_path / "w5", depth=5)
     assert res.status == "FAIL", res.line()
     assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
