@@ -282,13 +282,36 @@ _LABEL_SPOTS = [(4, 0, "left", "center"), (3, 3, "left", "bottom"), (3, -3, "lef
 _LABEL_FAR = [(dx * k, dy * k, ha, va) for k in (3, 5) for dx, dy, ha, va in _LABEL_SPOTS]
 
 
+def _line_boxes(ax, step: float = 2.0) -> list[tuple]:
+    """Small pixel boxes along every drawn line of ``ax`` (its segments sampled every ``step``
+    pixels, as wide as the line): what a label had better not cover."""
+    import numpy as np
+
+    boxes = []
+    for line in ax.lines:
+        if not line.get_visible() or line.get_linestyle() in ("None", "none", "", " "):
+            continue
+        path = line.get_transform().transform_path(line.get_path())  # steps included
+        v = np.asarray(path.vertices, dtype=float)
+        v = v[np.all(np.isfinite(v), axis=1)]
+        h = max(line.get_linewidth() * ax.figure.dpi / 72 / 2, 0.5)
+        for (x0, y0), (x1, y1) in zip(v[:-1], v[1:], strict=True):
+            n = max(int(math.hypot(x1 - x0, y1 - y0) / step), 1)
+            for t in np.linspace(0.0, 1.0, n + 1):
+                x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                boxes.append((x - h, y - h, x + h, y + h))
+    return boxes
+
+
 def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2") -> int:
     """Label ``points`` (``(x, y, text)`` in data coordinates, in priority order) so that no
     two labels overlap, no label covers a point's marker and every label stays inside the axes:
-    each label goes to the first free spot around its point (farther spots get a leader line);
-    a label with no free spot is left out, and a point with a NaN or infinite coordinate (not
-    drawn) gets none. The figure's layout and the axes' limits must be
-    final (the figure is drawn once here to measure). Returns how many were left out."""
+    each label goes to the first free spot around its point (farther spots get a leader line),
+    one off the axes' lines where there is one; a label with no free spot is left out, and a
+    point with a NaN or infinite coordinate (not drawn) gets none. The figure's layout and the
+    axes' limits must be final (the figure is drawn once here to measure). Returns how many
+    were left out."""
+    import numpy as np
     from matplotlib.text import Text
 
     points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]  # drawn ones
@@ -302,30 +325,38 @@ def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2
     if ax.get_legend() is not None:
         lb = ax.get_legend().get_window_extent(renderer)
         taken.append((lb.x0, lb.y0, lb.x1, lb.y1))
+    lines = np.array(_line_boxes(ax)).reshape(-1, 4)
 
-    def free(bb) -> bool:
-        if bb.x0 < box.x0 or bb.x1 > box.x1 or bb.y0 < box.y0 or bb.y1 > box.y1:
-            return False
-        return not any(bb.x0 < x1 and x0 < bb.x1 and bb.y0 < y1 and y0 < bb.y1
-                       for x0, y0, x1, y1 in taken)
+    def hits(bb, boxes) -> bool:
+        b = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        return bool(np.any((bb.x0 < b[:, 2]) & (b[:, 0] < bb.x1) & (bb.y0 < b[:, 3])
+                           & (b[:, 1] < bb.y1)))
 
+    def inside(bb) -> bool:
+        return box.x0 <= bb.x0 and bb.x1 <= box.x1 and box.y0 <= bb.y0 and bb.y1 <= box.y1
+
+    spots = list(enumerate(_LABEL_SPOTS + _LABEL_FAR))
     left_out = 0
     for x, y, text in points:
-        for i, (dx, dy, ha, va) in enumerate(_LABEL_SPOTS + _LABEL_FAR):
-            far = i >= len(_LABEL_SPOTS)
-            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
-                              ha=ha, va=va, fontsize=fontsize, color=color,
-                              arrowprops=dict(arrowstyle="-", lw=0.4, color="0.55",
-                                              shrinkA=0, shrinkB=2) if far else None)
-            ann.set_in_layout(False)
-            ann.update_positions(renderer)
-            bb = Text.get_window_extent(ann, renderer)  # the text alone, not its leader
-            if free(bb):
-                taken.append((bb.x0, bb.y0, bb.x1, bb.y1))
+        placed = False
+        for off_lines in (True, False):  # off the lines if possible, else over them
+            for i, (dx, dy, ha, va) in spots:
+                far = i >= len(_LABEL_SPOTS)
+                ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points",
+                                  ha=ha, va=va, fontsize=fontsize, color=color,
+                                  arrowprops=dict(arrowstyle="-", lw=0.4, color="0.55",
+                                                  shrinkA=0, shrinkB=2) if far else None)
+                ann.set_in_layout(False)
+                ann.update_positions(renderer)
+                bb = Text.get_window_extent(ann, renderer)  # the text alone, not its leader
+                if inside(bb) and not hits(bb, taken) and not (off_lines and hits(bb, lines)):
+                    taken.append((bb.x0, bb.y0, bb.x1, bb.y1))
+                    placed = True
+                    break
+                ann.remove()
+            if placed:
                 break
-            ann.remove()
-        else:
-            left_out += 1
+        left_out += not placed
     return left_out
 
 

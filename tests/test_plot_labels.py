@@ -173,3 +173,22 @@ def test_place_labels_leaves_out_what_cannot_fit():
     assert "P0" in placed and "P1" in placed
     _check_apart(ax, set())
     plt.close(fig)
+
+
+def test_place_labels_keeps_off_lines():
+    """A point on a horizontal line: its label goes above or below the line, not along it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=100)
+    ax.plot([0, 2], [1, 1], marker="o", linewidth=2)
+    ax.set_xlim(-1, 3)
+    ax.set_ylim(0, 2)
+    assert report.place_labels(ax, [(1.0, 1.0, "on the line")]) == 0
+    ((_, bb),) = _labels(ax)
+    y_line = ax.transData.transform((1.0, 1.0))[1]
+    assert bb.y0 > y_line or bb.y1 < y_line
+    plt.close(fig)
+
