@@ -116,6 +116,13 @@ _TIMING = (
 )
 
 
+def _timing_text(fmax, text: str) -> dict:
+    """The sidecar's timing contract: ``timing_contract`` always; in latency mode also under
+    ``timing`` (its key before fmax mode existed), which in fmax mode is the placement
+    (exmy.hdl.registry.sidecar)."""
+    return {"timing_contract": text, **({"timing": text} if fmax is None else {})}
+
+
 # -- argument checks -------------------------------------------------------------------------
 def _operand(value, what: str, kind, unit: str | None = None, other: str | None = None):
     if not isinstance(value, (str, FloatFormat, IntFormat)):
@@ -417,8 +424,7 @@ class MAC(Unit):
         p = self.mac_params
         meta = {
             "latency": self.latency,
-            # fmax mode: the sidecar's "timing" is the placement (exmy.hdl.registry.sidecar)
-            "timing" if self.fmax is None else "timing_contract": _TIMING,
+            **_timing_text(self.fmax, _TIMING),
             "cut_points": self.cut_points,
         }
         if self.acc_format is not None:
@@ -928,11 +934,11 @@ class IntMAC(Unit):
         p = self.mac_params
         return {
             "latency": self.latency,
-            "timing" if self.fmax is None else "timing_contract": (
+            **_timing_text(self.fmax, (
                 "latency: clock edges from the edge that accepts (a, b, valid, clear) until acc "
                 "shows the state after that cycle; acc_latency of them resolve a segmented "
                 "accumulator's carries (0 without acc_chunk)"
-            ),
+            )),
             "cut_points": self.cut_points,
             "acc_latency": self.acc_latency,
             **chunk_metadata(self.acc_chunk, p.acc_bits),

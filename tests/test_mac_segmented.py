@@ -636,3 +636,23 @@ def test_ice40_chunk_unchanged_where_it_fits():
     assert comp.acc_chunk is None is pick_chunk(delay_model("ice40"), 100, 47)
     fixed = MAC("e6m0-none", target="ice40", fmax=100, acc_chunk=30)  # the user's chunk
     assert fixed.acc_chunk == 30
+
+
+@pytest.mark.parametrize("unit, opts", [("mac", {"a": "e4m3"}),
+                                        ("mac", {"a": "e4m3", "acc_format": "bfloat16"}),
+                                        ("int-mac", {"a": "int8"})])
+def test_sidecar_timing_contract_in_both_modes(unit, opts):
+    """``timing_contract`` holds the MAC's latency contract in latency mode and in fmax mode
+    alike (a script reads one key); ``timing`` keeps the text in latency mode and is the
+    placement in fmax mode."""
+    from exmy.hdl.registry import build, sidecar
+    from exmy.hdl.verilog import to_verilog
+
+    lat = build(unit, **opts, latency=2)
+    fm = build(unit, **opts, target="ecp5", fmax=20)
+    m_lat = sidecar(lat, to_verilog(lat, "u"), "u")
+    m_fm = sidecar(fm, to_verilog(fm, "u"), "u")
+    assert m_lat["timing_contract"].startswith("latency: clock edges")
+    assert m_lat["timing"] == m_lat["timing_contract"]
+    assert m_fm["timing_contract"] == m_lat["timing_contract"]
+    assert isinstance(m_fm["timing"], dict) and m_fm["timing"]["fmax_target"] == 20
