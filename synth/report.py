@@ -308,19 +308,26 @@ def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2
     two labels overlap, no label covers a point's marker and every label stays inside the axes:
     each label goes to the first free spot around its point (farther spots get a leader line),
     one off the axes' lines where there is one; a label with no free spot is left out, and a
-    point with a NaN or infinite coordinate (not drawn) gets none. The figure's layout and the
+    point not drawn inside the axes (NaN, at or below 0 on a log axis, beyond the limits) gets
+    none and is not counted. The figure's layout and the
     axes' limits must be final (the figure is drawn once here to measure). Returns how many
     were left out."""
     import numpy as np
     from matplotlib.text import Text
 
-    points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]  # drawn ones
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = ax.get_window_extent(renderer)
     r = 2.8 * fig.dpi / 72  # a marker's half size, pixels
-    xy = ax.transData.transform([(p[0], p[1]) for p in points]) if points else []
+    # the points drawn inside the axes only (not NaN, not at or below 0 on a log axis)
+    with np.errstate(all="ignore"):
+        xy = ax.transData.transform(np.array([(p[0], p[1]) for p in points], dtype=float)
+                                    .reshape(-1, 2))
+        keep = (np.all(np.isfinite(xy), axis=1) & (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1)
+                & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1))
+    points = [p for p, k in zip(points, keep, strict=True) if k]
+    xy = xy[keep]
     taken = [(x - r, y - r, x + r, y + r) for x, y in xy]
     if ax.get_legend() is not None:
         lb = ax.get_legend().get_window_extent(renderer)

@@ -168,6 +168,9 @@ def test_place_labels_leaves_out_what_cannot_fit():
     ax.set_xlim(0, 2)
     ax.set_ylim(0, 2)
     left_out = report.place_labels(ax, pts + [(float("nan"), 1.0, "NaN point")])
+    ax2 = fig.add_axes((0.1, 0.1, 0.2, 0.2), xscale="log")
+    assert report.place_labels(ax2, [(0.0, 1.0, "at 0 on a log axis")]) == 0
+    assert not ax2.texts
     placed = [t for t, _ in _labels(ax)]
     assert 0 < left_out < 40 and len(placed) == 40 - left_out  # NaN: not drawn, no label
     assert "P0" in placed and "P1" in placed
