@@ -30,8 +30,27 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    before = _mtimes(Path(args.out))
     with writing_into(args.out, "the report"):
-        return _run(args)
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(_interrupted(Path(args.out), before)) from None
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    try:
+        return {f.name: f.stat().st_mtime_ns for f in out.iterdir() if f.is_file()}
+    except OSError:
+        return {}
+
+
+def _interrupted(out: Path, before: dict[str, int]) -> str:
+    """What an interrupted report kept: the files it had written (the database is only read)."""
+    made = [n for n, t in _mtimes(out).items() if before.get(n) != t]
+    kept = (f"{len(made)} file(s) written to {out} before it are kept, an incomplete report: "
+            f"run `exmy report` again" if made else "no report file was written")
+    return f"interrupted; {kept}; the database is unchanged (a report only reads it)"
 
 
 def _run(args) -> int:

@@ -135,3 +135,33 @@ def test_report_names_a_damaged_cell(tmp_path, capsys):
         assert err.startswith(f"exmy report: error: Results database {bad}: the {column} of "
                               f"record 'k0' is not what exmy writes ({why}"), err
         assert not (tmp_path / column).exists() or not any((tmp_path / column).iterdir())
+
+
+def test_interrupted_report_says_what_it_kept(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during `exmy report`: one line saying how many files it had written (the report
+    is incomplete) and that the database is unchanged; an interrupt before any file, that none
+    was written."""
+    import exmy.synth.report as rep
+
+    path = tmp_path / "r.sqlite"
+    with ResultsDB(path) as d:
+        for i, (fmt, (lut, ff, _)) in enumerate(MACS.items()):
+            d.put(_mac_record(i, fmt, lut, ff))
+    out = tmp_path / "rep"
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rep, "write_costmodel_report", stop)
+    assert main(["report", "--db", str(path), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    n = len(list(out.iterdir()))
+    assert n >= 4 and err.strip() == (
+        f"exmy report: interrupted; {n} file(s) written to {out} before it are kept, an "
+        "incomplete report: run `exmy report` again; the database is unchanged (a report only "
+        "reads it)")
+    monkeypatch.setattr(rep, "write_report", stop)
+    assert main(["report", "--db", str(path), "-o", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "exmy report: interrupted; no report file was written; the database is unchanged (a "
+        "report only reads it)")
