@@ -101,6 +101,20 @@ def run(args) -> int:
     if isinstance(timing, dict) and "fmax_predicted" in timing:  # fmax mode: a prediction
         print(f"registers placed for {timing['fmax_target']:g} MHz: predicted "
               f"{timing['fmax_predicted']:g} MHz by the {timing['target']} delay model "
-              f"(`exmy synth {args.unit} ... --fmax {timing['fmax_target']:g} --meet` "
-              "checks it with nextpnr)")
+              f"({_check_hint(args.unit, timing['target'], timing['fmax_target'])})")
     return 0
+
+
+def _check_hint(unit: str, target: str, fmax: float) -> str:
+    """How the user checks a predicted clock on ``target``: ``exmy synth --meet`` where nextpnr
+    times the design; what is missing where it cannot."""
+    from exmy.synth.flow import TARGETS
+
+    t = TARGETS.get(target)
+    if t is None or t.nextpnr is None:
+        return (f"no open place and route times {target} here: `exmy synth` counts its LUTs, "
+                "nothing checks the clock")
+    meet = f"`exmy synth {unit} ... --target {target} --fmax {fmax:g} --meet`"
+    if target == "gowin":
+        return f"{meet} runs {t.nextpnr}, which does not time carry chains"
+    return f"{meet} checks it with {t.nextpnr}"

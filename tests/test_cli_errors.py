@@ -1036,7 +1036,22 @@ def test_generate_fmax_prints_the_prediction(unit, opts, tmp_path, capsys):
     t = json.loads(out.with_suffix(".json").read_text())["timing"]
     assert len(lines) == 2 and lines[1] == (
         f"registers placed for 40 MHz: predicted {t['fmax_predicted']:g} MHz by the ice40 "
-        f"delay model (`exmy synth {unit} ... --fmax 40 --meet` checks it with nextpnr)")
+        f"delay model (`exmy synth {unit} ... --target ice40 --fmax 40 --meet` checks it "
+        "with nextpnr-ice40)")
     assert t["fmax_predicted"] >= 40
     assert main(["generate", unit, *opts, "--latency", "2", "-o", str(out)]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("target, hint", [
+    ("xilinx", "(no open place and route times xilinx here: `exmy synth` counts its LUTs, "
+               "nothing checks the clock)"),
+    ("gowin", "(`exmy synth fma ... --target gowin --fmax 40 --meet` runs nextpnr-gowin, "
+              "which does not time carry chains)"),
+])
+def test_generate_fmax_hint_per_target(target, hint, tmp_path, capsys):
+    """The check named beside the prediction is one that exists for the target: `--meet` is
+    refused for xilinx (no place and route), and nextpnr-gowin leaves carry chains untimed."""
+    assert main(["generate", "fma", "--a", "e4m3", "--target", target, "--fmax", "40", "-o",
+                 str(tmp_path / "u.v")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1].endswith(hint)
