@@ -154,8 +154,8 @@ def _layout_below_title(fig) -> None:
 
 def _plot(rows: list[dict], target: str, metric: str, ylabel: str, path: Path) -> bool:
     """``metric`` against bit width on ``target``: a panel per unit family (and options), a
-    line per exponent width through its formats (integers in black), every point labelled
-    with its format, the legend beside the axes."""
+    line per exponent width through its formats (integers in black), the points labelled
+    with their formats where there is room (place_labels), the legend beside the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
