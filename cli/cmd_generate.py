@@ -115,6 +115,6 @@ def _check_hint(unit: str, target: str, fmax: float) -> str:
         return (f"no open place and route times {target} here: `exmy synth` counts its LUTs, "
                 "nothing checks the clock")
     meet = f"`exmy synth {unit} ... --target {target} --fmax {fmax:g} --meet`"
-    if target == "gowin":
-        return f"{meet} runs {t.nextpnr}, which does not time carry chains"
+    if t.timing_gap:
+        return f"{meet} runs {t.nextpnr}, which {t.timing_gap}"
     return f"{meet} checks it with {t.nextpnr}"

@@ -277,7 +277,7 @@ def _plot(joined, path, target) -> None:
         return
     from matplotlib.ticker import LogLocator
 
-    from exmy.synth.report import _log_axis, place_labels
+    from exmy.synth.report import log_axis, place_labels
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     labels = []
@@ -286,7 +286,7 @@ def _plot(joined, path, target) -> None:
         ax.scatter([j["lut_ff"] for j in js], [max(1 - j["cosine_mean"], 1e-7) for j in js],
                    marker=mk, color=col, label="INT" if kind == "int" else "minifloat")
         labels += [(j["lut_ff"], max(1 - j["cosine_mean"], 1e-7), j["format"]) for j in js]
-    _log_axis(ax.xaxis, ax.set_xscale)
+    log_axis(ax.xaxis, ax.set_xscale)
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.set_yscale("log")
     ax.set_xlabel(f"exact MAC LUT+FF ({target}, 100 MHz target, cost-model sweep)")

@@ -105,6 +105,8 @@ class Target:
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Cells that are not hardware cost (IO buffers, hierarchy markers, constants).
     ignore: tuple[str, ...] = ("$scopeinfo",)
+    #: What the target's nextpnr leaves out of its timing ("" when it times everything).
+    timing_gap: str = ""
 
 
 _ECP5 = {
@@ -165,7 +167,8 @@ TARGETS: dict[str, Target] = {
         Target("gowin", "gowin", "GW1N-LV9LQ144C6/I5", "synth_gowin", "nextpnr-gowin",
                ("--device", "GW1N-LV9LQ144C6/I5", "--vopt", "family=GW1N-9C"), io_pins=80,
                dsp_flag="nodsp", widelut=True, classes=_GOWIN,
-               ignore=("$scopeinfo", "IBUF", "OBUF", "TBUF", "IOBUF", "GND", "VCC")),
+               ignore=("$scopeinfo", "IBUF", "OBUF", "TBUF", "IOBUF", "GND", "VCC"),
+               timing_gap="does not time carry chains"),
         Target("xilinx", "xilinx", "xc7 (synth_xilinx, no PnR)", "synth_xilinx", None,
                dsp_flag="nodsp", widelut=True, classes=_XILINX,
                ignore=("$scopeinfo", "IBUF", "OBUF", "BUFG", "IOBUF", "OBUFT", "GND", "VCC")),

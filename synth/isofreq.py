@@ -25,7 +25,7 @@ from .costmodel import (
     pareto_front,
 )
 from .db import ResultsDB
-from .report import _layout_below_title, _log_axis, _write_csv, place_labels
+from .report import _layout_below_title, _write_csv, front_first, log_axis, place_labels
 from .tools import make_dir
 
 __all__ = ["write_isofreq_report"]
@@ -64,7 +64,7 @@ def _plot(rows: list[dict], target: str, dsp: bool, path: Path) -> bool:
         front = pareto_front(pts, "lut_ff", "sqnr_normal")
         ax.step([r["lut_ff"] for r in front], [r["sqnr_normal"] for r in front],
                 where="post", color="tab:red", lw=1, label="Pareto front")
-        _log_axis(ax.xaxis, ax.set_xscale)
+        log_axis(ax.xaxis, ax.set_xscale)
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.margins(x=0.08, y=0.06)
         ax.set_title(f"{target} at {clock:g} MHz" + (" (DSP)" if dsp else ""), fontsize=9)
@@ -74,9 +74,8 @@ def _plot(rows: list[dict], target: str, dsp: bool, path: Path) -> bool:
         ax.scatter([], [], marker="s", color="black", label="INT")
         ax.scatter([], [], marker="o", color=cmap(0.4), label="minifloat (colour: E)")
         ax.legend(fontsize=7, loc="best")  # clear of the points (their labels come after)
-        first = {id(r) for r in front} | {id(r) for r in pts if r["kind"] == "int"}
-        order = sorted(pts, key=lambda r: id(r) not in first)  # stable: front and INTs first
-        labelled.append((ax, [(r["lut_ff"], r["sqnr_normal"], r["label"]) for r in order]))
+        labelled.append((ax, [(r["lut_ff"], r["sqnr_normal"], r["label"])
+                              for r in front_first(pts, front)]))
     fig.suptitle("exmy MAC at equal clock: cost vs accuracy (hollow: clock not met)",
                  fontsize=10)
     _layout_below_title(fig)

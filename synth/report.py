@@ -33,7 +33,8 @@ from .costmodel import (
 from .db import ResultsDB
 from .tools import make_dir
 
-__all__ = ["point_bits", "summarize", "write_costmodel_report", "write_report"]
+__all__ = ["front_first", "log_axis", "place_labels", "point_bits", "summarize",
+           "write_costmodel_report", "write_report"]
 
 _METRICS = ("lut", "carry", "widemux", "ff", "dsp", "bram", "gates", "depth", "fmax_mhz",
             "crit_path_ns", "seconds")
@@ -282,6 +283,13 @@ _LABEL_SPOTS = [(4, 0, "left", "center"), (3, 3, "left", "bottom"), (3, -3, "lef
 _LABEL_FAR = [(dx * k, dy * k, ha, va) for k in (3, 5) for dx, dy, ha, va in _LABEL_SPOTS]
 
 
+def front_first(rows: list[dict], front: list[dict]) -> list[dict]:
+    """``rows`` with the Pareto ``front``'s and the INT rows first (stable otherwise): the
+    order in which a cost-vs-accuracy plot places its labels."""
+    first = {id(r) for r in front} | {id(r) for r in rows if r["kind"] == "int"}
+    return sorted(rows, key=lambda r: id(r) not in first)
+
+
 def _line_boxes(ax, step: float = 2.0) -> list[tuple]:
     """Small pixel boxes along every drawn line of ``ax`` (its segments sampled every ``step``
     pixels, as wide as the line): what a label had better not cover."""
@@ -367,7 +375,7 @@ def place_labels(ax, points: list[tuple], fontsize: float = 6, color: str = "0.2
     return left_out
 
 
-def _log_axis(axis, set_scale) -> None:
+def log_axis(axis, set_scale) -> None:
     """Log scale with plain-number labels (no 3x10^1 minor-tick clutter)."""
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
@@ -419,7 +427,7 @@ def _plot_costmodel_vs_bits(rows: list[dict], metric: str, ylabel: str, path: Pa
             ax.set_xlabel("total bits")
             ax.set_ylabel(ylabel)
             if metric == "lut":
-                _log_axis(ax.yaxis, ax.set_yscale)
+                log_axis(ax.yaxis, ax.set_yscale)
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:  # a panel without data has no legend
                 ax.legend(fontsize=7, ncol=2)
@@ -459,7 +467,7 @@ def _plot_costmodel_pareto(rows: list[dict], target: str, path: Path, variant: s
             xs.append(r["lut"])
             ys.append(r[q])
         ax.plot(xs, ys, color="tab:red", linewidth=1.2, alpha=0.8, label="Pareto front")
-        _log_axis(ax.xaxis, ax.set_xscale)
+        log_axis(ax.xaxis, ax.set_xscale)
         ax.set_xlabel("LUT4 (MAC, no DSP)")
         ax.set_ylabel(f"SQNR on {_DIST_LABEL[dist]} (dB, best scale)")
         ax.set_title(f"{target}: cost vs error, {_DIST_LABEL[dist]}", fontsize=10)
@@ -467,9 +475,7 @@ def _plot_costmodel_pareto(rows: list[dict], target: str, path: Path, variant: s
         ax.scatter([], [], marker="s", color="black", label="INT")
         ax.scatter([], [], marker="o", color=cmap(0.4), label="minifloat (colour: E)")
         ax.legend(fontsize=7, loc="best")  # clear of the points (their labels come after)
-        first = {id(r) for r in front} | {id(r) for r in sel if r["kind"] == "int"}
-        order = sorted(sel, key=lambda r: id(r) not in first)  # stable: front and INTs first
-        labelled.append((ax, [(r["lut"], r[q], r["label"]) for r in order]))
+        labelled.append((ax, [(r["lut"], r[q], r["label"]) for r in front_first(sel, front)]))
     fig.tight_layout()
     for ax, pts in labelled:
         place_labels(ax, pts)
@@ -500,8 +506,8 @@ def _plot_costmodel_fit(rows: list[dict], fits: dict, path: Path) -> bool:
         ax.scatter(xs, ys, c=colors, s=14)
         lim = [min(xs + ys) * 0.9, max(xs + ys) * 1.1]
         ax.plot(lim, lim, color="gray", linewidth=0.8)
-        _log_axis(ax.xaxis, ax.set_xscale)
-        _log_axis(ax.yaxis, ax.set_yscale)
+        log_axis(ax.xaxis, ax.set_xscale)
+        log_axis(ax.yaxis, ax.set_yscale)
         ax.set_xlabel("measured LUT4")
         ax.set_ylabel("fitted LUT4")
         ax.set_title(f"{target} {variant}: RMS {fit.rms:.0f}, max {fit.max_abs_pct:.0f}%",

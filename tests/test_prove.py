@@ -380,8 +380,8 @@ def test_miter_per_output_delays():
 
 
 def test_mac_with_long_y_pipeline_proven(prove_tools, tmp_path):
-    """The MAC of the test below, proven at the default depth (it was UNKNOWN after 240 s with
-    every output gated at y's cycle; 8-42 s here, idle or loaded)."""
+    """The MAC of the test below, proven at the default depth (with every output gated at y's
+    cycle the induction step failed and the proof ran out of time; README, "prove")."""
     res = prove_unit("mac", {"a": "e2m2-u", "out": "e6m1", "fmax": 200}, tmp_path / "w")
     assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
     assert res.gate - res.delay >= 14 and res.depth == res.gate + 2
