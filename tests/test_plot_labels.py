@@ -128,30 +128,50 @@ def test_evaluate_plot_labels_apart(kept_figures, tmp_path):
 
 
 def test_mx_dot_plot_labels_apart(kept_figures, tmp_path, monkeypatch):
-    """benchmarks/mx_dot_cost.py's LUT-per-lane plot: four series at three element widths,
-    the crowding of docs/results/mx_dot_lut_per_lane.png (per-lane LUTs as it shows them)."""
+    """benchmarks/mx_dot_cost.py's LUT-per-lane plot as committed: drawn from the table of
+    docs/results/mx_dot.md (``--replot``), four series at three element widths."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import mx_dot_cost
 
-    per_lane = {("ecp5", False): [(4, "MXFP4 E2M1", 77), (4, "NVFP4", 120),
-                                  (6, "MXFP6 E3M2", 178), (6, "MXFP6 E2M3", 148),
-                                  (8, "MXFP8 E5M2", 473), (8, "MXFP8 E4M3", 320),
-                                  (8, "MXINT8", 267)],
-                ("ecp5", True): [(4, "MXFP4 E2M1", 192), (4, "NVFP4", 124),
-                                 (6, "MXFP6 E3M2", 236), (6, "MXFP6 E2M3", 231),
-                                 (8, "MXFP8 E5M2", 348), (8, "MXFP8 E4M3", 302),
-                                 (8, "MXINT8", 333)],
-                ("ice40", False): [(4, "MXFP4 E2M1", 68), (4, "NVFP4", 100),
-                                   (6, "MXFP6 E3M2", 135), (6, "MXFP6 E2M3", 123)],
-                ("ice40", True): [(4, "NVFP4", 127)]}
-    plot = [(t, lab, bits, acc, y) for (t, acc), pts in per_lane.items()
-            for bits, lab, y in pts]
+    plot = mx_dot_cost.plot_from_table((RESULTS / "mx_dot.md").read_text())
     import matplotlib.pyplot as plt
 
     mx_dot_cost.make_plot(plot, tmp_path / "mx.png")
     fig = kept_figures[0] if kept_figures else plt.gcf()
     _check_apart(fig.axes[0], {"MXINT8", "MXFP8 E5M2"})
     assert len(_labels(fig.axes[0])) == len(plot)  # room for every label here
+
+
+def test_mx_dot_replot_reads_back_the_table(monkeypatch):
+    """``--replot`` reads the points :func:`table` wrote back exactly (marks after numbers,
+    thousands separators, rows without a result), and the committed table gives every point
+    with a result: 14 ECP5 and 5 iCE40 (the rest do not fit an HX8K)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import mx_dot_cost
+
+    recs = []
+    for i, (label, elem, scale, block, _bits, (mu, mp)) in enumerate(mx_dot_cost.ROWS):
+        recs.append({"unit": mu, "params": mp, "target": "ecp5", "status": "ok",
+                     "lut": 150 + 7 * i, "ff": 40, "fmax_mhz": 90.0})
+        for acc in (False, True):
+            ok = not (acc and label == "MXINT8")  # one point that failed
+            recs.append({"unit": "mx-dot", "target": "ecp5",
+                         "params": mx_dot_cost.mx_params(elem, scale, block, acc, "ecp5"),
+                         "status": "ok" if ok else "failed", "error": "does not fit",
+                         "lut": 1234 * (i + 1) + 17 * acc, "ff": 300, "fmax_mhz": 20.0,
+                         "merged": "/old.sqlite" if i == 2 else None})
+    md, plot = mx_dot_cost.table(recs, ["ecp5"])
+    assert len(plot) == 2 * len(mx_dot_cost.ROWS) - 1
+    back = mx_dot_cost.plot_from_table("\n".join(md))
+    assert [p[:4] for p in back] == [p[:4] for p in plot]
+    # the table prints LUT per lane to 0.1
+    assert all(abs(b[4] - p[4]) <= 0.05 + 1e-9 for b, p in zip(back, plot, strict=True))
+
+    committed = mx_dot_cost.plot_from_table((RESULTS / "mx_dot.md").read_text())
+    assert sorted({(t, acc) for t, _, _, acc, _ in committed}) == [
+        ("ecp5", False), ("ecp5", True), ("ice40", False), ("ice40", True)]
+    assert sum(t == "ecp5" for t, *_ in committed) == 14
+    assert sum(t == "ice40" for t, *_ in committed) == 5
 
 
 def test_place_labels_leaves_out_what_cannot_fit():
