@@ -1,18 +1,17 @@
-"""The float-accumulator MAC against the FMA fed back: is SPEC 3.2's literal reading cheaper?
+"""The float-accumulator MAC as the FMA fed back against its own loop: SPEC 3.2's literal reading.
 
 SPEC 3.2 describes the float-accumulator MAC as "an FMA with its output fed back", and issue 12
-asks for it to be built that way. exmy's ``mac --acc-format`` has its own align-add-normalise
-loop instead (hdl/mac.py; README, Architecture). This script builds the literal reading, exmy's
-``fma`` unit (combinational) with ``acc`` fed back to ``c`` and a register, checks that it
-computes what the ``mac`` unit computes (``exmy.golden.float_acc_mac``, bit for bit, on
-Verilator, with the stimulus ``exmy simulate`` gives ``mac``), and synthesizes both at latency
-1 (the loop is the whole design) in the flow of ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` /
-``synth_ice40``, nextpnr 0.11 (LFE5U-85F, HX8K), ``--freq 100``, registered I/O, median of
-seeds 1-3 (``--quick``: seed 1).
-
-The fed-back FMA takes ``c = -0`` on a ``clear`` cycle (``-0 + x = x`` for every x, -0 too,
-so the product is rounded once and a -0 product stays -0, as the MAC's contract says) and
-loads +0 on ``clear`` without ``valid``. RNE only: the FMA has no stochastic rounding.
+asks for it to be built that way. Since 2026-12-07 ``mac --acc-format`` with an explicit
+latency and rne/rtz/rna is: the FMA's stages (hdl/fma.py: ``fma_product``, then
+``fma_add_round`` with ``acc`` as ``c``); stochastic rounding and fmax mode keep the MAC's own
+align-add-normalise loop (hdl/mac.py, ``_elaborate_float_acc``). This script synthesizes both at
+latency 1 (the loop is the whole design) and 2 (a register after the product: the loop alone
+sets the clock) in the flow of ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` / ``synth_ice40``,
+nextpnr 0.11 (LFE5U-85F, HX8K), ``--freq 100``, registered I/O, median of seeds 1-3
+(``--quick``: seed 1). First it checks that the own loop, built for RNE (which the ``mac`` unit
+no longer builds), computes what the ``mac`` unit computes: ``exmy.golden.float_acc_mac``, bit
+for bit, on Verilator, with the stimulus ``exmy simulate`` gives ``mac`` (the ``mac`` unit
+itself is checked so by the test suite).
 
 Run: ``python benchmarks/mac_as_fma.py [-j 2] [--quick] [--db exmy-results.sqlite]
 [--vectors N]``. Results are cached in the database.
@@ -41,48 +40,31 @@ POINTS = (("e4m3fn", "bfloat16"), ("e4m3fn", "float16"), ("e5m2", "float16"),
           ("e2m1fn", "bfloat16"))
 
 
-def _fed_back(a: str, acc: str):
-    """``exmy.hdl.fma.FMA(a, a, acc, acc)`` (combinational) with ``y`` registered into
-    ``acc`` and fed back to ``c``: the ``mac`` unit's ports and cycle contract."""
-    from amaranth.hdl import Module, Mux, Signal
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
+LATENCIES = (1, 2)
 
-    from exmy.golden import parse_format
-    from exmy.hdl.fma import FMA
 
-    fa, facc = parse_format(a), parse_format(acc)
+def _own_loop(a: str, acc: str, latency: int):
+    """``mac --a A --acc-format ACC --latency L`` (RNE) built with the MAC's own loop, the
+    datapath it keeps for stochastic rounding and fmax mode: the design the ``mac`` unit was
+    until 2026-12-07."""
+    from exmy.hdl.mac import MAC
 
-    class FedBackFMA(wiring.Component):
-        def __init__(self):
-            super().__init__({"a": In(fa.width), "b": In(fa.width), "valid": In(1),
-                              "clear": In(1), "acc": Out(facc.width)})
-
+    class OwnLoopMAC(MAC):
         def elaborate(self, platform):
-            m = Module()
-            m.submodules.fma = fma = FMA(fa, fa, facc, facc, rounding="rne", latency=0)
-            state = Signal(facc.width)
-            neg_zero = 1 << (facc.width - 1)
-            m.d.comb += [fma.a.eq(self.a), fma.b.eq(self.b),
-                         fma.c.eq(Mux(self.clear, neg_zero, state)), self.acc.eq(state)]
-            with m.If(self.valid):
-                m.d.sync += state.eq(fma.y)
-            with m.Elif(self.clear):
-                m.d.sync += state.eq(0)
-            return m
+            return self._elaborate_float_acc()
 
-    return FedBackFMA()
+    return OwnLoopMAC(a, a, acc_format=acc, latency=latency)
 
 
 def make_design(point: dict) -> tuple[str, str, dict]:
-    """Sweep generator: ``fedback-fma`` (params ``a``, ``acc_format``) or an exmy unit."""
-    if point["unit"] != "fedback-fma":
+    """Sweep generator: ``mac-own-loop`` (params as the ``mac`` unit's) or an exmy unit."""
+    if point["unit"] != "mac-own-loop":
         return default_make_design(point)
     from exmy.hdl.verilog import port_table, to_verilog
 
     p = point["params"]
-    comp = _fed_back(p["a"], p["acc_format"])
-    top = f"fedback_fma_{p['a']}_{p['acc_format']}"
+    comp = _own_loop(p["a"], p["acc_format"], p["latency"])
+    top = f"mac_own_loop_{p['a']}_{p['acc_format']}_l{p['latency']}"
     text = to_verilog(comp, top)
     return text, top, port_table(comp, text)
 
@@ -91,7 +73,7 @@ def make_design(point: dict) -> tuple[str, str, dict]:
 def _fingerprint() -> str:
     """exmy's hdl and golden, and this file's design code (not its report code)."""
     h = hashlib.sha256(default_make_design.fingerprint().encode())
-    for fn in (_fed_back, make_design):
+    for fn in (_own_loop, make_design):
         h.update(inspect.getsource(fn).encode())
     return h.hexdigest()
 
@@ -101,7 +83,7 @@ make_design.fingerprint = _fingerprint
 
 def check_equal(a: str, acc: str, n: int, seed: int = 0,
                 simulator: str = "verilator") -> str:
-    """Simulate the fed-back FMA's Verilog (``exmy.sim.run_vectors``) on the stimulus
+    """Simulate the own loop's Verilog (``exmy.sim.run_vectors``) on the stimulus
     ``exmy simulate`` gives ``mac --acc-format`` (``exmy.sim.check.stimulus_for``: its every
     product pair, accumulator-range and special-value segments, then random vectors up to
     ``n``) and compare ``acc`` with ``exmy.golden.float_acc_mac`` every cycle; raise on a
@@ -120,7 +102,8 @@ def check_equal(a: str, acc: str, n: int, seed: int = 0,
     inputs, cov = stimulus_for(MAC(a, a, acc_format=acc, latency=1), n=n, seed=seed)
     want = float_acc_mac(inputs["a"], inputs["b"], inputs["valid"], inputs["clear"], a, a,
                          acc)["acc"]
-    text, top, ports = make_design({"unit": "fedback-fma", "params": {"a": a, "acc_format": acc}})
+    text, top, ports = make_design({"unit": "mac-own-loop",
+                                    "params": {"a": a, "acc_format": acc, "latency": 1}})
     with tempfile.TemporaryDirectory() as tmp:
         got = run_vectors(text, top, ports, inputs, ["acc"], 1, simulator, Path(tmp))["acc"]
     bad = np.nonzero(np.asarray(got, np.uint64) != np.asarray(want, np.uint64))[0]
@@ -128,7 +111,7 @@ def check_equal(a: str, acc: str, n: int, seed: int = 0,
         i = int(bad[0])
         g, w = int(got[i]), int(want[i])
         raise AssertionError(
-            f"fed-back FMA {a} -> {acc} on {simulator}: {bad.size} mismatches; first at cycle "
+            f"own loop {a} -> {acc} on {simulator}: {bad.size} mismatches; first at cycle "
             f"{i} (a={int(inputs['a'][i]):#x}, b={int(inputs['b'][i]):#x}, "
             f"valid={int(inputs['valid'][i])}, clear={int(inputs['clear'][i])}): acc {g:#x} "
             f"({describe(g, acc)}), golden mac {w:#x} ({describe(w, acc)})")
@@ -148,33 +131,34 @@ def main(argv: list[str] | None = None) -> int:
     for a, acc in POINTS:
         t1 = time.monotonic()
         what = check_equal(a, acc, args.vectors)
-        print(f"fed-back FMA {a} -> {acc}: acc equal to golden float_acc_mac on {what}, "
+        print(f"own loop {a} -> {acc}: acc equal to golden float_acc_mac on {what}, "
               f"Verilator ({time.monotonic() - t1:.0f} s)")
 
-    designs = []
-    for a, acc in POINTS:
-        designs.append(("mac", {"a": a, "b": a, "acc_format": acc, "rounding": "rne",
-                                "latency": 1}))
-        designs.append(("fedback-fma", {"a": a, "acc_format": acc}))
-    points = [{"unit": u, "params": p, "target": t, "seed": s}
-              for u, p in designs for t in targets for s in seeds]
+    def params(a, acc, lat):
+        return {"a": a, "b": a, "acc_format": acc, "rounding": "rne", "latency": lat}
+
+    points = [{"unit": u, "params": params(a, acc, lat), "target": t, "seed": s}
+              for a, acc in POINTS for lat in LATENCIES for u in ("mac-own-loop", "mac")
+              for t in targets for s in seeds]
     res = sweep(points, args, make_design)
     recs = res["records"]
 
-    print(f"\nFloat-accumulator MAC (exmy's loop) against the FMA fed back, latency 1, RNE "
+    print(f"\nFloat-accumulator MAC: its own loop against the FMA fed back (the mac unit), RNE "
           f"(median of seeds {seeds}; registered I/O; ECP5 -nodsp, iCE40; {res['ran']} "
           f"synthesized, {res['cached']} cached, {time.monotonic() - t0:.0f} s)\n")
-    print("| a = b | acc | target | mac LUT | FF | Fmax | fed-back FMA LUT | FF | Fmax | "
-          "LUT ratio | Fmax ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| a = b | acc | latency | target | own loop LUT | FF | Fmax | FMA fed back LUT | FF | "
+          "Fmax | LUT ratio | Fmax ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for a, acc in POINTS:
-        for t in targets:
-            m = _median(recs, "mac", designs[2 * POINTS.index((a, acc))][1], t)
-            f = _median(recs, "fedback-fma", {"a": a, "acc_format": acc}, t)
-            print(f"| {a} | {acc} | {t} | {_n(m and m['lut'])} | {_n(m and m['ff'])} | "
-                  f"{_n(m and m['fmax_mhz'], 1)} | {_n(f and f['lut'])} | {_n(f and f['ff'])} | "
-                  f"{_n(f and f['fmax_mhz'], 1)} | {_ratio(f and f['lut'], m and m['lut'])} | "
-                  f"{_ratio(f and f['fmax_mhz'], m and m['fmax_mhz'])} |")
+        for lat in LATENCIES:
+            for t in targets:
+                o = _median(recs, "mac-own-loop", params(a, acc, lat), t)
+                f = _median(recs, "mac", params(a, acc, lat), t)
+                print(f"| {a} | {acc} | {lat} | {t} | {_n(o and o['lut'])} | "
+                      f"{_n(o and o['ff'])} | {_n(o and o['fmax_mhz'], 1)} | "
+                      f"{_n(f and f['lut'])} | {_n(f and f['ff'])} | "
+                      f"{_n(f and f['fmax_mhz'], 1)} | {_ratio(f and f['lut'], o and o['lut'])} | "
+                      f"{_ratio(f and f['fmax_mhz'], o and o['fmax_mhz'])} |")
     return 0 if res["failed"] == 0 else 1
 
 

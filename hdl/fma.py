@@ -13,6 +13,8 @@ the stages together (``fma_datapath``) and holds the two components.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib.wiring import In, Out
 
@@ -48,6 +50,9 @@ __all__ = [
     "FMA_FINE_CUTS",
     "fma_datapath",
     "fma_sum",
+    "fma_product",
+    "fma_add_round",
+    "FmaProduct",
     "add_raw",
     "Addend",
     "SumRaw",
@@ -128,6 +133,14 @@ def fma_datapath(
         dm = delay_model("ecp5")
     total = fma_sum(m, a, b, c, fa, fb, fc, fo, granularity=granularity, window=window,
                     pipe=pipe, dm=dm, fmax=fmax)
+    return _round_sum(m, fo, total, granularity=granularity, rounding=rounding,
+                      saturate=saturate, pipe=pipe, coarse=coarse, dm=dm)
+
+
+def _round_sum(m: Module, fo: FloatFormat, total: SumRaw, *, granularity: int | None,
+               rounding: str, saturate: bool, pipe: Pipeline, coarse: int,
+               dm: DelayModel) -> Value:
+    """:func:`normalize_round` of ``add_raw``'s output: the encoding in ``fo``."""
     return normalize_round(
         m, fo, mag=total.mag, sticky=total.sticky, sign=total.sign, r_w=total.r_w,
         is_nan=total.is_nan, is_inf=total.is_inf, r_range=total.r_range,
@@ -268,6 +281,81 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
         pipe=pipe, dm=dm)
 
 
+
+
+@dataclass(frozen=True)
+class FmaProduct:
+    """The product stage of ``a*b + c`` alone (:func:`fma_product`), for a datapath that
+    takes ``c`` later: the float-accumulator MAC, whose ``c`` is its own register. ``fields``
+    (``sig``, ``top``, ``tz``, ``sign``, ``zero``, ``nan``, ``inf``: an :class:`Addend` and the
+    product's special flags, as :func:`fma_sum` leaves them at its "product" cut) may be
+    registered and put back with :meth:`with_fields`; ``tp`` bounds ``top``."""
+
+    fields: dict
+    formats: tuple[FloatFormat, FloatFormat, FloatFormat, FloatFormat]
+    tp: tuple[int, int]
+
+    def with_fields(self, values: dict) -> FmaProduct:
+        """This product with its fields taken from ``values`` (e.g. their registers)."""
+        return replace(self, fields={k: values[k] for k in self.fields})
+
+
+def fma_product(m: Module, a: Value, b: Value, fa: FloatFormat, fb: FloatFormat,
+                fc: FloatFormat, fo: FloatFormat) -> FmaProduct:
+    """decode and mul_raw of :func:`fma_sum` (explicit latency: one ``*``) without ``c``:
+    the exact product, its trailing zeros (the alignment's sticky bit) and a zero product's
+    top below every ``c`` in ``fc``; ``fo``: the output the window is built for."""
+    wp = fa.sig_bits + fb.sig_bits
+    da = decode(m, a, fa, "a", normalize_sub=False)
+    db = decode(m, b, fb, "b", normalize_sub=False)
+    tp_lo, tp_hi = fa.emin + fb.emin + 1, fa.emax + fb.emax + 3
+    flag_stmts = []
+    pr = mul_raw(m, da, db, exp_shape=exp_range(tp_lo, tp_hi),
+                 names={"sig": "s0_product", "exp": "s0_prod_top", "sign": "s0_prod_sign",
+                        "is_zero": "s0_prod_zero"}, stmts=flag_stmts)
+    tz_a = trailing_zeros(m, da.sig, "s0_a_tz")
+    tz_b = trailing_zeros(m, db.sig, "s0_b_tz")
+    tz_p = Signal(range(wp + 1), name="s0_prod_tz")
+    tp_lo = min(tp_lo, fc.emin - 1)
+    top = Signal(exp_range(tp_lo, tp_hi), name="s0_prod_top_eff")
+    m.d.comb += [*flag_stmts, tz_p.eq(Mux(pr.is_zero, wp, tz_a + tz_b)),
+                 top.eq(Mux(pr.is_zero, fc.emin - 1, pr.exp))]
+    fields = {"sig": pr.sig, "top": top, "tz": tz_p, "sign": pr.sign, "zero": pr.is_zero,
+              "nan": pr.is_nan, "inf": pr.is_inf}
+    return FmaProduct(fields, (fa, fb, fc, fo), (tp_lo, tp_hi))
+
+
+def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne",
+                  saturate: bool = False, pipe: Pipeline, dm: DelayModel) -> Value:
+    """The rest of the FMA after :func:`fma_product`: decode ``c``, add_raw, then
+    normalize_round into ``fo``, as :func:`fma_datapath` builds them (exact normalization;
+    ``pipe``'s cuts as there). Returns the encoding of ``prod + c`` in ``fo``."""
+    fa, fb, fc, fo = prod.formats
+    f = prod.fields
+    dc = decode(m, c, fc, "c", normalize_sub=False)
+    tz_c = trailing_zeros(m, dc.sig, "s0_c_tz")
+    tc_lo, tc_hi = fc.emin, fc.emax + 1
+    t_c = dc.exp
+    if fc.emin != fo.emin:  # as fma_sum: a zero c's top at emin_out
+        tc_lo = min(tc_lo, fo.emin)
+        t_c = Signal(exp_range(tc_lo, tc_hi), name="s0_c_top_eff")
+        m.d.comb += t_c.eq(Mux(dc.is_zero, fo.emin, dc.exp))
+    nan = Signal(name="s0_is_nan")
+    inf = Signal(name="s0_is_inf")
+    inf_sign = Signal(name="s0_inf_sign")
+    m.d.comb += [
+        nan.eq(f["nan"] | dc.is_nan | (f["inf"] & dc.is_inf & (f["sign"] ^ dc.sign))),
+        inf.eq((f["inf"] | dc.is_inf) & ~nan),
+        inf_sign.eq(Mux(f["inf"], f["sign"], dc.sign)),
+    ]
+    total = add_raw(
+        m, Addend(f["sig"], f["top"], f["tz"], f["sign"], f["zero"]),
+        Addend(dc.sig, t_c, tz_c, dc.sign, dc.is_zero), nan, inf, inf_sign,
+        AddGeometry(fa, fb, fc, fo, W=fma_window_bits(fa, fb, fc, fo, 1), G=1, approx=False,
+                    window=None, floor_out=fc.emin >= fo.emin, tp=prod.tp, tc=(tc_lo, tc_hi)),
+        pipe=pipe, dm=dm)
+    return _round_sum(m, fo, total, granularity=None, rounding=rounding, saturate=saturate,
+                      pipe=pipe, coarse=FMA_COARSE, dm=dm)
 
 # -- the units ------------------------------------------------------------------------------
 class _FmaUnit(Unit):

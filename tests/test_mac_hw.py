@@ -168,6 +168,28 @@ def test_metadata_variants():
     assert ports["acc"]["width"] == 21 and ports["a"]["width"] == 4
 
 
+@pytest.mark.parametrize("kwargs, loop", [
+    ({"latency": 1}, "fma"),
+    ({"latency": 3, "rounding": "rtz", "saturate": True}, "fma"),
+    ({"latency": 2, "rounding": "rna"}, "fma"),
+    ({"latency": 2, "rounding": "stochastic", "rand_bits": 4}, "own"),
+    ({"target": "ecp5", "fmax": 20}, "own"),
+])
+def test_float_acc_loop_is_the_fma_where_it_can_be(kwargs, loop):
+    """SPEC 3.2's float accumulator is an FMA fed back: with an explicit latency and rne, rtz
+    or rna the MAC is built from the FMA's stages (sidecar ``loop`` "fma": the Verilog has the
+    FMA's addend and window signals, not the own loop's); stochastic rounding (the FMA keeps
+    no bits below the round bit) and fmax mode keep the MAC's own loop ("own")."""
+    comp = MAC("e4m3fn", acc_format="bfloat16", **kwargs)
+    assert comp.extra_metadata()["loop"] == loop
+    text = to_verilog(comp, comp.module_name)
+    fma_signals = ("s0_prod_top_eff", "s0_c_tz", "acc_addend")
+    own_signals = ("al_swap", "add_sum", "al_small_kept")
+    want, not_want = (fma_signals, own_signals) if loop == "fma" else (own_signals, fma_signals)
+    assert all(f" {name}" in text for name in want), comp.module_name
+    assert not any(f" {name}" in text for name in not_want), comp.module_name
+
+
 @pytest.mark.parametrize(
     "comp, cuts",
     [
@@ -485,6 +507,23 @@ def test_hw_stream_catalog(unit, fa, fb, latency, simulator, tmp_path):
     kw = {} if unit == "int-mac" else {"fmt_out": fa}
     comp = _make(unit, fa, fb, kw, latency)
     res = check(comp, simulator, n=N_CYCLES, seed=13, build_dir=tmp_path)
+    assert_ok(res)
+
+
+#: the float accumulator (the FMA fed back with rne, rtz, rna) from every catalog operand
+#: format of at most 8 bits into a 16-bit accumulator and into the operand's own format
+FLOAT_ACC_SLOW = [(f.name, acc, r) for f in catalog_formats(8) if f.zero
+                  for acc, r in (("bfloat16", "rne"), ("float16", "rtz"), (f.name, "rna"))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("fa, acc, rounding", FLOAT_ACC_SLOW, ids=lambda x: str(x))
+def test_hw_float_acc_catalog(fa, acc, rounding, simulator, tmp_path):
+    from exmy.sim.check import check
+
+    comp = MAC(fa, acc_format=acc, rounding=rounding, latency=2)
+    res = check(comp, simulator, n=N_CYCLES, seed=17, build_dir=tmp_path)
     assert_ok(res)
 
 

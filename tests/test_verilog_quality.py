@@ -22,7 +22,9 @@ POINTS = {
                 dict(a="e4m3", out="int8", fmax=200), dict(a="int8", out="e4m3", fmax=230)],
     "multiplier": [dict(a="e4m3fn", b="e5m2"), dict(a="bfloat16", out="bfloat16", latency=3)],
     "int-multiplier": [dict(a="int8", b="uint4", latency=1)],
-    "mac": [dict(a="e4m3fn", out="float16", latency=2), dict(a="e5m2", latency=1)],
+    "mac": [dict(a="e4m3fn", out="float16", latency=2), dict(a="e5m2", latency=1),
+            dict(a="e4m3fn", acc_format="bfloat16", latency=2),  # the FMA fed back
+            dict(a="e4m3fn", acc_format="float16", rounding="stochastic", rand_bits=4)],
     "int-mac": [dict(a="int8", latency=1)],
     "fma": [dict(a="e4m3fn", c="e4m3fn", out="e4m3fn"),
             dict(a="bfloat16", c="bfloat16", out="bfloat16", latency=3)],
