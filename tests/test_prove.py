@@ -6,7 +6,8 @@ combinational equivalence), the MACs through k-induction (SymbiYosys + z3); a fe
 units are also proven by k-induction so that path stays covered for them.
 
 Default tier: every unit at an 8-bit format and the bfloat16 multiplier at latencies 1-3 (MACs
-2-4, against the latency-1 MAC), the bfloat16 and float16 FMAs at latencies 1-4, and every
+2-4, against the latency-1 MAC; the float-accumulator MAC, the FMA fed back, into bfloat16 too),
+the bfloat16 and float16 FMAs at latencies 1-4, and every
 placement issue 13's table asks for (``--fmax``) at 8-bit formats and the bfloat16
 multiplier's, and the MXFP8 block dot product at 150 MHz. Slow tier: the table's other 16-bit
 placements (cut at the product: docs/results/prove_time.md has their times) and NVFP4's.
@@ -38,7 +39,8 @@ UNITS_8BIT = [
     ("multiplier", {"a": "bfloat16", "out": "bfloat16"}),
 ]
 STATELESS = [(u, o, lat) for u, o in UNITS_8BIT for lat in (1, 2, 3)]
-MACS = [(u, o, lat) for u, o in (("mac", {"a": "e4m3fn"}), ("int-mac", {"a": "int8"}))
+MACS = [(u, o, lat) for u, o in (("mac", {"a": "e4m3fn"}), ("int-mac", {"a": "int8"}),
+                                 ("mac", {"a": "e4m3fn", "acc_format": "bfloat16"}))
         for lat in (2, 3, 4)]
 #: k-induction proofs of stateless units beyond latency 1 take minutes for the FMAs: slow tier
 SLOW = []
@@ -463,6 +465,18 @@ def test_broken_mac_caught(prove_tools, tmp_path, monkeypatch):
     assert res.line().endswith(f"(the induction step fails on acc); try a larger "
                                f"--induction-depth; trace {res.trace}")
     res = prove_unit("int-mac", {"a": "int8", "latency": 2}, tmp_path / "w5", depth=5)
+    assert res.status == "FAIL", res.line()
+    assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
+
+
+def test_broken_float_acc_mac_caught(prove_tools, tmp_path, monkeypatch):
+    """The float-accumulator MAC (the FMA fed back) at latency 2 whose product register lets
+    the product's sign through a cycle early: the stateful proof fails on acc."""
+    import exmy.hdl.mac as mod
+
+    monkeypatch.setattr(mod, "Pipeline", _unbalanced(mod.Pipeline, "sign"))
+    res = prove_unit("mac", {"a": "e4m3fn", "acc_format": "bfloat16", "latency": 2},
+                     tmp_path / "w")
     assert res.status == "FAIL", res.line()
     assert res.failed_ports == ("acc",) and res.trace is not None and res.trace.is_file()
 
