@@ -423,6 +423,32 @@ def test_miter_asserts_each_output_once_its_delay_line_is_full():
     assert sorted(asserts.values()) == ["acc", "flags", "y"]
 
 
+def test_miter_escapes_a_port_named_like_a_keyword():
+    """Stochastic units have a port ``rand``, a SystemVerilog keyword: the miter (read with
+    ``read_verilog -formal``) names it as an escaped identifier; plain names stay plain."""
+    from exmy.synth.prove import miter_verilog
+
+    ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1},
+             "a": {"dir": "in", "width": 4}, "rand": {"dir": "in", "width": 5},
+             "acc": {"dir": "out", "width": 21}}
+    text, _ = miter_verilog(ports, ports, 1, 1)
+    assert ".\\rand (i_rand)" in text and ".a(i_a)" in text
+    assert ".rand(" not in text
+
+
+@pytest.mark.parametrize("opts", [
+    {"a": "e4m3fn", "out": "e4m3fn", "rounding": "stochastic", "rand_bits": 5, "latency": 2},
+    {"a": "e4m3fn", "acc_format": "bfloat16", "rounding": "stochastic", "rand_bits": 6,
+     "latency": 2},
+], ids=["y", "float-acc"])
+def test_stochastic_mac_proven(prove_tools, opts, tmp_path):
+    """A MAC that rounds stochastically (``y``, or the float accumulator) proven by
+    k-induction: until the miter escaped ``rand``, Yosys stopped at a syntax error and
+    ``exmy prove`` said SymbiYosys gave no verdict."""
+    res = prove_unit("mac", opts, tmp_path / "w")
+    assert res.status == "PASS", res.line()
+
+
 def test_induction_time_limit(prove_tools, tmp_path):
     """k-induction stopped by the time limit says so (SymbiYosys' TIMEOUT), not that the
     induction step failed: the E4M3FN MAC at latency 4 takes longer than 1 s."""
