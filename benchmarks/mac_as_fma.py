@@ -2,16 +2,16 @@
 
 SPEC 3.2 describes the float-accumulator MAC as "an FMA with its output fed back", and issue 12
 asks for it to be built that way. Since 2026-12-07 ``mac --acc-format`` with an explicit
-latency and rne/rtz/rna is: the FMA's stages (hdl/fma.py: ``fma_product``, then
-``fma_add_round`` with ``acc`` as ``c``); stochastic rounding and fmax mode keep the MAC's own
-align-add-normalise loop (hdl/mac.py, ``_elaborate_float_acc``). This script synthesizes both at
+latency is: the FMA's stages (hdl/fma.py: ``fma_product``, then ``fma_add_round`` with ``acc``
+as ``c``); fmax mode keeps the MAC's own align-add-normalise loop (hdl/mac.py,
+``_elaborate_float_acc``). This script synthesizes both, RNE and stochastic (R = 8), at
 latency 1 (the loop is the whole design) and 2 (a register after the product: the loop alone
 sets the clock) in the flow of ANCHORS.md: Yosys 0.70 ``synth_ecp5 -nodsp`` / ``synth_ice40``,
 nextpnr 0.11 (LFE5U-85F, HX8K), ``--freq 100``, registered I/O, median of seeds 1-3
-(``--quick``: seed 1). First it checks that the own loop, built for RNE (which the ``mac`` unit
-no longer builds), computes what the ``mac`` unit computes: ``exmy.golden.float_acc_mac``, bit
-for bit, on Verilator, with the stimulus ``exmy simulate`` gives ``mac`` (the ``mac`` unit
-itself is checked so by the test suite).
+(``--quick``: seed 1). First it checks that the own loop, built with an explicit latency
+(which the ``mac`` unit no longer builds), computes what the ``mac`` unit computes:
+``exmy.golden.float_acc_mac``, bit for bit, on Verilator, with the stimulus ``exmy simulate``
+gives ``mac`` (the ``mac`` unit itself is checked so by the test suite).
 
 Run: ``python benchmarks/mac_as_fma.py [-j 2] [--quick] [--db exmy-results.sqlite]
 [--vectors N]``. Results are cached in the database.
@@ -41,19 +41,22 @@ POINTS = (("e4m3fn", "bfloat16"), ("e4m3fn", "float16"), ("e5m2", "float16"),
 
 
 LATENCIES = (1, 2)
+#: stochastic rounding: (operand format, accumulator format), rand_bits
+STOCHASTIC = ((("e4m3fn", "bfloat16"), ("e2m1fn", "bfloat16")), 8)
 
 
-def _own_loop(a: str, acc: str, latency: int):
-    """``mac --a A --acc-format ACC --latency L`` (RNE) built with the MAC's own loop, the
-    datapath it keeps for stochastic rounding and fmax mode: the design the ``mac`` unit was
-    until 2026-12-07."""
+def _own_loop(a: str, acc: str, latency: int, rounding: str = "rne",
+              rand_bits: int | None = None):
+    """``mac --a A --acc-format ACC --latency L`` built with the MAC's own loop, the datapath
+    it keeps for fmax mode: the design the ``mac`` unit was until 2026-12-07."""
     from exmy.hdl.mac import MAC
 
     class OwnLoopMAC(MAC):
         def elaborate(self, platform):
             return self._elaborate_float_acc()
 
-    return OwnLoopMAC(a, a, acc_format=acc, latency=latency)
+    return OwnLoopMAC(a, a, acc_format=acc, latency=latency, rounding=rounding,
+                      rand_bits=rand_bits)
 
 
 def make_design(point: dict) -> tuple[str, str, dict]:
@@ -63,8 +66,10 @@ def make_design(point: dict) -> tuple[str, str, dict]:
     from exmy.hdl.verilog import port_table, to_verilog
 
     p = point["params"]
-    comp = _own_loop(p["a"], p["acc_format"], p["latency"])
-    top = f"mac_own_loop_{p['a']}_{p['acc_format']}_l{p['latency']}"
+    rounding, r = p.get("rounding", "rne"), p.get("rand_bits")
+    comp = _own_loop(p["a"], p["acc_format"], p["latency"], rounding, r)
+    top = (f"mac_own_loop_{p['a']}_{p['acc_format']}"
+           f"{'' if r is None else f'_{rounding}_r{r}'}_l{p['latency']}")
     text = to_verilog(comp, top)
     return text, top, port_table(comp, text)
 
@@ -81,8 +86,8 @@ def _fingerprint() -> str:
 make_design.fingerprint = _fingerprint
 
 
-def check_equal(a: str, acc: str, n: int, seed: int = 0,
-                simulator: str = "verilator") -> str:
+def check_equal(a: str, acc: str, n: int, seed: int = 0, simulator: str = "verilator",
+                rounding: str = "rne", rand_bits: int | None = None) -> str:
     """Simulate the own loop's Verilog (``exmy.sim.run_vectors``) on the stimulus
     ``exmy simulate`` gives ``mac --acc-format`` (``exmy.sim.check.stimulus_for``: its every
     product pair, accumulator-range and special-value segments, then random vectors up to
@@ -99,11 +104,13 @@ def check_equal(a: str, acc: str, n: int, seed: int = 0,
     from exmy.sim.check import stimulus_for
 
     warnings.filterwarnings("ignore", category=UnusedElaboratable)  # the MAC: stimulus only
-    inputs, cov = stimulus_for(MAC(a, a, acc_format=acc, latency=1), n=n, seed=seed)
+    kw = {"rounding": rounding, "rand_bits": rand_bits}
+    inputs, cov = stimulus_for(MAC(a, a, acc_format=acc, latency=1, **kw), n=n, seed=seed)
     want = float_acc_mac(inputs["a"], inputs["b"], inputs["valid"], inputs["clear"], a, a,
-                         acc)["acc"]
-    text, top, ports = make_design({"unit": "mac-own-loop",
-                                    "params": {"a": a, "acc_format": acc, "latency": 1}})
+                         acc, rand=inputs.get("rand"), **kw)["acc"]
+    params = {"a": a, "acc_format": acc, "latency": 1,
+              **({} if rand_bits is None else kw)}
+    text, top, ports = make_design({"unit": "mac-own-loop", "params": params})
     with tempfile.TemporaryDirectory() as tmp:
         got = run_vectors(text, top, ports, inputs, ["acc"], 1, simulator, Path(tmp))["acc"]
     bad = np.nonzero(np.asarray(got, np.uint64) != np.asarray(want, np.uint64))[0]
@@ -111,7 +118,8 @@ def check_equal(a: str, acc: str, n: int, seed: int = 0,
         i = int(bad[0])
         g, w = int(got[i]), int(want[i])
         raise AssertionError(
-            f"own loop {a} -> {acc} on {simulator}: {bad.size} mismatches; first at cycle "
+            f"own loop {a} -> {acc} {rounding} on {simulator}: {bad.size} mismatches; first at "
+            f"cycle "
             f"{i} (a={int(inputs['a'][i]):#x}, b={int(inputs['b'][i]):#x}, "
             f"valid={int(inputs['valid'][i])}, clear={int(inputs['clear'][i])}): acc {g:#x} "
             f"({describe(g, acc)}), golden mac {w:#x} ({describe(w, acc)})")
@@ -128,33 +136,41 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [1] if args.quick else [1, 2, 3]
 
     t0 = time.monotonic()
-    for a, acc in POINTS:
+    (st_points, rand_bits) = STOCHASTIC
+    cases = [(a, acc, "rne", None) for a, acc in POINTS] + [
+        (a, acc, "stochastic", rand_bits) for a, acc in st_points]
+    for a, acc, rounding, r in cases:
         t1 = time.monotonic()
-        what = check_equal(a, acc, args.vectors)
-        print(f"own loop {a} -> {acc}: acc equal to golden float_acc_mac on {what}, "
+        what = check_equal(a, acc, args.vectors, rounding=rounding, rand_bits=r)
+        print(f"own loop {a} -> {acc} {rounding}: acc equal to golden float_acc_mac on {what}, "
               f"Verilator ({time.monotonic() - t1:.0f} s)")
 
-    def params(a, acc, lat):
-        return {"a": a, "b": a, "acc_format": acc, "rounding": "rne", "latency": lat}
+    def params(a, acc, lat, rounding, r):
+        return {"a": a, "b": a, "acc_format": acc, "rounding": rounding, "latency": lat,
+                **({} if r is None else {"rand_bits": r})}
 
-    points = [{"unit": u, "params": params(a, acc, lat), "target": t, "seed": s}
-              for a, acc in POINTS for lat in LATENCIES for u in ("mac-own-loop", "mac")
-              for t in targets for s in seeds]
+    points = [{"unit": u, "params": params(a, acc, lat, rounding, r), "target": t, "seed": s}
+              for a, acc, rounding, r in cases for lat in LATENCIES
+              for u in ("mac-own-loop", "mac") for t in targets for s in seeds]
     res = sweep(points, args, make_design)
-    recs = res["records"]
+    # each point's own unit and params: a point whose Verilog an earlier point (other params,
+    # the same design) already synthesized gets that record, which names the earlier params
+    recs = [{**r, "unit": p["unit"], "params": p["params"]}
+            for p, r in zip(points, res["records"], strict=True)]
 
-    print(f"\nFloat-accumulator MAC: its own loop against the FMA fed back (the mac unit), RNE "
+    print(f"\nFloat-accumulator MAC: its own loop against the FMA fed back (the mac unit) "
           f"(median of seeds {seeds}; registered I/O; ECP5 -nodsp, iCE40; {res['ran']} "
           f"synthesized, {res['cached']} cached, {time.monotonic() - t0:.0f} s)\n")
-    print("| a = b | acc | latency | target | own loop LUT | FF | Fmax | FMA fed back LUT | FF | "
-          "Fmax | LUT ratio | Fmax ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for a, acc in POINTS:
+    print("| a = b | acc | rounding | latency | target | own loop LUT | FF | Fmax | "
+          "FMA fed back LUT | FF | Fmax | LUT ratio | Fmax ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for a, acc, rounding, r in cases:
         for lat in LATENCIES:
             for t in targets:
-                o = _median(recs, "mac-own-loop", params(a, acc, lat), t)
-                f = _median(recs, "mac", params(a, acc, lat), t)
-                print(f"| {a} | {acc} | {lat} | {t} | {_n(o and o['lut'])} | "
+                o = _median(recs, "mac-own-loop", params(a, acc, lat, rounding, r), t)
+                f = _median(recs, "mac", params(a, acc, lat, rounding, r), t)
+                rnd = rounding if r is None else f"{rounding} R={r}"
+                print(f"| {a} | {acc} | {rnd} | {lat} | {t} | {_n(o and o['lut'])} | "
                       f"{_n(o and o['ff'])} | {_n(o and o['fmax_mhz'], 1)} | "
                       f"{_n(f and f['lut'])} | {_n(f and f['ff'])} | "
                       f"{_n(f and f['fmax_mhz'], 1)} | {_ratio(f and f['lut'], o and o['lut'])} | "

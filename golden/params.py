@@ -272,15 +272,18 @@ def approx_fma_datapath_width(fmt_a, fmt_b, fmt_c) -> int:
 
 
 def fma_window_bits(fa: FloatFormat, fb: FloatFormat, fc: FloatFormat, fo: FloatFormat,
-                    granularity: int = 1) -> int:
+                    granularity: int = 1, rand_bits: int = 0) -> int:
     """Width W of the hardware FMA's adder window (carry bit included)::
 
-        W = max(wp + pc + 1, max(wp, pc) + po + G + 1),   wp = pa + pb
+        W = max(wp + pc + 1, max(wp, pc) + po + G + 1 + max(R - 1, 0)),   wp = pa + pb
 
-    (the derivation is in ``exmy.hdl.fma.FMA``'s docstring)."""
+    (the derivation is in ``exmy.hdl.fma.FMA``'s docstring). ``rand_bits`` R: stochastic
+    rounding (the float-accumulator MAC's FMA) reads the R bits below the rounding position,
+    exact: the window keeps R - 1 more bits than the round bit needs."""
     wp = fa.sig_bits + fb.sig_bits
     pc = fc.sig_bits
-    return max(wp + pc + 1, max(wp, pc) + fo.sig_bits + granularity + 1)
+    return max(wp + pc + 1,
+               max(wp, pc) + fo.sig_bits + granularity + 1 + max(rand_bits - 1, 0))
 
 
 def check_approx_params(granularity, window, fa, fb, fc) -> None:

@@ -23,6 +23,7 @@ from exmy.golden.params import (
     APPROX_FMA_ROUNDING_MODES,
     FMA_ROUNDING_MODES,
     MAX_GRANULARITY,
+    Rounding,
     ceil_log2,
     check_approx_params,
     check_bool,
@@ -139,14 +140,14 @@ def fma_datapath(
 
 def _round_sum(m: Module, fo: FloatFormat, total: SumRaw, *, granularity: int | None,
                rounding: str, saturate: bool, pipe: Pipeline, coarse: int,
-               dm: DelayModel) -> Value:
+               dm: DelayModel, rand: Value | None = None) -> Value:
     """:func:`normalize_round` of ``add_raw``'s output: the encoding in ``fo``."""
     return normalize_round(
         m, fo, mag=total.mag, sticky=total.sticky, sign=total.sign, r_w=total.r_w,
         is_nan=total.is_nan, is_inf=total.is_inf, r_range=total.r_range,
         floor_out=total.floor_out, granularity=granularity, k_cap=total.k_cap,
-        flush_cap=total.flush_cap, rounding=rounding, saturate=saturate, pipe=pipe,
-        coarse=coarse, dm=dm,
+        flush_cap=total.flush_cap, rounding=rounding, saturate=saturate, rand=rand,
+        pipe=pipe, coarse=coarse, dm=dm,
     )
 
 
@@ -326,11 +327,15 @@ def fma_product(m: Module, a: Value, b: Value, fa: FloatFormat, fb: FloatFormat,
 
 
 def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne",
-                  saturate: bool = False, pipe: Pipeline, dm: DelayModel) -> Value:
+                  saturate: bool = False, rand: Value | None = None, pipe: Pipeline,
+                  dm: DelayModel) -> Value:
     """The rest of the FMA after :func:`fma_product`: decode ``c``, add_raw, then
     normalize_round into ``fo``, as :func:`fma_datapath` builds them (exact normalization;
-    ``pipe``'s cuts as there). Returns the encoding of ``prod + c`` in ``fo``."""
+    ``pipe``'s cuts as there). Returns the encoding of ``prod + c`` in ``fo``. Stochastic
+    rounding (``rand``, R bits; explicit latency only): the window holds R - 1 more bits, so
+    the R bits below the rounding position are those of the exact sum."""
     fa, fb, fc, fo = prod.formats
+    R = len(rand) if rounding == Rounding.STOCHASTIC and rand is not None else 0
     f = prod.fields
     dc = decode(m, c, fc, "c", normalize_sub=False)
     tz_c = trailing_zeros(m, dc.sig, "s0_c_tz")
@@ -351,11 +356,12 @@ def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne
     total = add_raw(
         m, Addend(f["sig"], f["top"], f["tz"], f["sign"], f["zero"]),
         Addend(dc.sig, t_c, tz_c, dc.sign, dc.is_zero), nan, inf, inf_sign,
-        AddGeometry(fa, fb, fc, fo, W=fma_window_bits(fa, fb, fc, fo, 1), G=1, approx=False,
-                    window=None, floor_out=fc.emin >= fo.emin, tp=prod.tp, tc=(tc_lo, tc_hi)),
+        AddGeometry(fa, fb, fc, fo, W=fma_window_bits(fa, fb, fc, fo, 1, R), G=1,
+                    approx=False, window=None, floor_out=fc.emin >= fo.emin, tp=prod.tp,
+                    tc=(tc_lo, tc_hi)),
         pipe=pipe, dm=dm)
     return _round_sum(m, fo, total, granularity=None, rounding=rounding, saturate=saturate,
-                      pipe=pipe, coarse=FMA_COARSE, dm=dm)
+                      pipe=pipe, coarse=FMA_COARSE, dm=dm, rand=rand)
 
 # -- the units ------------------------------------------------------------------------------
 class _FmaUnit(Unit):

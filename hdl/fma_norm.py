@@ -38,6 +38,7 @@ def normalize_round(
     flush_cap: Value | None = None,
     rounding: str = "rne",
     saturate: bool = False,
+    rand: Value | None = None,
     pipe: Pipeline,
     coarse: int,
     dm: DelayModel,
@@ -47,9 +48,16 @@ def normalize_round(
     magnitude ``mag`` (window top weight ``r_w``, in ``r_range``; ``sticky`` below it) and
     round and encode it with ``round_encode``. ``floor_out``: ``r_w >= emin_out + 1`` always
     (the normalization stops near emin_out). ApproxFMA (``granularity``): ``k_cap`` caps the
-    group count, ``flush_cap`` forces a signed zero. Separate so that benchmarks can
-    synthesize the part that approximate normalization changes on its own."""
+    group count, ``flush_cap`` forces a signed zero. ``rand``: stochastic rounding's random
+    bits (R of them; the float-accumulator MAC, explicit latency only): the rounder keeps the R
+    bits below the rounding position, which the window must hold exactly
+    (``fma_window_bits(..., rand_bits=R)``). Separate so that benchmarks can synthesize the
+    part that approximate normalization changes on its own."""
     approx = granularity is not None
+    R = len(rand) if rounding == Rounding.STOCHASTIC and rand is not None else 0
+    if R and (approx or pipe.plan is not None):
+        raise ValueError("Stochastic rounding in the FMA datapath needs the exact "
+                         "normalization and an explicit latency")
     G = granularity if approx else 1
     lg = ceil_log2(G)
     po = fo.sig_bits
@@ -70,7 +78,8 @@ def normalize_round(
         raise ValueError(f"Normalizer group size must be a power of two >= 1, not {coarse!r}")
     Gn = G if approx else coarse
     lgn = ceil_log2(Gn)
-    keep = po + Gn if approx else po + 2  # approx: p + G - 1 and the round bit
+    # approx: p + G - 1 and the round bit; stochastic: the R bits below the p kept
+    keep = po + Gn if approx else po + 1 + max(R, 1)
     Wn = -(-W // Gn) * Gn
     mag = Cat(Const(0, Wn - W), mag)
     ng = Wn // Gn
@@ -203,6 +212,8 @@ def normalize_round(
     # -- round and encode (the shared rounder) ----------------------------------------------
     raw = dict(sign=sign, sig=sig_r, exp=p_exp, is_nan=nan, is_inf=inf, sticky=st_r,
                rounding=rounding, saturate=saturate, pipe=pipe, name="rnd", dm=dm)
+    if R:
+        raw["rand"] = rand
     if approx and fine:
         del raw["pipe"], raw["dm"], raw["name"]
         return _round_approx_fine(

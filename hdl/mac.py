@@ -39,9 +39,9 @@ accepting it. Pipeline cut points before the accumulator register, in datapath o
   after the product and after the shift; each further stage registers the inputs.
 - float-accumulator ``MAC``: decode + product ``|`` align, add, normalise, round into
   ``acc`` (this loop cannot be cut: the acc feeds itself). Latency 2: register after the
-  product; each further stage registers the inputs. With rne, rtz or rna these are the FMA's
-  stages (hdl/fma.py: ``fma_product``, ``fma_add_round`` with ``acc`` as ``c``); stochastic
-  rounding and fmax mode keep the MAC's own loop (``MAC._elaborate_float_acc``).
+  product; each further stage registers the inputs. These are the FMA's stages (hdl/fma.py:
+  ``fma_product``, ``fma_add_round`` with ``acc`` as ``c``); fmax mode keeps the MAC's own
+  loop (``MAC._elaborate_float_acc``).
 - ``IntMAC``: product ``|`` add. Latency 2: register after the product; further stages
   register the inputs.
 
@@ -270,10 +270,10 @@ class MAC(Unit):
     with its output fed back); ``clear=1, valid=1`` loads ``encode(a*b)`` (a -0 product stays
     -0); ``clear=1, valid=0`` loads +0. Specials live in acc as IEEE says (NaN stays until
     clear, Inf - Inf is NaN; Inf results follow SPEC 2.3, so with ``saturate`` the chain goes
-    on from max_finite). Zero sums are +0 unless both addends are -0. Datapath with rne, rtz or
-    rna and an explicit latency: the FMA's (SPEC 3.2's "FMA fed back"; ``_elaborate_fed_back``).
-    With stochastic rounding (the FMA keeps no R bits below the rounding position) and in
-    fmax mode (the FMA's plan would cut inside the loop) the MAC's own loop: exact product
+    on from max_finite). Zero sums are +0 unless both addends are -0. Datapath with an
+    explicit latency: the FMA's (SPEC 3.2's "FMA fed back"; ``_elaborate_fed_back``; for
+    stochastic rounding its window keeps the R bits below the rounding position). In fmax
+    mode (the FMA's plan would cut inside the loop) the MAC's own loop: exact product
     (subnormals normalised), the larger-exponent addend placed in an ``S+G+2``-bit window
     (``S = max(product bits, p_acc)``, ``G = max(2, p_acc + 2 + R - S)`` guard bits, R = 1,
     or rand_bits for stochastic rounding), the other shifted right with the bits below the
@@ -469,9 +469,8 @@ class MAC(Unit):
     @property
     def _fed_back(self) -> bool:
         """The float accumulator is the FMA's datapath (``_elaborate_fed_back``): with an
-        explicit latency and rne, rtz or rna; else the MAC's own loop."""
-        return (self.acc_format is not None and self.fmax is None
-                and self.rounding != Rounding.STOCHASTIC)
+        explicit latency (every rounding mode); in fmax mode the MAC's own loop."""
+        return self.acc_format is not None and self.fmax is None
 
     def elaborate(self, platform):
         if self._fed_back:
@@ -754,18 +753,19 @@ class MAC(Unit):
 
     def _elaborate_fed_back(self):
         """The float accumulator as SPEC 3.2 says it: the FMA's datapath (hdl/fma.py's stages:
-        decode, mul_raw, add_raw, normalize_round) with ``acc`` as its addend ``c``. The
-        "product" cut registers the product stage only: acc -> add -> round -> acc is the
-        loop. ``clear`` gives ``c = -0`` (so ``-0 + p = p`` for every product, -0 too, and
-        the product is rounded once) in a format with a negative zero, else +0 (where a -0
-        product encodes as +0 anyway); ``clear`` without ``valid`` loads +0."""
+        decode, mul_raw, add_raw, normalize_round) with ``acc`` as its addend ``c``, every
+        rounding mode (stochastic: ``rand`` rides with the product). The "product" cut
+        registers the product stage only: acc -> add -> round -> acc is the loop. ``clear``
+        gives ``c = -0`` (so ``-0 + p = p`` for every product, -0 too, and the product is
+        rounded once) in a format with a negative zero, else +0 (where a -0 product encodes
+        as +0 anyway); ``clear`` without ``valid`` loads +0."""
         m = Module()
         st = Pipeline(m)
         fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
         v = self._inputs(m, st)
         dm = delay_model("ecp5")  # (no plan: the stages' delays are not read)
         p = fma_product(m, v["a"], v["b"], fa, fb, fc, fc)
-        x = {**p.fields, "valid": v["valid"], "clear": v["clear"]}
+        x = {**p.fields, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
         if "product" in self.cut_points:
             x = st.register(x, "p_")
         acc = Signal(fc.width, name="acc_reg")
@@ -773,7 +773,7 @@ class MAC(Unit):
         neg_zero = 1 << (fc.width - 1) if fc.has_neg_zero else 0
         m.d.comb += c.eq(Mux(x["clear"], neg_zero, acc))
         y = fma_add_round(m, p.with_fields(x), c, rounding=self.rounding,
-                          saturate=self.saturate, pipe=st, dm=dm)
+                          saturate=self.saturate, rand=x["rand"], pipe=st, dm=dm)
         with m.If(x["valid"]):
             m.d.sync += acc.eq(y)
         with m.Elif(x["clear"]):

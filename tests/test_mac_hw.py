@@ -172,14 +172,15 @@ def test_metadata_variants():
     ({"latency": 1}, "fma"),
     ({"latency": 3, "rounding": "rtz", "saturate": True}, "fma"),
     ({"latency": 2, "rounding": "rna"}, "fma"),
-    ({"latency": 2, "rounding": "stochastic", "rand_bits": 4}, "own"),
+    ({"latency": 2, "rounding": "stochastic", "rand_bits": 4}, "fma"),
     ({"target": "ecp5", "fmax": 20}, "own"),
+    ({"target": "ecp5", "fmax": 20, "rounding": "stochastic", "rand_bits": 4}, "own"),
 ])
 def test_float_acc_loop_is_the_fma_where_it_can_be(kwargs, loop):
-    """SPEC 3.2's float accumulator is an FMA fed back: with an explicit latency and rne, rtz
-    or rna the MAC is built from the FMA's stages (sidecar ``loop`` "fma": the Verilog has the
-    FMA's addend and window signals, not the own loop's); stochastic rounding (the FMA keeps
-    no bits below the round bit) and fmax mode keep the MAC's own loop ("own")."""
+    """SPEC 3.2's float accumulator is an FMA fed back: with an explicit latency (any rounding)
+    the MAC is built from the FMA's stages (sidecar ``loop`` "fma": the Verilog has the FMA's
+    addend and window signals, not the own loop's); fmax mode keeps the MAC's own loop
+    ("own"), whose delay the placement's loop term was fitted to."""
     comp = MAC("e4m3fn", acc_format="bfloat16", **kwargs)
     assert comp.extra_metadata()["loop"] == loop
     text = to_verilog(comp, comp.module_name)
@@ -456,6 +457,44 @@ def test_hw_stream(name, latency, simulator, tmp_path):
     assert_ok(res)
 
 
+@pytest.mark.parametrize("fa, acc, rand_bits, latency", [
+    ("e4m3fn", "bfloat16", 8, 2), ("e3m2fn", "e3m4-ftz", 12, 1)])
+def test_hw_float_acc_stochastic(fa, acc, rand_bits, latency, tmp_path):
+    """The float accumulator with stochastic rounding is the FMA fed back too: its window keeps
+    the R bits below the rounding position exactly (``fma_window_bits(..., rand_bits=R)``);
+    100,000 cycles on Verilator (every product pair, the accumulator-range and special-value
+    segments)."""
+    from exmy.sim.check import check
+
+    comp = MAC(fa, acc_format=acc, rounding="stochastic", rand_bits=rand_bits,
+               latency=latency)
+    assert comp.extra_metadata()["loop"] == "fma"
+    res = check(comp, "verilator", n=N_CYCLES, seed=19, build_dir=tmp_path)
+    assert res.vectors >= N_CYCLES
+    assert_ok(res)
+
+
+def test_stochastic_window_without_the_r_bits_is_caught(tmp_path, monkeypatch):
+    """The check above can fail: with the window the round bit needs and no more (the R - 1
+    extra bits dropped), a 12-bit stochastic accumulator into e3m4-ftz mismatches the golden
+    MAC on Verilator (the Verilog built here, with the narrow window)."""
+    import exmy.hdl.fma as fma
+    from exmy.hdl.verilog import port_table, to_verilog
+    from exmy.sim import compare, run_vectors
+    from exmy.sim.check_mac import mac_expected, mac_stream
+
+    comp = MAC("e3m2fn", acc_format="e3m4-ftz", rounding="stochastic", rand_bits=12)
+    inputs, _ = mac_stream(comp, 20_000, np.random.default_rng(19))
+    expected = mac_expected(comp, inputs)
+    window = fma.fma_window_bits
+    monkeypatch.setattr(fma, "fma_window_bits",
+                        lambda fa, fb, fc, fo, g=1, r=0: window(fa, fb, fc, fo, g))
+    text = to_verilog(comp, comp.module_name)
+    got = run_vectors(text, comp.module_name, port_table(comp, text), inputs, ["acc"],
+                      comp.latency, "verilator", tmp_path)
+    assert compare(got, expected, describe=lambda i: f"cycle {i}")
+
+
 @pytest.mark.parametrize("name", ["int8", "uint4-int4", "e4m3fn-out", "e5m2-flags"])
 def test_stream_runs_reach_the_designed_range(name):
     """At the default tier's stream length every same-sign run of worst-case products goes two
@@ -513,7 +552,8 @@ def test_hw_stream_catalog(unit, fa, fb, latency, simulator, tmp_path):
 #: the float accumulator (the FMA fed back with rne, rtz, rna) from every catalog operand
 #: format of at most 8 bits into a 16-bit accumulator and into the operand's own format
 FLOAT_ACC_SLOW = [(f.name, acc, r) for f in catalog_formats(8) if f.zero
-                  for acc, r in (("bfloat16", "rne"), ("float16", "rtz"), (f.name, "rna"))]
+                  for acc, r in (("bfloat16", "rne"), ("float16", "rtz"), (f.name, "rna"),
+                                 ("float16", "stochastic"))]
 
 
 @pytest.mark.slow
@@ -522,7 +562,8 @@ FLOAT_ACC_SLOW = [(f.name, acc, r) for f in catalog_formats(8) if f.zero
 def test_hw_float_acc_catalog(fa, acc, rounding, simulator, tmp_path):
     from exmy.sim.check import check
 
-    comp = MAC(fa, acc_format=acc, rounding=rounding, latency=2)
+    rand_bits = 9 if rounding == "stochastic" else None
+    comp = MAC(fa, acc_format=acc, rounding=rounding, rand_bits=rand_bits, latency=2)
     res = check(comp, simulator, n=N_CYCLES, seed=17, build_dir=tmp_path)
     assert_ok(res)
 

@@ -579,6 +579,19 @@ def test_fmax_float_acc_verilator(tmp_path):
     assert_ok(res)
 
 
+def test_fmax_float_acc_stochastic_verilator(tmp_path):
+    """fmax mode keeps the MAC's own loop, with stochastic rounding too (the one place that
+    loop still rounds stochastically: with an explicit latency it is the FMA fed back)."""
+    from exmy.sim.check import check
+
+    comp = MAC("e4m3fn", acc_format="bfloat16", rounding="stochastic", rand_bits=6, fmax=15)
+    assert comp.extra_metadata()["loop"] == "own"
+    res = check(comp, "verilator", inputs=_stream(comp, 4000, seed=7, pairs=False),
+                build_dir=tmp_path)
+    assert res.vectors >= 4000
+    assert_ok(res)
+
+
 @pytest.mark.slow
 def test_fmax_float_acc_stream_slow(tmp_path):
     """The fmax settings on Icarus and Verilator, >= 100k cycles with every product pair:
