@@ -153,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
               for a, acc, rounding, r in cases for lat in LATENCIES
               for u in ("mac-own-loop", "mac") for t in targets for s in seeds]
     res = sweep(points, args, make_design)
-    # each point's own unit and params: a point whose Verilog an earlier point (other params,
-    # the same design) already synthesized gets that record, which names the earlier params
-    recs = [{**r, "unit": p["unit"], "params": p["params"]}
-            for p, r in zip(points, res["records"], strict=True)]
+    recs = res["records"]
 
     print(f"\nFloat-accumulator MAC: its own loop against the FMA fed back (the mac unit) "
           f"(median of seeds {seeds}; registered I/O; ECP5 -nodsp, iCE40; {res['ran']} "

@@ -758,7 +758,8 @@ def run_sweep(points: Iterable[dict], db_path: str | os.PathLike = "exmy-results
     Returns
     -------
     dict
-        ``{"records": [record per unique point, in order], "total", "cached", "ran",
+        ``{"records": [record per unique point, in order, with the point's unit and params],
+        "total", "cached", "ran",
         "failed", "resubmitted", "lost", "seconds", "workers"}``: ``workers`` is the number
         of local worker processes that ran (1: this process, 0: none, every point was in the
         database; None with Dask), ``cached`` counts points answered from
@@ -853,7 +854,11 @@ def _sweep(norm, db, jobs, client, make_design, bar, retry_failed, t0) -> dict:
                 db.release(owner)
     bar.update(final=True)
 
-    recs = [results[k] for k in keys]
+    # each point's own unit and params: the database keys a record by its design and flow, so
+    # a point whose Verilog an earlier point (other params, the same design) synthesized maps
+    # to that record, which names the earlier point
+    recs = [{**results[k], "unit": p["unit"], "params": p["params"]}
+            for p, k in zip(norm, keys, strict=True)]
     return {
         "records": recs,
         "total": len(norm),

@@ -931,6 +931,35 @@ def test_jobs_never_more_workers_than_points(gen, tmp_path, monkeypatch):
     assert _CountingPool.started == [3] and again["workers"] == 0 and again["cached"] == 4
 
 
+def test_points_of_one_design_keep_their_own_params(gen, tmp_path, monkeypatch):
+    """Two points whose params differ but whose design is the same (the generator reads only
+    ``n``) share one record in the database; each returned record names its own point's
+    params, also in a second sweep that finds both there (it named the first point's for both,
+    so a caller that looked its results up by params found nothing for the second)."""
+    from exmy.synth import flow
+
+    calls = []
+
+    def fake_synth(v, top, ports, target, **kw):
+        calls.append(top)
+        return {"flow_key": "f" + top, "status": "ok", "target": target}
+
+    monkeypatch.setattr(flow, "synthesize", fake_synth)
+    monkeypatch.setattr(sweep, "_versions_for", lambda targets: {t: {} for t in targets})
+    pts = [{"unit": "mul", "params": {"n": 2}, "target": "generic"},
+           {"unit": "mul", "params": {"n": 2, "label": "same design"}, "target": "generic"}]
+    db = tmp_path / "r.sqlite"
+    for run in range(2):
+        res = run_sweep(pts, db, jobs=1, make_design=gen.make, progress=False)
+        assert [r["params"] for r in res["records"]] == [p["params"] for p in pts]
+        assert {r["flow_key"] for r in res["records"]} == {"fmul2"}
+        if run == 0:
+            n_first = len(calls)
+    assert len(calls) == n_first  # the second sweep synthesized nothing
+    with ResultsDB(db) as d:
+        assert len(d) == 1
+
+
 def test_jobs_limit(tmp_path, capsys):
     cpus = os.cpu_count() or 1
     top = sweep.max_jobs()
