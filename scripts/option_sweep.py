@@ -3,6 +3,7 @@
     python scripts/option_sweep.py simulate --runs 250 --seed 11
     python scripts/option_sweep.py simulate --runs 250 --seed 77 --formats unusual
     python scripts/option_sweep.py errors --runs 400 --seed 5
+    python scripts/option_sweep.py prove --runs 25 --seed 2907 --pipelined --formats unusual
 
 Each run picks a unit, then a random subset of the options that unit takes, with values drawn
 from pools of formats and settings (``errors``: any option, valid or not, and values that are
@@ -117,6 +118,11 @@ def main(argv=None) -> int:
                    help="float format pool (unusual: biases, special-value schemes, M = 0)")
     p.add_argument("--vectors", type=int, default=3000, help="simulate: vectors per run")
     p.add_argument("--timeout", type=float, default=900, help="seconds per run (default 900)")
+    p.add_argument("--pipelined", action="store_true",
+                   help="prove: a run whose options drew neither --latency nor --fmax gets "
+                        "--latency 1-3 (MACs 2-4), so that it proves something instead of "
+                        "being refused (off by default: the seeds of earlier runs draw as "
+                        "they did)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.vectors < 1 or args.timeout <= 0:
         p.error("--runs, --vectors and --timeout must be positive")
@@ -149,6 +155,9 @@ def _sweep(args, rng, pool, exe, work: Path) -> tuple[int, dict]:
                  or o in ("a", "b", "c", "out")]
         cmd = {"errors": "generate"}.get(args.mode, args.mode)
         opts = _options(rng, unit, takes, pool, args.mode == "errors")
+        if args.mode == "prove" and args.pipelined and not {"--latency", "--fmax"} & set(opts):
+            lo = 2 if unit.endswith("mac") else 1
+            opts += ["--latency", str(rng.randint(lo, lo + 2))]
         extra = {"generate": ["-o", str(work / "x.v")],
                  "simulate": ["--vectors", str(args.vectors), "--seed", str(i), "--simulator",
                               rng.choice(["icarus", "verilator"])],
