@@ -89,6 +89,46 @@ FMA_PLACEMENT: dict[int, tuple[str, ...]] = {
 
 # -- the datapath ------------------------------------------------------------------------------
 _UNPACKED = ("sign", "sig", "exp", "is_nan", "is_inf", "is_zero")
+#: the product's signal names (mul_raw's ``names``)
+_PRODUCT_NAMES = {"sig": "s0_product", "exp": "s0_prod_top", "sign": "s0_prod_sign",
+                  "is_zero": "s0_prod_zero"}
+
+
+def _sum_specials(nan_p: Value, inf_p: Value, sign_p: Value, dc: Unpacked) -> tuple:
+    """The sum's NaN, Inf and Inf sign from the product's flags and the decoded ``c``: three
+    new signals and their assignments, which the caller adds where its statement order (and
+    so its Verilog) wants them."""
+    nan = Signal(name="s0_is_nan")
+    inf = Signal(name="s0_is_inf")
+    inf_sign = Signal(name="s0_inf_sign")
+    return nan, inf, inf_sign, [
+        nan.eq(nan_p | dc.is_nan | (inf_p & dc.is_inf & (sign_p ^ dc.sign))),
+        inf.eq((inf_p | dc.is_inf) & ~nan),
+        inf_sign.eq(Mux(inf_p, sign_p, dc.sign)),
+    ]
+
+
+def _product_top_eff(m: Module, zero: Value, top: Value, tp: tuple[int, int],
+                     fc: FloatFormat) -> tuple[Signal, tuple[int, int]]:
+    """The FMA's zero product: its top below every ``c`` (c is then X, at the window top).
+    Returns the effective top and its range."""
+    lo = min(tp[0], fc.emin - 1)
+    eff = Signal(exp_range(lo, tp[1]), name="s0_prod_top_eff")
+    m.d.comb += eff.eq(Mux(zero, fc.emin - 1, top))
+    return eff, (lo, tp[1])
+
+
+def _c_top_eff(m: Module, zero: Value, top: Value, tc: tuple[int, int], fc: FloatFormat,
+               fo: FloatFormat) -> tuple[Value, tuple[int, int]]:
+    """The FMA's zero ``c``: its top at emin_out where c's range is finer than the output's
+    (it is X only for products below emin_out, which Y's shift aligns to the subnormal grid).
+    Returns the effective top and its range."""
+    if fc.emin == fo.emin:
+        return top, tc
+    lo = min(tc[0], fo.emin)
+    eff = Signal(exp_range(lo, tc[1]), name="s0_c_top_eff")
+    m.d.comb += eff.eq(Mux(zero, fo.emin, top))
+    return eff, (lo, tc[1])
 
 
 def _decode_delay(dm: DelayModel, f: FloatFormat) -> float:
@@ -216,9 +256,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
     tc_lo, tc_hi = fc.emin, fc.emax + 1
     # -- mul_raw: the exact product (the golden twin's mul_raw), the sum's first addend ------
     flag_stmts = []
-    pr = mul_raw(m, da, db, sig=prod, exp_shape=exp_range(tp_lo, tp_hi),
-                 names={"sig": "s0_product", "exp": "s0_prod_top", "sign": "s0_prod_sign",
-                        "is_zero": "s0_prod_zero"}, stmts=flag_stmts)
+    pr = mul_raw(m, da, db, sig=prod, exp_shape=exp_range(tp_lo, tp_hi), names=_PRODUCT_NAMES,
+                 stmts=flag_stmts)
     prod, t_prod, sign_p, zero_p = pr.sig, pr.exp, pr.sign, pr.is_zero  # t: top bit's weight
     # trailing zeros of the product (the sum of the operands': beside the multiplier, not
     # after it) and of c, for the alignment's sticky bit; a zero counts as its full width
@@ -226,17 +265,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
     if not fine:
         tz_a = trailing_zeros(m, da.sig, "s0_a_tz")
         tz_b = trailing_zeros(m, db.sig, "s0_b_tz")
-    nan = Signal(name="s0_is_nan")
-    inf = Signal(name="s0_is_inf")
-    inf_sign = Signal(name="s0_inf_sign")
-    nan_p, inf_p = pr.is_nan, pr.is_inf
-    m.d.comb += [
-        *flag_stmts,
-        tz_p.eq(Mux(zero_p, wp, tz_a + tz_b)),
-        nan.eq(nan_p | dc.is_nan | (inf_p & dc.is_inf & (sign_p ^ dc.sign))),
-        inf.eq((inf_p | dc.is_inf) & ~nan),
-        inf_sign.eq(Mux(inf_p, sign_p, dc.sign)),
-    ]
+    nan, inf, inf_sign, specials = _sum_specials(pr.is_nan, pr.is_inf, sign_p, dc)
+    m.d.comb += [*flag_stmts, tz_p.eq(Mux(zero_p, wp, tz_a + tz_b)), *specials]
     sig_c, t_c, sign_c, zero_c = dc.sig, dc.exp, dc.sign, dc.is_zero
     if not fine:
         tz_c = trailing_zeros(m, sig_c, "s0_c_tz")
@@ -245,14 +275,8 @@ def fma_sum(m: Module, a: Value, b: Value, c: Value, fa: FloatFormat, fb: FloatF
         # an exponent below every c (c is then X, at the window top) and a zero c emin_out
         # (it is X only for products below emin_out, which Y's shift aligns to the subnormal
         # grid): no window moves are needed (ApproxFMA's R uses the raw exponents)
-        t_prod_raw, t_c_raw = t_prod, t_c
-        tp_lo = min(tp_lo, tc_lo - 1)
-        t_prod = Signal(exp_range(tp_lo, tp_hi), name="s0_prod_top_eff")
-        m.d.comb += t_prod.eq(Mux(zero_p, tc_lo - 1, t_prod_raw))
-        if fc.emin != fo.emin:
-            tc_lo = min(tc_lo, fo.emin)
-            t_c = Signal(exp_range(tc_lo, tc_hi), name="s0_c_top_eff")
-            m.d.comb += t_c.eq(Mux(zero_c, fo.emin, t_c_raw))
+        t_prod, (tp_lo, tp_hi) = _product_top_eff(m, zero_p, t_prod, (tp_lo, tp_hi), fc)
+        t_c, (tc_lo, tc_hi) = _c_top_eff(m, zero_c, t_c, (tc_lo, tc_hi), fc, fo)
     d_product = max(
         dm.adder(len(t_prod)) + dm.lut(2),
         (0.0 if fine else max(dm.lzc(pa), dm.lzc(pb))) + dm.adder(len(tz_p)) + dm.lut(1),
@@ -311,19 +335,16 @@ def fma_product(m: Module, a: Value, b: Value, fa: FloatFormat, fb: FloatFormat,
     db = decode(m, b, fb, "b", normalize_sub=False)
     tp_lo, tp_hi = fa.emin + fb.emin + 1, fa.emax + fb.emax + 3
     flag_stmts = []
-    pr = mul_raw(m, da, db, exp_shape=exp_range(tp_lo, tp_hi),
-                 names={"sig": "s0_product", "exp": "s0_prod_top", "sign": "s0_prod_sign",
-                        "is_zero": "s0_prod_zero"}, stmts=flag_stmts)
+    pr = mul_raw(m, da, db, exp_shape=exp_range(tp_lo, tp_hi), names=_PRODUCT_NAMES,
+                 stmts=flag_stmts)
     tz_a = trailing_zeros(m, da.sig, "s0_a_tz")
     tz_b = trailing_zeros(m, db.sig, "s0_b_tz")
     tz_p = Signal(range(wp + 1), name="s0_prod_tz")
-    tp_lo = min(tp_lo, fc.emin - 1)
-    top = Signal(exp_range(tp_lo, tp_hi), name="s0_prod_top_eff")
-    m.d.comb += [*flag_stmts, tz_p.eq(Mux(pr.is_zero, wp, tz_a + tz_b)),
-                 top.eq(Mux(pr.is_zero, fc.emin - 1, pr.exp))]
+    m.d.comb += [*flag_stmts, tz_p.eq(Mux(pr.is_zero, wp, tz_a + tz_b))]
+    top, tp = _product_top_eff(m, pr.is_zero, pr.exp, (tp_lo, tp_hi), fc)
     fields = {"sig": pr.sig, "top": top, "tz": tz_p, "sign": pr.sign, "zero": pr.is_zero,
               "nan": pr.is_nan, "inf": pr.is_inf}
-    return FmaProduct(fields, (fa, fb, fc, fo), (tp_lo, tp_hi))
+    return FmaProduct(fields, (fa, fb, fc, fo), tp)
 
 
 def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne",
@@ -339,20 +360,9 @@ def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne
     f = prod.fields
     dc = decode(m, c, fc, "c", normalize_sub=False)
     tz_c = trailing_zeros(m, dc.sig, "s0_c_tz")
-    tc_lo, tc_hi = fc.emin, fc.emax + 1
-    t_c = dc.exp
-    if fc.emin != fo.emin:  # as fma_sum: a zero c's top at emin_out
-        tc_lo = min(tc_lo, fo.emin)
-        t_c = Signal(exp_range(tc_lo, tc_hi), name="s0_c_top_eff")
-        m.d.comb += t_c.eq(Mux(dc.is_zero, fo.emin, dc.exp))
-    nan = Signal(name="s0_is_nan")
-    inf = Signal(name="s0_is_inf")
-    inf_sign = Signal(name="s0_inf_sign")
-    m.d.comb += [
-        nan.eq(f["nan"] | dc.is_nan | (f["inf"] & dc.is_inf & (f["sign"] ^ dc.sign))),
-        inf.eq((f["inf"] | dc.is_inf) & ~nan),
-        inf_sign.eq(Mux(f["inf"], f["sign"], dc.sign)),
-    ]
+    t_c, (tc_lo, tc_hi) = _c_top_eff(m, dc.is_zero, dc.exp, (fc.emin, fc.emax + 1), fc, fo)
+    nan, inf, inf_sign, specials = _sum_specials(f["nan"], f["inf"], f["sign"], dc)
+    m.d.comb += specials
     total = add_raw(
         m, Addend(f["sig"], f["top"], f["tz"], f["sign"], f["zero"]),
         Addend(dc.sig, t_c, tz_c, dc.sign, dc.is_zero), nan, inf, inf_sign,
