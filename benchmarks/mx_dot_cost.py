@@ -283,7 +283,11 @@ def main(argv=None) -> int:
             check_out(args.plot)
         except OSError as e:
             ap.error(str(e).replace("--out", "--plot"))
-        make_plot(plot, Path(args.plot))
+        try:
+            make_plot(plot, Path(args.plot))
+        except KeyboardInterrupt:  # (run_main's message speaks of a database; none here)
+            raise SystemExit(f"mx_dot_cost: interrupted; {args.plot} may be incomplete "
+                             f"(--replot synthesizes nothing: run it again)") from None
         print(f"{args.plot}: {len(plot)} points from the table in {args.replot}")
         return 0
     check_out(args.out)

@@ -174,6 +174,23 @@ def test_mx_dot_replot_reads_back_the_table(monkeypatch):
     assert sum(t == "ice40" for t, *_ in committed) == 5
 
 
+def test_mx_dot_replot_interrupted_says_what_it_left(tmp_path, monkeypatch):
+    """Ctrl-C while ``--replot`` draws: one line naming the plot that may be incomplete, not
+    the benchmark's usual word on a database (--replot opens none)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import mx_dot_cost
+
+    def interrupted(plot, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mx_dot_cost, "make_plot", interrupted)
+    out = tmp_path / "mx.png"
+    with pytest.raises(SystemExit) as e:
+        mx_dot_cost.main(["--replot", str(RESULTS / "mx_dot.md"), "--plot", str(out)])
+    assert str(e.value) == (f"mx_dot_cost: interrupted; {out} may be incomplete (--replot "
+                            f"synthesizes nothing: run it again)")
+
+
 def test_place_labels_leaves_out_what_cannot_fit():
     """A crowd with no room for every label: the labels placed are still apart, the count
     left out is returned, and the first (priority) labels are the ones placed."""
