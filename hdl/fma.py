@@ -53,6 +53,8 @@ __all__ = [
     "fma_sum",
     "fma_product",
     "fma_add_round",
+    "fma_product_delay",
+    "fma_add_round_delay",
     "FmaProduct",
     "add_raw",
     "Addend",
@@ -372,6 +374,46 @@ def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne
         pipe=pipe, dm=dm)
     return _round_sum(m, fo, total, granularity=None, rounding=rounding, saturate=saturate,
                       pipe=pipe, coarse=FMA_COARSE, dm=dm, rand=rand)
+
+def fma_product_delay(dm: DelayModel, fa: FloatFormat, fb: FloatFormat) -> float:
+    """The delay (ns) of :func:`fma_product` (decode, one ``*``, the product's top and
+    trailing zeros beside it), for a plan that places a register after it."""
+    pa, pb = fa.sig_bits, fb.sig_bits
+    side = max(dm.adder(max(fa.exp_bits, fb.exp_bits) + 2) + dm.lut(2),
+               max(dm.lzc(pa), dm.lzc(pb)) + dm.adder(ceil_log2(pa + pb + 1)) + dm.lut(1))
+    return max(_decode_delay(dm, fa), _decode_delay(dm, fb)) + max(dm.multiplier(pa, pb), side)
+
+
+def fma_add_round_delay(dm: DelayModel, prod: FmaProduct, rand_bits: int = 0) -> float:
+    """The delay (ns) of :func:`fma_add_round` as built with an explicit latency (no cut in
+    it), ``c`` through one multiplexer first: the float-accumulator MAC's loop, which no
+    register can cut. Every step in series: decode c, c's top, the exponent difference, its
+    magnitude and cap, the alignment shifter (the sticky compare beside it), the add and
+    the magnitude, the normalizer (group count, its limit, the coarse shift, the fine count
+    and shift, the exponent) and the rounder (round decision, increment, exponent,
+    encoding). ``rand_bits``: stochastic rounding's R (the window's R - 1 more bits)."""
+    fa, fb, fc, fo = prod.formats
+    W = fma_window_bits(fa, fb, fc, fo, 1, rand_bits)
+    po = fo.sig_bits
+    tc = (min(fc.emin, fo.emin), fc.emax + 1)
+    s_max = max(prod.tp[1] - tc[0], tc[1] - prod.tp[0], 1)
+    n = s_max.bit_length() + 1  # the signed difference
+    d = dm.lut(1) + _decode_delay(dm, fc) + dm.lut(1)  # clear's mux, decode, c's top
+    d += dm.adder(n) + dm.chained(n) + dm.lut(1)  # t_c - t_p, its magnitude
+    if s_max > W - 1:
+        d += dm.chained(n) + dm.lut(1)  # the cap at W - 1
+    d += max(dm.shifter(W - 1, ceil_log2(W)), dm.chained(ceil_log2(W) + 1) + dm.lut(1))
+    d += dm.lut(1) + dm.adder(W + 1) + dm.chained(W + 1) + dm.lut(1)  # add, magnitude
+    Gn = FMA_COARSE
+    ng = -(-W // Gn)
+    keep = po + 1 + max(rand_bits, 1)
+    d += dm.logic(Gn) + dm.lzc(ng) + dm.chained(ceil_log2(ng + 1) + 1) + dm.lut(1)
+    d += dm.shifter(ng * Gn, ceil_log2(ng + 1))  # the coarse shift by whole groups
+    d += dm.lzc(Gn - 1) + dm.lut(2)  # the fine count, stopped at emin_out
+    d += max(dm.shifter(keep, ceil_log2(Gn)), dm.adder((ng * Gn).bit_length() + 2) + dm.lut(1))
+    ew = max(n, (abs(fo.emin) + po + 2).bit_length()) + 2
+    return d + dm.lut(2) + dm.adder(po + 1) + dm.adder(ew) + dm.lut(3)
+
 
 # -- the units ------------------------------------------------------------------------------
 class _FmaUnit(Unit):

@@ -40,8 +40,8 @@ accepting it. Pipeline cut points before the accumulator register, in datapath o
 - float-accumulator ``MAC``: decode + product ``|`` align, add, normalise, round into
   ``acc`` (this loop cannot be cut: the acc feeds itself). Latency 2: register after the
   product; each further stage registers the inputs. These are the FMA's stages (hdl/fma.py:
-  ``fma_product``, ``fma_add_round`` with ``acc`` as ``c``); fmax mode keeps the MAC's own
-  loop (``MAC._elaborate_float_acc``).
+  ``fma_product``, ``fma_add_round`` with ``acc`` as ``c``; ``MAC._elaborate_float_acc``),
+  in fmax mode too (the plan chooses latency 1 or 2).
 - ``IntMAC``: product ``|`` add. Latency 2: register after the product; further stages
   register the inputs.
 
@@ -98,10 +98,9 @@ from .arith import (
     tree_multiply,
 )
 from .base import Unit, unit_builder
-from .float import decode, normalize, port_shape, product_inf, product_nan
-from .fma import fma_add_round, fma_product
-from .rounding import round_standard
-from .timing import Plan, check_fmax, check_target, delay_model
+from .float import decode, port_shape, product_inf, product_nan
+from .fma import fma_add_round, fma_add_round_delay, fma_product, fma_product_delay
+from .timing import Plan, best_text, check_fmax, check_target, delay_model
 from .util import Pipeline, delayed
 
 __all__ = ["MAC", "IntMAC"]
@@ -162,9 +161,10 @@ def _settle_timing(unit, latency, target, fmax, acc_chunk, acc_bits: int | None,
         unit._auto_acc_bits = None if saturate_acc else acc_bits
         if acc_chunk is not None and saturate_acc:
             d = loop_delay(dm, acc_bits)
+            best = best_text(dm.fmax(d), fmax)
             raise ValueError(
                 f"saturate_acc needs the unsegmented accumulator, whose {acc_bits}-bit loop "
-                f"takes {d:.2f} ns on {dm.family} (best predicted Fmax {dm.fmax(d):.0f} MHz), "
+                f"takes {d:.2f} ns on {dm.family} (best predicted Fmax {best} MHz), "
                 f"too slow for fmax {fmax:g}; drop saturate_acc (wrap) or lower fmax")
     unit.acc_chunk = None if acc_bits is None else check_acc_chunk(acc_chunk, acc_bits,
                                                                    saturate_acc)
@@ -270,19 +270,10 @@ class MAC(Unit):
     with its output fed back); ``clear=1, valid=1`` loads ``encode(a*b)`` (a -0 product stays
     -0); ``clear=1, valid=0`` loads +0. Specials live in acc as IEEE says (NaN stays until
     clear, Inf - Inf is NaN; Inf results follow SPEC 2.3, so with ``saturate`` the chain goes
-    on from max_finite). Zero sums are +0 unless both addends are -0. Datapath with an
-    explicit latency: the FMA's (SPEC 3.2's "FMA fed back"; ``_elaborate_fed_back``; for
-    stochastic rounding its window keeps the R bits below the rounding position). In fmax
-    mode (the FMA's plan would cut inside the loop) the MAC's own loop: exact product
-    (subnormals normalised), the larger-exponent addend placed in an ``S+G+2``-bit window
-    (``S = max(product bits, p_acc)``, ``G = max(2, p_acc + 2 + R - S)`` guard bits, R = 1,
-    or rand_bits for stochastic rounding), the other shifted right with the bits below the
-    window ORed into a sticky bit at the window's bottom. If the shift exceeds G the sum is at
-    least a quarter of the larger addend's top binade, so every bit the rounder reads (the
-    round bit, or the R bits below the kept ones) lies above the sticky bit, and the window
-    value and the exact sum fall in the same open interval between multiples of the sticky
-    bit's neighbour: they round alike. Otherwise the sum is exact. Then a full leading-zero
-    normalisation and the shared rounder.
+    on from max_finite). Zero sums are +0 unless both addends are -0. The datapath is the
+    FMA's (SPEC 3.2's "FMA fed back"; ``_elaborate_float_acc``; for stochastic rounding its
+    window keeps the R bits below the rounding position), with an explicit latency and in
+    fmax mode alike: the loop acc -> add -> round -> acc cannot be cut, so it bounds fmax.
 
     See the module docstring for ``latency``, ``acc_latency``, ``y_latency``, the cut points
     and ``acc_chunk`` (the segmented accumulator: one product per cycle at a high clock
@@ -434,8 +425,7 @@ class MAC(Unit):
             "cut_points": self.cut_points,
         }
         if self.acc_format is not None:
-            meta.update({"acc_format": self.acc_format.name, "rounding": self.rounding,
-                         "loop": "fma" if self._fed_back else "own"})
+            meta.update({"acc_format": self.acc_format.name, "rounding": self.rounding})
             return meta
         meta.update({
             "acc_latency": self.acc_latency,
@@ -466,15 +456,7 @@ class MAC(Unit):
             v = st.register(v, "in_")
         return v
 
-    @property
-    def _fed_back(self) -> bool:
-        """The float accumulator is the FMA's datapath (``_elaborate_fed_back``): with an
-        explicit latency (every rounding mode); in fmax mode the MAC's own loop."""
-        return self.acc_format is not None and self.fmax is None
-
     def elaborate(self, platform):
-        if self._fed_back:
-            return self._elaborate_fed_back()
         if self.acc_format is not None:
             return self._elaborate_float_acc()
         m = Module()
@@ -751,169 +733,42 @@ class MAC(Unit):
             return prod, shift, 1, carry
         return prod, shift, 1
 
-    def _elaborate_fed_back(self):
+    def _elaborate_float_acc(self):
         """The float accumulator as SPEC 3.2 says it: the FMA's datapath (hdl/fma.py's stages:
         decode, mul_raw, add_raw, normalize_round) with ``acc`` as its addend ``c``, every
         rounding mode (stochastic: ``rand`` rides with the product). The "product" cut
-        registers the product stage only: acc -> add -> round -> acc is the loop. ``clear``
-        gives ``c = -0`` (so ``-0 + p = p`` for every product, -0 too, and the product is
-        rounded once) in a format with a negative zero, else +0 (where a -0 product encodes
-        as +0 anyway); ``clear`` without ``valid`` loads +0."""
+        registers the product stage only: acc -> add -> round -> acc is the loop, built as
+        with an explicit latency in fmax mode too (no register can cut it; the plan's
+        ``accumulate`` loop, ``fma_add_round_delay``). ``clear`` gives ``c = -0`` (so
+        ``-0 + p = p`` for every product, -0 too, and the product is rounded once) in a format
+        with a negative zero, else +0 (where a -0 product encodes as +0 anyway); ``clear``
+        without ``valid`` loads +0."""
         m = Module()
-        st = Pipeline(m)
+        st = Pipeline(m, plan=self.plan)
         fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
         v = self._inputs(m, st)
-        dm = delay_model("ecp5")  # (no plan: the stages' delays are not read)
+        # (explicit latency: no plan reads the stages' delays)
+        dm = self.dm if self.plan is not None else delay_model("ecp5")
         p = fma_product(m, v["a"], v["b"], fa, fb, fc, fc)
         x = {**p.fields, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
-        if "product" in self.cut_points:
+        if self.plan is not None:
+            x = cut(st, "product", fma_product_delay(dm, fa, fb), x)
+        elif "product" in self.cut_points:
             x = st.register(x, "p_")
         acc = Signal(fc.width, name="acc_reg")
         c = Signal(fc.width, name="acc_addend")
         neg_zero = 1 << (fc.width - 1) if fc.has_neg_zero else 0
         m.d.comb += c.eq(Mux(x["clear"], neg_zero, acc))
+        # the loop: a pipe without a plan, so none of the FMA's cuts in it holds a register
+        loop = st if self.plan is None else Pipeline(m)
         y = fma_add_round(m, p.with_fields(x), c, rounding=self.rounding,
-                          saturate=self.saturate, rand=x["rand"], pipe=st, dm=dm)
+                          saturate=self.saturate, rand=x["rand"], pipe=loop, dm=dm)
         with m.If(x["valid"]):
             m.d.sync += acc.eq(y)
         with m.Elif(x["clear"]):
             m.d.sync += acc.eq(0)
-        m.d.comb += self.acc.as_value().eq(acc)
-        return m
-
-    def _elaborate_float_acc(self):
-        m = Module()
-        st = Pipeline(m, plan=self.plan)
-        dm = self.dm
-        fa, fb, fc = self.fmt_a, self.fmt_b, self.acc_format
-        v = self._inputs(m, st)
-
-        # -- decode (subnormals normalised) and the exact product --------------------------
-        da = decode(m, v["a"], fa, "a")
-        db = decode(m, v["b"], fb, "b")
-        pw = fa.sig_bits + fb.sig_bits
-        prod = Signal(pw, name="s0_product")  # leading one at pw-1 or pw-2 (or 0)
-        m.d.comb += prod.eq(da.sig * db.sig)
-        lo = fa.emin - fa.man_bits + fb.emin - fb.man_bits - 2
-        hi = fa.emax + fb.emax + 2
-        pexp = Signal(range(lo, hi + 1), name="s0_exp")  # weight of prod's top bit
-        m.d.comb += pexp.eq(da.exp + db.exp + 1)
-        pnan = Signal(name="s0_is_nan")
-        pinf = Signal(name="s0_is_inf")
-        pzero = Signal(name="s0_is_zero")
-        m.d.comb += [
-            pnan.eq(product_nan(da, db)),
-            pinf.eq(product_inf(da, db, pnan)),
-            pzero.eq((da.is_zero | db.is_zero) & ~pnan & ~pinf),
-        ]
-        x = {"prod": prod, "exp": pexp, "sign": da.sign ^ db.sign, "nan": pnan, "inf": pinf,
-             "zero": pzero, "valid": v["valid"], "clear": v["clear"], "rand": v["rand"]}
         if self.plan is not None:
-            d = dm.lzc(max(fa.sig_bits, fb.sig_bits)) + dm.multiplier(fa.sig_bits, fb.sig_bits)
-            x = cut(st, "product", d, x)
-        elif "product" in self.cut_points:
-            x = st.register(x, "p_")
-
-        # -- the loop: acc decoded, the product as the other addend ------------------------
-        acc = Signal(fc.width, name="acc_reg")
-        dc = decode(m, acc, fc, "c")
-        valid, clear = x["valid"], x["clear"]
-        # valid=0 makes the product +0; clear makes acc "absent" (a zero whose sign is the
-        # product's, so a -0 product loads -0 and clear with valid=0 loads +0)
-        ps = Signal(name="p_sign")
-        pz = Signal(name="p_zero")
-        pn = Signal(name="p_nan")
-        pi = Signal(name="p_inf")
-        m.d.comb += [ps.eq(x["sign"] & valid), pz.eq(x["zero"] | ~valid),
-                     pn.eq(x["nan"] & valid), pi.eq(x["inf"] & valid)]
-        cs = Signal(name="c_sign")
-        cz = Signal(name="c_zero")
-        cn = Signal(name="c_nan")
-        ci = Signal(name="c_inf")
-        m.d.comb += [cs.eq(Mux(clear, ps, dc.sign)), cz.eq(dc.is_zero | clear),
-                     cn.eq(dc.is_nan & ~clear), ci.eq(dc.is_inf & ~clear)]
-
-        # -- align: larger-exponent addend on top of the window, the other shifted right ---
-        pc = fc.sig_bits
-        S = max(pw, pc)
-        R = stochastic_bits(self.rounding, self.rand_bits)
-        G = max(2, pc + 2 + max(R, 1) - S)
-        N = S + G + 2  # carry | S bits | G guard bits | sticky
-        xp = Signal(S, name="al_p_sig")
-        xc = Signal(S, name="al_c_sig")
-        m.d.comb += [
-            xp.eq(Mux(pz, 0, x["prod"] << (S - pw))),
-            xc.eq(Mux(cz, 0, dc.sig << (S - pc))),
-        ]
-        ec = dc.exp
-        swap = Signal(name="al_swap")  # acc is the larger addend
-        m.d.comb += swap.eq(pz | (~cz & (ec > x["exp"])))
-        clo = fc.emin - fc.man_bits - 1
-        span = max(hi - clo, fc.emax - lo) + 1
-        d = Signal(range(-span, span + 1), name="al_diff")
-        m.d.comb += d.eq(Mux(swap, ec - x["exp"], x["exp"] - ec))
-        dcap = S + G
-        dd = Signal(range(dcap + 1), name="al_shift")
-        m.d.comb += dd.eq(Mux(d > dcap, dcap, d[: len(dd)]))
-        big = Mux(swap, xc, xp)
-        small = Signal(S, name="al_small")
-        m.d.comb += small.eq(Mux(swap, xp, xc))
-        sig_big = Mux(swap, cs, ps)
-        sub = Signal(name="al_sub")
-        m.d.comb += sub.eq(ps ^ cs)
-        kept = Signal(S + G, name="al_small_kept")
-        m.d.comb += kept.eq(Cat(Const(0, G), small) >> dd)
-        # bits shifted below window position 1 (positions < dd of the unshifted vector)
-        lost = Signal(name="al_sticky")
-        below = ~(Const((1 << (S + G)) - 1, S + G) << dd)[: S + G]
-        m.d.comb += lost.eq((Cat(Const(0, G), small) & below) != 0)
-        bigw = Cat(Const(0, G + 1), big)  # positions 0..N-2
-        smallw = Cat(lost, kept)
-        s = Signal(signed(N + 1), name="add_sum")
-        m.d.comb += s.eq(Mux(sub, bigw - smallw, bigw + smallw))
-        sneg = s[N]
-        mag = Signal(N, name="add_mag")
-        m.d.comb += mag.eq(Mux(sneg, -s, s)[:N])
-        ew = max(abs(lo), abs(hi), abs(fc.emin - fc.man_bits - 1), abs(fc.emax)).bit_length() + 3
-        top = Signal(signed(ew), name="add_top_exp")  # weight of window bit N-1
-        m.d.comb += top.eq(Mux(swap, ec, x["exp"]) + 1)
-
-        # -- normalise and round into acc_format (the shared rounder) ----------------------
-        nsig, nexp = normalize(m, mag, top, "nrm")
-        nan = Signal(name="res_nan")
-        inf = Signal(name="res_inf")
-        m.d.comb += [
-            nan.eq(pn | cn | (pi & ci & (ps != cs))),
-            inf.eq((pi | ci) & ~nan),
-        ]
-        sign = Signal(name="res_sign")
-        with m.If(inf):
-            m.d.comb += sign.eq(Mux(pi, ps, cs))
-        with m.Elif(mag == 0):  # exact zero: +0 unless both addends are -0
-            m.d.comb += sign.eq(pz & cz & ps & cs)
-        with m.Else():
-            m.d.comb += sign.eq(sig_big ^ sneg)
-        res = round_standard(
-            m, fc, sign=sign, sig=nsig, exp=nexp, is_nan=nan, is_inf=inf, rand=x["rand"],
-            rounding=self.rounding, saturate=self.saturate, name="acc_rnd",
-        )
-        with m.If(valid | clear):
-            m.d.sync += acc.eq(res)
-        if self.plan is not None:
-            # one loop, every step of it: decode acc (subnormals normalised: count, shift);
-            # compare the exponents, their difference and its cap; align with the sticky
-            # mask's OR; add, negate; normalise (count, shift); the rounder (subnormal shift,
-            # exponent test, round bit and rest, increment, exponent and encoding). Fewer
-            # terms (no acc normalisation, no sticky, the rounder as one add) were measured
-            # far too optimistic (docs/results/mac_fmax.md)
-            ws = dd.shape().width
-            d = (dm.lzc(pc) + dm.shifter(pc, max(pc, 1).bit_length())
-                 + 2 * dm.adder(ew) + dm.lut(1)
-                 + dm.shifter(S + G, ws) + dm.logic(S + G)
-                 + dm.adder(N + 1) + dm.adder(N)
-                 + dm.lzc(N) + dm.shifter(N, max(N, 1).bit_length())
-                 + dm.shifter(pc + 2, ws) + dm.adder(ew) + dm.lut(2) + dm.logic(N - pc)
-                 + dm.adder(pc + 1) + dm.adder(ew) + dm.lut(3))
+            d = fma_add_round_delay(dm, p, stochastic_bits(self.rounding, self.rand_bits))
             st.loop("accumulate", d, logic=True)
             st.forced("accumulate", d, [acc])
             st.finish(delay=0.0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DelayModel", "FAMILIES", "Segment", "Plan", "Probe", "delay_model", "plan_placement",
-    "check_target", "check_fmax", "OutOfReach", "placed_size", "plan_placed",
+    "best_text", "check_target", "check_fmax", "OutOfReach", "placed_size", "plan_placed",
 ]
 
 
@@ -227,18 +227,18 @@ T_DSP_ECP5 = 5.9
 #: floor and size term on the placed bits, both sides (fit_size_tails); ecp5's t_chain read
 #: from nextpnr's critical paths (CHAIN_ROUTES there); gowin on the circuits alone; xilinx:
 #: published 7-series figures. ecp5's loops skip the knee (calibrate_delay.py's KNEE_LOOPS;
-#: docs/results/fmax.md, "Loops on ECP5"); ice40's fit discounts its MACs' loops. ice40's
-#: loop_scale: the logic loops of four float-accumulator MACs, fitted (minimax) and checked on
-#: four more (benchmarks/loop_scale.py, docs/results/loop_scale.md); ecp5 left at 1 (charged
-#: as annotated; its figures there)
+#: docs/results/fmax.md, "Loops on ECP5"); ice40's fit discounts its MACs' loops. loop_scale
+#: (ecp5, ice40): the logic loops of four float-accumulator MACs, fitted (minimax) and checked
+#: on four more (benchmarks/loop_scale.py, docs/results/loop_scale.md); gowin and xilinx have
+#: no such measurement (1: as annotated)
 _MODELS = {
     "ecp5": DelayModel("ecp5", k=4, t_reg=1.044, t_lut=0.992, t_carry0=1.428, t_carry_bit=0.038,
                        t_knee=9.0, knee_slope=0.5, t_floor=2.7, t_chain=1.44, knee_loops=False,
-                       t_dsp=T_DSP_ECP5, dsp_width=18, star_max=4),
+                       t_dsp=T_DSP_ECP5, dsp_width=18, star_max=4, loop_scale=0.79),
     "ice40": DelayModel("ice40", k=4, t_reg=0.586, t_lut=1.135, t_carry0=1.932, t_carry_bit=0.154,
                         t_stage=0.3, t_knee=2.0, knee_slope=0.8, t_floor=2.5, size_slope=0.1,
                         size_bits0=400, size_two_sided=True, size_placed=True,
-                        loop_scale=0.81),
+                        loop_scale=0.73),
     "gowin": DelayModel("gowin", k=4, t_reg=1.081, t_lut=1.12, t_carry0=1.688, t_carry_bit=0.08),
     "xilinx": DelayModel("xilinx", k=6, t_reg=0.9, t_lut=0.55, t_carry0=0.8, t_carry_bit=0.03),
 }
@@ -374,6 +374,16 @@ class Probe:
         self.final_delay = float(delay)
 
 
+def best_text(best: float, fmax: float) -> str:
+    """The best predicted Fmax ``best`` (MHz) of a refusal of ``fmax``, in whole MHz, or with
+    one decimal where whole MHz would read as ``fmax`` or more (22.9, not 23, for a refused
+    23; rounded down where even that would)."""
+    for text in (f"{best:.0f}", f"{best:.1f}"):
+        if float(text) < fmax:
+            return text
+    return f"{math.floor(best * 10) / 10:.1f}"
+
+
 def plan_placement(segments: list[Segment], final_delay: float, target: str,
                    fmax: float, unit: str = "unit", size_bits: int = 0) -> Plan:
     """Choose registers among ``segments`` (cut points in datapath order; the logic after the
@@ -394,14 +404,15 @@ def plan_placement(segments: list[Segment], final_delay: float, target: str,
             raise OutOfReach(
                 f"{unit}: {fmax:g} MHz on {target} is out of reach: the feedback loop "
                 f"{lp.name!r} cannot be pipelined and takes {lp.delay:.2f} ns (best predicted "
-                f"Fmax {lp.fmax(dm):.0f} MHz)", target, fmax, lp.fmax(dm))
+                f"Fmax {best_text(lp.fmax(dm), fmax)} MHz)", target, fmax, lp.fmax(dm))
     if delays[worst_single] > budget:
         best = min([dm.fmax(delays[worst_single])]
                    + [lp.fmax(dm) for lp in loops])
         raise OutOfReach(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: the stage ending at "
             f"{names[worst_single]!r} takes {delays[worst_single]:.2f} ns of logic that exmy "
-            f"cannot cut further (best predicted Fmax {best:.0f} MHz)", target, fmax, best)
+            f"cannot cut further (best predicted Fmax {best_text(best, fmax)} MHz)", target,
+            fmax, best)
     if dm.budget(fmax) < dm.t_floor:
         raise OutOfReach(
             f"{unit}: {fmax:g} MHz on {target} is out of reach: no stage inside a unit is "

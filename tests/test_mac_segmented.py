@@ -10,6 +10,8 @@ accumulator must give the same ``acc``/``flags``/``y`` in every cycle, ``latency
 the inputs (``latency`` includes ``acc_latency``).
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -486,26 +488,40 @@ def test_prove_catches_missing_carry_select(prove_tools, tmp_path, monkeypatch):
 
 
 # -- fmax mode: the float-accumulator MAC ----------------------------------------------------
-def _float_acc(fmax):
-    return MAC("e4m3fn", acc_format="bfloat16", fmax=fmax)
+def _float_acc(fmax, target="ecp5"):
+    return MAC("e4m3fn", acc_format="bfloat16", target=target, fmax=fmax)
 
 
-def _float_acc_clocks() -> dict[int, int]:
+def _float_acc_clocks(target="ecp5") -> dict[int, int]:
     """e4m3fn x e4m3fn -> bfloat16 accumulator at the clocks that matter, from the delay
-    model: the highest whole MHz at which product and accumulate share a stage (latency 1),
-    and, when the loop allows more, the highest at which the loop alone fits (latency 2: the
-    product registered). The loop (an FMA fed back) cannot be cut, so it bounds the clock; on
-    ECP5 it is charged as annotated (no knee) while the stage into it is discounted as a long
-    stage, so the loop binds first and latency 1 serves every clock it allows."""
-    dm = delay_model("ecp5")
-    segs = _float_acc(1).plan.segments
+    model of ``target``: the highest whole MHz at which product and accumulate share a stage
+    (latency 1), and, when the loop allows more, the highest at which the loop alone fits
+    (latency 2: the product registered). The loop (an FMA fed back) cannot be cut, so it
+    bounds the clock; on ECP5 it is a logic loop charged as ``loop_scale`` times its
+    annotation (no knee) while the stage into it is discounted as a long stage, so the loop
+    binds first and latency 1 serves every clock it allows. Gowin has no knee: there the
+    product stage binds first and latency 2 serves the top clocks."""
+    dm = delay_model(target)
+    segs = _float_acc(1, target).plan.segments
     loop = next(s.delay for s in segs if s.loop)
     stage = sum(s.delay for s in segs if not s.loop)  # inputs -> product -> accumulator
-    top, one = int(dm.fmax(loop, loop=True)), int(dm.fmax(stage))
+    top, one = int(dm.fmax(loop, loop=True, logic=True)), int(dm.fmax(stage))
     return {min(one, top): 1, **({top: 2} if one < top else {})}
 
 
 FLOAT_ACC = _float_acc_clocks()
+#: the placements simulated: ECP5's one and Gowin's two (the product registered or not)
+FLOAT_ACC_HW = [(t, f, lat) for t in ("ecp5", "gowin") for f, lat in _float_acc_clocks(t).items()]
+
+
+def test_fmax_float_acc_two_placements():
+    """The hardware tests below see both placements of the float-accumulator MAC: the product
+    in the loop's cycle and the product registered (Gowin's top clock)."""
+    assert sorted(lat for _, _, lat in FLOAT_ACC_HW) == [1, 1, 2]
+    for target, fmax, latency in FLOAT_ACC_HW:
+        comp = _float_acc(fmax, target)
+        assert comp.latency == latency and comp.plan.fmax_predicted >= fmax
+        assert comp.cut_points == ([] if latency == 1 else ["product"])
 
 
 def test_fmax_float_acc_placement():
@@ -523,15 +539,17 @@ def test_fmax_float_acc_placement():
     top = max(FLOAT_ACC)
     loop = [s for s in _float_acc(top).plan.segments if s.loop]
     assert [s.name for s in loop] == ["accumulate"]
-    best = dm.fmax(loop[0].delay, loop=True)
+    best = dm.fmax(loop[0].delay, loop=True, logic=True)
     assert top <= best < top + 1
-    # ECP5 charges a loop as annotated (no knee): 1000 / (loop + t_reg), not the stage's
-    assert best == pytest.approx(1000 / (loop[0].delay + dm.t_reg + dm.t_stage))
+    # ECP5 charges a logic loop as loop_scale times its annotation (no knee), not the stage's
+    assert best == pytest.approx(1000 / (dm.loop_scale * loop[0].delay + dm.t_reg + dm.t_stage))
     assert dm.fmax(loop[0].delay) > best
     pre = [s for s in _float_acc(top).plan.segments if not s.loop and s.name != "accumulate"]
     assert pre and all(s.delay <= dm.period(best) for s in pre)
+    shown = next((t for t in (f"{best:.0f}", f"{best:.1f}") if float(t) < top + 1), None)
+    shown = shown or f"{math.floor(best * 10) / 10:.1f}"
     msg = (f"mac: {top + 1} MHz on ecp5 is out of reach: the feedback loop 'accumulate' cannot "
-           f"be pipelined and takes {loop[0].delay:.2f} ns (best predicted Fmax {best:.0f} MHz)")
+           f"be pipelined and takes {loop[0].delay:.2f} ns (best predicted Fmax {shown} MHz)")
     with pytest.raises(ValueError, match=esc(msg)):
         _float_acc(top + 1)
 
@@ -559,11 +577,12 @@ def test_float_acc_loop_on_ice40_meets_nextpnr():
     assert 0.8 <= ratio <= 1.2, (comp.plan.fmax_predicted, rec["fmax_mhz"])
 
 
-@pytest.mark.parametrize("fmax", list(FLOAT_ACC))
-def test_fmax_float_acc_hw(fmax):
+@pytest.mark.parametrize("target, fmax, latency", FLOAT_ACC_HW)
+def test_fmax_float_acc_hw(target, fmax, latency):
     from exmy.sim.check import check
 
-    comp = _float_acc(fmax)
+    comp = _float_acc(fmax, target)
+    assert comp.latency == latency
     res = check(comp, "amaranth", inputs=_stream(comp, 1500, seed=3, pairs=False))
     assert res.vectors >= 1500
     assert_ok(res)
@@ -572,7 +591,9 @@ def test_fmax_float_acc_hw(fmax):
 def test_fmax_float_acc_verilator(tmp_path):
     from exmy.sim.check import check
 
-    comp = _float_acc(max(FLOAT_ACC))  # the highest clock the loop allows
+    target, fmax, _ = FLOAT_ACC_HW[-1]  # the product registered (Gowin's top clock)
+    comp = _float_acc(fmax, target)
+    assert comp.cut_points == ["product"]
     res = check(comp, "verilator", inputs=_stream(comp, 4000, seed=5, pairs=False),
                 build_dir=tmp_path)
     assert res.vectors >= 4000
@@ -580,12 +601,11 @@ def test_fmax_float_acc_verilator(tmp_path):
 
 
 def test_fmax_float_acc_stochastic_verilator(tmp_path):
-    """fmax mode keeps the MAC's own loop, with stochastic rounding too (the one place that
-    loop still rounds stochastically: with an explicit latency it is the FMA fed back)."""
+    """fmax mode's loop is the FMA fed back, stochastic rounding too (the window keeps the R
+    bits below the rounding position; the loop is built as with an explicit latency)."""
     from exmy.sim.check import check
 
     comp = MAC("e4m3fn", acc_format="bfloat16", rounding="stochastic", rand_bits=6, fmax=15)
-    assert comp.extra_metadata()["loop"] == "own"
     res = check(comp, "verilator", inputs=_stream(comp, 4000, seed=7, pairs=False),
                 build_dir=tmp_path)
     assert res.vectors >= 4000
@@ -599,14 +619,15 @@ def test_fmax_float_acc_stream_slow(tmp_path):
     expected outputs do not depend on the placement or the simulator: computed once)."""
     from exmy.sim.check_mac import mac_expected, mac_stream
 
-    first = _float_acc(min(FLOAT_ACC))
+    target, fmax, _ = FLOAT_ACC_HW[0]
+    first = _float_acc(fmax, target)
     inputs, every = mac_stream(first, N_CYCLES, np.random.default_rng(23))
     assert every and len(inputs["a"]) >= N_CYCLES
     expected = mac_expected(first, inputs)
-    for fmax, latency in FLOAT_ACC.items():
-        comp = _float_acc(fmax)
+    for target, fmax, latency in FLOAT_ACC_HW:
+        comp = _float_acc(fmax, target)
         assert comp.latency == latency
-        assert_acc_stream(comp, inputs, expected, tmp_path, f"fmax {fmax}")
+        assert_acc_stream(comp, inputs, expected, tmp_path, f"{target} fmax {fmax}")
 
 
 @pytest.mark.parametrize("cls, fmt, fmax", [(MAC, "e6m0-none", 100), (MAC, "e7m0-none", 50),

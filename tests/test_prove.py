@@ -449,6 +449,16 @@ def test_stochastic_mac_proven(prove_tools, opts, tmp_path):
     assert res.status == "PASS", res.line()
 
 
+def test_float_acc_fmax_placement_proven(prove_tools, tmp_path):
+    """The float-accumulator MAC in fmax mode (the FMA fed back, its loop whole) with the
+    product registered, the placement Gowin's model gives at 16 MHz, equals the MAC at
+    latency 1 delayed one cycle (k-induction)."""
+    res = prove_unit("mac", {"a": "e4m3fn", "acc_format": "bfloat16", "target": "gowin",
+                             "fmax": 16}, tmp_path / "w")
+    assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"
+    assert res.method == "induction" and res.delay == 1
+
+
 def test_induction_time_limit(prove_tools, tmp_path):
     """k-induction stopped by the time limit says so (SymbiYosys' TIMEOUT), not that the
     induction step failed: the E4M3FN MAC at latency 4 takes longer than 1 s."""
