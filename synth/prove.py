@@ -87,6 +87,7 @@ its cwd in the work directory and gets relative file names only.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import re
@@ -892,6 +893,23 @@ def reference_unit(unit: str, options: dict):
     return build(unit, **{**options, "latency": default})
 
 
+def _higher_clock_hint(unit: str, options: dict, pipelined, ref_latency: int) -> str:
+    """What to ask instead of a clock that places no register: a higher --fmax, or, where
+    the next clock above the placement's best predicted Fmax is out of reach too (a feedback
+    loop bounds the unit before any register is needed), an explicit --latency."""
+    from exmy.hdl.registry import build
+    from exmy.hdl.timing import OutOfReach
+
+    best = pipelined.plan.fmax_predicted
+    higher = min(math.floor(best * 10 + 1) / 10, 1000.0)
+    try:
+        build(unit, **{**options, "fmax": higher})._MustUse__silence = True
+    except OutOfReach:
+        return (f"no --fmax in reach on {pipelined.target} places a register (best predicted "
+                f"Fmax {best:.1f} MHz); give --latency {ref_latency + 1} or more instead")
+    return "give a higher --fmax"
+
+
 def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
                depth: int | None = None, timeout: float | None = None,
                keep: bool = False, method: str = "auto", cuts: bool = True) -> ProofResult:
@@ -919,7 +937,8 @@ def prove_unit(unit: str, options: dict, workdir: str | Path | None = None, *,
         pipelined._MustUse__silence = True
         raise ValueError(
             f"{unit!r} at {fmax:g} MHz on {pipelined.target} needs no pipeline registers "
-            f"(latency {pipelined.latency}): nothing to prove; give a higher --fmax")
+            f"(latency {pipelined.latency}): nothing to prove; "
+            f"{_higher_clock_hint(unit, options, pipelined, reference.latency)}")
     if isinstance(latency, int) and latency <= reference.latency:
         reference._MustUse__silence = True  # built only to learn its latency
         if latency < reference.latency:

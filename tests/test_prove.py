@@ -550,6 +550,13 @@ def test_api_errors(tmp_path):
     with pytest.raises(ValueError, match=r"^'multiplier' at 10 MHz on ecp5 needs no pipeline "
                        r"registers \(latency 0\): nothing to prove; give a higher --fmax$"):
         prove_unit("multiplier", {"a": "e4m3fn", "fmax": 10})
+    # a feedback loop bounds it before a register pays: a higher --fmax cannot help
+    with pytest.raises(ValueError, match=r"^'mac' at 20 MHz on ecp5 needs no pipeline registers "
+                       r"\(latency 1\): nothing to prove; no --fmax in reach on ecp5 places a "
+                       r"register \(best predicted Fmax \d+\.\d MHz\); give --latency 2 or more "
+                       r"instead$"):
+        prove_unit("mac", {"a": "e4m3fn", "acc_format": "bfloat16", "target": "ecp5",
+                           "fmax": 20})
     with pytest.raises(ValueError, match=r"^Latency 1 of 'mac' is its reference itself: nothing "
                        r"to prove; give a latency of at least 2$"):
         prove_unit("mac", {"a": "e4m3fn", "latency": 1})
