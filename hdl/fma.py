@@ -375,6 +375,7 @@ def fma_add_round(m: Module, prod: FmaProduct, c: Value, *, rounding: str = "rne
     return _round_sum(m, fo, total, granularity=None, rounding=rounding, saturate=saturate,
                       pipe=pipe, coarse=FMA_COARSE, dm=dm, rand=rand)
 
+
 def fma_product_delay(dm: DelayModel, fa: FloatFormat, fb: FloatFormat) -> float:
     """The delay (ns) of :func:`fma_product` (decode, one ``*``, the product's top and
     trailing zeros beside it), for a plan that places a register after it."""

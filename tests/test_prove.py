@@ -449,10 +449,12 @@ def test_stochastic_mac_proven(prove_tools, opts, tmp_path):
     assert res.status == "PASS", res.line()
 
 
+@pytest.mark.slow
 def test_float_acc_fmax_placement_proven(prove_tools, tmp_path):
     """The float-accumulator MAC in fmax mode (the FMA fed back, its loop whole) with the
     product registered, the placement Gowin's model gives at 16 MHz, equals the MAC at
-    latency 1 delayed one cycle (k-induction)."""
+    latency 1 delayed one cycle (k-induction). Slow tier: the default tier proves the same
+    datapath with the product registered at latencies 2-4 (test_pipeline_equals_reference)."""
     res = prove_unit("mac", {"a": "e4m3fn", "acc_format": "bfloat16", "target": "gowin",
                              "fmax": 16}, tmp_path / "w")
     assert res.status == "PASS", f"{res.line()}\n{res.log_tail}"

@@ -151,9 +151,8 @@ def test_loop_scale_is_the_committed_fit():
     """hdl/timing.py's loop_scale against benchmarks/loop_scale.py's nextpnr measurements
     (docs/results/loop_scale.json): the loops as the code annotates them today (the FMA fed
     back); each family's scale is the minimax fit to the fit set, and with it every measured
-    MAC's predicted Fmax is within +-20% of nextpnr's (as annotated, without the scale, ECP5's
-    were 0.74-0.88 and iCE40's charged past the knee of the model before, 3 ns at slope 0.45,
-    were all more than 1.2x too fast: docs/results/loop_scale.md)."""
+    MAC's predicted Fmax is within +-20% of nextpnr's (without the scale, or charged past the
+    knee, they were not: docs/results/loop_scale.md)."""
     from pathlib import Path
 
     from exmy.hdl.mac import MAC
