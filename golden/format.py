@@ -389,7 +389,26 @@ _GENERIC = re.compile(
 _INT = re.compile(r"^(?P<u>u?)int(?P<bits>\d+)(?:-s(?P<s>-?\d+))?$", re.ASCII)
 
 
+_FAMILY = re.compile(r"^(?:mx|nv)?(?:float|fp)(?P<bits>\d+)$", re.ASCII | re.IGNORECASE)
+
+
 def _suggest(name: str) -> str:
+    family = _FAMILY.match(name)
+    if family:  # 'float8', 'FP6', 'mxfp4': a width, not a format: name that width's formats
+        bits = int(family["bits"])
+        names = [f.name for _, _, f in _CATALOG_ROWS if f.width == bits]
+        grammar = "the grammar e<E>m<M>[-<special>][-b<bias>][-ftz][-u]"
+        if names:
+            listed = ", ".join(repr(n) for n in names)
+            return f"; {bits}-bit formats: {listed} (or {grammar})"
+        middle = min((bits - 1) // 2, 8)
+        for e in sorted(range(1, min(bits, 64)), key=lambda e: abs(e - middle)):
+            try:
+                example = parse_format(f"e{e}m{bits - 1 - e}").name
+            except ValueError:
+                continue
+            return (f"; no catalog format is {bits} bits wide: use {grammar} "
+                    f"(a sign, then E + M = {bits - 1}: e.g. {example!r})")
     pool = list(CATALOG) + ["int8", "uint8", "e4m3-none", "e5m2-fnuz-b16"]
     close = difflib.get_close_matches(name.lower(), pool, n=3, cutoff=0.5)
     if close:

@@ -1,6 +1,7 @@
 """FloatFormat / IntFormat: validation, derived properties, names, and decode/encode of every
 catalog format against ml_dtypes (an oracle exmy did not write)."""
 
+import re
 from fractions import Fraction
 
 import ml_dtypes
@@ -93,6 +94,23 @@ def test_int_format_validation(bits, exc, msg):
 def test_parse_errors(name, msg):
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         parse_format(name)
+
+
+@pytest.mark.parametrize("name, bits, must", [
+    ("float8", 8, ["e4m3fn", "e5m2"]), ("FP6", 6, ["e2m3fn", "e3m2fn"]),
+    ("mxfp4", 4, ["e2m1fn"]), ("fp16", 16, ["bfloat16", "float16"]),
+    ("float5", 5, []), ("fp12", 12, []),
+])
+def test_a_bare_width_names_formats_of_that_width(name, bits, must):
+    """'float8' is a width, not a format: the error names formats of that width (or, with none
+    in the catalog, a grammar example), and every name it offers parses to that width."""
+    with pytest.raises(ValueError, match=f"^Unknown format '{name}'") as info:
+        parse_format(name)
+    offered = re.findall(r"'([^']+)'", str(info.value))[1:]
+    assert offered, str(info.value)
+    assert set(must) <= set(offered), str(info.value)
+    for n in offered:
+        assert parse_format(n).width == bits, (n, str(info.value))
 
 
 def test_parse_type_error():
