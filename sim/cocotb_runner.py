@@ -56,7 +56,12 @@ def _build_args(simulator: str) -> list[str]:
     if simulator == "verilator":
         # Amaranth's Verilog always trips WIDTHEXPAND/WIDTHTRUNC; none of Verilator's lint
         # warnings should stop a simulation build (lint_verilog is the place for them).
-        return ["-Wno-fatal", "-Wno-WIDTH", "-Wno-PROCASSINIT"]
+        # --timing: the testbench's own clock (``always #1``), whose coroutines need GCC's
+        # -fcoroutines (the PyPI build's verilated.mk leaves it out); --no-public-flat-rw undoes
+        # the cocotb runner's every-signal-public, which made the model 3x slower (the
+        # testbench marks the one signal cocotb reads)
+        return ["-Wno-fatal", "-Wno-WIDTH", "-Wno-PROCASSINIT", "--timing", "-CFLAGS",
+                "-fcoroutines", "--no-public-flat-rw"]
     return []
 
 
