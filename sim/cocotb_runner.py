@@ -58,8 +58,8 @@ def _build_args(simulator: str) -> list[str]:
         # warnings should stop a simulation build (lint_verilog is the place for them).
         # --timing: the testbench's own clock (``always #1``), whose coroutines need GCC's
         # -fcoroutines (the PyPI build's verilated.mk leaves it out); --no-public-flat-rw undoes
-        # the cocotb runner's every-signal-public, which made the model 3x slower (the
-        # testbench marks the one signal cocotb reads)
+        # the cocotb runner's every-signal-public, which slows the model (measured in
+        # docs/results/sim_clock.md; the testbench marks the one signal cocotb reads)
         return ["-Wno-fatal", "-Wno-WIDTH", "-Wno-PROCASSINIT", "--timing", "-CFLAGS",
                 "-fcoroutines", "--no-public-flat-rw"]
     return []

@@ -9,8 +9,8 @@ read naturally and packing needs no big-integer arithmetic.
 Schedule (one vector per clock cycle, the same for every simulator): the testbench has a
 clock ``clk`` (period :data:`PERIOD_NS`) and a reset request ``rst_req``, high for the first
 two rising edges. Under Verilator the testbench makes both itself (``ifdef VERILATOR``: a clock
-driven through VPI costs a callback per edge, and the run took 1.9x as long); under Icarus
-cocotb drives them as ports (its GPI clock: there the Verilog clock ran 1.3x slower). The
+driven through VPI costs a callback per edge); under Icarus cocotb drives them as ports (its
+GPI clock, which is the faster one there). Measured in docs/results/sim_clock.md. The
 DUT's ``rst`` follows ``rst_req`` one edge late. Call "edge 0" the first rising edge at which
 ``rst_req`` is low; at edge 0 the DUT registers are reset for the last time. Vector ``i`` is
 applied right after edge ``i`` and the outputs for vector ``i`` are read just before edge
@@ -128,7 +128,7 @@ def testbench_verilog(
         "`timescale 1ns/1ps",
         # Verilator: the clock and the reset request are made here (see the module docstring);
         # ``done`` is all cocotb reads there: the build drops --public-flat-rw (every signal
-        # public made the model 3x slower), so this one is marked public
+        # public slows the model: docs/results/sim_clock.md), so this one is marked public
         "`ifdef VERILATOR",
         f"module {TB_TOP}(output reg done /*verilator public_flat_rw*/);",
         "  reg clk = 1'b0;",
