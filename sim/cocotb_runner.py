@@ -25,6 +25,11 @@ __all__ = ["run_cocotb", "SimulationError"]
 
 TIMESCALE = ("1ns", "1ps")
 _TEST_MODULE = "exmy.sim.cocotb_tb"
+#: the simulation's environment. cocotb's pytest assertion rewriting is off: by default it
+#: rewrites every module the simulation imports (numpy and exmy included), most of each
+#: launch's time (measured in docs/results/sim_clock.md); the test module raises its
+#: AssertionError itself, so no failure message depends on it
+_SIM_ENV = {"COCOTB_TRUST_INERTIAL_WRITES": "1", "COCOTB_REWRITE_ASSERTION_FILES": ""}
 
 
 class SimulationError(RuntimeError):
@@ -248,7 +253,7 @@ def run_cocotb(
             # the simulator runs in run_dir (cocotb's test_dir): "." keeps the vector files'
             # names ASCII (Icarus' $fopen mangles a UTF-8 path: '/tmp/ü' -> '/tmp/\377\377')
             plusargs=[f"+EXMY_N={n}", "+EXMY_DIR=.", f"+EXMY_LATENCY={latency}"],
-            extra_env={"COCOTB_TRUST_INERTIAL_WRITES": "1"},
+            extra_env=_SIM_ENV,
             results_xml=str(xml),
             timescale=TIMESCALE,
             log_file=log,

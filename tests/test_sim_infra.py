@@ -486,6 +486,30 @@ def test_simulation_failure_is_reported(tmp_path):
         run_vectors(v, "mul8", port_table(c), {"a": a, "b": a}, ["y"], 0, "icarus", tmp_path)
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_testbench_that_never_finishes_is_reported(simulator, tmp_path, monkeypatch):
+    """A testbench that never raises ``done`` fails with the cocotb module's own message (the
+    simulation runs without cocotb's assertion rewriting, so that message is all there is)."""
+    need(simulator)
+    from exmy.sim.cocotb_runner import SimulationError
+
+    real = tbmod.testbench_verilog
+    finish = "if (j == n - 1) done <= 1'b1;"
+
+    def never_done(*args, **kwargs):
+        text = real(*args, **kwargs)
+        assert finish in text
+        return text.replace(finish, "")
+
+    monkeypatch.setattr(tbmod, "testbench_verilog", never_done)
+    c = Mul()
+    a = np.arange(4, dtype=np.uint64)
+    with pytest.raises(SimulationError, match=r"(?s)simulation of mul8 failed.*did not raise "
+                                              r"done within 80 ns \(4 vectors, latency 0\)"):
+        run_vectors(to_verilog(c, "mul8"), "mul8", port_table(c), {"a": a, "b": a}, ["y"], 0,
+                    simulator, tmp_path)
+
+
 # -- lint -----------------------------------------------------------------------------------
 class UnusedInput(wiring.Component):
     a: In(8)
