@@ -2,8 +2,10 @@
 
 The Verilog testbench of :mod:`exmy.sim.testbench` reads the vectors with ``$readmemh`` and
 writes the outputs with ``$writememh``; the cocotb module :mod:`exmy.sim.cocotb_tb` only starts
-the clock, releases reset and waits for ``done``. One build per DUT and simulator, reused while
-the DUT's Verilog and the testbench are unchanged (a stamp in the build folder).
+the clock, releases reset and waits for ``done`` (copied into the run folder as the top-level
+module ``exmy_cocotb_tb``, so a launch imports nothing of exmy). One build per DUT and
+simulator, reused while the DUT's Verilog and the testbench are unchanged (a stamp in the
+build folder).
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from .tools import require_simulator
 __all__ = ["run_cocotb", "SimulationError"]
 
 TIMESCALE = ("1ns", "1ps")
-_TEST_MODULE = "exmy.sim.cocotb_tb"
+#: the cocotb test module: exmy/sim/cocotb_tb.py, copied into the run folder (cocotb puts the
+#: simulation's working folder on sys.path) so that the simulation imports no exmy package
+_TEST_MODULE = "exmy_cocotb_tb"
+_TEST_SOURCE = Path(__file__).with_name("cocotb_tb.py")
 #: the simulation's environment. cocotb's pytest assertion rewriting is off: by default it
 #: rewrites every module the simulation imports (numpy and exmy included), most of each
 #: launch's time (measured in docs/results/sim_clock.md); the test module raises its
-#: AssertionError itself, so no failure message depends on it
-_SIM_ENV = {"COCOTB_TRUST_INERTIAL_WRITES": "1", "COCOTB_REWRITE_ASSERTION_FILES": ""}
+#: AssertionError itself, so no failure message depends on it. No bytecode is written: the
+#: copied test module leaves no __pycache__ in the run folder.
+_SIM_ENV = {"COCOTB_TRUST_INERTIAL_WRITES": "1", "COCOTB_REWRITE_ASSERTION_FILES": "",
+            "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 class SimulationError(RuntimeError):
@@ -229,6 +236,7 @@ def run_cocotb(
     run_dir.mkdir(parents=True, exist_ok=True)
     for old in list(run_dir.glob("in_*.hex")) + list(run_dir.glob("out_*.hex")):
         old.unlink()
+    (run_dir / f"{_TEST_MODULE}.py").write_text(_TEST_SOURCE.read_text())
     nchunks = (n + chunk - 1) // chunk
     for c in range(nchunks):
         lo, hi = c * chunk, min(n, (c + 1) * chunk)
@@ -252,7 +260,8 @@ def run_cocotb(
             test_dir=run_dir,
             # the simulator runs in run_dir (cocotb's test_dir): "." keeps the vector files'
             # names ASCII (Icarus' $fopen mangles a UTF-8 path: '/tmp/ü' -> '/tmp/\377\377')
-            plusargs=[f"+EXMY_N={n}", "+EXMY_DIR=.", f"+EXMY_LATENCY={latency}"],
+            plusargs=[f"+EXMY_N={n}", "+EXMY_DIR=.", f"+EXMY_LATENCY={latency}",
+                      f"+EXMY_PERIOD_NS={tb.PERIOD_NS}"],
             extra_env=_SIM_ENV,
             results_xml=str(xml),
             timescale=TIMESCALE,

@@ -510,6 +510,21 @@ def test_testbench_that_never_finishes_is_reported(simulator, tmp_path, monkeypa
                     simulator, tmp_path)
 
 
+def test_cocotb_module_imports_nothing_of_exmy():
+    """The simulation imports the cocotb module as a top-level copy (exmy_cocotb_tb): an
+    import of exmy there would load the package, numpy and the golden model into every
+    simulator launch (docs/results/sim_clock.md)."""
+    import ast
+
+    import exmy.sim.cocotb_runner as runner
+
+    tree = ast.parse(runner._TEST_SOURCE.read_text())
+    names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for a in node.names]
+    names += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert names and all(n.split(".")[0] in ("cocotb", "__future__") for n in names), names
+
+
 # -- lint -----------------------------------------------------------------------------------
 class UnusedInput(wiring.Component):
     a: In(8)
