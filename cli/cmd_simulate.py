@@ -114,8 +114,7 @@ def run(args) -> int:
     except CheckInterrupted as exc:
         raise KeyboardInterrupt(f"{exc}; {kept}") from None
     except KeyboardInterrupt:  # before check() started
-        raise KeyboardInterrupt(f"interrupted after 0 of {n:,} vectors, 0 mismatches; "
-                                f"{kept}") from None
+        raise KeyboardInterrupt(f"{CheckInterrupted(0, None, 0)}; {kept}") from None
     print(res.summary())
     for line in res.mismatches[:10]:
         print("  " + line)

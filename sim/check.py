@@ -170,11 +170,14 @@ class CheckResult:
 class CheckInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`check`. The message says how far it got (``interrupted after
     3,145,728 of 10,000,000 vectors, 0 mismatches``); ``checked``, ``planned`` and
-    ``mismatches`` hold the numbers."""
+    ``mismatches`` hold the numbers. ``planned`` is None when the stimulus, which fixes the
+    total (an exhaustive set, corner sets beside the random part), was not made yet: the
+    message then says only that no vector was checked."""
 
-    def __init__(self, checked: int, planned: int, mismatches: int):
+    def __init__(self, checked: int, planned: int | None, mismatches: int):
         self.checked, self.planned, self.mismatches = checked, planned, mismatches
-        super().__init__(f"interrupted after {checked:,} of {planned:,} vectors, "
+        super().__init__("interrupted before the first vector was checked" if planned is None
+                         else f"interrupted after {checked:,} of {planned:,} vectors, "
                          f"{mismatches:,} mismatches")
 
 
@@ -507,7 +510,9 @@ def check(
             raise ValueError(f"No simulation check is defined for unit {comp.unit!r}")
         _check_given(comp, inputs, simulator)
     t0 = time.perf_counter()
-    state = {"checked": 0, "planned": int(n) if inputs is None else _length(inputs), "count": 0}
+    # exmy's own stimulus fixes the total (an exhaustive set, corner sets beside the random
+    # part) when the first batch is made: until then it is not known
+    state = {"checked": 0, "planned": None if inputs is None else _length(inputs), "count": 0}
     try:
         return _run_batches(comp, adapter, simulator, mode, n, seed, build_dir, verilog, inputs,
                             batch, progress, state, t0)
