@@ -505,7 +505,7 @@ def test_testbench_that_never_finishes_is_reported(simulator, tmp_path, monkeypa
     c = Mul()
     a = np.arange(4, dtype=np.uint64)
     with pytest.raises(SimulationError, match=r"(?s)simulation of mul8 failed.*did not raise "
-                                              r"done within 80 ns \(4 vectors, latency 0\)"):
+                                              r"done within \d+ ns \(4 vectors, latency 0\)"):
         run_vectors(to_verilog(c, "mul8"), "mul8", port_table(c), {"a": a, "b": a}, ["y"], 0,
                     simulator, tmp_path)
 
