@@ -435,6 +435,14 @@ def encode(
     saturate = bool(saturate)
     if isinstance(fmt, IntFormat):
         return _encode_int(raw, fmt, rounding, rand, rand_bits)
+    return _encode_float(raw, fmt, rounding, saturate, rand, rand_bits)
+
+
+def _encode_float(raw: Raw, fmt: FloatFormat, rounding: str, saturate: bool, rand,
+                  rand_bits: int) -> np.ndarray:
+    """``encode``'s body for a float format, its arguments already checked (``rand`` uint64
+    or None, ``rand_bits`` an int, 0 for none): for a golden unit that calls it once per
+    cycle with values it made itself (the float-accumulator MAC)."""
     raw = _reduce_wide(raw, SIG_LIMIT_BITS)
     rounded, nonzero_in = _round_float(raw, fmt, rounding, rand, rand_bits)
     return _pack(rounded, nonzero_in, fmt, rounding, saturate)

@@ -42,6 +42,7 @@ import numpy as np
 
 from .core import (
     Raw,
+    _encode_float,
     check_encodings,
     check_flag,
     check_rand,
@@ -500,7 +501,19 @@ def float_acc_mac(
     rnd = r[0].astype(np.uint64) if r else None
     n = len(a)
     prod = mul_raw(a, b, fmt_a, fmt_b)
-    kw = {"rounding": rounding, "saturate": saturate, "rand_bits": rand_bits or 0}
+    # one cycle is encode(a*b + decode(acc)) on one lane, its arguments checked above: the
+    # encode body without the per-call checks, and decode from a table of every encoding
+    # when the format has at most 16 bits (the same functions, called less often)
+    enc = partial(_encode_float, fmt=acc_format, rounding=rounding, saturate=saturate,
+                  rand_bits=rand_bits or 0)
+    if acc_format.width <= 16:
+        table = decode(np.arange(1 << acc_format.width, dtype=np.uint64), acc_format)
+
+        def dec(acc):
+            k = slice(int(acc[0]), int(acc[0]) + 1)
+            return Raw(table.sign[k], table.sig[k], table.exp[k], table.nan[k], table.inf[k])
+    else:
+        dec = partial(decode, fmt=acc_format)
     out = np.zeros(n, dtype=np.uint64)
     acc = np.zeros(1, dtype=np.uint64)  # +0 in every format with a zero
     for i in range(n):
@@ -508,9 +521,9 @@ def float_acc_mac(
         p_i = Raw(prod.sign[s], prod.sig[s], prod.exp[s], prod.nan[s], prod.inf[s])
         rs = rnd[s] if rnd is not None else None
         if clear[i]:
-            acc = encode(p_i, acc_format, rand=rs, **kw) if valid[i] else np.zeros(1, np.uint64)
+            acc = enc(p_i, rand=rs) if valid[i] else np.zeros(1, np.uint64)
         elif valid[i]:
-            acc = encode(_fma_raw(p_i, decode(acc, acc_format)), acc_format, rand=rs, **kw)
+            acc = enc(_fma_raw(p_i, dec(acc)), rand=rs)
         out[i] = acc[0]
     return {"acc": out}
 
