@@ -70,13 +70,18 @@ def _build(root: Path, cxx: str, dest: Path) -> None:
         gch = tmp / f"{HEADER}.gch"
         gch.mkdir()
         base = [f"-I{root / 'include'}", f"-I{root / 'include' / 'vltstd'}", *_FLAGS]
-        procs = [
-            subprocess.Popen([cxx, *opt, *base, "-x", "c++-header", str(header), "-o",
-                              str(gch / name)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-            for name, opt in _LEVELS.items()
-        ]
-        errors = [p.communicate(timeout=600)[1] for p in procs]
+        procs = []
+        try:
+            for name, opt in _LEVELS.items():
+                procs.append(subprocess.Popen(
+                    [cxx, *opt, *base, "-x", "c++-header", str(header), "-o", str(gch / name)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            errors = [p.communicate(timeout=600)[1] for p in procs]
+        finally:  # Ctrl-C or a timeout: no compiler left writing into the folder removed below
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         if any(p.returncode for p in procs):
             raise RuntimeError("; ".join(e.strip() for e in errors if e.strip())[:400])
         # the header must be used, not read: an invalid one is an error here
