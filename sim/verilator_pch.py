@@ -36,7 +36,9 @@ _FLAGS = ("-DVERILATOR=1", "-DVM_COVERAGE=0", "-DVM_SC=0", "-DVM_TIMING=1", "-DV
 #: verilated.mk's optimisation levels: OPT_FAST and OPT_GLOBAL (-Os), OPT_SLOW (none); GCC
 #: picks the variant that matches from the .gch folder
 _LEVELS = {"Os": ("-Os",), "O0": ()}
-#: characters that GNU Make (Vtop.mk's VM_USER_CFLAGS) would split or misread in the path
+#: characters the header's path may not hold. Stricter than cocotb_runner's build-folder
+#: check: the path goes through MAKEFLAGS (spaces split it, ``$`` expands, ``\`` escapes)
+#: into a recipe's shell command (quotes); a path holding one just means no shared header
 _BAD = " \t\n\r\"'#;:*?$\\"
 
 _made: dict[str, Path | None] = {}
@@ -108,7 +110,8 @@ def make_overrides(root: str | Path | None = None) -> str:
 
     Only verilated.mk's ``OPT_FAST`` and ``OPT_SLOW`` compiles get it, not the run-time
     library's (``OPT_GLOBAL``): those are the same in every build and come from the object
-    cache, which would otherwise hash the 78 MB header into every lookup. ``root`` is
+    cache, which would otherwise hash the large precompiled header into every lookup (size
+    in docs/results/sim_clock.md). ``root`` is
     Verilator's root folder (``VERILATOR_ROOT``)."""
     if os.environ.get("EXMY_VERILATOR_PCH", "1") == "0":
         return ""

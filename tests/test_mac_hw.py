@@ -371,8 +371,8 @@ def _stream(comp, n, seed=1, pairs=False):
         MAC("e4m3fn", acc_format="bfloat16", rounding="stochastic", rand_bits=6, latency=2),
         MAC("e3m4-ieee-ftz", "e2m3fn", fmt_out="e3m4-ieee-ftz", rounding="rtz",
             saturate=True),
-        # the float32 accumulator: 75 s here (5,289 cycles; docs/results/test_tier.md), so
-        # the slow tier; the default tier runs it on Icarus (VARIANTS)
+        # the float32 accumulator is slow on this simulator (docs/results/test_tier.md): the
+        # slow tier; the default tier runs it on Icarus (VARIANTS)
         pytest.param(MAC("e2m1fn", "e4m3fn", acc_format="float32"), marks=pytest.mark.slow),
         # latency > 3: input registers (Amaranth simulator: see the note above)
         MAC("e4m3fnuz", "e5m2fnuz", fmt_out="e4m3fnuz", latency=5),

@@ -114,11 +114,10 @@ def test_fmax_placement_equals_reference(prove_tools, case, tmp_path):
                  marks=pytest.mark.slow),
 ], ids=["mxfp8-e4m3fn-k8-f150", "mxfp8-e4m3fn-k32-f150", "nvfp4-f150"])
 def test_mx_dot_placement_equals_reference(prove_tools, opts, tmp_path):
-    """The block dot products placed for 150 MHz on ECP5: MXFP8 E4M3FN k = 8 (latency 18,
-    16 s of proof); in the slow tier docs/results/mx_dot.md's placements, MXFP8 k = 32 and
-    NVFP4 (latencies 20 and 18; 103 s for k = 32 in the default tier's last profile,
-    docs/results/test_tier.md, and NVFP4 slower still: no cut applies, the whole netlists go
-    through ABC's SAT sweeping)."""
+    """The block dot products placed for 150 MHz on ECP5: MXFP8 E4M3FN k = 8; in the slow
+    tier docs/results/mx_dot.md's placements, MXFP8 k = 32 and NVFP4 (their proof times are
+    in docs/results/test_tier.md and mx_dot.md; NVFP4 is slower: no cut applies, the whole
+    netlists go through ABC's SAT sweeping)."""
     res = _prove("mx-dot", opts, None, tmp_path)
     assert res.method == "pipeline" and res.delay >= 10
     assert res.name.startswith("mx_dot_"), res.line()
